@@ -1,0 +1,47 @@
+// CI guard: migrates an empty database from scratch and fails when the entities describe a
+// schema that the committed migrations do not produce.
+import { randomBytes } from 'node:crypto';
+import { loadConfig } from '../src/config.ts';
+import { migrate, openDatabase, schemaDiffersFromMigrations } from '../src/persistence/db.ts';
+import { startEmbeddedPostgres } from '../src/persistence/embedded-postgres.ts';
+
+const config = loadConfig();
+const scratch = `agora_schema_check_${randomBytes(4).toString('hex')}`;
+let adminUrl: string;
+let scratchUrl: string;
+let stop = async () => {};
+if (config.databaseUrl) {
+  adminUrl = config.databaseUrl;
+  const url = new URL(config.databaseUrl);
+  url.pathname = `/${scratch}`;
+  scratchUrl = url.toString();
+  const admin = await openDatabase({ clientUrl: adminUrl, poolMax: 1 });
+  await admin.em.getConnection().execute(`create database "${scratch}"`);
+  stop = async () => {
+    await admin.em.getConnection().execute(`drop database if exists "${scratch}"`);
+    await admin.close(true);
+  };
+} else {
+  const embedded = await startEmbeddedPostgres({ dataDir: `${config.dataDir}/schema-check-pg`, port: config.embeddedPostgresPort + 1, database: scratch });
+  scratchUrl = embedded.url;
+  stop = async () => embedded.stop();
+}
+
+const orm = await openDatabase({ clientUrl: scratchUrl });
+let differs = true;
+try {
+  const ran = await migrate(orm);
+  console.log(`applied ${ran.length} migration(s) to an empty database`);
+  differs = await schemaDiffersFromMigrations(orm);
+  if (differs) {
+    const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
+    console.error('The entities and the migrations disagree. Run `npm run migration:create` and commit the result.\n');
+    console.error(diff);
+  } else {
+    console.log('schema check: entities and migrations agree');
+  }
+} finally {
+  await orm.close(true);
+  await stop();
+}
+process.exitCode = differs ? 1 : 0;
