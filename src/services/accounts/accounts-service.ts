@@ -1,0 +1,107 @@
+// Sign-up, profiles and closing accounts.
+import { v7 as uuidv7 } from 'uuid';
+import type { AccountsStore } from '../../persistence/accounts/index.ts';
+import { Conflict, Forbidden, NotFound, PreconditionFailed } from '../errors.ts';
+import { pageStart, toPage, type Page } from '../pagination.ts';
+import type { Account, AccountsSettings, Caller, ListAccountsRequest, NewAccount, ProfilePatch } from './model.ts';
+import { hashPassword } from './passwords.ts';
+
+export class AccountsService {
+  readonly #store: AccountsStore;
+  readonly #settings: AccountsSettings;
+  readonly #now: () => Date;
+
+  constructor(store: AccountsStore, settings: AccountsSettings, now: () => Date = () => new Date()) {
+    this.#store = store;
+    this.#settings = settings;
+    this.#now = now;
+  }
+
+  async signUp(input: NewAccount): Promise<Account> {
+    const now = this.#now();
+    const result = await this.#store.insertAccount({
+      id: uuidv7(),
+      email: input.email.trim().toLowerCase(),
+      handle: input.handle,
+      handleKey: input.handle.toLowerCase(),
+      displayName: input.displayName.trim(),
+      bio: null,
+      passwordHash: await hashPassword(input.password),
+      createdAt: now,
+      updatedAt: now,
+    });
+    if (result.kind === 'taken') {
+      throw new Conflict(
+        result.field === 'handle' ? 'that handle is taken' : 'an account with that email already exists',
+        result.field,
+      );
+    }
+    return result.row;
+  }
+
+  async get(accountId: string): Promise<Account> {
+    const account = await this.#store.findAccount(accountId);
+    if (!account) throw new NotFound('account');
+    return account;
+  }
+
+  async list(request: ListAccountsRequest): Promise<Page<Account>> {
+    const handleKeyPrefix = request.handlePrefix?.toLowerCase();
+    const filters = { handle: handleKeyPrefix, newestFirst: request.newestFirst };
+    const start = pageStart(request, filters, this.#settings.maxPage);
+    const rows = await this.#store.listAccounts({
+      limit: request.limit + 1,
+      newestFirst: request.newestFirst,
+      handleKeyPrefix,
+      ...start,
+    });
+    return toPage(rows, request.limit, filters);
+  }
+
+  /** Changes the caller's own profile if `expectedVersion` is current (any version when undefined). */
+  async updateProfile(
+    caller: Caller,
+    accountId: string,
+    expectedVersion: number | undefined,
+    patch: ProfilePatch,
+  ): Promise<Account> {
+    await this.#assertOwner(caller, accountId);
+    const changes: ProfilePatch = {};
+    if (patch.displayName !== undefined) changes.displayName = patch.displayName.trim();
+    if (patch.bio !== undefined) changes.bio = patch.bio === null || patch.bio.trim() === '' ? null : patch.bio;
+    if (Object.keys(changes).length === 0) {
+      // An empty merge patch changes nothing, but the precondition still holds.
+      const current = await this.get(accountId);
+      if (expectedVersion !== undefined && current.version !== expectedVersion) {
+        throw new PreconditionFailed(current.version);
+      }
+      return current;
+    }
+    const outcome = await this.#store.updateProfile(accountId, expectedVersion, changes, this.#now());
+    if (outcome.kind === 'not-found') throw new NotFound('account');
+    if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
+    return outcome.row;
+  }
+
+  /** Closes the caller's own account; its sessions go with it. */
+  async close(caller: Caller, accountId: string, expectedVersion: number | undefined): Promise<void> {
+    await this.#assertOwner(caller, accountId);
+    const outcome = await this.#store.deleteAccount(accountId, expectedVersion);
+    if (outcome.kind === 'not-found') throw new NotFound('account');
+    if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
+  }
+
+  /** Which of the owner-only operations `caller` may use on `accountId`. */
+  async permissions(caller: Caller | null, accountId: string): Promise<{ update: boolean; delete: boolean }> {
+    await this.get(accountId);
+    const owner = caller?.accountId === accountId;
+    return { update: owner, delete: owner };
+  }
+
+  async #assertOwner(caller: Caller, accountId: string): Promise<void> {
+    if (caller.accountId === accountId) return;
+    // Accounts are public, so a stranger learns nothing from 403 that GET would not tell.
+    await this.get(accountId);
+    throw new Forbidden('only the owner may change or close an account');
+  }
+}

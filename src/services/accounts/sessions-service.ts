@@ -1,0 +1,73 @@
+// Signing in and out, and turning a bearer token back into a caller.
+import { v7 as uuidv7 } from 'uuid';
+import type { AccountsStore } from '../../persistence/accounts/index.ts';
+import { InvalidCredentials, NotFound, Unauthenticated } from '../errors.ts';
+import type { Account, AccountsSettings, Caller, SignedIn } from './model.ts';
+import { verifyPassword } from './passwords.ts';
+import { isWellFormedToken, newToken, tokenHash } from './tokens.ts';
+
+// Recording every use of a session would turn each read into a write.
+const TOUCH_GRANULARITY_MS = 60_000;
+
+export class SessionsService {
+  readonly #store: AccountsStore;
+  readonly #settings: AccountsSettings;
+  readonly #now: () => Date;
+
+  constructor(store: AccountsStore, settings: AccountsSettings, now: () => Date = () => new Date()) {
+    this.#store = store;
+    this.#settings = settings;
+    this.#now = now;
+  }
+
+  async signIn(email: string, password: string): Promise<SignedIn> {
+    const credentials = await this.#store.findCredentials(email.trim().toLowerCase());
+    const valid = await verifyPassword(credentials?.passwordHash, password);
+    if (!credentials || !valid) throw new InvalidCredentials();
+    const account = await this.#store.findAccount(credentials.accountId);
+    if (!account) throw new InvalidCredentials(); // closed between the two reads
+    const now = this.#now();
+    const token = newToken();
+    const expiresAt = new Date(now.getTime() + this.#settings.sessionAbsoluteTtlSeconds * 1000);
+    await this.#store.insertSession({
+      id: uuidv7(),
+      accountId: account.id,
+      tokenHash: tokenHash(token),
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt,
+    });
+    return { token, expiresAt, account };
+  }
+
+  /** The caller a token stands for; throws Unauthenticated if it is unknown, revoked or expired. */
+  async authenticate(token: string): Promise<Caller> {
+    if (!isWellFormedToken(token)) throw new Unauthenticated('the token is not one this API issued');
+    const session = await this.#store.findSessionByTokenHash(tokenHash(token));
+    if (!session) throw new Unauthenticated('the token is unknown or was revoked');
+    const now = this.#now();
+    const idleLimit = session.lastUsedAt.getTime() + this.#settings.sessionIdleTtlSeconds * 1000;
+    if (session.expiresAt.getTime() <= now.getTime() || idleLimit <= now.getTime()) {
+      await this.#store.deleteSession(session.id);
+      throw new Unauthenticated('the token has expired; sign in again');
+    }
+    await this.#store.touchSession(session.id, now, TOUCH_GRANULARITY_MS);
+    return { accountId: session.accountId, sessionId: session.id };
+  }
+
+  async currentAccount(caller: Caller): Promise<Account> {
+    const account = await this.#store.findAccount(caller.accountId);
+    if (!account) throw new Unauthenticated('the account was closed');
+    return account;
+  }
+
+  async signOut(caller: Caller): Promise<void> {
+    if (!(await this.#store.deleteSession(caller.sessionId))) throw new NotFound('session');
+  }
+
+  /** Deletes sessions that can no longer be used; returns how many. */
+  async purgeExpired(): Promise<number> {
+    const now = this.#now();
+    return this.#store.deleteExpiredSessions(now, new Date(now.getTime() - this.#settings.sessionIdleTtlSeconds * 1000));
+  }
+}

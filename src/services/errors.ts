@@ -1,0 +1,67 @@
+// The errors every service may raise. They describe what went wrong in domain terms; the
+// handlers decide what that means on the wire.
+
+export abstract class ServiceError extends Error {
+  abstract readonly kind: string;
+}
+
+export class NotFound extends ServiceError {
+  readonly kind = 'not-found';
+  constructor(what: string) {
+    super(`${what} not found`);
+  }
+}
+
+/** The caller is known but may not do this. */
+export class Forbidden extends ServiceError {
+  readonly kind = 'forbidden';
+}
+
+/** The request contradicts the current state, e.g. a unique value already in use. */
+export class Conflict extends ServiceError {
+  readonly kind = 'conflict';
+  readonly field: string | undefined;
+  constructor(message: string, field?: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
+/** An optimistic-concurrency check failed: the caller's version is not the current one. */
+export class PreconditionFailed extends ServiceError {
+  readonly kind = 'precondition-failed';
+  readonly currentVersion: number;
+  constructor(currentVersion: number) {
+    super(`the current version is ${currentVersion}`);
+    this.currentVersion = currentVersion;
+  }
+}
+
+/** No usable credential: absent, unknown, expired or revoked. */
+export class Unauthenticated extends ServiceError {
+  readonly kind = 'unauthenticated';
+}
+
+/** Sign-in failed. Deliberately says nothing about which part was wrong. */
+export class InvalidCredentials extends ServiceError {
+  readonly kind = 'invalid-credentials';
+  constructor() {
+    super('the email and password do not match an account');
+  }
+}
+
+export interface FieldError {
+  /** The input's field name, as the service's caller passed it. */
+  field: string;
+  detail: string;
+}
+
+/** Input that passes the schema but breaks a rule only the service knows. */
+export class InvalidInput extends ServiceError {
+  readonly kind = 'invalid-input';
+  readonly errors: FieldError[];
+  constructor(errors: FieldError[]) {
+    super(errors.map((e) => `${e.field}: ${e.detail}`).join('; '));
+    this.errors = errors;
+  }
+}

@@ -1,0 +1,65 @@
+// Keyset pagination shared by every list: an opaque cursor carries the last id seen and a
+// fingerprint of the filters it was issued for, so a cursor cannot be replayed with other filters.
+import { createHash } from 'node:crypto';
+import { InvalidInput } from './errors.ts';
+
+export interface PageRequest {
+  limit: number;
+  cursor?: string;
+  /** 1-based; capped by the caller's configured maximum. */
+  page?: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** Where to start reading: after a keyset position, or at an offset (for `page`). */
+export type PageStart = { afterId?: string; offset?: number };
+
+function fingerprint(filters: Record<string, unknown>): string {
+  const canonical = JSON.stringify(Object.entries(filters).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b)));
+  return createHash('sha256').update(canonical).digest('base64url').slice(0, 12);
+}
+
+export function encodeCursor(lastId: string, filters: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify({ a: lastId, f: fingerprint(filters) })).toString('base64url');
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Validates the paging arguments against the filters and returns where the page starts. */
+export function pageStart(request: PageRequest, filters: Record<string, unknown>, maxPage: number): PageStart {
+  if (request.cursor !== undefined && request.page !== undefined) {
+    throw new InvalidInput([{ field: 'page', detail: 'cannot be combined with cursor' }]);
+  }
+  if (request.page !== undefined) {
+    if (request.page > maxPage) {
+      throw new InvalidInput([{ field: 'page', detail: `must be at most ${maxPage}; follow nextCursor to read further` }]);
+    }
+    return { offset: (request.page - 1) * request.limit };
+  }
+  if (request.cursor === undefined) return {};
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(request.cursor, 'base64url').toString('utf8'));
+  } catch {
+    decoded = undefined;
+  }
+  const { a, f } = (decoded ?? {}) as { a?: unknown; f?: unknown };
+  if (typeof a !== 'string' || !UUID.test(a) || typeof f !== 'string') {
+    throw new InvalidInput([{ field: 'cursor', detail: 'is not a cursor this API issued' }]);
+  }
+  if (f !== fingerprint(filters)) {
+    throw new InvalidInput([{ field: 'cursor', detail: 'was issued for other filters or sort; start again without it' }]);
+  }
+  return { afterId: a };
+}
+
+/** Builds a page from `limit + 1` fetched rows: the extra row only proves there is more. */
+export function toPage<T extends { id: string }>(rows: T[], limit: number, filters: Record<string, unknown>): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.id, filters) : null };
+}
