@@ -1,0 +1,29 @@
+// Entity tags carry a resource's version: `"3"`. Only strong comparison applies to If-Match.
+import { ApiProblem } from './problem.ts';
+
+export function etag(version: number): string {
+  return `"${version}"`;
+}
+
+/**
+ * The version an If-Match header asks for: undefined for `*` or when absent (no precondition).
+ * A header that names no version we could have issued can never match.
+ */
+export function expectedVersion(ifMatch: string | undefined): number | undefined {
+  if (ifMatch === undefined || ifMatch.trim() === '*') return undefined;
+  for (const tag of ifMatch.split(',')) {
+    const match = /^\s*"(\d{1,10})"\s*$/.exec(tag);
+    if (match) return Number(match[1]);
+  }
+  // -1 is never a current version, so the conditional write reports a stale precondition.
+  return -1;
+}
+
+export function requireIfMatch(ifMatch: string | undefined): number | undefined {
+  if (ifMatch === undefined) {
+    throw new ApiProblem('precondition-required', 'send If-Match with the ETag you last read', {
+      errors: [{ pointer: 'header/if-match', detail: 'is required' }],
+    });
+  }
+  return expectedVersion(ifMatch);
+}

@@ -1,0 +1,110 @@
+// Problem details (RFC 9457): the one error shape of the API, and the translation of the
+// services' errors into it.
+import { Conflict, Forbidden, InvalidCredentials, InvalidInput, NotFound, PreconditionFailed, ServiceError, Unauthenticated } from '../services/errors.ts';
+import type { Schemas } from './operations.ts';
+
+export type ProblemType = Schemas['Problem']['type'];
+type Slug = ProblemType extends `urn:agora:problem:${infer S}` ? S : never;
+
+export const PROBLEMS: Record<Slug, { status: number; title: string }> = {
+  'validation-error': { status: 400, title: 'The request is not valid' },
+  'malformed-request': { status: 400, title: 'The request could not be read' },
+  unauthenticated: { status: 401, title: 'Authentication required' },
+  'invalid-credentials': { status: 401, title: 'Invalid email or password' },
+  forbidden: { status: 403, title: 'Not allowed' },
+  'not-found': { status: 404, title: 'Not found' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed' },
+  conflict: { status: 409, title: 'Conflict with the current state' },
+  'precondition-failed': { status: 412, title: 'The resource has changed' },
+  'payload-too-large': { status: 413, title: 'The body is too large' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported content type' },
+  'precondition-required': { status: 428, title: 'If-Match required' },
+  'rate-limited': { status: 429, title: 'Too many requests' },
+  'internal-error': { status: 500, title: 'Internal server error' },
+  'service-unavailable': { status: 503, title: 'Service unavailable' },
+};
+
+export interface FieldProblem {
+  pointer: string;
+  detail: string;
+}
+
+/** An error that already knows its problem response. Handlers and middleware throw it. */
+export class ApiProblem extends Error {
+  readonly slug: Slug;
+  readonly status: number;
+  readonly errors: FieldProblem[] | undefined;
+  readonly extensions: { currentVersion?: number };
+  readonly headers: Record<string, string>;
+
+  constructor(
+    slug: Slug,
+    detail: string,
+    options: { errors?: FieldProblem[]; extensions?: { currentVersion?: number }; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(detail, { cause: options.cause });
+    this.slug = slug;
+    this.status = PROBLEMS[slug].status;
+    this.errors = options.errors;
+    this.extensions = options.extensions ?? {};
+    this.headers = options.headers ?? {};
+  }
+
+  body(instance: string, requestId: string): Schemas['Problem'] {
+    return {
+      type: `urn:agora:problem:${this.slug}`,
+      title: PROBLEMS[this.slug].title,
+      status: this.status,
+      detail: this.message,
+      instance,
+      requestId,
+      ...(this.errors ? { errors: this.errors } : {}),
+      ...this.extensions,
+    };
+  }
+}
+
+export const WWW_AUTHENTICATE = 'Bearer realm="agora"';
+
+/**
+ * The problem a service error stands for. `fields` names where each input field came
+ * from on the wire (`cursor` → `query/cursor`); body fields default to a JSON Pointer.
+ */
+export function problemFor(error: ServiceError, fields: Record<string, string> = {}): ApiProblem {
+  const pointer = (field: string) => fields[field] ?? `/${field}`;
+  if (error instanceof NotFound) return new ApiProblem('not-found', error.message);
+  if (error instanceof Forbidden) return new ApiProblem('forbidden', error.message);
+  if (error instanceof Conflict) {
+    return new ApiProblem('conflict', error.message, {
+      errors: error.field ? [{ pointer: pointer(error.field), detail: error.message }] : undefined,
+    });
+  }
+  if (error instanceof PreconditionFailed) {
+    return new ApiProblem('precondition-failed', `If-Match does not match: ${error.message}; read it again`, {
+      extensions: { currentVersion: error.currentVersion },
+      headers: { etag: `"${error.currentVersion}"` },
+    });
+  }
+  if (error instanceof InvalidCredentials) return new ApiProblem('invalid-credentials', error.message);
+  if (error instanceof Unauthenticated) {
+    return new ApiProblem('unauthenticated', error.message, {
+      headers: { 'www-authenticate': `${WWW_AUTHENTICATE}, error="invalid_token"` },
+    });
+  }
+  if (error instanceof InvalidInput) {
+    return new ApiProblem('validation-error', 'the request is not valid', {
+      errors: error.errors.map((e) => ({ pointer: pointer(e.field), detail: e.detail })),
+    });
+  }
+  return new ApiProblem('internal-error', 'an unexpected error occurred', { cause: error });
+}
+
+/** Runs a service call and turns its errors into problems, naming fields as the client sent them. */
+export async function serviceCall<T>(work: Promise<T>, fields: Record<string, string> = {}): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof ServiceError) throw problemFor(error, fields);
+    throw error;
+  }
+}

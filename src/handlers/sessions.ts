@@ -1,0 +1,48 @@
+// operationIds tagged `sessions`, and the bearer-token check the security layer calls.
+import type { Caller, SessionsService } from '../services/accounts/index.ts';
+import { etag } from './conditional.ts';
+import type { Handlers } from './operations.ts';
+import { ApiProblem, serviceCall } from './problem.ts';
+import { accountView, allow } from './views.ts';
+
+function signedIn(caller: Caller | null): Caller {
+  if (!caller) throw new ApiProblem('unauthenticated', 'sign in first');
+  return caller;
+}
+
+export function sessionsHandlers(sessions: SessionsService) {
+  return {
+    async createSession({ body }) {
+      const signed = await serviceCall(sessions.signIn(body.email, body.password));
+      const owner = { accountId: signed.account.id, sessionId: '' };
+      return {
+        status: 201,
+        body: { token: signed.token, expiresAt: signed.expiresAt.toISOString(), account: accountView(signed.account, owner) },
+        headers: { location: '/v1/sessions/me', 'cache-control': 'no-store' },
+      };
+    },
+
+    async getCurrentSession({ caller }) {
+      const account = await serviceCall(sessions.currentAccount(signedIn(caller)));
+      return { status: 200, body: accountView(account, caller), headers: { etag: etag(account.version) } };
+    },
+
+    async deleteCurrentSession({ caller }) {
+      await serviceCall(sessions.signOut(signedIn(caller)));
+      return { status: 204 };
+    },
+
+    async optionsSessions() {
+      return { status: 204, headers: allow(['POST', 'OPTIONS']) };
+    },
+
+    async optionsCurrentSession() {
+      return { status: 204, headers: allow(['GET', 'HEAD', 'DELETE', 'OPTIONS']) };
+    },
+  } satisfies Partial<Handlers>;
+}
+
+/** Turns a bearer token into the caller, or throws the 401 problem to answer with. */
+export function bearerAuthenticator(sessions: SessionsService) {
+  return (token: string): Promise<Caller> => serviceCall(sessions.authenticate(token));
+}

@@ -1,0 +1,21 @@
+// How domain objects look on the wire. Every field is listed: nothing is serialized whole.
+import type { Account, Caller } from '../services/accounts/index.ts';
+import type { Schemas } from './operations.ts';
+
+/** `email` is shown only to the account's owner. */
+export function accountView(account: Account, caller: Caller | null): Schemas['Account'] {
+  return {
+    id: account.id,
+    handle: account.handle,
+    displayName: account.displayName,
+    bio: account.bio,
+    ...(caller?.accountId === account.id ? { email: account.email } : {}),
+    createdAt: account.createdAt.toISOString(),
+    updatedAt: account.updatedAt.toISOString(),
+    version: account.version,
+  };
+}
+
+export function allow(methods: string[]): Record<string, string> {
+  return { allow: methods.join(', ') };
+}
