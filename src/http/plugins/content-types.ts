@@ -1,0 +1,38 @@
+// Bodies are JSON: application/json, and application/merge-patch+json where an operation takes a
+// merge patch. A body in any type its operation does not declare is refused with 415 before
+// it is parsed.
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { ApiProblem } from '../../handlers/index.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    bodyTypes?: string[];
+  }
+}
+
+function hasBody(headers: Record<string, string | string[] | undefined>): boolean {
+  const length = headers['content-length'];
+  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
+}
+
+export const contentTypes = fp(async (app: FastifyInstance) => {
+  app.removeAllContentTypeParsers();
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, parseJson);
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const content = (route.schema?.body as { content?: Record<string, unknown> } | undefined)?.content;
+    if (content) route.config = { ...(route.config as object), bodyTypes: Object.keys(content) };
+  });
+
+  app.addHook('onRequest', async (request) => {
+    if (!hasBody(request.headers)) return;
+    const declared = request.routeOptions.config.bodyTypes;
+    if (!declared) return;
+    const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (!declared.includes(type)) {
+      throw new ApiProblem('unsupported-media-type', `send the body as ${declared.join(' or ')}${type ? `, not ${type}` : ''}`);
+    }
+  });
+});

@@ -1,0 +1,105 @@
+// The one place where anything thrown becomes an RFC 9457 problem response. Unexpected errors
+// are logged with their stack and answered with a 500 that reveals nothing.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { ApiProblem, ServiceError, WWW_AUTHENTICATE, problemFor } from '../../handlers/index.ts';
+import { HTTP_METHODS, type OpenApiDocument } from '../spec.ts';
+import { fieldProblems } from '../validation.ts';
+
+interface SecurityFailure extends Error {
+  statusCode: number;
+  errors: unknown[];
+}
+
+function isSecurityFailure(error: unknown): error is SecurityFailure {
+  return error instanceof Error && error.name === 'Unauthorized' && Array.isArray((error as SecurityFailure).errors);
+}
+
+/** Translates what Fastify, the glue and our layers throw into a problem; undefined = unexpected. */
+export function toProblem(error: unknown): ApiProblem | undefined {
+  if (error instanceof ApiProblem) return error;
+  if (error instanceof ServiceError) return problemFor(error);
+  if (isSecurityFailure(error)) {
+    // Our bearer handler throws 401 problems; the glue wraps them.
+    const first = error.errors[0];
+    return first instanceof ApiProblem ? first : new ApiProblem('unauthenticated', 'sign in first', { headers: { 'www-authenticate': WWW_AUTHENTICATE } });
+  }
+  const e = error as FastifyError & { validation?: unknown[]; validationContext?: string; type?: string };
+  if (e.validation && e.validationContext) {
+    const errors = fieldProblems(e.validation as never, e.validationContext);
+    if (e.validationContext === 'headers' && errors.some((f) => f.pointer === 'header/if-match' && f.detail === 'is required')) {
+      return new ApiProblem('precondition-required', 'send If-Match with the ETag you last read', { errors });
+    }
+    return new ApiProblem('validation-error', `the request's ${e.validationContext === 'querystring' ? 'query' : e.validationContext} is not valid`, { errors });
+  }
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiProblem('payload-too-large', 'the body is larger than this server accepts');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_TYPE':
+      return new ApiProblem('unsupported-media-type', 'send the body as application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiProblem('malformed-request', 'the body is empty but its content type says JSON');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiProblem('malformed-request', 'the body is not valid JSON');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ApiProblem('malformed-request', 'Content-Length does not match the body');
+  }
+  if (error instanceof SyntaxError && e.statusCode === 400) {
+    return new ApiProblem('malformed-request', 'the body is not valid JSON');
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new ApiProblem('malformed-request', 'the request could not be read');
+  }
+  return undefined;
+}
+
+/**
+ * The glue wraps whatever a security handler throws, and answers 401 for all of it. Anything
+ * but our own 401 (the database being down, say) is a fault and must not pass for a bad token.
+ */
+function unwrapSecurityFailure(error: unknown): unknown {
+  if (!isSecurityFailure(error)) return error;
+  return error.errors.find((e) => !(e instanceof ApiProblem && e.status === 401)) ?? error;
+}
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ApiProblem) {
+  return reply
+    .code(problem.status)
+    .headers(problem.headers)
+    .type('application/problem+json')
+    .send(problem.body(request.url.split('?')[0] ?? request.url, request.id));
+}
+
+/** Matches a request path against the spec's paths, to tell 405 from 404. */
+function pathMatcher(document: OpenApiDocument, prefix: string) {
+  const routes = Object.entries(document.paths).map(([path, item]) => ({
+    pattern: new RegExp(`^${prefix}${path.replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
+    methods: HTTP_METHODS.filter((m) => m in item).map((m) => m.toUpperCase()),
+  }));
+  return (url: string) => routes.find((r) => r.pattern.test(url))?.methods;
+}
+
+export const problems = fp(async (app: FastifyInstance, options: { document: OpenApiDocument; prefix: string }) => {
+  app.setErrorHandler((thrown, request, reply) => {
+    const error = unwrapSecurityFailure(thrown);
+    const problem = toProblem(error);
+    if (problem) {
+      if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+      return sendProblem(request, reply, problem);
+    }
+    request.log.error({ err: error }, 'unexpected error');
+    return sendProblem(request, reply, new ApiProblem('internal-error', `an unexpected error occurred; quote request id ${request.id} when reporting it`));
+  });
+
+  const allowedMethods = pathMatcher(options.document, options.prefix);
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const methods = allowedMethods(path);
+    if (methods) {
+      const allow = [...new Set([...methods, ...(methods.includes('GET') ? ['HEAD'] : [])])].join(', ');
+      return sendProblem(request, reply, new ApiProblem('method-not-allowed', `${request.method} is not allowed on ${path}`, { headers: { allow } }));
+    }
+    return sendProblem(request, reply, new ApiProblem('not-found', `nothing lives at ${path}`));
+  });
+});

@@ -1,0 +1,19 @@
+// Every request gets an id: the caller's X-Request-Id when it is sane, a fresh UUID otherwise.
+// It is echoed back and appears in every log line and problem body of the request.
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import fp from 'fastify-plugin';
+
+const SANE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function genReqId(request: IncomingMessage): string {
+  const sent = request.headers['x-request-id'];
+  return typeof sent === 'string' && SANE.test(sent) ? sent : randomUUID();
+}
+
+export const requestId = fp(async (app: FastifyInstance) => {
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+});

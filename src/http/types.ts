@@ -1,0 +1,11 @@
+// What the HTTP layer adds to Fastify's request.
+import type { ApiProblem, Caller } from '../handlers/index.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the bearerAuth security handler when a valid token was sent. */
+    caller: Caller | null;
+    /** A token that was sent but is not valid: refused even where anonymous callers are welcome. */
+    authFailure: ApiProblem | null;
+  }
+}

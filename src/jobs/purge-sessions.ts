@@ -1,0 +1,18 @@
+// Periodically deletes sessions that can no longer be used, so the table does not grow forever.
+import type { FastifyBaseLogger } from 'fastify';
+import type { SessionsService } from '../services/accounts/index.ts';
+
+export function startSessionPurge(sessions: SessionsService, log: FastifyBaseLogger, everyMs = 15 * 60_000) {
+  const run = async () => {
+    try {
+      const purged = await sessions.purgeExpired();
+      if (purged > 0) log.info({ purged }, 'purged expired sessions');
+    } catch (error) {
+      log.warn({ err: error }, 'could not purge expired sessions; will retry');
+    }
+  };
+  const timer = setInterval(() => void run(), everyMs);
+  timer.unref();
+  void run();
+  return { stop: () => clearInterval(timer) };
+}
