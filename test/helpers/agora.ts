@@ -1,0 +1,144 @@
+// Starts a real Agora server on its own database (cloned from the migrated template that
+// test/run.ts prepared) and hands out SDK clients whose every response is checked against
+// openapi.yaml.
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { createAgoraClient, unwrap, type Account, type AgoraClient } from 'agora-sdk';
+import { loadConfig } from '../../src/config.ts';
+import { openDatabase } from '../../src/persistence/db.ts';
+import { createServer } from '../../src/server.ts';
+import { assertConforms } from './contract.ts';
+
+interface Tap {
+  teardown(fn: () => unknown): void;
+}
+
+const adminUrl = process.env.AGORA_TEST_ADMIN_URL;
+const template = process.env.AGORA_TEST_TEMPLATE;
+
+function databaseUrl(name: string): string {
+  const url = new URL(adminUrl!);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: any;
+}
+
+export interface Agora {
+  baseUrl: string;
+  /** An SDK client; every response it sees is checked against the spec. */
+  client(token?: string): AgoraClient;
+  /** A request with full control over headers and body, checked against the spec too. */
+  raw(method: string, path: string, init?: { headers?: Record<string, string>; body?: string }): Promise<RawResponse>;
+  /** Runs SQL against this server's database. */
+  sql<T extends Record<string, unknown> = Record<string, any>>(text: string, params?: unknown[]): Promise<T[]>;
+  /** Counts rows of a table, to prove what a request did or did not store. */
+  count(table: string): Promise<number>;
+  /** Signs up a fresh account and signs it in. */
+  signUp(overrides?: Partial<{ email: string; password: string; handle: string; displayName: string }>): Promise<{
+    account: Account;
+    token: string;
+    email: string;
+    password: string;
+    client: AgoraClient;
+  }>;
+  /** Lines the server logged. */
+  logs: Record<string, any>[];
+}
+
+let serial = 0;
+export function uniqueHandle(prefix = 'user'): string {
+  return `${prefix}_${process.pid.toString(36)}${(serial++).toString(36)}${randomBytes(2).toString('hex')}`.slice(0, 30);
+}
+
+export async function startAgora(t: Tap, env: Record<string, string> = {}): Promise<Agora> {
+  if (!adminUrl || !template) throw new Error('run the tests with `npm test` (test/run.ts prepares the database)');
+  const database = `agora_test_${randomBytes(6).toString('hex')}`;
+  await admin(`create database "${database}" template "${template}"`);
+  const url = databaseUrl(database);
+  const config = loadConfig({
+    RATE_LIMIT_PER_MINUTE: '100000',
+    SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE: '100000',
+    SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES: '100000',
+    ...env,
+    DATABASE_URL: url,
+  });
+  const orm = await openDatabase({ clientUrl: url, poolMax: 5 });
+  const logs: Record<string, any>[] = [];
+  const stream = { write: (line: string) => void logs.push(JSON.parse(line)) };
+  const { app } = await createServer(orm, config, { level: 'info', stream });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as AddressInfo;
+  const origin = `http://127.0.0.1:${port}`;
+  const baseUrl = `${origin}/v1`;
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+
+  t.teardown(async () => {
+    await app.close();
+    await orm.close(true);
+    await pool.end();
+    await admin(`drop database if exists "${database}" with (force)`);
+  });
+
+  const checking: typeof fetch = async (input, init) => {
+    const request = new Request(input, init);
+    const response = await fetch(request);
+    const body = await response.clone().text();
+    assertConforms({ method: request.method, url: request.url, status: response.status, headers: response.headers, body });
+    return response;
+  };
+
+  const client = (token?: string) => createAgoraClient({ baseUrl, token, fetch: checking });
+
+  const agora: Agora = {
+    baseUrl,
+    logs,
+    client,
+    async raw(method, path, init = {}) {
+      const response = await checking(`${origin}${path}`, { method, headers: init.headers, body: init.body });
+      const text = await response.text();
+      let json: any;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      return { status: response.status, headers: response.headers, text, json };
+    },
+    async sql(text, params) {
+      return (await pool.query(text, params)).rows;
+    },
+    async count(table) {
+      const rows = await pool.query(`select count(*)::int as n from ${table}`);
+      return rows.rows[0].n as number;
+    },
+    async signUp(overrides = {}) {
+      const handle = overrides.handle ?? uniqueHandle();
+      const email = overrides.email ?? `${handle.toLowerCase()}@example.com`;
+      const password = overrides.password ?? 'correct horse battery staple';
+      const anonymous = client();
+      const account = await unwrap(
+        anonymous.POST('/accounts', { body: { email, password, handle, displayName: overrides.displayName ?? `User ${handle}` } }),
+      );
+      const session = await unwrap(anonymous.POST('/sessions', { body: { email, password } }));
+      return { account, token: session.token, email, password, client: client(session.token) };
+    },
+  };
+  return agora;
+}

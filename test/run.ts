@@ -1,0 +1,84 @@
+// `npm test`: one PostgreSQL for the whole run (embedded unless DATABASE_URL is set), a template
+// database migrated once, then tap. Each test file clones the template into its own database.
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import pg from 'pg';
+import { migrate, openDatabase } from '../src/persistence/db.ts';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
+
+const TEMPLATE = `agora_test_template_${process.pid}`;
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => ok(port));
+    });
+  });
+}
+
+let embedded: EmbeddedDatabase | undefined;
+let adminUrl: string;
+if (process.env.DATABASE_URL) {
+  adminUrl = process.env.DATABASE_URL;
+  console.log(`# tests use the PostgreSQL server of DATABASE_URL`);
+} else {
+  const dataDir = resolve(`.data/test-postgres-${process.pid}`);
+  rmSync(dataDir, { recursive: true, force: true });
+  embedded = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: 'postgres' });
+  adminUrl = embedded.url;
+  process.on('exit', () => rmSync(dataDir, { recursive: true, force: true }));
+  console.log(`# tests use an embedded PostgreSQL in ${dataDir}`);
+}
+
+async function admin(sql: string) {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+function urlOf(database: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+let code = 1;
+try {
+  await admin(`drop database if exists "${TEMPLATE}"`);
+  await admin(`create database "${TEMPLATE}"`);
+  const orm = await openDatabase({ clientUrl: urlOf(TEMPLATE), poolMax: 1 });
+  await migrate(orm);
+  await orm.close(true);
+
+  const tap = spawn(resolve('node_modules/.bin/tap'), process.argv.slice(2), {
+    stdio: ['inherit', 'pipe', 'inherit'],
+    env: {
+      ...process.env,
+      TAP_TYPE_STRIP_ONLY: '1',
+      AGORA_TEST_ADMIN_URL: adminUrl,
+      AGORA_TEST_TEMPLATE: TEMPLATE,
+    },
+  });
+  let tail = '';
+  tap.stdout.on('data', (chunk: Buffer) => {
+    process.stdout.write(chunk);
+    tail = (tail + chunk.toString()).slice(-4096);
+  });
+  code = await new Promise<number>((done) => tap.on('close', (c, signal) => done(c ?? (signal ? 1 : 0))));
+  // tap's own summary is a comment; CI reads a plain "N passed, N failed" line.
+  const summary = /# \{ total: (\d+)(?:, pass: (\d+))?(?:, fail: (\d+))?[^}]*\}/.exec(tail);
+  if (summary) console.log(`\ntests: ${summary[2] ?? 0} passed, ${summary[3] ?? 0} failed`);
+} finally {
+  await admin(`drop database if exists "${TEMPLATE}"`).catch(() => {});
+  await embedded?.stop();
+}
+process.exit(code);
