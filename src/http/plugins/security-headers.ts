@@ -7,7 +7,7 @@ import fp from 'fastify-plugin';
 
 export const securityHeaders = fp(async (app: FastifyInstance, options: { corsOrigins: string[] }) => {
   await app.register(helmet, {
-    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     crossOriginResourcePolicy: { policy: 'same-site' },
   });
   const allowed = new Set(options.corsOrigins);
