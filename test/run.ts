@@ -1,9 +1,10 @@
 // `npm test`: one PostgreSQL for the whole run (embedded unless DATABASE_URL is set), a template
 // database migrated once, then tap. Each test file clones the template into its own database.
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
 import pg from 'pg';
 import { migrate, openDatabase } from '../src/persistence/db.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
@@ -27,11 +28,11 @@ if (process.env.DATABASE_URL) {
   adminUrl = process.env.DATABASE_URL;
   console.log(`# tests use the PostgreSQL server of DATABASE_URL`);
 } else {
-  const dataDir = resolve(`.data/test-postgres-${process.pid}`);
-  rmSync(dataDir, { recursive: true, force: true });
+  // Under the system temp folder, which the `postgres` user can always reach.
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'agora-test-')), 'postgres');
   embedded = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: 'postgres' });
   adminUrl = embedded.url;
-  process.on('exit', () => rmSync(dataDir, { recursive: true, force: true }));
+  process.on('exit', () => rmSync(dirname(dataDir), { recursive: true, force: true }));
   console.log(`# tests use an embedded PostgreSQL in ${dataDir}`);
 }
 

