@@ -1,9 +1,9 @@
 // `npm test`: one PostgreSQL for the whole run (embedded unless DATABASE_URL is set), a template
 // database migrated once, then tap. Each test file clones the template into its own database.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createServer } from 'node:net';
 import pg from 'pg';
 import { migrate, openDatabase } from '../src/persistence/db.ts';
@@ -29,10 +29,12 @@ if (process.env.DATABASE_URL) {
   console.log(`# tests use the PostgreSQL server of DATABASE_URL`);
 } else {
   // Under the system temp folder, which the `postgres` user can always reach.
-  const dataDir = join(mkdtempSync(join(tmpdir(), 'agora-test-')), 'postgres');
+  const parent = mkdtempSync(join(tmpdir(), 'agora-test-'));
+  chmodSync(parent, 0o755); // mkdtemp makes it 0700
+  const dataDir = join(parent, 'postgres');
   embedded = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: 'postgres' });
   adminUrl = embedded.url;
-  process.on('exit', () => rmSync(dirname(dataDir), { recursive: true, force: true }));
+  process.on('exit', () => rmSync(parent, { recursive: true, force: true }));
   console.log(`# tests use an embedded PostgreSQL in ${dataDir}`);
 }
 
