@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import openapiGlue from 'fastify-openapi-glue';
 import fp from 'fastify-plugin';
 import { ApiProblem, WWW_AUTHENTICATE, type Authenticate, type Handlers, type OperationId } from '../handlers/index.ts';
-import type { OpenApiDocument } from './spec.ts';
+import { HTTP_METHODS, type OpenApiDocument } from './spec.ts';
 import './types.ts';
 
 export interface RoutesOptions {
@@ -28,7 +28,28 @@ function strictQuery(route: RouteOptions): void {
   schema.querystring = { type: 'object', properties: {}, ...schema.querystring, additionalProperties: false };
 }
 
+type Json = Record<string, any>;
+
+/** The header parameters of each operation, named as the spec spells them (`If-Match`). */
+function declaredHeaders(document: OpenApiDocument): Map<string, string[]> {
+  const resolve = (node: Json): Json =>
+    typeof node.$ref === 'string' ? (node.$ref.slice(2).split('/').reduce((o: Json, k: string) => o[k], document as Json) as Json) : node;
+  const names = new Map<string, string[]>();
+  for (const item of Object.values(document.paths) as Json[]) {
+    for (const method of HTTP_METHODS) {
+      const operation = item[method] as Json | undefined;
+      if (!operation?.operationId) continue;
+      const parameters = [...(item.parameters ?? []), ...(operation.parameters ?? [])].map(resolve);
+      names.set(operation.operationId, parameters.filter((p) => p.in === 'header').map((p) => String(p.name)));
+    }
+  }
+  return names;
+}
+
 export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) => {
+  // Handlers see the headers their operation declares, under the spec's names (`If-Match`);
+  // Node gives every header name in lower case.
+  const headerNames = declaredHeaders(options.document);
   app.decorateRequest('caller', null);
   app.decorateRequest('authFailure', null);
   app.addHook('onRoute', strictQuery);
@@ -58,12 +79,14 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
     operationResolver: (operationId: string) => {
       const handler = options.handlers[operationId as OperationId] as ((r: unknown) => Promise<{ status: number; body?: unknown; headers?: Record<string, string> }>) | undefined;
       if (!handler) throw new Error(`openapi.yaml declares operation "${operationId}" but no handler implements it`);
+      const names = headerNames.get(operationId) ?? [];
       return async (request: FastifyRequest, reply: FastifyReply) => {
         if (request.authFailure) throw request.authFailure;
+        const headers = Object.fromEntries(names.map((name) => [name, request.headers[name.toLowerCase()]]).filter(([, v]) => v !== undefined));
         const result = await handler({
           path: request.params,
           query: request.query,
-          headers: request.headers,
+          headers,
           body: request.body,
           caller: request.caller,
         });

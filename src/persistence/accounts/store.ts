@@ -1,6 +1,8 @@
 // Reads and writes the accounts schema. Every write that must not lose an update is a
 // conditional statement evaluated by PostgreSQL (`where id = ? and version = ?`).
-import { UniqueConstraintViolationException, raw, type EntityManager, type MikroORM } from '@mikro-orm/core';
+import { UniqueConstraintViolationException, raw } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Orm } from '../db.ts';
 import { AccountEntity, SessionEntity } from './entities.ts';
 
 export interface AccountRow {
@@ -69,9 +71,9 @@ function escapeLike(value: string): string {
 }
 
 export class AccountsStore {
-  readonly #orm: MikroORM;
+  readonly #orm: Orm;
 
-  constructor(orm: MikroORM) {
+  constructor(orm: Orm) {
     this.#orm = orm;
   }
 
@@ -120,7 +122,11 @@ export class AccountsStore {
     return rows.map(toAccountRow);
   }
 
-  /** Applies `changes` if the row still has `expectedVersion` (any version when undefined). */
+  /**
+   * Applies `changes` if the row still has `expectedVersion` (any version when undefined), and
+   * returns the row exactly as this statement left it: a read after the write could already
+   * see a later writer's version.
+   */
   async updateProfile(
     id: string,
     expectedVersion: number | undefined,
@@ -129,15 +135,15 @@ export class AccountsStore {
   ): Promise<WriteOutcome<AccountRow>> {
     const em = this.#em();
     const where = expectedVersion === undefined ? { id } : { id, version: expectedVersion };
-    const updated = await em.nativeUpdate(AccountEntity, where, {
-      ...changes,
-      updatedAt: now,
-      version: raw('version + 1'),
-    });
-    const current = await em.findOne(AccountEntity, { id }, { fields: ACCOUNT_FIELDS });
-    if (!current) return { kind: 'not-found' };
-    if (updated === 0) return { kind: 'stale', currentVersion: current.version };
-    return { kind: 'done', row: toAccountRow(current) };
+    const [updated] = await em
+      .createQueryBuilder(AccountEntity)
+      .update({ ...changes, updatedAt: now, version: raw('version + 1') })
+      .where(where)
+      .returning([...ACCOUNT_FIELDS])
+      .execute<AccountEntityRow[]>('all');
+    if (updated) return { kind: 'done', row: toAccountRow(updated) };
+    const current = await em.findOne(AccountEntity, { id }, { fields: ['version'] });
+    return current ? { kind: 'stale', currentVersion: current.version } : { kind: 'not-found' };
   }
 
   /** Deletes the account (and, by cascade, its sessions) if it still has `expectedVersion`. */
