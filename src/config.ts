@@ -22,6 +22,12 @@ export interface Config {
     signInPerAddressPerMinute: number;
     signInPerAccountPer15Minutes: number;
   };
+  idempotency: {
+    /** How long a finished request's key and response are kept for replay. */
+    ttlSeconds: number;
+    /** The longest a request whose process died can keep its key busy. */
+    lockSeconds: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -69,6 +75,10 @@ export function loadConfig(env: Env = process.env): Config {
       perMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
       signInPerAddressPerMinute: integer(env, 'SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE', 20, 1, 1_000_000),
       signInPerAccountPer15Minutes: integer(env, 'SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES', 10, 1, 1_000_000),
+    },
+    idempotency: {
+      ttlSeconds: integer(env, 'IDEMPOTENCY_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600),
+      lockSeconds: integer(env, 'IDEMPOTENCY_LOCK_SECONDS', 30, 1, 3600),
     },
   };
 }

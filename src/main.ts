@@ -5,6 +5,7 @@ import { migrate, openDatabase } from './persistence/db.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './persistence/embedded-postgres.ts';
 import { createServer } from './server.ts';
 import { startSessionPurge } from './jobs/purge-sessions.ts';
+import { startIdempotencyPurge } from './jobs/purge-idempotency-keys.ts';
 
 let config;
 try {
@@ -37,7 +38,7 @@ const orm = await openDatabase({ clientUrl: config.databaseUrl ?? embedded!.url 
 const applied = await migrate(orm);
 const { app, services } = await createServer(orm, config, logger);
 if (applied.length > 0) app.log.info({ migrations: applied }, 'applied migrations');
-const purge = startSessionPurge(services.sessions, app.log);
+const purges = [startSessionPurge(services.sessions, app.log), startIdempotencyPurge(services.idempotency, app.log)];
 
 let stopping = false;
 async function shutdown(signal: string) {
@@ -49,7 +50,7 @@ async function shutdown(signal: string) {
     process.exit(1);
   }, 10_000);
   force.unref();
-  purge.stop();
+  for (const purge of purges) purge.stop();
   await app.close();
   await orm.close(true);
   await embedded?.stop();

@@ -1,5 +1,5 @@
 // Optimistic concurrency on accounts: versions and strong ETags, If-Match required on PATCH
-// (428/412), honoured on DELETE.
+// (428/412), honoured on DELETE, and If-None-Match answered with 304 on GETs.
 import t from 'tap';
 import { ifMatch } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
@@ -62,6 +62,30 @@ t.test('DELETE honours If-Match when sent', async (t) => {
   t.equal(await agora.count(`accounts.account where id = '${account.id}'`), 1);
   const done = await agora.raw('DELETE', `/v1/accounts/${account.id}`, { headers: { ...auth, 'if-match': '"0"' } });
   t.equal(done.status, 204);
+});
+
+t.test('GET answers If-None-Match with 304 while the copy is current', async (t) => {
+  const { account, token } = await agora.signUp();
+  const auth = { authorization: `Bearer ${token}` };
+  for (const path of [`/v1/accounts/${account.id}`, '/v1/sessions/me']) {
+    const fresh = await agora.raw('GET', path, { headers: auth });
+    t.equal(fresh.status, 200, path);
+    const tag = fresh.headers.get('etag')!;
+    for (const ifNoneMatch of [tag, `W/${tag}`, `"99", ${tag}`, '*']) {
+      const cached = await agora.raw('GET', path, { headers: { ...auth, 'if-none-match': ifNoneMatch } });
+      t.equal(cached.status, 304, `${path} If-None-Match: ${ifNoneMatch}`);
+      t.equal(cached.text, '', 'no body');
+      t.equal(cached.headers.get('etag'), tag);
+    }
+    const head = await agora.raw('HEAD', path, { headers: { ...auth, 'if-none-match': tag } });
+    t.equal(head.status, 304, `HEAD ${path}`);
+  }
+  const before = await agora.raw('GET', `/v1/accounts/${account.id}`, {});
+  t.equal((await patch(account.id, token, { bio: 'changed' }, { 'if-match': before.headers.get('etag')! })).status, 200);
+  const changed = await agora.raw('GET', `/v1/accounts/${account.id}`, { headers: { 'if-none-match': before.headers.get('etag')! } });
+  t.equal(changed.status, 200, 'a stale copy gets the new representation');
+  t.equal(changed.json.bio, 'changed');
+  t.equal(changed.headers.get('etag'), '"1"');
 });
 
 t.test('each successful update answers with exactly the row it wrote', async (t) => {

@@ -1,6 +1,6 @@
 // Builds the HTTP server: third-party plugins, then ours, then the routes of the contract.
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { Authenticate, Handlers } from '../handlers/index.ts';
+import type { Authenticate, Handlers, RunIdempotently } from '../handlers/index.ts';
 import { contentTypes } from './plugins/content-types.ts';
 import { docs } from './plugins/docs.ts';
 import { problems } from './plugins/errors.ts';
@@ -17,6 +17,9 @@ export interface AppOptions {
   spec: Spec;
   handlers: Handlers;
   authenticate: Authenticate;
+  runIdempotently: RunIdempotently;
+  /** Called once per response replayed for an Idempotency-Key: the hook for a replay counter. */
+  onIdempotentReplay?: (operationId: string) => void;
   logger: FastifyServerOptions['logger'];
   bodyLimitBytes: number;
   corsOrigins: string[];
@@ -47,6 +50,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     prefix: API_PREFIX,
     handlers: options.handlers,
     authenticate: options.authenticate,
+    runIdempotently: options.runIdempotently,
+    onIdempotentReplay: options.onIdempotentReplay,
   });
   await app.register(docs, { spec: options.spec });
   await app.ready();

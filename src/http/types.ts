@@ -7,5 +7,9 @@ declare module 'fastify' {
     caller: Caller | null;
     /** A token that was sent but is not valid: refused even where anonymous callers are welcome. */
     authFailure: ApiProblem | null;
+    /** The Idempotency-Key of a request to an `x-idempotent` operation, when one was sent. */
+    idempotencyKey: string | null;
+    /** True when the response is the replay of an earlier request with the same key (for metrics). */
+    idempotentReplayed: boolean;
   }
 }

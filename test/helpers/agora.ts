@@ -7,7 +7,7 @@ import pg from 'pg';
 import { createAgoraClient, unwrap, type Account, type AgoraClient } from 'agora-sdk';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/persistence/db.ts';
-import { createServer } from '../../src/server.ts';
+import { createServer, type Services } from '../../src/server.ts';
 import { assertConforms } from './contract.ts';
 
 interface Tap {
@@ -60,6 +60,10 @@ export interface Agora {
   }>;
   /** Lines the server logged. */
   logs: Record<string, any>[];
+  /** The server's services, for what no endpoint triggers (e.g. purge jobs). */
+  services: Services;
+  /** The operationId of every response replayed for an Idempotency-Key, in order. */
+  replays: string[];
 }
 
 let serial = 0;
@@ -82,7 +86,8 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}): Prom
   const orm = await openDatabase({ clientUrl: url, poolMax: 5 });
   const logs: Record<string, any>[] = [];
   const stream = { write: (line: string) => void logs.push(JSON.parse(line)) };
-  const { app } = await createServer(orm, config, { level: 'info', stream });
+  const replays: string[] = [];
+  const { app, services } = await createServer(orm, config, { level: 'info', stream }, { onIdempotentReplay: (op) => void replays.push(op) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;
   const origin = `http://127.0.0.1:${port}`;
@@ -109,6 +114,8 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}): Prom
   const agora: Agora = {
     baseUrl,
     logs,
+    services,
+    replays,
     client,
     async raw(method, path, init = {}) {
       const response = await checking(`${origin}${path}`, { method, headers: init.headers, body: init.body });

@@ -1,8 +1,9 @@
 // Reads and writes the accounts schema. Every write that must not lose an update is a
-// conditional statement evaluated by PostgreSQL (`where id = ? and version = ?`).
+// conditional statement evaluated by PostgreSQL (`where id = ? and version = ?`). Every method
+// joins the caller's transaction when there is one (see `storeEm`).
 import { UniqueConstraintViolationException, raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Orm } from '../db.ts';
+import { storeEm, type Orm } from '../db.ts';
 import { AccountEntity, SessionEntity } from './entities.ts';
 
 export interface AccountRow {
@@ -78,7 +79,7 @@ export class AccountsStore {
   }
 
   #em(): EntityManager {
-    return this.#orm.em.fork({ clear: true, useContext: false });
+    return storeEm(this.#orm);
   }
 
   /** Inserts an account, or reports which unique field is already taken. */
@@ -87,7 +88,9 @@ export class AccountsStore {
   ): Promise<{ kind: 'done'; row: AccountRow } | { kind: 'taken'; field: 'email' | 'handle' }> {
     const em = this.#em();
     try {
-      await em.insert(AccountEntity, { ...row, version: 0 });
+      // In a savepoint: inside a caller's transaction a failed statement would otherwise
+      // abort the whole transaction, and the caller may still want to write (or commit).
+      await em.transactional((inner) => inner.insert(AccountEntity, { ...row, version: 0 }));
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException) {
         return { kind: 'taken', field: /account_email_key/.test(error.message) ? 'email' : 'handle' };
