@@ -60,5 +60,6 @@ async function shutdown(signal: string) {
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
 
-await app.listen({ host: config.host, port: config.port });
-app.log.info(`docs at http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}/docs`);
+// The address actually bound: with PORT=0 the system picks the port.
+const address = await app.listen({ host: config.host, port: config.port });
+app.log.info(`docs at ${address}/docs`);
