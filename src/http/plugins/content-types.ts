@@ -26,6 +26,16 @@ export const contentTypes = fp(async (app: FastifyInstance) => {
     if (content) route.config = { ...(route.config as object), bodyTypes: Object.keys(content) };
   });
 
+  // With no Content-Type Fastify picks no body schema, so a missing body is ours to refuse
+  // (every operation of this API that takes a body requires one).
+  app.addHook('preValidation', async (request) => {
+    if (request.routeOptions.config.bodyTypes && request.body === undefined) {
+      throw new ApiProblem('validation-error', 'this operation needs a JSON body', {
+        errors: [{ pointer: '', detail: 'a request body is required' }],
+      });
+    }
+  });
+
   app.addHook('onRequest', async (request) => {
     if (!hasBody(request.headers)) return;
     const declared = request.routeOptions.config.bodyTypes;
