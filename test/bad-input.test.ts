@@ -358,3 +358,18 @@ t.test('deeply nested values for a string field are 400s', async (t) => {
     }
   }
 });
+
+t.test('a NUL character anywhere in a body is a 400 naming where it is', async (t) => {
+  const cases: [Endpoint & { server: Agora }, Record<string, unknown>, string][] = [
+    [createAccount, { ...createAccount.valid(), displayName: 'A\u0000B' }, '/displayName'],
+    [createAccount, { ...createAccount.valid(), password: 'correct horse\u0000battery' }, '/password'],
+    [createSession, { ...createSession.valid(), password: 'x\u0000y' }, '/password'],
+    [updateAccount, { bio: 'line\u0000break' }, '/bio'],
+  ];
+  for (const [endpoint, body, pointer] of cases) {
+    await t.test(`${endpoint.name} ${pointer}`, async (t) => {
+      const res = await rejects(t, endpoint, json(body), VALIDATION);
+      t.equal(res.json.errors[0].pointer, pointer);
+    });
+  }
+});
