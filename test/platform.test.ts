@@ -334,3 +334,14 @@ t.test('start-up refuses a spec operation without a handler', async (t) => {
   delete handlers.getAccount;
   await t.rejects(buildApp(options(handlers as Handlers)), /getAccount/, 'the error names the missing operation');
 });
+
+t.test('URLs Fastify cannot route are problems, not framework errors', async (t) => {
+  const agora = await startAgora(t);
+  for (const path of [`/v1/accounts/${'a'.repeat(300)}`, '/v1/accounts/%E0%A4%A']) {
+    const res = await agora.raw('GET', path);
+    t.equal(res.status, 400, path.slice(0, 40));
+    t.equal(res.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+    t.equal(res.json.type, 'urn:agora:problem:malformed-request');
+    t.equal(res.json.requestId, res.headers.get('x-request-id'));
+  }
+});
