@@ -156,8 +156,10 @@ export interface components {
          * @description Starts at 0 and grows by one with every change.
          */
         Version: number;
-        /** @description A strong entity tag such as `"3"`, a list of them, or `*`. */
+        /** @description An entity tag such as `"3"`, or `*` for any version. Only strong tags can match. */
         EntityTag: string;
+        /** @description One or more entity tags separated by commas (`"3", W/"4"`), or `*`. */
+        EntityTagList: string;
         /**
          * @description Letters, digits and underscores; unique regardless of case.
          * @example ada_lovelace
@@ -462,10 +464,10 @@ export interface components {
         /** @description The `ETag` you last saw; the request fails with `412` if it is stale. */
         IfMatch: components["schemas"]["EntityTag"];
         /**
-         * @description The `ETag` of the copy you have (or `*`). While it is current the answer is `304`
-         *     without a body.
+         * @description The `ETag` of the copy you have, several separated by commas, or `*`. While one is
+         *     current the answer is `304` without a body (weak comparison: `W/"3"` matches `"3"`).
          */
-        IfNoneMatch: components["schemas"]["EntityTag"];
+        IfNoneMatch: components["schemas"]["EntityTagList"];
         /**
          * @description A key of your choosing (a fresh UUID, say) that makes this request safe to retry:
          *     send the same key with every retry and the request takes effect once. 1 to 255
@@ -631,8 +633,8 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the copy you have (or `*`). While it is current the answer is `304`
-                 *     without a body.
+                 * @description The `ETag` of the copy you have, several separated by commas, or `*`. While one is
+                 *     current the answer is `304` without a body (weak comparison: `W/"3"` matches `"3"`).
                  */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
@@ -827,8 +829,8 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the copy you have (or `*`). While it is current the answer is `304`
-                 *     without a body.
+                 * @description The `ETag` of the copy you have, several separated by commas, or `*`. While one is
+                 *     current the answer is `304` without a body (weak comparison: `W/"3"` matches `"3"`).
                  */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };

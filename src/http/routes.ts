@@ -19,7 +19,7 @@ import {
   type RunIdempotently,
   type WireResponse,
 } from '../handlers/index.ts';
-import { assertConventions, headerParameters, operationsOf } from './conventions.ts';
+import { assertConventions, operationsOf } from './conventions.ts';
 import { toProblem } from './plugins/errors.ts';
 import type { OpenApiDocument } from './spec.ts';
 import './types.ts';
@@ -70,10 +70,7 @@ function problemResponse(request: FastifyRequest, problem: ApiProblem): WireResp
 
 export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) => {
   assertConventions(options.document);
-  const operations = operationsOf(options.document);
-  const idempotent = new Set(operations.filter((o) => o.operation['x-idempotent'] === true).map((o) => o.operationId));
-  // Handlers see the headers their operation declares, under the spec's names (`If-Match`).
-  const declaredHeaders = new Map(operations.map((o) => [o.operationId, headerParameters(options.document, o.path, o.operation)]));
+  const idempotent = new Set(operationsOf(options.document).filter((o) => o.operation['x-idempotent'] === true).map((o) => o.operationId));
 
   app.decorateRequest('caller', null);
   app.decorateRequest('authFailure', null);
@@ -136,15 +133,13 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
       const handler = options.handlers[operationId as OperationId] as ((r: unknown) => Promise<HandlerResult>) | undefined;
       if (!handler) throw new Error(`openapi.yaml declares operation "${operationId}" but no handler implements it`);
       const keyed = idempotent.has(operationId);
-      const headerNames = declaredHeaders.get(operationId) ?? [];
       return async (request: FastifyRequest, reply: FastifyReply) => {
         if (request.authFailure) throw request.authFailure;
-        const headers = Object.fromEntries(headerNames.map((name) => [name, request.headers[name.toLowerCase()]]).filter(([, v]) => v !== undefined));
         const run = () =>
           handler({
             path: request.params,
             query: request.query,
-            headers,
+            headers: request.headers,
             body: request.body,
             caller: request.caller,
           });

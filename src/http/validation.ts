@@ -28,23 +28,21 @@ const bodies = makeAjv(false);
 const parameters = makeAjv(true);
 
 /**
- * Node gives header names in lower case. Fastify lower-cases the names in a headers schema only
- * with its own compiler, so ours must: otherwise `If-Match` in the spec never matches the
- * `if-match` of the request, and a required header is always missing.
+ * Node lower-cases incoming header names, and Fastify only lower-cases a header schema's
+ * property names with its own compiler; with ours, that is our job.
  */
-function lowerCaseHeaderNames(schema: Record<string, unknown>): Record<string, unknown> {
-  const properties = schema.properties as Record<string, unknown> | undefined;
-  const required = schema.required as string[] | undefined;
+function lowerCaseHeaders(schema: Record<string, any>): Record<string, any> {
+  if (!schema.properties) return schema;
   return {
     ...schema,
-    ...(properties ? { properties: Object.fromEntries(Object.entries(properties).map(([name, s]) => [name.toLowerCase(), s])) } : {}),
-    ...(required ? { required: required.map((name) => name.toLowerCase()) } : {}),
+    properties: Object.fromEntries(Object.entries(schema.properties).map(([k, v]) => [k.toLowerCase(), v])),
+    ...(Array.isArray(schema.required) ? { required: schema.required.map((k: string) => k.toLowerCase()) } : {}),
   };
 }
 
 export const validatorCompiler: FastifySchemaCompiler<object> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'body' ? bodies : parameters;
-  const validate: ValidateFunction = ajv.compile(httpPart === 'headers' ? lowerCaseHeaderNames(schema as Record<string, unknown>) : schema);
+  const validate: ValidateFunction = ajv.compile(httpPart === 'headers' ? lowerCaseHeaders(schema as Record<string, any>) : schema);
   return (data: unknown) => (validate(data) ? { value: data } : { error: Object.assign(new Error('validation failed'), { validation: validate.errors }) }) as never;
 };
 
