@@ -6,13 +6,29 @@ import { buildApp } from './http/app.ts';
 import { loadSpec } from './http/spec.ts';
 import type { Orm } from './persistence/db.ts';
 import { createAccountsDomain } from './services/accounts/index.ts';
+import { DomainEvents } from './services/events.ts';
+import { createSocialDomain } from './services/social/index.ts';
 
+/**
+ * Every domain's services, and how they react to each other's events. Closing an account
+ * removes, before the request answers, everything other domains kept for it.
+ */
 export function createServices(orm: Orm, config: Config) {
-  return createAccountsDomain(orm, {
-    maxPage: config.maxPage,
-    sessionIdleTtlSeconds: config.session.idleTtlSeconds,
-    sessionAbsoluteTtlSeconds: config.session.absoluteTtlSeconds,
-  });
+  const events = new DomainEvents();
+  const lists = { maxPage: config.maxPage };
+  const { accounts, sessions } = createAccountsDomain(
+    orm,
+    {
+      maxPage: config.maxPage,
+      sessionIdleTtlSeconds: config.session.idleTtlSeconds,
+      sessionAbsoluteTtlSeconds: config.session.absoluteTtlSeconds,
+    },
+    events,
+  );
+  const { social } = createSocialDomain(orm, accounts, lists);
+
+  events.on('account.closed', ({ accountId }) => social.forgetAccount(accountId));
+  return { accounts, sessions, social };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -129,6 +129,144 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/friend-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your friend requests
+         * @description Your pending friend requests: those sent to you (`direction=incoming`, the default)
+         *     or those you sent (`direction=outgoing`), newest first by default.
+         */
+        get: operations["listFriendRequests"];
+        put?: never;
+        /**
+         * Send a friend request
+         * @description Asks the account `accountId` to become your friend. Friendship is mutual: it begins
+         *     when the recipient accepts, with `PUT /accounts/{their id}/friends/{your id}`.
+         *     Asking yourself is a `400`, asking an account that does not exist a `404`. Asking
+         *     someone who is already your friend, whom you already asked, or who already asked
+         *     you (accept theirs instead) is a `409`.
+         */
+        post: operations["createFriendRequest"];
+        delete?: never;
+        /**
+         * Methods allowed on your friend requests
+         * @description A signed-in caller may list its requests and send new ones.
+         */
+        options: operations["optionsFriendRequests"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/friend-requests/{requestId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The friend request's id. */
+                requestId: components["parameters"]["FriendRequestId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a friend request
+         * @description Only the request's sender and its recipient can see it; to anybody else it does
+         *     not exist (`404`).
+         */
+        get: operations["getFriendRequest"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancel or decline a friend request
+         * @description The sender cancels the request, the recipient declines it; either way it is gone,
+         *     and nobody is told. To accept it, the recipient uses
+         *     `PUT /accounts/{their id}/friends/{sender id}`.
+         */
+        delete: operations["deleteFriendRequest"];
+        /**
+         * Methods allowed on a friend request
+         * @description Its sender and its recipient may read and delete it; to anybody else it does not exist (`404`).
+         */
+        options: operations["optionsFriendRequest"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/accounts/{accountId}/friends": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List an account's friends
+         * @description Friendships are public, like profiles. `sort` orders by when each friendship began
+         *     (`-createdAt`, the default: the newest friends first).
+         */
+        get: operations["listFriends"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on an account's friends
+         * @description Everybody may list them.
+         */
+        options: operations["optionsFriends"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/accounts/{accountId}/friends/{friendId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+                /** @description The id of the other account in the friendship. */
+                friendId: components["parameters"]["FriendId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a friendship
+         * @description The friendship of `accountId` with `friendId`; `404` when they are not friends.
+         */
+        get: operations["getFriend"];
+        /**
+         * Accept a friend request
+         * @description Accepts the pending friend request that `friendId` sent to you (`accountId` must be
+         *     you, `403` otherwise): you become each other's friends and the request is gone.
+         *     Idempotent: when you already are friends the answer is `200` with the friendship.
+         *     `409` when `friendId` has not asked you; send your own request with
+         *     `POST /friend-requests` instead.
+         */
+        put: operations["addFriend"];
+        post?: never;
+        /**
+         * Unfriend
+         * @description Ends the friendship, on both sides. Only `accountId` itself may do this (`403`
+         *     otherwise); `404` when they are not friends.
+         */
+        delete: operations["deleteFriend"];
+        /**
+         * Methods allowed on a friendship
+         * @description Everybody may read it. `accountId` itself also sees `PUT` while `friendId` has a
+         *     pending request to it or they are friends, and `DELETE` while they are friends.
+         */
+        options: operations["optionsFriend"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -238,6 +376,39 @@ export interface components {
             }[];
             /** @description On `412`, the resource's current version. */
             currentVersion?: components["schemas"]["Version"];
+        };
+        /** @description The part of an account shown next to something it did or is part of. */
+        AccountSummary: {
+            id: components["schemas"]["Id"];
+            handle: components["schemas"]["Handle"];
+            displayName: components["schemas"]["DisplayName"];
+        };
+        /** @description Pass as `cursor` for the next page; `null` on the last page. */
+        NextCursor: string | null;
+        NewFriendRequest: {
+            /** @description The account you ask to be your friend. */
+            accountId: components["schemas"]["Id"];
+        };
+        /** @description A pending request from `sender` to `recipient` to become friends. */
+        FriendRequest: {
+            id: components["schemas"]["Id"];
+            sender: components["schemas"]["AccountSummary"];
+            recipient: components["schemas"]["AccountSummary"];
+            createdAt: components["schemas"]["Timestamp"];
+        };
+        FriendRequestList: {
+            data: components["schemas"]["FriendRequest"][];
+            nextCursor: components["schemas"]["NextCursor"];
+        };
+        /** @description One side of a friendship, seen from the other account. */
+        Friend: {
+            account: components["schemas"]["AccountSummary"];
+            /** @description When the friendship began. */
+            since: components["schemas"]["Timestamp"];
+        };
+        FriendList: {
+            data: components["schemas"]["Friend"][];
+            nextCursor: components["schemas"]["NextCursor"];
         };
     };
     responses: {
@@ -439,6 +610,12 @@ export interface components {
         Page: number;
         /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
         Sort: "createdAt" | "-createdAt";
+        /** @description The friend request's id. */
+        FriendRequestId: components["schemas"]["Id"];
+        /** @description The id of the other account in the friendship. */
+        FriendId: components["schemas"]["Id"];
+        /** @description `incoming` (the default): requests sent to you; `outgoing`: requests you sent. */
+        Direction: "incoming" | "outgoing";
     };
     requestBodies: never;
     headers: {
@@ -817,6 +994,395 @@ export interface operations {
             204: components["responses"]["Allowed"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listFriendRequests: {
+        parameters: {
+            query?: {
+                /** @description `incoming` (the default): requests sent to you; `outgoing`: requests you sent. */
+                direction?: components["parameters"]["Direction"];
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+                /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
+                sort?: components["parameters"]["Sort"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of friend requests. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FriendRequestList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    createFriendRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewFriendRequest"];
+            };
+        };
+        responses: {
+            /** @description The request was sent; it is pending until the recipient accepts or declines it. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FriendRequest"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsFriendRequests: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getFriendRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The friend request's id. */
+                requestId: components["parameters"]["FriendRequestId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The friend request. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FriendRequest"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteFriendRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The friend request's id. */
+                requestId: components["parameters"]["FriendRequestId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request is gone. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsFriendRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The friend request's id. */
+                requestId: components["parameters"]["FriendRequestId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listFriends: {
+        parameters: {
+            query?: {
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+                /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
+                sort?: components["parameters"]["Sort"];
+            };
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of friends. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FriendList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsFriends: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getFriend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+                /** @description The id of the other account in the friendship. */
+                friendId: components["parameters"]["FriendId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description They are friends. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Friend"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    addFriend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+                /** @description The id of the other account in the friendship. */
+                friendId: components["parameters"]["FriendId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description You already were friends. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Friend"];
+                };
+            };
+            /** @description You are now friends. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Friend"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteFriend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+                /** @description The id of the other account in the friendship. */
+                friendId: components["parameters"]["FriendId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description They are no longer friends. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsFriend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+                /** @description The id of the other account in the friendship. */
+                friendId: components["parameters"]["FriendId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             default: components["responses"]["Problem"];

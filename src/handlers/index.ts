@@ -1,6 +1,8 @@
 // The handlers layer's API: every operation of the spec, and the bearer-token check.
 import type { AccountsService, Caller, SessionsService } from '../services/accounts/index.ts';
+import type { SocialService } from '../services/social/index.ts';
 import { accountsHandlers } from './accounts.ts';
+import { friendsHandlers } from './friends.ts';
 import type { Handlers } from './operations.ts';
 import { bearerAuthenticator, sessionsHandlers } from './sessions.ts';
 
@@ -13,12 +15,14 @@ export { ServiceError } from '../services/errors.ts';
 export interface HandlerServices {
   accounts: AccountsService;
   sessions: SessionsService;
+  social: SocialService;
 }
 
 export function createHandlers(services: HandlerServices): Handlers {
   return {
     ...accountsHandlers(services.accounts),
     ...sessionsHandlers(services.sessions),
+    ...friendsHandlers(services.social, services.accounts),
   };
 }
 

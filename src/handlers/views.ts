@@ -1,5 +1,5 @@
 // How domain objects look on the wire. Every field is listed: nothing is serialized whole.
-import type { Account, Caller } from '../services/accounts/index.ts';
+import type { Account, AccountSummary, Caller } from '../services/accounts/index.ts';
 import type { Schemas } from './operations.ts';
 
 /** `email` is shown only to the account's owner. */
@@ -18,4 +18,8 @@ export function accountView(account: Account, caller: Caller | null): Schemas['A
 
 export function allow(methods: string[]): Record<string, string> {
   return { allow: methods.join(', ') };
+}
+
+export function accountSummaryView(account: AccountSummary): Schemas['AccountSummary'] {
+  return { id: account.id, handle: account.handle, displayName: account.displayName };
 }
