@@ -266,6 +266,150 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List public channels
+         * @description Public channels, newest first by default. Private channels never appear here.
+         */
+        get: operations["listChannels"];
+        put?: never;
+        /**
+         * Create a channel
+         * @description Creates a channel owned by the signed-in account, which becomes its first member.
+         *     A `public` channel can be found in `GET /channels`, read by anybody and joined by
+         *     any signed-in account; a `private` one is visible only to its members, whom its
+         *     owner adds.
+         */
+        post: operations["createChannel"];
+        delete?: never;
+        /**
+         * Methods allowed on the channels collection
+         * @description Everybody may list public channels; a signed-in caller may also create one (`POST`).
+         */
+        options: operations["optionsChannels"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/channels/{channelId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a channel
+         * @description A public channel is visible to everybody; a private one only to its members. To
+         *     everybody else a private channel does not exist (`404`).
+         */
+        get: operations["getChannel"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete your channel
+         * @description Deletes the channel with its memberships and its posts. Only the owner may (`403`
+         *     otherwise). Honours `If-Match` when sent.
+         */
+        delete: operations["deleteChannel"];
+        /**
+         * Methods allowed on a channel
+         * @description Everybody who can see the channel may read it; its owner also sees `PATCH` and
+         *     `DELETE`. A private channel does not exist (`404`) for anybody but its members.
+         */
+        options: operations["optionsChannel"];
+        head?: never;
+        /**
+         * Change your channel
+         * @description Changes `name`, `description` or `visibility` with a JSON Merge Patch. Only the
+         *     owner may (`403` for members and, on a public channel, anybody else). Requires
+         *     `If-Match` with the channel's current `ETag`; a stale one is rejected with `412`.
+         */
+        patch: operations["updateChannel"];
+        trace?: never;
+    };
+    "/channels/{channelId}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a channel's members
+         * @description The members of a channel, its owner included, newest first by default. Visible to
+         *     whoever can see the channel.
+         */
+        get: operations["listChannelMembers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on a channel's members
+         * @description Everybody who can see the channel may list them.
+         */
+        options: operations["optionsChannelMembers"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/channels/{channelId}/members/{accountId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a membership
+         * @description `404` when the account is not a member, or when the caller cannot see the channel.
+         */
+        get: operations["getChannelMember"];
+        /**
+         * Join a channel, or add a member
+         * @description With your own id as `accountId`, joins a public channel. The owner of a channel,
+         *     public or private, may add any account. Idempotent: `200` when the account already
+         *     is a member. Anybody else gets `403` (or `404` for a private channel they cannot
+         *     see); a private channel cannot be joined, only added to by its owner.
+         */
+        put: operations["addChannelMember"];
+        post?: never;
+        /**
+         * Leave a channel, or remove a member
+         * @description With your own id as `accountId`, leaves the channel; the owner may remove any
+         *     member. The owner cannot leave their own channel (`409`): delete it instead.
+         *     Anybody else gets `403` (or `404` for a private channel they cannot see). Posts
+         *     stay in the channel.
+         */
+        delete: operations["removeChannelMember"];
+        /**
+         * Methods allowed on a membership
+         * @description Everybody who can see the channel may read it. `PUT` shows for the account itself
+         *     on a public channel and for the owner; `DELETE` for a member itself (not the
+         *     owner) and for the owner on the other members.
+         */
+        options: operations["optionsChannelMember"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -407,6 +551,60 @@ export interface components {
         };
         FriendList: {
             data: components["schemas"]["Friend"][];
+            nextCursor: components["schemas"]["NextCursor"];
+        };
+        /**
+         * @description Not blank; need not be unique.
+         * @example Analytical engines
+         */
+        ChannelName: string;
+        /** @description What the channel is about; may be empty. */
+        ChannelDescription: string;
+        /**
+         * @description `public`: listed, readable by anybody, joinable by any signed-in account.
+         *     `private`: visible only to its members; only the owner adds members.
+         * @enum {string}
+         */
+        Visibility: "public" | "private";
+        NewChannel: {
+            name: components["schemas"]["ChannelName"];
+            /** @description Empty when omitted. */
+            description?: components["schemas"]["ChannelDescription"];
+            visibility: components["schemas"]["Visibility"];
+        };
+        /** @description A JSON Merge Patch of your channel; omitted fields stay as they are. */
+        ChannelPatch: {
+            name?: components["schemas"]["ChannelName"];
+            description?: components["schemas"]["ChannelDescription"];
+            visibility?: components["schemas"]["Visibility"];
+        };
+        Channel: {
+            id: components["schemas"]["Id"];
+            /** @description The account that created the channel and administers it. */
+            ownerId: components["schemas"]["Id"];
+            name: components["schemas"]["ChannelName"];
+            description: components["schemas"]["ChannelDescription"];
+            visibility: components["schemas"]["Visibility"];
+            createdAt: components["schemas"]["Timestamp"];
+            updatedAt: components["schemas"]["Timestamp"];
+            version: components["schemas"]["Version"];
+        };
+        ChannelList: {
+            data: components["schemas"]["Channel"][];
+            nextCursor: components["schemas"]["NextCursor"];
+        };
+        /** @description An account's membership of a channel. */
+        Member: {
+            account: components["schemas"]["AccountSummary"];
+            /**
+             * @description `owner` for the account that administers the channel.
+             * @enum {string}
+             */
+            role: "owner" | "member";
+            joinedAt: components["schemas"]["Timestamp"];
+        };
+        MemberList: {
+            data: components["schemas"]["Member"][];
             nextCursor: components["schemas"]["NextCursor"];
         };
     };
@@ -615,6 +813,8 @@ export interface components {
         FriendId: components["schemas"]["Id"];
         /** @description `incoming` (the default): requests sent to you; `outgoing`: requests you sent. */
         Direction: "incoming" | "outgoing";
+        /** @description The channel's id. */
+        ChannelId: components["schemas"]["Id"];
     };
     requestBodies: never;
     headers: {
@@ -1373,6 +1573,447 @@ export interface operations {
                 accountId: components["parameters"]["AccountId"];
                 /** @description The id of the other account in the friendship. */
                 friendId: components["parameters"]["FriendId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listChannels: {
+        parameters: {
+            query?: {
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+                /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
+                sort?: components["parameters"]["Sort"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of channels. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    createChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewChannel"];
+            };
+        };
+        responses: {
+            /** @description The channel was created. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsChannels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The channel. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteChannel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` you last saw; the request fails with `412` if it is stale. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The channel is gone. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    updateChannel: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The `ETag` you last saw (e.g. `"3"`). Without it the request fails with `428`;
+                 *     with a stale one, `412`.
+                 */
+                "If-Match": components["parameters"]["IfMatchRequired"];
+            };
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["ChannelPatch"];
+                "application/json": components["schemas"]["ChannelPatch"];
+            };
+        };
+        responses: {
+            /** @description The updated channel. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listChannelMembers: {
+        parameters: {
+            query?: {
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+                /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
+                sort?: components["parameters"]["Sort"];
+            };
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of members. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsChannelMembers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getChannelMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account is a member. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    addChannelMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account already was a member. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            /** @description The account is now a member. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    removeChannelMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account is no longer a member. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsChannelMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
             };
             cookie?: never;
         };

@@ -6,6 +6,7 @@ import { buildApp } from './http/app.ts';
 import { loadSpec } from './http/spec.ts';
 import type { Orm } from './persistence/db.ts';
 import { createAccountsDomain } from './services/accounts/index.ts';
+import { createChannelsDomain } from './services/channels/index.ts';
 import { DomainEvents } from './services/events.ts';
 import { createSocialDomain } from './services/social/index.ts';
 
@@ -26,9 +27,11 @@ export function createServices(orm: Orm, config: Config) {
     events,
   );
   const { social } = createSocialDomain(orm, accounts, lists);
+  const { channels } = createChannelsDomain(orm, accounts, lists, events);
 
   events.on('account.closed', ({ accountId }) => social.forgetAccount(accountId));
-  return { accounts, sessions, social };
+  events.on('account.closed', ({ accountId }) => channels.forgetAccount(accountId));
+  return { accounts, sessions, social, channels };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -1,7 +1,9 @@
 // The handlers layer's API: every operation of the spec, and the bearer-token check.
 import type { AccountsService, Caller, SessionsService } from '../services/accounts/index.ts';
+import type { ChannelsService } from '../services/channels/index.ts';
 import type { SocialService } from '../services/social/index.ts';
 import { accountsHandlers } from './accounts.ts';
+import { channelsHandlers } from './channels.ts';
 import { friendsHandlers } from './friends.ts';
 import type { Handlers } from './operations.ts';
 import { bearerAuthenticator, sessionsHandlers } from './sessions.ts';
@@ -16,6 +18,7 @@ export interface HandlerServices {
   accounts: AccountsService;
   sessions: SessionsService;
   social: SocialService;
+  channels: ChannelsService;
 }
 
 export function createHandlers(services: HandlerServices): Handlers {
@@ -23,6 +26,7 @@ export function createHandlers(services: HandlerServices): Handlers {
     ...accountsHandlers(services.accounts),
     ...sessionsHandlers(services.sessions),
     ...friendsHandlers(services.social, services.accounts),
+    ...channelsHandlers(services.channels),
   };
 }
 

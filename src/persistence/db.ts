@@ -4,6 +4,7 @@ import { MikroORM, defineConfig } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import type { LogContext, Logger } from '@mikro-orm/core';
 import { accountsEntities } from './accounts/entities.ts';
+import { channelsEntities } from './channels/entities.ts';
 import { socialEntities } from './social/entities.ts';
 
 export type Orm = MikroORM;
@@ -38,7 +39,7 @@ class QueryListener implements Logger {
 export function ormConfig(options: DatabaseOptions) {
   return defineConfig({
     clientUrl: options.clientUrl,
-    entities: [...accountsEntities, ...socialEntities],
+    entities: [...accountsEntities, ...socialEntities, ...channelsEntities],
     extensions: [Migrator],
     migrations: {
       path: migrationsDir,
