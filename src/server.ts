@@ -8,6 +8,7 @@ import type { Orm } from './persistence/db.ts';
 import { createAccountsDomain } from './services/accounts/index.ts';
 import { createChannelsDomain } from './services/channels/index.ts';
 import { DomainEvents } from './services/events.ts';
+import { createPostsDomain } from './services/posts/index.ts';
 import { createSocialDomain } from './services/social/index.ts';
 
 /**
@@ -28,10 +29,13 @@ export function createServices(orm: Orm, config: Config) {
   );
   const { social } = createSocialDomain(orm, accounts, lists);
   const { channels } = createChannelsDomain(orm, accounts, lists, events);
+  const { posts } = createPostsDomain(orm, { accounts, social, channels }, lists);
 
   events.on('account.closed', ({ accountId }) => social.forgetAccount(accountId));
   events.on('account.closed', ({ accountId }) => channels.forgetAccount(accountId));
-  return { accounts, sessions, social, channels };
+  events.on('account.closed', ({ accountId }) => posts.forgetAuthor(accountId));
+  events.on('channels.deleted', ({ channelIds }) => posts.forgetChannels(channelIds));
+  return { accounts, sessions, social, channels, posts };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -411,6 +411,161 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/channels/{channelId}/posts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a channel's posts
+         * @description The channel's posts, newest first by default, for whoever can see the channel.
+         *     `between` keeps those created in a half-open range of days.
+         */
+        get: operations["listChannelPosts"];
+        put?: never;
+        /**
+         * Post in a channel
+         * @description Publishes a post visible only inside the channel: it never shows on the author's
+         *     profile or in feeds. Only members may post (`403` for non-members of a public
+         *     channel; a private channel does not exist for them, `404`).
+         */
+        post: operations["createChannelPost"];
+        delete?: never;
+        /**
+         * Methods allowed on a channel's posts
+         * @description Everybody who can see the channel may read them; its members may also post (`POST`).
+         */
+        options: operations["optionsChannelPosts"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/posts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publish a post
+         * @description Publishes a general post by the signed-in account: it shows on the author's
+         *     profile (`GET /accounts/{accountId}/posts`) and in the feeds of the author and the
+         *     author's friends. To post inside a channel, use `POST /channels/{channelId}/posts`.
+         */
+        post: operations["createPost"];
+        delete?: never;
+        /**
+         * Methods allowed on the posts collection
+         * @description A signed-in caller may publish (`POST`); an anonymous one may not.
+         */
+        options: operations["optionsPosts"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/posts/{postId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                postId: components["parameters"]["PostId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a post
+         * @description A general post is public. A channel post is visible to whoever can read its
+         *     channel: anybody for a public channel, only its members for a private one; to
+         *     everybody else it does not exist (`404`).
+         */
+        get: operations["getPost"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a post
+         * @description Its author may delete a post; so may the owner of the channel a channel post is in
+         *     (`403` for anybody else who can see it). Honours `If-Match` when sent.
+         */
+        delete: operations["deletePost"];
+        /**
+         * Methods allowed on a post
+         * @description Everybody who can see the post may read it; its author also sees `PATCH` and
+         *     `DELETE`, and the owner of its channel `DELETE`.
+         */
+        options: operations["optionsPost"];
+        head?: never;
+        /**
+         * Edit your post
+         * @description Changes the post's `text` with a JSON Merge Patch. Only its author may (`403`
+         *     otherwise). Requires `If-Match` with the post's current `ETag`; a stale one is
+         *     rejected with `412`, whose body carries the current `version`.
+         */
+        patch: operations["updatePost"];
+        trace?: never;
+    };
+    "/accounts/{accountId}/posts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List an account's posts
+         * @description The account's general posts (channel posts stay in their channels), newest first
+         *     by default. `between` keeps those created in a half-open range of days.
+         */
+        get: operations["listAccountPosts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on an account's posts
+         * @description Everybody may list them.
+         */
+        options: operations["optionsAccountPosts"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/feed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your feed
+         * @description The general posts of the signed-in account and of its friends, newest first.
+         *     Channel posts are not part of the feed. Unfriending someone removes their posts
+         *     from your feed at once; so does their account being closed.
+         */
+        get: operations["getFeed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on your feed
+         * @description A signed-in caller may read its feed.
+         */
+        options: operations["optionsFeed"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -606,6 +761,33 @@ export interface components {
         };
         MemberList: {
             data: components["schemas"]["Member"][];
+            nextCursor: components["schemas"]["NextCursor"];
+        };
+        /**
+         * @description 1 to 5000 characters, not all blank.
+         * @example The Analytical Engine weaves algebraic patterns.
+         */
+        PostText: string;
+        NewPost: {
+            text: components["schemas"]["PostText"];
+        };
+        /** @description A JSON Merge Patch of your post; omitted fields stay as they are. */
+        PostPatch: {
+            text?: components["schemas"]["PostText"];
+        };
+        Post: {
+            id: components["schemas"]["Id"];
+            authorId: components["schemas"]["Id"];
+            author: components["schemas"]["AccountSummary"];
+            /** @description The channel the post lives in; `null` for a general post. */
+            channelId: components["schemas"]["Id"] | null;
+            text: components["schemas"]["PostText"];
+            createdAt: components["schemas"]["Timestamp"];
+            updatedAt: components["schemas"]["Timestamp"];
+            version: components["schemas"]["Version"];
+        };
+        PostList: {
+            data: components["schemas"]["Post"][];
             nextCursor: components["schemas"]["NextCursor"];
         };
     };
@@ -816,6 +998,20 @@ export interface components {
         Direction: "incoming" | "outgoing";
         /** @description The channel's id. */
         ChannelId: components["schemas"]["Id"];
+        /** @description The post's id. */
+        PostId: components["schemas"]["Id"];
+        /**
+         * @description Keep items created in a half-open range of days, `START_END` as `YYYY-MM-DD`: from the
+         *     start of day `START` (included) to the start of day `END` (excluded), so
+         *     `2025-01-01_2025-02-01` is all of January. Days start at midnight UTC unless `tz`
+         *     names a time zone. `END` must be after `START`.
+         */
+        Between: string;
+        /**
+         * @description The IANA time zone (e.g. `Europe/Paris`) in which `between`'s days start; UTC when
+         *     omitted. Only meaningful with `between`.
+         */
+        TimeZone: string;
     };
     requestBodies: never;
     headers: {
@@ -2024,6 +2220,456 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listChannelPosts: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Keep items created in a half-open range of days, `START_END` as `YYYY-MM-DD`: from the
+                 *     start of day `START` (included) to the start of day `END` (excluded), so
+                 *     `2025-01-01_2025-02-01` is all of January. Days start at midnight UTC unless `tz`
+                 *     names a time zone. `END` must be after `START`.
+                 */
+                between?: components["parameters"]["Between"];
+                /**
+                 * @description The IANA time zone (e.g. `Europe/Paris`) in which `between`'s days start; UTC when
+                 *     omitted. Only meaningful with `between`.
+                 */
+                tz?: components["parameters"]["TimeZone"];
+                /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
+                sort?: components["parameters"]["Sort"];
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+            };
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of posts. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    createChannelPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewPost"];
+            };
+        };
+        responses: {
+            /** @description The post was published. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Post"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsChannelPosts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    createPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewPost"];
+            };
+        };
+        responses: {
+            /** @description The post was published. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Post"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsPosts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                postId: components["parameters"]["PostId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The post. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Post"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    deletePost: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` you last saw; the request fails with `412` if it is stale. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description The post's id. */
+                postId: components["parameters"]["PostId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The post is gone. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                postId: components["parameters"]["PostId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    updatePost: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The `ETag` you last saw (e.g. `"3"`). Without it the request fails with `428`;
+                 *     with a stale one, `412`.
+                 */
+                "If-Match": components["parameters"]["IfMatchRequired"];
+            };
+            path: {
+                /** @description The post's id. */
+                postId: components["parameters"]["PostId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["PostPatch"];
+                "application/json": components["schemas"]["PostPatch"];
+            };
+        };
+        responses: {
+            /** @description The updated post. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Post"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listAccountPosts: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Keep items created in a half-open range of days, `START_END` as `YYYY-MM-DD`: from the
+                 *     start of day `START` (included) to the start of day `END` (excluded), so
+                 *     `2025-01-01_2025-02-01` is all of January. Days start at midnight UTC unless `tz`
+                 *     names a time zone. `END` must be after `START`.
+                 */
+                between?: components["parameters"]["Between"];
+                /**
+                 * @description The IANA time zone (e.g. `Europe/Paris`) in which `between`'s days start; UTC when
+                 *     omitted. Only meaningful with `between`.
+                 */
+                tz?: components["parameters"]["TimeZone"];
+                /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
+                sort?: components["parameters"]["Sort"];
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+            };
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of posts. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsAccountPosts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getFeed: {
+        parameters: {
+            query?: {
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the feed. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsFeed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             default: components["responses"]["Problem"];

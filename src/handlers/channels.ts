@@ -1,10 +1,11 @@
-// operationIds tagged `channels` (channel posts are in posts.ts, with the other posts).
+// operationIds tagged `channels`, channel posts included (the posts domain keeps them).
 import type { Channel, ChannelsService, Member } from '../services/channels/index.ts';
+import type { PostsService } from '../services/posts/index.ts';
 import { LIST_FIELDS, paging, signedIn } from './caller.ts';
 import { etag, expectedVersion, requireIfMatch } from './conditional.ts';
 import type { Handlers, Schemas } from './operations.ts';
 import { serviceCall } from './problem.ts';
-import { accountSummaryView, allow } from './views.ts';
+import { accountSummaryView, allow, postView } from './views.ts';
 
 function channelView(channel: Channel): Schemas['Channel'] {
   return {
@@ -23,7 +24,7 @@ function memberView(member: Member): Schemas['Member'] {
   return { account: accountSummaryView(member.account), role: member.role, joinedAt: member.joinedAt.toISOString() };
 }
 
-export function channelsHandlers(channels: ChannelsService) {
+export function channelsHandlers(channels: ChannelsService, posts: PostsService) {
   return {
     async createChannel({ body, caller }) {
       const channel = await serviceCall(channels.create(signedIn(caller), body));
@@ -99,6 +100,24 @@ export function channelsHandlers(channels: ChannelsService) {
       const may = await serviceCall(channels.memberPermissions(caller, path.channelId, path.accountId));
       const methods = ['GET', 'HEAD', ...(may.put ? ['PUT'] : []), ...(may.delete ? ['DELETE'] : []), 'OPTIONS'];
       return { status: 204, headers: allow(methods) };
+    },
+
+    async createChannelPost({ path, body, caller }) {
+      const post = await serviceCall(posts.publishInChannel(signedIn(caller), path.channelId, body));
+      return { status: 201, body: postView(post), headers: { location: `/v1/posts/${post.id}`, etag: etag(post.version) } };
+    },
+
+    async listChannelPosts({ path, query, caller }) {
+      const page = await serviceCall(
+        posts.listInChannel(caller, path.channelId, { ...paging(query), between: query.between, tz: query.tz }),
+        LIST_FIELDS,
+      );
+      return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
+    },
+
+    async optionsChannelPosts({ path, caller }) {
+      const may = await serviceCall(posts.channelPermissions(caller, path.channelId));
+      return { status: 204, headers: allow(['GET', 'HEAD', ...(may.post ? ['POST'] : []), 'OPTIONS']) };
     },
   } satisfies Partial<Handlers>;
 }

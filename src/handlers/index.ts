@@ -1,10 +1,12 @@
 // The handlers layer's API: every operation of the spec, and the bearer-token check.
 import type { AccountsService, Caller, SessionsService } from '../services/accounts/index.ts';
 import type { ChannelsService } from '../services/channels/index.ts';
+import type { PostsService } from '../services/posts/index.ts';
 import type { SocialService } from '../services/social/index.ts';
 import { accountsHandlers } from './accounts.ts';
 import { channelsHandlers } from './channels.ts';
 import { friendsHandlers } from './friends.ts';
+import { postsHandlers } from './posts.ts';
 import type { Handlers } from './operations.ts';
 import { bearerAuthenticator, sessionsHandlers } from './sessions.ts';
 
@@ -19,6 +21,7 @@ export interface HandlerServices {
   sessions: SessionsService;
   social: SocialService;
   channels: ChannelsService;
+  posts: PostsService;
 }
 
 export function createHandlers(services: HandlerServices): Handlers {
@@ -26,7 +29,8 @@ export function createHandlers(services: HandlerServices): Handlers {
     ...accountsHandlers(services.accounts),
     ...sessionsHandlers(services.sessions),
     ...friendsHandlers(services.social, services.accounts),
-    ...channelsHandlers(services.channels),
+    ...channelsHandlers(services.channels, services.posts),
+    ...postsHandlers(services.posts, services.accounts),
   };
 }
 

@@ -5,6 +5,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import type { LogContext, Logger } from '@mikro-orm/core';
 import { accountsEntities } from './accounts/entities.ts';
 import { channelsEntities } from './channels/entities.ts';
+import { postsEntities } from './posts/entities.ts';
 import { socialEntities } from './social/entities.ts';
 
 export type Orm = MikroORM;
@@ -39,7 +40,7 @@ class QueryListener implements Logger {
 export function ormConfig(options: DatabaseOptions) {
   return defineConfig({
     clientUrl: options.clientUrl,
-    entities: [...accountsEntities, ...socialEntities, ...channelsEntities],
+    entities: [...accountsEntities, ...socialEntities, ...channelsEntities, ...postsEntities],
     extensions: [Migrator],
     migrations: {
       path: migrationsDir,
