@@ -56,7 +56,9 @@ export interface paths {
         /**
          * Close your account
          * @description Deletes your own account and revokes all of its sessions at once, including
-         *     the one making this request. Honours `If-Match` when sent.
+         *     the one making this request. Its posts, friendships, friend requests, channel
+         *     memberships and the channels it owns (with their posts) are deleted before the
+         *     answer. Honours `If-Match` when sent.
          */
         delete: operations["deleteAccount"];
         /**
