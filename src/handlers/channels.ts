@@ -50,13 +50,13 @@ export function channelsHandlers(channels: ChannelsService, posts: PostsService)
     },
 
     async updateChannel({ path, headers, body, caller }) {
-      const version = requireIfMatch(headers['If-Match']);
+      const version = requireIfMatch(headers['if-match']);
       const channel = await serviceCall(channels.update(signedIn(caller), path.channelId, version, body));
       return { status: 200, body: channelView(channel), headers: { etag: etag(channel.version) } };
     },
 
     async deleteChannel({ path, headers, caller }) {
-      await serviceCall(channels.delete(signedIn(caller), path.channelId, expectedVersion(headers['If-Match'])));
+      await serviceCall(channels.delete(signedIn(caller), path.channelId, expectedVersion(headers['if-match'])));
       return { status: 204 };
     },
 

@@ -24,13 +24,13 @@ export function postsHandlers(posts: PostsService, accounts: AccountsService) {
     },
 
     async updatePost({ path, headers, body, caller }) {
-      const version = requireIfMatch(headers['If-Match']);
+      const version = requireIfMatch(headers['if-match']);
       const post = await serviceCall(posts.edit(signedIn(caller), path.postId, version, body));
       return { status: 200, body: postView(post), headers: { etag: etag(post.version) } };
     },
 
     async deletePost({ path, headers, caller }) {
-      await serviceCall(posts.remove(signedIn(caller), path.postId, expectedVersion(headers['If-Match'])));
+      await serviceCall(posts.remove(signedIn(caller), path.postId, expectedVersion(headers['if-match'])));
       return { status: 204 };
     },
 

@@ -22,31 +22,6 @@ function bearerToken(request: FastifyRequest): string | undefined {
   return match ? match[1] : '';
 }
 
-/**
- * Node lowercases header names; handlers read them as the spec spells them (`If-Match`), so
- * header lookups ignore case.
- */
-function specHeaders(headers: FastifyRequest['headers']): FastifyRequest['headers'] {
-  return new Proxy(headers, {
-    get: (target, name) => (typeof name === 'string' ? target[name.toLowerCase()] : undefined),
-  });
-}
-
-/**
- * Fastify lowercases header schemas only for its own validator; ours gets them as the spec
- * spells them (`If-Match`) while Node lowercases the request's header names.
- */
-function lowercaseHeaderSchema(route: RouteOptions): void {
-  const schema = route.schema as { headers?: { properties?: Record<string, unknown>; required?: string[] } } | undefined;
-  const headers = schema?.headers;
-  if (!headers) return;
-  schema.headers = {
-    ...headers,
-    ...(headers.properties ? { properties: Object.fromEntries(Object.entries(headers.properties).map(([k, v]) => [k.toLowerCase(), v])) } : {}),
-    ...(headers.required ? { required: headers.required.map((name) => name.toLowerCase()) } : {}),
-  };
-}
-
 function strictQuery(route: RouteOptions): void {
   const schema = route.schema as { operationId?: string; querystring?: Record<string, unknown> } | undefined;
   if (!schema?.operationId) return;
@@ -57,7 +32,6 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
   app.decorateRequest('caller', null);
   app.decorateRequest('authFailure', null);
   app.addHook('onRoute', strictQuery);
-  app.addHook('onRoute', lowercaseHeaderSchema);
 
   const securityHandlers = {
     async bearerAuth(request: FastifyRequest) {
@@ -89,7 +63,7 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
         const result = await handler({
           path: request.params,
           query: request.query,
-          headers: specHeaders(request.headers),
+          headers: request.headers,
           body: request.body,
           caller: request.caller,
         });
