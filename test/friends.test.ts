@@ -63,6 +63,17 @@ t.test('a request is sent, seen by both sides only, and accepted into a mutual f
   t.equal(twice.response.status, 404);
 });
 
+t.test('ids are accepted in either case', async (t) => {
+  const [left, right] = await Promise.all([agora.signUp(), agora.signUp()]);
+  const sent = await left.client.POST('/friend-requests', { body: { accountId: right.account.id.toUpperCase() } });
+  t.equal(sent.response.status, 201);
+  const accepted = await right.client.PUT('/accounts/{accountId}/friends/{friendId}', {
+    params: { path: { accountId: right.account.id.toUpperCase(), friendId: left.account.id.toUpperCase() } },
+  });
+  t.equal(accepted.response.status, 201);
+  t.equal(accepted.data!.account.id, left.account.id, 'and answered lower-case');
+});
+
 t.test('requests that cannot be made', async (t) => {
   const self = await ada.client.POST('/friend-requests', { body: { accountId: ada.account.id } });
   t.equal(self.response.status, 400);
