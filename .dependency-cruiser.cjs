@@ -88,6 +88,16 @@ module.exports = {
       },
     },
     {
+      name: 'shared-service-files-are-leaves',
+      severity: 'error',
+      comment:
+        'The shared service-layer files directly in src/services/ (errors.ts, pagination.ts, ' +
+        'events.ts) are used by every domain, so they must not depend on any domain or on ' +
+        'persistence: a domain event carries ids, not another domain\'s types.',
+      from: { path: '^src/services/[^/]+\\.ts$' },
+      to: { path: ['^src/services/[^/]+/', '^src/persistence/'] },
+    },
+    {
       name: 'services-only-own-domain-persistence',
       severity: 'error',
       comment:

@@ -58,7 +58,9 @@ export interface paths {
         /**
          * Close your account
          * @description Deletes your own account and revokes all of its sessions at once, including
-         *     the one making this request. Honours `If-Match` when sent.
+         *     the one making this request. Its posts, friendships, friend requests, channel
+         *     memberships and the channels it owns (with their posts) are deleted before the
+         *     answer. Honours `If-Match` when sent.
          */
         delete: operations["deleteAccount"];
         /**
@@ -133,6 +135,443 @@ export interface paths {
          * @description A signed-in caller may read and delete (sign out of) its session.
          */
         options: operations["optionsCurrentSession"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/friend-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your friend requests
+         * @description Your pending friend requests: those sent to you (`direction=incoming`, the default)
+         *     or those you sent (`direction=outgoing`), newest first by default.
+         */
+        get: operations["listFriendRequests"];
+        put?: never;
+        /**
+         * Send a friend request
+         * @description Asks the account `accountId` to become your friend. Friendship is mutual: it begins
+         *     when the recipient accepts, with `PUT /accounts/{their id}/friends/{your id}`.
+         *     Asking yourself is a `400`, asking an account that does not exist a `404`. Asking
+         *     someone who is already your friend, whom you already asked, or who already asked
+         *     you (accept theirs instead) is a `409`.
+         */
+        post: operations["createFriendRequest"];
+        delete?: never;
+        /**
+         * Methods allowed on your friend requests
+         * @description A signed-in caller may list its requests and send new ones.
+         */
+        options: operations["optionsFriendRequests"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/friend-requests/{requestId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The friend request's id. */
+                requestId: components["parameters"]["FriendRequestId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a friend request
+         * @description Only the request's sender and its recipient can see it; to anybody else it does
+         *     not exist (`404`).
+         */
+        get: operations["getFriendRequest"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancel or decline a friend request
+         * @description The sender cancels the request, the recipient declines it; either way it is gone,
+         *     and nobody is told. To accept it, the recipient uses
+         *     `PUT /accounts/{their id}/friends/{sender id}`.
+         */
+        delete: operations["deleteFriendRequest"];
+        /**
+         * Methods allowed on a friend request
+         * @description Its sender and its recipient may read and delete it; to anybody else it does not exist (`404`).
+         */
+        options: operations["optionsFriendRequest"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/accounts/{accountId}/friends": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List an account's friends
+         * @description Friendships are public, like profiles. `sort` orders by when each friendship began
+         *     (`-createdAt`, the default: the newest friends first).
+         */
+        get: operations["listFriends"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on an account's friends
+         * @description Everybody may list them.
+         */
+        options: operations["optionsFriends"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/accounts/{accountId}/friends/{friendId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+                /** @description The id of the other account in the friendship. */
+                friendId: components["parameters"]["FriendId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a friendship
+         * @description The friendship of `accountId` with `friendId`; `404` when they are not friends.
+         */
+        get: operations["getFriend"];
+        /**
+         * Accept a friend request
+         * @description Accepts the pending friend request that `friendId` sent to you (`accountId` must be
+         *     you, `403` otherwise): you become each other's friends and the request is gone.
+         *     Idempotent: when you already are friends the answer is `200` with the friendship.
+         *     `409` when `friendId` has not asked you; send your own request with
+         *     `POST /friend-requests` instead.
+         */
+        put: operations["addFriend"];
+        post?: never;
+        /**
+         * Unfriend
+         * @description Ends the friendship, on both sides. Only `accountId` itself may do this (`403`
+         *     otherwise); `404` when they are not friends.
+         */
+        delete: operations["deleteFriend"];
+        /**
+         * Methods allowed on a friendship
+         * @description Everybody may read it. `accountId` itself also sees `PUT` while `friendId` has a
+         *     pending request to it or they are friends, and `DELETE` while they are friends.
+         */
+        options: operations["optionsFriend"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List public channels
+         * @description Public channels, newest first by default. Private channels never appear here.
+         */
+        get: operations["listChannels"];
+        put?: never;
+        /**
+         * Create a channel
+         * @description Creates a channel owned by the signed-in account, which becomes its first member.
+         *     A `public` channel can be found in `GET /channels`, read by anybody and joined by
+         *     any signed-in account; a `private` one is visible only to its members, whom its
+         *     owner adds.
+         */
+        post: operations["createChannel"];
+        delete?: never;
+        /**
+         * Methods allowed on the channels collection
+         * @description Everybody may list public channels; a signed-in caller may also create one (`POST`).
+         */
+        options: operations["optionsChannels"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/channels/{channelId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a channel
+         * @description A public channel is visible to everybody; a private one only to its members. To
+         *     everybody else a private channel does not exist (`404`).
+         */
+        get: operations["getChannel"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete your channel
+         * @description Deletes the channel with its memberships and its posts. Only the owner may (`403`
+         *     otherwise). Honours `If-Match` when sent.
+         */
+        delete: operations["deleteChannel"];
+        /**
+         * Methods allowed on a channel
+         * @description Everybody who can see the channel may read it; its owner also sees `PATCH` and
+         *     `DELETE`. A private channel does not exist (`404`) for anybody but its members.
+         */
+        options: operations["optionsChannel"];
+        head?: never;
+        /**
+         * Change your channel
+         * @description Changes `name`, `description` or `visibility` with a JSON Merge Patch. Only the
+         *     owner may (`403` for members and, on a public channel, anybody else). Requires
+         *     `If-Match` with the channel's current `ETag`; a stale one is rejected with `412`.
+         */
+        patch: operations["updateChannel"];
+        trace?: never;
+    };
+    "/channels/{channelId}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a channel's members
+         * @description The members of a channel, its owner included, newest first by default. Visible to
+         *     whoever can see the channel.
+         */
+        get: operations["listChannelMembers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on a channel's members
+         * @description Everybody who can see the channel may list them.
+         */
+        options: operations["optionsChannelMembers"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/channels/{channelId}/members/{accountId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a membership
+         * @description `404` when the account is not a member, or when the caller cannot see the channel.
+         */
+        get: operations["getChannelMember"];
+        /**
+         * Join a channel, or add a member
+         * @description With your own id as `accountId`, joins a public channel. The owner of a channel,
+         *     public or private, may add any account. Idempotent: `200` when the account already
+         *     is a member. Anybody else gets `403` (or `404` for a private channel they cannot
+         *     see); a private channel cannot be joined, only added to by its owner.
+         */
+        put: operations["addChannelMember"];
+        post?: never;
+        /**
+         * Leave a channel, or remove a member
+         * @description With your own id as `accountId`, leaves the channel; the owner may remove any
+         *     member. The owner cannot leave their own channel (`409`): delete it instead.
+         *     Anybody else gets `403` (or `404` for a private channel they cannot see). Posts
+         *     stay in the channel.
+         */
+        delete: operations["removeChannelMember"];
+        /**
+         * Methods allowed on a membership
+         * @description Everybody who can see the channel may read it. `PUT` shows for the account itself
+         *     on a public channel and for the owner; `DELETE` for a member itself (not the
+         *     owner) and for the owner on the other members.
+         */
+        options: operations["optionsChannelMember"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/channels/{channelId}/posts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a channel's posts
+         * @description The channel's posts, newest first by default, for whoever can see the channel.
+         *     `between` keeps those created in a half-open range of days.
+         */
+        get: operations["listChannelPosts"];
+        put?: never;
+        /**
+         * Post in a channel
+         * @description Publishes a post visible only inside the channel: it never shows on the author's
+         *     profile or in feeds. Only members may post (`403` for non-members of a public
+         *     channel; a private channel does not exist for them, `404`).
+         */
+        post: operations["createChannelPost"];
+        delete?: never;
+        /**
+         * Methods allowed on a channel's posts
+         * @description Everybody who can see the channel may read them; its members may also post (`POST`).
+         */
+        options: operations["optionsChannelPosts"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/posts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publish a post
+         * @description Publishes a general post by the signed-in account: it shows on the author's
+         *     profile (`GET /accounts/{accountId}/posts`) and in the feeds of the author and the
+         *     author's friends. To post inside a channel, use `POST /channels/{channelId}/posts`.
+         */
+        post: operations["createPost"];
+        delete?: never;
+        /**
+         * Methods allowed on the posts collection
+         * @description A signed-in caller may publish (`POST`); an anonymous one may not.
+         */
+        options: operations["optionsPosts"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/posts/{postId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                postId: components["parameters"]["PostId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a post
+         * @description A general post is public. A channel post is visible to whoever can read its
+         *     channel: anybody for a public channel, only its members for a private one; to
+         *     everybody else it does not exist (`404`).
+         */
+        get: operations["getPost"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a post
+         * @description Its author may delete a post; so may the owner of the channel a channel post is in
+         *     (`403` for anybody else who can see it). Honours `If-Match` when sent.
+         */
+        delete: operations["deletePost"];
+        /**
+         * Methods allowed on a post
+         * @description Everybody who can see the post may read it; its author also sees `PATCH` and
+         *     `DELETE`, and the owner of its channel `DELETE`.
+         */
+        options: operations["optionsPost"];
+        head?: never;
+        /**
+         * Edit your post
+         * @description Changes the post's `text` with a JSON Merge Patch. Only its author may (`403`
+         *     otherwise). Requires `If-Match` with the post's current `ETag`; a stale one is
+         *     rejected with `412`, whose body carries the current `version`.
+         */
+        patch: operations["updatePost"];
+        trace?: never;
+    };
+    "/accounts/{accountId}/posts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List an account's posts
+         * @description The account's general posts (channel posts stay in their channels), newest first
+         *     by default. `between` keeps those created in a half-open range of days.
+         */
+        get: operations["listAccountPosts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on an account's posts
+         * @description Everybody may list them.
+         */
+        options: operations["optionsAccountPosts"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/feed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your feed
+         * @description The general posts of the signed-in account and of its friends, newest first.
+         *     Channel posts are not part of the feed. Unfriending someone removes their posts
+         *     from your feed at once; so does their account being closed.
+         */
+        get: operations["getFeed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on your feed
+         * @description A signed-in caller may read its feed.
+         */
+        options: operations["optionsFeed"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -248,6 +687,120 @@ export interface components {
             }[];
             /** @description On `412`, the resource's current version. */
             currentVersion?: components["schemas"]["Version"];
+        };
+        /** @description The part of an account shown next to something it did or is part of. */
+        AccountSummary: {
+            id: components["schemas"]["Id"];
+            handle: components["schemas"]["Handle"];
+            displayName: components["schemas"]["DisplayName"];
+        };
+        /** @description Pass as `cursor` for the next page; `null` on the last page. */
+        NextCursor: string | null;
+        NewFriendRequest: {
+            /** @description The account you ask to be your friend. */
+            accountId: components["schemas"]["Id"];
+        };
+        /** @description A pending request from `sender` to `recipient` to become friends. */
+        FriendRequest: {
+            id: components["schemas"]["Id"];
+            sender: components["schemas"]["AccountSummary"];
+            recipient: components["schemas"]["AccountSummary"];
+            createdAt: components["schemas"]["Timestamp"];
+        };
+        FriendRequestList: {
+            data: components["schemas"]["FriendRequest"][];
+            nextCursor: components["schemas"]["NextCursor"];
+        };
+        /** @description One side of a friendship, seen from the other account. */
+        Friend: {
+            account: components["schemas"]["AccountSummary"];
+            /** @description When the friendship began. */
+            since: components["schemas"]["Timestamp"];
+        };
+        FriendList: {
+            data: components["schemas"]["Friend"][];
+            nextCursor: components["schemas"]["NextCursor"];
+        };
+        /**
+         * @description Not blank; need not be unique.
+         * @example Analytical engines
+         */
+        ChannelName: string;
+        /** @description What the channel is about; may be empty. */
+        ChannelDescription: string;
+        /**
+         * @description `public`: listed, readable by anybody, joinable by any signed-in account.
+         *     `private`: visible only to its members; only the owner adds members.
+         * @enum {string}
+         */
+        Visibility: "public" | "private";
+        NewChannel: {
+            name: components["schemas"]["ChannelName"];
+            /** @description Empty when omitted. */
+            description?: components["schemas"]["ChannelDescription"];
+            visibility: components["schemas"]["Visibility"];
+        };
+        /** @description A JSON Merge Patch of your channel; omitted fields stay as they are. */
+        ChannelPatch: {
+            name?: components["schemas"]["ChannelName"];
+            description?: components["schemas"]["ChannelDescription"];
+            visibility?: components["schemas"]["Visibility"];
+        };
+        Channel: {
+            id: components["schemas"]["Id"];
+            /** @description The account that created the channel and administers it. */
+            ownerId: components["schemas"]["Id"];
+            name: components["schemas"]["ChannelName"];
+            description: components["schemas"]["ChannelDescription"];
+            visibility: components["schemas"]["Visibility"];
+            createdAt: components["schemas"]["Timestamp"];
+            updatedAt: components["schemas"]["Timestamp"];
+            version: components["schemas"]["Version"];
+        };
+        ChannelList: {
+            data: components["schemas"]["Channel"][];
+            nextCursor: components["schemas"]["NextCursor"];
+        };
+        /** @description An account's membership of a channel. */
+        Member: {
+            account: components["schemas"]["AccountSummary"];
+            /**
+             * @description `owner` for the account that administers the channel.
+             * @enum {string}
+             */
+            role: "owner" | "member";
+            joinedAt: components["schemas"]["Timestamp"];
+        };
+        MemberList: {
+            data: components["schemas"]["Member"][];
+            nextCursor: components["schemas"]["NextCursor"];
+        };
+        /**
+         * @description 1 to 5000 characters, not all blank.
+         * @example The Analytical Engine weaves algebraic patterns.
+         */
+        PostText: string;
+        NewPost: {
+            text: components["schemas"]["PostText"];
+        };
+        /** @description A JSON Merge Patch of your post; omitted fields stay as they are. */
+        PostPatch: {
+            text?: components["schemas"]["PostText"];
+        };
+        Post: {
+            id: components["schemas"]["Id"];
+            authorId: components["schemas"]["Id"];
+            author: components["schemas"]["AccountSummary"];
+            /** @description The channel the post lives in; `null` for a general post. */
+            channelId: components["schemas"]["Id"] | null;
+            text: components["schemas"]["PostText"];
+            createdAt: components["schemas"]["Timestamp"];
+            updatedAt: components["schemas"]["Timestamp"];
+            version: components["schemas"]["Version"];
+        };
+        PostList: {
+            data: components["schemas"]["Post"][];
+            nextCursor: components["schemas"]["NextCursor"];
         };
     };
     responses: {
@@ -367,6 +920,18 @@ export interface components {
                 [name: string]: unknown;
             };
             content?: never;
+        };
+        /** @description The request conflicts with the current state (e.g. you are already friends). */
+        Conflict: {
+            headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
         };
         /**
          * @description `If-Match` does not match the current version. `currentVersion` and the
@@ -494,6 +1059,28 @@ export interface components {
         Page: number;
         /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
         Sort: "createdAt" | "-createdAt";
+        /** @description The friend request's id. */
+        FriendRequestId: components["schemas"]["Id"];
+        /** @description The id of the other account in the friendship. */
+        FriendId: components["schemas"]["Id"];
+        /** @description `incoming` (the default): requests sent to you; `outgoing`: requests you sent. */
+        Direction: "incoming" | "outgoing";
+        /** @description The channel's id. */
+        ChannelId: components["schemas"]["Id"];
+        /** @description The post's id. */
+        PostId: components["schemas"]["Id"];
+        /**
+         * @description Keep items created in a half-open range of days, `START_END` as `YYYY-MM-DD`: from the
+         *     start of day `START` (included) to the start of day `END` (excluded), so
+         *     `2025-01-01_2025-02-01` is all of January. Days start at midnight UTC unless `tz`
+         *     names a time zone. `END` must be after `START`.
+         */
+        Between: string;
+        /**
+         * @description The IANA time zone (e.g. `Europe/Paris`) in which `between`'s days start; UTC when
+         *     omitted. Only meaningful with `between`.
+         */
+        TimeZone: string;
     };
     requestBodies: never;
     headers: {
@@ -887,6 +1474,1343 @@ export interface operations {
         };
     };
     optionsCurrentSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listFriendRequests: {
+        parameters: {
+            query?: {
+                /** @description `incoming` (the default): requests sent to you; `outgoing`: requests you sent. */
+                direction?: components["parameters"]["Direction"];
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+                /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
+                sort?: components["parameters"]["Sort"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of friend requests. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FriendRequestList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    createFriendRequest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A key of your choosing (a fresh UUID, say) that makes this request safe to retry:
+                 *     send the same key with every retry and the request takes effect once. 1 to 255
+                 *     characters, bare or as a quoted structured-field string. See "Idempotency" in the
+                 *     API description.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewFriendRequest"];
+            };
+        };
+        responses: {
+            /** @description The request was sent; it is pending until the recipient accepts or declines it. */
+            201: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    Location: components["headers"]["Location"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FriendRequest"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["ConflictOrKeyInFlight"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsFriendRequests: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getFriendRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The friend request's id. */
+                requestId: components["parameters"]["FriendRequestId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The friend request. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FriendRequest"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteFriendRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The friend request's id. */
+                requestId: components["parameters"]["FriendRequestId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request is gone. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsFriendRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The friend request's id. */
+                requestId: components["parameters"]["FriendRequestId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listFriends: {
+        parameters: {
+            query?: {
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+                /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
+                sort?: components["parameters"]["Sort"];
+            };
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of friends. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FriendList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsFriends: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getFriend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+                /** @description The id of the other account in the friendship. */
+                friendId: components["parameters"]["FriendId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description They are friends. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Friend"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    addFriend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+                /** @description The id of the other account in the friendship. */
+                friendId: components["parameters"]["FriendId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description You already were friends. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Friend"];
+                };
+            };
+            /** @description You are now friends. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Friend"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteFriend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+                /** @description The id of the other account in the friendship. */
+                friendId: components["parameters"]["FriendId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description They are no longer friends. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsFriend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+                /** @description The id of the other account in the friendship. */
+                friendId: components["parameters"]["FriendId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listChannels: {
+        parameters: {
+            query?: {
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+                /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
+                sort?: components["parameters"]["Sort"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of channels. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    createChannel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A key of your choosing (a fresh UUID, say) that makes this request safe to retry:
+                 *     send the same key with every retry and the request takes effect once. 1 to 255
+                 *     characters, bare or as a quoted structured-field string. See "Idempotency" in the
+                 *     API description.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewChannel"];
+            };
+        };
+        responses: {
+            /** @description The channel was created. */
+            201: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["ConflictOrKeyInFlight"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsChannels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getChannel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `ETag` of the copy you have, several separated by commas, or `*`. While one is
+                 *     current the answer is `304` without a body (weak comparison: `W/"3"` matches `"3"`).
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The channel. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteChannel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` you last saw; the request fails with `412` if it is stale. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The channel is gone. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    updateChannel: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The `ETag` you last saw (e.g. `"3"`). Without it the request fails with `428`;
+                 *     with a stale one, `412`.
+                 */
+                "If-Match": components["parameters"]["IfMatchRequired"];
+            };
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["ChannelPatch"];
+                "application/json": components["schemas"]["ChannelPatch"];
+            };
+        };
+        responses: {
+            /** @description The updated channel. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listChannelMembers: {
+        parameters: {
+            query?: {
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+                /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
+                sort?: components["parameters"]["Sort"];
+            };
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of members. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsChannelMembers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getChannelMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account is a member. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    addChannelMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account already was a member. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            /** @description The account is now a member. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    removeChannelMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account is no longer a member. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsChannelMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listChannelPosts: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Keep items created in a half-open range of days, `START_END` as `YYYY-MM-DD`: from the
+                 *     start of day `START` (included) to the start of day `END` (excluded), so
+                 *     `2025-01-01_2025-02-01` is all of January. Days start at midnight UTC unless `tz`
+                 *     names a time zone. `END` must be after `START`.
+                 */
+                between?: components["parameters"]["Between"];
+                /**
+                 * @description The IANA time zone (e.g. `Europe/Paris`) in which `between`'s days start; UTC when
+                 *     omitted. Only meaningful with `between`.
+                 */
+                tz?: components["parameters"]["TimeZone"];
+                /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
+                sort?: components["parameters"]["Sort"];
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+            };
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of posts. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    createChannelPost: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A key of your choosing (a fresh UUID, say) that makes this request safe to retry:
+                 *     send the same key with every retry and the request takes effect once. 1 to 255
+                 *     characters, bare or as a quoted structured-field string. See "Idempotency" in the
+                 *     API description.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewPost"];
+            };
+        };
+        responses: {
+            /** @description The post was published. */
+            201: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Post"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["ConflictOrKeyInFlight"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsChannelPosts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's id. */
+                channelId: components["parameters"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    createPost: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A key of your choosing (a fresh UUID, say) that makes this request safe to retry:
+                 *     send the same key with every retry and the request takes effect once. 1 to 255
+                 *     characters, bare or as a quoted structured-field string. See "Idempotency" in the
+                 *     API description.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewPost"];
+            };
+        };
+        responses: {
+            /** @description The post was published. */
+            201: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Post"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["ConflictOrKeyInFlight"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsPosts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getPost: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `ETag` of the copy you have, several separated by commas, or `*`. While one is
+                 *     current the answer is `304` without a body (weak comparison: `W/"3"` matches `"3"`).
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /** @description The post's id. */
+                postId: components["parameters"]["PostId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The post. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Post"];
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    deletePost: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` you last saw; the request fails with `412` if it is stale. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description The post's id. */
+                postId: components["parameters"]["PostId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The post is gone. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                postId: components["parameters"]["PostId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    updatePost: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The `ETag` you last saw (e.g. `"3"`). Without it the request fails with `428`;
+                 *     with a stale one, `412`.
+                 */
+                "If-Match": components["parameters"]["IfMatchRequired"];
+            };
+            path: {
+                /** @description The post's id. */
+                postId: components["parameters"]["PostId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["PostPatch"];
+                "application/json": components["schemas"]["PostPatch"];
+            };
+        };
+        responses: {
+            /** @description The updated post. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Post"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listAccountPosts: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Keep items created in a half-open range of days, `START_END` as `YYYY-MM-DD`: from the
+                 *     start of day `START` (included) to the start of day `END` (excluded), so
+                 *     `2025-01-01_2025-02-01` is all of January. Days start at midnight UTC unless `tz`
+                 *     names a time zone. `END` must be after `START`.
+                 */
+                between?: components["parameters"]["Between"];
+                /**
+                 * @description The IANA time zone (e.g. `Europe/Paris`) in which `between`'s days start; UTC when
+                 *     omitted. Only meaningful with `between`.
+                 */
+                tz?: components["parameters"]["TimeZone"];
+                /** @description `-createdAt` (newest first, the default) or `createdAt` (oldest first). */
+                sort?: components["parameters"]["Sort"];
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+            };
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of posts. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsAccountPosts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                accountId: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getFeed: {
+        parameters: {
+            query?: {
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the feed. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsFeed: {
         parameters: {
             query?: never;
             header?: never;

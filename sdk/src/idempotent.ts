@@ -3,4 +3,8 @@
 /** The operations marked `x-idempotent: true`, as `METHOD /path`: they take an Idempotency-Key. */
 export const idempotentOperations: ReadonlySet<string> = new Set([
   'POST /accounts',
+  'POST /channels',
+  'POST /channels/{channelId}/posts',
+  'POST /friend-requests',
+  'POST /posts',
 ]);

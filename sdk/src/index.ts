@@ -12,6 +12,17 @@ export type AccountList = Schemas['AccountList'];
 export type NewAccount = Schemas['NewAccount'];
 export type AccountPatch = Schemas['AccountPatch'];
 export type Session = Schemas['Session'];
+export type AccountSummary = Schemas['AccountSummary'];
+export type FriendRequest = Schemas['FriendRequest'];
+export type Friend = Schemas['Friend'];
+export type Post = Schemas['Post'];
+export type NewPost = Schemas['NewPost'];
+export type PostPatch = Schemas['PostPatch'];
+export type PostList = Schemas['PostList'];
+export type Channel = Schemas['Channel'];
+export type NewChannel = Schemas['NewChannel'];
+export type ChannelPatch = Schemas['ChannelPatch'];
+export type Member = Schemas['Member'];
 export type Problem = Schemas['Problem'];
 export type ProblemType = Problem['type'];
 

@@ -1,8 +1,14 @@
 // The handlers layer's API: every operation of the spec, and the bearer-token check.
 import type { AccountsService, Caller, SessionsService } from '../services/accounts/index.ts';
+import type { ChannelsService } from '../services/channels/index.ts';
 import type { IdempotencyService } from '../services/idempotency/index.ts';
+import type { PostsService } from '../services/posts/index.ts';
+import type { SocialService } from '../services/social/index.ts';
 import { accountsHandlers } from './accounts.ts';
+import { channelsHandlers } from './channels.ts';
+import { friendsHandlers } from './friends.ts';
 import { idempotentRunner, type RunIdempotently } from './idempotency.ts';
+import { postsHandlers } from './posts.ts';
 import type { Handlers } from './operations.ts';
 import { bearerAuthenticator, sessionsHandlers } from './sessions.ts';
 
@@ -19,12 +25,18 @@ export interface HandlerServices {
   accounts: AccountsService;
   sessions: SessionsService;
   idempotency: IdempotencyService;
+  social: SocialService;
+  channels: ChannelsService;
+  posts: PostsService;
 }
 
 export function createHandlers(services: HandlerServices): Handlers {
   return {
     ...accountsHandlers(services.accounts),
     ...sessionsHandlers(services.sessions),
+    ...friendsHandlers(services.social, services.accounts),
+    ...channelsHandlers(services.channels, services.posts),
+    ...postsHandlers(services.posts, services.accounts),
   };
 }
 

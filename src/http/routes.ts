@@ -43,6 +43,14 @@ function bearerToken(request: FastifyRequest): string | undefined {
   return match ? match[1] : '';
 }
 
+const UUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
+
+/** Ids are UUIDs, which the schema accepts in either case; services compare them lower-case. */
+function canonicalIds(params: unknown): unknown {
+  if (!params || typeof params !== 'object') return params;
+  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, typeof v === 'string' && UUID.test(v) ? v.toLowerCase() : v]));
+}
+
 function strictQuery(route: RouteOptions): void {
   const schema = route.schema as { operationId?: string; querystring?: Record<string, unknown> } | undefined;
   if (!schema?.operationId) return;
@@ -137,7 +145,7 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
         if (request.authFailure) throw request.authFailure;
         const run = () =>
           handler({
-            path: request.params,
+            path: canonicalIds(request.params),
             query: request.query,
             headers: request.headers,
             body: request.body,

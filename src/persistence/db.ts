@@ -4,7 +4,10 @@ import { MikroORM, defineConfig, type EntityManager } from '@mikro-orm/postgresq
 import { Migrator } from '@mikro-orm/migrations';
 import type { LogContext, Logger } from '@mikro-orm/core';
 import { accountsEntities } from './accounts/entities.ts';
+import { channelsEntities } from './channels/entities.ts';
 import { idempotencyEntities } from './idempotency/entities.ts';
+import { postsEntities } from './posts/entities.ts';
+import { socialEntities } from './social/entities.ts';
 
 export type Orm = MikroORM;
 
@@ -38,7 +41,7 @@ class QueryListener implements Logger {
 export function ormConfig(options: DatabaseOptions) {
   return defineConfig({
     clientUrl: options.clientUrl,
-    entities: [...accountsEntities, ...idempotencyEntities],
+    entities: [...accountsEntities, ...socialEntities, ...channelsEntities, ...postsEntities, ...idempotencyEntities],
     extensions: [Migrator],
     migrations: {
       path: migrationsDir,

@@ -1,5 +1,6 @@
-// Keyset pagination shared by every list: an opaque cursor carries the last id seen and a
-// fingerprint of the filters it was issued for, so a cursor cannot be replayed with other filters.
+// Keyset pagination shared by every list: an opaque cursor carries the last id seen (and, for
+// lists ordered by time, that item's time) and a fingerprint of the filters it was issued for,
+// so a cursor cannot be replayed with other filters.
 import { createHash } from 'node:crypto';
 import { InvalidInput } from './errors.ts';
 
@@ -15,22 +16,36 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-/** Where to start reading: after a keyset position, or at an offset (for `page`). */
-export type PageStart = { afterId?: string; offset?: number };
+/**
+ * Where to start reading: after a keyset position, or at an offset (for `page`). Lists ordered
+ * by `(createdAt, id)` get `afterAt` with `afterId`; lists ordered by id get `afterId` alone.
+ */
+export type PageStart = { afterId?: string; afterAt?: Date; offset?: number };
+
+export interface KeysetOptions {
+  /** The list is ordered by `(createdAt, id)`: cursors carry the time too. */
+  byTime?: boolean;
+}
 
 function fingerprint(filters: Record<string, unknown>): string {
   const canonical = JSON.stringify(Object.entries(filters).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b)));
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 12);
 }
 
-export function encodeCursor(lastId: string, filters: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify({ a: lastId, f: fingerprint(filters) })).toString('base64url');
+export function encodeCursor(lastId: string, filters: Record<string, unknown>, lastAt?: Date): string {
+  const position = lastAt ? { a: lastId, t: lastAt.getTime() } : { a: lastId };
+  return Buffer.from(JSON.stringify({ ...position, f: fingerprint(filters) })).toString('base64url');
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Validates the paging arguments against the filters and returns where the page starts. */
-export function pageStart(request: PageRequest, filters: Record<string, unknown>, maxPage: number): PageStart {
+export function pageStart(
+  request: PageRequest,
+  filters: Record<string, unknown>,
+  maxPage: number,
+  options: KeysetOptions = {},
+): PageStart {
   if (request.cursor !== undefined && request.page !== undefined) {
     throw new InvalidInput([{ field: 'page', detail: 'cannot be combined with cursor' }]);
   }
@@ -47,19 +62,28 @@ export function pageStart(request: PageRequest, filters: Record<string, unknown>
   } catch {
     decoded = undefined;
   }
-  const { a, f } = (decoded ?? {}) as { a?: unknown; f?: unknown };
-  if (typeof a !== 'string' || !UUID.test(a) || typeof f !== 'string') {
+  const { a, f, t } = (decoded ?? {}) as { a?: unknown; f?: unknown; t?: unknown };
+  const timeOk = options.byTime ? typeof t === 'number' && Number.isSafeInteger(t) : t === undefined;
+  if (typeof a !== 'string' || !UUID.test(a) || typeof f !== 'string' || !timeOk) {
     throw new InvalidInput([{ field: 'cursor', detail: 'is not a cursor this API issued' }]);
   }
   if (f !== fingerprint(filters)) {
     throw new InvalidInput([{ field: 'cursor', detail: 'was issued for other filters or sort; start again without it' }]);
   }
-  return { afterId: a };
+  return options.byTime ? { afterId: a, afterAt: new Date(t as number) } : { afterId: a };
 }
 
-/** Builds a page from `limit + 1` fetched rows: the extra row only proves there is more. */
-export function toPage<T extends { id: string }>(rows: T[], limit: number, filters: Record<string, unknown>): Page<T> {
+/**
+ * Builds a page from `limit + 1` fetched rows: the extra row only proves there is more. `timeOf`
+ * is given for lists ordered by `(createdAt, id)`.
+ */
+export function toPage<T extends { id: string }>(
+  rows: T[],
+  limit: number,
+  filters: Record<string, unknown>,
+  timeOf?: (row: T) => Date,
+): Page<T> {
   const items = rows.slice(0, limit);
   const last = items.at(-1);
-  return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.id, filters) : null };
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.id, filters, timeOf?.(last)) : null };
 }

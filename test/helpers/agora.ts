@@ -64,6 +64,11 @@ export interface Agora {
   services: Services;
   /** The operationId of every response replayed for an Idempotency-Key, in order. */
   replays: string[];
+  /**
+   * Runs `work` and returns the SQL statements the server ran meanwhile (run nothing else
+   * against this server at the same time).
+   */
+  statementsDuring<T>(work: () => Promise<T>): Promise<{ result: T; statements: string[] }>;
 }
 
 let serial = 0;
@@ -83,7 +88,8 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}): Prom
     ...env,
     DATABASE_URL: url,
   });
-  const orm = await openDatabase({ clientUrl: url, poolMax: 5 });
+  let recording: string[] | undefined;
+  const orm = await openDatabase({ clientUrl: url, poolMax: 5, onQuery: (sql) => recording?.push(sql) });
   const logs: Record<string, any>[] = [];
   const stream = { write: (line: string) => void logs.push(JSON.parse(line)) };
   const replays: string[] = [];
@@ -117,6 +123,15 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}): Prom
     services,
     replays,
     client,
+    async statementsDuring(work) {
+      const statements: string[] = [];
+      recording = statements;
+      try {
+        return { result: await work(), statements };
+      } finally {
+        recording = undefined;
+      }
+    },
     async raw(method, path, init = {}) {
       const response = await checking(`${origin}${path}`, { method, headers: init.headers, body: init.body });
       const text = await response.text();

@@ -22,6 +22,13 @@ export interface NewAccountRow extends Omit<AccountRow, 'version'> {
   passwordHash: string;
 }
 
+/** What other domains show of an account next to their own data. */
+export interface AccountSummaryRow {
+  id: string;
+  handle: string;
+  displayName: string;
+}
+
 export interface ProfileChanges {
   displayName?: string;
   bio?: string | null;
@@ -104,6 +111,13 @@ export class AccountsStore {
   async findAccount(id: string): Promise<AccountRow | null> {
     const found = await this.#em().findOne(AccountEntity, { id }, { fields: ACCOUNT_FIELDS });
     return found ? toAccountRow(found) : null;
+  }
+
+  /** The summaries of those of `ids` that exist, in one query. */
+  async findSummaries(ids: readonly string[]): Promise<AccountSummaryRow[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.#em().find(AccountEntity, { id: { $in: [...ids] } }, { fields: ['id', 'handle', 'displayName'] });
+    return rows.map((r) => ({ id: r.id, handle: r.handle, displayName: r.displayName }));
   }
 
   /** The account and its password hash, for signing in. */

@@ -2,18 +2,21 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { AccountsStore } from '../../persistence/accounts/index.ts';
 import { Conflict, Forbidden, NotFound, PreconditionFailed } from '../errors.ts';
+import type { DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
-import type { Account, AccountsSettings, Caller, ListAccountsRequest, NewAccount, ProfilePatch } from './model.ts';
+import type { Account, AccountSummary, AccountsSettings, Caller, ListAccountsRequest, NewAccount, ProfilePatch } from './model.ts';
 import { hashPassword } from './passwords.ts';
 
 export class AccountsService {
   readonly #store: AccountsStore;
   readonly #settings: AccountsSettings;
+  readonly #events: DomainEvents | undefined;
   readonly #now: () => Date;
 
-  constructor(store: AccountsStore, settings: AccountsSettings, now: () => Date = () => new Date()) {
+  constructor(store: AccountsStore, settings: AccountsSettings, events?: DomainEvents, now: () => Date = () => new Date()) {
     this.#store = store;
     this.#settings = settings;
+    this.#events = events;
     this.#now = now;
   }
 
@@ -43,6 +46,21 @@ export class AccountsService {
     const account = await this.#store.findAccount(accountId);
     if (!account) throw new NotFound('account');
     return account;
+  }
+
+  /**
+   * The summaries of those of `accountIds` that exist, keyed by id, in one query: other domains
+   * embed authors and friends with it, and drop what belongs to an account that is gone.
+   */
+  async summaries(accountIds: Iterable<string>): Promise<Map<string, AccountSummary>> {
+    const ids = [...new Set(accountIds)];
+    const rows = await this.#store.findSummaries(ids);
+    return new Map(rows.map((r) => [r.id, { id: r.id, handle: r.handle, displayName: r.displayName }]));
+  }
+
+  /** Throws NotFound unless the account exists. */
+  async assertExists(accountId: string): Promise<void> {
+    if ((await this.#store.findSummaries([accountId])).length === 0) throw new NotFound('account');
   }
 
   async list(request: ListAccountsRequest): Promise<Page<Account>> {
@@ -83,12 +101,16 @@ export class AccountsService {
     return outcome.row;
   }
 
-  /** Closes the caller's own account; its sessions go with it. */
+  /**
+   * Closes the caller's own account; its sessions go with it, and `account.closed` tells the
+   * other domains to remove what was the account's before this returns.
+   */
   async close(caller: Caller, accountId: string, expectedVersion: number | undefined): Promise<void> {
     await this.#assertOwner(caller, accountId);
     const outcome = await this.#store.deleteAccount(accountId, expectedVersion);
     if (outcome.kind === 'not-found') throw new NotFound('account');
     if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
+    await this.#events?.emit('account.closed', { accountId });
   }
 
   /** Which of the owner-only operations `caller` may use on `accountId`. */

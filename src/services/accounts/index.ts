@@ -1,18 +1,19 @@
 // The accounts domain's public API. Everything else in this folder is private to it.
 import type { Orm } from '../../persistence/db.ts';
 import { AccountsStore } from '../../persistence/accounts/index.ts';
+import type { DomainEvents } from '../events.ts';
 import { AccountsService } from './accounts-service.ts';
 import type { AccountsSettings } from './model.ts';
 import { SessionsService } from './sessions-service.ts';
 
 export type { AccountsService } from './accounts-service.ts';
 export type { SessionsService } from './sessions-service.ts';
-export type { Account, AccountsSettings, Caller, ListAccountsRequest, NewAccount, ProfilePatch, SignedIn } from './model.ts';
+export type { Account, AccountSummary, AccountsSettings, Caller, ListAccountsRequest, NewAccount, ProfilePatch, SignedIn } from './model.ts';
 
-export function createAccountsDomain(orm: Orm, settings: AccountsSettings) {
+export function createAccountsDomain(orm: Orm, settings: AccountsSettings, events?: DomainEvents) {
   const store = new AccountsStore(orm);
   return {
-    accounts: new AccountsService(store, settings),
+    accounts: new AccountsService(store, settings, events),
     sessions: new SessionsService(store, settings),
   };
 }

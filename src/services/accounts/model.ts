@@ -11,6 +11,13 @@ export interface Account {
   version: number;
 }
 
+/** The part of an account other domains embed next to their data (a post's author, a friend). */
+export interface AccountSummary {
+  id: string;
+  handle: string;
+  displayName: string;
+}
+
 export interface NewAccount {
   email: string;
   password: string;

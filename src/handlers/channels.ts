@@ -1,0 +1,123 @@
+// operationIds tagged `channels`, channel posts included (the posts domain keeps them).
+import type { Channel, ChannelsService, Member } from '../services/channels/index.ts';
+import type { PostsService } from '../services/posts/index.ts';
+import { LIST_FIELDS, paging, signedIn } from './caller.ts';
+import { etag, expectedVersion, requireIfMatch } from './conditional.ts';
+import type { Handlers, Schemas } from './operations.ts';
+import { serviceCall } from './problem.ts';
+import { accountSummaryView, allow, postView } from './views.ts';
+
+function channelView(channel: Channel): Schemas['Channel'] {
+  return {
+    id: channel.id,
+    ownerId: channel.ownerId,
+    name: channel.name,
+    description: channel.description,
+    visibility: channel.visibility,
+    createdAt: channel.createdAt.toISOString(),
+    updatedAt: channel.updatedAt.toISOString(),
+    version: channel.version,
+  };
+}
+
+function memberView(member: Member): Schemas['Member'] {
+  return { account: accountSummaryView(member.account), role: member.role, joinedAt: member.joinedAt.toISOString() };
+}
+
+export function channelsHandlers(channels: ChannelsService, posts: PostsService) {
+  return {
+    async createChannel({ body, caller }) {
+      const channel = await serviceCall(channels.create(signedIn(caller), body));
+      return {
+        status: 201,
+        body: channelView(channel),
+        headers: { location: `/v1/channels/${channel.id}`, etag: etag(channel.version) },
+      };
+    },
+
+    async listChannels({ query }) {
+      const page = await serviceCall(channels.listPublic(paging(query)), LIST_FIELDS);
+      return { status: 200, body: { data: page.items.map(channelView), nextCursor: page.nextCursor } };
+    },
+
+    async optionsChannels({ caller }) {
+      return { status: 204, headers: allow(['GET', 'HEAD', ...(caller ? ['POST'] : []), 'OPTIONS']) };
+    },
+
+    async getChannel({ path, caller }) {
+      const channel = await serviceCall(channels.get(caller, path.channelId));
+      return { status: 200, body: channelView(channel), headers: { etag: etag(channel.version) } };
+    },
+
+    async updateChannel({ path, headers, body, caller }) {
+      const version = requireIfMatch(headers['if-match']);
+      const channel = await serviceCall(channels.update(signedIn(caller), path.channelId, version, body));
+      return { status: 200, body: channelView(channel), headers: { etag: etag(channel.version) } };
+    },
+
+    async deleteChannel({ path, headers, caller }) {
+      await serviceCall(channels.delete(signedIn(caller), path.channelId, expectedVersion(headers['if-match'])));
+      return { status: 204 };
+    },
+
+    async optionsChannel({ path, caller }) {
+      const may = await serviceCall(channels.permissions(caller, path.channelId));
+      const methods = ['GET', 'HEAD', ...(may.update ? ['PATCH'] : []), ...(may.delete ? ['DELETE'] : []), 'OPTIONS'];
+      return { status: 204, headers: allow(methods) };
+    },
+
+    async listChannelMembers({ path, query, caller }) {
+      const page = await serviceCall(channels.listMembers(caller, path.channelId, paging(query)), LIST_FIELDS);
+      return { status: 200, body: { data: page.items.map(memberView), nextCursor: page.nextCursor } };
+    },
+
+    async optionsChannelMembers({ path, caller }) {
+      await serviceCall(channels.access(caller, path.channelId));
+      return { status: 204, headers: allow(['GET', 'HEAD', 'OPTIONS']) };
+    },
+
+    async getChannelMember({ path, caller }) {
+      const member = await serviceCall(channels.getMember(caller, path.channelId, path.accountId));
+      return { status: 200, body: memberView(member) };
+    },
+
+    async addChannelMember({ path, caller }) {
+      const { member, created } = await serviceCall(channels.addMember(signedIn(caller), path.channelId, path.accountId));
+      if (!created) return { status: 200, body: memberView(member) };
+      return {
+        status: 201,
+        body: memberView(member),
+        headers: { location: `/v1/channels/${path.channelId}/members/${path.accountId}` },
+      };
+    },
+
+    async removeChannelMember({ path, caller }) {
+      await serviceCall(channels.removeMember(signedIn(caller), path.channelId, path.accountId));
+      return { status: 204 };
+    },
+
+    async optionsChannelMember({ path, caller }) {
+      const may = await serviceCall(channels.memberPermissions(caller, path.channelId, path.accountId));
+      const methods = ['GET', 'HEAD', ...(may.put ? ['PUT'] : []), ...(may.delete ? ['DELETE'] : []), 'OPTIONS'];
+      return { status: 204, headers: allow(methods) };
+    },
+
+    async createChannelPost({ path, body, caller }) {
+      const post = await serviceCall(posts.publishInChannel(signedIn(caller), path.channelId, body));
+      return { status: 201, body: postView(post), headers: { location: `/v1/posts/${post.id}`, etag: etag(post.version) } };
+    },
+
+    async listChannelPosts({ path, query, caller }) {
+      const page = await serviceCall(
+        posts.listInChannel(caller, path.channelId, { ...paging(query), between: query.between, tz: query.tz }),
+        LIST_FIELDS,
+      );
+      return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
+    },
+
+    async optionsChannelPosts({ path, caller }) {
+      const may = await serviceCall(posts.channelPermissions(caller, path.channelId));
+      return { status: 204, headers: allow(['GET', 'HEAD', ...(may.post ? ['POST'] : []), 'OPTIONS']) };
+    },
+  } satisfies Partial<Handlers>;
+}

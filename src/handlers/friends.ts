@@ -1,0 +1,94 @@
+// operationIds tagged `friends`.
+import type { AccountsService } from '../services/accounts/index.ts';
+import type { Friend, FriendRequest, SocialService } from '../services/social/index.ts';
+import { LIST_FIELDS, paging, signedIn } from './caller.ts';
+import type { Handlers, Schemas } from './operations.ts';
+import { serviceCall } from './problem.ts';
+import { accountSummaryView, allow } from './views.ts';
+
+function friendRequestView(request: FriendRequest): Schemas['FriendRequest'] {
+  return {
+    id: request.id,
+    sender: accountSummaryView(request.sender),
+    recipient: accountSummaryView(request.recipient),
+    createdAt: request.createdAt.toISOString(),
+  };
+}
+
+function friendView(friend: Friend): Schemas['Friend'] {
+  return { account: accountSummaryView(friend.account), since: friend.since.toISOString() };
+}
+
+export function friendsHandlers(social: SocialService, accounts: AccountsService) {
+  return {
+    async createFriendRequest({ body, caller }) {
+      const request = await serviceCall(social.sendRequest(signedIn(caller), body.accountId.toLowerCase()));
+      return { status: 201, body: friendRequestView(request), headers: { location: `/v1/friend-requests/${request.id}` } };
+    },
+
+    async listFriendRequests({ query, caller }) {
+      const page = await serviceCall(
+        social.listRequests(signedIn(caller), { ...paging(query), direction: query.direction ?? 'incoming' }),
+        LIST_FIELDS,
+      );
+      return { status: 200, body: { data: page.items.map(friendRequestView), nextCursor: page.nextCursor } };
+    },
+
+    async optionsFriendRequests() {
+      return { status: 204, headers: allow(['GET', 'HEAD', 'POST', 'OPTIONS']) };
+    },
+
+    async getFriendRequest({ path, caller }) {
+      const request = await serviceCall(social.getRequest(signedIn(caller), path.requestId));
+      return { status: 200, body: friendRequestView(request) };
+    },
+
+    async deleteFriendRequest({ path, caller }) {
+      await serviceCall(social.withdrawRequest(signedIn(caller), path.requestId));
+      return { status: 204 };
+    },
+
+    async optionsFriendRequest({ path, caller }) {
+      await serviceCall(social.getRequest(signedIn(caller), path.requestId));
+      return { status: 204, headers: allow(['GET', 'HEAD', 'DELETE', 'OPTIONS']) };
+    },
+
+    async listFriends({ path, query }) {
+      const page = await serviceCall(social.listFriends(path.accountId, paging(query)), LIST_FIELDS);
+      return { status: 200, body: { data: page.items.map(friendView), nextCursor: page.nextCursor } };
+    },
+
+    async optionsFriends({ path }) {
+      await serviceCall(accounts.assertExists(path.accountId));
+      return { status: 204, headers: allow(['GET', 'HEAD', 'OPTIONS']) };
+    },
+
+    async getFriend({ path }) {
+      const friend = await serviceCall(social.getFriend(path.accountId, path.friendId));
+      return { status: 200, body: friendView(friend) };
+    },
+
+    async addFriend({ path, caller }) {
+      const { friend, created } = await serviceCall(social.acceptRequest(signedIn(caller), path.accountId, path.friendId), {
+        friendId: 'path/friendId',
+      });
+      if (!created) return { status: 200, body: friendView(friend) };
+      return {
+        status: 201,
+        body: friendView(friend),
+        headers: { location: `/v1/accounts/${path.accountId}/friends/${path.friendId}` },
+      };
+    },
+
+    async deleteFriend({ path, caller }) {
+      await serviceCall(social.unfriend(signedIn(caller), path.accountId, path.friendId));
+      return { status: 204 };
+    },
+
+    async optionsFriend({ path, caller }) {
+      const may = await serviceCall(social.friendPermissions(caller, path.accountId, path.friendId));
+      const methods = ['GET', 'HEAD', ...(may.accept ? ['PUT'] : []), ...(may.delete ? ['DELETE'] : []), 'OPTIONS'];
+      return { status: 204, headers: allow(methods) };
+    },
+  } satisfies Partial<Handlers>;
+}

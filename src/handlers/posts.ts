@@ -1,0 +1,68 @@
+// operationIds tagged `posts` (channel posts are created and listed in channels.ts).
+import type { AccountsService } from '../services/accounts/index.ts';
+import type { PostsService } from '../services/posts/index.ts';
+import { DEFAULT_LIMIT, LIST_FIELDS, paging, signedIn } from './caller.ts';
+import { etag, expectedVersion, requireIfMatch } from './conditional.ts';
+import type { Handlers } from './operations.ts';
+import { serviceCall } from './problem.ts';
+import { allow, postView } from './views.ts';
+
+export function postsHandlers(posts: PostsService, accounts: AccountsService) {
+  return {
+    async createPost({ body, caller }) {
+      const post = await serviceCall(posts.publish(signedIn(caller), body));
+      return { status: 201, body: postView(post), headers: { location: `/v1/posts/${post.id}`, etag: etag(post.version) } };
+    },
+
+    async optionsPosts({ caller }) {
+      return { status: 204, headers: allow([...(caller ? ['POST'] : []), 'OPTIONS']) };
+    },
+
+    async getPost({ path, caller }) {
+      const post = await serviceCall(posts.get(caller, path.postId));
+      return { status: 200, body: postView(post), headers: { etag: etag(post.version) } };
+    },
+
+    async updatePost({ path, headers, body, caller }) {
+      const version = requireIfMatch(headers['if-match']);
+      const post = await serviceCall(posts.edit(signedIn(caller), path.postId, version, body));
+      return { status: 200, body: postView(post), headers: { etag: etag(post.version) } };
+    },
+
+    async deletePost({ path, headers, caller }) {
+      await serviceCall(posts.remove(signedIn(caller), path.postId, expectedVersion(headers['if-match'])));
+      return { status: 204 };
+    },
+
+    async optionsPost({ path, caller }) {
+      const may = await serviceCall(posts.permissions(caller, path.postId));
+      const methods = ['GET', 'HEAD', ...(may.update ? ['PATCH'] : []), ...(may.delete ? ['DELETE'] : []), 'OPTIONS'];
+      return { status: 204, headers: allow(methods) };
+    },
+
+    async listAccountPosts({ path, query }) {
+      const page = await serviceCall(
+        posts.listByAuthor(path.accountId, { ...paging(query), between: query.between, tz: query.tz }),
+        LIST_FIELDS,
+      );
+      return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
+    },
+
+    async optionsAccountPosts({ path }) {
+      await serviceCall(accounts.assertExists(path.accountId));
+      return { status: 204, headers: allow(['GET', 'HEAD', 'OPTIONS']) };
+    },
+
+    async getFeed({ query, caller }) {
+      const page = await serviceCall(
+        posts.feed(signedIn(caller), { limit: query.limit ?? DEFAULT_LIMIT, cursor: query.cursor, page: query.page }),
+        LIST_FIELDS,
+      );
+      return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
+    },
+
+    async optionsFeed() {
+      return { status: 204, headers: allow(['GET', 'HEAD', 'OPTIONS']) };
+    },
+  } satisfies Partial<Handlers>;
+}

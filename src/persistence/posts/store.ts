@@ -1,0 +1,182 @@
+// Reads and writes the `posts` schema. Lists are keyset-paginated on (created_at, id) with
+// row comparisons the composite indexes answer directly, so a page costs the same at any
+// depth. Conditional writes are evaluated by PostgreSQL (`where id = ? and version = ?`).
+import { raw, type EntityManager } from '@mikro-orm/core';
+import { storeEm, type Orm } from '../db.ts';
+import { PostEntity } from './entities.ts';
+
+export interface PostRow {
+  id: string;
+  authorId: string;
+  channelId: string | null;
+  text: string;
+  createdAt: Date;
+  updatedAt: Date;
+  version: number;
+}
+
+interface Keyset {
+  limit: number;
+  /** Keyset: only rows after this (createdAt, id) in the chosen order. */
+  afterAt?: Date;
+  afterId?: string;
+  offset?: number;
+}
+
+export interface ListPostsQuery extends Keyset {
+  /** An author's general posts, or a channel's posts. */
+  of: { authorId: string } | { channelId: string };
+  newestFirst: boolean;
+  /** Half-open range of creation times: [from, to). */
+  from?: Date;
+  to?: Date;
+}
+
+export interface FeedQuery extends Keyset {
+  authorIds: string[];
+}
+
+/** What a conditional write did: `stale` means the row exists with another version. */
+export type WriteOutcome<T> = { kind: 'done'; row: T } | { kind: 'not-found' } | { kind: 'stale'; currentVersion: number };
+
+const COLUMNS = ['id', 'author_id', 'channel_id', 'text', 'created_at', 'updated_at', 'version'];
+
+function fromRecord(r: Record<string, unknown>): PostRow {
+  return {
+    id: r.id as string,
+    authorId: r.author_id as string,
+    channelId: (r.channel_id as string | null) ?? null,
+    text: r.text as string,
+    createdAt: new Date(r.created_at as Date | string),
+    updatedAt: new Date(r.updated_at as Date | string),
+    version: Number(r.version),
+  };
+}
+
+function toPostRow(e: Omit<PostRow, 'channelId'> & { channelId?: string | null }): PostRow {
+  return {
+    id: e.id,
+    authorId: e.authorId,
+    channelId: e.channelId ?? null,
+    text: e.text,
+    createdAt: e.createdAt,
+    updatedAt: e.updatedAt,
+    version: e.version,
+  };
+}
+
+function columns(alias: string): string {
+  return COLUMNS.map((c) => `${alias}.${c}`).join(', ');
+}
+
+export class PostsStore {
+  readonly #orm: Orm;
+
+  constructor(orm: Orm) {
+    this.#orm = orm;
+  }
+
+  #em(): EntityManager {
+    return storeEm(this.#orm);
+  }
+
+  async #select(sql: string, params: unknown[]): Promise<PostRow[]> {
+    const rows = await this.#em().getConnection().execute<Record<string, unknown>[]>(sql, params);
+    return rows.map(fromRecord);
+  }
+
+  async insert(row: Omit<PostRow, 'version'>): Promise<PostRow> {
+    const post = { ...row, version: 0 };
+    await this.#em().insert(PostEntity, post);
+    return post;
+  }
+
+  async find(id: string): Promise<PostRow | null> {
+    const found = await this.#em().findOne(PostEntity, { id });
+    return found ? toPostRow(found) : null;
+  }
+
+  /** One page of an author's general posts or of a channel's posts. */
+  async list(query: ListPostsQuery): Promise<PostRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if ('authorId' in query.of) {
+      where.push('p.author_id = ?', 'p.channel_id is null');
+      params.push(query.of.authorId);
+    } else {
+      where.push('p.channel_id = ?');
+      params.push(query.of.channelId);
+    }
+    if (query.from) {
+      where.push('p.created_at >= ?::timestamptz');
+      params.push(query.from.toISOString());
+    }
+    if (query.to) {
+      where.push('p.created_at < ?::timestamptz');
+      params.push(query.to.toISOString());
+    }
+    if (query.afterAt && query.afterId) {
+      where.push(`(p.created_at, p.id) ${query.newestFirst ? '<' : '>'} (?::timestamptz, ?::uuid)`);
+      params.push(query.afterAt.toISOString(), query.afterId);
+    }
+    const order = query.newestFirst ? 'desc' : 'asc';
+    return this.#select(
+      `select ${columns('p')} from posts.post p where ${where.join(' and ')}
+        order by p.created_at ${order}, p.id ${order} limit ? offset ?`,
+      [...params, query.limit, query.offset ?? 0],
+    );
+  }
+
+  /**
+   * The newest general posts of any of `authorIds`: one index range per author, each cut at
+   * the page's end, merged. The cost depends on the number of authors and the page size, not
+   * on how many posts they wrote or how deep the page is.
+   */
+  async feed(query: FeedQuery): Promise<PostRow[]> {
+    if (query.authorIds.length === 0) return [];
+    const after = query.afterAt && query.afterId ? 'and (x.created_at, x.id) < (?::timestamptz, ?::uuid)' : '';
+    const afterParams = query.afterAt && query.afterId ? [query.afterAt.toISOString(), query.afterId] : [];
+    const offset = query.offset ?? 0;
+    return this.#select(
+      `select ${columns('p')}
+         from unnest(array[?]::uuid[]) as a(author_id)
+         cross join lateral (
+           select ${columns('x')} from posts.post x
+            where x.author_id = a.author_id and x.channel_id is null ${after}
+            order by x.created_at desc, x.id desc
+            limit ?
+         ) p
+        order by p.created_at desc, p.id desc
+        limit ? offset ?`,
+      [query.authorIds, ...afterParams, offset + query.limit, query.limit, offset],
+    );
+  }
+
+  /** Changes the text if the row still has `expectedVersion` (any version when undefined). */
+  async updateText(id: string, expectedVersion: number | undefined, text: string, now: Date): Promise<WriteOutcome<PostRow>> {
+    const em = this.#em();
+    const where = expectedVersion === undefined ? { id } : { id, version: expectedVersion };
+    const updated = await em.nativeUpdate(PostEntity, where, { text, updatedAt: now, version: raw('version + 1') });
+    const current = await em.findOne(PostEntity, { id });
+    if (!current) return { kind: 'not-found' };
+    if (updated === 0) return { kind: 'stale', currentVersion: current.version };
+    return { kind: 'done', row: toPostRow(current) };
+  }
+
+  async delete(id: string, expectedVersion: number | undefined): Promise<WriteOutcome<null>> {
+    const em = this.#em();
+    const where = expectedVersion === undefined ? { id } : { id, version: expectedVersion };
+    if ((await em.nativeDelete(PostEntity, where)) > 0) return { kind: 'done', row: null };
+    const current = await em.findOne(PostEntity, { id }, { fields: ['version'] });
+    return current ? { kind: 'stale', currentVersion: current.version } : { kind: 'not-found' };
+  }
+
+  async deleteByAuthor(authorId: string): Promise<number> {
+    return this.#em().nativeDelete(PostEntity, { authorId });
+  }
+
+  async deleteByChannels(channelIds: string[]): Promise<number> {
+    if (channelIds.length === 0) return 0;
+    return this.#em().nativeDelete(PostEntity, { channelId: { $in: channelIds } });
+  }
+}

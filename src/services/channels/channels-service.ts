@@ -1,0 +1,174 @@
+// Channels and their memberships. Who may see what is decided here, for this domain's own
+// operations and for the posts domain's channel posts (`access`): a private channel is
+// NotFound for everybody but its members, so its existence never leaks.
+import { v7 as uuidv7 } from 'uuid';
+import type { ChannelRow, ChannelsStore, MembershipRow } from '../../persistence/channels/index.ts';
+import type { AccountsService, Caller } from '../accounts/index.ts';
+import { Conflict, Forbidden, NotFound, PreconditionFailed } from '../errors.ts';
+import type { DomainEvents } from '../events.ts';
+import { pageStart, toPage, type Page } from '../pagination.ts';
+import type { Channel, ChannelAccess, ChannelPatch, ChannelsSettings, ListRequest, Member, NewChannel } from './model.ts';
+
+export class ChannelsService {
+  readonly #store: ChannelsStore;
+  readonly #accounts: AccountsService;
+  readonly #events: DomainEvents | undefined;
+  readonly #settings: ChannelsSettings;
+  readonly #now: () => Date;
+
+  constructor(
+    store: ChannelsStore,
+    accounts: AccountsService,
+    settings: ChannelsSettings,
+    events?: DomainEvents,
+    now: () => Date = () => new Date(),
+  ) {
+    this.#store = store;
+    this.#accounts = accounts;
+    this.#settings = settings;
+    this.#events = events;
+    this.#now = now;
+  }
+
+  /** Creates a channel owned by the caller, who becomes its first member. */
+  async create(caller: Caller, input: NewChannel): Promise<Channel> {
+    const now = this.#now();
+    return this.#store.insertChannel(
+      {
+        id: uuidv7(),
+        ownerId: caller.accountId,
+        name: input.name.trim(),
+        description: input.description ?? '',
+        visibility: input.visibility,
+        createdAt: now,
+        updatedAt: now,
+      },
+      uuidv7(),
+    );
+  }
+
+  /**
+   * The channel as `caller` may see it, with what it may do there; NotFound when the channel
+   * does not exist or is private and the caller is not a member. One query.
+   */
+  async access(caller: Caller | null, channelId: string): Promise<ChannelAccess> {
+    const found = await this.#store.findChannelFor(channelId, caller?.accountId ?? null);
+    if (!found || (found.channel.visibility === 'private' && !found.member)) throw new NotFound('channel');
+    return { channel: found.channel, member: found.member, owner: found.channel.ownerId === caller?.accountId };
+  }
+
+  async get(caller: Caller | null, channelId: string): Promise<Channel> {
+    return (await this.access(caller, channelId)).channel;
+  }
+
+  async listPublic(request: ListRequest): Promise<Page<Channel>> {
+    const filters = { visibility: 'public', newestFirst: request.newestFirst };
+    const start = pageStart(request, filters, this.#settings.maxPage);
+    const rows = await this.#store.listPublic({ limit: request.limit + 1, newestFirst: request.newestFirst, ...start });
+    return toPage(rows, request.limit, filters);
+  }
+
+  /** Changes the caller's own channel if `expectedVersion` is current (any version when undefined). */
+  async update(caller: Caller, channelId: string, expectedVersion: number | undefined, patch: ChannelPatch): Promise<Channel> {
+    const { channel } = await this.#ownerAccess(caller, channelId, 'only the owner may change a channel');
+    const changes: ChannelPatch = {};
+    if (patch.name !== undefined) changes.name = patch.name.trim();
+    if (patch.description !== undefined) changes.description = patch.description;
+    if (patch.visibility !== undefined) changes.visibility = patch.visibility;
+    if (Object.keys(changes).length === 0) {
+      // An empty merge patch changes nothing, but the precondition still holds.
+      if (expectedVersion !== undefined && channel.version !== expectedVersion) throw new PreconditionFailed(channel.version);
+      return channel;
+    }
+    const outcome = await this.#store.updateChannel(channelId, expectedVersion, changes, this.#now());
+    if (outcome.kind === 'not-found') throw new NotFound('channel');
+    if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
+    return outcome.row;
+  }
+
+  /** Deletes the caller's own channel; its memberships go with it and its posts are removed. */
+  async delete(caller: Caller, channelId: string, expectedVersion: number | undefined): Promise<void> {
+    await this.#ownerAccess(caller, channelId, 'only the owner may delete a channel');
+    const outcome = await this.#store.deleteChannel(channelId, expectedVersion);
+    if (outcome.kind === 'not-found') throw new NotFound('channel');
+    if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
+    await this.#events?.emit('channels.deleted', { channelIds: [channelId] });
+  }
+
+  async permissions(caller: Caller | null, channelId: string): Promise<{ update: boolean; delete: boolean }> {
+    const { owner } = await this.access(caller, channelId);
+    return { update: owner, delete: owner };
+  }
+
+  async listMembers(caller: Caller | null, channelId: string, request: ListRequest): Promise<Page<Member>> {
+    const filters = { channelId, newestFirst: request.newestFirst };
+    const start = pageStart(request, filters, this.#settings.maxPage);
+    const { channel } = await this.access(caller, channelId);
+    const rows = await this.#store.listMembers({ channelId, limit: request.limit + 1, newestFirst: request.newestFirst, ...start });
+    const page = toPage(rows, request.limit, filters);
+    return { items: await this.#asMembers(channel, page.items), nextCursor: page.nextCursor };
+  }
+
+  async getMember(caller: Caller | null, channelId: string, accountId: string): Promise<Member> {
+    const { channel } = await this.access(caller, channelId);
+    const row = await this.#store.findMembership(channelId, accountId);
+    const [member] = row ? await this.#asMembers(channel, [row]) : [];
+    if (!member) throw new NotFound('member');
+    return member;
+  }
+
+  /**
+   * Makes `accountId` a member: the caller joining a public channel, or the owner adding anyone.
+   * Idempotent: `created` is false when it already was a member.
+   */
+  async addMember(caller: Caller, channelId: string, accountId: string): Promise<{ member: Member; created: boolean }> {
+    const access = await this.access(caller, channelId);
+    const self = caller.accountId === accountId;
+    if (!access.owner && !(self && (access.channel.visibility === 'public' || access.member))) {
+      throw new Forbidden(self ? 'only the owner adds members to a private channel' : 'only the owner may add other accounts');
+    }
+    const account = (await this.#accounts.summaries([accountId])).get(accountId);
+    if (!account) throw new NotFound('account');
+    const outcome = await this.#store.insertMembership({ id: uuidv7(), channelId, accountId, createdAt: this.#now() });
+    if (outcome.kind === 'no-channel') throw new NotFound('channel');
+    const role = accountId === access.channel.ownerId ? 'owner' : 'member';
+    return { member: { account, role, joinedAt: outcome.row.createdAt }, created: outcome.kind === 'done' };
+  }
+
+  /** The caller leaves, or the owner removes a member. The owner itself cannot leave. */
+  async removeMember(caller: Caller, channelId: string, accountId: string): Promise<void> {
+    const access = await this.access(caller, channelId);
+    if (!access.owner && caller.accountId !== accountId) throw new Forbidden('only the owner may remove other members');
+    if (accountId === access.channel.ownerId) throw new Conflict('the owner cannot leave its channel; delete the channel instead');
+    if (!(await this.#store.deleteMembership(channelId, accountId))) throw new NotFound('member');
+  }
+
+  async memberPermissions(caller: Caller | null, channelId: string, accountId: string): Promise<{ put: boolean; delete: boolean }> {
+    const access = await this.access(caller, channelId);
+    const self = caller !== null && caller.accountId === accountId;
+    const put = access.owner || (self && (access.channel.visibility === 'public' || access.member));
+    if (!(access.owner || self) || accountId === access.channel.ownerId) return { put, delete: false };
+    return { put, delete: (await this.#store.findMembership(channelId, accountId)) !== null };
+  }
+
+  /** Deletes a closed account's channels (their posts go through `channels.deleted`) and memberships. */
+  async forgetAccount(accountId: string): Promise<void> {
+    const deleted = await this.#store.deleteAccountChannels(accountId);
+    if (deleted.length > 0) await this.#events?.emit('channels.deleted', { channelIds: deleted });
+  }
+
+  async #ownerAccess(caller: Caller, channelId: string, message: string): Promise<ChannelAccess> {
+    const access = await this.access(caller, channelId);
+    if (!access.owner) throw new Forbidden(message);
+    return access;
+  }
+
+  async #asMembers(channel: ChannelRow, rows: MembershipRow[]): Promise<Member[]> {
+    const people = await this.#accounts.summaries(rows.map((r) => r.accountId));
+    return rows.flatMap((r) => {
+      const account = people.get(r.accountId);
+      if (!account) return [];
+      return [{ account, role: r.accountId === channel.ownerId ? ('owner' as const) : ('member' as const), joinedAt: r.createdAt }];
+    });
+  }
+}

@@ -1,0 +1,15 @@
+// The channels domain's public API: channels, memberships, and who may see and post in them.
+// Everything else in this folder is private to it.
+import { ChannelsStore } from '../../persistence/channels/index.ts';
+import type { Orm } from '../../persistence/db.ts';
+import type { AccountsService } from '../accounts/index.ts';
+import type { DomainEvents } from '../events.ts';
+import { ChannelsService } from './channels-service.ts';
+import type { ChannelsSettings } from './model.ts';
+
+export type { ChannelsService } from './channels-service.ts';
+export type { Channel, ChannelAccess, ChannelPatch, ChannelsSettings, ListRequest, Member, NewChannel, Visibility } from './model.ts';
+
+export function createChannelsDomain(orm: Orm, accounts: AccountsService, settings: ChannelsSettings, events?: DomainEvents) {
+  return { channels: new ChannelsService(new ChannelsStore(orm), accounts, settings, events) };
+}

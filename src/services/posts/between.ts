@@ -1,0 +1,76 @@
+// `between=YYYY-MM-DD_YYYY-MM-DD`: a half-open range of days, [start of START, start of END),
+// in UTC or in the IANA time zone `tz` names.
+import { InvalidInput } from '../errors.ts';
+
+export interface TimeRange {
+  from: Date;
+  to: Date;
+}
+
+const SHAPE = /^(\d{4})-(\d{2})-(\d{2})_(\d{4})-(\d{2})-(\d{2})$/;
+
+interface Day {
+  year: number;
+  month: number;
+  day: number;
+}
+
+function isRealDay({ year, month, day }: Day): boolean {
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
+
+function formatterFor(timeZone: string): Intl.DateTimeFormat {
+  return new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  });
+}
+
+/** The wall-clock time in the zone at `instant`, read as if it were UTC. */
+function wallClock(format: Intl.DateTimeFormat, instant: number): number {
+  const parts = Object.fromEntries(format.formatToParts(new Date(instant)).map((p) => [p.type, p.value]));
+  return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
+}
+
+/** The first instant of `day` in the zone (midnight, or later where a clock change skips it). */
+function startOfDay(day: Day, format: Intl.DateTimeFormat | null): Date {
+  const midnight = Date.UTC(day.year, day.month - 1, day.day);
+  if (!format) return new Date(midnight);
+  const first = midnight - (wallClock(format, midnight) - midnight);
+  const second = midnight - (wallClock(format, first) - first);
+  const sameDay = (instant: number) => Math.floor(wallClock(format, instant) / 86_400_000) === Math.floor(midnight / 86_400_000);
+  const candidates = [first, second].filter(sameDay).sort((a, b) => a - b);
+  return new Date(candidates[0] ?? first);
+}
+
+/** Parses `between` (and `tz`), or throws InvalidInput naming the parameter at fault. */
+export function parseBetween(between: string | undefined, tz: string | undefined): TimeRange | undefined {
+  if (between === undefined) {
+    if (tz !== undefined) throw new InvalidInput([{ field: 'tz', detail: 'only applies together with between' }]);
+    return undefined;
+  }
+  const match = SHAPE.exec(between);
+  if (!match) throw new InvalidInput([{ field: 'between', detail: 'must be START_END with both days as YYYY-MM-DD' }]);
+  const [start, end] = [1, 4].map((i) => ({ year: Number(match[i]), month: Number(match[i + 1]), day: Number(match[i + 2]) })) as [Day, Day];
+  if (!isRealDay(start) || !isRealDay(end)) throw new InvalidInput([{ field: 'between', detail: 'names a day that does not exist' }]);
+  let format: Intl.DateTimeFormat | null = null;
+  if (tz !== undefined) {
+    try {
+      format = formatterFor(tz);
+    } catch {
+      throw new InvalidInput([{ field: 'tz', detail: 'is not an IANA time zone name' }]);
+    }
+  }
+  const range = { from: startOfDay(start, format), to: startOfDay(end, format) };
+  if (range.to.getTime() <= range.from.getTime()) {
+    throw new InvalidInput([{ field: 'between', detail: 'the end day must come after the start day' }]);
+  }
+  return range;
+}

@@ -1,0 +1,20 @@
+// The posts domain's public API: general posts, channel posts and feeds. Everything else in
+// this folder is private to it.
+import type { Orm } from '../../persistence/db.ts';
+import { PostsStore } from '../../persistence/posts/index.ts';
+import type { AccountsService } from '../accounts/index.ts';
+import type { ChannelsService } from '../channels/index.ts';
+import type { SocialService } from '../social/index.ts';
+import type { PostsSettings } from './model.ts';
+import { PostsService } from './posts-service.ts';
+
+export type { PostsService } from './posts-service.ts';
+export type { ListPostsRequest, NewPost, PageRequest, Post, PostPatch, PostsSettings } from './model.ts';
+
+export function createPostsDomain(
+  orm: Orm,
+  others: { accounts: AccountsService; social: SocialService; channels: ChannelsService },
+  settings: PostsSettings,
+) {
+  return { posts: new PostsService(new PostsStore(orm), others, settings) };
+}

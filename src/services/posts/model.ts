@@ -1,0 +1,40 @@
+// What the posts domain hands to its callers.
+import type { AccountSummary } from '../accounts/index.ts';
+
+export interface Post {
+  id: string;
+  authorId: string;
+  author: AccountSummary;
+  /** Null for a general post. */
+  channelId: string | null;
+  text: string;
+  createdAt: Date;
+  updatedAt: Date;
+  version: number;
+}
+
+export interface NewPost {
+  text: string;
+}
+
+export interface PostPatch {
+  text?: string;
+}
+
+export interface PageRequest {
+  limit: number;
+  cursor?: string;
+  page?: number;
+}
+
+export interface ListPostsRequest extends PageRequest {
+  newestFirst: boolean;
+  /** `YYYY-MM-DD_YYYY-MM-DD`, half-open. */
+  between?: string;
+  /** IANA time zone in which `between`'s days start; UTC when undefined. */
+  tz?: string;
+}
+
+export interface PostsSettings {
+  maxPage: number;
+}

@@ -1,0 +1,185 @@
+// Posts: general ones, on their author's profile and in feeds, and channel posts, which only
+// exist inside their channel. Other domains decide what this one cannot know: the channels
+// domain whether a caller may see or post in a channel, the social domain whose posts make a
+// feed, the accounts domain who the authors are. Each is asked once per request or page,
+// never once per post; posts whose author is gone are dropped even if the clean-up that
+// closing an account triggers has not finished.
+import { v7 as uuidv7 } from 'uuid';
+import type { PostRow, PostsStore } from '../../persistence/posts/index.ts';
+import type { AccountsService, Caller } from '../accounts/index.ts';
+import type { ChannelAccess, ChannelsService } from '../channels/index.ts';
+import { Forbidden, InvalidInput, NotFound, PreconditionFailed } from '../errors.ts';
+import { pageStart, toPage, type Page } from '../pagination.ts';
+import type { SocialService } from '../social/index.ts';
+import { parseBetween } from './between.ts';
+import type { ListPostsRequest, NewPost, PageRequest, Post, PostPatch, PostsSettings } from './model.ts';
+
+const byTime = { byTime: true };
+const createdAt = (row: PostRow) => row.createdAt;
+
+function checkText(text: string): string {
+  if (text.trim() === '') throw new InvalidInput([{ field: 'text', detail: 'must not be blank' }]);
+  if (text.includes('\u0000')) throw new InvalidInput([{ field: 'text', detail: 'must not contain NUL characters' }]);
+  return text;
+}
+
+export class PostsService {
+  readonly #store: PostsStore;
+  readonly #accounts: AccountsService;
+  readonly #social: SocialService;
+  readonly #channels: ChannelsService;
+  readonly #settings: PostsSettings;
+  readonly #now: () => Date;
+
+  constructor(
+    store: PostsStore,
+    others: { accounts: AccountsService; social: SocialService; channels: ChannelsService },
+    settings: PostsSettings,
+    now: () => Date = () => new Date(),
+  ) {
+    this.#store = store;
+    this.#accounts = others.accounts;
+    this.#social = others.social;
+    this.#channels = others.channels;
+    this.#settings = settings;
+    this.#now = now;
+  }
+
+  /** Publishes a general post by the caller. */
+  async publish(caller: Caller, input: NewPost): Promise<Post> {
+    return this.#insert(caller, null, input);
+  }
+
+  /** Publishes a post inside a channel; only its members may. */
+  async publishInChannel(caller: Caller, channelId: string, input: NewPost): Promise<Post> {
+    const access = await this.#channels.access(caller, channelId);
+    if (!access.member) throw new Forbidden('join the channel to post in it');
+    return this.#insert(caller, channelId, input);
+  }
+
+  async get(caller: Caller | null, postId: string): Promise<Post> {
+    const { row } = await this.#visible(caller, postId);
+    return this.#one(row);
+  }
+
+  /** Changes the caller's own post if `expectedVersion` is current (any version when undefined). */
+  async edit(caller: Caller, postId: string, expectedVersion: number | undefined, patch: PostPatch): Promise<Post> {
+    const { row } = await this.#visible(caller, postId);
+    if (row.authorId !== caller.accountId) throw new Forbidden('only the author may edit a post');
+    if (patch.text === undefined) {
+      // An empty merge patch changes nothing, but the precondition still holds.
+      if (expectedVersion !== undefined && row.version !== expectedVersion) throw new PreconditionFailed(row.version);
+      return this.#one(row);
+    }
+    const outcome = await this.#store.updateText(postId, expectedVersion, checkText(patch.text), this.#now());
+    if (outcome.kind === 'not-found') throw new NotFound('post');
+    if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
+    return this.#one(outcome.row);
+  }
+
+  /** Its author deletes a post; so may the owner of the channel a channel post is in. */
+  async remove(caller: Caller, postId: string, expectedVersion: number | undefined): Promise<void> {
+    const { row, channel } = await this.#visible(caller, postId);
+    if (row.authorId !== caller.accountId && !channel?.owner) throw new Forbidden('only the author or the channel owner may delete a post');
+    const outcome = await this.#store.delete(postId, expectedVersion);
+    if (outcome.kind === 'not-found') throw new NotFound('post');
+    if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
+  }
+
+  async permissions(caller: Caller | null, postId: string): Promise<{ update: boolean; delete: boolean }> {
+    const { row, channel } = await this.#visible(caller, postId);
+    const author = caller !== null && row.authorId === caller.accountId;
+    return { update: author, delete: author || channel?.owner === true };
+  }
+
+  /** An account's general posts. */
+  async listByAuthor(accountId: string, request: ListPostsRequest): Promise<Page<Post>> {
+    const range = parseBetween(request.between, request.tz);
+    const filters = { authorId: accountId, ...this.#rangeFilters(range), newestFirst: request.newestFirst };
+    const start = pageStart(request, filters, this.#settings.maxPage, byTime);
+    await this.#accounts.assertExists(accountId);
+    const rows = await this.#store.list({ of: { authorId: accountId }, newestFirst: request.newestFirst, ...range, limit: request.limit + 1, ...start });
+    return this.#page(rows, request.limit, filters);
+  }
+
+  /** A channel's posts, for whoever may see the channel. */
+  async listInChannel(caller: Caller | null, channelId: string, request: ListPostsRequest): Promise<Page<Post>> {
+    const range = parseBetween(request.between, request.tz);
+    const filters = { channelId, ...this.#rangeFilters(range), newestFirst: request.newestFirst };
+    const start = pageStart(request, filters, this.#settings.maxPage, byTime);
+    await this.#channels.access(caller, channelId);
+    const rows = await this.#store.list({ of: { channelId }, newestFirst: request.newestFirst, ...range, limit: request.limit + 1, ...start });
+    return this.#page(rows, request.limit, filters);
+  }
+
+  /** The general posts of the caller and its friends, newest first. */
+  async feed(caller: Caller, request: PageRequest): Promise<Page<Post>> {
+    const filters = { feedOf: caller.accountId };
+    const start = pageStart(request, filters, this.#settings.maxPage, byTime);
+    const friends = await this.#social.friendIdsOf(caller.accountId);
+    const rows = await this.#store.feed({ authorIds: [caller.accountId, ...friends], limit: request.limit + 1, ...start });
+    return this.#page(rows, request.limit, filters);
+  }
+
+  /** Which post-related methods `caller` may use in a channel (it must be able to see it). */
+  async channelPermissions(caller: Caller | null, channelId: string): Promise<{ post: boolean }> {
+    const access = await this.#channels.access(caller, channelId);
+    return { post: access.member };
+  }
+
+  /** Removes a closed account's posts, in channels too. */
+  async forgetAuthor(accountId: string): Promise<void> {
+    await this.#store.deleteByAuthor(accountId);
+  }
+
+  /** Removes the posts of deleted channels. */
+  async forgetChannels(channelIds: string[]): Promise<void> {
+    await this.#store.deleteByChannels(channelIds);
+  }
+
+  async #insert(caller: Caller, channelId: string | null, input: NewPost): Promise<Post> {
+    const text = checkText(input.text);
+    const author = (await this.#accounts.summaries([caller.accountId])).get(caller.accountId);
+    if (!author) throw new NotFound('account');
+    const now = this.#now();
+    const row = await this.#store.insert({ id: uuidv7(), authorId: caller.accountId, channelId, text, createdAt: now, updatedAt: now });
+    return { ...row, author };
+  }
+
+  /** The post if `caller` may see it, with the caller's access to its channel for a channel post. */
+  async #visible(caller: Caller | null, postId: string): Promise<{ row: PostRow; channel: ChannelAccess | null }> {
+    const row = await this.#store.find(postId);
+    if (!row) throw new NotFound('post');
+    if (row.channelId === null) return { row, channel: null };
+    try {
+      return { row, channel: await this.#channels.access(caller, row.channelId) };
+    } catch (error) {
+      if (error instanceof NotFound) throw new NotFound('post');
+      throw error;
+    }
+  }
+
+  async #one(row: PostRow): Promise<Post> {
+    const [post] = await this.#withAuthors([row]);
+    if (!post) throw new NotFound('post');
+    return post;
+  }
+
+  async #page(rows: PostRow[], limit: number, filters: Record<string, unknown>): Promise<Page<Post>> {
+    // The cursor comes from the rows read, so hidden ones are skipped, never read twice.
+    const page = toPage(rows, limit, filters, createdAt);
+    return { items: await this.#withAuthors(page.items), nextCursor: page.nextCursor };
+  }
+
+  async #withAuthors(rows: PostRow[]): Promise<Post[]> {
+    const authors = await this.#accounts.summaries(rows.map((r) => r.authorId));
+    return rows.flatMap((row) => {
+      const author = authors.get(row.authorId);
+      return author ? [{ ...row, author }] : [];
+    });
+  }
+
+  #rangeFilters(range: { from: Date; to: Date } | undefined) {
+    return range ? { from: range.from.toISOString(), to: range.to.toISOString() } : {};
+  }
+}

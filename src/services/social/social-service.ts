@@ -1,0 +1,168 @@
+// Friend requests and friendships. Accounts belong to the accounts domain: this service asks it
+// whether an account exists and for the summaries it embeds, one batch per page, and drops
+// whatever involves an account that is gone (closing an account also removes its graph, through
+// `forgetAccount`, but a page must not depend on that having finished).
+import { v7 as uuidv7 } from 'uuid';
+import type { FriendRequestRow, FriendshipRow, SocialStore } from '../../persistence/social/index.ts';
+import type { AccountSummary, AccountsService, Caller } from '../accounts/index.ts';
+import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors.ts';
+import { pageStart, toPage, type Page } from '../pagination.ts';
+import type { Friend, FriendRequest, ListFriendRequestsRequest, ListRequest, SocialSettings } from './model.ts';
+
+export class SocialService {
+  readonly #store: SocialStore;
+  readonly #accounts: AccountsService;
+  readonly #settings: SocialSettings;
+  readonly #now: () => Date;
+
+  constructor(store: SocialStore, accounts: AccountsService, settings: SocialSettings, now: () => Date = () => new Date()) {
+    this.#store = store;
+    this.#accounts = accounts;
+    this.#settings = settings;
+    this.#now = now;
+  }
+
+  /** Asks `recipientId` to become the caller's friend. */
+  async sendRequest(caller: Caller, recipientId: string): Promise<FriendRequest> {
+    if (recipientId === caller.accountId) {
+      throw new InvalidInput([{ field: 'accountId', detail: 'cannot be yourself' }]);
+    }
+    const people = await this.#accounts.summaries([caller.accountId, recipientId]);
+    const recipient = people.get(recipientId);
+    const sender = people.get(caller.accountId);
+    if (!recipient || !sender) throw new NotFound('account');
+    const outcome = await this.#store.insertRequest({ id: uuidv7(), senderId: sender.id, recipientId, createdAt: this.#now() });
+    switch (outcome.kind) {
+      case 'friends':
+        throw new Conflict('you already are friends', 'accountId');
+      case 'duplicate':
+        throw new Conflict('you already asked this account; wait for an answer', 'accountId');
+      case 'reverse-pending':
+        throw new Conflict(
+          `this account already asked you: accept with PUT /v1/accounts/${caller.accountId}/friends/${recipientId}`,
+          'accountId',
+        );
+    }
+    return { id: outcome.row.id, sender, recipient, createdAt: outcome.row.createdAt };
+  }
+
+  /** A request, for its sender or its recipient only: to anybody else it does not exist. */
+  async getRequest(caller: Caller, requestId: string): Promise<FriendRequest> {
+    const row = await this.#visibleRequest(caller, requestId);
+    const [request] = await this.#withPeople([row]);
+    if (!request) throw new NotFound('friend request');
+    return request;
+  }
+
+  async listRequests(caller: Caller, request: ListFriendRequestsRequest): Promise<Page<FriendRequest>> {
+    const filters = { direction: request.direction, newestFirst: request.newestFirst };
+    const start = pageStart(request, filters, this.#settings.maxPage);
+    const rows = await this.#store.listRequests({
+      accountId: caller.accountId,
+      direction: request.direction,
+      limit: request.limit + 1,
+      newestFirst: request.newestFirst,
+      ...start,
+    });
+    const page = toPage(rows, request.limit, filters);
+    return { items: await this.#withPeople(page.items), nextCursor: page.nextCursor };
+  }
+
+  /** Its sender cancels a request, its recipient declines it. */
+  async withdrawRequest(caller: Caller, requestId: string): Promise<void> {
+    await this.#visibleRequest(caller, requestId);
+    if (!(await this.#store.deleteRequest(requestId))) throw new NotFound('friend request');
+  }
+
+  /**
+   * Accepts the request `friendId` sent to `accountId` (the caller). Idempotent: `created` is
+   * false when they already were friends.
+   */
+  async acceptRequest(caller: Caller, accountId: string, friendId: string): Promise<{ friend: Friend; created: boolean }> {
+    await this.#assertSelf(caller, accountId, 'only the account itself may accept its friend requests');
+    if (friendId === accountId) throw new InvalidInput([{ field: 'friendId', detail: 'cannot be yourself' }]);
+    const friend = (await this.#accounts.summaries([friendId])).get(friendId);
+    if (!friend) throw new NotFound('account');
+    const outcome = await this.#store.accept(accountId, friendId, [uuidv7(), uuidv7()], this.#now());
+    if (outcome.kind === 'no-request') {
+      throw new Conflict('this account has not asked you to be friends; send a request with POST /v1/friend-requests');
+    }
+    return { friend: { account: friend, since: outcome.row.createdAt }, created: outcome.kind === 'done' };
+  }
+
+  async getFriend(accountId: string, friendId: string): Promise<Friend> {
+    const row = await this.#store.findFriendship(accountId, friendId);
+    if (!row) {
+      await this.#accounts.assertExists(accountId);
+      throw new NotFound('friendship');
+    }
+    const people = await this.#accounts.summaries([accountId, friendId]);
+    const friend = people.get(friendId);
+    if (!friend || !people.has(accountId)) throw new NotFound('friendship');
+    return { account: friend, since: row.createdAt };
+  }
+
+  async listFriends(accountId: string, request: ListRequest): Promise<Page<Friend>> {
+    const filters = { accountId, newestFirst: request.newestFirst };
+    const start = pageStart(request, filters, this.#settings.maxPage);
+    await this.#accounts.assertExists(accountId);
+    const rows = await this.#store.listFriends({ accountId, limit: request.limit + 1, newestFirst: request.newestFirst, ...start });
+    const page = toPage(rows, request.limit, filters);
+    return { items: await this.#asFriends(page.items), nextCursor: page.nextCursor };
+  }
+
+  /** Ends a friendship; only `accountId` itself may. */
+  async unfriend(caller: Caller, accountId: string, friendId: string): Promise<void> {
+    await this.#assertSelf(caller, accountId, 'only the account itself may end its friendships');
+    if (!(await this.#store.deleteFriendship(accountId, friendId))) throw new NotFound('friendship');
+  }
+
+  /** The ids of an account's friends, in one query (for feeds). */
+  async friendIdsOf(accountId: string): Promise<string[]> {
+    return this.#store.friendIds(accountId);
+  }
+
+  /** What `caller` may do with the friendship of `accountId` and `friendId`. */
+  async friendPermissions(caller: Caller | null, accountId: string, friendId: string): Promise<{ accept: boolean; delete: boolean }> {
+    await this.#accounts.assertExists(accountId);
+    if (caller?.accountId !== accountId) return { accept: false, delete: false };
+    const friends = (await this.#store.findFriendship(accountId, friendId)) !== null;
+    if (friends) return { accept: true, delete: true };
+    return { accept: (await this.#store.findRequestBetween(friendId, accountId)) !== null, delete: false };
+  }
+
+  /** Removes every request and friendship of a closed account. */
+  async forgetAccount(accountId: string): Promise<void> {
+    await this.#store.deleteAccountGraph(accountId);
+  }
+
+  async #visibleRequest(caller: Caller, requestId: string): Promise<FriendRequestRow> {
+    const row = await this.#store.findRequest(requestId);
+    if (!row || (row.senderId !== caller.accountId && row.recipientId !== caller.accountId)) throw new NotFound('friend request');
+    return row;
+  }
+
+  async #assertSelf(caller: Caller, accountId: string, message: string): Promise<void> {
+    if (caller.accountId === accountId) return;
+    // Friendships are public, so a stranger learns nothing from 403 that GET would not tell.
+    await this.#accounts.assertExists(accountId);
+    throw new Forbidden(message);
+  }
+
+  async #withPeople(rows: FriendRequestRow[]): Promise<FriendRequest[]> {
+    const people = await this.#accounts.summaries(rows.flatMap((r) => [r.senderId, r.recipientId]));
+    return rows.flatMap((r) => {
+      const sender = people.get(r.senderId);
+      const recipient = people.get(r.recipientId);
+      return sender && recipient ? [{ id: r.id, sender, recipient, createdAt: r.createdAt }] : [];
+    });
+  }
+
+  async #asFriends(rows: FriendshipRow[]): Promise<Friend[]> {
+    const people: Map<string, AccountSummary> = await this.#accounts.summaries(rows.map((r) => r.friendId));
+    return rows.flatMap((r) => {
+      const account = people.get(r.friendId);
+      return account ? [{ account, since: r.createdAt }] : [];
+    });
+  }
+}

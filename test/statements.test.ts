@@ -1,0 +1,60 @@
+// The cost of a page must not depend on its size: one feed page and one channel page issue a
+// fixed number of SQL statements whatever `limit` is, because other domains are asked in
+// batches (friends once, authors once), never once per post.
+import t from 'tap';
+import type { Test } from 'tap';
+import { unwrap } from 'agora-sdk';
+import { v7 as uuidv7 } from 'uuid';
+import { startAgora } from './helpers/agora.ts';
+
+const agora = await startAgora(t);
+const reader = await agora.signUp();
+const friends = await Promise.all([agora.signUp(), agora.signUp(), agora.signUp()]);
+for (const friend of friends) {
+  await unwrap(friend.client.POST('/friend-requests', { body: { accountId: reader.account.id } }));
+  await unwrap(reader.client.PUT('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: reader.account.id, friendId: friend.account.id } } }));
+}
+const channel = await unwrap(reader.client.POST('/channels', { body: { name: 'busy', visibility: 'private' } }));
+for (const friend of friends) {
+  await unwrap(reader.client.PUT('/channels/{channelId}/members/{accountId}', { params: { path: { channelId: channel.id, accountId: friend.account.id } } }));
+}
+const authors = [reader, ...friends].map((a) => a.account.id);
+const start = Date.parse('2025-06-01T00:00:00Z');
+for (let i = 0; i < 120; i++) {
+  const at = new Date(start + i * 60_000).toISOString();
+  await agora.sql(
+    'insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version) values ($1, $2, $3, $4, $5, $5, 0)',
+    [uuidv7({ msecs: Date.parse(at) }), authors[i % authors.length], i % 2 === 0 ? null : channel.id, `post ${i}`, at],
+  );
+}
+
+async function count(t: Test, read: () => Promise<{ data: unknown[] }>, expectedItems: number) {
+  const { result, statements } = await agora.statementsDuring(read);
+  t.equal(result.data.length, expectedItems, `a full page of ${expectedItems}`);
+  return statements;
+}
+
+t.test('a feed page costs the same number of statements at limit 5 and limit 50', async (t) => {
+  const small = await count(t, () => unwrap(reader.client.GET('/feed', { params: { query: { limit: 5 } } })), 5);
+  const large = await count(t, () => unwrap(reader.client.GET('/feed', { params: { query: { limit: 50 } } })), 50);
+  t.equal(large.length, small.length, `${small.length} statements either way`);
+  t.ok(small.length <= 6, `session, friends, posts, authors: ${small.join('\n')}`);
+  const next = await unwrap(reader.client.GET('/feed', { params: { query: { limit: 5 } } }));
+  const deeper = await count(t, () => unwrap(reader.client.GET('/feed', { params: { query: { limit: 5, cursor: next.nextCursor! } } })), 5);
+  t.equal(deeper.length, small.length, 'and so does a later page');
+});
+
+t.test('a channel page costs the same number of statements at limit 5 and limit 50', async (t) => {
+  const list = (limit: number) => () => unwrap(reader.client.GET('/channels/{channelId}/posts', { params: { path: { channelId: channel.id }, query: { limit } } }));
+  const small = await count(t, list(5), 5);
+  const large = await count(t, list(50), 50);
+  t.equal(large.length, small.length, `${small.length} statements either way`);
+  t.ok(small.length <= 6, `session, channel access, posts, authors: ${small.join('\n')}`);
+});
+
+t.test("an account's posts and a channel's members also cost a fixed number", async (t) => {
+  const posts = (limit: number) => () => unwrap(reader.client.GET('/accounts/{accountId}/posts', { params: { path: { accountId: reader.account.id }, query: { limit } } }));
+  t.equal((await count(t, posts(2), 2)).length, (await count(t, posts(15), 15)).length);
+  const members = (limit: number) => () => unwrap(reader.client.GET('/channels/{channelId}/members', { params: { path: { channelId: channel.id }, query: { limit } } }));
+  t.equal((await count(t, members(1), 1)).length, (await count(t, members(4), 4)).length);
+});
