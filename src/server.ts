@@ -1,24 +1,54 @@
-// The composition root: services over the database, handlers over the services, HTTP on top.
+// The composition root: services over the database, handlers over the services, HTTP on top,
+// and the metrics that each layer feeds through plain callbacks.
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import { createAuthenticator, createHandlers } from './handlers/index.ts';
 import { buildApp } from './http/app.ts';
+import { buildMetricsServer } from './http/metrics-server.ts';
 import { loadSpec } from './http/spec.ts';
-import type { Orm } from './persistence/db.ts';
+import { deferredLog, type Log } from './log.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { isConnectionFailure, isDatabaseReachable, pendingMigrations, poolStats, type Orm } from './persistence/db.ts';
 import { createAccountsDomain } from './services/accounts/index.ts';
 
-export function createServices(orm: Orm, config: Config) {
-  return createAccountsDomain(orm, {
-    maxPage: config.maxPage,
-    sessionIdleTtlSeconds: config.session.idleTtlSeconds,
-    sessionAbsoluteTtlSeconds: config.session.absoluteTtlSeconds,
-  });
+export function createServices(orm: Orm, config: Config, log?: Log) {
+  return createAccountsDomain(
+    orm,
+    {
+      maxPage: config.maxPage,
+      sessionIdleTtlSeconds: config.session.idleTtlSeconds,
+      sessionAbsoluteTtlSeconds: config.session.absoluteTtlSeconds,
+    },
+    log,
+  );
 }
 
 export type Services = ReturnType<typeof createServices>;
 
-export async function createServer(orm: Orm, config: Config, logger: FastifyServerOptions['logger']): Promise<{ app: FastifyInstance; services: Services }> {
-  const services = createServices(orm, config);
+export interface AgoraServer {
+  app: FastifyInstance;
+  services: Services;
+  metrics: Metrics;
+  /** Serves /metrics; undefined when METRICS_PORT=0. Not listening yet, like `app`. */
+  metricsApp: FastifyInstance | undefined;
+}
+
+/**
+ * `metrics` should be the one whose `database.onQuery` the ORM was opened with; without it the
+ * server makes its own, and database queries go uncounted.
+ */
+export async function createServer(
+  orm: Orm,
+  config: Config,
+  logger: FastifyServerOptions['logger'],
+  extras: { metrics?: Metrics } = {},
+): Promise<AgoraServer> {
+  const metrics = extras.metrics ?? createMetrics();
+  metrics.database.watchPool(() => poolStats(orm));
+  const log = deferredLog();
+  const services = createServices(orm, config, log);
+
+  let migrationsApplied = false;
   const app = await buildApp({
     spec: loadSpec(),
     handlers: createHandlers(services),
@@ -28,6 +58,27 @@ export async function createServer(orm: Orm, config: Config, logger: FastifyServ
     corsOrigins: config.corsOrigins,
     trustProxy: config.trustProxy,
     rateLimit: config.rateLimit,
+    transport: { http2: config.http2, tls: config.tls },
+    metrics: metrics.http,
+    pressure: config.pressure,
+    readiness: {
+      async database() {
+        const reachable = await isDatabaseReachable(orm, { timeoutMs: config.databaseConnectTimeoutMs, log });
+        metrics.database.setUp(reachable);
+        return reachable;
+      },
+      // Once applied, migrations stay applied: no need to read the table at every probe.
+      async migrations() {
+        migrationsApplied ||= (await pendingMigrations(orm)).length === 0;
+        return migrationsApplied;
+      },
+    },
+    isUnavailable: isConnectionFailure,
   });
-  return { app, services };
+  log.attach(app.log);
+
+  const metricsApp = config.metricsPort === undefined
+    ? undefined
+    : await buildMetricsServer({ registry: metrics.registry, logger: app.log.child({ server: 'metrics' }) });
+  return { app, services, metrics, metricsApp };
 }

@@ -1,6 +1,7 @@
 // Reads and writes the accounts schema. Every write that must not lose an update is a
 // conditional statement evaluated by PostgreSQL (`where id = ? and version = ?`).
 import { UniqueConstraintViolationException, raw, type EntityManager, type MikroORM } from '@mikro-orm/core';
+import { silentLog, type Log } from '../../log.ts';
 import { AccountEntity, SessionEntity } from './entities.ts';
 
 export interface AccountRow {
@@ -70,9 +71,11 @@ function escapeLike(value: string): string {
 
 export class AccountsStore {
   readonly #orm: MikroORM;
+  readonly #log: Log;
 
-  constructor(orm: MikroORM) {
+  constructor(orm: MikroORM, log: Log = silentLog) {
     this.#orm = orm;
+    this.#log = log;
   }
 
   #em(): EntityManager {
@@ -88,7 +91,10 @@ export class AccountsStore {
       await em.insert(AccountEntity, { ...row, version: 0 });
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException) {
-        return { kind: 'taken', field: /account_email_key/.test(error.message) ? 'email' : 'handle' };
+        const field = /account_email_key/.test(error.message) ? 'email' : 'handle';
+        // Expected (someone else has it); the SQL in the error's message is not logged, it holds the row.
+        this.#log.debug({ field }, 'account not inserted: unique value taken');
+        return { kind: 'taken', field };
       }
       throw error;
     }

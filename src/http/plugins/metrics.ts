@@ -1,0 +1,36 @@
+// Records every request in the metrics: count by operation, method and status class, latency by
+// operation, problem responses by type, unexpected errors, rate-limited requests and idempotent
+// replays. Served on its own port by ../metrics-server.ts.
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { statusClass, type HttpMetrics } from '../../observability/metrics.ts';
+import { operationOf, whenOver } from '../request-facts.ts';
+import '../types.ts';
+
+export const httpMetrics = fp(async (app: FastifyInstance, options: { metrics: HttpMetrics }) => {
+  const { metrics } = options;
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const operationId = (route.schema as { operationId?: string } | undefined)?.operationId;
+    if (operationId) for (const method of [route.method].flat()) metrics.initialise(operationId, method);
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    metrics.inFlight.inc();
+    whenOver(reply, (aborted) => {
+      metrics.inFlight.dec();
+      const operation = operationOf(request);
+      const status = reply.statusCode;
+      metrics.requests.inc({ operation, method: request.method, status_class: aborted ? 'aborted' : statusClass(status) });
+      metrics.duration.observe({ operation }, reply.elapsedTime / 1000);
+      if (aborted) return;
+      const problem = request.problem;
+      if (problem) {
+        metrics.errorResponses.inc({ operation, status: String(status), type: problem.slug });
+        if (problem.slug === 'rate-limited') metrics.rateLimited.inc({ operation });
+      }
+      if (request.unexpectedError) metrics.unexpectedErrors.inc({ operation });
+      if (reply.getHeader('idempotent-replayed') === 'true') metrics.idempotentReplays.inc({ operation });
+    });
+  });
+});

@@ -1,0 +1,26 @@
+// What logs and metrics say about a request: its operation, never its raw URL (so metric labels
+// stay bounded whatever paths clients send), and when it is over, answered or aborted.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/** The spec's operationId; for routes outside the contract their template; `unmatched` for 404s. */
+export function operationOf(request: FastifyRequest): string {
+  const { schema, url } = request.routeOptions;
+  const operationId = (schema as { operationId?: string } | undefined)?.operationId;
+  if (operationId) return operationId;
+  return url ?? 'unmatched';
+}
+
+/** The route template (`/v1/accounts/:accountId`), or undefined when no route matched. */
+export function routeOf(request: FastifyRequest): string | undefined {
+  return request.routeOptions.url;
+}
+
+/**
+ * Calls `done` once, when the response is over: sent in full, or cut short because the client
+ * went away (`aborted`). A response's `close` event fires in both cases, for HTTP/1.1 and HTTP/2,
+ * where Fastify's onResponse misses the first and reports the second as a success under HTTP/2.
+ */
+export function whenOver(reply: FastifyReply, done: (aborted: boolean) => void): void {
+  const raw = reply.raw;
+  raw.once('close', () => done(!(raw.writableEnded && raw.writableFinished)));
+}
