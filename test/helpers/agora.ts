@@ -13,7 +13,7 @@ import { createMetrics } from '../../src/observability/metrics.ts';
 import { openDatabase } from '../../src/persistence/db.ts';
 import { createServer } from '../../src/server.ts';
 import { assertConforms } from './contract.ts';
-import { parseMetrics, type MetricFamily } from './metrics.ts';
+import { parseMetrics, type Scrape } from './metrics.ts';
 
 interface Tap {
   teardown(fn: () => unknown): void;
@@ -54,7 +54,7 @@ export interface Agora {
   /** `http://127.0.0.1:port/metrics`, or undefined when METRICS_PORT=0. */
   metricsUrl: string | undefined;
   /** Scrapes /metrics and parses the Prometheus text format. */
-  scrape(): Promise<{ text: string; families: MetricFamily[] }>;
+  scrape(): Promise<Scrape & { text: string }>;
   /**
    * An SDK client; every response it sees is checked against the spec. `fetch` replaces the
    * global fetch (e.g. one that speaks HTTP/2 or trusts a test certificate).
@@ -163,7 +163,7 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
       const response = await fetch(metricsUrl);
       const text = await response.text();
       if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}: ${text}`);
-      return { text, families: parseMetrics(text) };
+      return { text, ...parseMetrics(text) };
     },
     async raw(method, path, init = {}) {
       const response = await checking(`${origin}${path}`, { method, headers: init.headers, body: init.body });
