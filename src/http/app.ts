@@ -98,7 +98,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(rateLimits, options.rateLimit);
   await app.register(contentTypes);
-  await app.register(health, { checks: options.readiness, retryAfterSeconds });
+  await app.register(health, { checks: options.readiness, shedding: () => app.isUnderPressure(), retryAfterSeconds });
   await app.register(routes, {
     document: options.spec.document,
     prefix: API_PREFIX,

@@ -1,7 +1,7 @@
 // Probes for orchestrators and load balancers, outside /v1 and outside the contract:
 // /healthz says the process is alive and serving; /readyz says whether it can do useful work
-// (the database answers and its migrations are applied). Neither is shed under load, and
-// neither touches anything but their own checks.
+// now: the database answers, its migrations are applied, and requests are not being shed
+// (plugins/load-shedding.ts). Neither probe is shed itself.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
 export interface ReadinessChecks {
@@ -15,7 +15,14 @@ function noStore(reply: FastifyReply) {
   return reply.header('cache-control', 'no-store').type('application/json; charset=utf-8');
 }
 
-export async function health(app: FastifyInstance, options: { checks: ReadinessChecks; retryAfterSeconds: number }) {
+export interface HealthOptions {
+  checks: ReadinessChecks;
+  /** True while requests are refused for overload or an unhealthy database. */
+  shedding: () => boolean;
+  retryAfterSeconds: number;
+}
+
+export async function health(app: FastifyInstance, options: HealthOptions) {
   const config = { shedLoad: false };
 
   app.get('/healthz', { config }, async (_request, reply) => noStore(reply).send({ status: 'ok' }));
@@ -23,7 +30,8 @@ export async function health(app: FastifyInstance, options: { checks: ReadinessC
   app.get('/readyz', { config }, async (_request, reply) => {
     const database = await options.checks.database();
     const migrations = database ? await options.checks.migrations().catch(() => false) : undefined;
-    const ready = database && migrations === true;
+    const shedding = options.shedding();
+    const ready = database && migrations === true && !shedding;
     noStore(reply).code(ready ? 200 : 503);
     if (!ready) reply.header('retry-after', String(options.retryAfterSeconds));
     return reply.send({
@@ -31,6 +39,7 @@ export async function health(app: FastifyInstance, options: { checks: ReadinessC
       checks: {
         database: database ? 'ok' : 'unreachable',
         migrations: migrations === undefined ? 'unknown' : migrations ? 'applied' : 'pending',
+        load: shedding ? 'shedding' : 'ok',
       },
     });
   });
