@@ -6,7 +6,7 @@ import { loggerOptions } from './http/logger.ts';
 import { deferredLog } from './log.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { migrate, openDatabase } from './persistence/db.ts';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from './persistence/embedded-postgres.ts';
+import { startEmbeddedPostgres, takeOverSignals, type EmbeddedDatabase } from './persistence/embedded-postgres.ts';
 import { createServer } from './server.ts';
 import { startSessionPurge } from './jobs/purge-sessions.ts';
 
@@ -64,6 +64,7 @@ async function shutdown(signal: string, exitCode = 0) {
   app.log.info('stopped');
   process.exit(exitCode);
 }
+takeOverSignals(); // our shutdown stops the embedded database, after the requests in flight
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
 // Whatever escaped every handler is logged once, with its stack, before the process goes down.

@@ -101,11 +101,22 @@ export interface StartOptions {
   routeDatabase?: (url: string) => string;
 }
 
-export async function startAgora(t: Tap, env: Record<string, string> = {}, options: StartOptions = {}): Promise<Agora> {
+async function cloneTemplate(): Promise<{ url: string; drop: () => Promise<void> }> {
   if (!adminUrl || !template) throw new Error('run the tests with `npm test` (test/run.ts prepares the database)');
   const database = `agora_test_${randomBytes(6).toString('hex')}`;
   await admin(`create database "${database}" template "${template}"`);
-  const url = databaseUrl(database);
+  return { url: databaseUrl(database), drop: () => admin(`drop database if exists "${database}" with (force)`) };
+}
+
+/** A database of the test's own, cloned from the migrated template; dropped at teardown. */
+export async function createTestDatabase(t: Tap): Promise<string> {
+  const { url, drop } = await cloneTemplate();
+  t.teardown(drop);
+  return url;
+}
+
+export async function startAgora(t: Tap, env: Record<string, string> = {}, options: StartOptions = {}): Promise<Agora> {
+  const { url, drop } = await cloneTemplate();
   const config = loadConfig({
     RATE_LIMIT_PER_MINUTE: '100000',
     SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE: '100000',
@@ -143,7 +154,7 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
     await metricsApp?.close();
     await orm.close(true);
     await pool.end();
-    await admin(`drop database if exists "${database}" with (force)`);
+    await drop();
   });
 
   const checking = checkedFetch();
