@@ -121,6 +121,9 @@ export function createMetrics() {
     }),
   };
 
+  // @fastify/under-pressure's reasons; started at zero so that increase() sees the first refusal.
+  for (const reason of ['eventLoopDelay', 'eventLoopUtilization', 'heapUsedBytes', 'rssBytes', 'healthCheck']) http.loadShed.inc({ reason }, 0);
+
   const queries = new Counter({
     name: 'agora_db_queries_total',
     help: 'SQL statements run, by kind and outcome (error includes failures the caller handles, such as unique violations).',
