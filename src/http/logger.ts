@@ -44,7 +44,17 @@ export function loggerOptions(settings: LoggerSettings): FastifyServerOptions['l
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     ...(settings.stream ? { stream: settings.stream } : {}),
     ...(!settings.stream && settings.pretty && prettyAvailable()
-      ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+      ? {
+          transport: {
+            target: 'pino-pretty',
+            options: {
+              translateTime: 'SYS:HH:MM:ss.l',
+              ignore: 'pid,hostname',
+              // Request lines read as `request completed GET /v1/accounts 200 3.2 ms`.
+              messageFormat: '{msg}{if method} {method} {path} {status} {latencyMs} ms{end}',
+            },
+          },
+        }
       : {}),
   };
 }
