@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import t from 'tap';
 import { startAgora } from './helpers/agora.ts';
 import { eventually, lockRows, waitForLockWaiters } from './helpers/locks.ts';
+import { delta, total } from './helpers/metrics.ts';
 
 const agora = await startAgora(t);
 
@@ -52,6 +53,20 @@ t.test('one line per request: operation, route, status, latency, bytes, requestI
   t.notOk(linesOf(missing.headers.get('x-request-id'))[0]!.route, 'no route template for an unmatched path');
 
   t.equal(agora.logs.filter((l) => l.msg === 'incoming request').length, 0, "Fastify's own per-request lines are off");
+});
+
+t.test('URLs that Fastify cannot route are logged and counted too', async (t) => {
+  const before = await agora.scrape();
+  const res = await agora.raw('GET', `/v1/accounts/${'a'.repeat(300)}`, { headers: { 'x-request-id': 'overlong-path' } });
+  t.equal(res.status, 400);
+  t.match(linesOf('overlong-path'), [{ status: 400, problem: 'malformed-request', operation: 'unmatched', bytesOut: Buffer.byteLength(res.text) }]);
+  t.equal(linesOf('overlong-path').length, 1);
+  const after = await agora.scrape();
+  t.equal(
+    delta(before, after, 'agora_http_error_responses_total', { operation: 'unmatched', status: '400', type: 'malformed-request' }),
+    1,
+  );
+  t.equal(total(after, 'agora_http_requests_in_flight'), 0);
 });
 
 t.test('no password, token, cookie or Authorization value ever reaches the log', async (t) => {

@@ -148,7 +148,7 @@ export interface components {
          * @description Starts at 0 and grows by one with every change.
          */
         Version: number;
-        /** @description A strong entity tag such as `"3"`, a list of them, or `*`. */
+        /** @description An entity tag such as `"3"`, or `*` for any version. Only strong tags can match. */
         EntityTag: string;
         /**
          * @description Letters, digits and underscores; unique regardless of case.

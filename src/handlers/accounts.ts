@@ -46,13 +46,13 @@ export function accountsHandlers(accounts: AccountsService) {
     },
 
     async updateAccount({ path, headers, body, caller }) {
-      const version = requireIfMatch(headers['If-Match']);
+      const version = requireIfMatch(headers['if-match']);
       const account = await serviceCall(accounts.updateProfile(signedIn(caller), path.accountId, version, body));
       return { status: 200, body: accountView(account, caller), headers: { etag: etag(account.version) } };
     },
 
     async deleteAccount({ path, headers, caller }) {
-      await serviceCall(accounts.close(signedIn(caller), path.accountId, expectedVersion(headers['If-Match'])));
+      await serviceCall(accounts.close(signedIn(caller), path.accountId, expectedVersion(headers['if-match'])));
       return { status: 204 };
     },
 

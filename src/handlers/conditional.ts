@@ -11,12 +11,9 @@ export function etag(version: number): string {
  */
 export function expectedVersion(ifMatch: string | undefined): number | undefined {
   if (ifMatch === undefined || ifMatch.trim() === '*') return undefined;
-  for (const tag of ifMatch.split(',')) {
-    const match = /^\s*"(\d{1,10})"\s*$/.exec(tag);
-    if (match) return Number(match[1]);
-  }
-  // -1 is never a current version, so the conditional write reports a stale precondition.
-  return -1;
+  const match = /^\s*"(\d{1,10})"\s*$/.exec(ifMatch);
+  // -1 is never a current version (a weak tag never matches one), so the write reports it stale.
+  return match ? Number(match[1]) : -1;
 }
 
 export function requireIfMatch(ifMatch: string | undefined): number | undefined {

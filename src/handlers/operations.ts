@@ -14,10 +14,13 @@ type RequestBody<K extends OperationId> = Op<K>['requestBody'] extends { content
     ? C[keyof C] | undefined
     : undefined;
 
+/** Header names as Node delivers them: lower-case. */
+type LowerCaseKeys<T> = { [P in keyof T as Lowercase<P & string>]: T[P] };
+
 export interface OperationRequest<K extends OperationId> {
   path: Part<Op<K>['parameters']['path']>;
   query: Part<Op<K>['parameters']['query']>;
-  headers: Part<Op<K>['parameters']['header']>;
+  headers: LowerCaseKeys<Part<Op<K>['parameters']['header']>>;
   body: RequestBody<K>;
   /** The signed-in caller, or null for an anonymous one (only on operations that allow it). */
   caller: Caller | null;

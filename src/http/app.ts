@@ -1,13 +1,13 @@
 // Builds the HTTP server: transport (HTTP/1.1, h2c, or HTTPS with HTTP/2 and HTTP/1.1 over ALPN),
 // third-party plugins, then ours, then the routes of the contract.
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Authenticate, Handlers } from '../handlers/index.ts';
 import type { HttpMetrics } from '../observability/metrics.ts';
 import { compression } from './plugins/compression.ts';
 import { contentTypes } from './plugins/content-types.ts';
 import { docs } from './plugins/docs.ts';
 import { draining } from './plugins/draining.ts';
-import { problems } from './plugins/errors.ts';
+import { frameworkErrors, problems } from './plugins/errors.ts';
 import { health, type ReadinessChecks } from './plugins/health.ts';
 import { loadShedding } from './plugins/load-shedding.ts';
 import { logRequests } from './plugins/log-request.ts';
@@ -73,6 +73,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     trustProxy: options.trustProxy,
     // plugins/draining.ts answers with a problem instead.
     return503OnClosing: false,
+    // Fastify answers URLs it cannot route before any hook runs: log and count them here.
+    frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => {
+      request.server.logRequestWhenOver(request, reply);
+      request.server.countRequestWhenOver(request, reply);
+      return frameworkErrors(error, request, reply);
+    },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   } as FastifyServerOptions) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);

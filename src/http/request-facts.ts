@@ -20,7 +20,10 @@ export function routeOf(request: FastifyRequest): string | undefined {
  * went away (`aborted`). A response's `close` event fires in both cases, for HTTP/1.1 and HTTP/2,
  * where Fastify's onResponse misses the first and reports the second as a success under HTTP/2.
  */
-export function whenOver(reply: FastifyReply, done: (aborted: boolean) => void): void {
+export function whenOver(reply: FastifyReply, done: (aborted: boolean, elapsedMs: number) => void): void {
   const raw = reply.raw;
-  raw.once('close', () => done(!(raw.writableEnded && raw.writableFinished)));
+  const started = performance.now();
+  // Fastify times the request from its arrival; requests answered before any hook ran (see
+  // frameworkErrors in app.ts) have no such time, and are timed from here.
+  raw.once('close', () => done(!(raw.writableEnded && raw.writableFinished), reply.elapsedTime || performance.now() - started));
 }

@@ -27,9 +27,22 @@ function makeAjv(coerceTypes: boolean): Ajv2020 {
 const bodies = makeAjv(false);
 const parameters = makeAjv(true);
 
+/**
+ * Node lower-cases incoming header names, and Fastify only lower-cases a header schema's
+ * property names with its own compiler; with ours, that is our job.
+ */
+function lowerCaseHeaders(schema: Record<string, any>): Record<string, any> {
+  if (!schema.properties) return schema;
+  return {
+    ...schema,
+    properties: Object.fromEntries(Object.entries(schema.properties).map(([k, v]) => [k.toLowerCase(), v])),
+    ...(Array.isArray(schema.required) ? { required: schema.required.map((k: string) => k.toLowerCase()) } : {}),
+  };
+}
+
 export const validatorCompiler: FastifySchemaCompiler<object> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'body' ? bodies : parameters;
-  const validate: ValidateFunction = ajv.compile(schema);
+  const validate: ValidateFunction = ajv.compile(httpPart === 'headers' ? lowerCaseHeaders(schema as Record<string, any>) : schema);
   return (data: unknown) => (validate(data) ? { value: data } : { error: Object.assign(new Error('validation failed'), { validation: validate.errors }) }) as never;
 };
 

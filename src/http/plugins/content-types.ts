@@ -16,6 +16,19 @@ function hasBody(headers: Record<string, string | string[] | undefined>): boolea
   return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
 }
 
+/** The JSON Pointer of the first string (key or value) holding a NUL, which PostgreSQL text cannot store. */
+function nulPointer(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const here = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+    if (key.includes('\u0000')) return here;
+    const found = nulPointer(child, here);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 export const contentTypes = fp(async (app: FastifyInstance) => {
   app.removeAllContentTypeParsers();
   const parseJson = app.getDefaultJsonParser('error', 'error');
@@ -24,6 +37,27 @@ export const contentTypes = fp(async (app: FastifyInstance) => {
   app.addHook('onRoute', (route: RouteOptions) => {
     const content = (route.schema?.body as { content?: Record<string, unknown> } | undefined)?.content;
     if (content) route.config = { ...(route.config as object), bodyTypes: Object.keys(content) };
+  });
+
+  // With no Content-Type Fastify picks no body schema, so a missing body is ours to refuse
+  // (every operation of this API that takes a body requires one).
+  app.addHook('preValidation', async (request) => {
+    if (request.routeOptions.config.bodyTypes && request.body === undefined) {
+      throw new ApiProblem('validation-error', 'this operation needs a JSON body', {
+        errors: [{ pointer: '', detail: 'a request body is required' }],
+      });
+    }
+  });
+
+  // After schema validation, so the body's shape (and depth) is already bounded.
+  app.addHook('preHandler', async (request) => {
+    if (!request.routeOptions.config.bodyTypes) return;
+    const pointer = nulPointer(request.body);
+    if (pointer !== undefined) {
+      throw new ApiProblem('validation-error', 'text may not contain NUL characters', {
+        errors: [{ pointer, detail: 'must not contain the NUL character (\\u0000)' }],
+      });
+    }
   });
 
   app.addHook('onRequest', async (request) => {

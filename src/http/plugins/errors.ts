@@ -43,6 +43,10 @@ export function toProblem(error: unknown): ApiProblem | undefined {
     return new ApiProblem('validation-error', `the request's ${e.validationContext === 'querystring' ? 'query' : e.validationContext} is not valid`, { errors });
   }
   switch (e.code) {
+    case 'FST_ERR_BAD_URL':
+      return new ApiProblem('malformed-request', 'the URL is not validly percent-encoded');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ApiProblem('malformed-request', 'a path segment is too long');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ApiProblem('payload-too-large', 'the body is larger than this server accepts');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -77,9 +81,16 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, proble
   request.problem = problem;
   return reply
     .code(problem.status)
+    .header('x-request-id', request.id) // also on errors raised before any hook ran
     .headers(problem.headers)
     .type('application/problem+json')
     .send(problem.body(request.url.split('?')[0] ?? request.url, request.id));
+}
+
+/** Fastify's own routing failures (bad percent-encoding, over-long path segments), as problems. */
+export function frameworkErrors(error: Error, request: FastifyRequest, reply: FastifyReply) {
+  const problem = toProblem(error) ?? new ApiProblem('malformed-request', 'the request could not be read');
+  return sendProblem(request, reply, problem);
 }
 
 /** Matches a request path against the spec's paths, to tell 405 from 404. */

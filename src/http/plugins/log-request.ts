@@ -9,6 +9,13 @@ import fp from 'fastify-plugin';
 import { operationOf, routeOf, whenOver } from '../request-facts.ts';
 import '../types.ts';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Logs `request` once it is over; for requests that no hook sees (app.ts, frameworkErrors). */
+    logRequestWhenOver(request: FastifyRequest, reply: FastifyReply): void;
+  }
+}
+
 const MAX_LOGGED_PATH = 2048;
 const MAX_IDEMPOTENCY_KEY = 255;
 
@@ -41,8 +48,8 @@ export const logRequests = fp(async (app: FastifyInstance) => {
     route.onSend = [...(route.onSend ? [route.onSend].flat() : []), countStreamedBytes as never];
   });
 
-  app.addHook('onRequest', async (request, reply) => {
-    whenOver(reply, (aborted) => {
+  function logWhenOver(request: FastifyRequest, reply: FastifyReply) {
+    whenOver(reply, (aborted, elapsedMs) => {
       const idempotencyKey = request.headers['idempotency-key'];
       const line = {
         method: request.method,
@@ -50,7 +57,7 @@ export const logRequests = fp(async (app: FastifyInstance) => {
         route: routeOf(request),
         operation: operationOf(request),
         status: aborted ? null : reply.statusCode,
-        latencyMs: Math.round(reply.elapsedTime * 1000) / 1000,
+        latencyMs: Math.round(elapsedMs * 1000) / 1000,
         bytesOut: aborted ? (streamed.get(request)?.bytes ?? 0) : bytesOut(request, reply, streamed.get(request)?.bytes),
         httpVersion: request.raw.httpVersion,
         ip: request.ip,
@@ -61,5 +68,7 @@ export const logRequests = fp(async (app: FastifyInstance) => {
       };
       request.log.info(line, aborted ? 'request aborted by the client' : 'request completed');
     });
-  });
+  }
+  app.decorate('logRequestWhenOver', logWhenOver);
+  app.addHook('onRequest', async (request, reply) => logWhenOver(request, reply));
 });

@@ -1,11 +1,18 @@
 // Records every request in the metrics: count by operation, method and status class, latency by
 // operation, problem responses by type, unexpected errors, rate-limited requests and idempotent
 // replays. Served on its own port by ../metrics-server.ts.
-import type { FastifyInstance, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { statusClass, type HttpMetrics } from '../../observability/metrics.ts';
 import { operationOf, whenOver } from '../request-facts.ts';
 import '../types.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Counts `request` once it is over; for requests that no hook sees (app.ts, frameworkErrors). */
+    countRequestWhenOver(request: FastifyRequest, reply: FastifyReply): void;
+  }
+}
 
 export const httpMetrics = fp(async (app: FastifyInstance, options: { metrics: HttpMetrics }) => {
   const { metrics } = options;
@@ -15,14 +22,14 @@ export const httpMetrics = fp(async (app: FastifyInstance, options: { metrics: H
     if (operationId) for (const method of [route.method].flat()) metrics.initialise(operationId, method);
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  function countWhenOver(request: FastifyRequest, reply: FastifyReply) {
     metrics.inFlight.inc();
-    whenOver(reply, (aborted) => {
+    whenOver(reply, (aborted, elapsedMs) => {
       metrics.inFlight.dec();
       const operation = operationOf(request);
       const status = reply.statusCode;
       metrics.requests.inc({ operation, method: request.method, status_class: aborted ? 'aborted' : statusClass(status) });
-      metrics.duration.observe({ operation }, reply.elapsedTime / 1000);
+      metrics.duration.observe({ operation }, elapsedMs / 1000);
       if (aborted) return;
       const problem = request.problem;
       if (problem) {
@@ -32,5 +39,7 @@ export const httpMetrics = fp(async (app: FastifyInstance, options: { metrics: H
       if (request.unexpectedError) metrics.unexpectedErrors.inc({ operation });
       if (reply.getHeader('idempotent-replayed') === 'true') metrics.idempotentReplays.inc({ operation });
     });
-  });
+  }
+  app.decorate('countRequestWhenOver', countWhenOver);
+  app.addHook('onRequest', async (request, reply) => countWhenOver(request, reply));
 });
