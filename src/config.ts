@@ -14,7 +14,7 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** pino-pretty output: a terminal outside production, or LOG_FORMAT=pretty. */
   prettyLogs: boolean;
-  /** Where /metrics is served; undefined when METRICS_PORT=0. */
+  /** Where /metrics is served (0: a port the system picks); undefined when METRICS_PORT=off. */
   metricsPort: number | undefined;
   /** HTTP/2: over TLS with HTTP/1.1 fallback (ALPN) when `tls` is set, cleartext h2c otherwise. */
   http2: boolean;
@@ -41,6 +41,12 @@ export interface Config {
     perMinute: number;
     signInPerAddressPerMinute: number;
     signInPerAccountPer15Minutes: number;
+  };
+  idempotency: {
+    /** How long a finished request's key and response are kept for replay. */
+    ttlSeconds: number;
+    /** The longest a request whose process died can keep its key busy. */
+    lockSeconds: number;
   };
 }
 
@@ -107,7 +113,7 @@ export function loadConfig(env: Env = process.env): Config {
   const tls = cert && key ? { cert, key } : undefined;
   const logFormat = env.LOG_FORMAT || (process.stdout.isTTY && env.NODE_ENV !== 'production' ? 'pretty' : 'json');
   if (logFormat !== 'json' && logFormat !== 'pretty') throw new ConfigError(`LOG_FORMAT must be json or pretty, got "${logFormat}"`);
-  const metricsPort = integer(env, 'METRICS_PORT', 9464, 0, 65535);
+  const metricsPort = env.METRICS_PORT === 'off' ? undefined : integer(env, 'METRICS_PORT', 9464, 0, 65535);
   const memory = memoryDefaults();
   return {
     host: env.HOST || '127.0.0.1',
@@ -117,7 +123,7 @@ export function loadConfig(env: Env = process.env): Config {
     embeddedPostgresPort: integer(env, 'EMBEDDED_PG_PORT', 54329, 1024, 65535),
     logLevel,
     prettyLogs: logFormat === 'pretty',
-    metricsPort: metricsPort === 0 ? undefined : metricsPort,
+    metricsPort,
     http2: flag(env, 'HTTP2', tls !== undefined),
     tls,
     databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
@@ -138,6 +144,10 @@ export function loadConfig(env: Env = process.env): Config {
       perMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
       signInPerAddressPerMinute: integer(env, 'SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE', 20, 1, 1_000_000),
       signInPerAccountPer15Minutes: integer(env, 'SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES', 10, 1, 1_000_000),
+    },
+    idempotency: {
+      ttlSeconds: integer(env, 'IDEMPOTENCY_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600),
+      lockSeconds: integer(env, 'IDEMPOTENCY_LOCK_SECONDS', 30, 1, 3600),
     },
   };
 }

@@ -9,6 +9,7 @@ import { migrate, openDatabase } from './persistence/db.ts';
 import { startEmbeddedPostgres, takeOverSignals, type EmbeddedDatabase } from './persistence/embedded-postgres.ts';
 import { createServer } from './server.ts';
 import { startSessionPurge } from './jobs/purge-sessions.ts';
+import { startIdempotencyPurge } from './jobs/purge-idempotency-keys.ts';
 
 let config: Config;
 try {
@@ -43,7 +44,7 @@ const applied = await migrate(orm);
 const { app, services, metricsApp } = await createServer(orm, config, loggerOptions({ level: config.logLevel, pretty: config.prettyLogs }), { metrics });
 ormLog.attach(app.log.child({ component: 'database' }));
 if (applied.length > 0) app.log.info({ migrations: applied }, 'applied migrations');
-const purge = startSessionPurge(services.sessions, app.log);
+const purges = [startSessionPurge(services.sessions, app.log), startIdempotencyPurge(services.idempotency, app.log)];
 
 let stopping = false;
 async function shutdown(signal: string, exitCode = 0) {
@@ -55,7 +56,7 @@ async function shutdown(signal: string, exitCode = 0) {
     process.exit(1);
   }, config.shutdownTimeoutMs);
   force.unref();
-  purge.stop();
+  for (const purge of purges) purge.stop();
   await app.close();
   await metricsApp?.close();
   await orm.close(true);
@@ -77,14 +78,8 @@ process.on('unhandledRejection', (reason) => {
   void shutdown('unhandledRejection', 1);
 });
 
-const scheme = config.tls ? 'https' : 'http';
-const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-await app.listen({ host: config.host, port: config.port });
-if (metricsApp) {
-  await metricsApp.listen({ host: config.host, port: config.metricsPort! });
-  app.log.info(`metrics at http://${host}:${config.metricsPort}/metrics`);
-}
-app.log.info(
-  { http2: config.http2, tls: config.tls !== undefined },
-  `docs at ${scheme}://${host}:${config.port}/docs`,
-);
+// The addresses actually bound: with PORT=0 (or METRICS_PORT=0) the system picks the port.
+const address = await app.listen({ host: config.host, port: config.port });
+// Logged as "metrics at …", not "Server listening at …", which names the API's address.
+await metricsApp?.listen({ host: config.host, port: config.metricsPort!, listenTextResolver: (bound) => `metrics at ${bound}/metrics` });
+app.log.info({ http2: config.http2, tls: config.tls !== undefined }, `docs at ${address}/docs`);

@@ -2,7 +2,7 @@
 // and the metrics that each layer feeds through plain callbacks.
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
-import { createAuthenticator, createHandlers } from './handlers/index.ts';
+import { createAuthenticator, createHandlers, createIdempotentRunner } from './handlers/index.ts';
 import { buildApp } from './http/app.ts';
 import { buildMetricsServer } from './http/metrics-server.ts';
 import { loadSpec } from './http/spec.ts';
@@ -10,40 +10,50 @@ import { deferredLog, type Log } from './log.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { isConnectionFailure, isDatabaseReachable, pendingMigrations, poolStats, type Orm } from './persistence/db.ts';
 import { createAccountsDomain } from './services/accounts/index.ts';
+import { createIdempotencyDomain } from './services/idempotency/index.ts';
 
 export function createServices(orm: Orm, config: Config, log?: Log) {
-  return createAccountsDomain(
-    orm,
-    {
-      maxPage: config.maxPage,
-      sessionIdleTtlSeconds: config.session.idleTtlSeconds,
-      sessionAbsoluteTtlSeconds: config.session.absoluteTtlSeconds,
-    },
-    log,
-  );
+  return {
+    ...createAccountsDomain(
+      orm,
+      {
+        maxPage: config.maxPage,
+        sessionIdleTtlSeconds: config.session.idleTtlSeconds,
+        sessionAbsoluteTtlSeconds: config.session.absoluteTtlSeconds,
+      },
+      log,
+    ),
+    ...createIdempotencyDomain(orm, config.idempotency),
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;
+
+export interface ServerHooks {
+  /** Called once per response replayed for an Idempotency-Key (e.g. to count replays). */
+  onIdempotentReplay?: (operationId: string) => void;
+  /**
+   * The metrics whose `database.onQuery` the ORM was opened with; without them the server makes
+   * its own, and database queries go uncounted. Replays are counted in them either way.
+   */
+  metrics?: Metrics;
+}
 
 export interface AgoraServer {
   app: FastifyInstance;
   services: Services;
   metrics: Metrics;
-  /** Serves /metrics; undefined when METRICS_PORT=0. Not listening yet, like `app`. */
+  /** Serves /metrics; undefined when METRICS_PORT=off. Not listening yet, like `app`. */
   metricsApp: FastifyInstance | undefined;
 }
 
-/**
- * `metrics` should be the one whose `database.onQuery` the ORM was opened with; without it the
- * server makes its own, and database queries go uncounted.
- */
 export async function createServer(
   orm: Orm,
   config: Config,
   logger: FastifyServerOptions['logger'],
-  extras: { metrics?: Metrics } = {},
+  hooks: ServerHooks = {},
 ): Promise<AgoraServer> {
-  const metrics = extras.metrics ?? createMetrics();
+  const metrics = hooks.metrics ?? createMetrics();
   metrics.database.watchPool(() => poolStats(orm));
   const log = deferredLog();
   const services = createServices(orm, config, log);
@@ -53,6 +63,8 @@ export async function createServer(
     spec: loadSpec(),
     handlers: createHandlers(services),
     authenticate: createAuthenticator(services),
+    runIdempotently: createIdempotentRunner(services),
+    onIdempotentReplay: hooks.onIdempotentReplay,
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     corsOrigins: config.corsOrigins,

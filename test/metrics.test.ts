@@ -106,7 +106,23 @@ t.test('every operation starts at zero, idempotent replays included', async (t) 
   for (const operation of OPERATION_IDS) t.ok(has(scrape, 'agora_http_unexpected_errors_total', { operation }), operation);
   const replays = scrape.samples.filter((s) => s.name === 'agora_idempotent_replays_total');
   t.same(replays.map((s) => s.labels.operation).sort(), ['createAccount', 'createSession'], 'one series per POST operation');
-  t.equal(total(scrape, 'agora_idempotent_replays_total'), 0);
+});
+
+t.test('an idempotent replay is counted', async (t) => {
+  const before = await agora.scrape();
+  const send = () =>
+    agora.raw('POST', '/v1/accounts', {
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'replayed-signup-1' },
+      body: JSON.stringify({ email: 'replayed@example.com', password: 'a password of some length', handle: 'replayed_one', displayName: 'Replayed' }),
+    });
+  const first = await send();
+  const second = await send();
+  t.equal(first.status, 201);
+  t.equal(second.status, 201);
+  t.equal(second.headers.get('idempotent-replayed'), 'true');
+  const after = await agora.scrape();
+  t.equal(delta(before, after, 'agora_idempotent_replays_total', { operation: 'createAccount' }), 1);
+  t.equal(delta(before, after, 'agora_idempotent_replays_total'), 1);
 });
 
 t.test('/metrics is served on its own port, not on the API', async (t) => {
@@ -137,7 +153,7 @@ t.test('rate-limited requests are counted', async (t) => {
   t.equal(total(scrape, 'agora_http_error_responses_total', { operation: 'listAccounts', status: '429', type: 'rate-limited' }), 2);
 });
 
-t.test('METRICS_PORT=0 turns the endpoint off', async (t) => {
-  const quiet = await startAgora(t, { METRICS_PORT: '0' });
+t.test('METRICS_PORT=off turns the endpoint off', async (t) => {
+  const quiet = await startAgora(t, { METRICS_PORT: 'off' });
   t.equal(quiet.metricsUrl, undefined);
 });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config.ts';
-import { createAuthenticator, createHandlers, type Handlers } from '../src/handlers/index.ts';
+import { createAuthenticator, createHandlers, createIdempotentRunner, type Handlers } from '../src/handlers/index.ts';
 import { buildApp } from '../src/http/app.ts';
 import { loadSpec } from '../src/http/spec.ts';
 import { createMetrics } from '../src/observability/metrics.ts';
@@ -320,6 +320,7 @@ t.test('start-up refuses a spec operation without a handler', async (t) => {
     spec: loadSpec(),
     handlers,
     authenticate: createAuthenticator(services),
+    runIdempotently: createIdempotentRunner(services),
     logger: false as const,
     bodyLimitBytes: config.bodyLimitBytes,
     corsOrigins: config.corsOrigins,

@@ -35,6 +35,13 @@ t.test('one line per request: operation, route, status, latency, bytes, requestI
   t.ok(signUpLine.latencyMs > 0);
   t.notOk('accountId' in signUpLine, 'no account when nobody is signed in');
 
+  const quoted = await agora.raw('POST', '/v1/accounts', {
+    headers: { 'content-type': 'application/json', 'idempotency-key': '"quoted-key-1"', 'x-request-id': 'quoted-key-request' },
+    body: JSON.stringify({ email: 'quoted@example.com', password: 'a password of some length', handle: 'quoted_one', displayName: 'Quoted' }),
+  });
+  t.equal(quoted.status, 201);
+  t.match(linesOf('quoted-key-request'), [{ idempotencyKey: 'quoted-key-1', status: 201 }], 'the key as the server understood it');
+
   const read = await agora.raw('GET', `/v1/accounts/${account.id}`, { headers: { authorization: `Bearer ${token}`, 'x-request-id': 'not sane: has spaces' } });
   t.equal(read.status, 200);
   const generated = read.headers.get('x-request-id');

@@ -24,6 +24,8 @@ export interface paths {
          * @description Creates an account. `handle` is unique regardless of case; `email` is unique and
          *     compared case-insensitively. The response includes `email`, because the caller
          *     is its owner. Sign in with `POST /sessions` afterwards.
+         *
+         *     Idempotent: send an `Idempotency-Key` to make retries safe.
          */
         post: operations["createAccount"];
         delete?: never;
@@ -48,7 +50,8 @@ export interface paths {
         };
         /**
          * Get an account
-         * @description The public profile of an account; `email` is included only for its owner.
+         * @description The public profile of an account; `email` is included only for its owner. With
+         *     `If-None-Match` naming the current `ETag`, the answer is `304` without a body.
          */
         get: operations["getAccount"];
         put?: never;
@@ -89,6 +92,11 @@ export interface paths {
          * @description Exchanges an email and password for an opaque bearer token. Every failure
          *     (unknown email, wrong password) gets the same `401`. Repeated attempts are
          *     throttled per account and per client address with `429`.
+         *
+         *     Not idempotent by key, deliberately: replaying a sign-in would mean storing the
+         *     bearer token so as to send it again, and the server keeps only a hash of it. A
+         *     retried sign-in opens one more session, which is harmless (sessions expire, and
+         *     signing out ends each one); `Idempotency-Key` is ignored here.
          */
         post: operations["createSession"];
         delete?: never;
@@ -110,7 +118,8 @@ export interface paths {
         };
         /**
          * Who am I
-         * @description The account the bearer token belongs to, including its `email`.
+         * @description The account the bearer token belongs to, including its `email`. With
+         *     `If-None-Match` naming the current `ETag`, the answer is `304` without a body.
          */
         get: operations["getCurrentSession"];
         put?: never;
@@ -150,6 +159,8 @@ export interface components {
         Version: number;
         /** @description An entity tag such as `"3"`, or `*` for any version. Only strong tags can match. */
         EntityTag: string;
+        /** @description One or more entity tags separated by commas (`"3", W/"4"`), or `*`. */
+        EntityTagList: string;
         /**
          * @description Letters, digits and underscores; unique regardless of case.
          * @example ada_lovelace
@@ -219,7 +230,7 @@ export interface components {
              * @description A stable URN naming the kind of problem (listed in the API description).
              * @enum {string}
              */
-            type: "urn:agora:problem:validation-error" | "urn:agora:problem:malformed-request" | "urn:agora:problem:unauthenticated" | "urn:agora:problem:invalid-credentials" | "urn:agora:problem:forbidden" | "urn:agora:problem:not-found" | "urn:agora:problem:method-not-allowed" | "urn:agora:problem:conflict" | "urn:agora:problem:precondition-failed" | "urn:agora:problem:payload-too-large" | "urn:agora:problem:unsupported-media-type" | "urn:agora:problem:precondition-required" | "urn:agora:problem:rate-limited" | "urn:agora:problem:internal-error" | "urn:agora:problem:service-unavailable";
+            type: "urn:agora:problem:validation-error" | "urn:agora:problem:malformed-request" | "urn:agora:problem:unauthenticated" | "urn:agora:problem:invalid-credentials" | "urn:agora:problem:forbidden" | "urn:agora:problem:not-found" | "urn:agora:problem:method-not-allowed" | "urn:agora:problem:conflict" | "urn:agora:problem:idempotency-in-flight" | "urn:agora:problem:precondition-failed" | "urn:agora:problem:payload-too-large" | "urn:agora:problem:unsupported-media-type" | "urn:agora:problem:idempotency-key-reused" | "urn:agora:problem:precondition-required" | "urn:agora:problem:rate-limited" | "urn:agora:problem:internal-error" | "urn:agora:problem:service-unavailable";
             /** @description A short summary of the problem type; the same for every occurrence. */
             title: string;
             /** Format: int32 */
@@ -313,8 +324,30 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request conflicts with the current state (e.g. the handle is taken). */
-        Conflict: {
+        /**
+         * @description The request conflicts with the current state (`urn:agora:problem:conflict`, e.g.
+         *     the handle is taken), or a request with the same `Idempotency-Key` is still
+         *     running (`urn:agora:problem:idempotency-in-flight`): retry with the same key after
+         *     `Retry-After` seconds.
+         */
+        ConflictOrKeyInFlight: {
+            headers: {
+                "Retry-After": components["headers"]["Retry-After"];
+                "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description This `Idempotency-Key` was already used with a different request (another path,
+         *     query or body). Nothing was done; use a fresh key for a new request.
+         */
+        IdempotencyKeyReused: {
             headers: {
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
@@ -324,6 +357,17 @@ export interface components {
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
             };
+        };
+        /** @description The copy named in `If-None-Match` is current; no body. */
+        NotModified: {
+            headers: {
+                ETag: components["headers"]["ETag"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                [name: string]: unknown;
+            };
+            content?: never;
         };
         /**
          * @description `If-Match` does not match the current version. `currentVersion` and the
@@ -422,6 +466,18 @@ export interface components {
         /** @description The `ETag` you last saw; the request fails with `412` if it is stale. */
         IfMatch: components["schemas"]["EntityTag"];
         /**
+         * @description The `ETag` of the copy you have, several separated by commas, or `*`. While one is
+         *     current the answer is `304` without a body (weak comparison: `W/"3"` matches `"3"`).
+         */
+        IfNoneMatch: components["schemas"]["EntityTagList"];
+        /**
+         * @description A key of your choosing (a fresh UUID, say) that makes this request safe to retry:
+         *     send the same key with every retry and the request takes effect once. 1 to 255
+         *     characters, bare or as a quoted structured-field string. See "Idempotency" in the
+         *     API description.
+         */
+        IdempotencyKey: string;
+        /**
          * @description The `ETag` you last saw (e.g. `"3"`). Without it the request fails with `428`;
          *     with a stale one, `412`.
          */
@@ -453,6 +509,8 @@ export interface components {
         RateLimit: string;
         /** @description The quota policy, e.g. `"default";q=100;w=60`. */
         "RateLimit-Policy": string;
+        /** @description `true` when this response is the stored outcome of an earlier request with the same `Idempotency-Key`, sent again. */
+        "Idempotent-Replayed": "true";
         /** @description Seconds to wait before retrying. */
         "Retry-After": number;
         /** @description Present when the request's `Origin` is one the server is configured to allow (`CORS_ORIGINS`). */
@@ -512,7 +570,15 @@ export interface operations {
     createAccount: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of your choosing (a fresh UUID, say) that makes this request safe to retry:
+                 *     send the same key with every retry and the request takes effect once. 1 to 255
+                 *     characters, bare or as a quoted structured-field string. See "Idempotency" in the
+                 *     API description.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -522,11 +588,12 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The account was created. */
+            /** @description The account was created (or, with `Idempotent-Replayed`, had been by an earlier request with this key). */
             201: {
                 headers: {
                     Location: components["headers"]["Location"];
                     ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -537,9 +604,10 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
-            409: components["responses"]["Conflict"];
+            409: components["responses"]["ConflictOrKeyInFlight"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             default: components["responses"]["Problem"];
@@ -565,7 +633,13 @@ export interface operations {
     getAccount: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The `ETag` of the copy you have, several separated by commas, or `*`. While one is
+                 *     current the answer is `304` without a body (weak comparison: `W/"3"` matches `"3"`).
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /** @description The account's id. */
                 accountId: components["parameters"]["AccountId"];
@@ -587,6 +661,7 @@ export interface operations {
                     "application/json": components["schemas"]["Account"];
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
@@ -754,7 +829,13 @@ export interface operations {
     getCurrentSession: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The `ETag` of the copy you have, several separated by commas, or `*`. While one is
+                 *     current the answer is `304` without a body (weak comparison: `W/"3"` matches `"3"`).
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -773,6 +854,7 @@ export interface operations {
                     "application/json": components["schemas"]["Account"];
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];

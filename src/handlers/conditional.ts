@@ -24,3 +24,14 @@ export function requireIfMatch(ifMatch: string | undefined): number | undefined 
   }
   return expectedVersion(ifMatch);
 }
+
+/**
+ * Whether an If-None-Match header names the current entity tag, so that a GET can answer 304.
+ * If-None-Match uses the weak comparison (RFC 9110, 13.1.2): `W/"3"` matches `"3"`.
+ */
+export function noneMatchHits(ifNoneMatch: string | undefined, current: string): boolean {
+  if (ifNoneMatch === undefined) return false;
+  if (ifNoneMatch.trim() === '*') return true;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+  return ifNoneMatch.split(',').some((tag) => opaque(tag) === opaque(current));
+}

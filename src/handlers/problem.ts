@@ -1,6 +1,17 @@
 // Problem details (RFC 9457): the one error shape of the API, and the translation of the
 // services' errors into it.
-import { Conflict, Forbidden, InvalidCredentials, InvalidInput, NotFound, PreconditionFailed, ServiceError, Unauthenticated } from '../services/errors.ts';
+import {
+  Conflict,
+  Forbidden,
+  IdempotencyKeyInFlight,
+  IdempotencyKeyReused,
+  InvalidCredentials,
+  InvalidInput,
+  NotFound,
+  PreconditionFailed,
+  ServiceError,
+  Unauthenticated,
+} from '../services/errors.ts';
 import type { Schemas } from './operations.ts';
 
 export type ProblemType = Schemas['Problem']['type'];
@@ -15,9 +26,11 @@ export const PROBLEMS: Record<Slug, { status: number; title: string }> = {
   'not-found': { status: 404, title: 'Not found' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
   conflict: { status: 409, title: 'Conflict with the current state' },
+  'idempotency-in-flight': { status: 409, title: 'A request with this idempotency key is in progress' },
   'precondition-failed': { status: 412, title: 'The resource has changed' },
   'payload-too-large': { status: 413, title: 'The body is too large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported content type' },
+  'idempotency-key-reused': { status: 422, title: 'Idempotency key reused with a different request' },
   'precondition-required': { status: 428, title: 'If-Match required' },
   'rate-limited': { status: 429, title: 'Too many requests' },
   'internal-error': { status: 500, title: 'Internal server error' },
@@ -85,6 +98,10 @@ export function problemFor(error: ServiceError, fields: Record<string, string> =
       headers: { etag: `"${error.currentVersion}"` },
     });
   }
+  if (error instanceof IdempotencyKeyInFlight) {
+    return new ApiProblem('idempotency-in-flight', error.message, { headers: { 'retry-after': String(error.retryAfterSeconds) } });
+  }
+  if (error instanceof IdempotencyKeyReused) return new ApiProblem('idempotency-key-reused', error.message);
   if (error instanceof InvalidCredentials) return new ApiProblem('invalid-credentials', error.message);
   if (error instanceof Unauthenticated) {
     return new ApiProblem('unauthenticated', error.message, {

@@ -1,7 +1,7 @@
 // Builds the HTTP server: transport (HTTP/1.1, h2c, or HTTPS with HTTP/2 and HTTP/1.1 over ALPN),
 // third-party plugins, then ours, then the routes of the contract.
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import type { Authenticate, Handlers } from '../handlers/index.ts';
+import type { Authenticate, Handlers, RunIdempotently } from '../handlers/index.ts';
 import type { HttpMetrics } from '../observability/metrics.ts';
 import { compression } from './plugins/compression.ts';
 import { contentTypes } from './plugins/content-types.ts';
@@ -38,6 +38,9 @@ export interface AppOptions {
   spec: Spec;
   handlers: Handlers;
   authenticate: Authenticate;
+  runIdempotently: RunIdempotently;
+  /** Called once per response replayed for an Idempotency-Key: the hook for a replay counter. */
+  onIdempotentReplay?: (operationId: string) => void;
   logger: FastifyServerOptions['logger'];
   bodyLimitBytes: number;
   corsOrigins: string[];
@@ -110,6 +113,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     prefix: API_PREFIX,
     handlers: options.handlers,
     authenticate: options.authenticate,
+    runIdempotently: options.runIdempotently,
+    onIdempotentReplay: (operationId) => {
+      options.metrics.idempotentReplays.inc({ operation: operationId });
+      options.onIdempotentReplay?.(operationId);
+    },
   });
   await app.register(docs, { spec: options.spec });
   await app.ready();

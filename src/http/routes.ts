@@ -1,10 +1,26 @@
 // Binds every operation of the spec to its handler through fastify-openapi-glue. An operation
 // without a handler stops the server at start-up; bearer tokens are checked by the glue's
 // security handlers; unknown query parameters are refused like unknown body properties.
+//
+// The wrapper around every handler is also where the spec-driven mechanisms live, declared
+// once for all operations: `x-idempotent: true` operations run at most once per
+// Idempotency-Key, and a GET whose answer carries an ETag answers If-None-Match with 304.
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import openapiGlue from 'fastify-openapi-glue';
 import fp from 'fastify-plugin';
-import { ApiProblem, WWW_AUTHENTICATE, type Authenticate, type Handlers, type OperationId } from '../handlers/index.ts';
+import {
+  ApiProblem,
+  WWW_AUTHENTICATE,
+  idempotencyKey,
+  noneMatchHits,
+  type Authenticate,
+  type Handlers,
+  type OperationId,
+  type RunIdempotently,
+  type WireResponse,
+} from '../handlers/index.ts';
+import { assertConventions, operationsOf } from './conventions.ts';
+import { toProblem } from './plugins/errors.ts';
 import type { OpenApiDocument } from './spec.ts';
 import './types.ts';
 
@@ -13,7 +29,12 @@ export interface RoutesOptions {
   prefix: string;
   handlers: Handlers;
   authenticate: Authenticate;
+  runIdempotently: RunIdempotently;
+  /** Called once per response replayed for an Idempotency-Key (for metrics). */
+  onIdempotentReplay?: (operationId: string) => void;
 }
+
+type HandlerResult = { status: number; body?: unknown; headers?: Record<string, string> };
 
 function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
@@ -28,9 +49,33 @@ function strictQuery(route: RouteOptions): void {
   schema.querystring = { type: 'object', properties: {}, ...schema.querystring, additionalProperties: false };
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+
+function send(reply: FastifyReply, response: WireResponse) {
+  const { 'content-type': type, ...headers } = response.headers;
+  reply.code(response.status).headers(headers);
+  if (response.body === undefined) return reply.send();
+  return reply.type(type ?? JSON_TYPE).send(response.body);
+}
+
+/** A problem an operation answered with, as a response that can be recorded and replayed. */
+function problemResponse(request: FastifyRequest, problem: ApiProblem): WireResponse {
+  return {
+    status: problem.status,
+    headers: { ...problem.headers, 'content-type': PROBLEM_TYPE },
+    body: problem.body(request.url.split('?')[0] ?? request.url, request.id),
+  };
+}
+
 export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) => {
+  assertConventions(options.document);
+  const idempotent = new Set(operationsOf(options.document).filter((o) => o.operation['x-idempotent'] === true).map((o) => o.operationId));
+
   app.decorateRequest('caller', null);
   app.decorateRequest('authFailure', null);
+  app.decorateRequest('idempotencyKey', null);
+  app.decorateRequest('idempotentReplayed', false);
   app.addHook('onRoute', strictQuery);
 
   const securityHandlers = {
@@ -51,26 +96,62 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
     },
   };
 
+  /** Runs the operation once per key; a retry gets the first response again. */
+  async function runKeyed(request: FastifyRequest, reply: FastifyReply, operationId: string, header: string, run: () => Promise<HandlerResult>) {
+    const key = idempotencyKey(header);
+    request.idempotencyKey = key;
+    request.log = reply.log = request.log.child({ idempotencyKey: key });
+    const { response, replayed } = await options.runIdempotently(
+      { operationId, caller: request.caller, key, method: request.method, params: request.params, query: request.query, body: request.body },
+      async () => {
+        try {
+          const result = await run();
+          return { status: result.status, headers: result.headers ?? {}, body: result.body };
+        } catch (error) {
+          // The operation's own refusals (a taken handle, say) are its answer, kept for retries.
+          // Anything else is a failure on our side: thrown, it rolls back and keeps nothing.
+          const problem = toProblem(error);
+          if (!problem || problem.status >= 500) throw error;
+          return problemResponse(request, problem);
+        }
+      },
+    );
+    if (replayed) {
+      request.idempotentReplayed = true;
+      request.log = reply.log = request.log.child({ idempotentReplayed: true });
+      options.onIdempotentReplay?.(operationId);
+      reply.header('idempotent-replayed', 'true');
+    }
+    return send(reply, response);
+  }
+
   await app.register(openapiGlue, {
     specification: options.document,
     prefix: options.prefix,
     securityHandlers,
     operationResolver: (operationId: string) => {
-      const handler = options.handlers[operationId as OperationId] as ((r: unknown) => Promise<{ status: number; body?: unknown; headers?: Record<string, string> }>) | undefined;
+      const handler = options.handlers[operationId as OperationId] as ((r: unknown) => Promise<HandlerResult>) | undefined;
       if (!handler) throw new Error(`openapi.yaml declares operation "${operationId}" but no handler implements it`);
+      const keyed = idempotent.has(operationId);
       return async (request: FastifyRequest, reply: FastifyReply) => {
         if (request.authFailure) throw request.authFailure;
-        const result = await handler({
-          path: request.params,
-          query: request.query,
-          headers: request.headers,
-          body: request.body,
-          caller: request.caller,
-        });
-        reply.code(result.status);
-        if (result.headers) reply.headers(result.headers);
-        if (result.body === undefined) return reply.send();
-        return reply.type('application/json; charset=utf-8').send(result.body);
+        const run = () =>
+          handler({
+            path: request.params,
+            query: request.query,
+            headers: request.headers,
+            body: request.body,
+            caller: request.caller,
+          });
+        const header = request.headers['idempotency-key'];
+        if (keyed && typeof header === 'string') return runKeyed(request, reply, operationId, header, run);
+
+        const result = await run();
+        const etag = result.headers?.etag;
+        if ((request.method === 'GET' || request.method === 'HEAD') && result.status === 200 && etag && noneMatchHits(request.headers['if-none-match'], etag)) {
+          return reply.code(304).header('etag', etag).send();
+        }
+        return send(reply, { status: result.status, headers: result.headers ?? {}, body: result.body });
       };
     },
   });

@@ -11,5 +11,9 @@ declare module 'fastify' {
     problem: ApiProblem | null;
     /** Whether it failed with an error that no layer expected (logged with its stack). */
     unexpectedError: boolean;
+    /** The Idempotency-Key of a request to an `x-idempotent` operation, when one was sent. */
+    idempotencyKey: string | null;
+    /** True when the response is the replay of an earlier request with the same key (for metrics). */
+    idempotentReplayed: boolean;
   }
 }

@@ -1,10 +1,11 @@
 // Opens the ORM over every domain's entities and applies the committed migrations.
 import { fileURLToPath } from 'node:url';
-import { MikroORM, defineConfig } from '@mikro-orm/postgresql';
+import { MikroORM, defineConfig, type EntityManager } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import type { LogContext, Logger } from '@mikro-orm/core';
 import { silentLog, type Log } from '../log.ts';
 import { accountsEntities } from './accounts/entities.ts';
+import { idempotencyEntities } from './idempotency/entities.ts';
 
 export type Orm = MikroORM;
 
@@ -73,7 +74,7 @@ const pools = new WeakMap<Orm, () => PoolLike | undefined>();
 export function ormConfig(options: DatabaseOptions) {
   return defineConfig({
     clientUrl: options.clientUrl,
-    entities: [...accountsEntities],
+    entities: [...accountsEntities, ...idempotencyEntities],
     extensions: [Migrator],
     migrations: {
       path: migrationsDir,
@@ -112,6 +113,27 @@ export function poolStats(orm: Orm): PoolStats | undefined {
   const pool = pools.get(orm)?.();
   if (!pool) return undefined;
   return { max: pool.options.max, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+}
+
+/**
+ * The EntityManager a store uses for one operation: a fresh fork with an empty identity map,
+ * which joins the transaction running in this async context, if there is one (see
+ * `inTransaction`), and runs on its own pooled connection otherwise. Every store gets its
+ * EntityManager here, never from `orm.em.fork()` itself: a plain fork made inside a
+ * transaction would leave it, writing outside it (and, under load, waiting for a second pooled
+ * connection while holding the first).
+ */
+export function storeEm(orm: Orm): EntityManager {
+  return orm.em.fork({ clear: true, useContext: false, keepTransactionContext: true });
+}
+
+/**
+ * Runs `work` in one database transaction: every store call made inside it, at any depth,
+ * joins it (MikroORM's TransactionContext follows the async context). Commits when `work`
+ * resolves, rolls back when it throws.
+ */
+export async function inTransaction<T>(orm: Orm, work: (em: EntityManager) => Promise<T>): Promise<T> {
+  return orm.em.transactional(async () => work(storeEm(orm)));
 }
 
 /** Applies pending migrations; returns the names of those it ran. */

@@ -65,3 +65,21 @@ export class InvalidInput extends ServiceError {
     this.errors = errors;
   }
 }
+
+/** Another request with the same idempotency key is still running; try again shortly. */
+export class IdempotencyKeyInFlight extends ServiceError {
+  readonly kind = 'idempotency-key-in-flight';
+  readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number) {
+    super(`a request with this idempotency key is still being processed; retry in ${retryAfterSeconds} s with the same key`);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** The idempotency key was used before, for a different request. */
+export class IdempotencyKeyReused extends ServiceError {
+  readonly kind = 'idempotency-key-reused';
+  constructor() {
+    super('this idempotency key was already used for a different request; send a fresh key with a new request');
+  }
+}

@@ -11,7 +11,7 @@ import { loggerOptions } from '../../src/http/logger.ts';
 import { deferredLog } from '../../src/log.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { openDatabase } from '../../src/persistence/db.ts';
-import { createServer } from '../../src/server.ts';
+import { createServer, type Services } from '../../src/server.ts';
 import { assertConforms } from './contract.ts';
 import { parseMetrics, type Scrape } from './metrics.ts';
 
@@ -78,6 +78,10 @@ export interface Agora {
   }>;
   /** Lines the server logged. */
   logs: Record<string, any>[];
+  /** The server's services, for what no endpoint triggers (e.g. purge jobs). */
+  services: Services;
+  /** The operationId of every response replayed for an Idempotency-Key, in order. */
+  replays: string[];
 }
 
 /** A fetch that checks every response against openapi.yaml; `send` does the actual request. */
@@ -136,7 +140,11 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
   });
   const logs: Record<string, any>[] = [];
   const stream = { write: (line: string) => void logs.push(JSON.parse(line)) };
-  const { app, metricsApp } = await createServer(orm, config, loggerOptions({ level: 'info', pretty: false, stream }), { metrics });
+  const replays: string[] = [];
+  const { app, services, metricsApp } = await createServer(orm, config, loggerOptions({ level: 'info', pretty: false, stream }), {
+    metrics,
+    onIdempotentReplay: (op) => void replays.push(op),
+  });
   ormLog.attach(app.log);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;
@@ -171,9 +179,11 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
     metricsUrl,
     databaseUrl: url,
     logs,
+    services,
+    replays,
     client,
     async scrape() {
-      if (!metricsUrl) throw new Error('this server has no metrics endpoint (METRICS_PORT=0)');
+      if (!metricsUrl) throw new Error('this server has no metrics endpoint (METRICS_PORT=off)');
       const response = await fetch(metricsUrl);
       const text = await response.text();
       if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}: ${text}`);

@@ -1,6 +1,7 @@
 // Records every request in the metrics: count by operation, method and status class, latency by
-// operation, problem responses by type, unexpected errors, rate-limited requests and idempotent
-// replays. Served on its own port by ../metrics-server.ts.
+// operation, problem responses by type, unexpected errors and rate-limited requests (idempotent
+// replays are counted by app.ts, from the routes' replay hook). Served on its own port by
+// ../metrics-server.ts.
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { statusClass, type HttpMetrics } from '../../observability/metrics.ts';
@@ -37,7 +38,6 @@ export const httpMetrics = fp(async (app: FastifyInstance, options: { metrics: H
         if (problem.slug === 'rate-limited') metrics.rateLimited.inc({ operation });
       }
       if (request.unexpectedError) metrics.unexpectedErrors.inc({ operation });
-      if (reply.getHeader('idempotent-replayed') === 'true') metrics.idempotentReplays.inc({ operation });
     });
   }
   app.decorate('countRequestWhenOver', countWhenOver);

@@ -1,7 +1,10 @@
 // Reads and writes the accounts schema. Every write that must not lose an update is a
-// conditional statement evaluated by PostgreSQL (`where id = ? and version = ?`).
-import { UniqueConstraintViolationException, raw, type EntityManager, type MikroORM } from '@mikro-orm/core';
+// conditional statement evaluated by PostgreSQL (`where id = ? and version = ?`). Every method
+// joins the caller's transaction when there is one (see `storeEm`).
+import { UniqueConstraintViolationException, raw } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { silentLog, type Log } from '../../log.ts';
+import { storeEm, type Orm } from '../db.ts';
 import { AccountEntity, SessionEntity } from './entities.ts';
 
 export interface AccountRow {
@@ -70,16 +73,16 @@ function escapeLike(value: string): string {
 }
 
 export class AccountsStore {
-  readonly #orm: MikroORM;
+  readonly #orm: Orm;
   readonly #log: Log;
 
-  constructor(orm: MikroORM, log: Log = silentLog) {
+  constructor(orm: Orm, log: Log = silentLog) {
     this.#orm = orm;
     this.#log = log;
   }
 
   #em(): EntityManager {
-    return this.#orm.em.fork({ clear: true, useContext: false });
+    return storeEm(this.#orm);
   }
 
   /** Inserts an account, or reports which unique field is already taken. */
@@ -88,7 +91,9 @@ export class AccountsStore {
   ): Promise<{ kind: 'done'; row: AccountRow } | { kind: 'taken'; field: 'email' | 'handle' }> {
     const em = this.#em();
     try {
-      await em.insert(AccountEntity, { ...row, version: 0 });
+      // In a savepoint: inside a caller's transaction a failed statement would otherwise
+      // abort the whole transaction, and the caller may still want to write (or commit).
+      await em.transactional((inner) => inner.insert(AccountEntity, { ...row, version: 0 }));
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException) {
         const field = /account_email_key/.test(error.message) ? 'email' : 'handle';
@@ -126,7 +131,11 @@ export class AccountsStore {
     return rows.map(toAccountRow);
   }
 
-  /** Applies `changes` if the row still has `expectedVersion` (any version when undefined). */
+  /**
+   * Applies `changes` if the row still has `expectedVersion` (any version when undefined), and
+   * returns the row exactly as this statement left it: a read after the write could already
+   * see a later writer's version.
+   */
   async updateProfile(
     id: string,
     expectedVersion: number | undefined,
@@ -135,15 +144,15 @@ export class AccountsStore {
   ): Promise<WriteOutcome<AccountRow>> {
     const em = this.#em();
     const where = expectedVersion === undefined ? { id } : { id, version: expectedVersion };
-    const updated = await em.nativeUpdate(AccountEntity, where, {
-      ...changes,
-      updatedAt: now,
-      version: raw('version + 1'),
-    });
-    const current = await em.findOne(AccountEntity, { id }, { fields: ACCOUNT_FIELDS });
-    if (!current) return { kind: 'not-found' };
-    if (updated === 0) return { kind: 'stale', currentVersion: current.version };
-    return { kind: 'done', row: toAccountRow(current) };
+    const [updated] = await em
+      .createQueryBuilder(AccountEntity)
+      .update({ ...changes, updatedAt: now, version: raw('version + 1') })
+      .where(where)
+      .returning([...ACCOUNT_FIELDS])
+      .execute<AccountEntityRow[]>('all');
+    if (updated) return { kind: 'done', row: toAccountRow(updated) };
+    const current = await em.findOne(AccountEntity, { id }, { fields: ['version'] });
+    return current ? { kind: 'stale', currentVersion: current.version } : { kind: 'not-found' };
   }
 
   /** Deletes the account (and, by cascade, its sessions) if it still has `expectedVersion`. */

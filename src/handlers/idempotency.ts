@@ -1,0 +1,81 @@
+// Idempotency-Key on the wire: the key header's two spellings, the request fingerprint, and
+// responses recorded for replay. The at-most-once machinery itself is the idempotency service.
+import { createHash } from 'node:crypto';
+import type { Caller } from '../services/accounts/index.ts';
+import type { IdempotencyService } from '../services/idempotency/index.ts';
+import { serviceCall } from './problem.ts';
+
+/** A response as the HTTP layer sends it: `body` is a JSON value or undefined for none. */
+export interface WireResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+export interface KeyedCall {
+  operationId: string;
+  caller: Caller | null;
+  /** The key, as `idempotencyKey()` read it from the header. */
+  key: string;
+  method: string;
+  /** The request's path parameters, query and body, as validated. */
+  params: unknown;
+  query: unknown;
+  body: unknown;
+}
+
+/**
+ * Runs `respond` at most once per key; `replayed` says the response is a stored one. Responses
+ * with a 5xx status are not kept: what `respond` wrote is rolled back and the key stays free.
+ */
+export type RunIdempotently = (call: KeyedCall, respond: () => Promise<WireResponse>) => Promise<{ response: WireResponse; replayed: boolean }>;
+
+export const ANONYMOUS_SCOPE = 'anonymous';
+
+/**
+ * The key an Idempotency-Key header carries: the header itself when bare, the string inside
+ * when it is a structured-field string (`"abc"` and `abc` are the same key). The spec's pattern
+ * has already refused anything else.
+ */
+export function idempotencyKey(header: string): string {
+  if (!header.startsWith('"')) return header;
+  return header.slice(1, -1).replace(/\\(["\\])/g, '$1');
+}
+
+/** JSON with object keys sorted at every depth, so equal requests serialize equally. */
+export function canonicalJson(value: unknown): string {
+  if (value === undefined) return 'null';
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** What makes two requests with one key the same request: method, path, query and body. */
+export function fingerprint(call: Pick<KeyedCall, 'method' | 'params' | 'query' | 'body'>): string {
+  const canonical = canonicalJson({ method: call.method.toUpperCase(), params: call.params, query: call.query, body: call.body });
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+export function idempotentRunner(service: IdempotencyService): RunIdempotently {
+  return async (call, respond) => {
+    let original: WireResponse | undefined;
+    const execution = await serviceCall(
+      service.execute(
+        { scope: call.caller?.accountId ?? ANONYMOUS_SCOPE, operation: call.operationId, key: call.key, fingerprint: fingerprint(call) },
+        async () => {
+          original = await respond();
+          return {
+            response: { status: original.status, headers: original.headers, body: original.body === undefined ? null : JSON.stringify(original.body) },
+            keep: original.status < 500,
+          };
+        },
+      ),
+    );
+    if (!execution.replayed && original) return { response: original, replayed: false };
+    const { status, headers, body } = execution.response;
+    return { response: { status, headers, body: body === null ? undefined : JSON.parse(body) }, replayed: true };
+  };
+}

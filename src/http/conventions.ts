@@ -1,0 +1,90 @@
+// Start-up checks of the contract's conventions that the mechanisms of this layer rely on. A
+// spec that breaks one stops the server (and every test) with a list of what to fix, so that a
+// new operation cannot silently miss idempotency or conditional GETs. Spectral checks the
+// idempotency rules at lint time too (.spectral.yaml).
+import { HTTP_METHODS, type OpenApiDocument } from './spec.ts';
+
+type Json = Record<string, any>;
+
+export interface OperationInfo {
+  method: string;
+  path: string;
+  operationId: string;
+  operation: Json;
+}
+
+/** Follows a local `$ref` (`#/components/...`) to what it names. */
+export function resolveRef(document: OpenApiDocument, node: unknown): Json {
+  let current = node as Json;
+  for (let depth = 0; current && typeof current.$ref === 'string' && depth < 10; depth++) {
+    const ref: string = current.$ref;
+    current = ref
+      .slice(2)
+      .split('/')
+      .reduce((o: Json | undefined, key) => o?.[key.replace(/~1/g, '/').replace(/~0/g, '~')], document as Json) as Json;
+  }
+  return current ?? {};
+}
+
+export function operationsOf(document: OpenApiDocument): OperationInfo[] {
+  const found: OperationInfo[] = [];
+  for (const [path, item] of Object.entries(document.paths ?? {})) {
+    for (const method of HTTP_METHODS) {
+      const operation = (item as Json)[method] as Json | undefined;
+      if (operation?.operationId) found.push({ method, path, operationId: operation.operationId, operation });
+    }
+  }
+  return found;
+}
+
+/** The header parameters an operation declares, named as the spec spells them (`If-Match`). */
+export function headerParameters(document: OpenApiDocument, path: string, operation: Json): string[] {
+  const pathItem = document.paths[path] as Json;
+  const all = [...(pathItem.parameters ?? []), ...(operation.parameters ?? [])].map((p) => resolveRef(document, p));
+  return all.filter((p) => p.in === 'header').map((p) => String(p.name));
+}
+
+function parameterNames(document: OpenApiDocument, path: string, operation: Json): Set<string> {
+  return new Set(headerParameters(document, path, operation).map((name) => name.toLowerCase()));
+}
+
+/** Every way the document breaks the conventions below; empty when it keeps them all. */
+export function conventionViolations(document: OpenApiDocument): string[] {
+  const problems: string[] = [];
+  for (const { method, path, operationId, operation } of operationsOf(document)) {
+    const where = `${method.toUpperCase()} ${path} (${operationId})`;
+    const responses = (operation.responses ?? {}) as Json;
+    const idempotent = operation['x-idempotent'];
+
+    // Every POST that creates (answers 201) decides about Idempotency-Key, explicitly.
+    if (method === 'post' && responses['201'] && typeof idempotent !== 'boolean') {
+      problems.push(`${where} creates data: mark it \`x-idempotent: true\`, or \`x-idempotent: false\` with the reason in its description`);
+    }
+    if (idempotent !== undefined && typeof idempotent !== 'boolean') {
+      problems.push(`${where}: x-idempotent must be true or false`);
+    }
+    if (idempotent === true) {
+      if (method !== 'post') problems.push(`${where}: only POST operations can be x-idempotent`);
+      if (!parameterNames(document, path, operation).has('idempotency-key')) {
+        problems.push(`${where} is x-idempotent: declare the header parameter (#/components/parameters/IdempotencyKey)`);
+      }
+      if (!responses['409']) problems.push(`${where} is x-idempotent: declare the 409 for a key in flight (#/components/responses/ConflictOrKeyInFlight)`);
+      if (!responses['422']) problems.push(`${where} is x-idempotent: declare the 422 for a reused key (#/components/responses/IdempotencyKeyReused)`);
+    }
+
+    // A GET of a versioned resource answers conditional requests.
+    const ok = responses['200'] ? resolveRef(document, responses['200']) : undefined;
+    if (method === 'get' && ok?.headers?.ETag) {
+      if (!parameterNames(document, path, operation).has('if-none-match')) {
+        problems.push(`${where} sends an ETag: declare the If-None-Match header parameter (#/components/parameters/IfNoneMatch)`);
+      }
+      if (!responses['304']) problems.push(`${where} sends an ETag: declare the 304 response (#/components/responses/NotModified)`);
+    }
+  }
+  return problems;
+}
+
+export function assertConventions(document: OpenApiDocument): void {
+  const problems = conventionViolations(document);
+  if (problems.length > 0) throw new Error(`openapi.yaml breaks the API conventions:\n  - ${problems.join('\n  - ')}`);
+}

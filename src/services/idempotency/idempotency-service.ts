@@ -1,0 +1,87 @@
+// At-most-once execution of keyed requests. A request's key, its fingerprint and its response
+// are written in the same transaction as whatever the request itself writes, so that no
+// failure can separate the data from its key:
+//
+//   1. A finished key (a committed record) answers every retry from the record.
+//   2. Otherwise the request takes the key's lock, inside a new transaction. Another request
+//      holding it means the first is still running: IdempotencyKeyInFlight.
+//   3. Holding the lock, it looks again (the first may have committed in between), runs the
+//      work, and saves the record in the same transaction, which then commits all of it.
+//
+// A crash before the commit rolls everything back, key included: the retry runs afresh and
+// creates once. A crash after it leaves both, and the retry gets the replay. The lock dies with
+// the transaction, so a dead request holds its key for at most the configured lease.
+import type { IdempotencyStore, StoredRecord } from '../../persistence/idempotency/index.ts';
+import { IdempotencyKeyInFlight, IdempotencyKeyReused } from '../errors.ts';
+import type { Execution, IdempotencySettings, KeyedRequest, RecordedResponse } from './model.ts';
+
+/** Carries a response that must not be kept out of the transaction it rolls back. */
+class Discarded extends Error {
+  readonly response: RecordedResponse;
+  constructor(response: RecordedResponse) {
+    super('response not kept');
+    this.response = response;
+  }
+}
+
+// An in-flight request usually finishes within a second; retrying sooner only adds load.
+const RETRY_AFTER_SECONDS = 1;
+
+export class IdempotencyService {
+  readonly #store: IdempotencyStore;
+  readonly #settings: IdempotencySettings;
+  readonly #now: () => Date;
+
+  constructor(store: IdempotencyStore, settings: IdempotencySettings, now: () => Date = () => new Date()) {
+    this.#store = store;
+    this.#settings = settings;
+    this.#now = now;
+  }
+
+  /**
+   * Runs `work` once for `request`'s key and returns its response, or returns the response of
+   * the request that already ran with this key. `work` says whether its response is to be kept:
+   * one that is not (a failure on the server's side) rolls back everything `work` wrote, and the
+   * key stays free for a retry.
+   *
+   * Throws IdempotencyKeyReused when the key was used for another request, and
+   * IdempotencyKeyInFlight while the first request with the key is still running.
+   */
+  async execute(request: KeyedRequest, work: () => Promise<{ response: RecordedResponse; keep: boolean }>): Promise<Execution> {
+    const id = { scope: request.scope, operation: request.operation, key: request.key };
+    const earlier = await this.#store.find(id, this.#now());
+    if (earlier) return replay(earlier, request);
+    try {
+      const locked = await this.#store.withKeyLock(id, this.#settings.lockSeconds, async () => {
+        const committed = await this.#store.find(id, this.#now());
+        if (committed) return replay(committed, request);
+        const { response, keep } = await work();
+        if (!keep) throw new Discarded(response);
+        const now = this.#now();
+        await this.#store.save({
+          ...id,
+          fingerprint: request.fingerprint,
+          outcome: response,
+          createdAt: now,
+          expiresAt: new Date(now.getTime() + this.#settings.ttlSeconds * 1000),
+        });
+        return { response, replayed: false };
+      });
+      if (locked.kind === 'busy') throw new IdempotencyKeyInFlight(RETRY_AFTER_SECONDS);
+      return locked.value;
+    } catch (error) {
+      if (error instanceof Discarded) return { response: error.response, replayed: false };
+      throw error;
+    }
+  }
+
+  /** Forgets keys whose retention has passed; returns how many. */
+  async purgeExpired(): Promise<number> {
+    return this.#store.deleteExpired(this.#now());
+  }
+}
+
+function replay(record: StoredRecord, request: KeyedRequest): Execution {
+  if (record.fingerprint !== request.fingerprint) throw new IdempotencyKeyReused();
+  return { response: record.outcome, replayed: true };
+}

@@ -1,0 +1,12 @@
+// The idempotency domain's public API: running keyed requests at most once.
+import type { Orm } from '../../persistence/db.ts';
+import { IdempotencyStore } from '../../persistence/idempotency/index.ts';
+import { IdempotencyService } from './idempotency-service.ts';
+import type { IdempotencySettings } from './model.ts';
+
+export type { IdempotencyService } from './idempotency-service.ts';
+export type { Execution, IdempotencySettings, KeyedRequest, RecordedResponse } from './model.ts';
+
+export function createIdempotencyDomain(orm: Orm, settings: IdempotencySettings) {
+  return { idempotency: new IdempotencyService(new IdempotencyStore(orm), settings) };
+}

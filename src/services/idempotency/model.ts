@@ -1,0 +1,33 @@
+// What the idempotency domain hands to its callers.
+
+/** One keyed request. */
+export interface KeyedRequest {
+  /** Whose key it is: an account id, or `anonymous` for every anonymous caller. */
+  scope: string;
+  /** The operation the key was sent to; the same key may be used once per operation. */
+  operation: string;
+  key: string;
+  /** Identifies the request's content; a key reused with another fingerprint is refused. */
+  fingerprint: string;
+}
+
+/** What a request answered, kept to be given again to its retries. Opaque to this domain. */
+export interface RecordedResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** JSON text, or null when there is no body. */
+  body: string | null;
+}
+
+export interface Execution {
+  response: RecordedResponse;
+  /** True when `response` is an earlier request's, given again. */
+  replayed: boolean;
+}
+
+export interface IdempotencySettings {
+  /** How long a key is remembered after its request finished. */
+  ttlSeconds: number;
+  /** The longest a dead request can keep its key from being retried. */
+  lockSeconds: number;
+}

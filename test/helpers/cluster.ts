@@ -1,0 +1,165 @@
+// Several real server processes (src/main.ts, as deployed) on one database cloned from the
+// migrated template: for what only more than one instance can show, and for crashes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import { assertConforms } from './contract.ts';
+
+interface Tap {
+  teardown(fn: () => unknown): void;
+}
+
+export interface Instance {
+  name: string;
+  origin: string;
+  baseUrl: string;
+  process: ChildProcess;
+  /** The JSON lines it logged. */
+  logs: Record<string, any>[];
+  exited: Promise<void>;
+  alive(): boolean;
+}
+
+export interface SentResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: any;
+}
+
+export interface Cluster {
+  instances: Instance[];
+  databaseUrl: string;
+  /** Starts one more instance on the same database. */
+  start(name: string, env?: Record<string, string>): Promise<Instance>;
+  /** A request to one instance, checked against the spec. */
+  send(instance: Instance, method: string, path: string, init?: { headers?: Record<string, string>; body?: unknown; signal?: AbortSignal }): Promise<SentResponse>;
+  /** A fetch that checks every response against the spec (for SDK clients). */
+  checkingFetch: (request: Request) => Promise<Response>;
+  sql<T = Record<string, any>>(text: string, params?: unknown[]): Promise<T[]>;
+}
+
+const adminUrl = process.env.AGORA_TEST_ADMIN_URL;
+const template = process.env.AGORA_TEST_TEMPLATE;
+const root = new URL('../../', import.meta.url);
+
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+const checkingFetch = async (request: Request): Promise<Response> => {
+  const response = await fetch(request);
+  assertConforms({ method: request.method, url: request.url, status: response.status, headers: response.headers, body: await response.clone().text() });
+  return response;
+};
+
+export async function startCluster(t: Tap, count: number, env: Record<string, string> = {}): Promise<Cluster> {
+  if (!adminUrl || !template) throw new Error('run the tests with `npm test` (test/run.ts prepares the database)');
+  const database = `agora_test_${randomBytes(6).toString('hex')}`;
+  await admin(`create database "${database}" template "${template}"`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  const databaseUrl = url.toString();
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 3 });
+  const instances: Instance[] = [];
+
+  t.teardown(async () => {
+    await Promise.all(
+      instances.map(async (instance) => {
+        if (!instance.alive()) return;
+        instance.process.kill('SIGTERM');
+        const timer = setTimeout(() => instance.process.kill('SIGKILL'), 5000);
+        await instance.exited;
+        clearTimeout(timer);
+      }),
+    );
+    await pool.end();
+    await admin(`drop database if exists "${database}" with (force)`);
+  });
+
+  async function start(name: string, extra: Record<string, string> = {}): Promise<Instance> {
+    const child = spawn(process.execPath, ['src/main.ts'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH,
+        NODE_ENV: 'production',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        METRICS_PORT: '0', // several instances on one machine: each its own metrics port
+        LOG_LEVEL: 'info',
+        DATABASE_URL: databaseUrl,
+        RATE_LIMIT_PER_MINUTE: '1000000',
+        SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE: '1000000',
+        SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES: '1000000',
+        ...env,
+        ...extra,
+      },
+    });
+    let running = true;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => ((running = false), resolve())));
+    const logs: Record<string, any>[] = [];
+    const stderr: string[] = [];
+    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+    const listening = new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${name} did not start within 20 s: ${stderr.join('')}`)), 20_000);
+      void exited.then(() => reject(new Error(`${name} exited at start-up: ${stderr.join('')}`)));
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        let entry: Record<string, any>;
+        try {
+          entry = JSON.parse(line);
+        } catch {
+          return;
+        }
+        logs.push(entry);
+        const match = /^Server listening at (http:\/\/127\.0\.0\.1:\d+)$/.exec(entry.msg ?? '');
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      });
+    });
+    const origin = await listening;
+    const instance: Instance = { name, origin, baseUrl: `${origin}/v1`, process: child, logs, exited, alive: () => running };
+    instances.push(instance);
+    return instance;
+  }
+
+  await Promise.all(Array.from({ length: count }, (_, i) => start(`instance-${i}`)));
+  instances.sort((a, b) => a.name.localeCompare(b.name));
+
+  return {
+    instances,
+    databaseUrl,
+    start,
+    checkingFetch,
+    async send(instance, method, path, init = {}) {
+      const response = await checkingFetch(
+        new Request(`${instance.origin}${path}`, {
+          method,
+          headers: { ...(init.body === undefined ? {} : { 'content-type': 'application/json' }), ...init.headers },
+          body: init.body === undefined ? undefined : JSON.stringify(init.body),
+          signal: init.signal,
+        }),
+      );
+      const text = await response.text();
+      let json: any;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      return { status: response.status, headers: response.headers, text, json };
+    },
+    async sql(text, params) {
+      return (await pool.query(text, params)).rows;
+    },
+  };
+}

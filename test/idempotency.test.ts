@@ -1,0 +1,314 @@
+// Idempotency-Key on creating operations, in one server: replays, misuse, in-flight requests,
+// what is and is not stored, retention, and that key and data commit in one transaction.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import t from 'tap';
+import pg from 'pg';
+import { startAgora, uniqueHandle, type Agora } from './helpers/agora.ts';
+import { spec } from './helpers/contract.ts';
+import { conventionViolations } from '../src/http/conventions.ts';
+import { canonicalJson, fingerprint, idempotencyKey } from '../src/handlers/idempotency.ts';
+
+const agora = await startAgora(t);
+
+function newAccount(handle = uniqueHandle('idem')) {
+  return { email: `${handle.toLowerCase()}@example.com`, password: 'correct horse battery staple', handle, displayName: `User ${handle}` };
+}
+
+function signUp(body: unknown, key?: string, extra: Record<string, string> = {}) {
+  return agora.raw('POST', '/v1/accounts', {
+    headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { 'idempotency-key': key }), ...extra },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+async function accountsWithHandle(handle: string): Promise<number> {
+  return (await agora.sql('select count(*)::int as n from accounts.account where handle = $1', [handle]))[0]!.n;
+}
+
+async function records(key: string) {
+  return agora.sql('select * from idempotency.record where key = $1', [key]);
+}
+
+/** Holds a lock that blocks every insert into accounts.account until `release` is called. */
+async function blockSignUps(database: Agora) {
+  const url = new URL(process.env.AGORA_TEST_ADMIN_URL!);
+  const [{ db }] = (await database.sql<{ db: string }>('select current_database() as db')) as [{ db: string }];
+  url.pathname = `/${db}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  await client.query('begin');
+  await client.query('lock table accounts.account in share mode');
+  return {
+    async release() {
+      await client.query('commit');
+      await client.end();
+    },
+  };
+}
+
+/** Waits (bounded) until `n` transactions of this database hold an idempotency key's lock. */
+async function keysLocked(n: number, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [{ held }] = (await agora.sql<{ held: number }>(
+      `select count(*)::int as held from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`,
+    )) as [{ held: number }];
+    if (held >= n) return;
+    if (Date.now() > deadline) throw new Error(`only ${held} of ${n} keys got locked within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+t.test('a retry with the same key replays the first response and creates nothing more', async (t) => {
+  const body = newAccount();
+  const key = randomUUID();
+  const first = await signUp(body, key);
+  t.equal(first.status, 201);
+  t.equal(first.headers.get('idempotent-replayed'), null, 'the original is not marked as a replay');
+  const again = await signUp(body, key);
+  t.equal(again.status, 201);
+  t.equal(again.headers.get('idempotent-replayed'), 'true');
+  t.equal(again.text, first.text, 'the same body, byte for byte');
+  t.equal(again.headers.get('location'), first.headers.get('location'));
+  t.equal(again.headers.get('etag'), first.headers.get('etag'));
+  t.equal(again.headers.get('content-type'), 'application/json; charset=utf-8');
+  t.not(again.headers.get('x-request-id'), first.headers.get('x-request-id'), 'each request still has its own id');
+  t.equal(await accountsWithHandle(body.handle), 1);
+
+  const [record] = (await records(key)) as [Record<string, any>];
+  t.equal(record.scope, 'anonymous');
+  t.equal(record.operation, 'createAccount');
+  t.equal(record.response_status, 201);
+  t.notMatch(record.response_body, /correct horse/, 'the password is not in the stored response');
+  const retention = (record.expires_at.getTime() - record.created_at.getTime()) / 1000;
+  t.equal(retention, 24 * 3600, 'kept for 24 h by default');
+
+  // Logged with the request, and counted when replayed.
+  const completed = agora.logs.filter((l) => l.msg === 'request completed' && l.idempotencyKey === key);
+  t.equal(completed.length, 2, 'both requests log the key');
+  t.same(completed.map((l) => l.idempotentReplayed ?? false), [false, true]);
+  t.ok(agora.replays.includes('createAccount'), 'the replay hook was called');
+});
+
+t.test('the quoted structured-field spelling is the same key; key order in the body does not matter', async (t) => {
+  const body = newAccount();
+  const key = `k-${randomUUID()}`;
+  const first = await signUp(body, `"${key}"`);
+  t.equal(first.status, 201);
+  const reordered = JSON.stringify(Object.fromEntries(Object.entries(body).reverse()));
+  const again = await signUp(reordered, key);
+  t.equal(again.status, 201);
+  t.equal(again.headers.get('idempotent-replayed'), 'true');
+  t.equal(again.json.id, first.json.id);
+  t.equal((await records(key)).length, 1);
+});
+
+t.test('the same key with a different request is a 422 and creates nothing', async (t) => {
+  const key = randomUUID();
+  const body = newAccount();
+  t.equal((await signUp(body, key)).status, 201);
+  const other = newAccount();
+  const misuse = await signUp(other, key);
+  t.equal(misuse.status, 422);
+  t.equal(misuse.json.type, 'urn:agora:problem:idempotency-key-reused');
+  t.equal(await accountsWithHandle(other.handle), 0, 'the second account was not created');
+  // A changed password alone (not in the response) also makes it another request.
+  t.equal((await signUp({ ...body, password: 'another password entirely' }, key)).status, 422);
+  // The key still replays the original request.
+  t.equal((await signUp(body, key)).headers.get('idempotent-replayed'), 'true');
+});
+
+t.test('malformed keys are a 400 naming the header', async (t) => {
+  for (const bad of ['a'.repeat(256), 'has space', '"unterminated', '"', '""', 'quote"inside', 'tab\there', `"${'b'.repeat(256)}"`]) {
+    const res = await signUp(newAccount(), bad);
+    t.equal(res.status, 400, JSON.stringify(bad));
+    t.same(res.json.errors?.map((e: { pointer: string }) => e.pointer), ['header/idempotency-key']);
+  }
+  for (const good of ['a'.repeat(255), `"${'c'.repeat(255)}"`, '"with space and \\"escapes\\""', "!#$%&'*+-.^_`|~"]) {
+    const res = await signUp(newAccount(), good);
+    t.equal(res.status, 201, JSON.stringify(good));
+  }
+  t.equal((await records('with space and "escapes"')).length, 1, 'the key is stored unquoted');
+});
+
+t.test('without a key nothing is recorded; sign-in ignores keys (it would have to store the token)', async (t) => {
+  const before = await agora.count('idempotency.record');
+  const body = newAccount();
+  t.equal((await signUp(body)).status, 201);
+  const key = randomUUID();
+  const signIn = () =>
+    agora.raw('POST', '/v1/sessions', {
+      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify({ email: body.email, password: body.password }),
+    });
+  const a = await signIn();
+  const b = await signIn();
+  t.equal(a.status, 201);
+  t.equal(b.status, 201);
+  t.not(a.json.token, b.json.token, 'two sessions');
+  t.equal(b.headers.get('idempotent-replayed'), null);
+  t.equal(await agora.count('idempotency.record'), before);
+});
+
+t.test("an operation's own refusal is stored and replayed", async (t) => {
+  const taken = newAccount();
+  t.equal((await signUp(taken)).status, 201);
+  const key = randomUUID();
+  const clash = { ...newAccount(), handle: taken.handle };
+  const first = await signUp(clash, key);
+  t.equal(first.status, 409);
+  t.equal(first.json.type, 'urn:agora:problem:conflict');
+  // Even once the handle is free again, a retry gets the first answer.
+  await agora.sql('delete from accounts.account where handle = $1', [taken.handle]);
+  const again = await signUp(clash, key);
+  t.equal(again.status, 409);
+  t.equal(again.headers.get('idempotent-replayed'), 'true');
+  t.equal(again.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+  t.same(again.json, first.json);
+  t.equal(await accountsWithHandle(taken.handle), 0);
+  // Requests refused before the operation runs (the schema) are not stored.
+  const invalidKey = randomUUID();
+  t.equal((await signUp({ ...newAccount(), email: 'not an email' }, invalidKey)).status, 400);
+  t.equal((await records(invalidKey)).length, 0);
+});
+
+t.test('a 5xx is not stored: the key stays free and a retry creates the account', async (t) => {
+  const body = newAccount();
+  const key = randomUUID();
+  await agora.sql(`create function pg_temp_fail() returns trigger language plpgsql as $$ begin raise exception 'disk on fire'; end $$`);
+  await agora.sql(`create trigger fail_once before insert on accounts.account for each row when (new.handle = '${body.handle}') execute function pg_temp_fail()`);
+  const failed = await signUp(body, key);
+  t.equal(failed.status, 500);
+  t.notMatch(failed.text, /disk on fire/, 'no internals in the body');
+  t.equal((await records(key)).length, 0, 'nothing stored for the key');
+  await agora.sql('drop trigger fail_once on accounts.account');
+  await agora.sql('drop function pg_temp_fail()');
+  const retried = await signUp(body, key);
+  t.equal(retried.status, 201);
+  t.equal(retried.headers.get('idempotent-replayed'), null, 'it ran, it was not replayed');
+  t.equal(await accountsWithHandle(body.handle), 1);
+});
+
+t.test('key and data commit together: when the key cannot be stored, the account is not created either', async (t) => {
+  const body = newAccount();
+  const key = randomUUID();
+  await agora.sql(`create function pg_temp_no_record() returns trigger language plpgsql as $$ begin raise exception 'no room for keys'; end $$`);
+  await agora.sql(`create trigger no_record before insert on idempotency.record for each row when (new.key = '${key}') execute function pg_temp_no_record()`);
+  t.teardown(async () => {
+    await agora.sql('drop trigger if exists no_record on idempotency.record');
+    await agora.sql('drop function if exists pg_temp_no_record()');
+  });
+  const failed = await signUp(body, key);
+  t.equal(failed.status, 500);
+  t.equal(await accountsWithHandle(body.handle), 0, 'the account insert was rolled back with the key');
+});
+
+t.test('while the first request with a key runs, another gets 409 in flight with Retry-After', async (t) => {
+  const body = newAccount();
+  const key = randomUUID();
+  const block = await blockSignUps(agora);
+  let released = false;
+  t.teardown(async () => {
+    if (!released) await block.release();
+  });
+  const first = signUp(body, key);
+  await keysLocked(1);
+  const second = await signUp(body, key);
+  t.equal(second.status, 409);
+  t.equal(second.json.type, 'urn:agora:problem:idempotency-in-flight');
+  t.equal(second.headers.get('retry-after'), '1');
+  const misuse = await signUp(newAccount(), key);
+  t.equal(misuse.status, 409, 'even another request with the key: it cannot be judged until the first ends');
+  released = true;
+  await block.release();
+  const original = await first;
+  t.equal(original.status, 201);
+  const third = await signUp(body, key);
+  t.equal(third.headers.get('idempotent-replayed'), 'true');
+  t.equal(third.json.id, original.json.id);
+  t.equal(await accountsWithHandle(body.handle), 1);
+});
+
+t.test('expired keys are forgotten, and purged', async (t) => {
+  const body = newAccount();
+  const key = randomUUID();
+  t.equal((await signUp(body, key)).status, 201);
+  await agora.sql(`update idempotency.record set expires_at = now() - interval '1 second' where key = $1`, [key]);
+  const other = newAccount();
+  const fresh = await signUp(other, key);
+  t.equal(fresh.status, 201, 'an expired key is a new request, not a reuse');
+  t.equal(fresh.headers.get('idempotent-replayed'), null);
+  t.equal(await accountsWithHandle(other.handle), 1);
+  t.equal((await records(key)).length, 1, 'the expired record was replaced');
+
+  await agora.sql(`update idempotency.record set expires_at = now() - interval '1 second' where key = $1`, [key]);
+  const purged = await agora.services.idempotency.purgeExpired();
+  t.ok(purged >= 1);
+  t.equal((await records(key)).length, 0);
+});
+
+t.test('keys are scoped to the caller and the operation', async (t) => {
+  const { idempotency } = agora.services;
+  let runs = 0;
+  const work = async () => {
+    runs++;
+    return { response: { status: 201, headers: {}, body: JSON.stringify({ run: runs }) }, keep: true };
+  };
+  const key = randomUUID();
+  const base = { scope: randomUUID(), operation: 'createAccount', key, fingerprint: 'f' };
+  const a = await idempotency.execute(base, work);
+  const b = await idempotency.execute({ ...base, scope: randomUUID() }, work);
+  const c = await idempotency.execute({ ...base, operation: 'createPost' }, work);
+  const d = await idempotency.execute(base, work);
+  t.equal(runs, 3, 'another caller or operation with the same key runs; the same one replays');
+  t.same([a.replayed, b.replayed, c.replayed, d.replayed], [false, false, false, true]);
+  t.equal(d.response.body, a.response.body);
+});
+
+t.test('fingerprints: canonical JSON, bare and quoted keys', async (t) => {
+  t.equal(canonicalJson({ b: 1, a: [{ d: 2, c: null }], e: undefined }), '{"a":[{"c":null,"d":2}],"b":1}');
+  const call = { method: 'post', params: {}, query: {}, body: { x: 1, y: 'z' } };
+  t.equal(fingerprint(call), fingerprint({ ...call, method: 'POST', body: { y: 'z', x: 1 } }));
+  t.not(fingerprint(call), fingerprint({ ...call, body: { x: 2, y: 'z' } }));
+  t.not(fingerprint(call), fingerprint({ ...call, query: { q: 1 } }));
+  t.equal(idempotencyKey('"a \\"b\\" \\\\c"'), 'a "b" \\c');
+  t.equal(idempotencyKey('abc'), 'abc');
+});
+
+t.test('the start-up check: a creating POST must decide about idempotency', async (t) => {
+  t.same(conventionViolations(spec as never), [], 'openapi.yaml keeps the conventions');
+  const copy = () => structuredClone(spec) as any;
+
+  const forgotten = copy();
+  delete forgotten.paths['/accounts'].post['x-idempotent'];
+  t.match(conventionViolations(forgotten), [/POST \/accounts \(createAccount\) creates data: mark it/]);
+
+  const optOut = copy();
+  optOut.paths['/accounts'].post['x-idempotent'] = false;
+  t.same(conventionViolations(optOut), [], 'an explicit opt-out is accepted');
+
+  const noHeader = copy();
+  noHeader.paths['/accounts'].post.parameters = [];
+  delete noHeader.paths['/accounts'].post.responses['422'];
+  t.match(conventionViolations(noHeader), [/declare the header parameter/, /declare the 422/]);
+
+  const newCreator = copy();
+  newCreator.paths['/posts'] = { post: { operationId: 'createPost', responses: { '201': { description: 'created' } } } };
+  t.match(conventionViolations(newCreator), [/POST \/posts \(createPost\) creates data/]);
+
+  const noConditionalGet = copy();
+  delete noConditionalGet.paths['/accounts/{accountId}'].get.responses['304'];
+  t.match(conventionViolations(noConditionalGet), [/GET \/accounts\/\{accountId\} \(getAccount\) sends an ETag: declare the 304/]);
+});
+
+t.test('every store takes its EntityManager from storeEm(), so that it joins the request transaction', async (t) => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const root = new URL('../src/persistence/', import.meta.url);
+  const offenders: string[] = [];
+  for (const entry of readdirSync(root, { recursive: true, encoding: 'utf8' })) {
+    if (!entry.endsWith('.ts') || entry === 'db.ts' || entry.startsWith('migrations')) continue;
+    if (/\.fork\(/.test(readFileSync(new URL(entry, root), 'utf8'))) offenders.push(entry);
+  }
+  t.same(offenders, [], 'use storeEm(orm) from src/persistence/db.ts instead of forking orm.em');
+});
