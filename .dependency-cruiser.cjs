@@ -11,8 +11,10 @@
  *   src/persistence/ (db.ts, embedded-postgres.ts) and src/persistence/migrations/
  *   are shared infrastructure, not a domain.
  * - Composition roots that may import anything: src/main.ts, src/server.ts,
- *   scripts/, test/, bench/. src/config.ts imports nothing of ours; src/jobs/
- *   may only use services' index.ts files (plus fastify types).
+ *   scripts/, test/, bench/. src/config.ts and src/log.ts import nothing of ours;
+ *   src/jobs/ may only use services' index.ts files (plus fastify types).
+ * - src/observability/ (metrics) knows no framework; services and persistence
+ *   feed it through callbacks only.
  *
  * Regex notes: `from.path` capture groups are referenced as `$1` in
  * `to.path` / `to.pathNot`. Use only non-capturing groups `(?:...)` elsewhere
@@ -159,6 +161,33 @@ module.exports = {
         'or @mikro-orm/*.',
       from: { path: '^src/http/' },
       to: { path: ['^src/(?:services|persistence)/', MIKRO_ORM] },
+    },
+
+    /* ----------------------------------------------------------- observability */
+    {
+      name: 'observability-framework-free',
+      severity: 'error',
+      comment:
+        'src/observability/ (the metrics registry) is fed through plain callbacks: it must not ' +
+        'import fastify, the ORM or database drivers, nor any layer of ours.',
+      from: { path: '^src/observability/' },
+      to: { path: ['^src/(?:http|handlers|services|persistence|jobs)/', FASTIFY, MIKRO_ORM, PG] },
+    },
+    {
+      name: 'metrics-via-callbacks-only',
+      severity: 'error',
+      comment:
+        'Services and persistence report to the metrics through callbacks they are given (e.g. ' +
+        "openDatabase's onQuery); they never import the registry or prom-client.",
+      from: { path: '^src/(?:services|persistence)/' },
+      to: { path: ['^src/observability/', `${NM}prom-client/`] },
+    },
+    {
+      name: 'log-is-a-leaf',
+      severity: 'error',
+      comment: 'src/log.ts (the logging interface every layer receives) imports nothing of ours.',
+      from: { path: '^src/log\\.ts$' },
+      to: { path: '^(?:src|generated|scripts|test|bench)/' },
     },
 
     /* --------------------------------------------------- config & jobs (roots) */

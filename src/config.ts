@@ -1,5 +1,8 @@
 // The environment, read and validated once at start-up. Nothing else reads process.env.
+import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { resolve } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 
 export interface Config {
   host: string;
@@ -9,6 +12,23 @@ export interface Config {
   dataDir: string;
   embeddedPostgresPort: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** pino-pretty output: a terminal outside production, or LOG_FORMAT=pretty. */
+  prettyLogs: boolean;
+  /** Where /metrics is served (0: a port the system picks); undefined when METRICS_PORT=off. */
+  metricsPort: number | undefined;
+  /** HTTP/2: over TLS with HTTP/1.1 fallback (ALPN) when `tls` is set, cleartext h2c otherwise. */
+  http2: boolean;
+  tls: { cert: Buffer; key: Buffer } | undefined;
+  databaseConnectTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  pressure: {
+    /** 0 turns a check off. */
+    maxEventLoopDelayMs: number;
+    maxHeapUsedBytes: number;
+    maxRssBytes: number;
+    healthCheckIntervalMs: number;
+    retryAfterSeconds: number;
+  };
   bodyLimitBytes: number;
   corsOrigins: string[];
   trustProxy: boolean;
@@ -45,6 +65,34 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+  return raw === 'true';
+}
+
+function pemFile(env: Env, name: string): Buffer | undefined {
+  const path = env[name];
+  if (!path) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError(`${name}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+}
+
+/** 90 % of what this process may use: V8's heap limit, and the container's (or machine's) memory. */
+function memoryDefaults() {
+  const constrained = process.constrainedMemory();
+  const machine = totalmem();
+  const limit = constrained > 0 && constrained < machine ? constrained : machine;
+  return {
+    heap: Math.floor(getHeapStatistics().heap_size_limit * 0.9),
+    rss: Math.floor(limit * 0.9),
+  };
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export function loadConfig(env: Env = process.env): Config {
@@ -59,6 +107,14 @@ export function loadConfig(env: Env = process.env): Config {
   const idle = integer(env, 'SESSION_IDLE_TTL_SECONDS', 7 * 24 * 3600, 60, 365 * 24 * 3600);
   const absolute = integer(env, 'SESSION_ABSOLUTE_TTL_SECONDS', 30 * 24 * 3600, 60, 365 * 24 * 3600);
   if (idle > absolute) throw new ConfigError('SESSION_IDLE_TTL_SECONDS cannot exceed SESSION_ABSOLUTE_TTL_SECONDS');
+  const cert = pemFile(env, 'TLS_CERT');
+  const key = pemFile(env, 'TLS_KEY');
+  if ((cert === undefined) !== (key === undefined)) throw new ConfigError('TLS_CERT and TLS_KEY must be set together');
+  const tls = cert && key ? { cert, key } : undefined;
+  const logFormat = env.LOG_FORMAT || (process.stdout.isTTY && env.NODE_ENV !== 'production' ? 'pretty' : 'json');
+  if (logFormat !== 'json' && logFormat !== 'pretty') throw new ConfigError(`LOG_FORMAT must be json or pretty, got "${logFormat}"`);
+  const metricsPort = env.METRICS_PORT === 'off' ? undefined : integer(env, 'METRICS_PORT', 9464, 0, 65535);
+  const memory = memoryDefaults();
   return {
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 3000, 0, 65535),
@@ -66,6 +122,19 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: resolve(env.DATA_DIR || '.data'),
     embeddedPostgresPort: integer(env, 'EMBEDDED_PG_PORT', 54329, 1024, 65535),
     logLevel,
+    prettyLogs: logFormat === 'pretty',
+    metricsPort,
+    http2: flag(env, 'HTTP2', tls !== undefined),
+    tls,
+    databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 3_600_000),
+    pressure: {
+      maxEventLoopDelayMs: integer(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600_000),
+      maxHeapUsedBytes: integer(env, 'MAX_HEAP_USED_BYTES', memory.heap, 0, Number.MAX_SAFE_INTEGER),
+      maxRssBytes: integer(env, 'MAX_RSS_BYTES', memory.rss, 0, Number.MAX_SAFE_INTEGER),
+      healthCheckIntervalMs: integer(env, 'HEALTH_CHECK_INTERVAL_MS', 5000, 100, 600_000),
+      retryAfterSeconds: integer(env, 'RETRY_AFTER_SECONDS', 10, 1, 86_400),
+    },
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     trustProxy: env.TRUST_PROXY === 'true',

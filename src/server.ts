@@ -1,10 +1,14 @@
-// The composition root: services over the database, handlers over the services, HTTP on top.
+// The composition root: services over the database, handlers over the services, HTTP on top,
+// and the metrics that each layer feeds through plain callbacks.
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import { createAuthenticator, createHandlers, createIdempotentRunner } from './handlers/index.ts';
 import { buildApp } from './http/app.ts';
+import { buildMetricsServer } from './http/metrics-server.ts';
 import { loadSpec } from './http/spec.ts';
-import type { Orm } from './persistence/db.ts';
+import { deferredLog, type Log } from './log.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { isConnectionFailure, isDatabaseReachable, pendingMigrations, poolStats, type Orm } from './persistence/db.ts';
 import { createAccountsDomain } from './services/accounts/index.ts';
 import { createChannelsDomain } from './services/channels/index.ts';
 import { DomainEvents } from './services/events.ts';
@@ -16,7 +20,7 @@ import { createSocialDomain } from './services/social/index.ts';
  * Every domain's services, and how they react to each other's events. Closing an account
  * removes, before the request answers, everything other domains kept for it.
  */
-export function createServices(orm: Orm, config: Config) {
+export function createServices(orm: Orm, config: Config, log?: Log) {
   const events = new DomainEvents();
   const lists = { maxPage: config.maxPage };
   const { accounts, sessions } = createAccountsDomain(
@@ -44,6 +48,19 @@ export type Services = ReturnType<typeof createServices>;
 export interface ServerHooks {
   /** Called once per response replayed for an Idempotency-Key (e.g. to count replays). */
   onIdempotentReplay?: (operationId: string) => void;
+  /**
+   * The metrics whose `database.onQuery` the ORM was opened with; without them the server makes
+   * its own, and database queries go uncounted. Replays are counted in them either way.
+   */
+  metrics?: Metrics;
+}
+
+export interface AgoraServer {
+  app: FastifyInstance;
+  services: Services;
+  metrics: Metrics;
+  /** Serves /metrics; undefined when METRICS_PORT=off. Not listening yet, like `app`. */
+  metricsApp: FastifyInstance | undefined;
 }
 
 export async function createServer(
@@ -51,8 +68,13 @@ export async function createServer(
   config: Config,
   logger: FastifyServerOptions['logger'],
   hooks: ServerHooks = {},
-): Promise<{ app: FastifyInstance; services: Services }> {
-  const services = createServices(orm, config);
+): Promise<AgoraServer> {
+  const metrics = hooks.metrics ?? createMetrics();
+  metrics.database.watchPool(() => poolStats(orm));
+  const log = deferredLog();
+  const services = createServices(orm, config, log);
+
+  let migrationsApplied = false;
   const app = await buildApp({
     spec: loadSpec(),
     handlers: createHandlers(services),
@@ -64,6 +86,27 @@ export async function createServer(
     corsOrigins: config.corsOrigins,
     trustProxy: config.trustProxy,
     rateLimit: config.rateLimit,
+    transport: { http2: config.http2, tls: config.tls },
+    metrics: metrics.http,
+    pressure: config.pressure,
+    readiness: {
+      async database() {
+        const reachable = await isDatabaseReachable(orm, { timeoutMs: config.databaseConnectTimeoutMs, log });
+        metrics.database.setUp(reachable);
+        return reachable;
+      },
+      // Once applied, migrations stay applied: no need to read the table at every probe.
+      async migrations() {
+        migrationsApplied ||= (await pendingMigrations(orm)).length === 0;
+        return migrationsApplied;
+      },
+    },
+    isUnavailable: isConnectionFailure,
   });
-  return { app, services };
+  log.attach(app.log);
+
+  const metricsApp = config.metricsPort === undefined
+    ? undefined
+    : await buildMetricsServer({ registry: metrics.registry, logger: app.log.child({ server: 'metrics' }) });
+  return { app, services, metrics, metricsApp };
 }

@@ -1011,9 +1011,10 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Any other error, as a problem document. */
+        /** @description Any other error, as a problem document. A `503` (overloaded, the database unreachable, or shutting down) carries `Retry-After`. */
         Problem: {
             headers: {
+                "Retry-After": components["headers"]["Retry-After"];
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                 "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];

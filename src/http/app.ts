@@ -1,9 +1,17 @@
-// Builds the HTTP server: third-party plugins, then ours, then the routes of the contract.
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+// Builds the HTTP server: transport (HTTP/1.1, h2c, or HTTPS with HTTP/2 and HTTP/1.1 over ALPN),
+// third-party plugins, then ours, then the routes of the contract.
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Authenticate, Handlers, RunIdempotently } from '../handlers/index.ts';
+import type { HttpMetrics } from '../observability/metrics.ts';
+import { compression } from './plugins/compression.ts';
 import { contentTypes } from './plugins/content-types.ts';
 import { docs } from './plugins/docs.ts';
+import { draining } from './plugins/draining.ts';
 import { frameworkErrors, problems } from './plugins/errors.ts';
+import { health, type ReadinessChecks } from './plugins/health.ts';
+import { loadShedding } from './plugins/load-shedding.ts';
+import { logRequests } from './plugins/log-request.ts';
+import { httpMetrics } from './plugins/metrics.ts';
 import { rateLimits, type RateLimitOptions } from './plugins/rate-limit.ts';
 import { genReqId, requestId } from './plugins/request-id.ts';
 import { securityHeaders } from './plugins/security-headers.ts';
@@ -12,6 +20,19 @@ import type { Spec } from './spec.ts';
 import { validatorCompiler } from './validation.ts';
 
 export const API_PREFIX = '/v1';
+
+export interface TransportOptions {
+  http2: boolean;
+  tls: { cert: Buffer; key: Buffer } | undefined;
+}
+
+export interface PressureOptions {
+  maxEventLoopDelayMs: number;
+  maxHeapUsedBytes: number;
+  maxRssBytes: number;
+  healthCheckIntervalMs: number;
+  retryAfterSeconds: number;
+}
 
 export interface AppOptions {
   spec: Spec;
@@ -25,34 +46,78 @@ export interface AppOptions {
   corsOrigins: string[];
   trustProxy: boolean;
   rateLimit: RateLimitOptions;
+  transport: TransportOptions;
+  metrics: HttpMetrics;
+  pressure: PressureOptions;
+  readiness: ReadinessChecks;
+  /** True for errors that mean the database cannot be reached (answered 503, not 500). */
+  isUnavailable: (error: unknown) => boolean;
+}
+
+function transportOptions(transport: TransportOptions) {
+  if (transport.tls) {
+    const https = { key: transport.tls.key, cert: transport.tls.cert };
+    return transport.http2 ? { http2: true, https: { ...https, allowHTTP1: true } } : { https };
+  }
+  return transport.http2 ? { http2: true } : {};
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  // One Fastify type for every transport: the raw request and reply differ, and nothing of ours
+  // depends on which.
   const app = Fastify({
+    ...transportOptions(options.transport),
     logger: options.logger,
     bodyLimit: options.bodyLimitBytes,
     genReqId,
     requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    // One line per request, from plugins/log-request.ts.
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     trustProxy: options.trustProxy,
-    return503OnClosing: true,
-    frameworkErrors,
+    // plugins/draining.ts answers with a problem instead.
+    return503OnClosing: false,
+    // Fastify answers URLs it cannot route before any hook runs: log and count them here.
+    frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => {
+      request.server.logRequestWhenOver(request, reply);
+      request.server.countRequestWhenOver(request, reply);
+      return frameworkErrors(error, request, reply);
+    },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-  });
+  } as FastifyServerOptions) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
+  const retryAfterSeconds = options.pressure.retryAfterSeconds;
 
   await app.register(requestId);
-  await app.register(problems, { document: options.spec.document, prefix: API_PREFIX });
+  await app.register(problems, {
+    document: options.spec.document,
+    prefix: API_PREFIX,
+    isUnavailable: options.isUnavailable,
+    retryAfterSeconds,
+  });
+  // Compression before request logging: the log counts the bytes that are actually sent.
+  await app.register(compression);
+  await app.register(logRequests);
+  await app.register(httpMetrics, { metrics: options.metrics });
+  await app.register(draining, { retryAfterSeconds });
   await app.register(securityHeaders, { corsOrigins: options.corsOrigins });
+  await app.register(loadShedding, {
+    ...options.pressure,
+    healthCheck: options.readiness.database,
+    onShed: (reason) => options.metrics.loadShed.inc({ reason }),
+  });
   await app.register(rateLimits, options.rateLimit);
   await app.register(contentTypes);
+  await app.register(health, { checks: options.readiness, shedding: () => app.isUnderPressure(), retryAfterSeconds });
   await app.register(routes, {
     document: options.spec.document,
     prefix: API_PREFIX,
     handlers: options.handlers,
     authenticate: options.authenticate,
     runIdempotently: options.runIdempotently,
-    onIdempotentReplay: options.onIdempotentReplay,
+    onIdempotentReplay: (operationId) => {
+      options.metrics.idempotentReplays.inc({ operation: operationId });
+      options.onIdempotentReplay?.(operationId);
+    },
   });
   await app.register(docs, { spec: options.spec });
   await app.ready();

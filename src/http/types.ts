@@ -7,6 +7,10 @@ declare module 'fastify' {
     caller: Caller | null;
     /** A token that was sent but is not valid: refused even where anonymous callers are welcome. */
     authFailure: ApiProblem | null;
+    /** The problem the request was answered with, if any (for logs and metrics). */
+    problem: ApiProblem | null;
+    /** Whether it failed with an error that no layer expected (logged with its stack). */
+    unexpectedError: boolean;
     /** The Idempotency-Key of a request to an `x-idempotent` operation, when one was sent. */
     idempotencyKey: string | null;
     /** True when the response is the replay of an earlier request with the same key (for metrics). */

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { MikroORM, defineConfig, type EntityManager } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import type { LogContext, Logger } from '@mikro-orm/core';
+import { silentLog, type Log } from '../log.ts';
 import { accountsEntities } from './accounts/entities.ts';
 import { channelsEntities } from './channels/entities.ts';
 import { idempotencyEntities } from './idempotency/entities.ts';
@@ -16,27 +17,62 @@ export const migrationsDir = fileURLToPath(new URL('./migrations', import.meta.u
 export interface DatabaseOptions {
   clientUrl: string;
   poolMax?: number;
-  /** Receives every SQL statement the ORM runs, with its duration (for tests and metrics). */
-  onQuery?: (sql: string, tookMs: number | undefined) => void;
+  /**
+   * Receives every SQL statement the ORM runs, with its duration and whether it failed (for
+   * tests and metrics). A failure may be one the caller handles, such as a unique violation.
+   */
+  onQuery?: (sql: string, tookMs: number | undefined, failed: boolean) => void;
+  /** Where the ORM's own warnings go (e.g. a pooled connection dropped by the server). */
+  log?: Log;
+  /** How long to wait for a connection, new or from the pool, before failing the query. */
+  connectTimeoutMs?: number;
 }
 
-/** A MikroORM logger that only reports executed queries. */
-class QueryListener implements Logger {
-  readonly #onQuery: NonNullable<DatabaseOptions['onQuery']>;
-  constructor(onQuery: NonNullable<DatabaseOptions['onQuery']>) {
+/** A MikroORM logger that reports executed queries to `onQuery` and the ORM's warnings to `log`. */
+class OrmLogger implements Logger {
+  readonly #onQuery: DatabaseOptions['onQuery'];
+  readonly #log: Log;
+  constructor(onQuery: DatabaseOptions['onQuery'], log: Log) {
     this.#onQuery = onQuery;
+    this.#log = log;
   }
-  log(): void {}
-  error(): void {}
-  warn(): void {}
+  log(namespace: string, message: string): void {
+    this.#log.debug({ namespace }, message);
+  }
+  error(namespace: string, message: string): void {
+    this.#log.error({ namespace }, message);
+  }
+  warn(namespace: string, message: string): void {
+    this.#log.warn({ namespace }, message);
+  }
   logQuery(context: LogContext): void {
-    this.#onQuery(context.query ?? "", context.took);
+    this.#onQuery?.(context.query ?? '', context.took, context.level === 'error');
   }
   setDebugMode(): void {}
   isEnabled(namespace: string): boolean {
-    return namespace === 'query';
+    return namespace === 'query' && this.#onQuery !== undefined;
   }
 }
+
+/** What `pg`'s pool tells about itself. */
+interface PoolLike {
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+  options: { max: number };
+}
+
+export interface PoolStats {
+  max: number;
+  /** Connections open, checked out or idle. */
+  total: number;
+  idle: number;
+  /** Queries waiting for a connection. */
+  waiting: number;
+}
+
+/** The pool of each ORM, which MikroORM creates when it first connects. */
+const pools = new WeakMap<Orm, () => PoolLike | undefined>();
 
 export function ormConfig(options: DatabaseOptions) {
   return defineConfig({
@@ -60,13 +96,26 @@ export function ormConfig(options: DatabaseOptions) {
     allowGlobalContext: false,
     ensureDatabase: false,
     pool: { min: 0, max: options.poolMax ?? 10 },
+    driverOptions: { connectionTimeoutMillis: options.connectTimeoutMs ?? 5000 },
     debug: options.onQuery ? ['query'] : false,
-    loggerFactory: options.onQuery ? () => new QueryListener(options.onQuery!) : undefined,
+    loggerFactory: () => new OrmLogger(options.onQuery, options.log ?? silentLog),
   });
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Orm> {
-  return MikroORM.init(ormConfig(options));
+  const config = ormConfig(options);
+  let pool: PoolLike | undefined;
+  config.driverOptions = { ...config.driverOptions, onPoolCreated: (created: PoolLike) => void (pool = created) };
+  const orm = await MikroORM.init(config);
+  pools.set(orm, () => pool);
+  return orm;
+}
+
+/** How busy the connection pool is; undefined before the ORM has created it. */
+export function poolStats(orm: Orm): PoolStats | undefined {
+  const pool = pools.get(orm)?.();
+  if (!pool) return undefined;
+  return { max: pool.options.max, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
 }
 
 /**
@@ -105,11 +154,40 @@ export async function schemaDiffersFromMigrations(orm: Orm): Promise<boolean> {
   return orm.migrator.checkSchema();
 }
 
-export async function isDatabaseReachable(orm: Orm): Promise<boolean> {
+/** Node's and PostgreSQL's ways of saying "no connection", as opposed to a failed statement. */
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
+  '08000', '08001', '08003', '08004', '08006', // connection exceptions
+  '53300', // too many connections
+  '57P01', '57P02', '57P03', // the server is shutting down or starting up
+]);
+const CONNECTION_ERROR_MESSAGES = /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|database is unreachable/i;
+
+/** True when `error` means the database could not be reached, rather than that a query was wrong. */
+export function isConnectionFailure(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true;
+    if (CONNECTION_ERROR_MESSAGES.test(e.message)) return true;
+  }
+  return false;
+}
+
+/** Answers a trivial query within `timeoutMs`; logs why not when it cannot. */
+export async function isDatabaseReachable(orm: Orm, options: { timeoutMs: number; log?: Log }): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const query = orm.em.getConnection().execute('select 1');
+  const timeout = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new Error(`the database is unreachable: no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+  });
   try {
-    await orm.em.getConnection().execute('select 1');
+    await Promise.race([query, timeout]);
     return true;
-  } catch {
+  } catch (error) {
+    query.catch(() => {}); // still running when the timeout won; its failure is already reported
+    (options.log ?? silentLog).warn({ err: error }, 'database health check failed');
     return false;
+  } finally {
+    clearTimeout(timer);
   }
 }

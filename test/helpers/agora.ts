@@ -3,12 +3,17 @@
 // openapi.yaml.
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { createAgoraClient, unwrap, type Account, type AgoraClient } from 'agora-sdk';
 import { loadConfig } from '../../src/config.ts';
+import { loggerOptions } from '../../src/http/logger.ts';
+import { deferredLog } from '../../src/log.ts';
+import { createMetrics } from '../../src/observability/metrics.ts';
 import { openDatabase } from '../../src/persistence/db.ts';
 import { createServer, type Services } from '../../src/server.ts';
 import { assertConforms } from './contract.ts';
+import { parseMetrics, type Scrape } from './metrics.ts';
 
 interface Tap {
   teardown(fn: () => unknown): void;
@@ -42,10 +47,23 @@ export interface RawResponse {
 
 export interface Agora {
   baseUrl: string;
-  /** An SDK client; every response it sees is checked against the spec. */
-  client(token?: string): AgoraClient;
+  /** `http://127.0.0.1:port` (`https://` when TLS_CERT is set): the server without /v1. */
+  origin: string;
+  /** The server itself (e.g. for its address or to close it early). */
+  app: FastifyInstance;
+  /** `http://127.0.0.1:port/metrics`, or undefined when METRICS_PORT=0. */
+  metricsUrl: string | undefined;
+  /** Scrapes /metrics and parses the Prometheus text format. */
+  scrape(): Promise<Scrape & { text: string }>;
+  /**
+   * An SDK client; every response it sees is checked against the spec. `fetch` replaces the
+   * global fetch (e.g. one that speaks HTTP/2 or trusts a test certificate).
+   */
+  client(token?: string, fetch?: (request: Request) => Promise<Response>): AgoraClient;
   /** A request with full control over headers and body, checked against the spec too. */
   raw(method: string, path: string, init?: { headers?: Record<string, string>; body?: string }): Promise<RawResponse>;
+  /** This server's database, for a connection of the test's own (e.g. to hold a lock). */
+  databaseUrl: string;
   /** Runs SQL against this server's database. */
   sql<T extends Record<string, unknown> = Record<string, any>>(text: string, params?: unknown[]): Promise<T[]>;
   /** Counts rows of a table, to prove what a request did or did not store. */
@@ -71,16 +89,43 @@ export interface Agora {
   statementsDuring<T>(work: () => Promise<T>): Promise<{ result: T; statements: string[] }>;
 }
 
+/** A fetch that checks every response against openapi.yaml; `send` does the actual request. */
+export function checkedFetch(send: (request: Request) => Promise<Response> = (request) => fetch(request)): typeof fetch {
+  return async (input, init) => {
+    const request = new Request(input, init);
+    const response = await send(request);
+    const body = await response.clone().text();
+    assertConforms({ method: request.method, url: request.url, status: response.status, headers: response.headers, body });
+    return response;
+  };
+}
+
 let serial = 0;
 export function uniqueHandle(prefix = 'user'): string {
   return `${prefix}_${process.pid.toString(36)}${(serial++).toString(36)}${randomBytes(2).toString('hex')}`.slice(0, 30);
 }
 
-export async function startAgora(t: Tap, env: Record<string, string> = {}): Promise<Agora> {
+export interface StartOptions {
+  /** Rewrites the database URL the server connects to (e.g. to go through a proxy). */
+  routeDatabase?: (url: string) => string;
+}
+
+async function cloneTemplate(): Promise<{ url: string; drop: () => Promise<void> }> {
   if (!adminUrl || !template) throw new Error('run the tests with `npm test` (test/run.ts prepares the database)');
   const database = `agora_test_${randomBytes(6).toString('hex')}`;
   await admin(`create database "${database}" template "${template}"`);
-  const url = databaseUrl(database);
+  return { url: databaseUrl(database), drop: () => admin(`drop database if exists "${database}" with (force)`) };
+}
+
+/** A database of the test's own, cloned from the migrated template; dropped at teardown. */
+export async function createTestDatabase(t: Tap): Promise<string> {
+  const { url, drop } = await cloneTemplate();
+  t.teardown(drop);
+  return url;
+}
+
+export async function startAgora(t: Tap, env: Record<string, string> = {}, options: StartOptions = {}): Promise<Agora> {
+  const { url, drop } = await cloneTemplate();
   const config = loadConfig({
     RATE_LIMIT_PER_MINUTE: '100000',
     SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE: '100000',
@@ -89,36 +134,56 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}): Prom
     DATABASE_URL: url,
   });
   let recording: string[] | undefined;
-  const orm = await openDatabase({ clientUrl: url, poolMax: 5, onQuery: (sql) => recording?.push(sql) });
+  const serverUrl = options.routeDatabase ? options.routeDatabase(url) : url;
+  const metrics = createMetrics();
+  const ormLog = deferredLog();
+  const orm = await openDatabase({
+    clientUrl: serverUrl,
+    poolMax: 5,
+    onQuery: metrics.database.onQuery,
+    log: ormLog,
+    connectTimeoutMs: config.databaseConnectTimeoutMs,
+  });
   const logs: Record<string, any>[] = [];
   const stream = { write: (line: string) => void logs.push(JSON.parse(line)) };
   const replays: string[] = [];
-  const { app, services } = await createServer(orm, config, { level: 'info', stream }, { onIdempotentReplay: (op) => void replays.push(op) });
+  const { app, services, metricsApp } = await createServer(orm, config, loggerOptions({ level: 'info', pretty: false, stream }), {
+    metrics,
+    onIdempotentReplay: (op) => void replays.push(op),
+  });
+  ormLog.attach(app.log);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const baseUrl = `${origin}/v1`;
+  let metricsUrl: string | undefined;
+  if (metricsApp) {
+    await metricsApp.listen({ host: '127.0.0.1', port: 0 });
+    metricsUrl = `http://127.0.0.1:${(metricsApp.server.address() as AddressInfo).port}/metrics`;
+  }
   const pool = new pg.Pool({ connectionString: url, max: 2 });
+  // pool.end() resolves before its connections have closed; the `drop database ... with (force)`
+  // of the teardown may then terminate one, which the pool reports as an error of an idle client.
+  pool.on('error', () => {});
 
   t.teardown(async () => {
     await app.close();
+    await metricsApp?.close();
     await orm.close(true);
     await pool.end();
-    await admin(`drop database if exists "${database}" with (force)`);
+    await drop();
   });
 
-  const checking: typeof fetch = async (input, init) => {
-    const request = new Request(input, init);
-    const response = await fetch(request);
-    const body = await response.clone().text();
-    assertConforms({ method: request.method, url: request.url, status: response.status, headers: response.headers, body });
-    return response;
-  };
-
-  const client = (token?: string) => createAgoraClient({ baseUrl, token, fetch: checking });
+  const checking = checkedFetch();
+  const client = (token?: string, send?: (request: Request) => Promise<Response>) =>
+    createAgoraClient({ baseUrl, token, fetch: send ? checkedFetch(send) : checking });
 
   const agora: Agora = {
     baseUrl,
+    origin,
+    app,
+    metricsUrl,
+    databaseUrl: url,
     logs,
     services,
     replays,
@@ -131,6 +196,13 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}): Prom
       } finally {
         recording = undefined;
       }
+    },
+    async scrape() {
+      if (!metricsUrl) throw new Error('this server has no metrics endpoint (METRICS_PORT=off)');
+      const response = await fetch(metricsUrl);
+      const text = await response.text();
+      if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}: ${text}`);
+      return { text, ...parseMetrics(text) };
     },
     async raw(method, path, init = {}) {
       const response = await checking(`${origin}${path}`, { method, headers: init.headers, body: init.body });

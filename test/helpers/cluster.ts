@@ -93,6 +93,7 @@ export async function startCluster(t: Tap, count: number, env: Record<string, st
         NODE_ENV: 'production',
         HOST: '127.0.0.1',
         PORT: '0',
+        METRICS_PORT: '0', // several instances on one machine: each its own metrics port
         LOG_LEVEL: 'info',
         DATABASE_URL: databaseUrl,
         RATE_LIMIT_PER_MINUTE: '1000000',

@@ -1,10 +1,20 @@
 // The one place where anything thrown becomes an RFC 9457 problem response. Unexpected errors
-// are logged with their stack and answered with a 500 that reveals nothing.
+// are logged once, with their stack, and answered with a 500 that reveals nothing; a database
+// that cannot be reached is a 503 with Retry-After.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiProblem, ServiceError, WWW_AUTHENTICATE, problemFor } from '../../handlers/index.ts';
 import { HTTP_METHODS, type OpenApiDocument } from '../spec.ts';
 import { fieldProblems } from '../validation.ts';
+import '../types.ts';
+
+export interface ProblemsOptions {
+  document: OpenApiDocument;
+  prefix: string;
+  /** True for errors meaning a dependency (the database) is unreachable: answered 503. */
+  isUnavailable: (error: unknown) => boolean;
+  retryAfterSeconds: number;
+}
 
 interface SecurityFailure extends Error {
   statusCode: number;
@@ -68,6 +78,7 @@ function unwrapSecurityFailure(error: unknown): unknown {
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ApiProblem) {
+  request.problem = problem;
   return reply
     .code(problem.status)
     .header('x-request-id', request.id) // also on errors raised before any hook ran
@@ -91,14 +102,26 @@ function pathMatcher(document: OpenApiDocument, prefix: string) {
   return (url: string) => routes.find((r) => r.pattern.test(url))?.methods;
 }
 
-export const problems = fp(async (app: FastifyInstance, options: { document: OpenApiDocument; prefix: string }) => {
+export const problems = fp(async (app: FastifyInstance, options: ProblemsOptions) => {
+  app.decorateRequest('problem', null);
+  app.decorateRequest('unexpectedError', false);
   app.setErrorHandler((thrown, request, reply) => {
     const error = unwrapSecurityFailure(thrown);
     const problem = toProblem(error);
     if (problem) {
-      if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+      if (problem.status >= 500) {
+        request.log.error({ err: error }, 'request failed');
+        if (problem.slug === 'internal-error') request.unexpectedError = true;
+      }
       return sendProblem(request, reply, problem);
     }
+    if (options.isUnavailable(error)) {
+      request.log.warn({ err: error }, 'the database is unreachable');
+      return sendProblem(request, reply, new ApiProblem('service-unavailable', `the database is unreachable; retry in ${options.retryAfterSeconds} s`, {
+        headers: { 'retry-after': String(options.retryAfterSeconds) },
+      }));
+    }
+    request.unexpectedError = true;
     request.log.error({ err: error }, 'unexpected error');
     return sendProblem(request, reply, new ApiProblem('internal-error', `an unexpected error occurred; quote request id ${request.id} when reporting it`));
   });

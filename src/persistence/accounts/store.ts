@@ -3,6 +3,7 @@
 // joins the caller's transaction when there is one (see `storeEm`).
 import { UniqueConstraintViolationException, raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { silentLog, type Log } from '../../log.ts';
 import { storeEm, type Orm } from '../db.ts';
 import { AccountEntity, SessionEntity } from './entities.ts';
 
@@ -80,9 +81,11 @@ function escapeLike(value: string): string {
 
 export class AccountsStore {
   readonly #orm: Orm;
+  readonly #log: Log;
 
-  constructor(orm: Orm) {
+  constructor(orm: Orm, log: Log = silentLog) {
     this.#orm = orm;
+    this.#log = log;
   }
 
   #em(): EntityManager {
@@ -100,7 +103,10 @@ export class AccountsStore {
       await em.transactional((inner) => inner.insert(AccountEntity, { ...row, version: 0 }));
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException) {
-        return { kind: 'taken', field: /account_email_key/.test(error.message) ? 'email' : 'handle' };
+        const field = /account_email_key/.test(error.message) ? 'email' : 'handle';
+        // Expected (someone else has it); the SQL in the error's message is not logged, it holds the row.
+        this.#log.debug({ field }, 'account not inserted: unique value taken');
+        return { kind: 'taken', field };
       }
       throw error;
     }

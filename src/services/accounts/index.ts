@@ -1,4 +1,5 @@
 // The accounts domain's public API. Everything else in this folder is private to it.
+import { silentLog, type Log } from '../../log.ts';
 import type { Orm } from '../../persistence/db.ts';
 import { AccountsStore } from '../../persistence/accounts/index.ts';
 import type { DomainEvents } from '../events.ts';
@@ -10,10 +11,10 @@ export type { AccountsService } from './accounts-service.ts';
 export type { SessionsService } from './sessions-service.ts';
 export type { Account, AccountSummary, AccountsSettings, Caller, ListAccountsRequest, NewAccount, ProfilePatch, SignedIn } from './model.ts';
 
-export function createAccountsDomain(orm: Orm, settings: AccountsSettings, events?: DomainEvents) {
-  const store = new AccountsStore(orm);
+export function createAccountsDomain(orm: Orm, settings: AccountsSettings, events?: DomainEvents, log: Log = silentLog) {
+  const store = new AccountsStore(orm, log);
   return {
     accounts: new AccountsService(store, settings, events),
-    sessions: new SessionsService(store, settings),
+    sessions: new SessionsService(store, settings, undefined, log),
   };
 }

@@ -1,5 +1,6 @@
 // Signing in and out, and turning a bearer token back into a caller.
 import { v7 as uuidv7 } from 'uuid';
+import { silentLog, type Log } from '../../log.ts';
 import type { AccountsStore } from '../../persistence/accounts/index.ts';
 import { InvalidCredentials, NotFound, Unauthenticated } from '../errors.ts';
 import type { Account, AccountsSettings, Caller, SignedIn } from './model.ts';
@@ -13,16 +14,18 @@ export class SessionsService {
   readonly #store: AccountsStore;
   readonly #settings: AccountsSettings;
   readonly #now: () => Date;
+  readonly #log: Log;
 
-  constructor(store: AccountsStore, settings: AccountsSettings, now: () => Date = () => new Date()) {
+  constructor(store: AccountsStore, settings: AccountsSettings, now: () => Date = () => new Date(), log: Log = silentLog) {
     this.#store = store;
     this.#settings = settings;
+    this.#log = log;
     this.#now = now;
   }
 
   async signIn(email: string, password: string): Promise<SignedIn> {
     const credentials = await this.#store.findCredentials(email.trim().toLowerCase());
-    const valid = await verifyPassword(credentials?.passwordHash, password);
+    const valid = await verifyPassword(credentials?.passwordHash, password, this.#log);
     if (!credentials || !valid) throw new InvalidCredentials();
     const account = await this.#store.findAccount(credentials.accountId);
     if (!account) throw new InvalidCredentials(); // closed between the two reads

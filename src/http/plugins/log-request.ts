@@ -1,0 +1,76 @@
+// One JSON line per request, written when the response is over (Fastify's own two lines are
+// turned off): method, path, route template and operation, status, latency, bytes sent, the
+// requestId (a label of every line), the signed-in account and the Idempotency-Key when present.
+// Requests the client aborted get their line too. Bodies, headers and cookies are never logged.
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { operationOf, routeOf, whenOver } from '../request-facts.ts';
+import '../types.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Logs `request` once it is over; for requests that no hook sees (app.ts, frameworkErrors). */
+    logRequestWhenOver(request: FastifyRequest, reply: FastifyReply): void;
+  }
+}
+
+const MAX_LOGGED_PATH = 2048;
+const MAX_IDEMPOTENCY_KEY = 255;
+
+function bytesOut(request: FastifyRequest, reply: FastifyReply, streamed: number | undefined): number {
+  if (request.method === 'HEAD') return 0;
+  if (streamed !== undefined) return streamed;
+  const length = Number(reply.getHeader('content-length'));
+  return Number.isFinite(length) ? length : 0;
+}
+
+export const logRequests = fp(async (app: FastifyInstance) => {
+  // Streamed bodies (compressed ones, files) have no Content-Length: count what goes out.
+  const streamed = new WeakMap<FastifyRequest, { bytes: number }>();
+  async function countStreamedBytes(request: FastifyRequest, _reply: FastifyReply, payload: unknown) {
+    if (!payload || typeof (payload as NodeJS.ReadableStream).pipe !== 'function') return payload;
+    const counter = { bytes: 0 };
+    streamed.set(request, counter);
+    const counting = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        counter.bytes += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    // An error or an abort destroys both streams; Fastify reports it for the response.
+    pipeline(payload as NodeJS.ReadableStream, counting).catch(() => {});
+    return counting;
+  }
+  // Route-level, and registered after @fastify/compress: runs after it, on the bytes sent.
+  app.addHook('onRoute', (route: RouteOptions) => {
+    route.onSend = [...(route.onSend ? [route.onSend].flat() : []), countStreamedBytes as never];
+  });
+
+  function logWhenOver(request: FastifyRequest, reply: FastifyReply) {
+    whenOver(reply, (aborted, elapsedMs) => {
+      const idempotencyKey = request.headers['idempotency-key'];
+      const line = {
+        method: request.method,
+        path: (request.url.split('?')[0] ?? '').slice(0, MAX_LOGGED_PATH),
+        route: routeOf(request),
+        operation: operationOf(request),
+        status: aborted ? null : reply.statusCode,
+        latencyMs: Math.round(elapsedMs * 1000) / 1000,
+        bytesOut: aborted ? (streamed.get(request)?.bytes ?? 0) : bytesOut(request, reply, streamed.get(request)?.bytes),
+        httpVersion: request.raw.httpVersion,
+        ip: request.ip,
+        accountId: request.caller?.accountId,
+        // routes.ts binds the parsed key (and idempotentReplayed) to the request's logger for the
+        // operations that take one; elsewhere the header is logged as sent.
+        idempotencyKey: request.idempotencyKey === null && typeof idempotencyKey === 'string' ? idempotencyKey.slice(0, MAX_IDEMPOTENCY_KEY) : undefined,
+        problem: request.problem?.slug,
+        aborted: aborted || undefined,
+      };
+      request.log.info(line, aborted ? 'request aborted by the client' : 'request completed');
+    });
+  }
+  app.decorate('logRequestWhenOver', logWhenOver);
+  app.addHook('onRequest', async (request, reply) => logWhenOver(request, reply));
+});

@@ -1,0 +1,45 @@
+// Records every request in the metrics: count by operation, method and status class, latency by
+// operation, problem responses by type, unexpected errors and rate-limited requests (idempotent
+// replays are counted by app.ts, from the routes' replay hook). Served on its own port by
+// ../metrics-server.ts.
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { statusClass, type HttpMetrics } from '../../observability/metrics.ts';
+import { operationOf, whenOver } from '../request-facts.ts';
+import '../types.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Counts `request` once it is over; for requests that no hook sees (app.ts, frameworkErrors). */
+    countRequestWhenOver(request: FastifyRequest, reply: FastifyReply): void;
+  }
+}
+
+export const httpMetrics = fp(async (app: FastifyInstance, options: { metrics: HttpMetrics }) => {
+  const { metrics } = options;
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const operationId = (route.schema as { operationId?: string } | undefined)?.operationId;
+    if (operationId) for (const method of [route.method].flat()) metrics.initialise(operationId, method);
+  });
+
+  function countWhenOver(request: FastifyRequest, reply: FastifyReply) {
+    metrics.inFlight.inc();
+    whenOver(reply, (aborted, elapsedMs) => {
+      metrics.inFlight.dec();
+      const operation = operationOf(request);
+      const status = reply.statusCode;
+      metrics.requests.inc({ operation, method: request.method, status_class: aborted ? 'aborted' : statusClass(status) });
+      metrics.duration.observe({ operation }, elapsedMs / 1000);
+      if (aborted) return;
+      const problem = request.problem;
+      if (problem) {
+        metrics.errorResponses.inc({ operation, status: String(status), type: problem.slug });
+        if (problem.slug === 'rate-limited') metrics.rateLimited.inc({ operation });
+      }
+      if (request.unexpectedError) metrics.unexpectedErrors.inc({ operation });
+    });
+  }
+  app.decorate('countRequestWhenOver', countWhenOver);
+  app.addHook('onRequest', async (request, reply) => countWhenOver(request, reply));
+});

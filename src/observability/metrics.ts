@@ -1,0 +1,212 @@
+// The server's Prometheus metrics (prom-client), in one registry per server. Plain callbacks feed
+// it: the HTTP layer records requests, the database layer reports queries through `onQuery`, and
+// nothing here knows about Fastify or the ORM. Label values are bounded: operation ids, route
+// templates, status classes, statement kinds; never raw URLs or ids.
+import { getHeapStatistics } from 'node:v8';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** From 1 ms to 10 s. */
+export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/** What the connection pool reports about itself. */
+export interface PoolUsage {
+  max: number;
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
+/** SQL statement kinds, the `operation` label of the database metrics. */
+export const STATEMENT_KINDS = ['select', 'insert', 'update', 'delete', 'begin', 'commit', 'rollback', 'savepoint', 'ddl', 'other'] as const;
+export type StatementKind = (typeof STATEMENT_KINDS)[number];
+
+const KIND_OF_KEYWORD: Record<string, StatementKind> = {
+  select: 'select',
+  insert: 'insert',
+  update: 'update',
+  delete: 'delete',
+  begin: 'begin',
+  'start': 'begin',
+  commit: 'commit',
+  rollback: 'rollback',
+  savepoint: 'savepoint',
+  release: 'savepoint',
+  create: 'ddl',
+  alter: 'ddl',
+  drop: 'ddl',
+};
+
+export function statementKind(sql: string): StatementKind {
+  const keyword = /^\s*(?:\/\*.*?\*\/\s*)?([a-z]+)/is.exec(sql)?.[1]?.toLowerCase() ?? '';
+  return KIND_OF_KEYWORD[keyword] ?? 'other';
+}
+
+export function statusClass(status: number): string {
+  return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other';
+}
+
+export function createMetrics() {
+  const registry = new Registry();
+  const registers = [registry];
+  // The process: CPU, resident and heap memory, event-loop lag, GC, handles.
+  collectDefaultMetrics({ register: registry });
+
+  new Gauge({
+    name: 'agora_memory_available_bytes',
+    help: 'Memory still available to the process (the container limit or free system memory).',
+    registers,
+    collect() {
+      this.set(process.availableMemory());
+    },
+  });
+  new Gauge({
+    name: 'agora_memory_heap_limit_bytes',
+    help: "V8's heap size limit: heap use beyond it crashes the process.",
+    registers,
+    collect() {
+      this.set(getHeapStatistics().heap_size_limit);
+    },
+  });
+
+  const http = {
+    requests: new Counter({
+      name: 'agora_http_requests_total',
+      help: 'Requests answered (or aborted by the client, status_class="aborted"), by operation, method and status class.',
+      labelNames: ['operation', 'method', 'status_class'] as const,
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'agora_http_request_duration_seconds',
+      help: 'Time from the request arriving to the response being sent, by operation.',
+      labelNames: ['operation'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: 'agora_http_requests_in_flight',
+      help: 'Requests being processed now.',
+      registers,
+    }),
+    errorResponses: new Counter({
+      name: 'agora_http_error_responses_total',
+      help: 'Problem responses (4xx and 5xx), by operation, status and problem type.',
+      labelNames: ['operation', 'status', 'type'] as const,
+      registers,
+    }),
+    unexpectedErrors: new Counter({
+      name: 'agora_http_unexpected_errors_total',
+      help: 'Exceptions that no layer expected (answered 500 and logged with their stack), by operation.',
+      labelNames: ['operation'] as const,
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: 'agora_http_rate_limited_total',
+      help: 'Requests refused with 429 by a rate limit, by operation.',
+      labelNames: ['operation'] as const,
+      registers,
+    }),
+    loadShed: new Counter({
+      name: 'agora_http_load_shed_total',
+      help: 'Requests refused with 503 because the server was saturated or the database unreachable, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    idempotentReplays: new Counter({
+      name: 'agora_idempotent_replays_total',
+      help: 'Responses replayed from a stored idempotency key (sent with Idempotent-Replayed: true), by operation.',
+      labelNames: ['operation'] as const,
+      registers,
+    }),
+  };
+
+  // @fastify/under-pressure's reasons; started at zero so that increase() sees the first refusal.
+  for (const reason of ['eventLoopDelay', 'eventLoopUtilization', 'heapUsedBytes', 'rssBytes', 'healthCheck']) http.loadShed.inc({ reason }, 0);
+
+  const queries = new Counter({
+    name: 'agora_db_queries_total',
+    help: 'SQL statements run, by kind and outcome (error includes failures the caller handles, such as unique violations).',
+    labelNames: ['operation', 'outcome'] as const,
+    registers,
+  });
+  const queryDuration = new Histogram({
+    name: 'agora_db_query_duration_seconds',
+    help: 'Time a SQL statement took, waiting for a connection included, by kind.',
+    labelNames: ['operation'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  for (const operation of STATEMENT_KINDS) {
+    for (const outcome of ['ok', 'error']) queries.inc({ operation, outcome }, 0);
+  }
+  const databaseUp = new Gauge({
+    name: 'agora_db_up',
+    help: 'Whether the last database health check got an answer (1) or not (0).',
+    registers,
+  });
+
+  let pool: () => PoolUsage | undefined = () => undefined;
+  new Gauge({
+    name: 'agora_db_pool_connections',
+    help: 'Connections of the database pool, by state (in_use, idle).',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      const usage = pool();
+      if (!usage) return;
+      this.set({ state: 'in_use' }, usage.total - usage.idle);
+      this.set({ state: 'idle' }, usage.idle);
+    },
+  });
+  new Gauge({
+    name: 'agora_db_pool_max_connections',
+    help: 'The most connections the database pool opens.',
+    registers,
+    collect() {
+      const usage = pool();
+      if (usage) this.set(usage.max);
+    },
+  });
+  new Gauge({
+    name: 'agora_db_pool_waiting_queries',
+    help: 'Queries waiting for a free connection of the pool.',
+    registers,
+    collect() {
+      const usage = pool();
+      if (usage) this.set(usage.waiting);
+    },
+  });
+
+  return {
+    registry,
+    http: {
+      ...http,
+      /** Starts an operation's series at zero, so that increase() sees its first event. */
+      initialise(operation: string, method: string): void {
+        for (const status_class of ['2xx', '4xx', '5xx']) http.requests.inc({ operation, method, status_class }, 0);
+        http.unexpectedErrors.inc({ operation }, 0);
+        http.rateLimited.inc({ operation }, 0);
+        if (method === 'POST') http.idempotentReplays.inc({ operation }, 0);
+      },
+    },
+    database: {
+      /** Pass as `openDatabase`'s `onQuery`. */
+      onQuery(sql: string, tookMs: number | undefined, failed: boolean): void {
+        const operation = statementKind(sql);
+        queries.inc({ operation, outcome: failed ? 'error' : 'ok' });
+        if (tookMs !== undefined) queryDuration.observe({ operation }, tookMs / 1000);
+      },
+      /** Reports the pool's usage at every scrape. */
+      watchPool(usage: () => PoolUsage | undefined): void {
+        pool = usage;
+      },
+      setUp(reachable: boolean): void {
+        databaseUp.set(reachable ? 1 : 0);
+      },
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+export type HttpMetrics = Metrics['http'];
