@@ -1,6 +1,7 @@
 // Reads and writes the `channels` schema. Conditional writes are evaluated by PostgreSQL
 // (`where id = ? and version = ?`); memberships go with their channel (foreign key, same schema).
-import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, raw, type EntityManager } from '@mikro-orm/core';
+import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, raw } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { storeEm, type Orm } from '../db.ts';
 import { ChannelEntity, MembershipEntity } from './entities.ts';
 
@@ -137,11 +138,16 @@ export class ChannelsStore {
   async updateChannel(id: string, expectedVersion: number | undefined, changes: ChannelChanges, now: Date): Promise<WriteOutcome<ChannelRow>> {
     const em = this.#em();
     const where = expectedVersion === undefined ? { id } : { id, version: expectedVersion };
-    const updated = await em.nativeUpdate(ChannelEntity, where, { ...changes, updatedAt: now, version: raw('version + 1') });
-    const current = await em.findOne(ChannelEntity, { id });
-    if (!current) return { kind: 'not-found' };
-    if (updated === 0) return { kind: 'stale', currentVersion: current.version };
-    return { kind: 'done', row: toChannelRow(current) };
+    // RETURNING: the row this write produced, not whatever a concurrent writer made of it since.
+    const [updated] = await em
+      .createQueryBuilder(ChannelEntity)
+      .update({ ...changes, updatedAt: now, version: raw('version + 1') })
+      .where(where)
+      .returning(['id', 'ownerId', 'name', 'description', 'visibility', 'createdAt', 'updatedAt', 'version'])
+      .execute<ChannelRow[]>('all');
+    if (updated) return { kind: 'done', row: toChannelRow(updated) };
+    const current = await em.findOne(ChannelEntity, { id }, { fields: ['version'] });
+    return current ? { kind: 'stale', currentVersion: current.version } : { kind: 'not-found' };
   }
 
   /** Deletes the channel (and, by cascade, its memberships) if it still has `expectedVersion`. */

@@ -1,7 +1,8 @@
 // Reads and writes the `posts` schema. Lists are keyset-paginated on (created_at, id) with
 // row comparisons the composite indexes answer directly, so a page costs the same at any
 // depth. Conditional writes are evaluated by PostgreSQL (`where id = ? and version = ?`).
-import { raw, type EntityManager } from '@mikro-orm/core';
+import { raw } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { storeEm, type Orm } from '../db.ts';
 import { PostEntity } from './entities.ts';
 
@@ -156,11 +157,16 @@ export class PostsStore {
   async updateText(id: string, expectedVersion: number | undefined, text: string, now: Date): Promise<WriteOutcome<PostRow>> {
     const em = this.#em();
     const where = expectedVersion === undefined ? { id } : { id, version: expectedVersion };
-    const updated = await em.nativeUpdate(PostEntity, where, { text, updatedAt: now, version: raw('version + 1') });
-    const current = await em.findOne(PostEntity, { id });
-    if (!current) return { kind: 'not-found' };
-    if (updated === 0) return { kind: 'stale', currentVersion: current.version };
-    return { kind: 'done', row: toPostRow(current) };
+    // RETURNING: the row this write produced, not whatever a concurrent writer made of it since.
+    const [updated] = await em
+      .createQueryBuilder(PostEntity)
+      .update({ text, updatedAt: now, version: raw('version + 1') })
+      .where(where)
+      .returning(['id', 'authorId', 'channelId', 'text', 'createdAt', 'updatedAt', 'version'])
+      .execute<PostRow[]>('all');
+    if (updated) return { kind: 'done', row: toPostRow(updated) };
+    const current = await em.findOne(PostEntity, { id }, { fields: ['version'] });
+    return current ? { kind: 'stale', currentVersion: current.version } : { kind: 'not-found' };
   }
 
   async delete(id: string, expectedVersion: number | undefined): Promise<WriteOutcome<null>> {
