@@ -172,7 +172,7 @@ async function updateRace(
   return { successes, preconditionFailures };
 }
 
-t.test('update race: 20 clients update one account through 3 instances; no update is lost', async (t) => {
+t.test('update race: 20 clients update one post through 3 instances; no update is lost', async (t) => {
   const CLIENTS = 20;
   const owner = newAccount('racer');
   const account = await unwrap(client(a).POST('/accounts', { body: owner }));
@@ -182,20 +182,23 @@ t.test('update race: 20 clients update one account through 3 instances; no updat
   );
   const instanceOf = (i: number) => cluster.instances[i % 3]!;
   const auth = (i: number) => ({ authorization: `Bearer ${tokens[i]}` });
+  const created = await cluster.send(a, 'POST', '/v1/posts', { headers: auth(0), body: { text: 'the original text' } });
+  t.equal(created.status, 201);
+  const post = created.json as { id: string; version: number; text: string };
 
   const { successes, preconditionFailures } = await updateRace(
     CLIENTS,
-    async (i) => (await cluster.send(instanceOf(i + 1), 'GET', `/v1/accounts/${account.id}`, { headers: auth(i) })).json as Account,
+    async (i) => (await cluster.send(instanceOf(i + 1), 'GET', `/v1/posts/${post.id}`, { headers: auth(i) })).json as { version: number },
     async (i, version, marker) => {
-      const res = await cluster.send(instanceOf(i), 'PATCH', `/v1/accounts/${account.id}`, { headers: { ...auth(i), 'if-match': `"${version}"` }, body: { bio: marker } });
+      const res = await cluster.send(instanceOf(i), 'PATCH', `/v1/posts/${post.id}`, { headers: { ...auth(i), 'if-match': `"${version}"` }, body: { text: marker } });
       if (res.status === 412) t.equal(res.json.currentVersion > version, true, '412 carries a newer current version');
-      return { status: res.status, version: res.json?.version, marker: res.json?.bio };
+      return { status: res.status, version: res.json?.version, marker: res.json?.text };
     },
   );
   t.comment(`${successes.length} updates, ${preconditionFailures} stale attempts retried`);
 
   t.equal(successes.length, CLIENTS, 'every client got its update in');
-  const final = (await cluster.send(c, 'GET', `/v1/accounts/${account.id}`)).json as Account;
+  const final = (await cluster.send(c, 'GET', `/v1/posts/${post.id}`, { headers: auth(0) })).json as { version: number; text: string };
   t.equal(final.version, successes.length, 'the final version is the number of successful updates');
   t.same(
     successes.map((s) => s.version).sort((x, y) => x - y),
@@ -203,7 +206,9 @@ t.test('update race: 20 clients update one account through 3 instances; no updat
     'each successful update made its own version, 1 to 20: none overwrote another unseen',
   );
   t.ok(successes.every((s) => s.marker === `marker-${s.client}`), "each update's response shows that client's change");
-  t.equal(final.bio, successes.find((s) => s.version === final.version)!.marker, 'the final state is the last update');
+  t.equal(final.text, successes.find((s) => s.version === final.version)!.marker, 'the final state is the last update');
+  const stored = await cluster.sql<{ version: number; text: string }>('select version, text from posts.post where id = $1', [post.id]);
+  t.same(stored, [{ version: final.version, text: final.text }], 'and that is what is stored');
 });
 
 t.test('key misuse across instances: the same key with another body is a 422 and creates nothing', async (t) => {
