@@ -122,3 +122,18 @@ t.test('a saturated server sheds load with 503 and Retry-After; the probes still
   t.same(ready.body, { status: 'not-ready', checks: { database: 'ok', migrations: 'applied', load: 'shedding' } });
   t.ok(total(await agora.scrape(), 'agora_http_load_shed_total', { reason: 'heapUsedBytes' }) >= 1);
 });
+
+t.test('a blocked event loop sheds load with 503 and Retry-After', async (t) => {
+  const agora = await startAgora(t, { MAX_EVENT_LOOP_DELAY_MS: '50' });
+  t.equal((await agora.raw('GET', '/v1/accounts')).status, 200, 'not shedding while the loop is idle');
+  const shed = await eventually('the event-loop sample to shed load', async () => {
+    // The server runs in this process: hold its event loop well past the threshold.
+    const until = Date.now() + 300;
+    while (Date.now() < until);
+    const r = await agora.raw('GET', '/v1/accounts');
+    return r.status === 503 ? r : undefined;
+  });
+  t.equal(shed.json.type, 'urn:agora:problem:service-unavailable');
+  t.ok(Number(shed.headers.get('retry-after')) > 0, 'Retry-After says when to come back');
+  t.ok(total(await agora.scrape(), 'agora_http_load_shed_total', { reason: 'eventLoopDelay' }) >= 1);
+});
