@@ -133,7 +133,7 @@ export async function seedPosts(client: pg.Client, scale: Scale, from: number, t
        left join public.bench_channel c on g % $3::int = 0 and c.i = (g / $3::int) % $4::int
        join public.bench_account a on a.i = case
             when g % $3::int = 0 then (((g / $3::int) % $4::int) * $5::int + (g / ($3::int * $4::int)) % $5::int) % $6::int
-            else ((g::bigint * 2654435761) % $6::int)::int end`,
+            else ((hashint4(g)::bigint + 2147483648) % $6::int)::int end`,
     [from, to, everyNth, scale.channels, scale.membersPerChannel, scale.accounts],
   );
   await client.query('analyze posts.post');
