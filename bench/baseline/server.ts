@@ -1,0 +1,196 @@
+// The benchmark's baseline: a bare Fastify 5 + `pg` server that answers the benchmarked
+// requests with the same JSON as Agora using the smallest honest SQL. No validation, no
+// spec, no ORM, no rate limits, no logging, no metrics; "who is calling" is one lookup of
+// the bearer token's hash in the session table, where an operation needs to know it.
+// Env: DATABASE_URL, PORT (0: any). Prints "listening at <origin>" once ready.
+import { createHash, randomBytes } from 'node:crypto';
+import { verify } from '@node-rs/argon2';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import pg from 'pg';
+import { v7 as uuidv7 } from 'uuid';
+
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
+const app = Fastify({ logger: false });
+
+const POST_COLUMNS = 'p.id, p.author_id, p.channel_id, p.text, p.created_at, p.updated_at, p.version, a.handle, a.display_name';
+const PAGE = 20;
+
+interface PostRecord {
+  id: string;
+  author_id: string;
+  channel_id: string | null;
+  text: string;
+  created_at: Date;
+  updated_at: Date;
+  version: number;
+  handle: string;
+  display_name: string;
+}
+
+function postJson(r: PostRecord) {
+  return {
+    id: r.id,
+    authorId: r.author_id,
+    author: { id: r.author_id, handle: r.handle, displayName: r.display_name },
+    channelId: r.channel_id,
+    text: r.text,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    version: r.version,
+  };
+}
+
+function problem(reply: FastifyReply, status: number, title: string) {
+  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title, status });
+}
+
+/** The caller's account id, from the bearer token's SHA-256 in the session table. */
+async function caller(request: FastifyRequest): Promise<string | null> {
+  const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+  if (!token) return null;
+  const hash = createHash('sha256').update(token).digest('hex');
+  const { rows } = await pool.query<{ account_id: string }>(
+    'select account_id from accounts.session where token_hash = $1 and expires_at > now()',
+    [hash],
+  );
+  return rows[0]?.account_id ?? null;
+}
+
+/** After-this-row keyset from a cursor, and the page built from limit + 1 rows. */
+function after(cursor: string | undefined): [Date, string] | null {
+  if (!cursor) return null;
+  const { a, t } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { a: string; t: number };
+  return [new Date(t), a];
+}
+
+function page(rows: PostRecord[]) {
+  const items = rows.slice(0, PAGE);
+  const last = items.at(-1);
+  const nextCursor =
+    rows.length > PAGE && last ? Buffer.from(JSON.stringify({ a: last.id, t: last.created_at.getTime() })).toString('base64url') : null;
+  return { data: items.map(postJson), nextCursor };
+}
+
+async function list(where: string, params: unknown[], cursor: string | undefined) {
+  const position = after(cursor);
+  const keyset = position ? ` and (p.created_at, p.id) < ($${params.length + 1}::timestamptz, $${params.length + 2}::uuid)` : '';
+  const { rows } = await pool.query<PostRecord>(
+    `select ${POST_COLUMNS} from posts.post p join accounts.account a on a.id = p.author_id
+      where ${where}${keyset} order by p.created_at desc, p.id desc limit ${PAGE + 1}`,
+    position ? [...params, position[0].toISOString(), position[1]] : params,
+  );
+  return page(rows);
+}
+
+app.get<{ Params: { id: string } }>('/v1/posts/:id', async (request, reply) => {
+  const { rows } = await pool.query<PostRecord>(
+    `select ${POST_COLUMNS} from posts.post p join accounts.account a on a.id = p.author_id where p.id = $1`,
+    [request.params.id],
+  );
+  if (!rows[0]) return problem(reply, 404, 'Not Found');
+  return reply.header('etag', `"${rows[0].version}"`).send(postJson(rows[0]));
+});
+
+app.get<{ Params: { id: string }; Querystring: { cursor?: string } }>('/v1/accounts/:id/posts', async (request) =>
+  list('p.author_id = $1 and p.channel_id is null', [request.params.id], request.query.cursor),
+);
+
+app.get<{ Params: { id: string }; Querystring: { cursor?: string } }>('/v1/channels/:id/posts', async (request) =>
+  list('p.channel_id = $1', [request.params.id], request.query.cursor),
+);
+
+app.get<{ Querystring: { cursor?: string } }>('/v1/feed', async (request, reply) => {
+  const me = await caller(request);
+  if (!me) return problem(reply, 401, 'Unauthorized');
+  const position = after(request.query.cursor);
+  const keyset = position ? 'and (x.created_at, x.id) < ($2::timestamptz, $3::uuid)' : '';
+  const { rows } = await pool.query<PostRecord>(
+    `select ${POST_COLUMNS}
+       from (select $1::uuid as author_id union all select friend_id from social.friendship where account_id = $1) f
+       cross join lateral (
+         select x.* from posts.post x where x.author_id = f.author_id and x.channel_id is null ${keyset}
+          order by x.created_at desc, x.id desc limit ${PAGE + 1}
+       ) p
+       join accounts.account a on a.id = p.author_id
+      order by p.created_at desc, p.id desc limit ${PAGE + 1}`,
+    position ? [me, position[0].toISOString(), position[1]] : [me],
+  );
+  return page(rows);
+});
+
+const REPLAY_OPERATION = 'baseline:createPost';
+
+app.post<{ Body: { text: string } }>('/v1/posts', async (request, reply) => {
+  const me = await caller(request);
+  if (!me) return problem(reply, 401, 'Unauthorized');
+  const key = request.headers['idempotency-key'] as string | undefined;
+  if (key) {
+    const { rows } = await pool.query<{ response_body: string }>(
+      'select response_body from idempotency.record where scope = $1 and operation = $2 and key = $3',
+      [me, REPLAY_OPERATION, key],
+    );
+    if (rows[0]) return reply.code(201).header('idempotent-replayed', 'true').type('application/json').send(rows[0].response_body);
+  }
+  const now = new Date();
+  const { rows } = await pool.query<PostRecord>(
+    `with a as (select id, handle, display_name from accounts.account where id = $1),
+          p as (insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version)
+                select $2, a.id, null, $3, $4, $4, 0 from a returning *)
+     select ${POST_COLUMNS} from p join a on a.id = p.author_id`,
+    [me, uuidv7(), request.body.text, now.toISOString()],
+  );
+  const body = JSON.stringify(postJson(rows[0]!));
+  if (key) {
+    await pool.query(
+      `insert into idempotency.record (scope, operation, key, fingerprint, response_status, response_headers, response_body, created_at, expires_at)
+       values ($1, $2, $3, '', 201, '{}', $4, now(), now() + interval '1 day') on conflict do nothing`,
+      [me, REPLAY_OPERATION, key, body],
+    );
+  }
+  return reply.code(201).header('location', `/v1/posts/${rows[0]!.id}`).header('etag', '"0"').type('application/json').send(body);
+});
+
+app.patch<{ Params: { id: string }; Body: { text: string } }>('/v1/posts/:id', async (request, reply) => {
+  const me = await caller(request);
+  if (!me) return problem(reply, 401, 'Unauthorized');
+  const version = Number(/^"(\d+)"$/.exec(request.headers['if-match'] ?? '')?.[1] ?? -1);
+  const { rows } = await pool.query<PostRecord>(
+    `with p as (update posts.post set text = $1, updated_at = now(), version = version + 1
+                 where id = $2 and version = $3 and author_id = $4 returning *)
+     select ${POST_COLUMNS} from p join accounts.account a on a.id = p.author_id`,
+    [request.body.text, request.params.id, version, me],
+  );
+  if (!rows[0]) return problem(reply, 412, 'Precondition Failed');
+  return reply.header('etag', `"${rows[0].version}"`).send(postJson(rows[0]));
+});
+
+app.post<{ Body: { email: string; password: string } }>('/v1/sessions', async (request, reply) => {
+  const { rows } = await pool.query<{
+    id: string; email: string; handle: string; display_name: string; bio: string | null;
+    password_hash: string; created_at: Date; updated_at: Date; version: number;
+  }>('select id, email, handle, display_name, bio, password_hash, created_at, updated_at, version from accounts.account where email = $1', [
+    request.body.email,
+  ]);
+  const account = rows[0];
+  if (!account || !(await verify(account.password_hash, request.body.password))) return problem(reply, 401, 'Unauthorized');
+  const token = `agora_${randomBytes(32).toString('base64url')}`;
+  const { rows: sessions } = await pool.query<{ expires_at: Date }>(
+    `insert into accounts.session (id, account_id, token_hash, created_at, last_used_at, expires_at)
+     values ($1, $2, $3, now(), now(), now() + interval '30 days') returning expires_at`,
+    [uuidv7(), account.id, createHash('sha256').update(token).digest('hex')],
+  );
+  return reply.code(201).send({
+    token,
+    expiresAt: sessions[0]!.expires_at.toISOString(),
+    account: {
+      id: account.id, handle: account.handle, displayName: account.display_name, bio: account.bio, email: account.email,
+      createdAt: account.created_at.toISOString(), updatedAt: account.updated_at.toISOString(), version: account.version,
+    },
+  });
+});
+
+const address = await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) });
+console.log(`listening at ${address}`);
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => void app.close().then(() => pool.end()).then(() => process.exit(0)));
+}

@@ -1,0 +1,621 @@
+// `npm run bench`: seeds a data set into a fresh database, starts Agora (as deployed) and the
+// bare Fastify + pg baseline on it, runs every scenario against both in alternating rounds
+// (A, B, A, B, after a warm-up), and writes a Markdown table and a JSON file of the medians.
+// See bench/README.md for the method. Any non-2xx response during a measured run fails the run.
+//
+//   node bench/run.ts [--scale smoke|small|default|large] [--duration s] [--warmup s]
+//                     [--rounds n] [--connections n] [--database-url url] [--out dir]
+//                     [--no-pin] [--profile]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, closeSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem, release } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { migrate, openDatabase } from '../src/persistence/db.ts';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
+import { email, finishSeeding, PASSWORD, SCALES, seedBase, seedPosts, type Session } from './seed.ts';
+
+const root = resolve(import.meta.dirname, '..');
+
+const { values: args } = parseArgs({
+  options: {
+    scale: { type: 'string', default: 'default' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    rounds: { type: 'string' },
+    connections: { type: 'string', default: '50' },
+    'database-url': { type: 'string' },
+    out: { type: 'string', default: join(root, 'bench', 'results') },
+    'no-pin': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+  },
+});
+
+const scaleName = args.scale!;
+const scale = SCALES[scaleName];
+if (!scale) {
+  console.error(`bench: unknown --scale ${scaleName}; one of ${Object.keys(SCALES).join(', ')}`);
+  process.exit(2);
+}
+const TIMING: Record<string, { duration: number; warmup: number; rounds: number }> = {
+  smoke: { duration: 0.5, warmup: 0, rounds: 1 },
+  small: { duration: 3, warmup: 1, rounds: 2 },
+  default: { duration: 10, warmup: 3, rounds: 2 },
+  large: { duration: 10, warmup: 3, rounds: 2 },
+};
+const duration = Number(args.duration ?? TIMING[scaleName]!.duration);
+const warmup = Number(args.warmup ?? TIMING[scaleName]!.warmup);
+const rounds = Number(args.rounds ?? TIMING[scaleName]!.rounds);
+const connections = Number(args.connections);
+const settle = scaleName === 'smoke' ? 200 : 1000; // ms between runs
+const outDir = resolve(args.out!);
+mkdirSync(outDir, { recursive: true });
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const log = (message: string) => console.log(`bench: ${message}`);
+
+// ---------------------------------------------------------------------------------------------
+// CPU pinning: the servers and PostgreSQL on core 0, this process (the load generator) on core 1.
+
+const canPin =
+  !args['no-pin'] && cpus().length >= 2 && spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
+
+function pin(pid: number, core: number): void {
+  if (!canPin) return;
+  const result = spawnSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
+  if (result.status !== 0) log(`could not pin pid ${pid} to core ${core}`);
+}
+
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) found.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
+
+if (canPin) pin(process.pid, 1);
+
+// ---------------------------------------------------------------------------------------------
+// The database.
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => ok(port));
+    });
+  });
+}
+
+let embedded: EmbeddedDatabase | undefined;
+let embeddedParent: string | undefined;
+let embeddedDataDir: string | undefined;
+let adminUrl = args['database-url'] ?? process.env.DATABASE_URL;
+if (!adminUrl) {
+  embeddedParent = mkdtempSync(join(tmpdir(), 'agora-bench-'));
+  chmodSync(embeddedParent, 0o755);
+  embeddedDataDir = join(embeddedParent, 'postgres');
+  embedded = await startEmbeddedPostgres({ dataDir: embeddedDataDir, port: await freePort(), database: 'postgres' });
+  adminUrl = embedded.url;
+  log(`embedded PostgreSQL in ${embeddedDataDir}`);
+}
+const database = `agora_bench_${process.pid}`;
+const databaseUrl = (() => {
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+})();
+
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+const children: ChildProcess[] = [];
+let db: pg.Client | undefined;
+
+async function cleanUp(): Promise<void> {
+  await db?.end().catch(() => {});
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+  await admin(`drop database if exists "${database}" with (force)`).catch(() => {});
+  await embedded?.stop();
+  if (embeddedParent) rmSync(embeddedParent, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The servers.
+
+interface Server {
+  name: 'agora' | 'baseline';
+  origin: string;
+  pid: number;
+}
+
+async function startServer(name: Server['name'], script: string, env: Record<string, string>, ready: RegExp, nodeArgs: string[] = []): Promise<Server> {
+  // Output goes straight to a file, as `node … > file` would: the harness never reads a pipe.
+  const logPath = join(outDir, `${stamp}-${name}.log`);
+  const fd = openSync(logPath, 'w');
+  const child = spawn(process.execPath, [...nodeArgs, script], { cwd: root, stdio: ['ignore', fd, fd], env: { PATH: process.env.PATH, ...env } });
+  closeSync(fd);
+  children.push(child);
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const match = ready.exec(readFileSync(logPath, 'utf8'));
+    if (match) {
+      pin(child.pid!, 0);
+      return { name, origin: match[1]!, pid: child.pid! };
+    }
+    if (exited) throw new Error(`${name} exited at start-up; see ${logPath}`);
+    if (Date.now() > deadline) throw new Error(`${name} did not start within 30 s; see ${logPath}`);
+    await sleep(100);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring.
+
+interface Run {
+  scenario: string;
+  server: Server['name'];
+  round: number;
+  requests: number;
+  requestsPerSec: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  peakRssMb: number;
+}
+
+interface Scenario {
+  name: string;
+  kind: 'read' | 'write' | 'sessions' | 'depth' | 'size';
+  describe: string;
+  /** autocannon's request definition for one server. */
+  request(server: Server): autocannon.Request;
+  before?(server: Server): Promise<void>;
+}
+
+function rssMb(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function measure(scenario: Scenario, server: Server, seconds: number, round: number): Promise<Run> {
+  await sleep(settle); // lets the previous run's last requests finish
+  await scenario.before?.(server);
+  let peak = rssMb(server.pid);
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(server.pid))), 100);
+  const result = await autocannon({
+    url: server.origin,
+    connections,
+    duration: seconds,
+    requests: [scenario.request(server)],
+  });
+  clearInterval(sampler);
+  peak = Math.max(peak, rssMb(server.pid));
+  const bad = result.non2xx + result.errors + result.timeouts;
+  if (round >= 0 && bad > 0) {
+    const codes = Object.entries(result.statusCodeStats ?? {})
+      .map(([code, stat]) => `${code}: ${(stat as { count: number }).count}`)
+      .join(', ');
+    throw new Error(
+      `scenario ${scenario.name} on ${server.name}: ${result.non2xx} non-2xx responses, ${result.errors} errors, ${result.timeouts} timeouts (status codes ${codes})`,
+    );
+  }
+  return {
+    scenario: scenario.name,
+    server: server.name,
+    round,
+    requests: result.requests.total,
+    requestsPerSec: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: bad,
+    peakRssMb: Math.round(peak),
+  };
+}
+
+async function runScenario(scenario: Scenario, servers: Server[], runs: Run[]): Promise<void> {
+  if (warmup > 0) for (const server of servers) await measure(scenario, server, warmup, -1); // warm-up, not reported
+  for (let round = 0; round < rounds; round++) {
+    for (const server of servers) {
+      const run = await measure(scenario, server, duration, round);
+      runs.push(run);
+      log(`${scenario.name} ${server.name} round ${round + 1}: ${run.requestsPerSec.toFixed(0)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run.
+
+const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)]!;
+const json = { 'content-type': 'application/json' };
+
+let exitCode = 0;
+try {
+  await admin(`drop database if exists "${database}"`);
+  await admin(`create database "${database}"`);
+  const orm = await openDatabase({ clientUrl: databaseUrl, poolMax: 1 });
+  await migrate(orm);
+  await orm.close(true);
+
+  const client = new pg.Client({ connectionString: databaseUrl });
+  db = client;
+  client.on('error', () => {}); // a connection cut at clean-up
+  await client.connect();
+  let started = Date.now();
+  const sessions: Session[] = await seedBase(client, scale);
+  log(`seeded ${scale.accounts} accounts, ${scale.channels} channels, ${sessions.length} sessions and ${scale.firstPosts} posts in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  if (embeddedDataDir && canPin) {
+    const postmaster = Number(readFileSync(join(embeddedDataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    for (const pid of [postmaster, ...childrenOf(postmaster)]) pin(pid, 0); // new backends inherit it
+  }
+
+  const profileDir = join(outDir, `${stamp}-profile`);
+  const agora = await startServer(
+    'agora',
+    'src/main.ts',
+    {
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      METRICS_PORT: '0',
+      LOG_LEVEL: 'info',
+      LOG_FORMAT: 'json',
+      DATABASE_URL: databaseUrl,
+      RATE_LIMIT_PER_MINUTE: '1000000',
+      SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE: '1000000',
+      SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES: '1000000',
+    },
+    /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/,
+    args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+  );
+  const baseline = await startServer('baseline', 'bench/baseline/server.ts', { DATABASE_URL: databaseUrl, PORT: '0' }, /^listening at (http:\/\/127\.0\.0\.1:\d+)$/m);
+  const servers = [agora, baseline];
+  log(`agora at ${agora.origin} (pid ${agora.pid}), baseline at ${baseline.origin} (pid ${baseline.pid}); pinning ${canPin ? 'on' : 'off'}`);
+
+  const accountIds = (await client.query<{ id: string }>('select id from public.bench_account')).rows.map((r) => r.id);
+  const channelIds = (await client.query<{ id: string }>('select id from public.bench_channel order by i')).rows.map((r) => r.id);
+  const tokens = sessions.map((s) => s.token);
+  const runs: Run[] = [];
+
+  const feed: Omit<Scenario, 'name' | 'kind'> = {
+    describe: 'GET /feed, a random signed-in account',
+    request: () => ({
+      method: 'GET',
+      path: '/v1/feed',
+      setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${pick(tokens)}` } }),
+    }),
+  };
+
+  // Feed at a small data set, before the rest of the posts exist.
+  await runScenario({ name: 'feed-small-data', kind: 'size', ...feed, describe: `GET /feed with ${scale.firstPosts} posts in the database` }, servers, runs);
+
+  started = Date.now();
+  await seedPosts(client, scale, scale.firstPosts, scale.posts);
+  await finishSeeding(client);
+  log(`seeded the other ${scale.posts - scale.firstPosts} posts in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  const postIds = (await client.query<{ id: string }>('select id from posts.post where channel_id is null order by random() limit 10000')).rows.map((r) => r.id);
+
+  // For PATCH: one post per connection, each by an account we hold a session of; versions
+  // are tracked from the responses and re-read before each run.
+  const editable = (
+    await client.query<{ id: string; account_id: string }>(
+      `select distinct on (s.account_id) p.id, s.account_id from accounts.session s
+         join posts.post p on p.author_id = s.account_id and p.channel_id is null order by s.account_id, p.id`,
+    )
+  ).rows.map((r) => ({ id: r.id, token: sessions.find((s) => s.accountId === r.account_id)!.token }));
+  if (editable.length < connections) throw new Error(`only ${editable.length} editable posts for ${connections} connections`);
+  type Editable = (typeof editable)[number];
+  const versions = new Map<string, number>();
+  const free: Editable[] = [];
+
+  // For the replayed POST: one key per session, used once per server before the runs.
+  const replays = sessions.slice(0, Math.min(sessions.length, 100)).map((s, i) => ({ token: s.token, key: `bench-replay-${i}` }));
+
+  // Depth: the first page and the 40th of one channel's posts, by cursor.
+  const deepChannel = channelIds[0]!;
+  const depthPath = new Map<Server['name'], { page: number; path: string }>();
+  for (const server of servers) {
+    let path = `/v1/channels/${deepChannel}/posts`;
+    let page = 1;
+    while (page < 40) {
+      const response = await fetch(`${server.origin}${path}`);
+      if (!response.ok) throw new Error(`${server.name}: ${path} answered ${response.status}`);
+      const body = (await response.json()) as { nextCursor: string | null };
+      if (!body.nextCursor) break;
+      path = `/v1/channels/${deepChannel}/posts?cursor=${encodeURIComponent(body.nextCursor)}`;
+      page++;
+    }
+    depthPath.set(server.name, { page, path });
+  }
+  const deepestPage = depthPath.get('agora')!.page;
+
+  const scenarios: Scenario[] = [
+    {
+      name: 'get-post',
+      kind: 'read',
+      describe: 'GET /posts/{id}, random ids',
+      request: () => ({ method: 'GET', path: '/v1/posts/x', setupRequest: (req) => ({ ...req, path: `/v1/posts/${pick(postIds)}` }) }),
+    },
+    {
+      name: 'account-posts',
+      kind: 'read',
+      describe: 'GET /accounts/{id}/posts, first page, random accounts',
+      request: () => ({ method: 'GET', path: '/v1/accounts/x/posts', setupRequest: (req) => ({ ...req, path: `/v1/accounts/${pick(accountIds)}/posts` }) }),
+    },
+    { name: 'feed', kind: 'read', ...feed },
+    {
+      name: 'channel-posts',
+      kind: 'read',
+      describe: 'GET /channels/{id}/posts, first page, random channels',
+      request: () => ({ method: 'GET', path: '/v1/channels/x/posts', setupRequest: (req) => ({ ...req, path: `/v1/channels/${pick(channelIds)}/posts` }) }),
+    },
+    {
+      name: 'channel-page-1',
+      kind: 'depth',
+      describe: 'GET /channels/{id}/posts, page 1 of one channel',
+      request: () => ({ method: 'GET', path: `/v1/channels/${deepChannel}/posts` }),
+    },
+    {
+      name: `channel-page-${deepestPage}`,
+      kind: 'depth',
+      describe: `GET /channels/{id}/posts, page ${deepestPage} of the same channel (by cursor)`,
+      request: (server) => ({ method: 'GET', path: depthPath.get(server.name)!.path }),
+    },
+    {
+      name: 'create-post',
+      kind: 'write',
+      describe: 'POST /posts, a fresh Idempotency-Key each',
+      request: () => ({
+        method: 'POST',
+        path: '/v1/posts',
+        body: JSON.stringify({ text: 'A post written by the benchmark' }),
+        setupRequest: (req) => ({
+          ...req,
+          headers: { ...json, authorization: `Bearer ${pick(tokens)}`, 'idempotency-key': randomUUID() },
+        }),
+      }),
+    },
+    {
+      name: 'replay-post',
+      kind: 'write',
+      describe: 'POST /posts, replayed (a key already used)',
+      async before(server) {
+        for (const { token, key } of replays) {
+          const response = await fetch(`${server.origin}/v1/posts`, {
+            method: 'POST',
+            headers: { ...json, authorization: `Bearer ${token}`, 'idempotency-key': key },
+            body: JSON.stringify({ text: 'A replayed post' }),
+          });
+          if (response.status !== 201) throw new Error(`${server.name}: the post to replay answered ${response.status}`);
+        }
+      },
+      request: () => ({
+        method: 'POST',
+        path: '/v1/posts',
+        body: JSON.stringify({ text: 'A replayed post' }),
+        setupRequest: (req) => {
+          const { token, key } = pick(replays);
+          return { ...req, headers: { ...json, authorization: `Bearer ${token}`, 'idempotency-key': key } };
+        },
+      }),
+    },
+    {
+      name: 'patch-post',
+      kind: 'write',
+      describe: 'PATCH /posts/{id} with If-Match, own posts',
+      async before() {
+        // The previous run's last requests may still be finishing: wait until the versions hold still.
+        const read = async () =>
+          (await client.query<{ id: string; version: number }>('select id, version from posts.post where id = any($1::uuid[]) order by id', [editable.map((e) => e.id)])).rows;
+        let rows = await read();
+        for (let tries = 0; tries < 20; tries++) {
+          await sleep(250);
+          const again = await read();
+          const same = JSON.stringify(again) === JSON.stringify(rows);
+          rows = again;
+          if (same) break;
+        }
+        for (const row of rows) versions.set(row.id, row.version);
+        free.splice(0, free.length, ...editable);
+      },
+      request: () => ({
+        method: 'PATCH',
+        path: '/v1/posts/x',
+        body: JSON.stringify({ text: 'Edited by the benchmark' }),
+        // autocannon resets a connection's context before each request: the post is leased
+        // from `free` when the request is built and given back when its response arrives,
+        // so no two requests in flight edit the same post.
+        setupRequest: (req, context) => {
+          const post = free.shift();
+          if (!post) throw new Error('patch-post: more requests in flight than editable posts');
+          (context as { post?: Editable }).post = post;
+          return {
+            ...req,
+            path: `/v1/posts/${post.id}`,
+            headers: { ...json, authorization: `Bearer ${post.token}`, 'if-match': `"${versions.get(post.id)}"` },
+          };
+        },
+        onResponse: (status, body, context) => {
+          const post = (context as { post?: Editable }).post;
+          if (!post) return;
+          if (status === 200) versions.set(post.id, (JSON.parse(body) as { version: number }).version);
+          free.push(post);
+        },
+      }),
+    },
+    {
+      name: 'sessions',
+      kind: 'sessions',
+      describe: 'POST /sessions (argon2id verify: CPU-bound, reported separately)',
+      request: () => ({
+        method: 'POST',
+        path: '/v1/sessions',
+        setupRequest: (req) => ({ ...req, headers: json, body: JSON.stringify({ email: email(Math.floor(Math.random() * scale.accounts)), password: PASSWORD }) }),
+      }),
+    },
+  ];
+  for (const scenario of scenarios) await runScenario(scenario, servers, runs);
+
+  const allScenarios = [{ name: 'feed-small-data', kind: 'size' as const, describe: `GET /feed with ${scale.firstPosts} posts in the database` }, ...scenarios];
+  const report = summarize(allScenarios, runs, deepestPage, agora.pid);
+  const meta = {
+    date: new Date().toISOString(),
+    scale: scaleName,
+    data: scale,
+    durationSeconds: duration,
+    warmupSeconds: warmup,
+    rounds,
+    connections,
+    pinned: canPin,
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version },
+    agoraPeakRssMb: peakRss(agora.pid),
+  };
+  const markdown = renderMarkdown(meta, report);
+  writeFileSync(join(outDir, `${stamp}.json`), `${JSON.stringify({ ...meta, ...report, runs }, null, 2)}\n`);
+  writeFileSync(join(outDir, `${stamp}.md`), markdown);
+  writeFileSync(join(outDir, 'latest.md'), markdown);
+  console.log(`\n${markdown}`);
+  log(`wrote ${join(outDir, `${stamp}.md`)} and .json`);
+} catch (error) {
+  console.error(`bench: FAILED: ${error instanceof Error ? error.message : String(error)}`);
+  exitCode = 1;
+} finally {
+  await cleanUp();
+}
+process.exit(exitCode);
+
+// ---------------------------------------------------------------------------------------------
+// Reporting.
+
+function peakRss(pid: number): number | null {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Math.round(Number(match[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+interface Summary {
+  scenario: string;
+  kind: Scenario['kind'];
+  describe: string;
+  agora: { requestsPerSec: number; p50: number; p99: number; errors: number; peakRssMb: number };
+  baseline: { requestsPerSec: number; p50: number; p99: number; errors: number; peakRssMb: number };
+  throughputRatio: number;
+  p99Ratio: number;
+}
+
+function summarize(list: Pick<Scenario, 'name' | 'kind' | 'describe'>[], runs: Run[], deepestPage: number, _agoraPid: number) {
+  const of = (scenario: string, server: Server['name']) => {
+    const mine = runs.filter((r) => r.scenario === scenario && r.server === server);
+    return {
+      requestsPerSec: Math.round(median(mine.map((r) => r.requestsPerSec))),
+      p50: median(mine.map((r) => r.p50)),
+      p99: median(mine.map((r) => r.p99)),
+      errors: mine.reduce((n, r) => n + r.errors, 0),
+      peakRssMb: Math.max(...mine.map((r) => r.peakRssMb)),
+    };
+  };
+  const scenarios: Summary[] = list.map((s) => {
+    const a = of(s.name, 'agora');
+    const b = of(s.name, 'baseline');
+    return {
+      scenario: s.name,
+      kind: s.kind,
+      describe: s.describe,
+      agora: a,
+      baseline: b,
+      throughputRatio: round2(a.requestsPerSec / b.requestsPerSec),
+      p99Ratio: round2(a.p99 / Math.max(b.p99, 1)),
+    };
+  });
+  const find = (name: string) => scenarios.find((s) => s.scenario === name)!;
+  const latency = (s: Summary['agora']) => Math.max(s.p50, 1); // autocannon reports whole ms
+  const targets: { target: string; value: number; met: boolean }[] = [];
+  for (const s of scenarios) {
+    if (s.kind === 'read') {
+      targets.push({ target: `${s.scenario}: req/s ≥ 0.6 × baseline`, value: s.throughputRatio, met: s.throughputRatio >= 0.6 });
+      targets.push({ target: `${s.scenario}: p99 ≤ 2 × baseline`, value: s.p99Ratio, met: s.p99Ratio <= 2 });
+    } else if (s.kind === 'write') {
+      targets.push({ target: `${s.scenario}: req/s ≥ 0.5 × baseline`, value: s.throughputRatio, met: s.throughputRatio >= 0.5 });
+    }
+  }
+  const depth = round2(latency(find(`channel-page-${deepestPage}`).agora) / latency(find('channel-page-1').agora));
+  targets.push({ target: `page ${deepestPage} / page 1 p50 latency ≤ 1.3`, value: depth, met: depth <= 1.3 });
+  const size = round2(latency(find('feed').agora) / latency(find('feed-small-data').agora));
+  targets.push({ target: 'feed at full size / at the small data set, p50 latency ≤ 1.5', value: size, met: size <= 1.5 });
+  const rss = Math.max(...scenarios.map((s) => s.agora.peakRssMb));
+  targets.push({ target: 'Agora RSS under load < 200 MB', value: rss, met: rss < 200 });
+  const errors = scenarios.reduce((n, s) => n + s.agora.errors + s.baseline.errors, 0);
+  targets.push({ target: 'zero errors', value: errors, met: errors === 0 });
+  return { scenarios, targets };
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+function renderMarkdown(meta: Record<string, any>, report: ReturnType<typeof summarize>): string {
+  const lines = [
+    `# Agora vs baseline — ${meta.date}`,
+    '',
+    `Scale \`${meta.scale}\`: ${meta.data.accounts} accounts (${meta.data.friendsPerAccount} friends each), ${meta.data.posts} posts, ${meta.data.channels} channels. ` +
+      `${meta.connections} connections, ${meta.rounds} round(s) of ${meta.durationSeconds} s per server and scenario (A, B alternating) after a ${meta.warmupSeconds} s warm-up; medians. ` +
+      `Machine: ${meta.machine.cpu}, ${meta.machine.cores} cores, ${meta.machine.memoryGb} GB, Linux ${meta.machine.kernel}, Node ${meta.machine.node}; ` +
+      `pinning ${meta.pinned ? 'on (servers and PostgreSQL on core 0, load generator on core 1)' : 'off'}.`,
+    '',
+    '| scenario | Agora req/s | baseline req/s | ratio | Agora p50 / p99 ms | baseline p50 / p99 ms | p99 ratio | errors | peak RSS MB Agora / baseline |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...report.scenarios.map(
+      (s) =>
+        `| ${s.scenario} | ${s.agora.requestsPerSec} | ${s.baseline.requestsPerSec} | ${s.throughputRatio} | ${s.agora.p50} / ${s.agora.p99} | ${s.baseline.p50} / ${s.baseline.p99} | ${s.p99Ratio} | ${s.agora.errors + s.baseline.errors} | ${s.agora.peakRssMb} / ${s.baseline.peakRssMb} |`,
+    ),
+    '',
+    `Agora's peak RSS over its whole life (VmHWM): ${meta.agoraPeakRssMb ?? 'n/a'} MB.`,
+    '',
+    '| target | value | met |',
+    '|---|---:|:---:|',
+    ...report.targets.map((t) => `| ${t.target} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
