@@ -11,13 +11,13 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, release } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { migrate, openDatabase } from '../src/persistence/db.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
+import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { email, finishSeeding, PASSWORD, SCALES, seedBase, seedPosts, type Session } from './seed.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -90,17 +90,6 @@ if (canPin) pin(process.pid, 1);
 // ---------------------------------------------------------------------------------------------
 // The database.
 
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => ok(port));
-    });
-  });
-}
-
 let embedded: EmbeddedDatabase | undefined;
 let embeddedParent: string | undefined;
 let embeddedDataDir: string | undefined;
@@ -114,21 +103,9 @@ if (!adminUrl) {
   log(`embedded PostgreSQL in ${embeddedDataDir}`);
 }
 const database = `agora_bench_${process.pid}`;
-const databaseUrl = (() => {
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-})();
+const databaseUrl = databaseUrlOn(adminUrl, database);
 
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
+const admin = (sql: string) => runAdmin(adminUrl!, sql);
 
 const children: ChildProcess[] = [];
 let db: pg.Client | undefined;

@@ -4,23 +4,11 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createServer } from 'node:net';
-import pg from 'pg';
 import { migrate, openDatabase } from '../src/persistence/db.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
+import { databaseUrl, freePort, runAdmin } from './helpers/postgres.ts';
 
 const TEMPLATE = `agora_test_template_${process.pid}`;
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => ok(port));
-    });
-  });
-}
 
 let embedded: EmbeddedDatabase | undefined;
 let adminUrl: string;
@@ -38,27 +26,13 @@ if (process.env.DATABASE_URL) {
   console.log(`# tests use an embedded PostgreSQL in ${dataDir}`);
 }
 
-async function admin(sql: string) {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-function urlOf(database: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
+const admin = (sql: string) => runAdmin(adminUrl, sql);
 
 let code = 1;
 try {
   await admin(`drop database if exists "${TEMPLATE}"`);
   await admin(`create database "${TEMPLATE}"`);
-  const orm = await openDatabase({ clientUrl: urlOf(TEMPLATE), poolMax: 1 });
+  const orm = await openDatabase({ clientUrl: databaseUrl(adminUrl, TEMPLATE), poolMax: 1 });
   await migrate(orm);
   await orm.close(true);
 

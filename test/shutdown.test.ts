@@ -1,23 +1,13 @@
 // The real server process (src/main.ts) under SIGTERM: requests in flight finish with their
 // normal status, new connections are refused, the process exits 0.
 import { spawn } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import t from 'tap';
 import { createAgoraClient, unwrap } from 'agora-sdk';
 import { checkedFetch, createTestDatabase, uniqueHandle } from './helpers/agora.ts';
 import { eventually, lockRows, waitForLockWaiters } from './helpers/locks.ts';
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => ok(port));
-    });
-  });
-}
+import { freePort } from './helpers/postgres.ts';
 
 /** 'open' if something accepts a TCP connection on the port, 'refused' if not. */
 function tryConnect(port: number): Promise<'open' | 'refused'> {

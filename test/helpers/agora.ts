@@ -13,37 +13,15 @@ import { createMetrics } from '../../src/observability/metrics.ts';
 import { openDatabase } from '../../src/persistence/db.ts';
 import { createServer, type Services } from '../../src/server.ts';
 import { assertConforms } from './contract.ts';
+import { readResponse, type RawResponse } from './http.ts';
+import { cloneTemplate } from './postgres.ts';
 import { parseMetrics, type Scrape } from './metrics.ts';
 
 interface Tap {
   teardown(fn: () => unknown): void;
 }
 
-const adminUrl = process.env.AGORA_TEST_ADMIN_URL;
-const template = process.env.AGORA_TEST_TEMPLATE;
-
-function databaseUrl(name: string): string {
-  const url = new URL(adminUrl!);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-export interface RawResponse {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: any;
-}
+export type { RawResponse } from './http.ts';
 
 export interface Agora {
   baseUrl: string;
@@ -108,13 +86,6 @@ export function uniqueHandle(prefix = 'user'): string {
 export interface StartOptions {
   /** Rewrites the database URL the server connects to (e.g. to go through a proxy). */
   routeDatabase?: (url: string) => string;
-}
-
-async function cloneTemplate(): Promise<{ url: string; drop: () => Promise<void> }> {
-  if (!adminUrl || !template) throw new Error('run the tests with `npm test` (test/run.ts prepares the database)');
-  const database = `agora_test_${randomBytes(6).toString('hex')}`;
-  await admin(`create database "${database}" template "${template}"`);
-  return { url: databaseUrl(database), drop: () => admin(`drop database if exists "${database}" with (force)`) };
 }
 
 /** A database of the test's own, cloned from the migrated template; dropped at teardown. */
@@ -208,15 +179,7 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
       return { text, ...parseMetrics(text) };
     },
     async raw(method, path, init = {}) {
-      const response = await checking(`${origin}${path}`, { method, headers: init.headers, body: init.body });
-      const text = await response.text();
-      let json: any;
-      try {
-        json = text ? JSON.parse(text) : undefined;
-      } catch {
-        json = undefined;
-      }
-      return { status: response.status, headers: response.headers, text, json };
+      return readResponse(await checking(`${origin}${path}`, { method, headers: init.headers, body: init.body }));
     },
     async sql(text, params) {
       return (await pool.query(text, params)).rows;

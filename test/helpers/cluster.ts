@@ -1,10 +1,11 @@
 // Several real server processes (src/main.ts, as deployed) on one database cloned from the
 // migrated template: for what only more than one instance can show, and for crashes.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { assertConforms } from './contract.ts';
+import { readResponse, type RawResponse } from './http.ts';
+import { cloneTemplate } from './postgres.ts';
 
 interface Tap {
   teardown(fn: () => unknown): void;
@@ -21,12 +22,7 @@ export interface Instance {
   alive(): boolean;
 }
 
-export interface SentResponse {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: any;
-}
+export type SentResponse = RawResponse;
 
 export interface Cluster {
   instances: Instance[];
@@ -40,19 +36,7 @@ export interface Cluster {
   sql<T = Record<string, any>>(text: string, params?: unknown[]): Promise<T[]>;
 }
 
-const adminUrl = process.env.AGORA_TEST_ADMIN_URL;
-const template = process.env.AGORA_TEST_TEMPLATE;
 const root = new URL('../../', import.meta.url);
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 const checkingFetch = async (request: Request): Promise<Response> => {
   const response = await fetch(request);
@@ -61,12 +45,7 @@ const checkingFetch = async (request: Request): Promise<Response> => {
 };
 
 export async function startCluster(t: Tap, count: number, env: Record<string, string> = {}): Promise<Cluster> {
-  if (!adminUrl || !template) throw new Error('run the tests with `npm test` (test/run.ts prepares the database)');
-  const database = `agora_test_${randomBytes(6).toString('hex')}`;
-  await admin(`create database "${database}" template "${template}"`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  const databaseUrl = url.toString();
+  const { url: databaseUrl, drop } = await cloneTemplate();
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 3 });
   const instances: Instance[] = [];
 
@@ -81,7 +60,7 @@ export async function startCluster(t: Tap, count: number, env: Record<string, st
       }),
     );
     await pool.end();
-    await admin(`drop database if exists "${database}" with (force)`);
+    await drop();
   });
 
   async function start(name: string, extra: Record<string, string> = {}): Promise<Instance> {
@@ -153,14 +132,7 @@ export async function startCluster(t: Tap, count: number, env: Record<string, st
           signal: init.signal,
         }),
       );
-      const text = await response.text();
-      let json: any;
-      try {
-        json = text ? JSON.parse(text) : undefined;
-      } catch {
-        json = undefined;
-      }
-      return { status: response.status, headers: response.headers, text, json };
+      return readResponse(response);
     },
     async sql(text, params) {
       return (await pool.query(text, params)).rows;

@@ -1,0 +1,49 @@
+// The PostgreSQL plumbing shared by the test run, the test helpers and the benchmark: free
+// ports, database URLs on one server, one-off admin statements, and per-test databases cloned
+// from the template that test/run.ts migrates.
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import pg from 'pg';
+
+/** A TCP port nothing listens on right now (on 127.0.0.1). */
+export function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => ok(port));
+    });
+  });
+}
+
+/** The URL of database `name` on the server `serverUrl` points at. */
+export function databaseUrl(serverUrl: string, name: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Runs one statement on its own connection (`create database` cannot run in a pool's transaction). */
+export async function runAdmin(serverUrl: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh database cloned from the migrated template of this `npm test` run. */
+export async function cloneTemplate(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const adminUrl = process.env.AGORA_TEST_ADMIN_URL;
+  const template = process.env.AGORA_TEST_TEMPLATE;
+  if (!adminUrl || !template) throw new Error('run the tests with `npm test` (test/run.ts prepares the database)');
+  const database = `agora_test_${randomBytes(6).toString('hex')}`;
+  await runAdmin(adminUrl, `create database "${database}" template "${template}"`);
+  return {
+    url: databaseUrl(adminUrl, database),
+    drop: () => runAdmin(adminUrl, `drop database if exists "${database}" with (force)`),
+  };
+}
