@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import pg from 'pg';
+import { lockTable } from './helpers/locks.ts';
 import { startAgora, uniqueHandle, type Agora } from './helpers/agora.ts';
 import { spec } from './helpers/contract.ts';
 import { conventionViolations } from '../src/http/conventions.ts';
@@ -31,21 +31,7 @@ async function records(key: string) {
 }
 
 /** Holds a lock that blocks every insert into accounts.account until `release` is called. */
-async function blockSignUps(database: Agora) {
-  const url = new URL(process.env.AGORA_TEST_ADMIN_URL!);
-  const [{ db }] = (await database.sql<{ db: string }>('select current_database() as db')) as [{ db: string }];
-  url.pathname = `/${db}`;
-  const client = new pg.Client({ connectionString: url.toString() });
-  await client.connect();
-  await client.query('begin');
-  await client.query('lock table accounts.account in share mode');
-  return {
-    async release() {
-      await client.query('commit');
-      await client.end();
-    },
-  };
-}
+const blockSignUps = (database: Agora) => lockTable(database.databaseUrl, 'accounts.account');
 
 /** Waits (bounded) until `n` transactions of this database hold an idempotency key's lock. */
 async function keysLocked(n: number, timeoutMs = 5000) {

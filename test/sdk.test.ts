@@ -3,7 +3,7 @@
 // a second account).
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import pg from 'pg';
+import { lockTable } from './helpers/locks.ts';
 import { createAgoraClient, isReplay, unwrap, versionOf, type AgoraClientOptions } from 'agora-sdk';
 import { startAgora, uniqueHandle } from './helpers/agora.ts';
 import { assertConforms } from './helpers/contract.ts';
@@ -167,13 +167,7 @@ t.test('against a real server', async (t) => {
   });
 
   t.test('a call that meets its own key in flight waits for it and gets its result', async (t) => {
-    const [{ db }] = (await agora.sql('select current_database() as db')) as [{ db: string }];
-    const url = new URL(process.env.AGORA_TEST_ADMIN_URL!);
-    url.pathname = `/${db}`;
-    const blocker = new pg.Client({ connectionString: url.toString() });
-    await blocker.connect();
-    await blocker.query('begin');
-    await blocker.query('lock table accounts.account in share mode');
+    const blocker = await lockTable(agora.databaseUrl, 'accounts.account');
 
     const key = randomUUID();
     const body = newAccount();
@@ -192,7 +186,7 @@ t.test('against a real server', async (t) => {
       await new Promise((r) => setTimeout(r, 20));
     }
     const retried = second.POST('/accounts', { body, params: { header: { 'Idempotency-Key': key } } });
-    setTimeout(() => void blocker.query('commit').then(() => blocker.end()), 300);
+    setTimeout(() => void blocker.release(), 300);
     const [a, b] = await Promise.all([original, retried]);
     t.equal(a.response.status, 201);
     t.equal(b.response.status, 201);

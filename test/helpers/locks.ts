@@ -21,6 +21,21 @@ export async function lockRows(databaseUrl: string, table: string, ids: string[]
   };
 }
 
+/** Holds a SHARE lock on a whole table: every insert, update or delete on it waits. */
+export async function lockTable(databaseUrl: string, table: string): Promise<HeldLocks> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  await client.query('begin');
+  await client.query(`lock table ${table} in share mode`);
+  let released: Promise<void> | undefined;
+  return {
+    release() {
+      released ??= client.query('commit').then(() => client.end());
+      return released;
+    },
+  };
+}
+
 /** Waits (at most `timeoutMs`) until `count` other sessions of the database wait for a lock. */
 export async function waitForLockWaiters(databaseUrl: string, count: number, timeoutMs = 10_000): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl });
