@@ -114,7 +114,10 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
   const orm = await openDatabase({
     clientUrl: serverUrl,
     poolMax: 5,
-    onQuery: metrics.database.onQuery,
+    onQuery: (sql, tookMs, failed) => {
+      recording?.push(sql);
+      metrics.database.onQuery(sql, tookMs, failed);
+    },
     log: ormLog,
     connectTimeoutMs: config.databaseConnectTimeoutMs,
   });
