@@ -33,6 +33,11 @@ export interface Config {
   corsOrigins: string[];
   trustProxy: boolean;
   maxPage: number;
+  /**
+   * The most entries each in-process cache (sessions, account summaries) holds; 0 turns
+   * caching off. Entries are invalidated across instances by PostgreSQL notifications.
+   */
+  cacheMaxEntries: number;
   session: {
     idleTtlSeconds: number;
     absoluteTtlSeconds: number;
@@ -139,6 +144,7 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     trustProxy: env.TRUST_PROXY === 'true',
     maxPage: integer(env, 'MAX_PAGE', 50, 1, 10000),
+    cacheMaxEntries: integer(env, 'CACHE_MAX_ENTRIES', 50_000, 0, 10_000_000),
     session: { idleTtlSeconds: idle, absoluteTtlSeconds: absolute },
     rateLimit: {
       perMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),

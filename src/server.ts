@@ -9,7 +9,9 @@ import { loadSpec } from './http/spec.ts';
 import { deferredLog, type Log } from './log.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { isConnectionFailure, isDatabaseReachable, pendingMigrations, poolStats, type Orm } from './persistence/db.ts';
+import { InvalidationListener } from './persistence/invalidations.ts';
 import { createAccountsDomain } from './services/accounts/index.ts';
+import { noCaching, type Caching } from './services/cache.ts';
 import { createChannelsDomain } from './services/channels/index.ts';
 import { DomainEvents } from './services/events.ts';
 import { createIdempotencyDomain } from './services/idempotency/index.ts';
@@ -20,7 +22,7 @@ import { createSocialDomain } from './services/social/index.ts';
  * Every domain's services, and how they react to each other's events. Closing an account
  * removes, before the request answers, everything other domains kept for it.
  */
-export function createServices(orm: Orm, config: Config, log?: Log) {
+export function createServices(orm: Orm, config: Config, log?: Log, caching: Caching = noCaching) {
   const events = new DomainEvents();
   const lists = { maxPage: config.maxPage };
   const { accounts, sessions } = createAccountsDomain(
@@ -31,6 +33,8 @@ export function createServices(orm: Orm, config: Config, log?: Log) {
       sessionAbsoluteTtlSeconds: config.session.absoluteTtlSeconds,
     },
     events,
+    log,
+    caching,
   );
   const { social } = createSocialDomain(orm, accounts, lists);
   const { channels } = createChannelsDomain(orm, accounts, lists, events);
@@ -61,6 +65,8 @@ export interface AgoraServer {
   metrics: Metrics;
   /** Serves /metrics; undefined when METRICS_PORT=off. Not listening yet, like `app`. */
   metricsApp: FastifyInstance | undefined;
+  /** Receives cache invalidations; undefined when caching is off. Closed with `app`. */
+  invalidations: InvalidationListener | undefined;
 }
 
 export async function createServer(
@@ -72,7 +78,19 @@ export async function createServer(
   const metrics = hooks.metrics ?? createMetrics();
   metrics.database.watchPool(() => poolStats(orm));
   const log = deferredLog();
-  const services = createServices(orm, config, log);
+  // Caches hold only what PostgreSQL announces changes of (see persistence/invalidations.ts).
+  const invalidations = config.cacheMaxEntries > 0
+    ? new InvalidationListener({
+        clientUrl: orm.config.get('clientUrl')!,
+        log,
+        connectTimeoutMs: config.databaseConnectTimeoutMs,
+        onLiveChange: metrics.cache.setListenerUp,
+      })
+    : undefined;
+  const caching: Caching = invalidations
+    ? { source: invalidations, maxEntries: config.cacheMaxEntries, observe: metrics.cache.onLookup }
+    : noCaching;
+  const services = createServices(orm, config, log, caching);
 
   let migrationsApplied = false;
   const app = await buildApp({
@@ -102,11 +120,13 @@ export async function createServer(
       },
     },
     isUnavailable: isConnectionFailure,
+    onClose: async () => invalidations?.close(),
   });
   log.attach(app.log);
+  await invalidations?.start();
 
   const metricsApp = config.metricsPort === undefined
     ? undefined
     : await buildMetricsServer({ registry: metrics.registry, logger: app.log.child({ server: 'metrics' }) });
-  return { app, services, metrics, metricsApp };
+  return { app, services, metrics, metricsApp, invalidations };
 }

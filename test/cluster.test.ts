@@ -213,6 +213,45 @@ t.test('update race: 20 clients update one post through 3 instances; no update i
   t.same(stored, [{ version: final.version, text: final.text }], 'and that is what is stored');
 });
 
+t.test('caches across instances: a sign-out and a new display name take effect at once on every instance', async (t) => {
+  const owner = newAccount('cached');
+  const account = await unwrap(client(a).POST('/accounts', { body: owner }));
+  const instances = [a, b, c];
+  const signIn = async (on: Instance) => (await unwrap(client(on).POST('/sessions', { body: { email: owner.email, password: PASSWORD } }))).token;
+
+  for (let round = 0; round < 6; round++) {
+    const signingOut = instances[round % 3]!;
+    const token = await signIn(signingOut);
+    const headers = { authorization: `Bearer ${token}` };
+    // Twice on every instance: the second answer comes from its cache.
+    for (const instance of [...instances, ...instances]) {
+      t.equal((await cluster.send(instance, 'GET', '/v1/sessions/me', { headers })).status, 200);
+    }
+    t.equal((await cluster.send(signingOut, 'DELETE', '/v1/sessions/me', { headers })).status, 204, `round ${round}: signed out`);
+    for (const instance of instances) {
+      const after = await cluster.send(instance, 'GET', '/v1/sessions/me', { headers });
+      t.equal(after.status, 401, `round ${round}: the token is refused at once on ${instance.name}`);
+    }
+  }
+
+  const token = await signIn(a);
+  const headers = { authorization: `Bearer ${token}` };
+  const post = (await cluster.send(a, 'POST', '/v1/posts', { headers, body: { text: 'by a soon renamed author' } })).json as { id: string };
+  for (const instance of instances) {
+    const read = await cluster.send(instance, 'GET', `/v1/posts/${post.id}`);
+    t.equal(read.json.author.displayName, 'User cached', `${instance.name} caches the author as it was`);
+  }
+  const renamed = await cluster.send(b, 'PATCH', `/v1/accounts/${account.id}`, {
+    headers: { ...headers, 'if-match': '"0"', 'content-type': 'application/merge-patch+json' },
+    body: { displayName: 'Renamed' },
+  });
+  t.equal(renamed.status, 200);
+  for (const instance of instances) {
+    const read = await cluster.send(instance, 'GET', `/v1/posts/${post.id}`);
+    t.equal(read.json.author.displayName, 'Renamed', `${instance.name} shows the new name at once`);
+  }
+});
+
 t.test('key misuse across instances: the same key with another body is a 422 and creates nothing', async (t) => {
   const key = randomUUID();
   const first = newAccount('misuse1');

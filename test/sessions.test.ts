@@ -1,6 +1,9 @@
+import { createHash, randomBytes } from 'node:crypto';
 import t from 'tap';
 import { unwrap } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
+import { eventually } from './helpers/locks.ts';
+import { delta, total } from './helpers/metrics.ts';
 
 const agora = await startAgora(t);
 
@@ -76,4 +79,71 @@ t.test('a missing, malformed or unknown token is a 401 with WWW-Authenticate', a
 t.test('unwrap throws typed problems', async (t) => {
   const anonymous = agora.client();
   await t.rejects(unwrap(anonymous.GET('/sessions/me')), { name: 'AgoraError', status: 401, type: 'urn:agora:problem:unauthenticated' });
+});
+
+t.test('a session deleted in the database stops working at once, cached or not', async (t) => {
+  const { account, client } = await agora.signUp();
+  t.equal((await client.GET('/sessions/me')).response.status, 200);
+  const before = await agora.scrape();
+  t.equal((await client.GET('/sessions/me')).response.status, 200);
+  t.equal(delta(before, await agora.scrape(), 'agora_cache_lookups_total', { cache: 'sessions', outcome: 'hit' }), 1, 'served from the cache');
+  await agora.sql('delete from accounts.session where account_id = $1', [account.id]);
+  t.equal((await client.GET('/sessions/me')).response.status, 401);
+});
+
+t.test('closing the account ends its cached sessions at once', async (t) => {
+  const { account, client, token } = await agora.signUp();
+  t.equal((await client.GET('/sessions/me')).response.status, 200);
+  t.equal((await client.DELETE('/accounts/{accountId}', { params: { path: { accountId: account.id } } })).response.status, 204);
+  const after = await agora.raw('GET', '/v1/sessions/me', { headers: { authorization: `Bearer ${token}` } });
+  t.equal(after.status, 401);
+});
+
+t.test('when the invalidation listener loses its connection, the caches start empty again once it is back', async (t) => {
+  const { account, client } = await agora.signUp();
+  await client.GET('/sessions/me');
+  const cached = await agora.statementsDuring(() => client.GET('/sessions/me'));
+  t.notOk(cached.statements.some((s) => /"accounts"\."session"/.test(s)), 'cached before');
+
+  const [killed] = await agora.sql<{ pid: number }>(
+    `select pid from pg_stat_activity where application_name = 'agora-invalidations' and datname = current_database()`,
+  );
+  t.ok(killed, 'the listener has its own connection');
+  await agora.sql('select pg_terminate_backend($1)', [killed!.pid]);
+  await eventually('the listener to report itself down and up again', async () => {
+    const lines = agora.logs.filter((l) => /cache invalidation listener lost its connection/.test(l.msg ?? ''));
+    if (lines.length === 0) return undefined;
+    const scrape = await agora.scrape();
+    return total(scrape, 'agora_cache_invalidation_listener_up') === 1 ? true : undefined;
+  });
+  const [again] = await agora.sql<{ pid: number }>(
+    `select pid from pg_stat_activity where application_name = 'agora-invalidations' and datname = current_database()`,
+  );
+  t.ok(again && again.pid !== killed!.pid, 'it reconnected on a new connection');
+
+  const after = await agora.statementsDuring(() => client.GET('/sessions/me'));
+  t.equal(after.result.response.status, 200);
+  t.ok(after.statements.some((s) => /"accounts"\."session"/.test(s)), 'the session was read again: a notification may have been missed');
+  await agora.sql('delete from accounts.session where account_id = $1', [account.id]);
+  t.equal((await client.GET('/sessions/me')).response.status, 401, 'and sign-out by hand works at once again');
+});
+
+t.test('one statement that ends hundreds of cached sessions ends every one of them (notifications are chunked)', async (t) => {
+  const { account } = await agora.signUp();
+  const tokens = Array.from({ length: 450 }, () => `agora_${randomBytes(32).toString('base64url')}`);
+  await agora.sql(
+    `insert into accounts.session (id, account_id, token_hash, created_at, last_used_at, expires_at)
+     select gen_random_uuid(), $1, h, now(), now(), now() + interval '1 day' from unnest($2::text[]) as h`,
+    [account.id, tokens.map((token) => createHash('sha256').update(token).digest('hex'))],
+  );
+  const me = (token: string) => agora.raw('GET', '/v1/sessions/me', { headers: { authorization: `Bearer ${token}` } });
+  for (const token of tokens) await me(token); // now cached
+  const before = await agora.scrape();
+  for (const token of tokens.slice(0, 20)) t.equal((await me(token)).status, 200);
+  t.equal(delta(before, await agora.scrape(), 'agora_cache_lookups_total', { cache: 'sessions', outcome: 'hit' }), 20, 'served from the cache');
+
+  await agora.sql('delete from accounts.session where account_id = $1', [account.id]);
+  let refused = 0;
+  for (const token of tokens) if ((await me(token)).status === 401) refused++;
+  t.equal(refused, tokens.length, 'all 450 are refused');
 });

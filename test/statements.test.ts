@@ -60,3 +60,32 @@ t.test("an account's posts and a channel's members also cost a fixed number", as
   const members = (limit: number) => () => unwrap(reader.client.GET('/channels/{channelId}/members', { params: { path: { channelId: channel.id }, query: { limit } } }));
   t.equal((await count(t, members(1), 1)).length, (await count(t, members(4), 4)).length);
 });
+
+t.test('a signed-in request looks its session up at most once a minute, not at every request', async (t) => {
+  const who = await agora.signUp();
+  const first = await agora.statementsDuring(() => unwrap(who.client.GET('/feed')));
+  const again = await agora.statementsDuring(() => unwrap(who.client.GET('/feed')));
+  const sessionStatements = (statements: string[]) => statements.filter((s) => /"accounts"\."session"/.test(s));
+  t.ok(again.statements.some((s) => /"social"\."friendship"/.test(s)), 'the feed itself was read');
+  t.same(sessionStatements(again.statements), [], 'no session statement: the session is cached');
+  t.ok(sessionStatements(first.statements).length <= 2, 'the first request read (and touched) it at most');
+});
+
+t.test('a post read is one statement once its author is cached, and the author stays current', async (t) => {
+  const author = await agora.signUp();
+  const post = await unwrap(author.client.POST('/posts', { body: { text: 'cached author' } }));
+  const read = () => agora.statementsDuring(() => agora.raw('GET', `/v1/posts/${post.id}`));
+  await read();
+  const { result, statements } = await read();
+  t.equal(result.status, 200);
+  t.equal(statements.length, 1, `the post only: ${statements.join('\n')}`);
+  t.equal(result.json.author.displayName, author.account.displayName);
+
+  await unwrap(author.client.PATCH('/accounts/{accountId}', {
+    params: { path: { accountId: author.account.id }, header: { 'If-Match': '"0"' } },
+    body: { displayName: 'Someone new' },
+  }));
+  t.equal((await agora.raw('GET', `/v1/posts/${post.id}`)).json.author.displayName, 'Someone new', 'a new name shows at once');
+  await agora.sql('update accounts.account set display_name = $2 where id = $1', [author.account.id, 'Changed by hand']);
+  t.equal((await agora.raw('GET', `/v1/posts/${post.id}`)).json.author.displayName, 'Changed by hand', 'so does a change made in the database');
+});

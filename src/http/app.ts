@@ -52,6 +52,8 @@ export interface AppOptions {
   readiness: ReadinessChecks;
   /** True for errors that mean the database cannot be reached (answered 503, not 500). */
   isUnavailable: (error: unknown) => boolean;
+  /** Runs when the app closes, after in-flight requests (e.g. to stop a background connection). */
+  onClose?: () => Promise<void>;
 }
 
 function transportOptions(transport: TransportOptions) {
@@ -120,6 +122,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   });
   await app.register(docs, { spec: options.spec });
+  const onClose = options.onClose;
+  if (onClose) app.addHook('onClose', async () => onClose());
   await app.ready();
   return app;
 }

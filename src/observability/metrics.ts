@@ -146,6 +146,21 @@ export function createMetrics() {
     registers,
   });
 
+  const cacheLookups = new Counter({
+    name: 'agora_cache_lookups_total',
+    help: 'Lookups in the in-process caches (sessions, account summaries), by cache and outcome (hit, miss).',
+    labelNames: ['cache', 'outcome'] as const,
+    registers,
+  });
+  for (const cache of ['sessions', 'account_summaries']) {
+    for (const outcome of ['hit', 'miss']) cacheLookups.inc({ cache, outcome }, 0);
+  }
+  const invalidationsUp = new Gauge({
+    name: 'agora_cache_invalidation_listener_up',
+    help: 'Whether the connection that receives cache invalidations is up (1); while it is down (0), caches are bypassed.',
+    registers,
+  });
+
   let pool: () => PoolUsage | undefined = () => undefined;
   new Gauge({
     name: 'agora_db_pool_connections',
@@ -203,6 +218,16 @@ export function createMetrics() {
       },
       setUp(reachable: boolean): void {
         databaseUp.set(reachable ? 1 : 0);
+      },
+    },
+    cache: {
+      /** Pass as the caches' observer. */
+      onLookup(cache: string, outcome: 'hit' | 'miss'): void {
+        cacheLookups.inc({ cache, outcome });
+      },
+      /** Pass as the invalidation listener's `onLiveChange`. */
+      setListenerUp(up: boolean): void {
+        invalidationsUp.set(up ? 1 : 0);
       },
     },
   };

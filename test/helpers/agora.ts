@@ -42,7 +42,10 @@ export interface Agora {
   raw(method: string, path: string, init?: { headers?: Record<string, string>; body?: string }): Promise<RawResponse>;
   /** This server's database, for a connection of the test's own (e.g. to hold a lock). */
   databaseUrl: string;
-  /** Runs SQL against this server's database. */
+  /**
+   * Runs SQL against this server's database; after a change, waits until the server has
+   * received the cache invalidations it caused.
+   */
   sql<T extends Record<string, unknown> = Record<string, any>>(text: string, params?: unknown[]): Promise<T[]>;
   /** Counts rows of a table, to prove what a request did or did not store. */
   count(table: string): Promise<number>;
@@ -124,7 +127,7 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
   const logs: Record<string, any>[] = [];
   const stream = { write: (line: string) => void logs.push(JSON.parse(line)) };
   const replays: string[] = [];
-  const { app, services, metricsApp } = await createServer(orm, config, loggerOptions({ level: 'info', pretty: false, stream }), {
+  const { app, services, metricsApp, invalidations } = await createServer(orm, config, loggerOptions({ level: 'info', pretty: false, stream }), {
     metrics,
     onIdempotentReplay: (op) => void replays.push(op),
   });
@@ -185,7 +188,12 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
       return readResponse(await checking(`${origin}${path}`, { method, headers: init.headers, body: init.body }));
     },
     async sql(text, params) {
-      return (await pool.query(text, params)).rows;
+      const { rows } = await pool.query(text, params);
+      // A change made by hand reaches the server's caches by notification, as it would in
+      // production; wait for it so that the next request sees the change, as a user would a
+      // moment later.
+      if (!/^\s*select\b/i.test(text)) await invalidations?.sync();
+      return rows;
     },
     async count(table) {
       const rows = await pool.query(`select count(*)::int as n from ${table}`);

@@ -1,6 +1,7 @@
 // Sign-up, profiles and closing accounts.
 import { v7 as uuidv7 } from 'uuid';
 import type { AccountsStore } from '../../persistence/accounts/index.ts';
+import { InvalidatedCache, noCaching, type Caching } from '../cache.ts';
 import { Conflict, Forbidden, NotFound, PreconditionFailed } from '../errors.ts';
 import type { DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
@@ -12,12 +13,27 @@ export class AccountsService {
   readonly #settings: AccountsSettings;
   readonly #events: DomainEvents | undefined;
   readonly #now: () => Date;
+  /** What other domains embed of an account; evicted on every instance when it changes or goes. */
+  readonly #summaries: InvalidatedCache<AccountSummary>;
 
-  constructor(store: AccountsStore, settings: AccountsSettings, events?: DomainEvents, now: () => Date = () => new Date()) {
+  constructor(
+    store: AccountsStore,
+    settings: AccountsSettings,
+    events?: DomainEvents,
+    now: () => Date = () => new Date(),
+    caching: Caching = noCaching,
+  ) {
     this.#store = store;
     this.#settings = settings;
     this.#events = events;
     this.#now = now;
+    this.#summaries = new InvalidatedCache({
+      name: 'account_summaries',
+      source: caching.source,
+      topic: 'a',
+      maxEntries: caching.maxEntries,
+      observe: caching.observe,
+    });
   }
 
   async signUp(input: NewAccount): Promise<Account> {
@@ -53,14 +69,26 @@ export class AccountsService {
    * embed authors and friends with it, and drop what belongs to an account that is gone.
    */
   async summaries(accountIds: Iterable<string>): Promise<Map<string, AccountSummary>> {
-    const ids = [...new Set(accountIds)];
-    const rows = await this.#store.findSummaries(ids);
-    return new Map(rows.map((r) => [r.id, { id: r.id, handle: r.handle, displayName: r.displayName }]));
+    const found = new Map<string, AccountSummary>();
+    const missing: string[] = [];
+    for (const id of new Set(accountIds)) {
+      const cached = this.#summaries.get(id);
+      if (cached) found.set(id, cached);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return found;
+    const stamp = this.#summaries.stamp();
+    for (const r of await this.#store.findSummaries(missing)) {
+      const summary = { id: r.id, handle: r.handle, displayName: r.displayName };
+      found.set(r.id, summary);
+      this.#summaries.set(r.id, summary, stamp);
+    }
+    return found;
   }
 
   /** Throws NotFound unless the account exists. */
   async assertExists(accountId: string): Promise<void> {
-    if ((await this.#store.findSummaries([accountId])).length === 0) throw new NotFound('account');
+    if (!(await this.summaries([accountId])).has(accountId)) throw new NotFound('account');
   }
 
   async list(request: ListAccountsRequest): Promise<Page<Account>> {
@@ -96,6 +124,7 @@ export class AccountsService {
       return current;
     }
     const outcome = await this.#store.updateProfile(accountId, expectedVersion, changes, this.#now());
+    this.#summaries.evict([accountId]);
     if (outcome.kind === 'not-found') throw new NotFound('account');
     if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
     return outcome.row;
@@ -108,6 +137,7 @@ export class AccountsService {
   async close(caller: Caller, accountId: string, expectedVersion: number | undefined): Promise<void> {
     await this.#assertOwner(caller, accountId);
     const outcome = await this.#store.deleteAccount(accountId, expectedVersion);
+    this.#summaries.evict([accountId]);
     if (outcome.kind === 'not-found') throw new NotFound('account');
     if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
     await this.#events?.emit('account.closed', { accountId });

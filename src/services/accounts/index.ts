@@ -2,6 +2,7 @@
 import { silentLog, type Log } from '../../log.ts';
 import type { Orm } from '../../persistence/db.ts';
 import { AccountsStore } from '../../persistence/accounts/index.ts';
+import type { Caching } from '../cache.ts';
 import type { DomainEvents } from '../events.ts';
 import { AccountsService } from './accounts-service.ts';
 import type { AccountsSettings } from './model.ts';
@@ -11,10 +12,12 @@ export type { AccountsService } from './accounts-service.ts';
 export type { SessionsService } from './sessions-service.ts';
 export type { Account, AccountSummary, AccountsSettings, Caller, ListAccountsRequest, NewAccount, ProfilePatch, SignedIn } from './model.ts';
 
-export function createAccountsDomain(orm: Orm, settings: AccountsSettings, events?: DomainEvents, log: Log = silentLog) {
+export function createAccountsDomain(orm: Orm, settings: AccountsSettings, events?: DomainEvents, log: Log = silentLog, caching?: Caching) {
   const store = new AccountsStore(orm, log);
+  const sessions = new SessionsService(store, settings, undefined, log, caching);
+  events?.on('account.closed', ({ accountId }) => sessions.forgetAccount(accountId));
   return {
-    accounts: new AccountsService(store, settings, events),
-    sessions: new SessionsService(store, settings, undefined, log),
+    accounts: new AccountsService(store, settings, events, undefined, caching),
+    sessions,
   };
 }

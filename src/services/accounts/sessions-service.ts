@@ -2,6 +2,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import { silentLog, type Log } from '../../log.ts';
 import type { AccountsStore } from '../../persistence/accounts/index.ts';
+import { InvalidatedCache, noCaching, type Caching, type InvalidationSource } from '../cache.ts';
 import { InvalidCredentials, NotFound, Unauthenticated } from '../errors.ts';
 import type { Account, AccountsSettings, Caller, SignedIn } from './model.ts';
 import { verifyPassword } from './passwords.ts';
@@ -10,17 +11,48 @@ import { isWellFormedToken, newToken, tokenHash } from './tokens.ts';
 // Recording every use of a session would turn each read into a write.
 const TOUCH_GRANULARITY_MS = 60_000;
 
+/** A session as the cache holds it, under its token's hash. */
+interface CachedSession {
+  sessionId: string;
+  accountId: string;
+  expiresAt: number;
+  /** When the database last confirmed it (and recorded its use). */
+  verifiedAt: number;
+}
+
 export class SessionsService {
   readonly #store: AccountsStore;
   readonly #settings: AccountsSettings;
   readonly #now: () => Date;
   readonly #log: Log;
+  /**
+   * Tokens seen in the last minute: a request with one costs no query. The database is asked
+   * again once a minute per session (which records its use), and sign-out, expiry, closing the
+   * account or deleting the row by hand evict it on every instance (see ../cache.ts).
+   */
+  readonly #cache: InvalidatedCache<CachedSession>;
+  readonly #invalidations: InvalidationSource;
 
-  constructor(store: AccountsStore, settings: AccountsSettings, now: () => Date = () => new Date(), log: Log = silentLog) {
+  constructor(
+    store: AccountsStore,
+    settings: AccountsSettings,
+    now: () => Date = () => new Date(),
+    log: Log = silentLog,
+    caching: Caching = noCaching,
+  ) {
     this.#store = store;
     this.#settings = settings;
     this.#log = log;
     this.#now = now;
+    this.#invalidations = caching.source;
+    this.#cache = new InvalidatedCache({
+      name: 'sessions',
+      source: caching.source,
+      topic: 's',
+      idOf: (session) => session.sessionId,
+      maxEntries: caching.maxEntries,
+      observe: caching.observe,
+    });
   }
 
   async signIn(email: string, password: string): Promise<SignedIn> {
@@ -46,15 +78,23 @@ export class SessionsService {
   /** The caller a token stands for; throws Unauthenticated if it is unknown, revoked or expired. */
   async authenticate(token: string): Promise<Caller> {
     if (!isWellFormedToken(token)) throw new Unauthenticated('the token is not one this API issued');
-    const session = await this.#store.findSessionByTokenHash(tokenHash(token));
-    if (!session) throw new Unauthenticated('the token is unknown or was revoked');
+    const hash = tokenHash(token);
     const now = this.#now();
+    const cached = this.#cache.get(hash);
+    if (cached && cached.expiresAt > now.getTime() && now.getTime() - cached.verifiedAt < TOUCH_GRANULARITY_MS) {
+      return { accountId: cached.accountId, sessionId: cached.sessionId };
+    }
+    const stamp = this.#cache.stamp();
+    const session = await this.#store.findSessionByTokenHash(hash);
+    if (!session) throw new Unauthenticated('the token is unknown or was revoked');
     const idleLimit = session.lastUsedAt.getTime() + this.#settings.sessionIdleTtlSeconds * 1000;
     if (session.expiresAt.getTime() <= now.getTime() || idleLimit <= now.getTime()) {
       await this.#store.deleteSession(session.id);
+      this.#cache.evict([session.id]);
       throw new Unauthenticated('the token has expired; sign in again');
     }
     await this.#store.touchSession(session.id, now, TOUCH_GRANULARITY_MS);
+    this.#cache.set(hash, { sessionId: session.id, accountId: session.accountId, expiresAt: session.expiresAt.getTime(), verifiedAt: now.getTime() }, stamp);
     return { accountId: session.accountId, sessionId: session.id };
   }
 
@@ -65,7 +105,17 @@ export class SessionsService {
   }
 
   async signOut(caller: Caller): Promise<void> {
-    if (!(await this.#store.deleteSession(caller.sessionId))) throw new NotFound('session');
+    const deleted = await this.#store.deleteSession(caller.sessionId);
+    this.#cache.evict([caller.sessionId]);
+    if (!deleted) throw new NotFound('session');
+    // Answer once the other instances have been told too.
+    await this.#invalidations.sync();
+  }
+
+  /** A closed account's sessions (deleted with it by the database) stop working here at once. */
+  async forgetAccount(accountId: string): Promise<void> {
+    this.#cache.evictWhere((session) => session.accountId === accountId);
+    await this.#invalidations.sync();
   }
 
   /** Deletes sessions that can no longer be used; returns how many. */

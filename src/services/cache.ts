@@ -1,0 +1,125 @@
+// Caches of what other instances may change: an entry is served only while the invalidation
+// listener is live, evicted when PostgreSQL announces that its row changed (see
+// src/persistence/invalidations.ts), and the whole cache is emptied whenever notifications
+// may have been missed. A read that started before an eviction never stores its result, so a
+// slow read cannot put back what a concurrent change removed.
+
+/** Where invalidations come from (the persistence layer's listener, or nothing). */
+export interface InvalidationSource {
+  readonly live: boolean;
+  on(topic: string, listener: (ids: string[]) => void): void;
+  onReset(listener: () => void): void;
+  /**
+   * Resolves once this instance has received every invalidation committed before the call:
+   * after a change, so that the change is in effect here too. False if it could not tell.
+   */
+  sync(timeoutMs?: number): Promise<boolean>;
+}
+
+/** Caching off: nothing is ever served from a cache. */
+export const noInvalidations: InvalidationSource = { live: false, on() {}, onReset() {}, sync: async () => false };
+
+/** How a domain's caches are made. */
+export interface Caching {
+  source: InvalidationSource;
+  /** The most entries each cache holds; 0 turns caching off. */
+  maxEntries: number;
+  observe?: CacheObserver;
+}
+
+export const noCaching: Caching = { source: noInvalidations, maxEntries: 0 };
+
+/** Hits and misses, for metrics. */
+export type CacheObserver = (cache: string, outcome: 'hit' | 'miss') => void;
+
+export interface CacheOptions<V> {
+  name: string;
+  source: InvalidationSource;
+  /** The notification topic whose ids evict entries. */
+  topic: string;
+  /** The id a notification names for an entry (defaults to its key). */
+  idOf?: (value: V, key: string) => string;
+  maxEntries: number;
+  observe?: CacheObserver;
+}
+
+export class InvalidatedCache<V> {
+  readonly #name: string;
+  readonly #source: InvalidationSource;
+  readonly #idOf: (value: V, key: string) => string;
+  readonly #maxEntries: number;
+  readonly #observe: CacheObserver | undefined;
+  readonly #entries = new Map<string, V>();
+  /** Keys by notification id, when they differ. */
+  readonly #keysById = new Map<string, string>();
+  /** Changes at every eviction and reset: a read stamped before it must not be stored. */
+  #epoch = 0;
+
+  constructor(options: CacheOptions<V>) {
+    this.#name = options.name;
+    this.#source = options.source;
+    this.#idOf = options.idOf ?? ((_, key) => key);
+    this.#maxEntries = options.maxEntries;
+    this.#observe = options.observe;
+    options.source.on(options.topic, (ids) => this.evict(ids));
+    options.source.onReset(() => this.clear());
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get #enabled(): boolean {
+    return this.#maxEntries > 0 && this.#source.live;
+  }
+
+  /** The cached value, if the cache may serve one. Counts a hit or a miss. */
+  get(key: string): V | undefined {
+    const value = this.#enabled ? this.#entries.get(key) : undefined;
+    this.#observe?.(this.#name, value === undefined ? 'miss' : 'hit');
+    return value;
+  }
+
+  /** Taken before reading the database; `set` stores the result only if nothing was evicted since. */
+  stamp(): number {
+    return this.#epoch;
+  }
+
+  set(key: string, value: V, stamp: number): void {
+    if (!this.#enabled || stamp !== this.#epoch) return;
+    if (!this.#entries.has(key) && this.#entries.size >= this.#maxEntries) {
+      // Oldest first: Map iterates in insertion order.
+      const oldest = this.#entries.keys().next().value as string;
+      this.#remove(oldest);
+    }
+    this.#entries.set(key, value);
+    const id = this.#idOf(value, key);
+    if (id !== key) this.#keysById.set(id, key);
+  }
+
+  /** Removes the entries notifications call `ids`. */
+  evict(ids: Iterable<string>): void {
+    this.#epoch++;
+    for (const id of ids) this.#remove(this.#keysById.get(id) ?? id);
+  }
+
+  /** Removes every entry `matches`. */
+  evictWhere(matches: (value: V) => boolean): void {
+    this.#epoch++;
+    for (const [key, value] of this.#entries) if (matches(value)) this.#remove(key);
+  }
+
+  clear(): void {
+    this.#epoch++;
+    this.#entries.clear();
+    this.#keysById.clear();
+  }
+
+  #remove(key: string): void {
+    const value = this.#entries.get(key);
+    if (value === undefined) return;
+    this.#entries.delete(key);
+    const id = this.#idOf(value, key);
+    if (id !== key) this.#keysById.delete(id);
+  }
+}
