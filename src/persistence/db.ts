@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { MikroORM, defineConfig, type EntityManager } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
-import type { LogContext, Logger } from '@mikro-orm/core';
+import { TransactionContext, type LogContext, type Logger } from '@mikro-orm/core';
 import { silentLog, type Log } from '../log.ts';
 import { accountsEntities } from './accounts/entities.ts';
 import { channelsEntities } from './channels/entities.ts';
@@ -54,12 +54,13 @@ class OrmLogger implements Logger {
   }
 }
 
-/** What `pg`'s pool tells about itself. */
+/** What `pg`'s pool tells about itself, and runs. */
 interface PoolLike {
   totalCount: number;
   idleCount: number;
   waitingCount: number;
   options: { max: number };
+  query(text: string, values: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
 }
 
 export interface PoolStats {
@@ -73,6 +74,8 @@ export interface PoolStats {
 
 /** The pool of each ORM, which MikroORM creates when it first connects. */
 const pools = new WeakMap<Orm, () => PoolLike | undefined>();
+/** Each ORM's `onQuery`, which `selectRows` reports to as the ORM's logger does. */
+const queryObservers = new WeakMap<Orm, NonNullable<DatabaseOptions['onQuery']>>();
 
 export function ormConfig(options: DatabaseOptions) {
   return defineConfig({
@@ -108,7 +111,45 @@ export async function openDatabase(options: DatabaseOptions): Promise<Orm> {
   config.driverOptions = { ...config.driverOptions, onPoolCreated: (created: PoolLike) => void (pool = created) };
   const orm = await MikroORM.init(config);
   pools.set(orm, () => pool);
+  if (options.onQuery) queryObservers.set(orm, options.onQuery);
   return orm;
+}
+
+/** `?` placeholders (MikroORM's) as `$1, $2…` (PostgreSQL's). */
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+const numberedCache = new Map<string, string>();
+
+/**
+ * Runs a read-only statement (`?` placeholders; scalars only, no array parameters) and returns
+ * its rows. Inside a transaction (see `inTransaction`) it joins it through MikroORM. Outside
+ * one, the hot path, it goes straight to the ORM's pool as a parameterized statement: MikroORM
+ * would inline every parameter into the SQL text and build a query context first, which costs
+ * several times the CPU of the statement itself on the request's path (bench/README.md).
+ * Reported to `onQuery` like every other statement.
+ */
+export async function selectRows(orm: Orm, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+  const pool = pools.get(orm)?.();
+  if (!pool || TransactionContext.getEntityManager(orm.em.name)?.isInTransaction()) {
+    return storeEm(orm).execute<Record<string, unknown>[]>(sql, params);
+  }
+  let text = numberedCache.get(sql);
+  if (text === undefined) {
+    text = numbered(sql);
+    if (numberedCache.size < 1000) numberedCache.set(sql, text);
+  }
+  const observe = queryObservers.get(orm);
+  const started = performance.now();
+  try {
+    const { rows } = await pool.query(text, params);
+    observe?.(sql, performance.now() - started, false);
+    return rows;
+  } catch (error) {
+    observe?.(sql, performance.now() - started, true);
+    throw error;
+  }
 }
 
 /** How busy the connection pool is; undefined before the ORM has created it. */

@@ -1,6 +1,6 @@
 // Reads and writes the idempotency schema, and holds the per-key lock that tells a request
 // which is running from its retries.
-import { storeEm, inTransaction, type Orm } from '../db.ts';
+import { inTransaction, selectRows, storeEm, type Orm } from '../db.ts';
 import { IdempotencyRecordEntity } from './entities.ts';
 
 /** A key as the caller used it: scoped to the caller and the operation. */
@@ -40,21 +40,25 @@ export class IdempotencyStore {
 
   /** The record of `id` that has not expired at `now`. Joins the current transaction, if any. */
   async find(id: KeyId, now: Date): Promise<StoredRecord | null> {
-    const row = await storeEm(this.#orm).findOne(IdempotencyRecordEntity, {
-      scope: id.scope,
-      operation: id.operation,
-      key: id.key,
-      expiresAt: { $gt: now },
-    });
+    const [row] = await selectRows(
+      this.#orm,
+      `select scope, operation, key, fingerprint, response_status, response_headers, response_body, created_at, expires_at
+         from idempotency.record where scope = ? and operation = ? and key = ? and expires_at > ?`,
+      [id.scope, id.operation, id.key, now.toISOString()],
+    );
     if (!row) return null;
     return {
-      scope: row.scope,
-      operation: row.operation,
-      key: row.key,
-      fingerprint: row.fingerprint,
-      outcome: { status: row.responseStatus, headers: row.responseHeaders, body: row.responseBody ?? null },
-      createdAt: row.createdAt,
-      expiresAt: row.expiresAt,
+      scope: row.scope as string,
+      operation: row.operation as string,
+      key: row.key as string,
+      fingerprint: row.fingerprint as string,
+      outcome: {
+        status: Number(row.response_status),
+        headers: (typeof row.response_headers === 'string' ? JSON.parse(row.response_headers) : row.response_headers) as Record<string, string>,
+        body: (row.response_body as string | null) ?? null,
+      },
+      createdAt: new Date(row.created_at as Date | string),
+      expiresAt: new Date(row.expires_at as Date | string),
     };
   }
 

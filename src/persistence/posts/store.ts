@@ -3,7 +3,7 @@
 // depth. Conditional writes are evaluated by PostgreSQL (`where id = ? and version = ?`).
 import { raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { storeEm, type Orm } from '../db.ts';
+import { selectRows, storeEm, type Orm } from '../db.ts';
 import { PostEntity } from './entities.ts';
 
 export interface PostRow {
@@ -86,6 +86,11 @@ export class PostsStore {
     return rows.map(fromRecord);
   }
 
+  /** Like #select, for statements with scalar parameters only: the fast path of `selectRows`. */
+  async #selectScalars(sql: string, params: unknown[]): Promise<PostRow[]> {
+    return (await selectRows(this.#orm, sql, params)).map(fromRecord);
+  }
+
   async insert(row: Omit<PostRow, 'version'>): Promise<PostRow> {
     const post = { ...row, version: 0 };
     await this.#em().insert(PostEntity, post);
@@ -93,8 +98,8 @@ export class PostsStore {
   }
 
   async find(id: string): Promise<PostRow | null> {
-    const found = await this.#em().findOne(PostEntity, { id });
-    return found ? toPostRow(found) : null;
+    const [found] = await this.#selectScalars(`select ${COLUMNS.join(', ')} from posts.post where id = ?`, [id]);
+    return found ?? null;
   }
 
   /** One page of an author's general posts or of a channel's posts. */
@@ -121,7 +126,7 @@ export class PostsStore {
       params.push(query.afterAt.toISOString(), query.afterId);
     }
     const order = query.newestFirst ? 'desc' : 'asc';
-    return this.#select(
+    return this.#selectScalars(
       `select ${columns('p')} from posts.post p where ${where.join(' and ')}
         order by p.created_at ${order}, p.id ${order} limit ? offset ?`,
       [...params, query.limit, query.offset ?? 0],
