@@ -5,7 +5,7 @@
 //
 //   node bench/run.ts [--scale smoke|small|default|large] [--duration s] [--warmup s]
 //                     [--rounds n] [--connections n] [--database-url url] [--out dir]
-//                     [--no-pin] [--profile] [--only scenario,scenario…]
+//                     [--no-pin] [--profile] [--only scenario,scenario…] [--agora-env KEY=VALUE]…
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,8 +34,17 @@ const { values: args } = parseArgs({
     'no-pin': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     only: { type: 'string' },
+    'agora-env': { type: 'string', multiple: true, default: [] },
   },
 });
+/** Extra environment for Agora (KEY=VALUE, repeatable): to measure what a setting costs. */
+const agoraEnv = Object.fromEntries(
+  args['agora-env']!.map((pair) => {
+    const at = pair.indexOf('=');
+    if (at < 1) throw new Error(`--agora-env wants KEY=VALUE, got "${pair}"`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }),
+);
 /** Scenarios to run (all when empty): for measuring one change quickly. */
 const only = new Set((args.only ?? '').split(',').map((n) => n.trim()).filter(Boolean));
 const selected = (name: string) => only.size === 0 || only.has(name) || (name.startsWith('channel-page-') && only.has('channel-page-n'));
@@ -167,6 +176,9 @@ interface Run {
   p99: number;
   errors: number;
   peakRssMb: number;
+  /** CPU time per request (user + system) of the server process and of the embedded PostgreSQL's processes, µs. */
+  serverCpuUs: number;
+  databaseCpuUs: number | null;
 }
 
 interface Scenario {
@@ -187,9 +199,30 @@ function rssMb(pid: number): number {
   }
 }
 
+const TICKS_PER_SECOND = 100; // USER_HZ, for utime and stime in /proc/<pid>/stat
+
+/** CPU time a process has used so far (user + system), in seconds; 0 once it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
+  } catch {
+    return 0;
+  }
+}
+
+/** The embedded PostgreSQL's postmaster, whose children are its backends and workers. */
+let postmasterPid: number | undefined;
+function databaseCpuSeconds(): number | null {
+  if (postmasterPid === undefined) return null;
+  return [postmasterPid, ...childrenOf(postmasterPid)].reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+}
+
 async function measure(scenario: Scenario, server: Server, seconds: number, round: number): Promise<Run> {
   await sleep(settle); // lets the previous run's last requests finish
   await scenario.before?.(server);
+  const cpuBefore = { server: cpuSeconds(server.pid), database: databaseCpuSeconds() };
   let peak = rssMb(server.pid);
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(server.pid))), 100);
   const result = await autocannon({
@@ -200,6 +233,8 @@ async function measure(scenario: Scenario, server: Server, seconds: number, roun
   });
   clearInterval(sampler);
   peak = Math.max(peak, rssMb(server.pid));
+  const databaseAfter = databaseCpuSeconds();
+  const perRequestUs = (seconds: number) => Math.round((seconds * 1e6) / Math.max(result.requests.total, 1));
   const bad = result.non2xx + result.errors + result.timeouts;
   if (round >= 0 && bad > 0) {
     const codes = Object.entries(result.statusCodeStats ?? {})
@@ -219,6 +254,8 @@ async function measure(scenario: Scenario, server: Server, seconds: number, roun
     p99: result.latency.p99,
     errors: bad,
     peakRssMb: Math.round(peak),
+    serverCpuUs: perRequestUs(cpuSeconds(server.pid) - cpuBefore.server),
+    databaseCpuUs: databaseAfter === null || cpuBefore.database === null ? null : perRequestUs(databaseAfter - cpuBefore.database),
   };
 }
 
@@ -256,9 +293,9 @@ try {
   const sessions: Session[] = await seedBase(client, scale);
   log(`seeded ${scale.accounts} accounts, ${scale.channels} channels, ${sessions.length} sessions and ${scale.firstPosts} posts in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-  if (embeddedDataDir && canPin) {
-    const postmaster = Number(readFileSync(join(embeddedDataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    for (const pid of [postmaster, ...childrenOf(postmaster)]) pin(pid, 0); // new backends inherit it
+  if (embeddedDataDir) {
+    postmasterPid = Number(readFileSync(join(embeddedDataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    if (canPin) for (const pid of [postmasterPid, ...childrenOf(postmasterPid)]) pin(pid, 0); // new backends inherit it
   }
 
   const profileDir = join(outDir, `${stamp}-profile`);
@@ -276,6 +313,7 @@ try {
       RATE_LIMIT_PER_MINUTE: '1000000',
       SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE: '1000000',
       SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES: '1000000',
+      ...agoraEnv,
     },
     /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/,
     args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
@@ -515,12 +553,22 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+interface ServerSummary {
+  requestsPerSec: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  peakRssMb: number;
+  serverCpuUs: number;
+  databaseCpuUs: number | null;
+}
+
 interface Summary {
   scenario: string;
   kind: Scenario['kind'];
   describe: string;
-  agora: { requestsPerSec: number; p50: number; p99: number; errors: number; peakRssMb: number };
-  baseline: { requestsPerSec: number; p50: number; p99: number; errors: number; peakRssMb: number };
+  agora: ServerSummary;
+  baseline: ServerSummary;
   throughputRatio: number;
   p99Ratio: number;
 }
@@ -534,6 +582,8 @@ function summarize(list: Pick<Scenario, 'name' | 'kind' | 'describe'>[], runs: R
       p99: median(mine.map((r) => r.p99)),
       errors: mine.reduce((n, r) => n + r.errors, 0),
       peakRssMb: Math.max(...mine.map((r) => r.peakRssMb)),
+      serverCpuUs: median(mine.map((r) => r.serverCpuUs)),
+      databaseCpuUs: mine.some((r) => r.databaseCpuUs === null) ? null : median(mine.map((r) => r.databaseCpuUs!)),
     };
   };
   const scenarios: Summary[] = list.filter((s) => selected(s.name)).map((s) => {
@@ -581,6 +631,10 @@ function round2(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
+function cpu(s: ServerSummary): string {
+  return s.databaseCpuUs === null ? `${s.serverCpuUs} + ?` : `${s.serverCpuUs} + ${s.databaseCpuUs}`;
+}
+
 function renderMarkdown(meta: Record<string, any>, report: ReturnType<typeof summarize>): string {
   const lines = [
     `# Agora vs baseline — ${meta.date}`,
@@ -590,11 +644,11 @@ function renderMarkdown(meta: Record<string, any>, report: ReturnType<typeof sum
       `Machine: ${meta.machine.cpu}, ${meta.machine.cores} cores, ${meta.machine.memoryGb} GB, Linux ${meta.machine.kernel}, Node ${meta.machine.node}; ` +
       `pinning ${meta.pinned ? 'on (servers and PostgreSQL on core 0, load generator on core 1)' : 'off'}.`,
     '',
-    '| scenario | Agora req/s | baseline req/s | ratio | Agora p50 / p99 ms | baseline p50 / p99 ms | p99 ratio | errors | peak RSS MB Agora / baseline |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| scenario | Agora req/s | baseline req/s | ratio | Agora p50 / p99 ms | baseline p50 / p99 ms | p99 ratio | errors | peak RSS MB Agora / baseline | CPU µs/request, server + PostgreSQL: Agora / baseline |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...report.scenarios.map(
       (s) =>
-        `| ${s.scenario} | ${s.agora.requestsPerSec} | ${s.baseline.requestsPerSec} | ${s.throughputRatio} | ${s.agora.p50} / ${s.agora.p99} | ${s.baseline.p50} / ${s.baseline.p99} | ${s.p99Ratio} | ${s.agora.errors + s.baseline.errors} | ${s.agora.peakRssMb} / ${s.baseline.peakRssMb} |`,
+        `| ${s.scenario} | ${s.agora.requestsPerSec} | ${s.baseline.requestsPerSec} | ${s.throughputRatio} | ${s.agora.p50} / ${s.agora.p99} | ${s.baseline.p50} / ${s.baseline.p99} | ${s.p99Ratio} | ${s.agora.errors + s.baseline.errors} | ${s.agora.peakRssMb} / ${s.baseline.peakRssMb} | ${cpu(s.agora)} / ${cpu(s.baseline)} |`,
     ),
     '',
     `Agora's peak RSS over its whole life (VmHWM): ${meta.agoraPeakRssMb ?? 'n/a'} MB.`,
