@@ -103,7 +103,7 @@ t.test('when the invalidation listener loses its connection, the caches start em
   const { account, client } = await agora.signUp();
   await client.GET('/sessions/me');
   const cached = await agora.statementsDuring(() => client.GET('/sessions/me'));
-  t.notOk(cached.statements.some((s) => /"accounts"\."session"/.test(s)), 'cached before');
+  t.notOk(cached.statements.some((s) => /\baccounts"?\."?session\b/.test(s)), 'cached before');
 
   const [killed] = await agora.sql<{ pid: number }>(
     `select pid from pg_stat_activity where application_name = 'agora-invalidations' and datname = current_database()`,
@@ -123,7 +123,7 @@ t.test('when the invalidation listener loses its connection, the caches start em
 
   const after = await agora.statementsDuring(() => client.GET('/sessions/me'));
   t.equal(after.result.response.status, 200);
-  t.ok(after.statements.some((s) => /"accounts"\."session"/.test(s)), 'the session was read again: a notification may have been missed');
+  t.ok(after.statements.some((s) => /\baccounts"?\."?session\b/.test(s)), 'the session was read again: a notification may have been missed');
   await agora.sql('delete from accounts.session where account_id = $1', [account.id]);
   t.equal((await client.GET('/sessions/me')).response.status, 401, 'and sign-out by hand works at once again');
 });

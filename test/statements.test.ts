@@ -65,8 +65,8 @@ t.test('a signed-in request looks its session up at most once a minute, not at e
   const who = await agora.signUp();
   const first = await agora.statementsDuring(() => unwrap(who.client.GET('/feed')));
   const again = await agora.statementsDuring(() => unwrap(who.client.GET('/feed')));
-  const sessionStatements = (statements: string[]) => statements.filter((s) => /"accounts"\."session"/.test(s));
-  t.ok(again.statements.some((s) => /"social"\."friendship"/.test(s)), 'the feed itself was read');
+  const sessionStatements = (statements: string[]) => statements.filter((s) => /\baccounts"?\."?session\b/.test(s));
+  t.ok(again.statements.some((s) => /\bsocial"?\."?friendship\b/.test(s)), 'the feed itself was read');
   t.same(sessionStatements(again.statements), [], 'no session statement: the session is cached');
   t.ok(sessionStatements(first.statements).length <= 2, 'the first request read (and touched) it at most');
 });

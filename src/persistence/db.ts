@@ -74,7 +74,7 @@ export interface PoolStats {
 
 /** The pool of each ORM, which MikroORM creates when it first connects. */
 const pools = new WeakMap<Orm, () => PoolLike | undefined>();
-/** Each ORM's `onQuery`, which `selectRows` reports to as the ORM's logger does. */
+/** Each ORM's `onQuery`, which `queryRows` reports to as the ORM's logger does. */
 const queryObservers = new WeakMap<Orm, NonNullable<DatabaseOptions['onQuery']>>();
 
 export function ormConfig(options: DatabaseOptions) {
@@ -123,14 +123,14 @@ function numbered(sql: string): string {
 const numberedCache = new Map<string, string>();
 
 /**
- * Runs a read-only statement (`?` placeholders; scalars only, no array parameters) and returns
- * its rows. Inside a transaction (see `inTransaction`) it joins it through MikroORM. Outside
+ * Runs one statement (`?` placeholders; scalars only, no array parameters) and returns its
+ * rows (use RETURNING for a write). Inside a transaction (see `inTransaction`) it joins it through MikroORM. Outside
  * one, the hot path, it goes straight to the ORM's pool as a parameterized statement: MikroORM
  * would inline every parameter into the SQL text and build a query context first, which costs
  * several times the CPU of the statement itself on the request's path (bench/README.md).
  * Reported to `onQuery` like every other statement.
  */
-export async function selectRows(orm: Orm, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+export async function queryRows(orm: Orm, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
   const pool = pools.get(orm)?.();
   if (!pool || TransactionContext.getEntityManager(orm.em.name)?.isInTransaction()) {
     return storeEm(orm).execute<Record<string, unknown>[]>(sql, params);

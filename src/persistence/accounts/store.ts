@@ -4,7 +4,7 @@
 import { UniqueConstraintViolationException, raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { silentLog, type Log } from '../../log.ts';
-import { storeEm, type Orm } from '../db.ts';
+import { queryRows, storeEm, type Orm } from '../db.ts';
 import { AccountEntity, SessionEntity } from './entities.ts';
 
 export interface AccountRow {
@@ -185,14 +185,18 @@ export class AccountsStore {
   }
 
   async findSessionByTokenHash(tokenHash: string): Promise<SessionRow | null> {
-    const found = await this.#em().findOne(SessionEntity, { tokenHash });
+    const [found] = await queryRows(
+      this.#orm,
+      'select id, account_id, created_at, last_used_at, expires_at from accounts.session where token_hash = ?',
+      [tokenHash],
+    );
     if (!found) return null;
     return {
-      id: found.id,
-      accountId: found.account.id,
-      createdAt: found.createdAt,
-      lastUsedAt: found.lastUsedAt,
-      expiresAt: found.expiresAt,
+      id: found.id as string,
+      accountId: found.account_id as string,
+      createdAt: new Date(found.created_at as Date | string),
+      lastUsedAt: new Date(found.last_used_at as Date | string),
+      expiresAt: new Date(found.expires_at as Date | string),
     };
   }
 

@@ -2,7 +2,7 @@
 // (`where id = ? and version = ?`); memberships go with their channel (foreign key, same schema).
 import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { storeEm, type Orm } from '../db.ts';
+import { queryRows, storeEm, type Orm } from '../db.ts';
 import { ChannelEntity, MembershipEntity } from './entities.ts';
 
 export interface ChannelRow {
@@ -112,15 +112,14 @@ export class ChannelsStore {
 
   /** The channel and whether `accountId` is a member of it, in one query. */
   async findChannelFor(id: string, accountId: string | null): Promise<{ channel: ChannelRow; member: boolean } | null> {
-    const rows = await this.#em()
-      .getConnection()
-      .execute<ChannelRecord[]>(
-        `select ${CHANNEL_COLUMNS.split(', ').map((c) => `c.${c}`).join(', ')}, m.id is not null as member
-           from channels.channel c
-           left join channels.membership m on m.channel_id = c.id and m.account_id = ?
-          where c.id = ?`,
-        [accountId, id],
-      );
+    const rows = (await queryRows(
+      this.#orm,
+      `select ${CHANNEL_COLUMNS.split(', ').map((c) => `c.${c}`).join(', ')}, m.id is not null as member
+         from channels.channel c
+         left join channels.membership m on m.channel_id = c.id and m.account_id = ?
+        where c.id = ?`,
+      [accountId, id],
+    )) as unknown as ChannelRecord[];
     const row = rows[0];
     return row ? { channel: fromRecord(row), member: row.member === true } : null;
   }

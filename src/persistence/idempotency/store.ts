@@ -1,6 +1,6 @@
 // Reads and writes the idempotency schema, and holds the per-key lock that tells a request
 // which is running from its retries.
-import { inTransaction, selectRows, storeEm, type Orm } from '../db.ts';
+import { inTransaction, queryRows, storeEm, type Orm } from '../db.ts';
 import { IdempotencyRecordEntity } from './entities.ts';
 
 /** A key as the caller used it: scoped to the caller and the operation. */
@@ -40,7 +40,7 @@ export class IdempotencyStore {
 
   /** The record of `id` that has not expired at `now`. Joins the current transaction, if any. */
   async find(id: KeyId, now: Date): Promise<StoredRecord | null> {
-    const [row] = await selectRows(
+    const [row] = await queryRows(
       this.#orm,
       `select scope, operation, key, fingerprint, response_status, response_headers, response_body, created_at, expires_at
          from idempotency.record where scope = ? and operation = ? and key = ? and expires_at > ?`,
@@ -86,23 +86,36 @@ export class IdempotencyStore {
     });
   }
 
-  /** Stores a finished request, replacing an expired record of the same key. Runs in the caller's transaction. */
+  /**
+   * Stores a finished request, replacing an expired record of the same key, in one statement.
+   * Runs in the caller's transaction. A live record of the key is never replaced: the
+   * statement then stores nothing and this throws, whatever the locks did.
+   */
   async save(record: StoredRecord): Promise<void> {
-    const em = storeEm(this.#orm);
-    const { scope, operation, key } = record;
-    await em.nativeDelete(IdempotencyRecordEntity, { scope, operation, key, expiresAt: { $lte: record.createdAt } });
-    // The primary key refuses a second record for a key, whatever the locks did.
-    await em.insert(IdempotencyRecordEntity, {
-      scope,
-      operation,
-      key,
-      fingerprint: record.fingerprint,
-      responseStatus: record.outcome.status,
-      responseHeaders: record.outcome.headers,
-      responseBody: record.outcome.body,
-      createdAt: record.createdAt,
-      expiresAt: record.expiresAt,
-    });
+    const rows = await queryRows(
+      this.#orm,
+      `insert into idempotency.record
+              (scope, operation, key, fingerprint, response_status, response_headers, response_body, created_at, expires_at)
+       values (?, ?, ?, ?, ?, ?::jsonb, ?, ?::timestamptz, ?::timestamptz)
+       on conflict (scope, operation, key) do update
+          set fingerprint = excluded.fingerprint, response_status = excluded.response_status,
+              response_headers = excluded.response_headers, response_body = excluded.response_body,
+              created_at = excluded.created_at, expires_at = excluded.expires_at
+        where record.expires_at <= excluded.created_at
+       returning 1 as stored`,
+      [
+        record.scope,
+        record.operation,
+        record.key,
+        record.fingerprint,
+        record.outcome.status,
+        JSON.stringify(record.outcome.headers),
+        record.outcome.body,
+        record.createdAt.toISOString(),
+        record.expiresAt.toISOString(),
+      ],
+    );
+    if (rows.length === 0) throw new Error(`idempotency key ${JSON.stringify([record.scope, record.operation, record.key])} already has a live record`);
   }
 
   /** Deletes records that expired before `now`; returns how many. */

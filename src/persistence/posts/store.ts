@@ -1,9 +1,8 @@
 // Reads and writes the `posts` schema. Lists are keyset-paginated on (created_at, id) with
 // row comparisons the composite indexes answer directly, so a page costs the same at any
 // depth. Conditional writes are evaluated by PostgreSQL (`where id = ? and version = ?`).
-import { raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { selectRows, storeEm, type Orm } from '../db.ts';
+import { queryRows, storeEm, type Orm } from '../db.ts';
 import { PostEntity } from './entities.ts';
 
 export interface PostRow {
@@ -54,18 +53,6 @@ function fromRecord(r: Record<string, unknown>): PostRow {
   };
 }
 
-function toPostRow(e: Omit<PostRow, 'channelId'> & { channelId?: string | null }): PostRow {
-  return {
-    id: e.id,
-    authorId: e.authorId,
-    channelId: e.channelId ?? null,
-    text: e.text,
-    createdAt: e.createdAt,
-    updatedAt: e.updatedAt,
-    version: e.version,
-  };
-}
-
 function columns(alias: string): string {
   return COLUMNS.map((c) => `${alias}.${c}`).join(', ');
 }
@@ -86,14 +73,19 @@ export class PostsStore {
     return rows.map(fromRecord);
   }
 
-  /** Like #select, for statements with scalar parameters only: the fast path of `selectRows`. */
+  /** Like #select, for statements with scalar parameters only: the fast path of `queryRows`. */
   async #selectScalars(sql: string, params: unknown[]): Promise<PostRow[]> {
-    return (await selectRows(this.#orm, sql, params)).map(fromRecord);
+    return (await queryRows(this.#orm, sql, params)).map(fromRecord);
   }
 
   async insert(row: Omit<PostRow, 'version'>): Promise<PostRow> {
     const post = { ...row, version: 0 };
-    await this.#em().insert(PostEntity, post);
+    await queryRows(
+      this.#orm,
+      `insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version)
+       values (?, ?, ?, ?, ?::timestamptz, ?::timestamptz, 0)`,
+      [post.id, post.authorId, post.channelId, post.text, post.createdAt.toISOString(), post.updatedAt.toISOString()],
+    );
     return post;
   }
 
@@ -160,17 +152,15 @@ export class PostsStore {
 
   /** Changes the text if the row still has `expectedVersion` (any version when undefined). */
   async updateText(id: string, expectedVersion: number | undefined, text: string, now: Date): Promise<WriteOutcome<PostRow>> {
-    const em = this.#em();
-    const where = expectedVersion === undefined ? { id } : { id, version: expectedVersion };
     // RETURNING: the row this write produced, not whatever a concurrent writer made of it since.
-    const [updated] = await em
-      .createQueryBuilder(PostEntity)
-      .update({ text, updatedAt: now, version: raw('version + 1') })
-      .where(where)
-      .returning(['id', 'authorId', 'channelId', 'text', 'createdAt', 'updatedAt', 'version'])
-      .execute<PostRow[]>('all');
-    if (updated) return { kind: 'done', row: toPostRow(updated) };
-    const current = await em.findOne(PostEntity, { id }, { fields: ['version'] });
+    const [updated] = await this.#selectScalars(
+      `update posts.post set text = ?, updated_at = ?::timestamptz, version = version + 1
+        where id = ?${expectedVersion === undefined ? '' : ' and version = ?'}
+       returning ${COLUMNS.join(', ')}`,
+      [text, now.toISOString(), id, ...(expectedVersion === undefined ? [] : [expectedVersion])],
+    );
+    if (updated) return { kind: 'done', row: updated };
+    const current = await this.#em().findOne(PostEntity, { id }, { fields: ['version'] });
     return current ? { kind: 'stale', currentVersion: current.version } : { kind: 'not-found' };
   }
 

@@ -2,7 +2,7 @@
 // are changed under a transaction-scoped advisory lock on the pair, so that two people asking
 // each other at the same moment, or accepting twice, cannot leave the graph half-made.
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/core';
-import { storeEm, type Orm } from '../db.ts';
+import { queryRows, storeEm, type Orm } from '../db.ts';
 import { FriendRequestEntity, FriendshipEntity } from './entities.ts';
 
 export interface FriendRequestRow {
@@ -148,8 +148,8 @@ export class SocialStore {
   }
 
   async friendIds(accountId: string): Promise<string[]> {
-    const rows = await this.#em().find(FriendshipEntity, { accountId }, { fields: ['friendId'] });
-    return rows.map((r) => r.friendId);
+    const rows = await queryRows(this.#orm, 'select friend_id from social.friendship where account_id = ?', [accountId]);
+    return rows.map((r) => r.friend_id as string);
   }
 
   /** Ends a friendship on both sides; false when there was none. */
