@@ -126,9 +126,21 @@ export class PostsStore {
   }
 
   /**
-   * The newest general posts of any of `authorIds`: one index range per author, each cut at
-   * the page's end, merged. The cost depends on the number of authors and the page size, not
-   * on how many posts they wrote or how deep the page is.
+   * The newest general posts of any of `authorIds`, in three steps:
+   *
+   * 1. Per author, the keys (created_at, id) of its first `offset + limit` general posts after
+   *    the cursor, from `post_author_id_channel_id_created_at_id_index` alone: a backward
+   *    index-only scan that starts at the cursor and stops at the limit.
+   * 2. Those keys merged and cut to the page (`limit`, `offset`).
+   * 3. The page's rows, read by primary key.
+   *
+   * So a page reads a few index pages per author and `limit` rows: its cost grows with the
+   * number of authors and with `offset + limit`, not with how many posts they wrote nor with
+   * the cursor's depth. (Rows written since the last vacuum also cost a heap visit each in
+   * step 1, as index-only scans do.) The inner `order by` leads with `channel_id`, which is
+   * null on every row there: `channel_id is null` is not an equality, so without it the planner
+   * does not see that the index range is already in (created_at, id) order, and reads and
+   * sorts every general post of each author, heap rows included.
    */
   async feed(query: FeedQuery): Promise<PostRow[]> {
     if (query.authorIds.length === 0) return [];
@@ -137,15 +149,20 @@ export class PostsStore {
     const offset = query.offset ?? 0;
     return this.#select(
       `select ${columns('p')}
-         from unnest(array[?]::uuid[]) as a(author_id)
-         cross join lateral (
-           select ${columns('x')} from posts.post x
-            where x.author_id = a.author_id and x.channel_id is null ${after}
-            order by x.created_at desc, x.id desc
-            limit ?
-         ) p
-        order by p.created_at desc, p.id desc
-        limit ? offset ?`,
+         from (
+           select k.created_at, k.id
+             from unnest(array[?]::uuid[]) as a(author_id)
+             cross join lateral (
+               select x.created_at, x.id from posts.post x
+                where x.author_id = a.author_id and x.channel_id is null ${after}
+                order by x.channel_id desc, x.created_at desc, x.id desc
+                limit ?
+             ) k
+            order by k.created_at desc, k.id desc
+            limit ? offset ?
+         ) page
+         join posts.post p on p.id = page.id
+        order by page.created_at desc, page.id desc`,
       [query.authorIds, ...afterParams, offset + query.limit, query.limit, offset],
     );
   }
