@@ -78,6 +78,11 @@ t.test('the contract and its reference are served by the server', async (t) => {
     t.notMatch(html, /jsdelivr|unpkg|cdnjs|cdn\.|googleapis|fonts\.gstatic/i, 'no CDN host in the page');
     t.match(html, /\/openapi\.json/, 'the page reads the contract from this server');
   });
+
+  await t.test('an unknown path under /docs is a problem 404, like any other', async (t) => {
+    const res = await agora.raw('GET', '/docs/nope');
+    assertProblem(t, res, 404, 'urn:agora:problem:not-found', '/docs/nope');
+  });
 });
 
 t.test('routing misses are problems', async (t) => {
