@@ -76,6 +76,14 @@ function problemResponse(request: FastifyRequest, problem: ApiProblem): WireResp
   };
 }
 
+/**
+ * The answer to a request without a bearer token. Made once: operations open to anonymous
+ * callers meet it at every anonymous request, and an Error costs a stack trace to construct.
+ */
+const NO_TOKEN = new ApiProblem('unauthenticated', 'send a session token as "Authorization: Bearer <token>"', {
+  headers: { 'www-authenticate': WWW_AUTHENTICATE },
+});
+
 export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) => {
   assertConventions(options.document);
   const idempotent = new Set(operationsOf(options.document).filter((o) => o.operation['x-idempotent'] === true).map((o) => o.operationId));
@@ -89,11 +97,7 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
   const securityHandlers = {
     async bearerAuth(request: FastifyRequest) {
       const token = bearerToken(request);
-      if (token === undefined) {
-        throw new ApiProblem('unauthenticated', 'send a session token as "Authorization: Bearer <token>"', {
-          headers: { 'www-authenticate': WWW_AUTHENTICATE },
-        });
-      }
+      if (token === undefined) throw NO_TOKEN;
       try {
         request.caller = await options.authenticate(token);
       } catch (error) {
