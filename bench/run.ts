@@ -21,6 +21,9 @@ import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helper
 import { email, finishSeeding, PASSWORD, SCALES, seedBase, seedPosts, type Session } from './seed.ts';
 
 const root = resolve(import.meta.dirname, '..');
+/** Node's flags in `npm start` (`node <flags> src/main.ts`): Agora runs here as users run it. */
+const startScript = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
+const startFlags = /^node\s+(.*?)\s*src\/main\.ts$/.exec(startScript)?.[1]?.split(/\s+/).filter(Boolean) ?? [];
 
 const { values: args } = parseArgs({
   options: {
@@ -316,7 +319,7 @@ try {
       ...agoraEnv,
     },
     /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/,
-    args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    [...startFlags, ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
   );
   const baseline = await startServer('baseline', 'bench/baseline/server.ts', { DATABASE_URL: databaseUrl, PORT: '0' }, /^listening at (http:\/\/127\.0\.0\.1:\d+)$/m);
   const servers = [agora, baseline];
