@@ -204,22 +204,34 @@ function rssMb(pid: number): number {
 
 const TICKS_PER_SECOND = 100; // USER_HZ, for utime and stime in /proc/<pid>/stat
 
-/** CPU time a process has used so far (user + system), in seconds; 0 once it is gone. */
-function cpuSeconds(pid: number): number {
+/** The fields of /proc/<pid>/stat after the command name; empty once the process is gone. */
+function statFields(pid: number): string[] {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return 0;
+    return [];
   }
+}
+
+/** CPU time a process has used so far (user + system), in seconds; 0 once it is gone. */
+function cpuSeconds(pid: number): number {
+  const fields = statFields(pid);
+  return fields.length === 0 ? 0 : (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
 }
 
 /** The embedded PostgreSQL's postmaster, whose children are its backends and workers. */
 let postmasterPid: number | undefined;
+/**
+ * CPU time of the embedded PostgreSQL so far: the postmaster's own, its live children's, and
+ * that of the children that have exited (cutime, cstime), such as backends whose connection a
+ * pool closed during the run.
+ */
 function databaseCpuSeconds(): number | null {
   if (postmasterPid === undefined) return null;
-  return [postmasterPid, ...childrenOf(postmasterPid)].reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const fields = statFields(postmasterPid);
+  const exited = fields.length === 0 ? 0 : (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND; // cutime, cstime
+  return exited + [postmasterPid, ...childrenOf(postmasterPid)].reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
 async function measure(scenario: Scenario, server: Server, seconds: number, round: number): Promise<Run> {

@@ -104,15 +104,24 @@ app.get<{ Querystring: { cursor?: string } }>('/v1/feed', async (request, reply)
   if (!me) return problem(reply, 401, 'Unauthorized');
   const position = after(request.query.cursor);
   const keyset = position ? 'and (x.created_at, x.id) < ($2::timestamptz, $3::uuid)' : '';
+  // The same plan as Agora's feed: each author's newest keys from the index alone (the order
+  // leads with channel_id so that PostgreSQL sees the index already sorted), merged, then only
+  // the page's rows and authors read.
   const { rows } = await pool.query<PostRecord>(
     `select ${POST_COLUMNS}
-       from (select $1::uuid as author_id union all select friend_id from social.friendship where account_id = $1) f
-       cross join lateral (
-         select x.* from posts.post x where x.author_id = f.author_id and x.channel_id is null ${keyset}
-          order by x.created_at desc, x.id desc limit ${PAGE + 1}
-       ) p
+       from (
+         select k.created_at, k.id
+           from (select $1::uuid as author_id union all select friend_id from social.friendship where account_id = $1) f
+           cross join lateral (
+             select x.created_at, x.id from posts.post x
+              where x.author_id = f.author_id and x.channel_id is null ${keyset}
+              order by x.channel_id desc, x.created_at desc, x.id desc limit ${PAGE + 1}
+           ) k
+          order by k.created_at desc, k.id desc limit ${PAGE + 1}
+       ) top
+       join posts.post p on p.id = top.id
        join accounts.account a on a.id = p.author_id
-      order by p.created_at desc, p.id desc limit ${PAGE + 1}`,
+      order by top.created_at desc, top.id desc`,
     position ? [me, position[0].toISOString(), position[1]] : [me],
   );
   return page(rows);
