@@ -128,8 +128,10 @@ export async function seedPosts(client: pg.Client, scale: Scale, from: number, t
     `insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version)
      select pg_temp.uuid7(t), a.id, c.id,
             'Bench post ' || g || ': ' || repeat('lorem ipsum dolor sit amet ', 3), t, t, 0
-       from generate_series($1::int, $2::int - 1) g
-       cross join lateral (select now() - interval '730 days' * random() - interval '1 minute' as t) tt
+       -- random() in the select list of the series: one time per row (in an uncorrelated
+       -- lateral subquery PostgreSQL would compute it once for all rows)
+       from (select g, now() - interval '730 days' * random() - interval '1 minute' as t
+               from generate_series($1::int, $2::int - 1) g) s
        left join public.bench_channel c on g % $3::int = 0 and c.i = (g / $3::int) % $4::int
        join public.bench_account a on a.i = case
             when g % $3::int = 0 then (((g / $3::int) % $4::int) * $5::int + (g / ($3::int * $4::int)) % $5::int) % $6::int
