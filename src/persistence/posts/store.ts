@@ -118,9 +118,14 @@ export class PostsStore {
       params.push(query.afterAt.toISOString(), query.afterId);
     }
     const order = query.newestFirst ? 'desc' : 'asc';
+    // For an author's general posts, leading with channel_id (null on every row here) lets
+    // PostgreSQL see that (author_id, channel_id, created_at, id) is already in this order and
+    // stop at the page's end; `channel_id is null` is not an equality, so without it PostgreSQL
+    // reads and sorts all of the author's posts (see `feed`).
+    const leading = 'authorId' in query.of ? `p.channel_id ${order}, ` : '';
     return this.#selectScalars(
       `select ${columns('p')} from posts.post p where ${where.join(' and ')}
-        order by p.created_at ${order}, p.id ${order} limit ? offset ?`,
+        order by ${leading}p.created_at ${order}, p.id ${order} limit ? offset ?`,
       [...params, query.limit, query.offset ?? 0],
     );
   }
