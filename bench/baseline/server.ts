@@ -71,12 +71,13 @@ function page(rows: PostRecord[]) {
   return { data: items.map(postJson), nextCursor };
 }
 
-async function list(where: string, params: unknown[], cursor: string | undefined) {
+/** `leading`: an order column the index has before created_at (see Agora's PostsStore.list). */
+async function list(where: string, params: unknown[], cursor: string | undefined, leading = '') {
   const position = after(cursor);
   const keyset = position ? ` and (p.created_at, p.id) < ($${params.length + 1}::timestamptz, $${params.length + 2}::uuid)` : '';
   const { rows } = await pool.query<PostRecord>(
     `select ${POST_COLUMNS} from posts.post p join accounts.account a on a.id = p.author_id
-      where ${where}${keyset} order by p.created_at desc, p.id desc limit ${PAGE + 1}`,
+      where ${where}${keyset} order by ${leading}p.created_at desc, p.id desc limit ${PAGE + 1}`,
     position ? [...params, position[0].toISOString(), position[1]] : params,
   );
   return page(rows);
@@ -92,7 +93,7 @@ app.get<{ Params: { id: string } }>('/v1/posts/:id', async (request, reply) => {
 });
 
 app.get<{ Params: { id: string }; Querystring: { cursor?: string } }>('/v1/accounts/:id/posts', async (request) =>
-  list('p.author_id = $1 and p.channel_id is null', [request.params.id], request.query.cursor),
+  list('p.author_id = $1 and p.channel_id is null', [request.params.id], request.query.cursor, 'p.channel_id desc, '),
 );
 
 app.get<{ Params: { id: string }; Querystring: { cursor?: string } }>('/v1/channels/:id/posts', async (request) =>
