@@ -222,8 +222,8 @@ export function createMetrics() {
     },
     cache: {
       /** Pass as the caches' observer. */
-      onLookup(cache: string, outcome: 'hit' | 'miss'): void {
-        cacheLookups.inc({ cache, outcome });
+      onLookup(cache: string, outcome: 'hit' | 'miss', count: number): void {
+        cacheLookups.inc({ cache, outcome }, count);
       },
       /** Pass as the invalidation listener's `onLiveChange`. */
       setListenerUp(up: boolean): void {

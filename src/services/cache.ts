@@ -29,8 +29,8 @@ export interface Caching {
 
 export const noCaching: Caching = { source: noInvalidations, maxEntries: 0 };
 
-/** Hits and misses, for metrics. */
-export type CacheObserver = (cache: string, outcome: 'hit' | 'miss') => void;
+/** Hits and misses, for metrics: `count` lookups with that outcome. */
+export type CacheObserver = (cache: string, outcome: 'hit' | 'miss', count: number) => void;
 
 export interface CacheOptions<V> {
   name: string;
@@ -76,8 +76,23 @@ export class InvalidatedCache<V> {
   /** The cached value, if the cache may serve one. Counts a hit or a miss. */
   get(key: string): V | undefined {
     const value = this.#enabled ? this.#entries.get(key) : undefined;
-    this.#observe?.(this.#name, value === undefined ? 'miss' : 'hit');
+    this.#observe?.(this.#name, value === undefined ? 'miss' : 'hit', 1);
     return value;
+  }
+
+  /** The cached values of `keys` and the keys it has none for; counted once per call, not per key. */
+  getMany(keys: Iterable<string>): { found: Map<string, V>; missing: string[] } {
+    const found = new Map<string, V>();
+    const missing: string[] = [];
+    const enabled = this.#enabled;
+    for (const key of keys) {
+      const value = enabled ? this.#entries.get(key) : undefined;
+      if (value === undefined) missing.push(key);
+      else found.set(key, value);
+    }
+    if (found.size > 0) this.#observe?.(this.#name, 'hit', found.size);
+    if (missing.length > 0) this.#observe?.(this.#name, 'miss', missing.length);
+    return { found, missing };
   }
 
   /** Taken before reading the database; `set` stores the result only if nothing was evicted since. */

@@ -69,13 +69,7 @@ export class AccountsService {
    * embed authors and friends with it, and drop what belongs to an account that is gone.
    */
   async summaries(accountIds: Iterable<string>): Promise<Map<string, AccountSummary>> {
-    const found = new Map<string, AccountSummary>();
-    const missing: string[] = [];
-    for (const id of new Set(accountIds)) {
-      const cached = this.#summaries.get(id);
-      if (cached) found.set(id, cached);
-      else missing.push(id);
-    }
+    const { found, missing } = this.#summaries.getMany(new Set(accountIds));
     if (missing.length === 0) return found;
     const stamp = this.#summaries.stamp();
     for (const r of await this.#store.findSummaries(missing)) {
