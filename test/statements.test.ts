@@ -68,7 +68,8 @@ t.test('a signed-in request looks its session up at most once a minute, not at e
   const sessionStatements = (statements: string[]) => statements.filter((s) => /\baccounts"?\."?session\b/.test(s));
   t.ok(again.statements.some((s) => /\bsocial"?\."?friendship\b/.test(s)), 'the feed itself was read');
   t.same(sessionStatements(again.statements), [], 'no session statement: the session is cached');
-  t.ok(sessionStatements(first.statements).length <= 2, 'the first request read (and touched) it at most');
+  const firstCount = sessionStatements(first.statements).length;
+  t.ok(firstCount >= 1 && firstCount <= 2, `the first request read the session (and recorded its use): ${firstCount} statement(s)`);
 });
 
 t.test('a post read is one statement once its author is cached, and the author stays current', async (t) => {
