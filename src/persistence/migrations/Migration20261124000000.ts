@@ -12,43 +12,32 @@ export class Migration20261124000000 extends Migration {
   override name = 'Migration20261124000000';
 
   override up(): void | Promise<void> {
-    this.addSql(`create function "accounts"."session_gone"() returns trigger language plpgsql as $$
-      begin
-        perform pg_notify('agora_invalidate', 's:' || string_agg(id::text, ','))
-          from (select id, (row_number() over () - 1) / 200 as chunk from (select id from gone) ids) c
-         group by chunk;
-        return null;
-      end $$;`);
-    this.addSql(`create function "accounts"."session_changed"() returns trigger language plpgsql as $$
-      begin
-        -- Using a session moves last_used_at forward: that changes nothing a cache holds.
-        perform pg_notify('agora_invalidate', 's:' || string_agg(id::text, ','))
-          from (select id, (row_number() over () - 1) / 200 as chunk from (select o.id from before_rows o join after_rows n on n.id = o.id
-                 where n.expires_at < o.expires_at or n.last_used_at < o.last_used_at
-                    or n.token_hash <> o.token_hash or n.account_id <> o.account_id) ids) c
-         group by chunk;
-        return null;
-      end $$;`);
-    this.addSql(`create trigger "session_gone" after delete on "accounts"."session" referencing old table as gone for each statement execute function "accounts"."session_gone"();`);
-    this.addSql(`create trigger "session_changed" after update on "accounts"."session" referencing old table as before_rows new table as after_rows for each statement execute function "accounts"."session_changed"();`);
+    // Using a session moves last_used_at forward: that changes nothing a cache holds.
+    const sessionChanged = `select o.id from before_rows o join after_rows n on n.id = o.id
+       where n.expires_at < o.expires_at or n.last_used_at < o.last_used_at
+          or n.token_hash <> o.token_hash or n.account_id <> o.account_id`;
+    const accountChanged = `select o.id from before_rows o join after_rows n on n.id = o.id
+       where (n.handle, n.display_name) is distinct from (o.handle, o.display_name)`;
+    this.#notifyingTrigger('session', 'session_gone', 'delete', 's', 'select id from gone');
+    this.#notifyingTrigger('session', 'session_changed', 'update', 's', sessionChanged);
+    this.#notifyingTrigger('account', 'account_gone', 'delete', 'a', 'select id from gone');
+    this.#notifyingTrigger('account', 'account_changed', 'update', 'a', accountChanged);
+  }
 
-    this.addSql(`create function "accounts"."account_gone"() returns trigger language plpgsql as $$
+  /**
+   * A statement-level trigger on accounts.<table> and its function (named like the trigger),
+   * which announces the ids `idsQuery` selects from the transition tables, 200 per notification.
+   */
+  #notifyingTrigger(table: string, name: string, event: 'delete' | 'update', topic: 's' | 'a', idsQuery: string): void {
+    this.addSql(`create function "accounts"."${name}"() returns trigger language plpgsql as $$
       begin
-        perform pg_notify('agora_invalidate', 'a:' || string_agg(id::text, ','))
-          from (select id, (row_number() over () - 1) / 200 as chunk from (select id from gone) ids) c
+        perform pg_notify('agora_invalidate', '${topic}:' || string_agg(id::text, ','))
+          from (select id, (row_number() over () - 1) / 200 as chunk from (${idsQuery}) ids) c
          group by chunk;
         return null;
       end $$;`);
-    this.addSql(`create function "accounts"."account_changed"() returns trigger language plpgsql as $$
-      begin
-        perform pg_notify('agora_invalidate', 'a:' || string_agg(id::text, ','))
-          from (select id, (row_number() over () - 1) / 200 as chunk from (select o.id from before_rows o join after_rows n on n.id = o.id
-                 where (n.handle, n.display_name) is distinct from (o.handle, o.display_name)) ids) c
-         group by chunk;
-        return null;
-      end $$;`);
-    this.addSql(`create trigger "account_gone" after delete on "accounts"."account" referencing old table as gone for each statement execute function "accounts"."account_gone"();`);
-    this.addSql(`create trigger "account_changed" after update on "accounts"."account" referencing old table as before_rows new table as after_rows for each statement execute function "accounts"."account_changed"();`);
+    const transition = event === 'delete' ? 'old table as gone' : 'old table as before_rows new table as after_rows';
+    this.addSql(`create trigger "${name}" after ${event} on "accounts"."${table}" referencing ${transition} for each statement execute function "accounts"."${name}"();`);
   }
 
   override down(): void | Promise<void> {
