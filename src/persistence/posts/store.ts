@@ -68,6 +68,11 @@ export class PostsStore {
     return storeEm(this.#orm);
   }
 
+  /**
+   * Through MikroORM, for statements with an array parameter (the feed's authors): MikroORM
+   * writes an array into the SQL as a list, which `array[?]` needs; queryRows' pool path would
+   * send it as one array value. Never joins a transaction (the feed never runs in one).
+   */
   async #select(sql: string, params: unknown[]): Promise<PostRow[]> {
     const rows = await this.#em().getConnection().execute<Record<string, unknown>[]>(sql, params);
     return rows.map(fromRecord);
