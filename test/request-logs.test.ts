@@ -105,6 +105,35 @@ t.test('no password, token, cookie or Authorization value ever reaches the log',
   t.notOk(/authorization|set-cookie/i.test(everything), 'no header of that name at all');
 });
 
+t.test('a secret logged by mistake is censored wherever it sits; the rest of the line is kept', async (t) => {
+  const log = agora.app.log;
+  const mark = (msg: string) => agora.logs.find((l) => l.msg === msg) as Record<string, any>;
+  log.info({ input: { email: 'kept@example.com', password: 'pw-nested-1' }, count: 3 }, 'nested password');
+  log.info({ input: { token: 'tk-nested-2' } }, 'nested token');
+  log.info({ password: 'pw-top-3', token: 'tk-top-4' }, 'top-level secrets');
+  log.info({ body: { anything: 'body-5' } }, 'a body');
+  log.info({ headers: { authorization: 'Bearer tk-header-6', accept: 'application/json' } }, 'request headers');
+  log.info({ err: Object.assign(new Error('boom'), { token: 'tk-error-7' }) }, 'an error with a token');
+  log.child({ token: 'tk-binding-8', component: 'kept' }).info('a child with a secret binding');
+  log.info({ input: { name: 'no secret here' }, status: 200 }, 'nothing to censor');
+
+  const everything = agora.logs.map((l) => JSON.stringify(l)).join('\n');
+  for (const secret of ['pw-nested-1', 'tk-nested-2', 'pw-top-3', 'tk-top-4', 'body-5', 'tk-header-6', 'tk-error-7', 'tk-binding-8']) {
+    t.notOk(everything.includes(secret), `${secret} is not logged`);
+  }
+  t.same(mark('nested password').input, { email: 'kept@example.com', password: '[redacted]' });
+  t.equal(mark('nested password').count, 3);
+  t.same(mark('nested token').input, { token: '[redacted]' });
+  t.match(mark('top-level secrets'), { password: '[redacted]', token: '[redacted]' });
+  t.equal(mark('a body').body, '[redacted]');
+  t.same(mark('request headers').headers, { authorization: '[redacted]', accept: 'application/json' });
+  t.match(mark('an error with a token').err, { type: 'Error', message: 'boom', token: '[redacted]' }, 'the error is still serialized as an error');
+  t.match(mark('an error with a token').err.stack, /^Error: boom/);
+  t.match(mark('a child with a secret binding'), { token: '[redacted]', component: 'kept' });
+  t.same(mark('nothing to censor').input, { name: 'no secret here' });
+  t.equal(mark('nothing to censor').status, 200);
+});
+
 t.test('an unexpected error is logged once, with its stack and the requestId; the client learns nothing', async (t) => {
   const { account } = await agora.signUp();
   // The schema drifts under the running server: every read of an account now fails in SQL.
