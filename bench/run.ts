@@ -18,13 +18,10 @@ import pg from 'pg';
 import { migrate, openDatabase } from '../src/persistence/db.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
+import { serverArgs } from '../test/helpers/server-command.ts';
 import { email, finishSeeding, PASSWORD, SCALES, seedBase, seedPosts, type Session } from './seed.ts';
 
 const root = resolve(import.meta.dirname, '..');
-/** Node's flags in `npm start` (`node <flags> src/main.ts`): Agora runs here as users run it. */
-const startScript = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
-const startFlags = /^node\s+(.*?)\s*src\/main\.ts$/.exec(startScript)?.[1]?.split(/\s+/).filter(Boolean) ?? [];
-
 const { values: args } = parseArgs({
   options: {
     scale: { type: 'string', default: 'default' },
@@ -314,9 +311,12 @@ try {
   }
 
   const profileDir = join(outDir, `${stamp}-profile`);
+  // As `npm start` runs it (`npm run bench` builds first, as `npm start` does).
+  const agoraArgs = serverArgs();
+  const agoraEntry = agoraArgs.pop()!;
   const agora = await startServer(
     'agora',
-    'src/main.ts',
+    agoraEntry,
     {
       NODE_ENV: 'production',
       HOST: '127.0.0.1',
@@ -331,7 +331,7 @@ try {
       ...agoraEnv,
     },
     /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/,
-    [...startFlags, ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
+    [...agoraArgs, ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
   );
   const baseline = await startServer('baseline', 'bench/baseline/server.ts', { DATABASE_URL: databaseUrl, PORT: '0' }, /^listening at (http:\/\/127\.0\.0\.1:\d+)$/m);
   const servers = [agora, baseline];

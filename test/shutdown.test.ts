@@ -1,4 +1,4 @@
-// The real server process (src/main.ts) under SIGTERM: requests in flight finish with their
+// The real server process (the build `npm start` runs) under SIGTERM: requests in flight finish with their
 // normal status, new connections are refused, the process exits 0.
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
@@ -8,6 +8,7 @@ import { createAgoraClient, unwrap } from 'agora-sdk';
 import { checkedFetch, createTestDatabase, uniqueHandle } from './helpers/agora.ts';
 import { eventually, lockRows, waitForLockWaiters } from './helpers/locks.ts';
 import { freePort } from './helpers/postgres.ts';
+import { projectRoot, serverArgs } from './helpers/server-command.ts';
 
 /** 'open' if something accepts a TCP connection on the port, 'refused' if not. */
 function tryConnect(port: number): Promise<'open' | 'refused'> {
@@ -24,7 +25,8 @@ function tryConnect(port: number): Promise<'open' | 'refused'> {
 t.test('SIGTERM: in-flight requests complete, new connections are refused, exit code 0', async (t) => {
   const databaseUrl = await createTestDatabase(t);
   const [port, metricsPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, ['src/main.ts'], {
+  const child = spawn(process.execPath, serverArgs(), {
+    cwd: projectRoot,
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,

@@ -13,6 +13,8 @@ import { socialEntities } from './social/entities.ts';
 export type Orm = MikroORM;
 
 export const migrationsDir = fileURLToPath(new URL('./migrations', import.meta.url));
+/** `.ts` when running from src/ (development, tests), `.js` when running the build in dist/ (`npm start`). */
+const migrationsExtension = import.meta.url.endsWith('.js') ? 'js' : 'ts';
 
 export interface DatabaseOptions {
   clientUrl: string;
@@ -85,7 +87,7 @@ export function ormConfig(options: DatabaseOptions) {
     migrations: {
       path: migrationsDir,
       pathTs: migrationsDir,
-      glob: '!(*.d).ts',
+      glob: `!(*.d).${migrationsExtension}`,
       emit: 'ts',
       // The schema check compares entities with a database migrated from scratch,
       // so no snapshot file is kept.

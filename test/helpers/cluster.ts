@@ -1,4 +1,4 @@
-// Several real server processes (src/main.ts, as deployed) on one database cloned from the
+// Several real server processes (the build `npm start` runs, as deployed) on one database cloned from the
 // migrated template: for what only more than one instance can show, and for crashes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -6,6 +6,7 @@ import pg from 'pg';
 import { assertConforms } from './contract.ts';
 import { readResponse, type RawResponse } from './http.ts';
 import { cloneTemplate } from './postgres.ts';
+import { serverArgs } from './server-command.ts';
 
 interface Tap {
   teardown(fn: () => unknown): void;
@@ -64,7 +65,7 @@ export async function startCluster(t: Tap, count: number, env: Record<string, st
   });
 
   async function start(name: string, extra: Record<string, string> = {}): Promise<Instance> {
-    const child = spawn(process.execPath, ['src/main.ts'], {
+    const child = spawn(process.execPath, serverArgs(), {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
