@@ -271,6 +271,31 @@ async function measure(scenario: Scenario, server: Server, seconds: number, roun
   };
 }
 
+/**
+ * What a long-running server has in its caches: each server reads every account's first page of
+ * posts once (so every author's summary has been asked for) and the feed once with every
+ * session's token. Without it, the first measured round of get-post at default scale is Agora
+ * filling its cache of 10,000 authors (bench/README.md, "Warm caches"). Not measured.
+ */
+async function prime(servers: Server[], accountIds: readonly string[], tokens: readonly string[]): Promise<void> {
+  const requests = [
+    ...accountIds.map((id) => ({ path: `/v1/accounts/${id}/posts` })),
+    ...tokens.map((token) => ({ path: '/v1/feed', headers: { authorization: `Bearer ${token}` } })),
+  ];
+  for (const server of servers) {
+    let next = 0;
+    const result = await autocannon({
+      url: server.origin,
+      connections: 10,
+      amount: requests.length,
+      requests: [{ setupRequest: (req) => ({ ...req, ...requests[next++ % requests.length]! }) }],
+    });
+    if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+      throw new Error(`priming ${server.name}'s caches: ${result.non2xx} non-2xx responses, ${result.errors} errors, ${result.timeouts} timeouts`);
+    }
+  }
+}
+
 async function runScenario(scenario: Scenario, servers: Server[], runs: Run[]): Promise<void> {
   if (!selected(scenario.name)) return;
   if (warmup > 0) for (const server of servers) await measure(scenario, server, warmup, -1); // warm-up, not reported
@@ -352,6 +377,7 @@ try {
   };
 
   // Feed at a small data set, before the rest of the posts exist.
+  if (selected('feed-small-data')) await prime(servers, accountIds, tokens);
   await runScenario({ name: 'feed-small-data', kind: 'size', ...feed, describe: `GET /feed with ${scale.firstPosts} posts in the database` }, servers, runs);
 
   started = Date.now();
@@ -360,6 +386,9 @@ try {
   log(`seeded the other ${scale.posts - scale.firstPosts} posts in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
   const postIds = (await client.query<{ id: string }>('select id from posts.post where channel_id is null order by random() limit 10000')).rows.map((r) => r.id);
+  started = Date.now();
+  await prime(servers, accountIds, tokens);
+  log(`primed both servers' caches in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
   // For PATCH: one post per connection, each by an account we hold a session of; versions
   // are tracked from the responses and re-read before each run.
