@@ -27,8 +27,11 @@ export interface KeysetOptions {
   byTime?: boolean;
 }
 
+/** Orders filter names by code unit: the same order as `localeCompare` for these ASCII names, without loading ICU's collation data (~8 MB of resident memory). */
+const byName = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
+
 function fingerprint(filters: Record<string, unknown>): string {
-  const canonical = JSON.stringify(Object.entries(filters).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b)));
+  const canonical = JSON.stringify(Object.entries(filters).filter(([, v]) => v !== undefined).sort(byName));
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 12);
 }
 
