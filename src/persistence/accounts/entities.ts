@@ -1,20 +1,8 @@
 // The accounts domain's tables, all in the `accounts` PostgreSQL schema.
 import { defineEntity, p } from '@mikro-orm/core';
+import { notifyingTrigger } from '../triggers.ts';
 
-/**
- * The cache-invalidation triggers of Migration20261124000000 (see ../invalidations.ts),
- * declared so that the schema check knows them; their functions live in that migration.
- */
-function notifyingTrigger(table: string, name: string, event: 'update' | 'delete') {
-  const transition = event === 'delete' ? 'old table as gone' : 'old table as before_rows new table as after_rows';
-  return {
-    name,
-    timing: 'after' as const,
-    events: [event],
-    forEach: 'statement' as const,
-    expression: `create trigger "${name}" after ${event} on "accounts"."${table}" referencing ${transition} for each statement execute function "accounts"."${name}"();`,
-  };
-}
+const accountsTrigger = (table: string, name: string, event: 'update' | 'delete') => notifyingTrigger('accounts', table, name, event);
 
 export const AccountEntity = defineEntity({
   name: 'Account',
@@ -35,7 +23,7 @@ export const AccountEntity = defineEntity({
     updatedAt: p.datetime(),
     version: p.integer(),
   },
-  triggers: [notifyingTrigger('account', 'account_gone', 'delete'), notifyingTrigger('account', 'account_changed', 'update')],
+  triggers: [accountsTrigger('account', 'account_gone', 'delete'), accountsTrigger('account', 'account_changed', 'update')],
 });
 
 export const SessionEntity = defineEntity({
@@ -51,7 +39,7 @@ export const SessionEntity = defineEntity({
     lastUsedAt: p.datetime(),
     expiresAt: p.datetime(),
   },
-  triggers: [notifyingTrigger('session', 'session_gone', 'delete'), notifyingTrigger('session', 'session_changed', 'update')],
+  triggers: [accountsTrigger('session', 'session_gone', 'delete'), accountsTrigger('session', 'session_changed', 'update')],
 });
 
 export const accountsEntities = [AccountEntity, SessionEntity];
