@@ -37,7 +37,7 @@ export function createServices(orm: Orm, config: Config, log?: Log, caching: Cac
     caching,
   );
   const { social } = createSocialDomain(orm, accounts, lists);
-  const { channels } = createChannelsDomain(orm, accounts, lists, events);
+  const { channels } = createChannelsDomain(orm, accounts, lists, events, caching);
   const { posts } = createPostsDomain(orm, { accounts, social, channels }, lists);
 
   events.on('account.closed', ({ accountId }) => social.forgetAccount(accountId));

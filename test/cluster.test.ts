@@ -213,7 +213,7 @@ t.test('update race: 20 clients update one post through 3 instances; no update i
   t.same(stored, [{ version: final.version, text: final.text }], 'and that is what is stored');
 });
 
-t.test('caches across instances: a sign-out and a new display name take effect at once on every instance', async (t) => {
+t.test('caches across instances: a sign-out, a new display name and a channel made private take effect at once on every instance', async (t) => {
   const owner = newAccount('cached');
   const account = await unwrap(client(a).POST('/accounts', { body: owner }));
   const instances = [a, b, c];
@@ -249,6 +249,20 @@ t.test('caches across instances: a sign-out and a new display name take effect a
   for (const instance of instances) {
     const read = await cluster.send(instance, 'GET', `/v1/posts/${post.id}`);
     t.equal(read.json.author.displayName, 'Renamed', `${instance.name} shows the new name at once`);
+  }
+
+  const channel = (await cluster.send(a, 'POST', '/v1/channels', { headers, body: { name: 'soon private', visibility: 'public' } })).json as { id: string };
+  // Twice on every instance: the second anonymous read finds the channel in the cache.
+  for (const instance of [...instances, ...instances]) {
+    t.equal((await cluster.send(instance, 'GET', `/v1/channels/${channel.id}/posts`)).status, 200);
+  }
+  const hidden = await cluster.send(c, 'PATCH', `/v1/channels/${channel.id}`, {
+    headers: { ...headers, 'if-match': '"0"', 'content-type': 'application/merge-patch+json' },
+    body: { visibility: 'private' },
+  });
+  t.equal(hidden.status, 200);
+  for (const instance of instances) {
+    t.equal((await cluster.send(instance, 'GET', `/v1/channels/${channel.id}/posts`)).status, 404, `${instance.name} hides it from anonymous readers at once`);
   }
 });
 

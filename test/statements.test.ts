@@ -90,3 +90,49 @@ t.test('a post read is one statement once its author is cached, and the author s
   await agora.sql('update accounts.account set display_name = $2 where id = $1', [author.account.id, 'Changed by hand']);
   t.equal((await agora.raw('GET', `/v1/posts/${post.id}`)).json.author.displayName, 'Changed by hand', 'so does a change made in the database');
 });
+
+t.test("an anonymous channel page reads the channel from the cache, and the channel's changes show at once", async (t) => {
+  const owner = await agora.signUp();
+  const open = await unwrap(owner.client.POST('/channels', { body: { name: 'open', visibility: 'public' } }));
+  await unwrap(owner.client.POST('/channels/{channelId}/posts', { params: { path: { channelId: open.id } }, body: { text: 'in the open' } }));
+  const read = () => agora.statementsDuring(() => agora.raw('GET', `/v1/channels/${open.id}/posts`));
+  await read();
+  const { result, statements } = await read();
+  t.equal(result.status, 200);
+  t.equal(result.json.data.length, 1);
+  t.equal(statements.length, 1, `the posts only, no channel lookup: ${statements.join('\n')}`);
+  t.match(statements[0], /posts/);
+  t.equal((await agora.raw('GET', `/v1/channels/${open.id}`)).json.name, 'open', 'the channel itself, from the cache');
+
+  await unwrap(owner.client.PATCH('/channels/{channelId}', {
+    params: { path: { channelId: open.id }, header: { 'If-Match': '"0"' } },
+    body: { name: 'renamed' },
+  }));
+  const renamed = await agora.raw('GET', `/v1/channels/${open.id}`);
+  t.equal(renamed.json.name, 'renamed', 'a change through the API shows at once');
+  t.equal(renamed.headers.get('etag'), '"1"', 'with its new version');
+
+  await unwrap(owner.client.PATCH('/channels/{channelId}', {
+    params: { path: { channelId: open.id }, header: { 'If-Match': '"1"' } },
+    body: { visibility: 'private' },
+  }));
+  t.equal((await agora.raw('GET', `/v1/channels/${open.id}/posts`)).status, 404, 'made private: hidden from anonymous readers at once');
+  t.equal((await agora.raw('GET', `/v1/channels/${open.id}`)).status, 404);
+
+  await agora.sql("update channels.channel set visibility = 'public' where id = $1", [open.id]);
+  t.equal((await agora.raw('GET', `/v1/channels/${open.id}/posts`)).status, 200, 'made public again in the database: visible');
+  await agora.raw('GET', `/v1/channels/${open.id}/posts`);
+  await agora.sql("update channels.channel set visibility = 'private' where id = $1", [open.id]);
+  t.equal((await agora.raw('GET', `/v1/channels/${open.id}/posts`)).status, 404, 'made private in the database: hidden at once');
+
+  const doomed = await unwrap(owner.client.POST('/channels', { body: { name: 'doomed', visibility: 'public' } }));
+  t.equal((await agora.raw('GET', `/v1/channels/${doomed.id}/posts`)).status, 200);
+  await agora.sql('delete from channels.channel where id = $1', [doomed.id]);
+  t.equal((await agora.raw('GET', `/v1/channels/${doomed.id}/posts`)).status, 404, 'deleted in the database: gone at once');
+
+  const closing = await agora.signUp();
+  const orphan = await unwrap(closing.client.POST('/channels', { body: { name: 'orphan', visibility: 'public' } }));
+  t.equal((await agora.raw('GET', `/v1/channels/${orphan.id}`)).status, 200);
+  t.equal((await closing.client.DELETE('/accounts/{accountId}', { params: { path: { accountId: closing.account.id } } })).response.status, 204);
+  t.equal((await agora.raw('GET', `/v1/channels/${orphan.id}`)).status, 404, "its owner's account closed: gone at once");
+});

@@ -148,11 +148,11 @@ export function createMetrics() {
 
   const cacheLookups = new Counter({
     name: 'agora_cache_lookups_total',
-    help: 'Lookups in the in-process caches (sessions, account summaries), by cache and outcome (hit, miss).',
+    help: 'Lookups in the in-process caches (sessions, account summaries, channels), by cache and outcome (hit, miss).',
     labelNames: ['cache', 'outcome'] as const,
     registers,
   });
-  for (const cache of ['sessions', 'account_summaries']) {
+  for (const cache of ['sessions', 'account_summaries', 'channels']) {
     for (const outcome of ['hit', 'miss']) cacheLookups.inc({ cache, outcome }, 0);
   }
   const invalidationsUp = new Gauge({

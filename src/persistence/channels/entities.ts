@@ -1,6 +1,7 @@
 // The channels domain's tables, all in the `channels` PostgreSQL schema. Account ids are plain
 // uuids: accounts live in another domain, so there is no foreign key to them.
 import { defineEntity, p } from '@mikro-orm/core';
+import { notifyingTrigger } from '../triggers.ts';
 
 export const ChannelEntity = defineEntity({
   name: 'Channel',
@@ -22,6 +23,8 @@ export const ChannelEntity = defineEntity({
     // Removing a closed account's channels.
     { name: 'channel_owner_id_index', properties: ['ownerId'] },
   ],
+  // Invalidate the channel caches of every instance (Migration20261124020000).
+  triggers: [notifyingTrigger('channels', 'channel', 'channel_gone', 'delete'), notifyingTrigger('channels', 'channel', 'channel_changed', 'update')],
 });
 
 export const MembershipEntity = defineEntity({

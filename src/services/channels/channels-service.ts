@@ -4,6 +4,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { ChannelRow, ChannelsStore, MembershipRow } from '../../persistence/channels/index.ts';
 import type { AccountsService, Caller } from '../accounts/index.ts';
+import { InvalidatedCache, noCaching, type Caching, type InvalidationSource } from '../cache.ts';
 import { Conflict, Forbidden, NotFound, PreconditionFailed } from '../errors.ts';
 import type { DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
@@ -15,6 +16,13 @@ export class ChannelsService {
   readonly #events: DomainEvents | undefined;
   readonly #settings: ChannelsSettings;
   readonly #now: () => Date;
+  /**
+   * Channels as anonymous callers see them (a public channel's page is public traffic): evicted
+   * on every instance when a channel changes or goes (see ../cache.ts). Signed-in callers are
+   * asked about at every request, with their membership.
+   */
+  readonly #channels: InvalidatedCache<ChannelRow>;
+  readonly #invalidations: InvalidationSource;
 
   constructor(
     store: ChannelsStore,
@@ -22,12 +30,21 @@ export class ChannelsService {
     settings: ChannelsSettings,
     events?: DomainEvents,
     now: () => Date = () => new Date(),
+    caching: Caching = noCaching,
   ) {
     this.#store = store;
     this.#accounts = accounts;
     this.#settings = settings;
     this.#events = events;
     this.#now = now;
+    this.#invalidations = caching.source;
+    this.#channels = new InvalidatedCache({
+      name: 'channels',
+      source: caching.source,
+      topic: 'c',
+      maxEntries: caching.maxEntries,
+      observe: caching.observe,
+    });
   }
 
   /** Creates a channel owned by the caller, who becomes its first member. */
@@ -49,12 +66,28 @@ export class ChannelsService {
 
   /**
    * The channel as `caller` may see it, with what it may do there; NotFound when the channel
-   * does not exist or is private and the caller is not a member. One query.
+   * does not exist or is private and the caller is not a member. One query, none for an
+   * anonymous caller when the channel is cached.
    */
   async access(caller: Caller | null, channelId: string): Promise<ChannelAccess> {
-    const found = await this.#store.findChannelFor(channelId, caller?.accountId ?? null);
+    if (caller === null) {
+      const channel = await this.#anonymousView(channelId);
+      if (!channel || channel.visibility === 'private') throw new NotFound('channel');
+      return { channel, member: false, owner: false };
+    }
+    const found = await this.#store.findChannelFor(channelId, caller.accountId);
     if (!found || (found.channel.visibility === 'private' && !found.member)) throw new NotFound('channel');
     return { channel: found.channel, member: found.member, owner: found.channel.ownerId === caller?.accountId };
+  }
+
+  /** The channel, from the cache when it holds it; null when there is no such channel. */
+  async #anonymousView(channelId: string): Promise<ChannelRow | null> {
+    const cached = this.#channels.get(channelId);
+    if (cached) return cached;
+    const stamp = this.#channels.stamp();
+    const found = await this.#store.findChannelFor(channelId, null);
+    if (found) this.#channels.set(channelId, found.channel, stamp);
+    return found?.channel ?? null;
   }
 
   async get(caller: Caller | null, channelId: string): Promise<Channel> {
@@ -81,8 +114,12 @@ export class ChannelsService {
       return channel;
     }
     const outcome = await this.#store.updateChannel(channelId, expectedVersion, changes, this.#now());
+    this.#channels.evict([channelId]);
     if (outcome.kind === 'not-found') throw new NotFound('channel');
     if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
+    // Answer once the trigger's notification has gone round (a channel made private is hidden
+    // from anonymous readers on every instance), as a sign-out does.
+    await this.#invalidations.sync();
     return outcome.row;
   }
 
@@ -90,8 +127,10 @@ export class ChannelsService {
   async delete(caller: Caller, channelId: string, expectedVersion: number | undefined): Promise<void> {
     await this.#ownerAccess(caller, channelId, 'only the owner may delete a channel');
     const outcome = await this.#store.deleteChannel(channelId, expectedVersion);
+    this.#channels.evict([channelId]);
     if (outcome.kind === 'not-found') throw new NotFound('channel');
     if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
+    await this.#invalidations.sync();
     await this.#events?.emit('channels.deleted', { channelIds: [channelId] });
   }
 
@@ -154,6 +193,8 @@ export class ChannelsService {
   /** Deletes a closed account's channels (their posts go through `channels.deleted`) and memberships. */
   async forgetAccount(accountId: string): Promise<void> {
     const deleted = await this.#store.deleteAccountChannels(accountId);
+    this.#channels.evict(deleted);
+    if (deleted.length > 0) await this.#invalidations.sync();
     if (deleted.length > 0) await this.#events?.emit('channels.deleted', { channelIds: deleted });
   }
 

@@ -3,6 +3,7 @@
 import { ChannelsStore } from '../../persistence/channels/index.ts';
 import type { Orm } from '../../persistence/db.ts';
 import type { AccountsService } from '../accounts/index.ts';
+import type { Caching } from '../cache.ts';
 import type { DomainEvents } from '../events.ts';
 import { ChannelsService } from './channels-service.ts';
 import type { ChannelsSettings } from './model.ts';
@@ -10,6 +11,6 @@ import type { ChannelsSettings } from './model.ts';
 export type { ChannelsService } from './channels-service.ts';
 export type { Channel, ChannelAccess, ChannelPatch, ChannelsSettings, ListRequest, Member, NewChannel, Visibility } from './model.ts';
 
-export function createChannelsDomain(orm: Orm, accounts: AccountsService, settings: ChannelsSettings, events?: DomainEvents) {
-  return { channels: new ChannelsService(new ChannelsStore(orm), accounts, settings, events) };
+export function createChannelsDomain(orm: Orm, accounts: AccountsService, settings: ChannelsSettings, events?: DomainEvents, caching?: Caching) {
+  return { channels: new ChannelsService(new ChannelsStore(orm), accounts, settings, events, undefined, caching) };
 }
