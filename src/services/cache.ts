@@ -32,15 +32,14 @@ export const noCaching: Caching = { source: noInvalidations, maxEntries: 0 };
 /** Hits and misses, for metrics: `count` lookups with that outcome. */
 export type CacheObserver = (cache: string, outcome: 'hit' | 'miss', count: number) => void;
 
+/** What differs between caches; their source, size and observer come from `Caching`. */
 export interface CacheOptions<V> {
+  /** The `cache` label of its metrics. */
   name: string;
-  source: InvalidationSource;
   /** The notification topic whose ids evict entries. */
   topic: string;
   /** The id a notification names for an entry (defaults to its key). */
   idOf?: (value: V, key: string) => string;
-  maxEntries: number;
-  observe?: CacheObserver;
 }
 
 export class InvalidatedCache<V> {
@@ -55,14 +54,14 @@ export class InvalidatedCache<V> {
   /** Changes at every eviction and reset: a read stamped before it must not be stored. */
   #epoch = 0;
 
-  constructor(options: CacheOptions<V>) {
+  constructor(caching: Caching, options: CacheOptions<V>) {
     this.#name = options.name;
-    this.#source = options.source;
+    this.#source = caching.source;
     this.#idOf = options.idOf ?? ((_, key) => key);
-    this.#maxEntries = options.maxEntries;
-    this.#observe = options.observe;
-    options.source.on(options.topic, (ids) => this.evict(ids));
-    options.source.onReset(() => this.clear());
+    this.#maxEntries = caching.maxEntries;
+    this.#observe = caching.observe;
+    caching.source.on(options.topic, (ids) => this.evict(ids));
+    caching.source.onReset(() => this.clear());
   }
 
   get size(): number {

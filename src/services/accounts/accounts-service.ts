@@ -27,13 +27,7 @@ export class AccountsService {
     this.#settings = settings;
     this.#events = events;
     this.#now = now;
-    this.#summaries = new InvalidatedCache({
-      name: 'account_summaries',
-      source: caching.source,
-      topic: 'a',
-      maxEntries: caching.maxEntries,
-      observe: caching.observe,
-    });
+    this.#summaries = new InvalidatedCache(caching, { name: 'account_summaries', topic: 'a' });
   }
 
   async signUp(input: NewAccount): Promise<Account> {

@@ -45,14 +45,7 @@ export class SessionsService {
     this.#log = log;
     this.#now = now;
     this.#invalidations = caching.source;
-    this.#cache = new InvalidatedCache({
-      name: 'sessions',
-      source: caching.source,
-      topic: 's',
-      idOf: (session) => session.sessionId,
-      maxEntries: caching.maxEntries,
-      observe: caching.observe,
-    });
+    this.#cache = new InvalidatedCache(caching, { name: 'sessions', topic: 's', idOf: (session) => session.sessionId });
   }
 
   async signIn(email: string, password: string): Promise<SignedIn> {

@@ -38,13 +38,7 @@ export class ChannelsService {
     this.#events = events;
     this.#now = now;
     this.#invalidations = caching.source;
-    this.#channels = new InvalidatedCache({
-      name: 'channels',
-      source: caching.source,
-      topic: 'c',
-      maxEntries: caching.maxEntries,
-      observe: caching.observe,
-    });
+    this.#channels = new InvalidatedCache(caching, { name: 'channels', topic: 'c' });
   }
 
   /** Creates a channel owned by the caller, who becomes its first member. */
