@@ -117,6 +117,14 @@ export async function openDatabase(options: DatabaseOptions): Promise<Orm> {
   return orm;
 }
 
+/**
+ * A timestamp column of a `queryRows` row: `pg` already gives a Date (kept, not copied);
+ * MikroORM's path inside a transaction may give the text.
+ */
+export function asDate(value: unknown): Date {
+  return value instanceof Date ? value : new Date(value as string);
+}
+
 /** `?` placeholders (MikroORM's) as `$1, $2…` (PostgreSQL's). */
 function numbered(sql: string): string {
   let n = 0;
@@ -126,10 +134,11 @@ const numberedCache = new Map<string, string>();
 
 /**
  * Runs one statement (`?` placeholders; scalars only, no array parameters) and returns its
- * rows (use RETURNING for a write). Inside a transaction (see `inTransaction`) it joins it through MikroORM. Outside
- * one, the hot path, it goes straight to the ORM's pool as a parameterized statement: MikroORM
- * would inline every parameter into the SQL text and build a query context first, which costs
- * several times the CPU of the statement itself on the request's path (bench/README.md).
+ * rows (use RETURNING for a write). Inside a transaction (see `inTransaction`) it joins it
+ * through MikroORM. Outside one, the hot path, it goes straight to the ORM's pool as a
+ * parameterized statement: MikroORM would inline every parameter into the SQL text and build a
+ * query context first, which costs several times the CPU of the statement itself on the
+ * request's path (bench/README.md).
  * Reported to `onQuery` like every other statement.
  */
 export async function queryRows(orm: Orm, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {

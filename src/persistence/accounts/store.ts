@@ -4,7 +4,7 @@
 import { UniqueConstraintViolationException, raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { silentLog, type Log } from '../../log.ts';
-import { queryRows, storeEm, type Orm } from '../db.ts';
+import { asDate, queryRows, storeEm, type Orm } from '../db.ts';
 import { AccountEntity, SessionEntity } from './entities.ts';
 
 export interface AccountRow {
@@ -194,9 +194,9 @@ export class AccountsStore {
     return {
       id: found.id as string,
       accountId: found.account_id as string,
-      createdAt: new Date(found.created_at as Date | string),
-      lastUsedAt: new Date(found.last_used_at as Date | string),
-      expiresAt: new Date(found.expires_at as Date | string),
+      createdAt: asDate(found.created_at),
+      lastUsedAt: asDate(found.last_used_at),
+      expiresAt: asDate(found.expires_at),
     };
   }
 

@@ -2,7 +2,7 @@
 // (`where id = ? and version = ?`); memberships go with their channel (foreign key, same schema).
 import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { queryRows, storeEm, type Orm } from '../db.ts';
+import { asDate, queryRows, storeEm, type Orm } from '../db.ts';
 import { ChannelEntity, MembershipEntity } from './entities.ts';
 
 export interface ChannelRow {
@@ -57,8 +57,8 @@ function fromRecord(r: ChannelRecord): ChannelRow {
     name: r.name as string,
     description: r.description as string,
     visibility: r.visibility as ChannelRow['visibility'],
-    createdAt: new Date(r.created_at as Date | string),
-    updatedAt: new Date(r.updated_at as Date | string),
+    createdAt: asDate(r.created_at),
+    updatedAt: asDate(r.updated_at),
     version: Number(r.version),
   };
 }

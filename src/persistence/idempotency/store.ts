@@ -1,6 +1,6 @@
 // Reads and writes the idempotency schema, and holds the per-key lock that tells a request
 // which is running from its retries.
-import { inTransaction, queryRows, storeEm, type Orm } from '../db.ts';
+import { asDate, inTransaction, queryRows, storeEm, type Orm } from '../db.ts';
 import { IdempotencyRecordEntity } from './entities.ts';
 
 /** A key as the caller used it: scoped to the caller and the operation. */
@@ -57,8 +57,8 @@ export class IdempotencyStore {
         headers: (typeof row.response_headers === 'string' ? JSON.parse(row.response_headers) : row.response_headers) as Record<string, string>,
         body: (row.response_body as string | null) ?? null,
       },
-      createdAt: new Date(row.created_at as Date | string),
-      expiresAt: new Date(row.expires_at as Date | string),
+      createdAt: asDate(row.created_at),
+      expiresAt: asDate(row.expires_at),
     };
   }
 

@@ -2,7 +2,7 @@
 // row comparisons the composite indexes answer directly, so a page costs the same at any
 // depth. Conditional writes are evaluated by PostgreSQL (`where id = ? and version = ?`).
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { queryRows, storeEm, type Orm } from '../db.ts';
+import { asDate, queryRows, storeEm, type Orm } from '../db.ts';
 import { PostEntity } from './entities.ts';
 
 export interface PostRow {
@@ -47,8 +47,8 @@ function fromRecord(r: Record<string, unknown>): PostRow {
     authorId: r.author_id as string,
     channelId: (r.channel_id as string | null) ?? null,
     text: r.text as string,
-    createdAt: new Date(r.created_at as Date | string),
-    updatedAt: new Date(r.updated_at as Date | string),
+    createdAt: asDate(r.created_at),
+    updatedAt: asDate(r.updated_at),
     version: Number(r.version),
   };
 }
