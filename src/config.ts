@@ -34,7 +34,7 @@ export interface Config {
   trustProxy: boolean;
   maxPage: number;
   /**
-   * The most entries each in-process cache (sessions, account summaries) holds; 0 turns
+   * The most entries each in-process cache (sessions, account summaries, channels) holds; 0 turns
    * caching off. Entries are invalidated across instances by PostgreSQL notifications.
    */
   cacheMaxEntries: number;

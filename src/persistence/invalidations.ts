@@ -1,7 +1,8 @@
 // Cache invalidation across instances: one dedicated connection per instance LISTENs on
-// `agora_invalidate`, where triggers (migration 20261124000000) announce, at commit, the ids
-// of sessions that stopped being usable ("s:<ids>") and of accounts whose summary changed or
-// that were closed ("a:<ids>"). Caches may serve entries only while this connection is up:
+// `agora_invalidate`, where triggers announce, at commit, the ids of sessions that stopped
+// being usable ("s:<ids>") and of accounts whose summary changed or that were closed
+// ("a:<ids>") (migration 20261124000000), and of channels that changed or went ("c:<ids>",
+// migration 20261124020000). "y:<token>" is `sync`'s own echo. Caches may serve entries only while this connection is up:
 // when it drops, every cache is emptied and bypassed until it is back (a notification missed
 // while it was down can never be replayed), and it reconnects with backoff.
 import { randomUUID } from 'node:crypto';
@@ -44,7 +45,7 @@ export class InvalidationListener {
     return this.#live;
   }
 
-  /** Calls `listener` with the ids of each notification on `topic` ("s" sessions, "a" accounts). */
+  /** Calls `listener` with the ids of each notification on `topic` ("s" sessions, "a" accounts, "c" channels). */
   on(topic: string, listener: (ids: string[]) => void): void {
     const list = this.#listeners.get(topic) ?? [];
     list.push(listener);
