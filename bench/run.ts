@@ -597,15 +597,8 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-interface ServerSummary {
-  requestsPerSec: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  peakRssMb: number;
-  serverCpuUs: number;
-  databaseCpuUs: number | null;
-}
+/** One server's medians over the rounds of a scenario. */
+type ServerSummary = Omit<Run, 'scenario' | 'server' | 'round' | 'requests'>;
 
 interface Summary {
   scenario: string;
