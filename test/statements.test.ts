@@ -56,9 +56,11 @@ t.test('a channel page costs the same number of statements at limit 5 and limit 
 
 t.test("an account's posts and a channel's members also cost a fixed number", async (t) => {
   const posts = (limit: number) => () => unwrap(reader.client.GET('/accounts/{accountId}/posts', { params: { path: { accountId: reader.account.id }, query: { limit } } }));
-  t.equal((await count(t, posts(2), 2)).length, (await count(t, posts(15), 15)).length);
+  const [fewPosts, manyPosts] = [await count(t, posts(2), 2), await count(t, posts(15), 15)];
+  t.equal(fewPosts.length, manyPosts.length, `limit 2:\n${fewPosts.join('\n')}\nlimit 15:\n${manyPosts.join('\n')}`);
   const members = (limit: number) => () => unwrap(reader.client.GET('/channels/{channelId}/members', { params: { path: { channelId: channel.id }, query: { limit } } }));
-  t.equal((await count(t, members(1), 1)).length, (await count(t, members(4), 4)).length);
+  const [fewMembers, manyMembers] = [await count(t, members(1), 1), await count(t, members(4), 4)];
+  t.equal(fewMembers.length, manyMembers.length, `limit 1:\n${fewMembers.join('\n')}\nlimit 4:\n${manyMembers.join('\n')}`);
 });
 
 t.test('a signed-in request looks its session up at most once a minute, not at every request', async (t) => {
