@@ -226,9 +226,12 @@ export function isConnectionFailure(error: unknown): boolean {
 }
 
 /** Answers a trivial query within `timeoutMs`; logs why not when it cannot. */
+/** The statement of the health check (tests tell it apart from the statements of requests). */
+export const HEALTH_CHECK_SQL = 'select 1';
+
 export async function isDatabaseReachable(orm: Orm, options: { timeoutMs: number; log?: Log }): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const query = orm.em.getConnection().execute('select 1');
+  const query = orm.em.getConnection().execute(HEALTH_CHECK_SQL);
   const timeout = new Promise<never>((_, fail) => {
     timer = setTimeout(() => fail(new Error(`the database is unreachable: no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
   });
