@@ -8,11 +8,10 @@ const baseUrl = process.env['AGORA_BASE_URL'] ?? 'http://127.0.0.1:3000/v1';
 const agora = createAgoraClient({ baseUrl });
 // #endregion setup
 
+// #region sign-up
 const handle = `quickstart_${Date.now().toString(36)}`;
 const email = `${handle}@example.com`;
 const password = 'correct horse battery staple';
-
-// #region sign-up
 // Sign up, then sign in and keep the token for later calls.
 const account = await unwrap(agora.POST('/accounts', { body: { email, password, handle, displayName: 'Ada Lovelace' } }));
 const { token } = await unwrap(agora.POST('/sessions', { body: { email, password } }));
