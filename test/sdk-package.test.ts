@@ -132,3 +132,13 @@ t.test('sdk/examples/quickstart.ts runs against a live server and exits 0', asyn
   const [{ posts }] = (await agora.sql(`select count(*)::int as posts from posts.post p join accounts.account a on a.id = p.author_id where a.handle like 'quickstart_%'`)) as [{ posts: number }];
   t.equal(posts, 3, 'the three posts were stored');
 });
+
+t.test('sdk/examples/resilience.ts runs against a live server and exits 0', async (t) => {
+  const agora = await startAgora(t);
+  const { stdout } = await run(process.execPath, [join(sdk, 'examples/resilience.ts')], { env: { ...process.env, AGORA_BASE_URL: agora.baseUrl } });
+  t.match(stdout, /^→ GET \/v1\/accounts \(attempt 1\)$/m, 'the onRequest hook logs');
+  t.match(stdout, /^← 200 GET \/v1\/accounts in \d+ ms \(\S+\)$/m, 'the onResponse hook logs');
+  t.match(stdout, /^cancelled: no longer needed$/m);
+  t.match(stdout, /^unreachable: GET http:\/\/127\.0\.0\.1:9\/v1\/accounts$|^timed out after/m);
+  t.match(stdout, /done\n$/);
+});

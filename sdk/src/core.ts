@@ -237,11 +237,45 @@ function transportFetch(baseFetch: Fetch, transport: Transport): Fetch {
   };
 }
 
-/** Returns a call's data, or throws its problem as a typed `AgoraError`. */
-async function dataOf<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+type Call<T> = Promise<{ data?: T; error?: unknown; response: Response }>;
+
+/**
+ * Returns a call's data, or throws its problem as a typed `AgoraError` (`NotFoundError`,
+ * `PreconditionFailedError`, …): `const me = await unwrap(client.GET('/sessions/me'))`.
+ * A `304 Not Modified` (the answer to `If-None-Match`) is not an error: use `unwrapIfModified`,
+ * whose type says that it resolves to `undefined` then.
+ */
+export async function unwrap<T>(call: Call<T>): Promise<T> {
   const { data, error, response } = await call;
+  if (response.status === 304) return undefined as T;
   if (!response.ok) throw toError(error, response);
   return data as T;
+}
+
+/** As `unwrap`, for a conditional read: `undefined` when the copy you hold is current (`304`). */
+export async function unwrapIfModified<T>(call: Call<T>): Promise<T | undefined> {
+  return unwrap<T | undefined>(call);
+}
+
+/** The strong ETag of a response, to send back as `If-Match`. */
+export function etagOf(response: Response): string | undefined {
+  return response.headers.get('etag') ?? undefined;
+}
+
+/** The version a response's ETag carries (`"3"` → 3), or undefined. */
+export function versionOf(response: Response): number | undefined {
+  const match = /^"(\d+)"$/.exec(response.headers.get('etag') ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+/** True when the response is the stored outcome of an earlier call with the same Idempotency-Key. */
+export function isReplay(response: Response): boolean {
+  return response.headers.get('idempotent-replayed') === 'true';
+}
+
+/** `If-Match` for a resource you read: `{ 'If-Match': ifMatch(account.version) }`. */
+export function ifMatch(version: number): string {
+  return `"${version}"`;
 }
 
 /**
@@ -284,7 +318,7 @@ export function createApiClient<P extends {}>(options: AgoraClientOptions, idemp
     do {
       const params = { ...init?.params, query: { ...init?.params?.query, ...(cursor === undefined ? {} : { cursor }) } };
       const get = client.GET as unknown as (path: string, init: unknown) => Promise<{ data?: Page; error?: unknown; response: Response }>;
-      const page = await dataOf(get(path, { ...init, params }));
+      const page = await unwrap(get(path, { ...init, params }));
       yield page;
       cursor = page.nextCursor ?? undefined;
     } while (cursor !== undefined);

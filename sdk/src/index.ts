@@ -3,7 +3,6 @@
 // hooks, typed errors, pagination) is in core.ts and errors.ts, shared by every version of the
 // API; this file binds it to v1's generated types.
 import { createApiClient, type AgoraClientOptions, type ApiClient } from './core.ts';
-import { toError } from './errors.ts';
 import type { components, operations, paths } from './api.ts';
 import { idempotentOperations } from './idempotent.ts';
 
@@ -32,6 +31,12 @@ export { idempotentOperations };
 export { VERSION } from './version.ts';
 export {
   createApiClient,
+  unwrap,
+  unwrapIfModified,
+  etagOf,
+  versionOf,
+  isReplay,
+  ifMatch,
   newIdempotencyKey,
   backoff,
   DEFAULT_RETRY,
@@ -73,43 +78,8 @@ export function createAgoraClient(options: AgoraClientOptions): AgoraClient {
   return createApiClient<paths>(options, idempotentOperations);
 }
 
-type Call<T> = Promise<{ data?: T; error?: unknown; response: Response }>;
-
-/**
- * Returns a call's data, or throws its problem as a typed `AgoraError` (`NotFoundError`,
- * `PreconditionFailedError`, …): `const me = await unwrap(client.GET('/sessions/me'))`.
- * A `304 Not Modified` (the answer to `If-None-Match`) is not an error: use `unwrapIfModified`,
- * whose type says that it resolves to `undefined` then.
- */
-export async function unwrap<T>(call: Call<T>): Promise<T> {
-  const { data, error, response } = await call;
-  if (response.status === 304) return undefined as T;
-  if (!response.ok) throw toError(error, response);
-  return data as T;
-}
-
-/** As `unwrap`, for a conditional read: `undefined` when the copy you hold is current (`304`). */
-export async function unwrapIfModified<T>(call: Call<T>): Promise<T | undefined> {
-  return unwrap<T | undefined>(call);
-}
-
-/** The strong ETag of a response, to send back as `If-Match`. */
-export function etagOf(response: Response): string | undefined {
-  return response.headers.get('etag') ?? undefined;
-}
-
-/** The version a response's ETag carries (`"3"` → 3), or undefined. */
-export function versionOf(response: Response): number | undefined {
-  const match = /^"(\d+)"$/.exec(response.headers.get('etag') ?? '');
-  return match ? Number(match[1]) : undefined;
-}
-
-/** True when the response is the stored outcome of an earlier call with the same Idempotency-Key. */
-export function isReplay(response: Response): boolean {
-  return response.headers.get('idempotent-replayed') === 'true';
-}
-
-/** `If-Match` for a resource you read: `{ 'If-Match': ifMatch(account.version) }`. */
-export function ifMatch(version: number): string {
-  return `"${version}"`;
-}
+// Another version of the API is one more pair of generated files (its `paths` and its
+// `idempotentOperations`) and one more factory over them, sharing everything else:
+//   export function createAgoraV2Client(options: AgoraClientOptions): ApiClient<pathsV2> {
+//     return createApiClient<pathsV2>(options, idempotentOperationsV2);
+//   }
