@@ -151,7 +151,7 @@ t.test('hooks: every attempt is seen, and onRequest may add headers (tracing)', 
   });
   t.equal((await getAccount(client)).response.status, 200);
   t.same(events, ['request 1', 'response 1 503 true', 'retry 1 true', 'request 2', 'response 2 200 true']);
-  t.same(sent.map((r) => r.headers.get('traceparent')?.slice(-4)), ['b1-01', 'b2-01']);
+  t.same(sent.map((r) => r.headers.get('traceparent')?.slice(-5)), ['b1-01', 'b2-01']);
 });
 
 t.test('typed errors for what is not a problem document, and a 304 is not an error', async (t) => {

@@ -169,10 +169,10 @@ interface Transport {
  * `AgoraTimeoutError`; the caller's own abort keeps its reason.
  */
 async function attempt(baseFetch: Fetch, request: Request, init: RequestInit | undefined, timeoutMs: number, hooks: Hooks, n: number): Promise<Response> {
+  if (request.signal.aborted) throw request.signal.reason;
   const controller = new AbortController();
   const onAbort = () => controller.abort(request.signal.reason);
-  if (request.signal.aborted) onAbort();
-  else request.signal.addEventListener('abort', onAbort, { once: true });
+  request.signal.addEventListener('abort', onAbort, { once: true });
   const timeout = new AgoraTimeoutError(request, timeoutMs);
   const timer = timeoutMs > 0 ? setTimeout(() => controller.abort(timeout), timeoutMs) : undefined;
   const sent = new Request(request.clone(), { signal: controller.signal });
