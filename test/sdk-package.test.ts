@@ -48,6 +48,10 @@ t.test('the packed SDK installs in a new project, loads on Node 20 (require) and
     t.ok(files.includes(required), `the package has ${required}`);
   }
   t.notOk(files.some((f) => f.startsWith('src/') || f.startsWith('examples/') || f.startsWith('scripts/')), 'only what users need');
+  for (const file of files.filter((f) => f.endsWith('.js'))) {
+    const code = readFileSync(join(sdk, file), 'utf8');
+    t.notMatch(code, /\bfrom ['"]node:|require\(['"]node:|\bprocess\.|\bBuffer\b/, `${file} uses nothing Node-only (it runs in browsers)`);
+  }
   const manifest = JSON.parse(readFileSync(join(sdk, 'package.json'), 'utf8'));
   const contract = /^info:\n(?:\s+.*\n)*?\s+version: (\S+)/m.exec(readFileSync(join(repo, 'openapi.yaml'), 'utf8'));
   t.equal(packed.version, contract?.[1], "the package's version is the contract's");
