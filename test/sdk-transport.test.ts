@@ -189,3 +189,11 @@ t.test('the token can be set and read', async (t) => {
   await getAccount(client);
   t.same(sent.map((r) => r.headers.get('authorization')), ['Bearer one', 'Bearer two']);
 });
+
+t.test('a hook that throws fails the call with its own error, without a retry', async (t) => {
+  const failing = new Error('the logger is broken');
+  const { client, sent } = scripted([ok, ok], { hooks: { onRequest: () => Promise.reject(failing) } });
+  const error = await getAccount(client).catch((e: unknown) => e);
+  t.equal(error, failing);
+  t.equal(sent.length, 0, 'nothing was sent');
+});

@@ -171,17 +171,17 @@ interface Transport {
 async function attempt(baseFetch: Fetch, request: Request, init: RequestInit | undefined, timeoutMs: number, hooks: Hooks, n: number): Promise<Response> {
   if (request.signal.aborted) throw request.signal.reason;
   const controller = new AbortController();
+  const sent = new Request(request.clone(), { signal: controller.signal });
+  // A hook that throws fails the call as it is: it is not a connection error, nor retried.
+  await hooks.onRequest?.({ request: sent, attempt: n });
   const onAbort = () => controller.abort(request.signal.reason);
   request.signal.addEventListener('abort', onAbort, { once: true });
   const timeout = new AgoraTimeoutError(request, timeoutMs);
   const timer = timeoutMs > 0 ? setTimeout(() => controller.abort(timeout), timeoutMs) : undefined;
-  const sent = new Request(request.clone(), { signal: controller.signal });
   const started = Date.now();
+  let response: Response;
   try {
-    await hooks.onRequest?.({ request: sent, attempt: n });
-    const response = await baseFetch(sent, init);
-    await hooks.onResponse?.({ request: sent, response, attempt: n, durationMs: Date.now() - started });
-    return response;
+    response = await baseFetch(sent, init);
   } catch (cause) {
     const error = request.signal.aborted
       ? request.signal.reason
@@ -196,6 +196,8 @@ async function attempt(baseFetch: Fetch, request: Request, init: RequestInit | u
     clearTimeout(timer);
     request.signal.removeEventListener('abort', onAbort);
   }
+  await hooks.onResponse?.({ request: sent, response, attempt: n, durationMs: Date.now() - started });
+  return response;
 }
 
 /**
