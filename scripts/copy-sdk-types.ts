@@ -1,14 +1,22 @@
 // The SDK ships its own copy of the generated types (it is published without this repo), and
 // the list of operations that honour Idempotency-Key, which it needs at run time to send keys.
-// `--check` fails when either is stale.
+// Its version is the contract's `info.version` (sdk/package.json, the lock file's entry for it,
+// and sdk/src/version.ts), and its README's code is taken from sdk/examples (between
+// `// #region name` and `// #endregion name`, under `<!-- snippet: file.ts#name -->`).
+// `--check` fails when any of these is stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
 
 const HEADER = '// Generated from openapi.yaml by `npm run generate`; do not edit.\n';
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
+const document = parse(readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8')) as {
+  info: { version: string };
+  paths: Record<string, Record<string, any>>;
+};
+const version = document.info.version;
+
 function idempotentOperations(): string[] {
-  const document = parse(readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8')) as { paths: Record<string, Record<string, any>> };
   const found: string[] = [];
   for (const [path, item] of Object.entries(document.paths)) {
     for (const method of METHODS) {
@@ -30,7 +38,41 @@ const files = [
       '\n/** The operations marked `x-idempotent: true`, as `METHOD /path`: they take an Idempotency-Key. */\n' +
       `export const idempotentOperations: ReadonlySet<string> = new Set([\n${idempotentOperations().map((o) => `  '${o}',\n`).join('')}]);\n`,
   },
+  {
+    target: new URL('../sdk/src/version.ts', import.meta.url),
+    expected:
+      HEADER +
+      '\n/** The version of the API contract (`info.version`) this SDK was generated from; the package has the same version. */\n' +
+      `export const VERSION = '${version}';\n`,
+  },
+  withJson(new URL('../sdk/package.json', import.meta.url), (pkg) => {
+    pkg.version = version;
+  }),
+  withJson(new URL('../package-lock.json', import.meta.url), (lock) => {
+    lock.packages.sdk.version = version;
+  }),
+  {
+    target: new URL('../sdk/README.md', import.meta.url),
+    expected: withSnippets(readFileSync(new URL('../sdk/README.md', import.meta.url), 'utf8')),
+  },
 ];
+
+/** A JSON file as it is, with `change` applied (2-space indent, final newline, as npm writes). */
+function withJson(target: URL, change: (json: any) => void) {
+  const json = JSON.parse(readFileSync(target, 'utf8'));
+  change(json);
+  return { target, expected: `${JSON.stringify(json, null, 2)}\n` };
+}
+
+/** The README with the code block under each `<!-- snippet: file.ts#region -->` replaced by that region of sdk/examples/file.ts. */
+function withSnippets(readme: string): string {
+  return readme.replace(/<!-- snippet: ([\w.-]+)#([\w-]+) -->\n```ts\n[\s\S]*?```/g, (_, file: string, region: string) => {
+    const source = readFileSync(new URL(`../sdk/examples/${file}`, import.meta.url), 'utf8');
+    const found = new RegExp(`// #region ${region}\\n([\\s\\S]*?)// #endregion ${region}\\n`).exec(source);
+    if (!found) throw new Error(`sdk/examples/${file} has no region ${region}`);
+    return `<!-- snippet: ${file}#${region} -->\n\`\`\`ts\n${found[1]}\`\`\``;
+  });
+}
 
 if (process.argv.includes('--check')) {
   let stale = false;
@@ -40,7 +82,7 @@ if (process.argv.includes('--check')) {
       actual = readFileSync(target, 'utf8');
     } catch {}
     if (actual !== expected) {
-      console.error(`${target.pathname.replace(/.*\/sdk\//, 'sdk/')} is stale: run \`npm run generate\` and commit the result.`);
+      console.error(`${target.pathname.slice(new URL('..', import.meta.url).pathname.length)} is stale: run \`npm run generate\` and commit the result.`);
       stale = true;
     }
   }
