@@ -140,6 +140,96 @@ export function formatChanges(base: Json, revision: Json): Breaking[] {
   return found;
 }
 
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+/** Every operation of both documents, matched by method and path. */
+function sharedOperations(base: Json, revision: Json): { where: string; a: Json; b: Json }[] {
+  const found: { where: string; a: Json; b: Json }[] = [];
+  for (const [path, item] of Object.entries((base.paths ?? {}) as Json)) {
+    for (const method of METHODS) {
+      const b = revision.paths?.[path]?.[method];
+      if (item[method] && b) found.push({ where: `${method.toUpperCase()} ${path}`, a: item[method], b });
+    }
+  }
+  return found;
+}
+
+function resolver(document: Json) {
+  return (node: unknown): Json | undefined => {
+    let current = node as Json | undefined;
+    for (let hops = 0; typeof current?.$ref === 'string' && hops < 20; hops++) {
+      current = (current.$ref as string)
+        .replace(/^#\//, '')
+        .split('/')
+        .reduce((o: Json | undefined, key) => o?.[key.replace(/~1/g, '/').replace(/~0/g, '~')], document);
+    }
+    return current;
+  };
+}
+
+/**
+ * Limits on request bodies that oasdiff does not compare: `maxItems` of a property (it does for
+ * parameters), `maxProperties` and `minProperties`. Set or tightened, they reject requests that
+ * used to pass.
+ */
+export function requestLimitChanges(base: Json, revision: Json): Breaking[] {
+  const [ra, rb] = [resolver(base), resolver(revision)];
+  const found: Breaking[] = [];
+  const walk = (where: string, a: unknown, b: unknown, field: string[], seen: Set<unknown>) => {
+    const [x, y] = [ra(a), rb(b)];
+    if (!x || !y || typeof x !== 'object' || typeof y !== 'object' || seen.has(x)) return;
+    seen = new Set(seen).add(x);
+    const on = field.length ? `the request property \`${field.join('/')}\`` : 'the request body';
+    const tighter = (keyword: string, lower: boolean) => {
+      const [old, now] = [x[keyword], y[keyword]];
+      if (typeof now !== 'number') return;
+      if (typeof old !== 'number') {
+        found.push({ where, text: `set ${keyword} \`${now}\` on ${on}`, check: `request-${keyword}-set` });
+      } else if (lower ? now < old : now > old) {
+        found.push({ where, text: `${lower ? 'decreased' : 'increased'} ${keyword} of ${on} from \`${old}\` to \`${now}\``, check: `request-${keyword}-tightened` });
+      }
+    };
+    tighter('maxItems', true);
+    tighter('maxProperties', true);
+    tighter('minProperties', false);
+    for (const [key, schema] of Object.entries((x.properties ?? {}) as Json)) {
+      if (y.properties?.[key]) walk(where, schema, y.properties[key], [...field, key], seen);
+    }
+    if (x.items && y.items) walk(where, x.items, y.items, [...field, 'items'], seen);
+    for (const k of ['oneOf', 'anyOf', 'allOf']) {
+      (x[k] ?? []).forEach((schema: unknown, i: number) => y[k]?.[i] && walk(where, schema, y[k][i], field, seen));
+    }
+  };
+  for (const { where, a, b } of sharedOperations(base, revision)) {
+    const [bodyA, bodyB] = [ra(a.requestBody), rb(b.requestBody)];
+    for (const [type, media] of Object.entries((bodyA?.content ?? {}) as Json)) {
+      const other = bodyB?.content?.[type];
+      if (other) walk(where, media.schema, other.schema, [], new Set());
+    }
+  }
+  return found;
+}
+
+/** Whether a security requirement list lets a caller in without credentials. */
+function anonymous(requirements: unknown): boolean {
+  return !Array.isArray(requirements) || requirements.length === 0 || requirements.some((r) => r && Object.keys(r).length === 0);
+}
+
+/**
+ * Operations open to anonymous callers that now require credentials. oasdiff sees a scheme
+ * added to an operation's own `security`, but not an operation dropping `security: []` and so
+ * falling under the document's.
+ */
+export function securityChanges(base: Json, revision: Json): Breaking[] {
+  const found: Breaking[] = [];
+  for (const { where, a, b } of sharedOperations(base, revision)) {
+    if (anonymous(a.security ?? base.security) && !anonymous(b.security ?? revision.security)) {
+      found.push({ where, text: 'callers without credentials are now refused (security)', check: 'security-required' });
+    }
+  }
+  return found;
+}
+
 async function withLevels<T>(what: string, run: (levelsFile: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'agora-contract-'));
   const file = join(dir, 'severity-levels.txt');
@@ -165,7 +255,14 @@ export async function breakingChanges(base: Json, revision: Json): Promise<Break
   );
   // Without --fail-on, oasdiff exits 0 whatever it finds: anything else means it could not compare.
   if (result.exitCode !== 0) oasdiffFailed('breaking', result);
-  return [...breakingFindings(result.changes), ...formatChanges(base, revision)];
+  const found = [
+    ...breakingFindings(result.changes),
+    ...formatChanges(base, revision),
+    ...requestLimitChanges(base, revision),
+  ];
+  // oasdiff's api-security-added covers a scheme added to an operation's own `security`.
+  const seen = new Set(found.filter((f) => f.check === 'api-security-added').map((f) => f.where));
+  return [...found, ...securityChanges(base, revision).filter((f) => !seen.has(f.where))];
 }
 
 /** Every change from `base` to `revision` (oasdiff's changelog), one line each. */
