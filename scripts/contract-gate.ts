@@ -8,16 +8,17 @@ const releaseProblems = checkReleases();
 for (const problem of releaseProblems) console.error(`✗ ${problem}`);
 failed ||= releaseProblems.length > 0;
 
-for (const name of CONTRACTS) {
-  const result = await gateDocument(name, readDocument(new URL(name, ROOT)));
+for (const contract of CONTRACTS) {
+  const name = contract.document;
+  const result = await gateDocument(contract, readDocument(new URL(name, ROOT)));
   for (const note of result.notes) console.log(`· ${note}`);
   if (result.problems.length === 0) {
     if (result.against) console.log(`✓ ${name}: nothing breaks a client of release ${result.against}`);
     continue;
   }
   failed = true;
-  const against = result.against ? ` against release ${result.against}` : '';
-  console.error(`✗ ${name}: ${result.problems.length} breaking change(s)${against}:`);
+  const against = result.against ? `, against release ${result.against}` : '';
+  console.error(`✗ ${name}${against}:`);
   for (const problem of result.problems) console.error(`  - ${problem}`);
 }
 if (failed) {

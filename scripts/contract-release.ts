@@ -19,12 +19,13 @@ function fail(message: string): never {
 }
 
 const name = process.argv[2] ?? 'openapi.yaml';
-if (!CONTRACTS.includes(name)) fail(`${name} is not a contract document (${CONTRACTS.join(', ')}; see scripts/contract.ts)`);
+const contract = CONTRACTS.find((c) => c.document === name);
+if (!contract) fail(`${name} is not a contract document (${CONTRACTS.map((c) => c.document).join(', ')}; see scripts/contract.ts)`);
 const document = readDocument(new URL(name, ROOT));
 const version: string = document.info?.version;
-let major: number;
+const major = contract.major;
 try {
-  major = parseVersion(version)[0];
+  if (parseVersion(version)[0] !== major) fail(`${name}: info.version ${version} is not a ${major}.x version`);
 } catch (error) {
   fail(`${name}: ${(error as Error).message}`);
 }

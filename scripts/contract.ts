@@ -12,8 +12,15 @@ import { parse } from 'yaml';
 
 export type Json = Record<string, any>;
 
-/** The contract documents the gate checks, one per major version of the API. */
-export const CONTRACTS = ['openapi.yaml'];
+export interface Contract {
+  /** The document, relative to the repository's root. */
+  document: string;
+  /** The major version it serves: its info.version must have it. */
+  major: number;
+}
+
+/** The contract documents the gate checks and releases, one per major version of the API. */
+export const CONTRACTS: Contract[] = [{ document: 'openapi.yaml', major: 1 }];
 
 export const ROOT = new URL('../', import.meta.url);
 export const RELEASES = new URL('releases/', ROOT);
@@ -287,14 +294,20 @@ export interface GateResult {
 }
 
 /**
- * Checks one contract document: its `info.version` is MAJOR.MINOR.PATCH and not older than the
- * latest release of that major, and nothing in it breaks a client of that release.
+ * Checks one contract document: its `info.version` is MAJOR.MINOR.PATCH of the contract's major
+ * and not older than the latest release of that major, and nothing in it breaks a client of
+ * that release.
  */
-export async function gateDocument(name: string, document: Json, releases: URL = RELEASES): Promise<GateResult> {
+export async function gateDocument(contract: Contract, document: Json, releases: URL = RELEASES): Promise<GateResult> {
+  const { document: name, major } = contract;
   const result: GateResult = { document: name, problems: [], notes: [] };
-  let major: number;
   try {
-    major = parseVersion(document.info?.version)[0];
+    if (parseVersion(document.info?.version)[0] !== major) {
+      result.problems.push(
+        `${name}: info.version ${document.info.version} is not a ${major}.x version; a new major is a new document (CONTRACTS in scripts/contract.ts)`,
+      );
+      return result;
+    }
   } catch (error) {
     result.problems.push(`${name}: ${(error as Error).message}`);
     return result;
