@@ -124,7 +124,9 @@ function guardedClient(guards: { current?: QueryGuard }) {
       if (!guard) return error;
       const outcome = error && this.#gaveUp ? this.#gaveUp : error;
       if (outcome && isConnectionFailure(outcome)) guard.onNoAnswer(outcome);
-      else guard.onAnswer();
+      // Only the server's own answers, rows or an SQL error, say that it is there: not the
+      // driver's refusals of a closed client.
+      else if (!outcome || outcome instanceof pg.DatabaseError) guard.onAnswer();
       return outcome;
     }
 
