@@ -117,7 +117,10 @@ function guardedClient(guards: { current?: QueryGuard }) {
   return class GuardedClient extends PgClient {
     #gaveUp: QueryDeadlineError | undefined;
 
-    /** Calls `done` with the statement's outcome; the deadline replaces a lost connection's error. */
+    /**
+     * A statement's outcome as its caller gets it (the error of a connection closed by the
+     * deadline is the deadline's), after telling the guard what it says about the database.
+     */
     #settle(timer: NodeJS.Timeout | undefined, error: Error | null): Error | null {
       clearTimeout(timer);
       const guard = guards.current;
