@@ -20,6 +20,11 @@ export interface Config {
   http2: boolean;
   tls: { cert: Buffer; key: Buffer } | undefined;
   databaseConnectTimeoutMs: number;
+  /**
+   * The longest a statement waits for its answer: past it, its connection is closed and the
+   * request answered 503 (even when the database is frozen and answers nothing).
+   */
+  databaseQueryTimeoutMs: number;
   shutdownTimeoutMs: number;
   pressure: {
     /** 0 turns a check off. */
@@ -132,6 +137,7 @@ export function loadConfig(env: Env = process.env): Config {
     http2: flag(env, 'HTTP2', tls !== undefined),
     tls,
     databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
+    databaseQueryTimeoutMs: integer(env, 'DATABASE_QUERY_TIMEOUT_MS', 5000, 100, 600_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 3_600_000),
     pressure: {
       maxEventLoopDelayMs: integer(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600_000),

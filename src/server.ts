@@ -8,7 +8,8 @@ import { buildMetricsServer } from './http/metrics-server.ts';
 import { loadSpec } from './http/spec.ts';
 import { deferredLog, type Log } from './log.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
-import { isConnectionFailure, isDatabaseReachable, pendingMigrations, poolStats, type Orm } from './persistence/db.ts';
+import { DatabaseAvailability } from './persistence/availability.ts';
+import { guardQueries, isConnectionFailure, pendingMigrations, poolStats, type Orm } from './persistence/db.ts';
 import { InvalidationListener } from './persistence/invalidations.ts';
 import { createAccountsDomain } from './services/accounts/index.ts';
 import { noCaching, type Caching } from './services/cache.ts';
@@ -48,6 +49,9 @@ export function createServices(orm: Orm, config: Config, log?: Log, caching: Cac
 }
 
 export type Services = ReturnType<typeof createServices>;
+
+/** How often the database is probed during an outage: service resumes within this of its return. */
+const OUTAGE_PROBE_INTERVAL_MS = 200;
 
 export interface ServerHooks {
   /** Called once per response replayed for an Idempotency-Key (e.g. to count replays). */
@@ -92,6 +96,19 @@ export async function createServer(
     : noCaching;
   const services = createServices(orm, config, log, caching);
 
+  // From here on (the migrations have run), every statement has a deadline, and an outage
+  // refuses requests until the database answers again.
+  const availability = new DatabaseAvailability({
+    clientUrl: orm.config.get('clientUrl')!,
+    deadlineMs: config.databaseQueryTimeoutMs,
+    checkIntervalMs: config.pressure.healthCheckIntervalMs,
+    retryIntervalMs: Math.min(config.pressure.healthCheckIntervalMs, OUTAGE_PROBE_INTERVAL_MS),
+    log,
+    onChange: metrics.database.setUp,
+  });
+  metrics.database.setUp(true);
+  guardQueries(orm, availability);
+
   let migrationsApplied = false;
   const app = await buildApp({
     spec: loadSpec(),
@@ -108,10 +125,9 @@ export async function createServer(
     metrics: metrics.http,
     pressure: config.pressure,
     readiness: {
+      // During an outage the probes are already running: no need to wait for one more.
       async database() {
-        const reachable = await isDatabaseReachable(orm, { timeoutMs: config.databaseConnectTimeoutMs, log });
-        metrics.database.setUp(reachable);
-        return reachable;
+        return availability.available && availability.check();
       },
       // Once applied, migrations stay applied: no need to read the table at every probe.
       async migrations() {
@@ -119,10 +135,15 @@ export async function createServer(
         return migrationsApplied;
       },
     },
+    databaseAvailable: () => availability.available,
     isUnavailable: isConnectionFailure,
-    onClose: async () => invalidations?.close(),
+    onClose: async () => {
+      availability.close();
+      await invalidations?.close();
+    },
   });
   log.attach(app.log);
+  availability.start();
   await invalidations?.start();
 
   const metricsApp = config.metricsPort === undefined

@@ -29,7 +29,7 @@ t.test('an unreachable database: 503 with Retry-After instead of a hang, /readyz
   t.teardown(() => proxy.close());
   const agora = await startAgora(
     t,
-    { DATABASE_CONNECT_TIMEOUT_MS: '1500', HEALTH_CHECK_INTERVAL_MS: '200', RETRY_AFTER_SECONDS: '7' },
+    { DATABASE_CONNECT_TIMEOUT_MS: '1500', DATABASE_QUERY_TIMEOUT_MS: '1500', HEALTH_CHECK_INTERVAL_MS: '200', RETRY_AFTER_SECONDS: '7' },
     {
       routeDatabase: (url) => {
         const viaProxy = new URL(url);
@@ -59,8 +59,8 @@ t.test('an unreachable database: 503 with Retry-After instead of a hang, /readyz
   t.equal(notReady.headers.get('retry-after'), '7');
   t.equal((await probe(agora.origin, '/healthz')).status, 200, 'the process is alive all the same');
 
-  // Once the periodic health check has failed, requests are refused without trying the database.
-  await eventually('the health check to fail', async () => ((await probe(agora.origin, '/readyz')).body.checks.load === 'shedding' ? true : undefined));
+  // Once a probe has confirmed the outage, requests are refused without trying the database.
+  await eventually('the outage to be confirmed', async () => ((await probe(agora.origin, '/readyz')).body.checks.load === 'shedding' ? true : undefined));
   const before = await agora.scrape();
   t.equal(total(before, 'agora_db_up'), 0);
   const shedStarted = Date.now();
@@ -70,11 +70,16 @@ t.test('an unreachable database: 503 with Retry-After instead of a hang, /readyz
   t.equal(shed.headers.get('retry-after'), '7');
   t.ok(Date.now() - shedStarted < 1000, `refused without waiting for a connection (${Date.now() - shedStarted} ms)`);
   const scrape = await agora.scrape();
-  t.equal(total(scrape, 'agora_http_load_shed_total', { reason: 'healthCheck' }) - total(before, 'agora_http_load_shed_total', { reason: 'healthCheck' }), 1, 'refused by the load shedder');
+  t.equal(
+    total(scrape, 'agora_http_load_shed_total', { reason: 'databaseUnavailable' }) - total(before, 'agora_http_load_shed_total', { reason: 'databaseUnavailable' }),
+    1,
+    'refused by the load shedder',
+  );
   t.ok(total(scrape, 'agora_http_error_responses_total', { operation: 'getAccount', status: '503', type: 'service-unavailable' }) >= 2);
-  t.ok(
-    agora.logs.some((l) => l.level === 40 && l.msg === 'database health check failed' && l.err),
-    'the failed checks are logged as warnings, with their error',
+  t.equal(
+    agora.logs.filter((l) => l.level === 40 && /^the database is unavailable/.test(l.msg) && l.err).length,
+    1,
+    'the outage is logged once, as a warning, with its error',
   );
 
   proxy.restore();

@@ -10,6 +10,8 @@ const agora = await startAgora(t);
 // Something in every family that has labels, so that its series exist in the scrape.
 await agora.raw('GET', '/v1/nothing-here');
 await agora.raw('GET', '/v1/accounts?limit=0');
+// And a query through the pool (the database's own probes use connections of their own).
+await agora.raw('GET', '/v1/accounts');
 
 /** Metric names in a PromQL expression: the identifiers that a selector follows. */
 function metricNames(expr: string): string[] {

@@ -341,6 +341,7 @@ t.test('start-up refuses a spec operation without a handler', async (t) => {
     metrics: createMetrics().http,
     pressure: config.pressure,
     readiness: { database: async () => true, migrations: async () => true },
+    databaseAvailable: () => true,
     isUnavailable: () => false,
   });
 

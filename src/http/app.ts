@@ -50,6 +50,8 @@ export interface AppOptions {
   metrics: HttpMetrics;
   pressure: PressureOptions;
   readiness: ReadinessChecks;
+  /** False during a database outage: requests are then refused at once with 503. */
+  databaseAvailable: () => boolean;
   /** True for errors that mean the database cannot be reached (answered 503, not 500). */
   isUnavailable: (error: unknown) => boolean;
   /** Runs when the app closes, after in-flight requests (e.g. to stop a background connection). */
@@ -104,12 +106,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(securityHeaders, { corsOrigins: options.corsOrigins });
   await app.register(loadShedding, {
     ...options.pressure,
-    healthCheck: options.readiness.database,
+    databaseAvailable: options.databaseAvailable,
     onShed: (reason) => options.metrics.loadShed.inc({ reason }),
   });
   await app.register(rateLimits, options.rateLimit);
   await app.register(contentTypes);
-  await app.register(health, { checks: options.readiness, shedding: () => app.isUnderPressure(), retryAfterSeconds });
+  await app.register(health, { checks: options.readiness, shedding: () => app.isUnderPressure() || !options.databaseAvailable(), retryAfterSeconds });
   await app.register(routes, {
     document: options.spec.document,
     prefix: API_PREFIX,

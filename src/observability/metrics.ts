@@ -109,7 +109,7 @@ export function createMetrics() {
     }),
     loadShed: new Counter({
       name: 'agora_http_load_shed_total',
-      help: 'Requests refused with 503 because the server was saturated or the database unreachable, by reason.',
+      help: 'Requests refused with 503 because the server was saturated or the database unavailable (reason="databaseUnavailable"), by reason.',
       labelNames: ['reason'] as const,
       registers,
     }),
@@ -121,8 +121,9 @@ export function createMetrics() {
     }),
   };
 
-  // @fastify/under-pressure's reasons; started at zero so that increase() sees the first refusal.
-  for (const reason of ['eventLoopDelay', 'eventLoopUtilization', 'heapUsedBytes', 'rssBytes', 'healthCheck']) http.loadShed.inc({ reason }, 0);
+  // @fastify/under-pressure's reasons, and a database outage's; started at zero so that
+  // increase() sees the first refusal.
+  for (const reason of ['eventLoopDelay', 'eventLoopUtilization', 'heapUsedBytes', 'rssBytes', 'databaseUnavailable']) http.loadShed.inc({ reason }, 0);
 
   const queries = new Counter({
     name: 'agora_db_queries_total',
@@ -142,7 +143,7 @@ export function createMetrics() {
   }
   const databaseUp = new Gauge({
     name: 'agora_db_up',
-    help: 'Whether the last database health check got an answer (1) or not (0).',
+    help: 'Whether the database is available (1) or in an outage (0), during which requests are refused with 503.',
     registers,
   });
 

@@ -1,5 +1,6 @@
 // Opens the ORM over every domain's entities and applies the committed migrations.
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { MikroORM, defineConfig, type EntityManager } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { TransactionContext, type LogContext, type Logger } from '@mikro-orm/core';
@@ -74,6 +75,140 @@ export interface PoolStats {
   waiting: number;
 }
 
+/**
+ * What a statement's answer, or its lack, tells about the database: see `guardQueries`. Set once
+ * the server is built, so that the migrations run before it have no deadline.
+ */
+export interface QueryGuard {
+  /** The longest a statement may wait for its answer before its connection is given up. */
+  deadlineMs: number;
+  /** A statement was answered (successfully or with an SQL error): the database is there. */
+  onAnswer(): void;
+  /** A statement or a connection got no answer: lost, refused, or past its deadline. */
+  onNoAnswer(error: Error): void;
+}
+
+/** A statement that got no answer within its deadline; its connection has been closed. */
+export class QueryDeadlineError extends Error {
+  override name = 'QueryDeadlineError';
+  constructor(deadlineMs: number, cause: unknown) {
+    super(`the database is unreachable: no answer within ${deadlineMs} ms`, { cause });
+  }
+}
+
+type Callback = (error: Error | null, result?: unknown) => void;
+const PgClient = pg.Client as unknown as new (config?: unknown) => {
+  connection: { stream: { destroy(): void } };
+  query(config: unknown, values?: unknown, callback?: unknown): unknown;
+  connect(callback?: unknown): unknown;
+};
+
+/**
+ * The pool's connection class: `pg`'s, with a client-side deadline on every statement that holds
+ * even when the server is frozen (a `statement_timeout` needs a server that runs; `pg`'s own
+ * `query_timeout` leaves the connection in the pool with the statement still pending, in the
+ * middle of whatever transaction it belonged to). Past the deadline the socket is destroyed:
+ * every statement of the connection fails, the pool discards it instead of lending it again, and
+ * PostgreSQL, when it next looks, rolls back whatever transaction was open on it (a COMMIT
+ * already sent may still land: a keyed request's record commits with its data, so a retry
+ * replays it or runs it afresh, never half of it).
+ */
+function guardedClient(guards: { current?: QueryGuard }) {
+  return class GuardedClient extends PgClient {
+    #gaveUp: QueryDeadlineError | undefined;
+
+    /**
+     * A statement's outcome as its caller gets it (the error of a connection closed by the
+     * deadline is the deadline's), after telling the guard what it says about the database.
+     */
+    #settle(timer: NodeJS.Timeout | undefined, error: Error | null): Error | null {
+      clearTimeout(timer);
+      const guard = guards.current;
+      if (!guard) return error;
+      const outcome = error && this.#gaveUp ? this.#gaveUp : error;
+      if (outcome && isConnectionFailure(outcome)) guard.onNoAnswer(outcome);
+      // Only the server's own answers, rows or an SQL error, say that it is there: not the
+      // driver's refusals of a closed client.
+      else if (!outcome || outcome instanceof pg.DatabaseError) guard.onAnswer();
+      return outcome;
+    }
+
+    #arm(): NodeJS.Timeout | undefined {
+      const guard = guards.current;
+      if (!guard || guard.deadlineMs <= 0) return undefined;
+      return setTimeout(() => {
+        this.#gaveUp ??= new QueryDeadlineError(guard.deadlineMs, undefined);
+        this.connection.stream.destroy();
+      }, guard.deadlineMs);
+    }
+
+    /** The connection is gone: given up at a deadline, or lost. */
+    #lost(): boolean {
+      return this.#gaveUp !== undefined || (this as unknown as { _queryable: boolean })._queryable === false;
+    }
+
+    override query(config: unknown, values?: unknown, callback?: unknown): unknown {
+      // Cursors (submittables) are not used by the application; they go unguarded.
+      if (typeof (config as { submit?: unknown } | null)?.submit === 'function' || !guards.current) return super.query(config, values, callback);
+      const text = typeof config === 'string' ? config : (config as { text?: unknown }).text;
+      if (this.#lost() && typeof text === 'string' && /^\s*rollback\s*;?\s*$/i.test(text)) {
+        // The ROLLBACK of a transaction whose connection is gone: PostgreSQL ends that transaction
+        // itself. Failing it would leak the connection: Kysely hands a transaction's connection
+        // back to the pool only once its ROLLBACK (or COMMIT) succeeds, and the pool then drops
+        // it, since it is no longer queryable.
+        const empty = { command: 'ROLLBACK', rowCount: null, rows: [], fields: [] };
+        const done = typeof values === 'function' ? values : callback;
+        if (typeof done === 'function') return void process.nextTick(() => (done as Callback)(null, empty));
+        return Promise.resolve(empty);
+      }
+      const timer = this.#arm();
+      if (typeof values === 'function' || typeof callback === 'function') {
+        const done = (typeof values === 'function' ? values : callback) as Callback;
+        const guarded: Callback = (error, result) => done(this.#settle(timer, error), result);
+        return typeof values === 'function' ? super.query(config, guarded) : super.query(config, values, guarded);
+      }
+      return (super.query(config, values) as Promise<unknown>).then(
+        (result) => {
+          this.#settle(timer, null);
+          return result;
+        },
+        (error: Error) => {
+          throw this.#settle(timer, error);
+        },
+      );
+    }
+
+    override connect(callback?: unknown): unknown {
+      const report = (error: Error | null) => {
+        if (error && guards.current && isConnectionFailure(error)) guards.current.onNoAnswer(error);
+      };
+      if (typeof callback === 'function') {
+        return super.connect((error: Error | null) => {
+          report(error);
+          (callback as Callback)(error);
+        });
+      }
+      return (super.connect() as Promise<unknown>).catch((error: Error) => {
+        report(error);
+        throw error;
+      });
+    }
+  };
+}
+
+/** Each ORM's query guard, once set. */
+const guardsOf = new WeakMap<Orm, { current?: QueryGuard }>();
+
+/**
+ * From now on, every statement of `orm`'s pool gets `guard.deadlineMs` to answer, and `guard`
+ * hears of every answer and every failure to get one.
+ */
+export function guardQueries(orm: Orm, guard: QueryGuard): void {
+  const guards = guardsOf.get(orm);
+  if (!guards) throw new Error('guardQueries: this ORM was not opened by openDatabase');
+  guards.current = guard;
+}
+
 /** The pool of each ORM, which MikroORM creates when it first connects. */
 const pools = new WeakMap<Orm, () => PoolLike | undefined>();
 /** Each ORM's `onQuery`, which `queryRows` reports to as the ORM's logger does. */
@@ -110,9 +245,11 @@ export function ormConfig(options: DatabaseOptions) {
 export async function openDatabase(options: DatabaseOptions): Promise<Orm> {
   const config = ormConfig(options);
   let pool: PoolLike | undefined;
-  config.driverOptions = { ...config.driverOptions, onPoolCreated: (created: PoolLike) => void (pool = created) };
+  const guards: { current?: QueryGuard } = {};
+  config.driverOptions = { ...config.driverOptions, Client: guardedClient(guards), onPoolCreated: (created: PoolLike) => void (pool = created) };
   const orm = await MikroORM.init(config);
   pools.set(orm, () => pool);
+  guardsOf.set(orm, guards);
   if (options.onQuery) queryObservers.set(orm, options.onQuery);
   return orm;
 }
@@ -213,36 +350,15 @@ const CONNECTION_ERROR_CODES = new Set([
   '53300', // too many connections
   '57P01', '57P02', '57P03', // the server is shutting down or starting up
 ]);
-const CONNECTION_ERROR_MESSAGES = /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|database is unreachable/i;
+const CONNECTION_ERROR_MESSAGES = /timeout exceeded when trying to connect|timeout expired|Connection terminated|Client has encountered a connection error|database is unreachable/i;
 
 /** True when `error` means the database could not be reached, rather than that a query was wrong. */
 export function isConnectionFailure(error: unknown): boolean {
   for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof QueryDeadlineError) return true;
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true;
     if (CONNECTION_ERROR_MESSAGES.test(e.message)) return true;
   }
   return false;
-}
-
-/** Answers a trivial query within `timeoutMs`; logs why not when it cannot. */
-/** The statement of the health check (tests tell it apart from the statements of requests). */
-export const HEALTH_CHECK_SQL = 'select 1';
-
-export async function isDatabaseReachable(orm: Orm, options: { timeoutMs: number; log?: Log }): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const query = orm.em.getConnection().execute(HEALTH_CHECK_SQL);
-  const timeout = new Promise<never>((_, fail) => {
-    timer = setTimeout(() => fail(new Error(`the database is unreachable: no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
-  });
-  try {
-    await Promise.race([query, timeout]);
-    return true;
-  } catch (error) {
-    query.catch(() => {}); // still running when the timeout won; its failure is already reported
-    (options.log ?? silentLog).warn({ err: error }, 'database health check failed');
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config.ts';
 import { loggerOptions } from '../../src/http/logger.ts';
 import { deferredLog } from '../../src/log.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
-import { HEALTH_CHECK_SQL, openDatabase } from '../../src/persistence/db.ts';
+import { openDatabase } from '../../src/persistence/db.ts';
 import { createServer, type Services } from '../../src/server.ts';
 import { assertConforms } from './contract.ts';
 import { readResponse, type RawResponse } from './http.ts';
@@ -118,9 +118,9 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
     clientUrl: serverUrl,
     poolMax: 5,
     onQuery: (sql, tookMs, failed) => {
-      // The readiness check's `select 1` runs on its own timer, not for any request: counted in
-      // a request's statements, it made their number depend on timing (seen on a busy machine).
-      if (sql !== HEALTH_CHECK_SQL) recording?.push(sql);
+      // The database probe (src/persistence/availability.ts) has its own connection, outside the
+      // ORM: only the requests' statements are counted here.
+      recording?.push(sql);
       metrics.database.onQuery(sql, tookMs, failed);
     },
     log: ormLog,

@@ -1,31 +1,73 @@
 // A TCP proxy on 127.0.0.1 in front of the test database, to take the database away from a
 // running server the way a network does: `blackhole()` cuts every connection and leaves new ones
-// hanging unanswered, `restore()` forwards again.
+// hanging unanswered, `restore()` forwards again. `stall()` freezes it the way a stopped
+// (SIGSTOP) PostgreSQL does: connections stay open, new ones are accepted, nothing is answered
+// until `resume()` delivers what was held, in order. The shared test PostgreSQL is never touched.
 import { connect, createServer, type Socket } from 'node:net';
 
 export interface TcpProxy {
   port: number;
   blackhole(): void;
   restore(): void;
+  /** Holds every byte, both ways, and every new connection, until `resume()`. */
+  stall(): void;
+  /**
+   * Stalls (as `stall()`) when the server's side first sends bytes containing `text`: before
+   * forwarding them (`'before'`, the database never sees them) or just after (`'after'`, it sees
+   * them but its answer is held).
+   */
+  stallOn(text: string, when: 'before' | 'after'): Promise<void>;
+  resume(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let forwarding = true;
+  let stalled = false;
+  const held: (() => void)[] = [];
+  let trigger: { text: string; when: 'before' | 'after'; fire: () => void } | undefined;
   const sockets = new Set<Socket>();
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
   };
+  const forward = (from: Socket, to: Socket, watch: boolean) => {
+    from.on('data', (chunk: Buffer) => {
+      const send = () => void (to.destroyed || to.write(chunk));
+      if (!stalled && watch && trigger && chunk.includes(trigger.text)) {
+        const { when, fire } = trigger;
+        trigger = undefined;
+        if (when === 'after') send();
+        stalled = true;
+        fire();
+        if (when === 'after') return;
+      }
+      if (stalled) held.push(send);
+      else send();
+    });
+  };
+  const open = (client: Socket) => {
+    const upstream = connect(target.port, target.host);
+    track(upstream);
+    forward(client, upstream, true);
+    forward(upstream, client, false);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  };
   const server = createServer((client) => {
     track(client);
     if (!forwarding) return; // accepted, never answered
-    const upstream = connect(target.port, target.host);
-    track(upstream);
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    if (stalled) {
+      client.pause(); // what it sends waits in the socket until resume() opens the way
+      held.push(() => {
+        if (client.destroyed) return;
+        open(client);
+        client.resume();
+      });
+      return;
+    }
+    open(client);
   });
   await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
   return {
@@ -37,6 +79,18 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     restore() {
       forwarding = true;
       for (const socket of sockets) socket.destroy(); // the hanging ones
+    },
+    stall() {
+      stalled = true;
+    },
+    stallOn(text, when) {
+      return new Promise((fire) => {
+        trigger = { text, when, fire };
+      });
+    },
+    resume() {
+      stalled = false;
+      for (const deliver of held.splice(0)) deliver();
     },
     close() {
       for (const socket of sockets) socket.destroy();

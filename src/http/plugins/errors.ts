@@ -109,14 +109,17 @@ export const problems = fp(async (app: FastifyInstance, options: ProblemsOptions
     const error = unwrapSecurityFailure(thrown);
     const problem = toProblem(error);
     if (problem) {
-      if (problem.status >= 500) {
+      // A 503 refusal (load shed, database outage, draining) is expected: the request's own line
+      // says which, the metrics count them, and an outage is logged where it begins and ends.
+      if (problem.status >= 500 && problem.slug !== 'service-unavailable') {
         request.log.error({ err: error }, 'request failed');
         if (problem.slug === 'internal-error') request.unexpectedError = true;
       }
       return sendProblem(request, reply, problem);
     }
     if (options.isUnavailable(error)) {
-      request.log.warn({ err: error }, 'the database is unreachable');
+      // Expected while the database is away (persistence/availability.ts logs the outage once).
+      request.log.debug({ err: error }, 'the database is unreachable');
       return sendProblem(request, reply, new ApiProblem('service-unavailable', `the database is unreachable; retry in ${options.retryAfterSeconds} s`, {
         headers: { 'retry-after': String(options.retryAfterSeconds) },
       }));

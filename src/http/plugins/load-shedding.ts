@@ -1,6 +1,6 @@
-// Load shedding with @fastify/under-pressure: while the event loop lags, memory runs out or the
-// database does not answer its health check, requests are refused at once with a 503 problem and
-// Retry-After instead of queueing until they time out. Routes that must answer regardless (the
+// Load shedding: while the event loop lags or memory runs out (@fastify/under-pressure), or during
+// a database outage (persistence/availability.ts), requests are refused at once with a 503 problem
+// and Retry-After instead of queueing until they time out. Routes that must answer regardless (the
 // health probes) opt out with `config: { shedLoad: false }`.
 import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance, RouteOptions } from 'fastify';
@@ -19,9 +19,8 @@ export interface LoadSheddingOptions {
   maxHeapUsedBytes: number;
   maxRssBytes: number;
   retryAfterSeconds: number;
-  healthCheckIntervalMs: number;
-  /** True when the dependencies (the database) answer. */
-  healthCheck: () => Promise<boolean>;
+  /** False during a database outage. */
+  databaseAvailable: () => boolean;
   /** Told of every refused request, with why. */
   onShed: (reason: string) => void;
 }
@@ -31,7 +30,7 @@ const REASONS: Record<string, string> = {
   eventLoopUtilization: 'the server is overloaded',
   heapUsedBytes: 'the server is low on memory',
   rssBytes: 'the server is low on memory',
-  healthCheck: 'the database is unreachable',
+  databaseUnavailable: 'the database is unreachable',
 };
 
 export const loadShedding = fp(async (app: FastifyInstance, options: LoadSheddingOptions) => {
@@ -39,18 +38,23 @@ export const loadShedding = fp(async (app: FastifyInstance, options: LoadSheddin
   app.addHook('onRoute', (route: RouteOptions) => {
     if (route.config?.shedLoad === false) route.config = { ...route.config, pressureHandler: exempt } as never;
   });
+  const refuse = (type: string) => {
+    options.onShed(type);
+    return new ApiProblem('service-unavailable', `${REASONS[type] ?? 'the server is saturated'}; retry in ${options.retryAfterSeconds} s`, {
+      headers: { 'retry-after': String(options.retryAfterSeconds) },
+    });
+  };
   await app.register(underPressure, {
     maxEventLoopDelay: options.maxEventLoopDelayMs,
     maxHeapUsedBytes: options.maxHeapUsedBytes,
     maxRssBytes: options.maxRssBytes,
-    healthCheck: options.healthCheck,
-    healthCheckInterval: options.healthCheckIntervalMs,
     retryAfter: options.retryAfterSeconds,
     pressureHandler: async (_request, _reply, type) => {
-      options.onShed(type);
-      throw new ApiProblem('service-unavailable', `${REASONS[type] ?? 'the server is saturated'}; retry in ${options.retryAfterSeconds} s`, {
-        headers: { 'retry-after': String(options.retryAfterSeconds) },
-      });
+      throw refuse(type);
     },
+  });
+  // After under-pressure's own hook: a request it refused is not counted twice.
+  app.addHook('onRequest', async (request) => {
+    if (!options.databaseAvailable() && request.routeOptions.config?.shedLoad !== false) throw refuse('databaseUnavailable');
   });
 });
