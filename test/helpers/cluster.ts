@@ -96,7 +96,8 @@ export async function startCluster(t: Tap, count: number, env: Record<string, st
     const stderr: string[] = [];
     child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
     const listening = new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name} did not start within 20 s: ${stderr.join('')}`)), 20_000);
+      // Generous: on a busy two-core machine, three instances starting at once each take ~20 s.
+      const timer = setTimeout(() => reject(new Error(`${name} did not start within 90 s: ${stderr.join('')}`)), 90_000);
       void exited.then(() => reject(new Error(`${name} exited at start-up: ${stderr.join('')}`)));
       createInterface({ input: child.stdout! }).on('line', (line) => {
         let entry: Record<string, any>;
