@@ -12,6 +12,10 @@ import { startCluster, type Cluster, type Instance } from './helpers/cluster.ts'
 import { total, type Scrape } from './helpers/metrics.ts';
 import { startTcpProxy } from './helpers/tcp-proxy.ts';
 
+// Three server processes, a storm of argon2 sign-ups and the waits for the staleness bound: on a
+// busy two-core machine this file needs more than the suite's default of 120 s.
+t.setTimeout(600_000);
+
 const PASSWORD = 'correct horse battery staple';
 // The staleness bound the instances run with (CACHE_MAX_STALENESS_MS): how long a change made
 // on one instance may go unseen by the caches of another.
