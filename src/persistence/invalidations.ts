@@ -92,6 +92,7 @@ export class InvalidationListener {
     await this.#connect();
     if (this.#closed) return;
     await this.sync(this.#options.connectTimeoutMs ?? 5000);
+    if (this.#closed) return;
     const interval = Math.max(1, Math.floor(this.#watermark.maxStalenessMs / 4));
     this.#probeTimer = setInterval(() => this.#ping(), interval);
     this.#probeTimer.unref();
