@@ -1,7 +1,9 @@
 // The two correctness promises under load, across three server processes on one database:
 // a creating call retried in a storm (with dropped connections) creates once; concurrent
 // updates through different instances lose nothing; a key reused for another request creates
-// nothing; and an instance killed mid-request neither duplicates nor strands a key.
+// nothing; and an instance killed mid-request neither duplicates nor strands a key. Also the
+// caches' promise: a sign-out, a rename or a channel change is in effect on every instance once
+// the staleness bound (CACHE_MAX_STALENESS_MS) has passed, even on one whose invalidations stall.
 // Every loop here is bounded in count and in time.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
