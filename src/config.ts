@@ -43,6 +43,11 @@ export interface Config {
    * caching off. Entries are invalidated across instances by PostgreSQL notifications.
    */
   cacheMaxEntries: number;
+  /**
+   * The longest a change made on another instance (or in the database by hand) can go unseen by
+   * this instance's caches: past it, they are bypassed until its invalidations have caught up.
+   */
+  cacheMaxStalenessMs: number;
   session: {
     idleTtlSeconds: number;
     absoluteTtlSeconds: number;
@@ -151,6 +156,7 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: env.TRUST_PROXY === 'true',
     maxPage: integer(env, 'MAX_PAGE', 50, 1, 10000),
     cacheMaxEntries: integer(env, 'CACHE_MAX_ENTRIES', 50_000, 0, 10_000_000),
+    cacheMaxStalenessMs: integer(env, 'CACHE_MAX_STALENESS_MS', 1000, 100, 600_000),
     session: { idleTtlSeconds: idle, absoluteTtlSeconds: absolute },
     rateLimit: {
       perMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),

@@ -89,8 +89,10 @@ export async function createServer(
         log,
         connectTimeoutMs: config.databaseConnectTimeoutMs,
         onLiveChange: metrics.cache.setListenerUp,
+        maxStalenessMs: config.cacheMaxStalenessMs,
       })
     : undefined;
+  if (invalidations) metrics.cache.watchInvalidationLag(() => invalidations.lagSeconds, config.cacheMaxStalenessMs);
   const caching: Caching = invalidations
     ? { source: invalidations, maxEntries: config.cacheMaxEntries, observe: metrics.cache.onLookup }
     : noCaching;

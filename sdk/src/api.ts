@@ -58,8 +58,9 @@ export interface paths {
         post?: never;
         /**
          * Close your account
-         * @description Deletes your own account and revokes all of its sessions at once, including
-         *     the one making this request. Its posts, friendships, friend requests, channel
+         * @description Deletes your own account and revokes all of its sessions, including the one
+         *     making this request: they stop working at once on the instance that answers, and
+         *     everywhere within the propagation bound (see Conventions). Its posts, friendships, friend requests, channel
          *     memberships and the channels it owns (with their posts) are deleted before the
          *     answer. Honours `If-Match` when sent.
          */
@@ -75,7 +76,8 @@ export interface paths {
          * @description Changes `displayName` and `bio` of your own account with a JSON Merge Patch.
          *     `bio: null` clears the bio. Requires `If-Match` with the account's current
          *     `ETag`; a stale one is rejected with `412`, whose body carries the current
-         *     `version`.
+         *     `version`. A new display name shows wherever the account is embedded (authors,
+         *     friends, members) within the propagation bound (see Conventions).
          */
         patch: operations["updateAccount"];
         trace?: never;
@@ -128,7 +130,9 @@ export interface paths {
         post?: never;
         /**
          * Sign out
-         * @description Revokes the bearer token; it stops working at once.
+         * @description Revokes the bearer token. It stops working at once on the instance that answers,
+         *     and on every instance within the propagation bound (one second by default, see
+         *     Conventions).
          */
         delete: operations["deleteCurrentSession"];
         /**
@@ -345,6 +349,8 @@ export interface paths {
          * @description Changes `name`, `description` or `visibility` with a JSON Merge Patch. Only the
          *     owner may (`403` for members and, on a public channel, anybody else). Requires
          *     `If-Match` with the channel's current `ETag`; a stale one is rejected with `412`.
+         *     A channel made private is hidden from anonymous readers everywhere within the
+         *     propagation bound (see Conventions).
          */
         patch: operations["updateChannel"];
         trace?: never;

@@ -162,6 +162,22 @@ export function createMetrics() {
     registers,
   });
 
+  let invalidationLag: () => number | undefined = () => undefined;
+  new Gauge({
+    name: 'agora_cache_invalidation_lag_seconds',
+    help: 'Seconds since the latest moment up to which every cache invalidation is known to have been applied on this instance; past CACHE_MAX_STALENESS_MS, caches are bypassed.',
+    registers,
+    collect() {
+      const lag = invalidationLag();
+      if (lag !== undefined) this.set(lag);
+    },
+  });
+  const maxStaleness = new Gauge({
+    name: 'agora_cache_max_staleness_seconds',
+    help: 'CACHE_MAX_STALENESS_MS in seconds: the invalidation lag past which caches are bypassed.',
+    registers,
+  });
+
   let pool: () => PoolUsage | undefined = () => undefined;
   new Gauge({
     name: 'agora_db_pool_connections',
@@ -229,6 +245,11 @@ export function createMetrics() {
       /** Pass as the invalidation listener's `onLiveChange`. */
       setListenerUp(up: boolean): void {
         invalidationsUp.set(up ? 1 : 0);
+      },
+      /** Reports the invalidation listener's lag at every scrape, and the bound it is held to. */
+      watchInvalidationLag(lagSeconds: () => number, maxStalenessMs: number): void {
+        invalidationLag = lagSeconds;
+        maxStaleness.set(maxStalenessMs / 1000);
       },
     },
   };

@@ -2,12 +2,16 @@
 // `agora_invalidate`, where triggers announce, at commit, the ids of sessions that stopped
 // being usable ("s:<ids>") and of accounts whose summary changed or that were closed
 // ("a:<ids>") (migration 20261124000000), and of channels that changed or went ("c:<ids>",
-// migration 20261124020000). "y:<token>" is `sync`'s own echo. Caches may serve entries only while this connection is up:
-// when it drops, every cache is emptied and bypassed until it is back (a notification missed
-// while it was down can never be replayed), and it reconnects with backoff.
+// migration 20261124020000). "y:<token>" is the echo of one of this listener's own probes:
+// sent every quarter of the staleness bound (and by `sync`), each one that comes back moves the
+// watermark (src/persistence/watermark.ts), and caches serve entries only while it is within
+// the bound. When the connection drops, every cache is emptied and bypassed until it is back
+// and a probe has come back on it (a notification missed while it was down can never be
+// replayed), and it reconnects with backoff.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { silentLog, type Log } from '../log.ts';
+import { Watermark } from './watermark.ts';
 
 export const INVALIDATION_CHANNEL = 'agora_invalidate';
 
@@ -17,7 +21,13 @@ export interface ListenerOptions {
   connectTimeoutMs?: number;
   /** Told whenever the connection comes up (true) or goes down (false). */
   onLiveChange?: (live: boolean) => void;
+  /** Caches serve nothing while a change committed longer ago may not have been applied here. */
+  maxStalenessMs?: number;
 }
+
+export const DEFAULT_MAX_STALENESS_MS = 1000;
+/** Probes in flight at once, so that a stalled connection does not pile them up. */
+const MAX_PROBES_IN_FLIGHT = 2;
 
 const MIN_RETRY_MS = 250;
 const MAX_RETRY_MS = 30_000;
@@ -28,7 +38,10 @@ export class InvalidationListener {
   readonly #log: Log;
   readonly #listeners = new Map<string, ((ids: string[]) => void)[]>();
   readonly #resets: (() => void)[] = [];
-  readonly #syncs = new Map<string, () => void>();
+  readonly #watermark: Watermark;
+  /** Probes sent and not yet back, by token: when each was sent, and what to tell when it is back. */
+  readonly #probes = new Map<string, { sentAt: number; settle: (echoed: boolean) => void }>();
+  #probeTimer: NodeJS.Timeout | undefined;
   #client: pg.Client | undefined;
   #live = false;
   #closed = false;
@@ -38,11 +51,25 @@ export class InvalidationListener {
   constructor(options: ListenerOptions) {
     this.#options = options;
     this.#log = options.log ?? silentLog;
+    this.#watermark = new Watermark(options.maxStalenessMs ?? DEFAULT_MAX_STALENESS_MS);
   }
 
-  /** True while notifications are being received: only then may a cache serve what it holds. */
+  /** True while the connection is up and listening. */
   get live(): boolean {
     return this.#live;
+  }
+
+  /**
+   * True while every invalidation committed more than `maxStalenessMs` ago is known to have been
+   * applied here: only then may a cache serve what it holds.
+   */
+  get fresh(): boolean {
+    return this.#live && this.#watermark.fresh;
+  }
+
+  /** Seconds since the latest moment up to which every invalidation is known to have been applied. */
+  get lagSeconds(): number {
+    return this.#watermark.lagSeconds;
   }
 
   /** Calls `listener` with the ids of each notification on `topic` ("s" sessions, "a" accounts, "c" channels). */
@@ -57,9 +84,18 @@ export class InvalidationListener {
     this.#resets.push(listener);
   }
 
-  /** Connects and listens; resolves once listening, or once the first attempt failed (it then keeps retrying). */
+  /**
+   * Connects and listens; resolves once listening and its first probe is back (so that caches
+   * serve from the first request), or once the first attempt failed (it then keeps retrying).
+   */
   async start(): Promise<void> {
     await this.#connect();
+    if (this.#closed) return;
+    await this.sync(this.#options.connectTimeoutMs ?? 5000);
+    if (this.#closed) return;
+    const interval = Math.max(1, Math.floor(this.#watermark.maxStalenessMs / 4));
+    this.#probeTimer = setInterval(() => this.#ping(), interval);
+    this.#probeTimer.unref();
   }
 
   /**
@@ -70,26 +106,21 @@ export class InvalidationListener {
   async sync(timeoutMs = 2000): Promise<boolean> {
     const client = this.#client;
     if (!client || !this.#live) return false;
-    const token = randomUUID();
     let timer: NodeJS.Timeout | undefined;
-    const echoed = new Promise<boolean>((resolve) => {
-      this.#syncs.set(token, () => resolve(true));
+    const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
     try {
-      await client.query('select pg_notify($1, $2)', [INVALIDATION_CHANNEL, `y:${token}`]);
-      return await echoed;
-    } catch {
-      return false;
+      return await Promise.race([this.#probe(client), timedOut]);
     } finally {
       clearTimeout(timer);
-      this.#syncs.delete(token);
     }
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
+    clearInterval(this.#probeTimer);
     const client = this.#client;
     this.#setDown();
     await client?.end().catch(() => {});
@@ -124,6 +155,7 @@ export class InvalidationListener {
     this.#reset();
     this.#live = true;
     this.#options.onLiveChange?.(true);
+    this.#ping();
   }
 
   #lost(client: pg.Client, error: Error | undefined): void {
@@ -152,7 +184,34 @@ export class InvalidationListener {
   }
 
   #reset(): void {
+    // What the watermark said was about the connection now gone; probes sent on it never return.
+    this.#watermark.reset();
+    for (const probe of this.#probes.values()) probe.settle(false);
+    this.#probes.clear();
     for (const listener of this.#resets) listener();
+  }
+
+  /** The periodic probe that keeps the watermark moving, unless enough are in flight already. */
+  #ping(): void {
+    const client = this.#client;
+    if (!client || !this.#live || this.#probes.size >= MAX_PROBES_IN_FLIGHT) return;
+    void this.#probe(client);
+  }
+
+  /**
+   * Notifies this listener's own channel and resolves true once the echo is back (then everything
+   * committed before it was sent has been applied here), false if the connection went first.
+   */
+  #probe(client: pg.Client): Promise<boolean> {
+    const token = randomUUID();
+    // Taken before the query is sent: the probe commits after it.
+    const sentAt = this.#watermark.now();
+    const back = new Promise<boolean>((resolve) => this.#probes.set(token, { sentAt, settle: resolve }));
+    client.query('select pg_notify($1, $2)', [INVALIDATION_CHANNEL, `y:${token}`]).catch(() => {
+      this.#probes.get(token)?.settle(false);
+      this.#probes.delete(token);
+    });
+    return back;
   }
 
   #receive(payload: string): void {
@@ -161,7 +220,11 @@ export class InvalidationListener {
     const topic = payload.slice(0, colon);
     const rest = payload.slice(colon + 1);
     if (topic === 'y') {
-      this.#syncs.get(rest)?.();
+      const probe = this.#probes.get(rest);
+      if (!probe) return; // another instance's, or one sent on a connection since replaced
+      this.#probes.delete(rest);
+      this.#watermark.advance(probe.sentAt);
+      probe.settle(true);
       return;
     }
     const ids = rest.split(',');

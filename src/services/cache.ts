@@ -1,23 +1,29 @@
 // Caches of what other instances may change: an entry is served only while the invalidation
-// listener is live, evicted when PostgreSQL announces that its row changed (see
-// src/persistence/invalidations.ts), and the whole cache is emptied whenever notifications
-// may have been missed. A read that started before an eviction never stores its result, so a
+// source is fresh (every change committed longer ago than the staleness bound is known to have
+// been applied here), evicted when PostgreSQL announces that its row changed (see
+// src/persistence/invalidations.ts and watermark.ts), and the whole cache is emptied whenever
+// notifications may have been missed. A read that started before an eviction never stores its result, so a
 // slow read cannot put back what a concurrent change removed.
 
 /** Where invalidations come from (the persistence layer's listener, or nothing). */
 export interface InvalidationSource {
-  readonly live: boolean;
+  /**
+   * True while every invalidation committed more than the staleness bound ago is known to have
+   * been applied here: only then may a cache serve what it holds.
+   */
+  readonly fresh: boolean;
   on(topic: string, listener: (ids: string[]) => void): void;
   onReset(listener: () => void): void;
   /**
    * Resolves once this instance has received every invalidation committed before the call:
-   * after a change, so that the change is in effect here too. False if it could not tell.
+   * after a change, so that the change is in effect on this instance when it answers (other
+   * instances apply it within the staleness bound). False if it could not tell.
    */
   sync(timeoutMs?: number): Promise<boolean>;
 }
 
 /** Caching off: nothing is ever served from a cache. */
-export const noInvalidations: InvalidationSource = { live: false, on() {}, onReset() {}, sync: async () => false };
+export const noInvalidations: InvalidationSource = { fresh: false, on() {}, onReset() {}, sync: async () => false };
 
 /** How a domain's caches are made. */
 export interface Caching {
@@ -69,7 +75,7 @@ export class InvalidatedCache<V> {
   }
 
   get #enabled(): boolean {
-    return this.#maxEntries > 0 && this.#source.live;
+    return this.#maxEntries > 0 && this.#source.fresh;
   }
 
   /** The cached value, if the cache may serve one. Counts a hit or a miss. */

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { assertConforms } from './contract.ts';
 import { readResponse, type RawResponse } from './http.ts';
+import { parseMetrics, type Scrape } from './metrics.ts';
 import { cloneTemplate } from './postgres.ts';
 import { serverArgs } from './server-command.ts';
 
@@ -35,6 +36,8 @@ export interface Cluster {
   /** A fetch that checks every response against the spec (for SDK clients). */
   checkingFetch: (request: Request) => Promise<Response>;
   sql<T = Record<string, any>>(text: string, params?: unknown[]): Promise<T[]>;
+  /** Scrapes the instance's /metrics (on the port it logged). */
+  scrape(instance: Instance): Promise<Scrape>;
 }
 
 const root = new URL('../../', import.meta.url);
@@ -93,7 +96,8 @@ export async function startCluster(t: Tap, count: number, env: Record<string, st
     const stderr: string[] = [];
     child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
     const listening = new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name} did not start within 20 s: ${stderr.join('')}`)), 20_000);
+      // Generous: on a busy two-core machine, three instances starting at once each take ~20 s.
+      const timer = setTimeout(() => reject(new Error(`${name} did not start within 90 s: ${stderr.join('')}`)), 90_000);
       void exited.then(() => reject(new Error(`${name} exited at start-up: ${stderr.join('')}`)));
       createInterface({ input: child.stdout! }).on('line', (line) => {
         let entry: Record<string, any>;
@@ -137,6 +141,19 @@ export async function startCluster(t: Tap, count: number, env: Record<string, st
     },
     async sql(text, params) {
       return (await pool.query(text, params)).rows;
+    },
+    async scrape(instance) {
+      // Logged once the metrics server listens, just after the API ("metrics at …/metrics").
+      const deadline = Date.now() + 20_000;
+      let url: string | undefined;
+      while (!(url = instance.logs.map((l) => /^metrics at (http:\S+)$/.exec(l.msg ?? '')?.[1]).find(Boolean))) {
+        if (Date.now() > deadline) throw new Error(`${instance.name} logged no metrics address`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const response = await fetch(url);
+      const text = await response.text();
+      if (response.status !== 200) throw new Error(`${instance.name}: GET /metrics answered ${response.status}: ${text}`);
+      return parseMetrics(text);
     },
   };
 }

@@ -2,7 +2,10 @@
 // running server the way a network does: `blackhole()` cuts every connection and leaves new ones
 // hanging unanswered, `restore()` forwards again. `stall()` freezes it the way a stopped
 // (SIGSTOP) PostgreSQL does: connections stay open, new ones are accepted, nothing is answered
-// until `resume()` delivers what was held, in order. The shared test PostgreSQL is never touched.
+// until `resume()` delivers what was held, in order. `freeze(marker)` stalls only the open
+// connections whose first bytes (PostgreSQL's start-up message, which names the
+// application_name) contain `marker`, as a congested link or a wedged peer would; `thaw()` lets
+// what they held through. The shared test PostgreSQL is never touched.
 import { connect, createServer, type Socket } from 'node:net';
 
 export interface TcpProxy {
@@ -18,6 +21,9 @@ export interface TcpProxy {
    */
   stallOn(text: string, when: 'before' | 'after'): Promise<void>;
   resume(): void;
+  /** Stalls the open connections whose start-up bytes contain `marker`; returns how many are stalled. */
+  freeze(marker: string): number;
+  thaw(): void;
   close(): Promise<void>;
 }
 
@@ -27,14 +33,22 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const held: (() => void)[] = [];
   let trigger: { text: string; when: 'before' | 'after'; fire: () => void } | undefined;
   const sockets = new Set<Socket>();
+  /** Each forwarded connection: its first bytes from the server's side, and what it holds while frozen. */
+  type Link = { opening: string; frozen: boolean; held: (() => void)[] };
+  const links = new Set<Link>();
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
   };
-  const forward = (from: Socket, to: Socket, watch: boolean) => {
+  const forward = (link: Link, from: Socket, to: Socket, watch: boolean) => {
     from.on('data', (chunk: Buffer) => {
+      if (watch && !link.opening) link.opening = chunk.toString('latin1');
       const send = () => void (to.destroyed || to.write(chunk));
+      if (link.frozen) {
+        link.held.push(send);
+        return;
+      }
       if (!stalled && watch && trigger && chunk.includes(trigger.text)) {
         const { when, fire } = trigger;
         trigger = undefined;
@@ -50,9 +64,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const open = (client: Socket) => {
     const upstream = connect(target.port, target.host);
     track(upstream);
-    forward(client, upstream, true);
-    forward(upstream, client, false);
-    client.on('close', () => upstream.destroy());
+    const link: Link = { opening: '', frozen: false, held: [] };
+    links.add(link);
+    forward(link, client, upstream, true);
+    forward(link, upstream, client, false);
+    client.on('close', () => (links.delete(link), upstream.destroy()));
     upstream.on('close', () => client.destroy());
   };
   const server = createServer((client) => {
@@ -91,6 +107,17 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     resume() {
       stalled = false;
       for (const deliver of held.splice(0)) deliver();
+    },
+    freeze(marker) {
+      for (const link of links) if (link.opening.includes(marker)) link.frozen = true;
+      return [...links].filter((link) => link.frozen).length;
+    },
+    thaw() {
+      for (const link of links) {
+        if (!link.frozen) continue;
+        link.frozen = false;
+        for (const deliver of link.held.splice(0)) deliver();
+      }
     },
     close() {
       for (const socket of sockets) socket.destroy();

@@ -101,7 +101,8 @@ export class SessionsService {
     const deleted = await this.#store.deleteSession(caller.sessionId);
     this.#cache.evict([caller.sessionId]);
     if (!deleted) throw new NotFound('session');
-    // Answer once the other instances have been told too.
+    // Answer once this instance has applied every invalidation the change caused; the other
+    // instances apply them within the staleness bound (see services/cache.ts).
     await this.#invalidations.sync();
   }
 

@@ -111,8 +111,8 @@ export class ChannelsService {
     this.#channels.evict([channelId]);
     if (outcome.kind === 'not-found') throw new NotFound('channel');
     if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
-    // Answer once the trigger's notification has gone round (a channel made private is hidden
-    // from anonymous readers on every instance), as a sign-out does.
+    // Answer once this instance has applied the trigger's notification, as a sign-out does; the
+    // other instances hide a channel made private within the staleness bound.
     await this.#invalidations.sync();
     return outcome.row;
   }
