@@ -3,6 +3,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Authenticate, Handlers, RunIdempotently } from '../handlers/index.ts';
 import type { HttpMetrics } from '../observability/metrics.ts';
+import { MAX_PATH_PARAMETER_LENGTH } from './conventions.ts';
 import { compression } from './plugins/compression.ts';
 import { contentTypes } from './plugins/content-types.ts';
 import { docs } from './plugins/docs.ts';
@@ -84,7 +85,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       request.server.countRequestWhenOver(request, reply);
       return frameworkErrors(error, request, reply);
     },
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PATH_PARAMETER_LENGTH },
   } as FastifyServerOptions) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
   const retryAfterSeconds = options.pressure.retryAfterSeconds;
@@ -101,7 +102,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(logRequests);
   await app.register(httpMetrics, { metrics: options.metrics });
   await app.register(draining, { retryAfterSeconds });
-  await app.register(securityHeaders, { corsOrigins: options.corsOrigins });
+  await app.register(securityHeaders, { corsOrigins: options.corsOrigins, document: options.spec.document, prefix: API_PREFIX });
   await app.register(loadShedding, {
     ...options.pressure,
     healthCheck: options.readiness.database,
