@@ -10,7 +10,8 @@ import { generate } from 'selfsigned';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { unwrap } from 'agora-sdk';
 import { startAgora, uniqueHandle } from './helpers/agora.ts';
-import { assertConforms } from './helpers/contract.ts';
+import { assertConforms, problemViolations } from './helpers/contract.ts';
+import { exchange, type RawExchange } from './helpers/raw-http.ts';
 
 function toHeaders(raw: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>): Headers {
   const headers = new Headers();
@@ -170,4 +171,47 @@ t.test('CORS: a preflight from an allowed origin is answered; others get no CORS
   t.equal(stranger.headers.get('access-control-allow-origin'), null);
   t.equal(stranger.status, 204, "answered by the API's own OPTIONS, without CORS headers");
   t.ok(stranger.headers.get('allow'));
+});
+
+/** A problem document as every error carries it, with the headers every response carries. */
+function assertRawProblem(t: Test, res: RawExchange, status: number, type: string): void {
+  t.equal(res.status, status, 'status');
+  t.equal(res.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+  let body: any;
+  try {
+    body = JSON.parse(res.body);
+  } catch {
+    t.fail(`the body is not JSON: ${res.body.slice(0, 200)}`);
+    return;
+  }
+  t.same(problemViolations(body), [], 'the body is a Problem');
+  t.equal(body.type, type);
+  t.equal(body.status, status);
+  t.match(res.headers.get('x-request-id'), /^[0-9a-f-]{36}$/, 'a request id');
+  t.equal(body.requestId, res.headers.get('x-request-id'), 'the problem names it');
+  t.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  t.equal(res.headers.get('content-security-policy'), "default-src 'none';frame-ancestors 'none'");
+  t.match(res.headers.get('ratelimit'), /^"default";r=\d+;t=\d+$/, 'RateLimit');
+  t.match(res.headers.get('ratelimit-policy'), /^"default";q=\d+;w=60$/, 'RateLimit-Policy');
+}
+
+t.test('requests Node cannot parse get a problem document with the usual headers', async (t) => {
+  const agora = await startAgora(t);
+  for (const method of ['FOO', 'CONNECTX']) {
+    await t.test(`the unknown method ${method} is a 400`, async (t) => {
+      const res = await exchange(agora.origin, { head: `${method} /v1/accounts HTTP/1.1\r\nhost: 127.0.0.1` });
+      assertRawProblem(t, res, 400, 'urn:agora:problem:malformed-request');
+      t.match(JSON.parse(res.body).detail, /method/);
+      const logged = agora.logs.find((l) => l.requestId === res.headers.get('x-request-id'));
+      t.match(logged, { code: 'HPE_INVALID_METHOD', status: 400, msg: 'request refused before routing' }, 'logged under the request id');
+    });
+  }
+
+  await t.test('headers over 16 KiB are a 431', async (t) => {
+    const res = await exchange(agora.origin, { head: `GET /v1/accounts HTTP/1.1\r\nhost: 127.0.0.1\r\nx-filler: ${'f'.repeat(20_000)}` });
+    assertRawProblem(t, res, 431, 'urn:agora:problem:headers-too-large');
+  });
+
+  const res = await agora.raw('GET', '/v1/accounts?limit=1');
+  t.equal(res.status, 200, 'the server serves on');
 });

@@ -8,14 +8,15 @@ import { compression } from './plugins/compression.ts';
 import { contentTypes } from './plugins/content-types.ts';
 import { docs } from './plugins/docs.ts';
 import { draining } from './plugins/draining.ts';
-import { frameworkErrors, problems } from './plugins/errors.ts';
+import { clientErrorHandler, refuseUnknownMethods } from './plugins/client-errors.ts';
+import { frameworkErrors, problems, sendProblem } from './plugins/errors.ts';
 import { health, type ReadinessChecks } from './plugins/health.ts';
 import { loadShedding } from './plugins/load-shedding.ts';
 import { logRequests } from './plugins/log-request.ts';
 import { httpMetrics } from './plugins/metrics.ts';
 import { rateLimits, type RateLimitOptions } from './plugins/rate-limit.ts';
 import { genReqId, requestId } from './plugins/request-id.ts';
-import { securityHeaders } from './plugins/security-headers.ts';
+import { SECURITY_HEADERS, securityHeaders } from './plugins/security-headers.ts';
 import { routes } from './routes.ts';
 import type { Spec } from './spec.ts';
 import { validatorCompiler } from './validation.ts';
@@ -80,13 +81,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // plugins/draining.ts answers with a problem instead.
     return503OnClosing: false,
     // Fastify answers URLs it cannot route before any hook runs: log and count them here.
-    frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => {
+    // Their hooks never run either: set the headers they would have set.
+    frameworkErrors: async (error: Error, request: FastifyRequest, reply: FastifyReply) => {
       request.server.logRequestWhenOver(request, reply);
       request.server.countRequestWhenOver(request, reply);
-      return frameworkErrors(error, request, reply);
+      reply.headers(SECURITY_HEADERS);
+      const quota = await request.server.chargeAddress(request.ip);
+      reply.headers(quota.headers);
+      return quota.exceeded ? sendProblem(request, reply, quota.exceeded) : frameworkErrors(error, request, reply);
     },
+    // Requests Node's parser refuses (unknown methods, oversized headers) get a problem too.
+    clientErrorHandler: clientErrorHandler({ trustProxy: options.trustProxy }),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PATH_PARAMETER_LENGTH },
   } as FastifyServerOptions) as unknown as FastifyInstance;
+  refuseUnknownMethods(app, { trustProxy: options.trustProxy });
   app.setValidatorCompiler(validatorCompiler);
   const retryAfterSeconds = options.pressure.retryAfterSeconds;
 

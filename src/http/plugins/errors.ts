@@ -3,7 +3,7 @@
 // that cannot be reached is a 503 with Retry-After.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiProblem, ServiceError, WWW_AUTHENTICATE, problemFor } from '../../handlers/index.ts';
+import { ApiProblem, ECHO_LENGTH, ServiceError, WWW_AUTHENTICATE, clip, problemFor } from '../../handlers/index.ts';
 import { pathMethods } from '../conventions.ts';
 import type { OpenApiDocument } from '../spec.ts';
 import { fieldProblems } from '../validation.ts';
@@ -122,11 +122,12 @@ export const problems = fp(async (app: FastifyInstance, options: ProblemsOptions
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
     const known = methodsOf(path);
+    const quoted = clip(path, ECHO_LENGTH);
     // The router refuses a parameter over its length limit; the path is the contract's, the request is not.
     if (known?.overlong) return sendProblem(request, reply, new ApiProblem('malformed-request', 'a path segment is too long'));
     if (known) {
-      return sendProblem(request, reply, new ApiProblem('method-not-allowed', `${request.method} is not allowed on ${path}`, { headers: { allow: known.methods.join(', ') } }));
+      return sendProblem(request, reply, new ApiProblem('method-not-allowed', `${request.method} is not allowed on ${quoted}`, { headers: { allow: known.methods.join(', ') } }));
     }
-    return sendProblem(request, reply, new ApiProblem('not-found', `nothing lives at ${path}`));
+    return sendProblem(request, reply, new ApiProblem('not-found', `nothing lives at ${quoted}`));
   });
 });
