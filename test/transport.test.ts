@@ -195,6 +195,34 @@ function assertRawProblem(t: Test, res: RawExchange, status: number, type: strin
   t.match(res.headers.get('ratelimit-policy'), /^"default";q=\d+;w=60$/, 'RateLimit-Policy');
 }
 
+t.test('a 413 reaches a client that is still sending its body, every time', async (t) => {
+  const agora = await startAgora(t, { BODY_LIMIT_BYTES: '2048' });
+  // Node closed the socket as soon as the 413 was written, with the rest of the body unread:
+  // the kernel then resets the connection, and the client loses the response it had not read
+  // yet (EPIPE). A client that reads only after sending loses it every time; one that reads
+  // while sending, when the reset wins the race.
+  const size = 4 * 1024 * 1024;
+  for (const readAfterSending of [false, true]) {
+    for (const chunked of [false, true]) {
+      await t.test(`${chunked ? 'chunked' : 'with Content-Length'}, ${readAfterSending ? 'read after sending' : 'read while sending'}`, async (t) => {
+        const head = ['POST /v1/accounts HTTP/1.1', 'host: 127.0.0.1', 'content-type: application/json', chunked ? 'transfer-encoding: chunked' : `content-length: ${size}`].join('\r\n');
+        const outcomes: string[] = [];
+        for (let i = 0; i < 10; i++) {
+          const res = await exchange(agora.origin, { head, bodyBytes: size, chunked, readAfterSending });
+          outcomes.push(res.status === 413 ? '413' : `${res.status} ${res.error}`);
+          if (res.status === 413 && i === 0) {
+            assertRawProblem(t, res, 413, 'urn:agora:problem:payload-too-large');
+            t.equal(res.headers.get('connection'), 'close', 'the connection is closed after it');
+          }
+        }
+        t.same(outcomes, Array(10).fill('413'), 'every request got its 413');
+      });
+    }
+  }
+  const res = await agora.raw('GET', '/v1/accounts?limit=1');
+  t.equal(res.status, 200, 'the server serves on');
+});
+
 t.test('requests Node cannot parse get a problem document with the usual headers', async (t) => {
   const agora = await startAgora(t);
   for (const method of ['FOO', 'CONNECTX']) {

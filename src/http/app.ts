@@ -12,6 +12,7 @@ import { clientErrorHandler, refuseUnknownMethods } from './plugins/client-error
 import { frameworkErrors, problems, sendProblem } from './plugins/errors.ts';
 import { health, type ReadinessChecks } from './plugins/health.ts';
 import { loadShedding } from './plugins/load-shedding.ts';
+import { lingeringClose } from './plugins/lingering-close.ts';
 import { logRequests } from './plugins/log-request.ts';
 import { httpMetrics } from './plugins/metrics.ts';
 import { rateLimits, type RateLimitOptions } from './plugins/rate-limit.ts';
@@ -117,6 +118,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     onShed: (reason) => options.metrics.loadShed.inc({ reason }),
   });
   await app.register(rateLimits, options.rateLimit);
+  await app.register(lingeringClose);
   await app.register(contentTypes);
   await app.register(health, { checks: options.readiness, shedding: () => app.isUnderPressure(), retryAfterSeconds });
   await app.register(routes, {
