@@ -949,7 +949,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The body is larger than the server accepts. */
+        /** @description The body is larger than the server accepts (`BODY_LIMIT_BYTES`). The answer may come before the whole body is sent; the server reads and discards the rest (within bounds) and then closes the connection. */
         PayloadTooLarge: {
             headers: {
                 RateLimit: components["headers"]["RateLimit"];
