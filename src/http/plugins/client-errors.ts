@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { FastifyInstance } from 'fastify';
 import { ApiProblem } from '../../handlers/index.ts';
+import { LINGER } from './lingering-close.ts';
 import { SECURITY_HEADERS } from './security-headers.ts';
 
 export interface ClientErrorOptions {
@@ -33,7 +34,7 @@ export function parseProblem(code: string | undefined, headerLimit = maxHeaderSi
   }
 }
 
-/** How long a socket may take to flush the problem before it is destroyed anyway. */
+/** How long a socket may stay open for the problem before it is destroyed anyway. */
 const FLUSH_TIMEOUT_MS = 5_000;
 
 export function clientErrorHandler(options: ClientErrorOptions) {
@@ -86,10 +87,26 @@ async function answer(app: FastifyInstance, error: NodeJS.ErrnoException, socket
     'connection: close',
     ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
   ];
+  // Destroying the socket with what the client sent after the error still unread would reset
+  // the connection, and the client could lose the problem: close once the client has ended too,
+  // or after a pause in what it sends.
   const timer = setTimeout(() => socket.destroy(), FLUSH_TIMEOUT_MS);
   timer.unref();
+  let written = false;
+  let ended = false;
+  const closeWhenDone = () => {
+    if (written && ended) socket.destroy();
+  };
+  socket.once('end', () => {
+    ended = true;
+    closeWhenDone();
+  });
   socket.once('close', () => clearTimeout(timer));
-  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`, () => {
+    written = true;
+    closeWhenDone();
+    setTimeout(() => socket.destroy(), LINGER.idleMs).unref();
+  });
 }
 
 type RequestListener = (request: Http2ServerRequest, response: Http2ServerResponse) => void;
