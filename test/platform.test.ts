@@ -11,6 +11,7 @@ import { createMetrics } from '../src/observability/metrics.ts';
 import type { Orm } from '../src/persistence/db.ts';
 import { createServices } from '../src/server.ts';
 import { startAgora, uniqueHandle, type Agora, type RawResponse } from './helpers/agora.ts';
+import { spec } from './helpers/contract.ts';
 
 /** A subtest, as `t.test` hands it to its callback. */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];
@@ -207,6 +208,33 @@ t.test('CORS only for the configured origins', async (t) => {
     t.match(res.headers.get('access-control-allow-methods'), /\bPOST\b/);
     t.match(res.headers.get('access-control-allow-headers'), /content-type/i);
     t.match(res.headers.get('vary'), /origin/i);
+  });
+
+  await t.test('a preflight allows every method the contract declares for its path, and its headers', async (t) => {
+    const id = '01900000-0000-7000-8000-000000000000';
+    for (const [template, item] of Object.entries(spec.paths as Record<string, Record<string, unknown>>)) {
+      const path = `/v1${template.replace(/\{[^}]+\}/g, id)}`;
+      for (const method of Object.keys(item).filter((m) => ['get', 'put', 'post', 'patch', 'delete'].includes(m))) {
+        const res = await cors.raw('OPTIONS', path, {
+          headers: { origin: 'https://app.example', 'access-control-request-method': method.toUpperCase() },
+        });
+        t.equal(res.status, 204, `preflight for ${method.toUpperCase()} ${template}`);
+        const allowed = (res.headers.get('access-control-allow-methods') ?? '').split(',').map((m) => m.trim());
+        t.ok(allowed.includes(method.toUpperCase()), `${method.toUpperCase()} ${template} is allowed (${allowed.join(', ')})`);
+      }
+    }
+    const join = await cors.raw('OPTIONS', `/v1/channels/${id}/members/${id}`, {
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'authorization, if-match, idempotency-key' },
+    });
+    const allowedHeaders = (join.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(',').map((h) => h.trim());
+    for (const header of ['authorization', 'content-type', 'if-match', 'if-none-match', 'idempotency-key', 'x-request-id']) {
+      t.ok(allowedHeaders.includes(header), `${header} may be sent`);
+    }
+    const actual = await cors.raw('GET', '/v1/accounts', { headers: { origin: 'https://app.example' } });
+    const exposed = (actual.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(',').map((h) => h.trim());
+    for (const header of ['etag', 'location', 'ratelimit', 'ratelimit-policy', 'retry-after', 'allow', 'idempotent-replayed', 'www-authenticate', 'x-request-id']) {
+      t.ok(exposed.includes(header), `${header} may be read`);
+    }
   });
 
   await t.test('a preflight from another origin is not', async (t) => {

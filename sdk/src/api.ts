@@ -675,14 +675,14 @@ export interface components {
              * @description A stable URN naming the kind of problem (listed in the API description).
              * @enum {string}
              */
-            type: "urn:agora:problem:validation-error" | "urn:agora:problem:malformed-request" | "urn:agora:problem:unauthenticated" | "urn:agora:problem:invalid-credentials" | "urn:agora:problem:forbidden" | "urn:agora:problem:not-found" | "urn:agora:problem:method-not-allowed" | "urn:agora:problem:conflict" | "urn:agora:problem:idempotency-in-flight" | "urn:agora:problem:precondition-failed" | "urn:agora:problem:payload-too-large" | "urn:agora:problem:unsupported-media-type" | "urn:agora:problem:idempotency-key-reused" | "urn:agora:problem:precondition-required" | "urn:agora:problem:rate-limited" | "urn:agora:problem:internal-error" | "urn:agora:problem:service-unavailable";
+            type: "urn:agora:problem:validation-error" | "urn:agora:problem:malformed-request" | "urn:agora:problem:unauthenticated" | "urn:agora:problem:invalid-credentials" | "urn:agora:problem:forbidden" | "urn:agora:problem:not-found" | "urn:agora:problem:method-not-allowed" | "urn:agora:problem:conflict" | "urn:agora:problem:idempotency-in-flight" | "urn:agora:problem:precondition-failed" | "urn:agora:problem:request-timeout" | "urn:agora:problem:payload-too-large" | "urn:agora:problem:unsupported-media-type" | "urn:agora:problem:idempotency-key-reused" | "urn:agora:problem:precondition-required" | "urn:agora:problem:rate-limited" | "urn:agora:problem:headers-too-large" | "urn:agora:problem:internal-error" | "urn:agora:problem:service-unavailable";
             /** @description A short summary of the problem type; the same for every occurrence. */
             title: string;
             /** Format: int32 */
             status: number;
             /** @description What went wrong this time, in words meant for a developer. */
             detail?: string;
-            /** @description The path of the request that failed. */
+            /** @description The path of the request that failed; left out when it is longer than this, or the request could not be parsed. */
             instance?: string;
             /** @description The id under which the server logged this request. */
             requestId: string;
@@ -956,7 +956,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The body is larger than the server accepts. */
+        /** @description The body is larger than the server accepts (`BODY_LIMIT_BYTES`). The answer may come before the whole body is sent; the server reads and discards the rest (within bounds) and then closes the connection. */
         PayloadTooLarge: {
             headers: {
                 RateLimit: components["headers"]["RateLimit"];

@@ -12,7 +12,7 @@ import { postsHandlers } from './posts.ts';
 import type { Handlers } from './operations.ts';
 import { bearerAuthenticator, sessionsHandlers } from './sessions.ts';
 
-export { ApiProblem, PROBLEMS, WWW_AUTHENTICATE, problemFor } from './problem.ts';
+export { ApiProblem, ECHO_LENGTH, PROBLEMS, PROBLEM_LIMITS, WWW_AUTHENTICATE, clip, problemFor } from './problem.ts';
 export type { FieldProblem } from './problem.ts';
 export { noneMatchHits } from './conditional.ts';
 export { idempotencyKey } from './idempotency.ts';

@@ -28,14 +28,31 @@ export const PROBLEMS: Record<Slug, { status: number; title: string }> = {
   conflict: { status: 409, title: 'Conflict with the current state' },
   'idempotency-in-flight': { status: 409, title: 'A request with this idempotency key is in progress' },
   'precondition-failed': { status: 412, title: 'The resource has changed' },
+  'request-timeout': { status: 408, title: 'The request took too long to arrive' },
   'payload-too-large': { status: 413, title: 'The body is too large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported content type' },
   'idempotency-key-reused': { status: 422, title: 'Idempotency key reused with a different request' },
   'precondition-required': { status: 428, title: 'If-Match required' },
   'rate-limited': { status: 429, title: 'Too many requests' },
+  'headers-too-large': { status: 431, title: 'The request headers are too large' },
   'internal-error': { status: 500, title: 'Internal server error' },
   'service-unavailable': { status: 503, title: 'Service unavailable' },
 };
+
+/** The Problem schema's bounds in openapi.yaml (test/problem-bounds.test.ts holds them equal). */
+export const PROBLEM_LIMITS = { detail: 2000, instance: 2048, errors: 100, pointer: 300, errorDetail: 500 } as const;
+
+/**
+ * `text`, cut to at most `max` characters (ending in an ellipsis when cut, and never in half a
+ * surrogate pair): for echoing what a client sent in a problem's words.
+ */
+export function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  return `${text.slice(0, max - 1).replace(/[\uD800-\uDBFF]$/, '')}…`;
+}
+
+/** How much of a client's input (a path, a header) a problem's `detail` quotes. */
+export const ECHO_LENGTH = 200;
 
 export interface FieldProblem {
   pointer: string;
@@ -63,15 +80,24 @@ export class ApiProblem extends Error {
     this.headers = options.headers ?? {};
   }
 
-  body(instance: string, requestId: string): Schemas['Problem'] {
+  /**
+   * The problem document. It keeps within the Problem schema whatever the client sent: an
+   * `instance` too long for it is left out (a cut path would name another resource), texts are
+   * cut, and only the first errors are listed.
+   */
+  body(instance: string | undefined, requestId: string): Schemas['Problem'] {
+    const errors = this.errors?.slice(0, PROBLEM_LIMITS.errors).map((e) => ({
+      pointer: clip(e.pointer, PROBLEM_LIMITS.pointer),
+      detail: clip(e.detail, PROBLEM_LIMITS.errorDetail),
+    }));
     return {
       type: `urn:agora:problem:${this.slug}`,
       title: PROBLEMS[this.slug].title,
       status: this.status,
-      detail: this.message,
-      instance,
+      detail: clip(this.message, PROBLEM_LIMITS.detail),
+      ...(instance !== undefined && instance.length <= PROBLEM_LIMITS.instance ? { instance } : {}),
       requestId,
-      ...(this.errors ? { errors: this.errors } : {}),
+      ...(errors ? { errors } : {}),
       ...this.extensions,
     };
   }

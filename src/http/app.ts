@@ -3,18 +3,21 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Authenticate, Handlers, RunIdempotently } from '../handlers/index.ts';
 import type { HttpMetrics } from '../observability/metrics.ts';
+import { MAX_PATH_PARAMETER_LENGTH } from './conventions.ts';
 import { compression } from './plugins/compression.ts';
 import { contentTypes } from './plugins/content-types.ts';
 import { docs } from './plugins/docs.ts';
 import { draining } from './plugins/draining.ts';
-import { frameworkErrors, problems } from './plugins/errors.ts';
+import { clientErrorHandler, refuseUnknownMethods } from './plugins/client-errors.ts';
+import { frameworkErrors, problems, sendProblem } from './plugins/errors.ts';
 import { health, type ReadinessChecks } from './plugins/health.ts';
 import { loadShedding } from './plugins/load-shedding.ts';
+import { lingeringClose } from './plugins/lingering-close.ts';
 import { logRequests } from './plugins/log-request.ts';
 import { httpMetrics } from './plugins/metrics.ts';
 import { rateLimits, type RateLimitOptions } from './plugins/rate-limit.ts';
 import { genReqId, requestId } from './plugins/request-id.ts';
-import { securityHeaders } from './plugins/security-headers.ts';
+import { SECURITY_HEADERS, securityHeaders } from './plugins/security-headers.ts';
 import { routes } from './routes.ts';
 import type { Spec } from './spec.ts';
 import { validatorCompiler } from './validation.ts';
@@ -81,13 +84,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // plugins/draining.ts answers with a problem instead.
     return503OnClosing: false,
     // Fastify answers URLs it cannot route before any hook runs: log and count them here.
-    frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => {
+    // Their hooks never run either: set the headers they would have set.
+    frameworkErrors: async (error: Error, request: FastifyRequest, reply: FastifyReply) => {
       request.server.logRequestWhenOver(request, reply);
       request.server.countRequestWhenOver(request, reply);
-      return frameworkErrors(error, request, reply);
+      reply.headers(SECURITY_HEADERS);
+      const quota = await request.server.chargeAddress(request.ip);
+      reply.headers(quota.headers);
+      return quota.exceeded ? sendProblem(request, reply, quota.exceeded) : frameworkErrors(error, request, reply);
     },
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Requests Node's parser refuses (unknown methods, oversized headers) get a problem too.
+    clientErrorHandler: clientErrorHandler({ trustProxy: options.trustProxy }),
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PATH_PARAMETER_LENGTH },
   } as FastifyServerOptions) as unknown as FastifyInstance;
+  refuseUnknownMethods(app, { trustProxy: options.trustProxy });
   app.setValidatorCompiler(validatorCompiler);
   const retryAfterSeconds = options.pressure.retryAfterSeconds;
 
@@ -103,13 +113,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(logRequests);
   await app.register(httpMetrics, { metrics: options.metrics });
   await app.register(draining, { retryAfterSeconds });
-  await app.register(securityHeaders, { corsOrigins: options.corsOrigins });
+  await app.register(securityHeaders, { corsOrigins: options.corsOrigins, document: options.spec.document, prefix: API_PREFIX });
   await app.register(loadShedding, {
     ...options.pressure,
     databaseAvailable: options.databaseAvailable,
     onShed: (reason) => options.metrics.loadShed.inc({ reason }),
   });
   await app.register(rateLimits, options.rateLimit);
+  await app.register(lingeringClose);
   await app.register(contentTypes);
   await app.register(health, { checks: options.readiness, shedding: () => app.isUnderPressure() || !options.databaseAvailable(), retryAfterSeconds });
   await app.register(routes, {

@@ -88,3 +88,67 @@ export function assertConventions(document: OpenApiDocument): void {
   const problems = conventionViolations(document);
   if (problems.length > 0) throw new Error(`openapi.yaml breaks the API conventions:\n  - ${problems.join('\n  - ')}`);
 }
+
+/** The longest path parameter the router accepts; a longer segment is a 400, not a 404 or 405. */
+export const MAX_PATH_PARAMETER_LENGTH = 200;
+
+export interface PathMethods {
+  /** The methods the contract declares for the path (with HEAD wherever GET is), or undefined for a path it does not have. */
+  methods: string[];
+  /** True when the path only matches with a parameter longer than MAX_PATH_PARAMETER_LENGTH. */
+  overlong: boolean;
+}
+
+/** Matches a request path (without its query) against the contract's paths under `prefix`. */
+export function pathMethods(document: OpenApiDocument, prefix: string): (path: string) => PathMethods | undefined {
+  const routes = Object.entries(document.paths).map(([path, item]) => {
+    const declared = HTTP_METHODS.filter((m) => m in item).map((m) => m.toUpperCase());
+    const pattern = (segment: string) => new RegExp(`^${prefix}${path.replace(/\{[^}]+\}/g, segment)}/?$`);
+    return {
+      bounded: pattern(`[^/]{1,${MAX_PATH_PARAMETER_LENGTH}}`),
+      unbounded: pattern('[^/]+'),
+      methods: [...new Set([...declared, ...(declared.includes('GET') ? ['HEAD'] : [])])],
+    };
+  });
+  return (path) => {
+    const exact = routes.find((r) => r.bounded.test(path));
+    if (exact) return { methods: exact.methods, overlong: false };
+    const long = routes.find((r) => r.unbounded.test(path));
+    return long ? { methods: long.methods, overlong: true } : undefined;
+  };
+}
+
+export interface CorsPolicy {
+  /** Every method the contract declares anywhere (HEAD with GET), for a path it does not know. */
+  methods: string[];
+  /** Request headers a browser may send: the header parameters, Authorization for bearer security, Content-Type for bodies. */
+  allowedHeaders: string[];
+  /** Response headers a browser script may read: every header a response of the contract declares. */
+  exposedHeaders: string[];
+}
+
+// Headers every browser lets scripts read or send anyway, and the CORS headers themselves.
+const SAFELISTED = new Set(['cache-control', 'content-language', 'content-length', 'content-type', 'expires', 'last-modified', 'pragma']);
+
+/** What CORS must allow for clients of this contract, derived from it. */
+export function corsPolicy(document: OpenApiDocument): CorsPolicy {
+  const methods = new Set<string>();
+  const allowed = new Set<string>();
+  const exposed = new Set<string>();
+  const components = (document.components ?? {}) as Json;
+  const schemes = Object.values((components.securitySchemes ?? {}) as Json).map((s) => resolveRef(document, s));
+  if (schemes.some((s) => s.type === 'http' || (s.type === 'apiKey' && s.in === 'header' && s.name === 'Authorization'))) allowed.add('authorization');
+  for (const { method, path, operation } of operationsOf(document)) {
+    methods.add(method.toUpperCase());
+    if (method === 'get') methods.add('HEAD');
+    if (operation.requestBody) allowed.add('content-type');
+    for (const name of headerParameters(document, path, operation)) allowed.add(name.toLowerCase());
+    for (const response of Object.values((operation.responses ?? {}) as Json)) {
+      for (const name of Object.keys(resolveRef(document, response).headers ?? {})) {
+        const lower = name.toLowerCase();
+        if (!SAFELISTED.has(lower) && !lower.startsWith('access-control-')) exposed.add(lower);
+      }
+    }
+  }
+  return { methods: [...methods], allowedHeaders: [...allowed], exposedHeaders: [...exposed] };
+}

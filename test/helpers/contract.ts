@@ -103,3 +103,9 @@ export function assertConforms(seen: ResponseSeen): void {
   const found = violations(seen);
   if (found.length > 0) throw new Error(`response breaks openapi.yaml:\n  ${found.join('\n  ')}`);
 }
+
+/** The ways `body` breaks the spec's Problem schema (empty when it is a valid problem document). */
+export function problemViolations(body: unknown): string[] {
+  const v = validator('schema:Problem', deref(spec.components.schemas.Problem) as Json);
+  return v(body) ? [] : [ajv.errorsText(v.errors, { dataVar: 'problem' })];
+}

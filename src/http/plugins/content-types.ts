@@ -3,7 +3,7 @@
 // it is parsed.
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiProblem } from '../../handlers/index.ts';
+import { ApiProblem, ECHO_LENGTH, clip } from '../../handlers/index.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -66,7 +66,7 @@ export const contentTypes = fp(async (app: FastifyInstance) => {
     if (!declared) return;
     const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (!declared.includes(type)) {
-      throw new ApiProblem('unsupported-media-type', `send the body as ${declared.join(' or ')}${type ? `, not ${type}` : ''}`);
+      throw new ApiProblem('unsupported-media-type', `send the body as ${declared.join(' or ')}${type ? `, not ${clip(type, ECHO_LENGTH)}` : ''}`);
     }
   });
 });

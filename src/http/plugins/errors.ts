@@ -3,8 +3,9 @@
 // that cannot be reached is a 503 with Retry-After.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiProblem, ServiceError, WWW_AUTHENTICATE, problemFor } from '../../handlers/index.ts';
-import { HTTP_METHODS, type OpenApiDocument } from '../spec.ts';
+import { ApiProblem, ECHO_LENGTH, ServiceError, WWW_AUTHENTICATE, clip, problemFor } from '../../handlers/index.ts';
+import { pathMethods } from '../conventions.ts';
+import type { OpenApiDocument } from '../spec.ts';
 import { fieldProblems } from '../validation.ts';
 import '../types.ts';
 
@@ -93,15 +94,6 @@ export function frameworkErrors(error: Error, request: FastifyRequest, reply: Fa
   return sendProblem(request, reply, problem);
 }
 
-/** Matches a request path against the spec's paths, to tell 405 from 404. */
-function pathMatcher(document: OpenApiDocument, prefix: string) {
-  const routes = Object.entries(document.paths).map(([path, item]) => ({
-    pattern: new RegExp(`^${prefix}${path.replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
-    methods: HTTP_METHODS.filter((m) => m in item).map((m) => m.toUpperCase()),
-  }));
-  return (url: string) => routes.find((r) => r.pattern.test(url))?.methods;
-}
-
 export const problems = fp(async (app: FastifyInstance, options: ProblemsOptions) => {
   app.decorateRequest('problem', null);
   app.decorateRequest('unexpectedError', false);
@@ -129,14 +121,16 @@ export const problems = fp(async (app: FastifyInstance, options: ProblemsOptions
     return sendProblem(request, reply, new ApiProblem('internal-error', `an unexpected error occurred; quote request id ${request.id} when reporting it`));
   });
 
-  const allowedMethods = pathMatcher(options.document, options.prefix);
+  const methodsOf = pathMethods(options.document, options.prefix);
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
-    const methods = allowedMethods(path);
-    if (methods) {
-      const allow = [...new Set([...methods, ...(methods.includes('GET') ? ['HEAD'] : [])])].join(', ');
-      return sendProblem(request, reply, new ApiProblem('method-not-allowed', `${request.method} is not allowed on ${path}`, { headers: { allow } }));
+    const known = methodsOf(path);
+    const quoted = clip(path, ECHO_LENGTH);
+    // The router refuses a parameter over its length limit; the path is the contract's, the request is not.
+    if (known?.overlong) return sendProblem(request, reply, new ApiProblem('malformed-request', 'a path segment is too long'));
+    if (known) {
+      return sendProblem(request, reply, new ApiProblem('method-not-allowed', `${request.method} is not allowed on ${quoted}`, { headers: { allow: known.methods.join(', ') } }));
     }
-    return sendProblem(request, reply, new ApiProblem('not-found', `nothing lives at ${path}`));
+    return sendProblem(request, reply, new ApiProblem('not-found', `nothing lives at ${quoted}`));
   });
 });

@@ -14,6 +14,24 @@ export interface RateLimitOptions {
 
 const MINUTE = 60_000;
 
+/** What the general quota says about one more request from an address. */
+export interface AddressQuota {
+  /** RateLimit and RateLimit-Policy. */
+  headers: Record<string, string>;
+  /** The 429 to answer with, when the address is over its quota. */
+  exceeded: ApiProblem | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Counts a request from `address` against the general quota: for responses sent before the
+     * hooks run (unroutable URLs, requests Node cannot parse).
+     */
+    chargeAddress(address: string): Promise<AddressQuota>;
+  }
+}
+
 function tooMany(retryAfterSeconds: number, what: string): ApiProblem {
   return new ApiProblem('rate-limited', `${what}; retry in ${retryAfterSeconds} s`, {
     headers: { 'retry-after': String(retryAfterSeconds) },
@@ -28,12 +46,22 @@ export const rateLimits = fp(async (app: FastifyInstance, options: RateLimitOpti
     timeWindow: MINUTE,
     keyGenerator: (request: FastifyRequest) => `all:${request.ip}`,
   });
+  app.decorate('chargeAddress', async (address: string): Promise<AddressQuota> => {
+    // The limiter reads the key from a request; it needs no more of one than this.
+    const limit = await general({ ip: address, routeOptions: { config: {} } } as unknown as FastifyRequest);
+    if (limit.isAllowed) return { headers: {}, exceeded: undefined };
+    return {
+      headers: {
+        ratelimit: `"default";r=${limit.remaining};t=${limit.ttlInSeconds}`,
+        'ratelimit-policy': `"default";q=${limit.max};w=${MINUTE / 1000}`,
+      },
+      exceeded: limit.isExceeded ? tooMany(limit.ttlInSeconds, 'too many requests from this address') : undefined,
+    };
+  });
   app.addHook('onRequest', async (request, reply) => {
-    const limit = await general(request);
-    if (limit.isAllowed) return;
-    reply.header('ratelimit', `"default";r=${limit.remaining};t=${limit.ttlInSeconds}`);
-    reply.header('ratelimit-policy', `"default";q=${limit.max};w=${MINUTE / 1000}`);
-    if (limit.isExceeded) throw tooMany(limit.ttlInSeconds, 'too many requests from this address');
+    const quota = await app.chargeAddress(request.ip);
+    reply.headers(quota.headers);
+    if (quota.exceeded) throw quota.exceeded;
   });
 
   const signInByAddress = app.createRateLimit({

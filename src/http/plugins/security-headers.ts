@@ -1,10 +1,13 @@
 // Helmet's headers with a strict CSP for JSON (the docs page relaxes it for itself), and CORS
-// for the configured origins only.
+// for the configured origins only, allowing what the contract declares: a preflight learns the
+// methods of its path, and every header parameter and response header of the contract.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import helmet, { type HelmetOptions } from 'helmet';
+import { corsPolicy, pathMethods } from '../conventions.ts';
+import type { OpenApiDocument } from '../spec.ts';
 
 const HELMET_OPTIONS: HelmetOptions = {
   contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
@@ -34,13 +37,30 @@ export function helmetHeaders(options: HelmetOptions): Readonly<Record<string, s
   return Object.freeze(headers);
 }
 
-export const securityHeaders = fp(async (app: FastifyInstance, options: { corsOrigins: string[] }) => {
-  const headers = helmetHeaders(HELMET_OPTIONS);
+/** The headers every response of the API carries, also those sent before any hook runs. */
+export const SECURITY_HEADERS = helmetHeaders(HELMET_OPTIONS);
+
+// The server's own headers, which the contract leaves out: a caller may send its request id and
+// read the one the server used.
+const REQUEST_ID = 'x-request-id';
+
+export interface SecurityHeadersOptions {
+  corsOrigins: string[];
+  document: OpenApiDocument;
+  prefix: string;
+}
+
+export const securityHeaders = fp(async (app: FastifyInstance, options: SecurityHeadersOptions) => {
+  const headers = SECURITY_HEADERS;
   app.addHook('onRequest', (_request, reply, done) => {
     reply.headers(headers);
     done();
   });
   const allowed = new Set(options.corsOrigins);
+  const policy = corsPolicy(options.document);
+  const methodsOf = pathMethods(options.document, options.prefix);
+  const allowedHeaders = [...policy.allowedHeaders, REQUEST_ID];
+  const exposedHeaders = [...policy.exposedHeaders, REQUEST_ID];
   await app.register(cors, {
     delegator: (request, callback) => {
       const origin = request.headers.origin;
@@ -49,9 +69,9 @@ export const securityHeaders = fp(async (app: FastifyInstance, options: { corsOr
         origin: permitted ? origin : false,
         // Only real preflights are answered here; a plain OPTIONS reaches the API's own handler.
         preflight: permitted && typeof request.headers['access-control-request-method'] === 'string',
-        methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-        allowedHeaders: ['authorization', 'content-type', 'if-match', 'if-none-match', 'idempotency-key', 'x-request-id'],
-        exposedHeaders: ['etag', 'location', 'x-request-id', 'ratelimit', 'ratelimit-policy', 'retry-after', 'allow', 'idempotent-replayed'],
+        methods: methodsOf(request.url.split('?')[0] ?? '')?.methods ?? policy.methods,
+        allowedHeaders,
+        exposedHeaders,
         maxAge: 600,
       });
     },
