@@ -304,6 +304,83 @@ t.test('sign-in throttling per address', async (t) => {
   t.equal(list.status, 200, 'other operations are not throttled');
 });
 
+t.test('Cache-Control: nothing signed in or personal is cacheable; anonymous reads only with Vary: Authorization', async (t) => {
+  const me = await agora.signUp();
+  const auth = { authorization: `Bearer ${me.token}` };
+  const varies = (res: RawResponse) => (res.headers.get('vary') ?? '').split(',').map((v) => v.trim().toLowerCase());
+  const unknown = '01900000-0000-7000-8000-000000000000';
+
+  await t.test('signed-in responses are private, no-store, whatever their status', async (t) => {
+    const cases: [string, string, Record<string, string>, number][] = [
+      ['GET', '/v1/sessions/me', auth, 200],
+      ['GET', `/v1/accounts/${me.account.id}`, auth, 200],
+      ['GET', '/v1/accounts', auth, 200],
+      ['OPTIONS', `/v1/accounts/${me.account.id}`, auth, 204],
+      ['GET', `/v1/accounts/${unknown}`, auth, 404],
+      ['GET', '/v1/accounts?limit=0', auth, 400],
+      ['GET', '/v1/sessions/me', { authorization: 'Bearer not-a-session' }, 401],
+      ['GET', `/v1/accounts/${me.account.id}`, { authorization: 'Bearer not-a-session' }, 401],
+    ];
+    for (const [method, path, headers, status] of cases) {
+      const res = await agora.raw(method, path, { headers });
+      t.equal(res.status, status, `${method} ${path} → ${status}`);
+      t.equal(res.headers.get('cache-control'), 'private, no-store', `${method} ${path} → ${status} is private, no-store`);
+    }
+    const sessions = await agora.raw('GET', '/v1/sessions/me', { headers: auth });
+    t.equal(sessions.json.email, me.email, 'GET /sessions/me is personal: it has the email');
+  });
+
+  await t.test('a 304 to a signed-in request is private too', async (t) => {
+    const first = await agora.raw('GET', `/v1/accounts/${me.account.id}`, { headers: auth });
+    const again = await agora.raw('GET', `/v1/accounts/${me.account.id}`, { headers: { ...auth, 'if-none-match': first.headers.get('etag')! } });
+    t.equal(again.status, 304);
+    t.equal(again.headers.get('cache-control'), 'private, no-store');
+  });
+
+  await t.test('an anonymous read is public but revalidated, and varies by Authorization (200, HEAD, 304)', async (t) => {
+    const read = await agora.raw('GET', `/v1/accounts/${me.account.id}`);
+    t.equal(read.status, 200);
+    t.equal(read.json.email, undefined, 'no personal data');
+    t.equal(read.headers.get('cache-control'), 'no-cache');
+    t.ok(varies(read).includes('authorization'), `Vary: ${read.headers.get('vary')}`);
+    const head = await agora.raw('HEAD', `/v1/accounts/${me.account.id}`);
+    t.equal(head.headers.get('cache-control'), 'no-cache');
+    t.ok(varies(head).includes('authorization'));
+    const again = await agora.raw('GET', `/v1/accounts/${me.account.id}`, { headers: { 'if-none-match': read.headers.get('etag')! } });
+    t.equal(again.status, 304);
+    t.equal(again.headers.get('cache-control'), 'no-cache', 'a 304 says what the 200 said');
+    t.ok(varies(again).includes('authorization'));
+  });
+
+  await t.test('Vary keeps what compression adds', async (t) => {
+    for (let i = 0; i < 10; i++) await agora.signUp();
+    const res = await agora.raw('GET', '/v1/accounts?limit=20', { headers: { 'accept-encoding': 'gzip' } });
+    t.equal(res.status, 200);
+    t.equal(res.headers.get('content-encoding'), 'gzip', 'the list is large enough to be compressed');
+    t.ok(varies(res).includes('accept-encoding'), `Vary: ${res.headers.get('vary')}`);
+    t.ok(varies(res).includes('authorization'), `Vary: ${res.headers.get('vary')}`);
+  });
+
+  await t.test('other anonymous responses are not stored: sign-up (it has the email), sign-in, problems', async (t) => {
+    const handle = uniqueHandle('cache');
+    const signUp = await agora.raw('POST', '/v1/accounts', {
+      headers: JSON_TYPE,
+      body: JSON.stringify({ email: `${handle.toLowerCase()}@example.com`, password: 'correct horse battery staple', handle, displayName: 'Cache' }),
+    });
+    t.equal(signUp.status, 201);
+    t.equal(signUp.json.email, `${handle.toLowerCase()}@example.com`);
+    t.equal(signUp.headers.get('cache-control'), 'no-store');
+    const signIn = await agora.raw('POST', '/v1/sessions', { headers: JSON_TYPE, body: JSON.stringify({ email: me.email, password: me.password }) });
+    t.equal(signIn.status, 201);
+    t.equal(signIn.headers.get('cache-control'), 'no-store');
+    for (const [path, status] of [[`/v1/accounts/${unknown}`, 404], ['/v1/sessions/me', 401], ['/v1/accounts?limit=0x10', 400], ['/v1/nowhere', 404]] as const) {
+      const res = await agora.raw('GET', path);
+      t.equal(res.status, status, path);
+      t.equal(res.headers.get('cache-control'), 'no-store', `${path} → ${status}`);
+    }
+  });
+});
+
 t.test('an unexpected error is a 500 that reveals nothing and is logged in full', async (t) => {
   const broken = await startAgora(t);
   const { account } = await createAccount(broken);

@@ -1,5 +1,6 @@
-// The pure parts of request validation, without a server.
+// The pure parts of request validation and of the caching policy, without a server.
 import t from 'tap';
+import { cacheControlFor, withVary } from '../src/http/plugins/caching.ts';
 import { illFormedPointer, integerParameters, looseIntegers } from '../src/http/validation.ts';
 
 t.test('integerParameters names the properties declared as integers', async (t) => {
@@ -39,4 +40,26 @@ t.test('illFormedPointer finds unpaired surrogates in values and keys, however d
   t.equal(illFormedPointer({ 'k\ud800': 'v' }), '/k\ud800', 'a key');
   t.equal(illFormedPointer({ 'a/b~c': { d: '\udfff' } }), '/a~1b~0c/d', 'pointer escapes');
   t.equal(illFormedPointer({ n: 1, b: true, z: null }), undefined);
+});
+
+t.test('cacheControlFor: private for credentials, revalidated for anonymous reads, else not stored', async (t) => {
+  const anonymous = (method: string) => ({ method, headers: {} });
+  const signedIn = (method: string) => ({ method, headers: { authorization: 'Bearer x' } });
+  t.equal(cacheControlFor(signedIn('GET'), 200), 'private, no-store');
+  t.equal(cacheControlFor(signedIn('GET'), 304), 'private, no-store');
+  t.equal(cacheControlFor(signedIn('POST'), 201), 'private, no-store');
+  t.equal(cacheControlFor(signedIn('GET'), 401), 'private, no-store', 'even when the token is refused');
+  t.equal(cacheControlFor(anonymous('GET'), 200), 'no-cache');
+  t.equal(cacheControlFor(anonymous('HEAD'), 200), 'no-cache');
+  t.equal(cacheControlFor(anonymous('GET'), 304), 'no-cache');
+  t.equal(cacheControlFor(anonymous('GET'), 404), 'no-store');
+  t.equal(cacheControlFor(anonymous('POST'), 201), 'no-store');
+  t.equal(cacheControlFor(anonymous('OPTIONS'), 204), 'no-store');
+});
+
+t.test('withVary adds a name once', async (t) => {
+  t.equal(withVary(undefined, 'Authorization'), 'Authorization');
+  t.equal(withVary('accept-encoding', 'Authorization'), 'accept-encoding, Authorization');
+  t.equal(withVary('Origin, authorization', 'Authorization'), 'Origin, authorization');
+  t.equal(withVary('*', 'Authorization'), '*');
 });

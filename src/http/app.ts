@@ -3,6 +3,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Authenticate, Handlers, RunIdempotently } from '../handlers/index.ts';
 import type { HttpMetrics } from '../observability/metrics.ts';
+import { caching } from './plugins/caching.ts';
 import { compression } from './plugins/compression.ts';
 import { contentTypes } from './plugins/content-types.ts';
 import { docs } from './plugins/docs.ts';
@@ -102,6 +103,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(httpMetrics, { metrics: options.metrics });
   await app.register(draining, { retryAfterSeconds });
   await app.register(securityHeaders, { corsOrigins: options.corsOrigins });
+  await app.register(caching);
   await app.register(loadShedding, {
     ...options.pressure,
     healthCheck: options.readiness.database,
