@@ -304,6 +304,39 @@ t.test('sign-in throttling per address', async (t) => {
   t.equal(list.status, 200, 'other operations are not throttled');
 });
 
+t.test('sign-up throttling per address: a taken email answers 409, but only so many times', async (t) => {
+  const server = await startAgora(t, { SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR: '3' });
+  const signUp = (email: string) => {
+    const handle = uniqueHandle('signup');
+    return server.raw('POST', '/v1/accounts', {
+      headers: JSON_TYPE,
+      body: JSON.stringify({ email, password: 'correct horse battery staple', handle, displayName: 'Someone' }),
+    });
+  };
+  const refused = await server.raw('POST', '/v1/accounts', { headers: JSON_TYPE, body: JSON.stringify({ email: 'not an email' }) });
+  t.equal(refused.status, 400, 'a request the schema refuses ...');
+  const first = await signUp(`${uniqueHandle('a').toLowerCase()}@example.com`);
+  t.equal(first.status, 201, '... does not count');
+  const taken = await signUp(first.json.email.toUpperCase());
+  t.equal(taken.status, 409, 'a taken email says so');
+  t.same(taken.json.errors?.map((e: { pointer: string }) => e.pointer), ['/email']);
+  const second = await signUp(`${uniqueHandle('b').toLowerCase()}@example.com`);
+  t.equal(second.status, 201);
+  const accounts = await server.count('accounts.account');
+
+  // The fourth attempt from this address within the hour, whether the email is taken or not.
+  for (const email of [first.json.email, `${uniqueHandle('c').toLowerCase()}@example.com`]) {
+    const blocked = await signUp(email);
+    assertProblem(t, blocked, 429, 'urn:agora:problem:rate-limited', '/v1/accounts');
+    t.match(blocked.headers.get('retry-after'), /^[1-9]\d*$/);
+    t.ok(Number(blocked.headers.get('retry-after')) <= 3600, 'within the hour');
+    t.notMatch(blocked.json.detail, /exists|taken/, 'the answer does not say whether the email is registered');
+  }
+  t.equal(await server.count('accounts.account'), accounts, 'nothing was created');
+  const signIn = await server.raw('POST', '/v1/sessions', { headers: JSON_TYPE, body: JSON.stringify({ email: first.json.email, password: 'correct horse battery staple' }) });
+  t.equal(signIn.status, 201, 'other operations are not throttled');
+});
+
 t.test('Cache-Control: nothing signed in or personal is cacheable; anonymous reads only with Vary: Authorization', async (t) => {
   const me = await agora.signUp();
   const auth = { authorization: `Bearer ${me.token}` };
