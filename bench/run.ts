@@ -353,6 +353,7 @@ try {
       RATE_LIMIT_PER_MINUTE: '1000000',
       SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE: '1000000',
       SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES: '1000000',
+      SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR: '1000000',
       ...agoraEnv,
     },
     /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/,

@@ -24,6 +24,13 @@ export interface paths {
          *     compared case-insensitively. The response includes `email`, because the caller
          *     is its owner. Sign in with `POST /sessions` afterwards.
          *
+         *     A taken email is a `409` that says so, as a taken handle is: a person signing up
+         *     needs to know to sign in instead (handles are public anyway). Because that answer
+         *     tells whether an email is registered, sign-ups are limited per client address
+         *     (20 an hour by default, counting every attempt the schema accepts, successful or
+         *     not): past it the answer is `429` with `Retry-After`, so a client cannot test a list
+         *     of emails. Sign-in's failures stay identical whatever the reason.
+         *
          *     Idempotent: send an `Idempotency-Key` to make retries safe.
          */
         post: operations["createAccount"];
@@ -611,11 +618,15 @@ export interface components {
          */
         Handle: string;
         /**
-         * @description The name shown on the profile; not blank.
+         * @description The name shown on the profile; not blank. Leading and trailing white space is removed
+         *     before it is stored and returned: tab, line feed, U+000B, U+000C, carriage return,
+         *     space, U+00A0, U+1680, U+2000 to U+200A, U+2028, U+2029, U+202F, U+205F, U+3000 and
+         *     U+FEFF (byte order mark). The same characters make a name blank. White space inside
+         *     the name is kept as sent. `maxLength` counts the name as sent.
          * @example Ada Lovelace
          */
         DisplayName: string;
-        /** @description A short self-description. */
+        /** @description A short self-description, stored as sent; a blank one (only white space, or empty) clears the bio (`null`). */
         Bio: string;
         /**
          * Format: email
@@ -728,7 +739,9 @@ export interface components {
             nextCursor: components["schemas"]["NextCursor"];
         };
         /**
-         * @description Not blank; need not be unique.
+         * @description Not blank; need not be unique. Leading and trailing white space is removed before it
+         *     is stored and returned, as for a display name (`DisplayName` lists the characters);
+         *     white space inside the name is kept as sent. `maxLength` counts the name as sent.
          * @example Analytical engines
          */
         ChannelName: string;

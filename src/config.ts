@@ -56,6 +56,7 @@ export interface Config {
     perMinute: number;
     signInPerAddressPerMinute: number;
     signInPerAccountPer15Minutes: number;
+    signUpPerAddressPerHour: number;
   };
   idempotency: {
     /** How long a finished request's key and response are kept for replay. */
@@ -162,6 +163,7 @@ export function loadConfig(env: Env = process.env): Config {
       perMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
       signInPerAddressPerMinute: integer(env, 'SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE', 20, 1, 1_000_000),
       signInPerAccountPer15Minutes: integer(env, 'SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES', 10, 1, 1_000_000),
+      signUpPerAddressPerHour: integer(env, 'SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR', 20, 1, 1_000_000),
     },
     idempotency: {
       ttlSeconds: integer(env, 'IDEMPOTENCY_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { ifMatch, unwrap, type Account, type AccountList, type AgoraClient } from 'agora-sdk';
 import { startAgora, uniqueHandle } from './helpers/agora.ts';
+import { trimmedCharacters } from './helpers/contract.ts';
 
 const agora = await startAgora(t);
 const anonymous = agora.client();
@@ -640,4 +641,30 @@ t.test('GET /accounts', async (t) => {
     const none = await unwrap(list({ handle: `${prefix}_b` }));
     t.same(none, { data: [], nextCursor: null });
   });
+});
+
+t.test('display names lose exactly the surrounding white space the spec lists; other text is kept as sent', async (t) => {
+  const trimmed = trimmedCharacters('DisplayName');
+  t.equal(trimmed.length, 25, 'the spec lists the 25 characters String.prototype.trim removes');
+  for (const c of trimmed) t.equal(`${c}x${c}`.trim(), 'x', `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} is trimmed by the service`);
+  const around = trimmed.join('');
+  // Look alike, but are not white space: kept as sent, at the ends too.
+  const kept = '\u200B\u2060\u180E\u0085';
+  const { account, client } = await agora.signUp({ displayName: `${around}Ada \u3000 Lovelace${around}` });
+  t.equal(account.displayName, 'Ada \u3000 Lovelace', 'sign-up trims the ends only');
+  t.equal((await rowOf(account.id))!.display_name, 'Ada \u3000 Lovelace', 'stored as the response says');
+
+  const patched = await unwrap(patchAccount(client, account.id, ifMatch(0), { displayName: `${around}${kept}Ada${kept}${around}`, bio: `${around}bio${around}` }));
+  t.equal(patched.displayName, `${kept}Ada${kept}`, 'a patch trims the listed characters and keeps the others');
+  t.equal(patched.bio, `${around}bio${around}`, 'a bio is stored as sent');
+  const row = await rowOf(account.id);
+  t.equal(row!.display_name, patched.displayName);
+  t.equal(row!.bio, patched.bio);
+  const read = await unwrap(anonymous.GET('/accounts/{accountId}', { params: { path: { accountId: account.id } } }));
+  t.equal(read.displayName, patched.displayName, 'a read agrees with the write');
+
+  const blank = await patchAccount(client, account.id, ifMatch(1), { displayName: around });
+  t.equal(blank.response.status, 400, 'only listed characters: blank');
+  const cleared = await unwrap(patchAccount(client, account.id, ifMatch(1), { bio: around }));
+  t.equal(cleared.bio, null, 'a blank bio clears it, as the spec says');
 });

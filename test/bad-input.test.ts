@@ -373,3 +373,81 @@ t.test('a NUL character anywhere in a body is a 400 naming where it is', async (
     });
   }
 });
+
+t.test('integer parameters are plain decimal digits; any other spelling is a 400 naming the parameter', async (t) => {
+  const cases: [string, string][] = [
+    ['/v1/accounts?limit=0x10', 'query/limit'],
+    ['/v1/accounts?limit=1e1', 'query/limit'],
+    ['/v1/accounts?limit=%2B5', 'query/limit'],
+    ['/v1/accounts?limit=5.0', 'query/limit'],
+    ['/v1/accounts?limit=%205', 'query/limit'],
+    ['/v1/accounts?limit=5%20', 'query/limit'],
+    ['/v1/accounts?limit=', 'query/limit'],
+    ['/v1/accounts?limit=0b11', 'query/limit'],
+    ['/v1/accounts?limit=5&limit=0x10', 'query/limit'],
+    ['/v1/accounts?page=0x2', 'query/page'],
+    ['/v1/accounts?page=2e0', 'query/page'],
+    [`/v1/accounts/${owner.account.id}/posts?limit=0x10`, 'query/limit'],
+    ['/v1/channels?page=%2B1', 'query/page'],
+  ];
+  for (const [url, pointer] of cases) {
+    await t.test(url, async (t) => {
+      const res = await agora.raw('GET', url);
+      assertProblem(t, res, url.split('?')[0]!, { ...VALIDATION, pointers: [pointer], detail: /decimal/ });
+    });
+  }
+  await t.test('plain decimal integers still work', async (t) => {
+    for (let i = 0; i < 3; i++) await agora.signUp();
+    const res = await agora.raw('GET', '/v1/accounts?limit=2&page=2');
+    t.equal(res.status, 200);
+    t.equal(res.json.data.length, 2);
+    const padded = await agora.raw('GET', '/v1/accounts?limit=02');
+    t.equal(padded.status, 200, 'leading zeros are still decimal');
+    t.equal(padded.json.data.length, 2);
+  });
+});
+
+t.test('strings that are not well-formed Unicode are a 400 naming where they are, on every write', async (t) => {
+  // Written as JSON text: `\ud800` escapes are how a lone surrogate reaches the server.
+  const accountBody = json(createAccount.valid()).slice(1, -1);
+  const cases: [Endpoint & { server: Agora }, string, string][] = [
+    [createAccount, `{${accountBody.replace(/"displayName":"[^"]*"/, '"displayName":"a\\ud800b"')}}`, '/displayName'],
+    [createAccount, `{${accountBody.replace(/"displayName":"[^"]*"/, '"displayName":"ab\\udc00"')}}`, '/displayName'],
+    [createAccount, `{${accountBody.replace(/"password":"[^"]*"/, '"password":"correct horse \\udfff battery"')}}`, '/password'],
+    [createSession, `{"email": ${json(owner.email)}, "password": "x\\ud83dy"}`, '/password'],
+    [updateAccount, '{"bio": "a\\ud800b"}', '/bio'],
+    [updateAccount, '{"displayName": "\\ude00 low first \\ud83d"}', '/displayName'],
+  ];
+  for (const [endpoint, body, pointer] of cases) {
+    await t.test(`${endpoint.name} ${body.slice(0, 60)}`, async (t) => {
+      const res = await rejects(t, endpoint, body, { ...VALIDATION, pointers: [pointer], detail: /well-formed Unicode/ });
+      t.equal(res.json.errors[0].pointer, pointer);
+    });
+  }
+
+  await t.test('a key with a lone surrogate is named too (here it is also an unknown property)', async (t) => {
+    await rejects(t, createAccount, `{"\\ud800x": 1, ${accountBody}}`, { ...VALIDATION, pointers: ['/\ud800x'] });
+  });
+
+  await t.test('posts and channels too', async (t) => {
+    const headers = { authorization: `Bearer ${owner.token}`, 'content-type': 'application/json' };
+    const posts = await agora.count('posts.post');
+    const post = await agora.raw('POST', '/v1/posts', { headers, body: '{"text":"a\\ud800b"}' });
+    assertProblem(t, post, '/v1/posts', { ...VALIDATION, pointers: ['/text'] });
+    t.equal(await agora.count('posts.post'), posts, 'no post was stored');
+    const channels = await agora.count('channels.channel');
+    const channel = await agora.raw('POST', '/v1/channels', { headers, body: '{"name":"ok","description":"\\udbff","visibility":"public"}' });
+    assertProblem(t, channel, '/v1/channels', { ...VALIDATION, pointers: ['/description'] });
+    t.equal(await agora.count('channels.channel'), channels, 'no channel was stored');
+  });
+
+  await t.test('a surrogate pair is well-formed: stored and read back exactly as sent', async (t) => {
+    const headers = { authorization: `Bearer ${owner.token}`, 'content-type': 'application/json' };
+    const created = await agora.raw('POST', '/v1/posts', { headers, body: '{"text":"a\\ud83d\\ude00b"}' });
+    t.equal(created.status, 201);
+    t.equal(created.json.text, 'a\u{1F600}b');
+    const read = await agora.raw('GET', `/v1/posts/${created.json.id}`);
+    t.equal(read.json.text, created.json.text, 'the read agrees with the write');
+    t.equal(read.headers.get('etag'), created.headers.get('etag'));
+  });
+});

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { ifMatch, unwrap } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
+import { spec as agoraSpec, trimmedCharacters } from './helpers/contract.ts';
 
 const agora = await startAgora(t);
 const [owner, member, stranger] = await Promise.all([agora.signUp(), agora.signUp(), agora.signUp()]);
@@ -149,4 +150,21 @@ t.test("closing an account deletes its channels and memberships", async (t) => {
   const members = await unwrap(anonymous.GET('/channels/{channelId}/members', { params: { path: { channelId: other.id } } }));
   t.same(members.data.map((m) => m.account.id), [owner.account.id]);
   t.same(await agora.sql('select id from channels.membership where account_id = $1', [leaver.account.id]), []);
+});
+
+t.test('channel names lose exactly the surrounding white space the spec lists; descriptions are kept as sent', async (t) => {
+  t.match(agoraSpec.components.schemas.ChannelName.description, /Leading and trailing white space is removed[^.]*as for a display name/);
+  const around = trimmedCharacters('DisplayName').join('');
+  const kept = '\u200B\u2060';
+  const created = await unwrap(owner.client.POST('/channels', { body: { name: `${around}The  Engines${around}`, description: `${around}about${around}`, visibility: 'public' } }));
+  t.equal(created.name, 'The  Engines', 'the ends only');
+  t.equal(created.description, `${around}about${around}`, 'a description is stored as sent');
+  const patched = await unwrap(
+    owner.client.PATCH('/channels/{channelId}', { params: { path: { channelId: created.id }, header: { 'If-Match': ifMatch(0) } }, body: { name: `${around}${kept}x${kept}${around}` } }),
+  );
+  t.equal(patched.name, `${kept}x${kept}`, 'a patch trims the listed characters and keeps the others');
+  const [row] = await agora.sql('select name, description from channels.channel where id = $1', [created.id]);
+  t.same(row, { name: patched.name, description: created.description }, 'stored as the responses say');
+  const read = await unwrap(anonymous.GET('/channels/{channelId}', { params: { path: { channelId: created.id } } }));
+  t.equal(read.name, patched.name, 'a read agrees with the write');
 });

@@ -332,6 +332,116 @@ t.test('sign-in throttling per address', async (t) => {
   t.equal(list.status, 200, 'other operations are not throttled');
 });
 
+t.test('sign-up throttling per address: a taken email answers 409, but only so many times', async (t) => {
+  const server = await startAgora(t, { SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR: '3' });
+  const signUp = (email: string) => {
+    const handle = uniqueHandle('signup');
+    return server.raw('POST', '/v1/accounts', {
+      headers: JSON_TYPE,
+      body: JSON.stringify({ email, password: 'correct horse battery staple', handle, displayName: 'Someone' }),
+    });
+  };
+  const refused = await server.raw('POST', '/v1/accounts', { headers: JSON_TYPE, body: JSON.stringify({ email: 'not an email' }) });
+  t.equal(refused.status, 400, 'a request the schema refuses ...');
+  const first = await signUp(`${uniqueHandle('a').toLowerCase()}@example.com`);
+  t.equal(first.status, 201, '... does not count');
+  const taken = await signUp(first.json.email.toUpperCase());
+  t.equal(taken.status, 409, 'a taken email says so');
+  t.same(taken.json.errors?.map((e: { pointer: string }) => e.pointer), ['/email']);
+  const second = await signUp(`${uniqueHandle('b').toLowerCase()}@example.com`);
+  t.equal(second.status, 201);
+  const accounts = await server.count('accounts.account');
+
+  // The fourth attempt from this address within the hour, whether the email is taken or not.
+  for (const email of [first.json.email, `${uniqueHandle('c').toLowerCase()}@example.com`]) {
+    const blocked = await signUp(email);
+    assertProblem(t, blocked, 429, 'urn:agora:problem:rate-limited', '/v1/accounts');
+    t.match(blocked.headers.get('retry-after'), /^[1-9]\d*$/);
+    t.ok(Number(blocked.headers.get('retry-after')) <= 3600, 'within the hour');
+    t.notMatch(blocked.json.detail, /exists|taken/, 'the answer does not say whether the email is registered');
+  }
+  t.equal(await server.count('accounts.account'), accounts, 'nothing was created');
+  const signIn = await server.raw('POST', '/v1/sessions', { headers: JSON_TYPE, body: JSON.stringify({ email: first.json.email, password: 'correct horse battery staple' }) });
+  t.equal(signIn.status, 201, 'other operations are not throttled');
+});
+
+t.test('Cache-Control: nothing signed in or personal is cacheable; anonymous reads only with Vary: Authorization', async (t) => {
+  const me = await agora.signUp();
+  const auth = { authorization: `Bearer ${me.token}` };
+  const varies = (res: RawResponse) => (res.headers.get('vary') ?? '').split(',').map((v) => v.trim().toLowerCase());
+  const unknown = '01900000-0000-7000-8000-000000000000';
+
+  await t.test('signed-in responses are private, no-store, whatever their status', async (t) => {
+    const cases: [string, string, Record<string, string>, number][] = [
+      ['GET', '/v1/sessions/me', auth, 200],
+      ['GET', `/v1/accounts/${me.account.id}`, auth, 200],
+      ['GET', '/v1/accounts', auth, 200],
+      ['OPTIONS', `/v1/accounts/${me.account.id}`, auth, 204],
+      ['GET', `/v1/accounts/${unknown}`, auth, 404],
+      ['GET', '/v1/accounts?limit=0', auth, 400],
+      ['GET', '/v1/sessions/me', { authorization: 'Bearer not-a-session' }, 401],
+      ['GET', `/v1/accounts/${me.account.id}`, { authorization: 'Bearer not-a-session' }, 401],
+    ];
+    for (const [method, path, headers, status] of cases) {
+      const res = await agora.raw(method, path, { headers });
+      t.equal(res.status, status, `${method} ${path} → ${status}`);
+      t.equal(res.headers.get('cache-control'), 'private, no-store', `${method} ${path} → ${status} is private, no-store`);
+    }
+    const sessions = await agora.raw('GET', '/v1/sessions/me', { headers: auth });
+    t.equal(sessions.json.email, me.email, 'GET /sessions/me is personal: it has the email');
+  });
+
+  await t.test('a 304 to a signed-in request is private too', async (t) => {
+    const first = await agora.raw('GET', `/v1/accounts/${me.account.id}`, { headers: auth });
+    const again = await agora.raw('GET', `/v1/accounts/${me.account.id}`, { headers: { ...auth, 'if-none-match': first.headers.get('etag')! } });
+    t.equal(again.status, 304);
+    t.equal(again.headers.get('cache-control'), 'private, no-store');
+  });
+
+  await t.test('an anonymous read is public but revalidated, and varies by Authorization (200, HEAD, 304)', async (t) => {
+    const read = await agora.raw('GET', `/v1/accounts/${me.account.id}`);
+    t.equal(read.status, 200);
+    t.equal(read.json.email, undefined, 'no personal data');
+    t.equal(read.headers.get('cache-control'), 'no-cache');
+    t.ok(varies(read).includes('authorization'), `Vary: ${read.headers.get('vary')}`);
+    const head = await agora.raw('HEAD', `/v1/accounts/${me.account.id}`);
+    t.equal(head.headers.get('cache-control'), 'no-cache');
+    t.ok(varies(head).includes('authorization'));
+    const again = await agora.raw('GET', `/v1/accounts/${me.account.id}`, { headers: { 'if-none-match': read.headers.get('etag')! } });
+    t.equal(again.status, 304);
+    t.equal(again.headers.get('cache-control'), 'no-cache', 'a 304 says what the 200 said');
+    t.ok(varies(again).includes('authorization'));
+  });
+
+  await t.test('Vary keeps what compression adds', async (t) => {
+    for (let i = 0; i < 10; i++) await agora.signUp();
+    const res = await agora.raw('GET', '/v1/accounts?limit=20', { headers: { 'accept-encoding': 'gzip' } });
+    t.equal(res.status, 200);
+    t.equal(res.headers.get('content-encoding'), 'gzip', 'the list is large enough to be compressed');
+    t.ok(varies(res).includes('accept-encoding'), `Vary: ${res.headers.get('vary')}`);
+    t.ok(varies(res).includes('authorization'), `Vary: ${res.headers.get('vary')}`);
+  });
+
+  await t.test('other anonymous responses are not stored: sign-up (it has the email), sign-in, problems', async (t) => {
+    const handle = uniqueHandle('cache');
+    const signUp = await agora.raw('POST', '/v1/accounts', {
+      headers: JSON_TYPE,
+      body: JSON.stringify({ email: `${handle.toLowerCase()}@example.com`, password: 'correct horse battery staple', handle, displayName: 'Cache' }),
+    });
+    t.equal(signUp.status, 201);
+    t.equal(signUp.json.email, `${handle.toLowerCase()}@example.com`);
+    t.equal(signUp.headers.get('cache-control'), 'no-store');
+    const signIn = await agora.raw('POST', '/v1/sessions', { headers: JSON_TYPE, body: JSON.stringify({ email: me.email, password: me.password }) });
+    t.equal(signIn.status, 201);
+    t.equal(signIn.headers.get('cache-control'), 'no-store');
+    for (const [path, status] of [[`/v1/accounts/${unknown}`, 404], ['/v1/sessions/me', 401], ['/v1/accounts?limit=0x10', 400], ['/v1/nowhere', 404]] as const) {
+      const res = await agora.raw('GET', path);
+      t.equal(res.status, status, path);
+      t.equal(res.headers.get('cache-control'), 'no-store', `${path} → ${status}`);
+    }
+  });
+});
+
 t.test('an unexpected error is a 500 that reveals nothing and is logged in full', async (t) => {
   const broken = await startAgora(t);
   const { account } = await createAccount(broken);

@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import type { Authenticate, Handlers, RunIdempotently } from '../handlers/index.ts';
 import type { HttpMetrics } from '../observability/metrics.ts';
 import { MAX_PATH_PARAMETER_LENGTH } from './conventions.ts';
+import { caching } from './plugins/caching.ts';
 import { compression } from './plugins/compression.ts';
 import { contentTypes } from './plugins/content-types.ts';
 import { docs } from './plugins/docs.ts';
@@ -114,6 +115,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(httpMetrics, { metrics: options.metrics });
   await app.register(draining, { retryAfterSeconds });
   await app.register(securityHeaders, { corsOrigins: options.corsOrigins, document: options.spec.document, prefix: API_PREFIX });
+  await app.register(caching);
   await app.register(loadShedding, {
     ...options.pressure,
     databaseAvailable: options.databaseAvailable,

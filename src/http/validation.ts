@@ -1,5 +1,6 @@
 // Request validation with JSON Schema 2020-12 (OpenAPI 3.1's dialect). Unknown properties are
-// rejected, never stripped; bodies are never coerced, parameters are (they arrive as strings).
+// rejected, never stripped; bodies are never coerced, parameters are (they arrive as strings),
+// integers only from plain decimal digits.
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
@@ -40,10 +41,92 @@ function lowerCaseHeaders(schema: Record<string, any>): Record<string, any> {
   };
 }
 
+function isIntegerSchema(schema: unknown): boolean {
+  const type = (schema as { type?: unknown } | undefined)?.type;
+  return type === 'integer' || (Array.isArray(type) && type.includes('integer'));
+}
+
+/** The parameters (properties of a query, path or header schema) declared as integers. */
+export function integerParameters(schema: Record<string, any>): string[] {
+  return Object.entries((schema.properties ?? {}) as Record<string, unknown>)
+    .filter(([, property]) => isIntegerSchema(property))
+    .map(([name]) => name);
+}
+
+const DECIMAL = /^-?[0-9]+$/;
+
+/**
+ * Ajv coerces a parameter with `Number()`, which also reads `0x10`, `1e1`, `+5` and ` 5 `; an
+ * integer parameter must be written in plain decimal digits (with `-` for a negative one). One
+ * error for each of `names` whose value (or one of whose repeated values) is anything else.
+ */
+export function looseIntegers(data: unknown, names: string[]): ErrorObject[] {
+  if (!data || typeof data !== 'object') return [];
+  const errors: ErrorObject[] = [];
+  for (const name of names) {
+    const value = (data as Record<string, unknown>)[name];
+    if (value === undefined) continue;
+    const values = Array.isArray(value) ? value : [value];
+    if (values.some((v) => typeof v === 'string' && !DECIMAL.test(v))) {
+      errors.push({
+        keyword: 'decimal',
+        instancePath: `/${name}`,
+        schemaPath: `#/properties/${name}/type`,
+        params: { type: 'integer' },
+        message: 'must be an integer in plain decimal digits',
+      });
+    }
+  }
+  return errors;
+}
+
+const escapePointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1');
+
+/**
+ * The JSON Pointer of the first string (key or value) that is not well-formed Unicode: JSON's
+ * `\ud800` escapes can spell a lone surrogate, which UTF-8 (and so PostgreSQL) cannot store.
+ */
+export function illFormedPointer(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return value.isWellFormed() ? undefined : path;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const here = `${path}/${escapePointer(key)}`;
+    if (!key.isWellFormed()) return here;
+    const found = illFormedPointer(child, here);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function illFormed(pointer: string): ErrorObject {
+  return {
+    keyword: 'wellFormed',
+    instancePath: pointer,
+    schemaPath: '#',
+    params: {},
+    message: 'must be well-formed Unicode (no unpaired surrogate such as \\ud800)',
+  };
+}
+
 export const validatorCompiler: FastifySchemaCompiler<object> = ({ schema, httpPart }) => {
-  const ajv = httpPart === 'body' ? bodies : parameters;
-  const validate: ValidateFunction = ajv.compile(httpPart === 'headers' ? lowerCaseHeaders(schema as Record<string, any>) : schema);
-  return (data: unknown) => (validate(data) ? { value: data } : { error: Object.assign(new Error('validation failed'), { validation: validate.errors }) }) as never;
+  const fail = (errors: ErrorObject[]) => ({ error: Object.assign(new Error('validation failed'), { validation: errors }) }) as never;
+  if (httpPart === 'body') {
+    const validate: ValidateFunction = bodies.compile(schema);
+    return (data: unknown) => {
+      if (!validate(data)) return fail(validate.errors ?? []);
+      // After the schema, so the body's size and depth are already bounded.
+      const pointer = illFormedPointer(data);
+      return pointer === undefined ? ({ value: data } as never) : fail([illFormed(pointer)]);
+    };
+  }
+  const compiled = httpPart === 'headers' ? lowerCaseHeaders(schema as Record<string, any>) : (schema as Record<string, any>);
+  const validate: ValidateFunction = parameters.compile(compiled);
+  const integers = integerParameters(compiled);
+  return (data: unknown) => {
+    const loose = looseIntegers(data, integers);
+    if (validate(data) && loose.length === 0) return { value: data } as never;
+    return fail([...loose, ...(validate.errors ?? [])]);
+  };
 };
 
 const PREFIX: Record<string, string> = { querystring: 'query', params: 'path', headers: 'header' };

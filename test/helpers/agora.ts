@@ -104,6 +104,7 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
     RATE_LIMIT_PER_MINUTE: '100000',
     SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE: '100000',
     SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES: '100000',
+    SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR: '100000',
     // Test files run in parallel on a small machine; event-loop lag must not turn answers into
     // 503s. The tests of load shedding set their own thresholds.
     MAX_EVENT_LOOP_DELAY_MS: '0',

@@ -82,6 +82,7 @@ export async function startCluster(t: Tap, count: number, env: Record<string, st
         RATE_LIMIT_PER_MINUTE: '1000000',
         SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE: '1000000',
         SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES: '1000000',
+        SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR: '1000000',
         // Three instances, their clients and PostgreSQL share two cores: under a storm the event
         // loop lags past the shedding threshold, and 503s would stand in for the answers these
         // tests are about. Load shedding has its own test (health.test.ts).

@@ -109,3 +109,25 @@ export function problemViolations(body: unknown): string[] {
   const v = validator('schema:Problem', deref(spec.components.schemas.Problem) as Json);
   return v(body) ? [] : [ajv.errorsText(v.errors, { dataVar: 'problem' })];
 }
+
+/**
+ * The characters a schema's description says are trimmed from a value's ends, read from its
+ * list: names (`tab`), `U+00A0`, and ranges (`U+2000 to U+200A`).
+ */
+export function trimmedCharacters(schemaName: string): string[] {
+  const description = String(spec.components.schemas[schemaName].description ?? '').replace(/\s+/g, ' ');
+  const list = /white space is removed before it is stored and returned: ([^.]*)\./.exec(description)?.[1];
+  if (!list) throw new Error(`the description of ${schemaName} lists no trimmed characters`);
+  const named: Record<string, number> = { tab: 0x09, 'line feed': 0x0a, 'carriage return': 0x0d, space: 0x20 };
+  const found: number[] = [];
+  for (const item of list.split(/, | and /)) {
+    const name = item.replace(/\(.*\)/, '').trim();
+    const range = /^U\+([0-9A-F]{4,6}) to U\+([0-9A-F]{4,6})$/.exec(name);
+    const single = /^U\+([0-9A-F]{4,6})$/.exec(name);
+    if (range) for (let c = parseInt(range[1]!, 16); c <= parseInt(range[2]!, 16); c++) found.push(c);
+    else if (single) found.push(parseInt(single[1]!, 16));
+    else if (named[name] !== undefined) found.push(named[name]);
+    else throw new Error(`${schemaName}: cannot read "${item}" as a character`);
+  }
+  return found.map((c) => String.fromCodePoint(c));
+}

@@ -1,6 +1,7 @@
 // Rate limits with @fastify/rate-limit's limiter: a general per-address quota on every request,
-// and sign-in throttling per address and per account. Every response reports the general quota
-// in the IETF draft's RateLimit / RateLimit-Policy headers.
+// sign-in throttling per address and per account, and sign-up throttling per address (a sign-up
+// answers whether an email is registered: the quota bounds how many emails one client can test).
+// Every response reports the general quota in the IETF draft's RateLimit / RateLimit-Policy headers.
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -10,6 +11,7 @@ export interface RateLimitOptions {
   perMinute: number;
   signInPerAddressPerMinute: number;
   signInPerAccountPer15Minutes: number;
+  signUpPerAddressPerHour: number;
 }
 
 const MINUTE = 60_000;
@@ -77,16 +79,28 @@ export const rateLimits = fp(async (app: FastifyInstance, options: RateLimitOpti
       return `sign-in-account:${typeof email === 'string' ? email.trim().toLowerCase() : ''}`;
     },
   });
-  // Runs after validation, so the email it keys on is a well-formed one.
+  const signUpByAddress = app.createRateLimit({
+    max: options.signUpPerAddressPerHour,
+    timeWindow: 60 * MINUTE,
+    keyGenerator: (request: FastifyRequest) => `sign-up-address:${request.ip}`,
+  });
+  type Limiter = typeof general;
+  const limits: Record<string, [Limiter, string][]> = {
+    createSession: [
+      [signInByAddress, 'too many sign-in attempts from this address'],
+      [signInByAccount, 'too many sign-in attempts for this account'],
+    ],
+    createAccount: [[signUpByAddress, 'too many sign-up attempts from this address']],
+  };
+  // Runs after validation, so the email the sign-in limit keys on is a well-formed one, and a
+  // request the schema refuses costs no sign-up attempt.
   app.addHook('onRoute', (route) => {
-    if ((route.schema as { operationId?: string } | undefined)?.operationId !== 'createSession') return;
+    const limiters = limits[(route.schema as { operationId?: string } | undefined)?.operationId ?? ''];
+    if (!limiters) return;
     const existing = route.preHandler ? [route.preHandler].flat() : [];
     route.preHandler = [
       async (request: FastifyRequest) => {
-        for (const [limiter, what] of [
-          [signInByAddress, 'too many sign-in attempts from this address'],
-          [signInByAccount, 'too many sign-in attempts for this account'],
-        ] as const) {
+        for (const [limiter, what] of limiters) {
           const limit = await limiter(request);
           if (!limit.isAllowed && limit.isExceeded) throw tooMany(limit.ttlInSeconds, what);
         }
