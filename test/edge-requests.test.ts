@@ -29,6 +29,7 @@ function assertRawProblem(t: Test, res: RawExchange, status: number, type: strin
   t.equal(body.requestId, res.headers.get('x-request-id'), 'the problem names it');
   t.equal(res.headers.get('x-content-type-options'), 'nosniff');
   t.equal(res.headers.get('content-security-policy'), "default-src 'none';frame-ancestors 'none'");
+  t.equal(res.headers.get('cache-control'), 'no-store', 'not kept by any cache');
   t.match(res.headers.get('ratelimit'), /^"default";r=\d+;t=\d+$/, 'RateLimit');
   t.match(res.headers.get('ratelimit-policy'), /^"default";q=\d+;w=60$/, 'RateLimit-Policy');
 }
@@ -130,6 +131,7 @@ t.test('problems about long paths stay within the Problem schema and carry the u
       t.ok((res.json?.detail ?? '').length <= 250, 'the detail quotes a bounded part of the request');
       t.equal(res.headers.get('x-content-type-options'), 'nosniff');
       t.equal(res.headers.get('content-security-policy'), "default-src 'none';frame-ancestors 'none'");
+      t.equal(res.headers.get('cache-control'), 'no-store', 'not kept by any cache');
       t.match(res.headers.get('ratelimit'), /^"default";r=\d+;t=\d+$/);
       t.match(res.headers.get('ratelimit-policy'), /^"default";q=\d+;w=60$/);
     });

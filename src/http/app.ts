@@ -4,7 +4,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import type { Authenticate, Handlers, RunIdempotently } from '../handlers/index.ts';
 import type { HttpMetrics } from '../observability/metrics.ts';
 import { MAX_PATH_PARAMETER_LENGTH } from './conventions.ts';
-import { caching } from './plugins/caching.ts';
+import { caching, NOT_STORED } from './plugins/caching.ts';
 import { compression } from './plugins/compression.ts';
 import { contentTypes } from './plugins/content-types.ts';
 import { docs } from './plugins/docs.ts';
@@ -89,7 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     frameworkErrors: async (error: Error, request: FastifyRequest, reply: FastifyReply) => {
       request.server.logRequestWhenOver(request, reply);
       request.server.countRequestWhenOver(request, reply);
-      reply.headers(SECURITY_HEADERS);
+      reply.headers(SECURITY_HEADERS).header('cache-control', NOT_STORED);
       const quota = await request.server.chargeAddress(request.ip);
       reply.headers(quota.headers);
       return quota.exceeded ? sendProblem(request, reply, quota.exceeded) : frameworkErrors(error, request, reply);

@@ -13,6 +13,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { FastifyInstance } from 'fastify';
 import { ApiProblem } from '../../handlers/index.ts';
 import { LINGER } from './lingering-close.ts';
+import { NOT_STORED } from './caching.ts';
 import { SECURITY_HEADERS } from './security-headers.ts';
 
 export interface ClientErrorOptions {
@@ -63,6 +64,7 @@ async function rawProblem(app: FastifyInstance, problem: ApiProblem, address: st
   const headers: Record<string, string> = {
     'content-type': 'application/problem+json; charset=utf-8',
     ...SECURITY_HEADERS,
+    'cache-control': NOT_STORED,
     'x-request-id': requestId,
     ...problem.headers,
   };
