@@ -9,8 +9,8 @@ import { fieldProblems } from '../validation.ts';
 import '../types.ts';
 
 export interface ProblemsOptions {
-  document: OpenApiDocument;
-  prefix: string;
+  /** Every API version's contract and the prefix it is served under, to tell 405 from 404. */
+  apis: { document: OpenApiDocument; prefix: string }[];
   /** True for errors meaning a dependency (the database) is unreachable: answered 503. */
   isUnavailable: (error: unknown) => boolean;
   retryAfterSeconds: number;
@@ -94,11 +94,11 @@ export function frameworkErrors(error: Error, request: FastifyRequest, reply: Fa
 }
 
 /** Matches a request path against the spec's paths, to tell 405 from 404. */
-function pathMatcher(document: OpenApiDocument, prefix: string) {
-  const routes = Object.entries(document.paths).map(([path, item]) => ({
+function pathMatcher(apis: { document: OpenApiDocument; prefix: string }[]) {
+  const routes = apis.flatMap(({ document, prefix }) => Object.entries(document.paths).map(([path, item]) => ({
     pattern: new RegExp(`^${prefix}${path.replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
     methods: HTTP_METHODS.filter((m) => m in item).map((m) => m.toUpperCase()),
-  }));
+  })));
   return (url: string) => routes.find((r) => r.pattern.test(url))?.methods;
 }
 
@@ -126,7 +126,7 @@ export const problems = fp(async (app: FastifyInstance, options: ProblemsOptions
     return sendProblem(request, reply, new ApiProblem('internal-error', `an unexpected error occurred; quote request id ${request.id} when reporting it`));
   });
 
-  const allowedMethods = pathMatcher(options.document, options.prefix);
+  const allowedMethods = pathMatcher(options.apis);
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
     const methods = allowedMethods(path);

@@ -51,7 +51,7 @@ export const securityHeaders = fp(async (app: FastifyInstance, options: { corsOr
         preflight: permitted && typeof request.headers['access-control-request-method'] === 'string',
         methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
         allowedHeaders: ['authorization', 'content-type', 'if-match', 'if-none-match', 'idempotency-key', 'x-request-id'],
-        exposedHeaders: ['etag', 'location', 'x-request-id', 'ratelimit', 'ratelimit-policy', 'retry-after', 'allow', 'idempotent-replayed'],
+        exposedHeaders: ['etag', 'location', 'x-request-id', 'ratelimit', 'ratelimit-policy', 'retry-after', 'allow', 'idempotent-replayed', 'deprecation', 'sunset', 'link'],
         maxAge: 600,
       });
     },
