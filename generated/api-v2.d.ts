@@ -456,7 +456,11 @@ export interface components {
     parameters: {
         /** @description The account's id. */
         AccountId: components["schemas"]["Id"];
-        /** @description The `ETag` you last saw; the request fails with `412` if it is stale. */
+        /**
+         * @description The resource's `ETag` as you last saw it, e.g. `"3"` (a `GET` of it answers with
+         *     one); with a stale one the request fails with `412` and changes nothing.
+         * @example "3"
+         */
         IfMatch: components["schemas"]["EntityTag"];
         /**
          * @description The `ETag` of the copy you have, several separated by commas, or `*`. While one is
@@ -471,8 +475,11 @@ export interface components {
          */
         IdempotencyKey: string;
         /**
-         * @description The `ETag` you last saw (e.g. `"3"`). Without it the request fails with `428`;
-         *     with a stale one, `412`.
+         * @description The resource's current `ETag`, e.g. `"3"`: take it from the `ETag` header of your
+         *     last response for this resource (a `GET` of it answers with one). Without it the
+         *     request fails with `428`; with a stale one, `412`, whose `currentVersion` is the
+         *     version to read again.
+         * @example "3"
          */
         IfMatchRequired: components["schemas"]["EntityTag"];
         /** @description How many items per page. */
@@ -634,7 +641,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The `ETag` you last saw; the request fails with `412` if it is stale. */
+                /**
+                 * @description The resource's `ETag` as you last saw it, e.g. `"3"` (a `GET` of it answers with
+                 *     one); with a stale one the request fails with `412` and changes nothing.
+                 * @example "3"
+                 */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -691,8 +702,11 @@ export interface operations {
             query?: never;
             header: {
                 /**
-                 * @description The `ETag` you last saw (e.g. `"3"`). Without it the request fails with `428`;
-                 *     with a stale one, `412`.
+                 * @description The resource's current `ETag`, e.g. `"3"`: take it from the `ETag` header of your
+                 *     last response for this resource (a `GET` of it answers with one). Without it the
+                 *     request fails with `428`; with a stale one, `412`, whose `currentVersion` is the
+                 *     version to read again.
+                 * @example "3"
                  */
                 "If-Match": components["parameters"]["IfMatchRequired"];
             };

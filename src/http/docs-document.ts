@@ -85,9 +85,8 @@ function etagStep(document: OpenApiDocument, path: string, pathArgs: [string, st
   if (viaSdk) {
     const params = pathArgs.length ? `, { params: { path: ${objectLiteral(pathArgs)} } }` : '';
     return [
-      `// If-Match takes the resource's current ETag, from a GET (or your last response):`,
-      `const current = await agora.GET('${path}'${params});`,
-      `const etag = current.response.headers.get('etag') ?? '"0"';`,
+      `// If-Match takes the version you last read: GET it (or keep the ETag of your last response).`,
+      `const current = await unwrap(agora.GET('${path}'${params}));`,
     ];
   }
   return [
@@ -104,7 +103,7 @@ export function sdkSample(document: OpenApiDocument, prefix: string, method: str
   const pathArgs: [string, string][] = pathParams.map((p) => [p.name, ts(exampleOf(document, p.schema))]);
   const headerArgs: [string, string][] = parameters
     .filter((p) => p.in === 'header' && p.required)
-    .map((p) => [p.name, p.name === 'If-Match' ? 'etag' : ts(p.example ?? exampleOf(document, p.schema))]);
+    .map((p) => [p.name, p.name === 'If-Match' ? 'ifMatch(current.version)' : ts(p.example ?? exampleOf(document, p.schema))]);
   const params: [string, string][] = [];
   if (pathArgs.length) params.push(['path', objectLiteral(pathArgs)]);
   if (headerArgs.length) params.push(['header', objectLiteral(headerArgs)]);
@@ -113,11 +112,12 @@ export function sdkSample(document: OpenApiDocument, prefix: string, method: str
   const body = requestBodyExample(document, operation);
   if (body !== undefined) options.push(['body', ts(body)]);
   const token = publicOperation(document, operation) ? '' : ', token: process.env.AGORA_TOKEN';
+  const needsEtag = headerArgs.some(([name]) => name === 'If-Match');
   const lines = [
-    `import { createAgoraClient } from 'agora-sdk';`,
+    `import { createAgoraClient${needsEtag ? ', ifMatch, unwrap' : ''} } from 'agora-sdk';`,
     ``,
     `const agora = createAgoraClient({ baseUrl: '${SAMPLE_ORIGIN}${prefix}'${token} });`,
-    ...(headerArgs.some(([name]) => name === 'If-Match') ? etagStep(document, path, pathArgs, true) : []),
+    ...(needsEtag ? etagStep(document, path, pathArgs, true) : []),
     `const { data, error, response } = await agora.${method.toUpperCase()}('${path}'${options.length ? `, ${objectLiteral(options)}` : ''});`,
     method === 'options' ? `console.log(response.headers.get('allow'));` : `console.log(response.status, data ?? error);`,
   ];

@@ -33,6 +33,10 @@ export const SCALAR_CONFIGURATION = {
   telemetry: false,
   withDefaultFonts: false,
   defaultHttpClient: { targetKey: 'shell', clientKey: 'curl' },
+  // Beside each operation's TypeScript example (x-codeSamples), curl and a few languages.
+  hiddenClients: { c: true, clojure: true, csharp: true, dart: true, fsharp: true, go: true, http: true, java: true, kotlin: true, objc: true, ocaml: true, php: true, powershell: true, r: true, ruby: true, rust: true, swift: true },
+  // The footer's "Powered by Scalar" is a link to the vendor's site.
+  customCss: '.darklight-reference a[href*="scalar.com"] { display: none; }',
 };
 
 const DOCS_CSP = [
