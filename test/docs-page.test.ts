@@ -71,7 +71,7 @@ if (!available && process.env.CI !== 'true') {
     for (const upsell of ['Generate SDK', 'Deploy', 'Ask AI', 'Open API Client', 'MCP']) {
       t.notOk(text.includes(upsell), `no "${upsell}"`);
     }
-    t.match(text, /urn:agora:problem:precondition-failed/, 'the problem-type table is there');
+    t.match(text, /412 precondition-failed/, "the problem-type table is there, a row per type");
   });
 
   t.test('the version switcher shows v2', async (t) => {

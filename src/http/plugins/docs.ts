@@ -35,8 +35,14 @@ export const SCALAR_CONFIGURATION = {
   defaultHttpClient: { targetKey: 'shell', clientKey: 'curl' },
   // Beside each operation's TypeScript example (x-codeSamples), curl and a few languages.
   hiddenClients: { c: true, clojure: true, csharp: true, dart: true, fsharp: true, go: true, http: true, java: true, kotlin: true, objc: true, ocaml: true, php: true, powershell: true, r: true, ruby: true, rust: true, swift: true },
-  // The footer's "Powered by Scalar" is a link to the vendor's site.
-  customCss: '.darklight-reference a[href*="scalar.com"] { display: none; }',
+  // The footer's "Powered by Scalar" is a link to the vendor's site. Tables in descriptions
+  // (the problem types) size their columns to their content instead of equal slices, and
+  // scroll sideways rather than break names and status codes in the middle.
+  customCss: [
+    '.darklight-reference a[href*="scalar.com"] { display: none; }',
+    '.markdown table { table-layout: auto; display: block; overflow-x: auto; }',
+    '.markdown th:first-child, .markdown td:first-child, .markdown td code { white-space: nowrap; }',
+  ].join('\n'),
 };
 
 const DOCS_CSP = [
