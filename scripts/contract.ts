@@ -26,7 +26,10 @@ export interface Contract {
 }
 
 /** The contract documents the gate checks and releases, one per major version of the API. */
-export const CONTRACTS: Contract[] = [{ document: 'openapi.yaml', major: 1 }];
+export const CONTRACTS: Contract[] = [
+  { document: 'openapi.yaml', major: 1 },
+  { document: 'openapi-v2.yaml', major: 2 },
+];
 
 export const ROOT = new URL('../', import.meta.url);
 export const RELEASES = new URL('releases/', ROOT);

@@ -2,10 +2,10 @@
 // and the metrics that each layer feeds through plain callbacks.
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
-import { createAuthenticator, createHandlers, createIdempotentRunner } from './handlers/index.ts';
+import { createAuthenticator, createHandlers, createHandlersV2, createIdempotentRunner } from './handlers/index.ts';
 import { buildApp } from './http/app.ts';
 import { buildMetricsServer } from './http/metrics-server.ts';
-import { loadSpec } from './http/spec.ts';
+import { loadSpec, specV2Path } from './http/spec.ts';
 import { deferredLog, type Log } from './log.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { DatabaseAvailability } from './persistence/availability.ts';
@@ -115,6 +115,7 @@ export async function createServer(
   const app = await buildApp({
     spec: loadSpec(),
     handlers: createHandlers(services),
+    v2: { spec: loadSpec(specV2Path), handlers: createHandlersV2(services) },
     authenticate: createAuthenticator(services),
     runIdempotently: createIdempotentRunner(services),
     onIdempotentReplay: hooks.onIdempotentReplay,

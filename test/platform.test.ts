@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config.ts';
-import { createAuthenticator, createHandlers, createIdempotentRunner, type Handlers } from '../src/handlers/index.ts';
+import { createAuthenticator, createHandlers, createHandlersV2, createIdempotentRunner, type Handlers } from '../src/handlers/index.ts';
 import { buildApp } from '../src/http/app.ts';
-import { loadSpec } from '../src/http/spec.ts';
+import { loadSpec, specV2Path } from '../src/http/spec.ts';
 import { createMetrics } from '../src/observability/metrics.ts';
 import type { Orm } from '../src/persistence/db.ts';
 import { createServices } from '../src/server.ts';
@@ -468,6 +468,7 @@ t.test('start-up refuses a spec operation without a handler', async (t) => {
   const options = (handlers: Handlers) => ({
     spec: loadSpec(),
     handlers,
+    v2: { spec: loadSpec(specV2Path), handlers: createHandlersV2(services) },
     authenticate: createAuthenticator(services),
     runIdempotently: createIdempotentRunner(services),
     logger: false as const,

@@ -447,6 +447,7 @@ export interface paths {
         };
         /**
          * List a channel's posts
+         * @deprecated
          * @description The channel's posts, newest first by default, for whoever can see the channel.
          *     `between` keeps those created in a half-open range of days.
          */
@@ -454,6 +455,7 @@ export interface paths {
         put?: never;
         /**
          * Post in a channel
+         * @deprecated
          * @description Publishes a post visible only inside the channel: it never shows on the author's
          *     profile or in feeds. Only members may post (`403` for non-members of a public
          *     channel; a private channel does not exist for them, `404`).
@@ -462,6 +464,7 @@ export interface paths {
         delete?: never;
         /**
          * Methods allowed on a channel's posts
+         * @deprecated
          * @description Everybody who can see the channel may read them; its members may also post (`POST`).
          */
         options: operations["optionsChannelPosts"];
@@ -480,6 +483,7 @@ export interface paths {
         put?: never;
         /**
          * Publish a post
+         * @deprecated
          * @description Publishes a general post by the signed-in account: it shows on the author's
          *     profile (`GET /accounts/{accountId}/posts`) and in the feeds of the author and the
          *     author's friends. To post inside a channel, use `POST /channels/{channelId}/posts`.
@@ -488,6 +492,7 @@ export interface paths {
         delete?: never;
         /**
          * Methods allowed on the posts collection
+         * @deprecated
          * @description A signed-in caller may publish (`POST`); an anonymous one may not.
          */
         options: operations["optionsPosts"];
@@ -507,6 +512,7 @@ export interface paths {
         };
         /**
          * Get a post
+         * @deprecated
          * @description A general post is public. A channel post is visible to whoever can read its
          *     channel: anybody for a public channel, only its members for a private one; to
          *     everybody else it does not exist (`404`).
@@ -516,12 +522,14 @@ export interface paths {
         post?: never;
         /**
          * Delete a post
+         * @deprecated
          * @description Its author may delete a post; so may the owner of the channel a channel post is in
          *     (`403` for anybody else who can see it). Honours `If-Match` when sent.
          */
         delete: operations["deletePost"];
         /**
          * Methods allowed on a post
+         * @deprecated
          * @description Everybody who can see the post may read it; its author also sees `PATCH` and
          *     `DELETE`, and the owner of its channel `DELETE`.
          */
@@ -529,6 +537,7 @@ export interface paths {
         head?: never;
         /**
          * Edit your post
+         * @deprecated
          * @description Changes the post's `text` with a JSON Merge Patch. Only its author may (`403`
          *     otherwise). Requires `If-Match` with the post's current `ETag`; a stale one is
          *     rejected with `412`, whose body carries the current `version`.
@@ -548,6 +557,7 @@ export interface paths {
         };
         /**
          * List an account's posts
+         * @deprecated
          * @description The account's general posts (channel posts stay in their channels), newest first
          *     by default. `between` keeps those created in a half-open range of days.
          */
@@ -557,6 +567,7 @@ export interface paths {
         delete?: never;
         /**
          * Methods allowed on an account's posts
+         * @deprecated
          * @description Everybody may list them.
          */
         options: operations["optionsAccountPosts"];
@@ -573,6 +584,7 @@ export interface paths {
         };
         /**
          * Your feed
+         * @deprecated
          * @description The general posts of the signed-in account and of its friends, newest first.
          *     Channel posts are not part of the feed. Unfriending someone removes their posts
          *     from your feed at once; so does their account being closed.
@@ -583,6 +595,7 @@ export interface paths {
         delete?: never;
         /**
          * Methods allowed on your feed
+         * @deprecated
          * @description A signed-in caller may read its feed.
          */
         options: operations["optionsFeed"];
@@ -824,6 +837,23 @@ export interface components {
         };
     };
     responses: {
+        /**
+         * @description The methods the current caller may use here are in `Allow`. This resource is
+         *     deprecated: `Link` names its successor in the next version.
+         */
+        AllowedDeprecated: {
+            headers: {
+                Allow: components["headers"]["Allow"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                Link: components["headers"]["Link"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
         /** @description The methods the current caller may use here are in `Allow`. */
         Allowed: {
             headers: {
@@ -1047,7 +1077,11 @@ export interface components {
     parameters: {
         /** @description The account's id. */
         AccountId: components["schemas"]["Id"];
-        /** @description The `ETag` you last saw; the request fails with `412` if it is stale. */
+        /**
+         * @description The resource's `ETag` as you last saw it, e.g. `"3"` (a `GET` of it answers with
+         *     one); with a stale one the request fails with `412` and changes nothing.
+         * @example "3"
+         */
         IfMatch: components["schemas"]["EntityTag"];
         /**
          * @description The `ETag` of the copy you have, several separated by commas, or `*`. While one is
@@ -1062,8 +1096,11 @@ export interface components {
          */
         IdempotencyKey: string;
         /**
-         * @description The `ETag` you last saw (e.g. `"3"`). Without it the request fails with `428`;
-         *     with a stale one, `412`.
+         * @description The resource's current `ETag`, e.g. `"3"`: take it from the `ETag` header of your
+         *     last response for this resource (a `GET` of it answers with one). Without it the
+         *     request fails with `428`; with a stale one, `412`, whose `currentVersion` is the
+         *     version to read again.
+         * @example "3"
          */
         IfMatchRequired: components["schemas"]["EntityTag"];
         /** @description How many items per page. */
@@ -1105,6 +1142,15 @@ export interface components {
     };
     requestBodies: never;
     headers: {
+        /**
+         * @description This operation is deprecated (RFC 9745): `@` and the time it was deprecated in seconds
+         *     since 1970, e.g. `@1796083200` (2026-12-01). Move to the `successor-version` in `Link`.
+         */
+        Deprecation: string;
+        /** @description After this time the operation may stop answering (RFC 8594), e.g. `Wed, 01 Dec 2027 00:00:00 GMT`. */
+        Sunset: string;
+        /** @description The same resource in the API's next version, e.g. `</v2/posts/0195d6a3-7c4e-7b61-9b1e-4f0f2f9d1c2a>; rel="successor-version"`. */
+        Link: string;
         /** @description Where the created resource lives. */
         Location: string;
         /** @description The resource's current version as a strong entity tag, e.g. `"3"`. */
@@ -1280,7 +1326,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The `ETag` you last saw; the request fails with `412` if it is stale. */
+                /**
+                 * @description The resource's `ETag` as you last saw it, e.g. `"3"` (a `GET` of it answers with
+                 *     one); with a stale one the request fails with `412` and changes nothing.
+                 * @example "3"
+                 */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -1337,8 +1387,11 @@ export interface operations {
             query?: never;
             header: {
                 /**
-                 * @description The `ETag` you last saw (e.g. `"3"`). Without it the request fails with `428`;
-                 *     with a stale one, `412`.
+                 * @description The resource's current `ETag`, e.g. `"3"`: take it from the `ETag` header of your
+                 *     last response for this resource (a `GET` of it answers with one). Without it the
+                 *     request fails with `428`; with a stale one, `412`, whose `currentVersion` is the
+                 *     version to read again.
+                 * @example "3"
                  */
                 "If-Match": components["parameters"]["IfMatchRequired"];
             };
@@ -2061,7 +2114,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The `ETag` you last saw; the request fails with `412` if it is stale. */
+                /**
+                 * @description The resource's `ETag` as you last saw it, e.g. `"3"` (a `GET` of it answers with
+                 *     one); with a stale one the request fails with `412` and changes nothing.
+                 * @example "3"
+                 */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -2118,8 +2175,11 @@ export interface operations {
             query?: never;
             header: {
                 /**
-                 * @description The `ETag` you last saw (e.g. `"3"`). Without it the request fails with `428`;
-                 *     with a stale one, `412`.
+                 * @description The resource's current `ETag`, e.g. `"3"`: take it from the `ETag` header of your
+                 *     last response for this resource (a `GET` of it answers with one). Without it the
+                 *     request fails with `428`; with a stale one, `412`, whose `currentVersion` is the
+                 *     version to read again.
+                 * @example "3"
                  */
                 "If-Match": components["parameters"]["IfMatchRequired"];
             };
@@ -2411,6 +2471,9 @@ export interface operations {
             /** @description One page of posts. */
             200: {
                 headers: {
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2455,6 +2518,9 @@ export interface operations {
             /** @description The post was published. */
             201: {
                 headers: {
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     Location: components["headers"]["Location"];
                     ETag: components["headers"]["ETag"];
@@ -2492,7 +2558,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            204: components["responses"]["Allowed"];
+            204: components["responses"]["AllowedDeprecated"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
@@ -2525,6 +2591,9 @@ export interface operations {
             /** @description The post was published. */
             201: {
                 headers: {
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     Location: components["headers"]["Location"];
                     ETag: components["headers"]["ETag"];
@@ -2557,7 +2626,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            204: components["responses"]["Allowed"];
+            204: components["responses"]["AllowedDeprecated"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
@@ -2586,6 +2655,9 @@ export interface operations {
             /** @description The post. */
             200: {
                 headers: {
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
                     ETag: components["headers"]["ETag"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
@@ -2609,7 +2681,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The `ETag` you last saw; the request fails with `412` if it is stale. */
+                /**
+                 * @description The resource's `ETag` as you last saw it, e.g. `"3"` (a `GET` of it answers with
+                 *     one); with a stale one the request fails with `412` and changes nothing.
+                 * @example "3"
+                 */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -2623,6 +2699,9 @@ export interface operations {
             /** @description The post is gone. */
             204: {
                 headers: {
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2652,7 +2731,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            204: components["responses"]["Allowed"];
+            204: components["responses"]["AllowedDeprecated"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
@@ -2666,8 +2745,11 @@ export interface operations {
             query?: never;
             header: {
                 /**
-                 * @description The `ETag` you last saw (e.g. `"3"`). Without it the request fails with `428`;
-                 *     with a stale one, `412`.
+                 * @description The resource's current `ETag`, e.g. `"3"`: take it from the `ETag` header of your
+                 *     last response for this resource (a `GET` of it answers with one). Without it the
+                 *     request fails with `428`; with a stale one, `412`, whose `currentVersion` is the
+                 *     version to read again.
+                 * @example "3"
                  */
                 "If-Match": components["parameters"]["IfMatchRequired"];
             };
@@ -2687,6 +2769,9 @@ export interface operations {
             /** @description The updated post. */
             200: {
                 headers: {
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
                     ETag: components["headers"]["ETag"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
@@ -2752,6 +2837,9 @@ export interface operations {
             /** @description One page of posts. */
             200: {
                 headers: {
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2781,7 +2869,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            204: components["responses"]["Allowed"];
+            204: components["responses"]["AllowedDeprecated"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
@@ -2815,6 +2903,9 @@ export interface operations {
             /** @description One page of the feed. */
             200: {
                 headers: {
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2840,7 +2931,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            204: components["responses"]["Allowed"];
+            204: components["responses"]["AllowedDeprecated"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];

@@ -11,6 +11,7 @@ import { idempotentRunner, type RunIdempotently } from './idempotency.ts';
 import { postsHandlers } from './posts.ts';
 import type { Handlers } from './operations.ts';
 import { bearerAuthenticator, sessionsHandlers } from './sessions.ts';
+import { postsHandlersV2, type HandlersV2 } from './v2/posts.ts';
 
 export { ApiProblem, ECHO_LENGTH, PROBLEMS, PROBLEM_LIMITS, WWW_AUTHENTICATE, clip, problemFor } from './problem.ts';
 export type { FieldProblem } from './problem.ts';
@@ -19,6 +20,8 @@ export { idempotencyKey } from './idempotency.ts';
 export type { KeyedCall, RunIdempotently, WireResponse } from './idempotency.ts';
 export type { Handlers, OperationId, OperationRequest, OperationReply } from './operations.ts';
 export type { Caller } from '../services/accounts/index.ts';
+export type { HandlersV2 } from './v2/posts.ts';
+export { V2_PREFIX } from './v2/posts.ts';
 export { ServiceError } from '../services/errors.ts';
 
 export interface HandlerServices {
@@ -38,6 +41,11 @@ export function createHandlers(services: HandlerServices): Handlers {
     ...channelsHandlers(services.channels, services.posts),
     ...postsHandlers(services.posts, services.accounts),
   };
+}
+
+/** Every operation of openapi-v2.yaml, on the same services as version 1. */
+export function createHandlersV2(services: HandlerServices): HandlersV2 {
+  return postsHandlersV2(services.posts, services.accounts);
 }
 
 export type Authenticate = (token: string) => Promise<Caller>;

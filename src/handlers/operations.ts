@@ -1,44 +1,53 @@
-// The shape every handler has, derived from the generated contract: a handler that returns a
-// status or body the spec does not declare for its operation does not compile.
+// The shape every handler has, derived from a generated contract: a handler that returns a
+// status or body the spec does not declare for its operation does not compile. The types take
+// the contract's `operations` as a parameter, so each API version's handlers are typed from its
+// own document (v1 from generated/api.d.ts, v2 from generated/api-v2.d.ts).
 import type { operations } from '../../generated/api.d.ts';
 import type { Caller } from '../services/accounts/index.ts';
 
-export type OperationId = keyof operations;
-type Op<K extends OperationId> = operations[K];
-
 type Part<T> = [NonNullable<T>] extends [never] ? Record<string, never> : NonNullable<T>;
 
-type RequestBody<K extends OperationId> = Op<K>['requestBody'] extends { content: infer C }
+type RequestBody<Op> = Op extends { requestBody: { content: infer C } }
   ? C[keyof C]
-  : Op<K>['requestBody'] extends { content: infer C } | undefined
+  : Op extends { requestBody?: { content: infer C } }
     ? C[keyof C] | undefined
     : undefined;
 
 /** Header names as Node delivers them: lower-case. */
 type LowerCaseKeys<T> = { [P in keyof T as Lowercase<P & string>]: T[P] };
 
-export interface OperationRequest<K extends OperationId> {
-  path: Part<Op<K>['parameters']['path']>;
-  query: Part<Op<K>['parameters']['query']>;
-  headers: LowerCaseKeys<Part<Op<K>['parameters']['header']>>;
-  body: RequestBody<K>;
+type Parameters<Op> = Op extends { parameters: infer P } ? P : never;
+type ParameterPart<Op, In extends string> = Part<Parameters<Op> extends Record<In, infer T> ? T : never>;
+
+export interface RequestOf<Op> {
+  path: ParameterPart<Op, 'path'>;
+  query: ParameterPart<Op, 'query'>;
+  headers: LowerCaseKeys<ParameterPart<Op, 'header'>>;
+  body: RequestBody<Op>;
   /** The signed-in caller, or null for an anonymous one (only on operations that allow it). */
   caller: Caller | null;
 }
 
-type SuccessStatus<K extends OperationId> = Extract<keyof Op<K>['responses'], 200 | 201 | 202 | 204 | 304>;
+type Responses<Op> = Op extends { responses: infer R } ? R : never;
+type SuccessStatus<Op> = Extract<keyof Responses<Op>, 200 | 201 | 202 | 204 | 304>;
 
 type ReplyFor<R, S> = R extends { content: { 'application/json': infer B } }
   ? { status: S; body: B; headers?: Record<string, string> }
   : { status: S; body?: undefined; headers?: Record<string, string> };
 
-export type OperationReply<K extends OperationId> = {
-  [S in SuccessStatus<K>]: ReplyFor<Op<K>['responses'][S], S>;
-}[SuccessStatus<K>];
+export type ReplyOf<Op> = {
+  [S in SuccessStatus<Op>]: ReplyFor<Responses<Op>[S], S>;
+}[SuccessStatus<Op>];
 
+/** One handler per operation of a contract; a missing one is a type error. */
+export type HandlersOf<Ops> = { [K in keyof Ops]: (request: RequestOf<Ops[K]>) => Promise<ReplyOf<Ops[K]>> };
+
+export type OperationId = keyof operations;
+export type OperationRequest<K extends OperationId> = RequestOf<operations[K]>;
+export type OperationReply<K extends OperationId> = ReplyOf<operations[K]>;
 export type Handler<K extends OperationId> = (request: OperationRequest<K>) => Promise<OperationReply<K>>;
 
-/** One handler per operation in the spec; a missing one is a type error. */
-export type Handlers = { [K in OperationId]: Handler<K> };
+/** One handler per operation in openapi.yaml; a missing one is a type error. */
+export type Handlers = HandlersOf<operations>;
 
 export type Schemas = import('../../generated/api.d.ts').components['schemas'];

@@ -1,12 +1,13 @@
 // Builds the HTTP server: transport (HTTP/1.1, h2c, or HTTPS with HTTP/2 and HTTP/1.1 over ALPN),
 // third-party plugins, then ours, then the routes of the contract.
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import type { Authenticate, Handlers, RunIdempotently } from '../handlers/index.ts';
+import { V2_PREFIX, type Authenticate, type Handlers, type HandlersV2, type RunIdempotently } from '../handlers/index.ts';
 import type { HttpMetrics } from '../observability/metrics.ts';
 import { MAX_PATH_PARAMETER_LENGTH } from './conventions.ts';
 import { caching, NOT_STORED } from './plugins/caching.ts';
 import { compression } from './plugins/compression.ts';
 import { contentTypes } from './plugins/content-types.ts';
+import { deprecation } from './plugins/deprecation.ts';
 import { docs } from './plugins/docs.ts';
 import { draining } from './plugins/draining.ts';
 import { clientErrorHandler, refuseUnknownMethods } from './plugins/client-errors.ts';
@@ -41,6 +42,8 @@ export interface PressureOptions {
 export interface AppOptions {
   spec: Spec;
   handlers: Handlers;
+  /** Version 2 (openapi-v2.yaml), served under /v2 beside version 1, on the same services. */
+  v2: { spec: Spec; handlers: HandlersV2 };
   authenticate: Authenticate;
   runIdempotently: RunIdempotently;
   /** Called once per response replayed for an Idempotency-Key: the hook for a replay counter. */
@@ -103,9 +106,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const retryAfterSeconds = options.pressure.retryAfterSeconds;
 
   await app.register(requestId);
+  const apis = [
+    { document: options.spec.document, prefix: API_PREFIX },
+    { document: options.v2.spec.document, prefix: V2_PREFIX },
+  ];
   await app.register(problems, {
-    document: options.spec.document,
-    prefix: API_PREFIX,
+    apis,
     isUnavailable: options.isUnavailable,
     retryAfterSeconds,
   });
@@ -114,7 +120,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(logRequests);
   await app.register(httpMetrics, { metrics: options.metrics });
   await app.register(draining, { retryAfterSeconds });
-  await app.register(securityHeaders, { corsOrigins: options.corsOrigins, document: options.spec.document, prefix: API_PREFIX });
+  await app.register(securityHeaders, { corsOrigins: options.corsOrigins, apis });
   await app.register(caching);
   await app.register(loadShedding, {
     ...options.pressure,
@@ -136,7 +142,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       options.onIdempotentReplay?.(operationId);
     },
   });
-  await app.register(docs, { spec: options.spec });
+  // Version 2 beside version 1: the same services, auth and idempotency store; its own contract.
+  await app.register(routes, {
+    document: options.v2.spec.document,
+    prefix: V2_PREFIX,
+    handlers: options.v2.handlers,
+    authenticate: options.authenticate,
+    runIdempotently: options.runIdempotently,
+    onIdempotentReplay: (operationId) => {
+      options.metrics.idempotentReplays.inc({ operation: operationId });
+      options.onIdempotentReplay?.(operationId);
+    },
+  });
+  await app.register(deprecation, { document: options.spec.document, prefix: API_PREFIX });
+  await app.register(docs, { spec: options.spec, v2: options.v2.spec });
   const onClose = options.onClose;
   if (onClose) app.addHook('onClose', async () => onClose());
   await app.ready();

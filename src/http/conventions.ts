@@ -100,8 +100,14 @@ export interface PathMethods {
 }
 
 /** Matches a request path (without its query) against the contract's paths under `prefix`. */
-export function pathMethods(document: OpenApiDocument, prefix: string): (path: string) => PathMethods | undefined {
-  const routes = Object.entries(document.paths).map(([path, item]) => {
+/** An API version's contract and the prefix it is served under. */
+export interface ServedApi {
+  document: OpenApiDocument;
+  prefix: string;
+}
+
+export function pathMethods(apis: ServedApi[]): (path: string) => PathMethods | undefined {
+  const routes = apis.flatMap(({ document, prefix }) => Object.entries(document.paths).map(([path, item]) => {
     const declared = HTTP_METHODS.filter((m) => m in item).map((m) => m.toUpperCase());
     const pattern = (segment: string) => new RegExp(`^${prefix}${path.replace(/\{[^}]+\}/g, segment)}/?$`);
     return {
@@ -109,7 +115,7 @@ export function pathMethods(document: OpenApiDocument, prefix: string): (path: s
       unbounded: pattern('[^/]+'),
       methods: [...new Set([...declared, ...(declared.includes('GET') ? ['HEAD'] : [])])],
     };
-  });
+  }));
   return (path) => {
     const exact = routes.find((r) => r.bounded.test(path));
     if (exact) return { methods: exact.methods, overlong: false };
@@ -131,22 +137,24 @@ export interface CorsPolicy {
 const SAFELISTED = new Set(['cache-control', 'content-language', 'content-length', 'content-type', 'expires', 'last-modified', 'pragma']);
 
 /** What CORS must allow for clients of this contract, derived from it. */
-export function corsPolicy(document: OpenApiDocument): CorsPolicy {
+export function corsPolicy(documents: OpenApiDocument[]): CorsPolicy {
   const methods = new Set<string>();
   const allowed = new Set<string>();
   const exposed = new Set<string>();
-  const components = (document.components ?? {}) as Json;
-  const schemes = Object.values((components.securitySchemes ?? {}) as Json).map((s) => resolveRef(document, s));
-  if (schemes.some((s) => s.type === 'http' || (s.type === 'apiKey' && s.in === 'header' && s.name === 'Authorization'))) allowed.add('authorization');
-  for (const { method, path, operation } of operationsOf(document)) {
-    methods.add(method.toUpperCase());
-    if (method === 'get') methods.add('HEAD');
-    if (operation.requestBody) allowed.add('content-type');
-    for (const name of headerParameters(document, path, operation)) allowed.add(name.toLowerCase());
-    for (const response of Object.values((operation.responses ?? {}) as Json)) {
-      for (const name of Object.keys(resolveRef(document, response).headers ?? {})) {
-        const lower = name.toLowerCase();
-        if (!SAFELISTED.has(lower) && !lower.startsWith('access-control-')) exposed.add(lower);
+  for (const document of documents) {
+    const components = (document.components ?? {}) as Json;
+    const schemes = Object.values((components.securitySchemes ?? {}) as Json).map((s) => resolveRef(document, s));
+    if (schemes.some((s) => s.type === 'http' || (s.type === 'apiKey' && s.in === 'header' && s.name === 'Authorization'))) allowed.add('authorization');
+    for (const { method, path, operation } of operationsOf(document)) {
+      methods.add(method.toUpperCase());
+      if (method === 'get') methods.add('HEAD');
+      if (operation.requestBody) allowed.add('content-type');
+      for (const name of headerParameters(document, path, operation)) allowed.add(name.toLowerCase());
+      for (const response of Object.values((operation.responses ?? {}) as Json)) {
+        for (const name of Object.keys(resolveRef(document, response).headers ?? {})) {
+          const lower = name.toLowerCase();
+          if (!SAFELISTED.has(lower) && !lower.startsWith('access-control-')) exposed.add(lower);
+        }
       }
     }
   }

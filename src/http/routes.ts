@@ -15,7 +15,7 @@ import {
   noneMatchHits,
   type Authenticate,
   type Handlers,
-  type OperationId,
+  type HandlersV2,
   type RunIdempotently,
   type WireResponse,
 } from '../handlers/index.ts';
@@ -27,7 +27,8 @@ import './types.ts';
 export interface RoutesOptions {
   document: OpenApiDocument;
   prefix: string;
-  handlers: Handlers;
+  /** The handlers of this document's operations (one binding per API version). */
+  handlers: Handlers | HandlersV2;
   authenticate: Authenticate;
   runIdempotently: RunIdempotently;
   /** Called once per response replayed for an Idempotency-Key (for metrics). */
@@ -88,11 +89,14 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
   assertConventions(options.document);
   const idempotent = new Set(operationsOf(options.document).filter((o) => o.operation['x-idempotent'] === true).map((o) => o.operationId));
 
-  app.decorateRequest('caller', null);
-  app.decorateRequest('authFailure', null);
-  app.decorateRequest('idempotencyKey', null);
-  app.decorateRequest('idempotentReplayed', false);
-  app.addHook('onRoute', strictQuery);
+  // Registered once per API version (/v1, /v2) on the same app: what they share, once.
+  if (!app.hasRequestDecorator('caller')) {
+    app.decorateRequest('caller', null);
+    app.decorateRequest('authFailure', null);
+    app.decorateRequest('idempotencyKey', null);
+    app.decorateRequest('idempotentReplayed', false);
+    app.addHook('onRoute', strictQuery);
+  }
 
   const securityHandlers = {
     async bearerAuth(request: FastifyRequest) {
@@ -142,8 +146,8 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
     prefix: options.prefix,
     securityHandlers,
     operationResolver: (operationId: string) => {
-      const handler = options.handlers[operationId as OperationId] as ((r: unknown) => Promise<HandlerResult>) | undefined;
-      if (!handler) throw new Error(`openapi.yaml declares operation "${operationId}" but no handler implements it`);
+      const handler = (options.handlers as Record<string, (r: unknown) => Promise<HandlerResult>>)[operationId];
+      if (!handler) throw new Error(`the contract of ${options.prefix} declares operation "${operationId}" but no handler implements it`);
       const keyed = idempotent.has(operationId);
       return async (request: FastifyRequest, reply: FastifyReply) => {
         if (request.authFailure) throw request.authFailure;

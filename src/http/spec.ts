@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 
 export const specPath = new URL('../../openapi.yaml', import.meta.url);
+/** Version 2's contract, served under /v2 beside version 1. */
+export const specV2Path = new URL('../../openapi-v2.yaml', import.meta.url);
 
 export interface Spec {
   text: string;
@@ -17,7 +19,7 @@ export interface OpenApiDocument {
 
 export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
-export function loadSpec(): Spec {
-  const text = readFileSync(specPath, 'utf8');
+export function loadSpec(path: URL = specPath): Spec {
+  const text = readFileSync(path, 'utf8');
   return { text, document: parse(text) as OpenApiDocument };
 }

@@ -1,4 +1,5 @@
-// Checks responses against openapi.yaml, independently of the server's own code: the status
+// Checks responses against the contract of their version (openapi.yaml for /v1, openapi-v2.yaml
+// for /v2), independently of the server's own code: the status
 // must be declared for the operation (a `default` covers only 5xx), the body must match the
 // declared schema for its content type, and declared headers must match their schemas.
 import { readFileSync } from 'node:fs';
@@ -10,8 +11,9 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
 type Json = Record<string, any>;
 
 export const spec: Json = parse(readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8'));
+export const specV2: Json = parse(readFileSync(new URL('../../openapi-v2.yaml', import.meta.url), 'utf8'));
 
-function deref(node: unknown, seen: string[] = []): any {
+function deref(node: unknown, seen: string[] = [], document: Json = spec): any {
   if (Array.isArray(node)) return node.map((n) => deref(n, seen));
   if (!node || typeof node !== 'object') return node;
   const obj = node as Json;
@@ -21,11 +23,11 @@ function deref(node: unknown, seen: string[] = []): any {
     const target = ref
       .slice(2)
       .split('/')
-      .reduce((o: Json, key) => o[key.replace(/~1/g, '/').replace(/~0/g, '~')], spec);
+      .reduce((o: Json, key) => o[key.replace(/~1/g, '/').replace(/~0/g, '~')], document);
     const { $ref: _ref, ...siblings } = obj;
-    return { ...deref(target, [...seen, ref]), ...deref(siblings, seen) };
+    return { ...deref(target, [...seen, ref], document), ...deref(siblings, seen, document) };
   }
-  return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, deref(v, seen)]));
+  return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, deref(v, seen, document)]));
 }
 
 const ajv = new Ajv2020({ allErrors: true, strict: false });
@@ -43,11 +45,18 @@ function validator(key: string, schema: Json): ValidateFunction {
   return v;
 }
 
-const operations = Object.entries(spec.paths as Json).map(([template, item]) => ({
-  template,
-  pattern: new RegExp(`^/v1${template.replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
-  item: item as Json,
-}));
+const operations = [
+  { prefix: '/v1', document: spec },
+  { prefix: '/v2', document: specV2 },
+].flatMap(({ prefix, document }) =>
+  Object.entries(document.paths as Json).map(([template, item]) => ({
+    template,
+    prefix,
+    document,
+    pattern: new RegExp(`^${prefix}${template.replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
+    item: item as Json,
+  })),
+);
 
 export interface ResponseSeen {
   method: string;
@@ -68,14 +77,14 @@ export function violations(seen: ResponseSeen): string[] {
   if (!operation) return seen.status === 405 ? [] : [`${where}: the spec has no ${method} here`];
   const declared = operation.responses[String(seen.status)] ?? (seen.status >= 500 ? operation.responses.default : undefined);
   if (!declared) return [`${where}: status ${seen.status} is not declared for ${operation.operationId}`];
-  const response = deref(declared) as Json;
+  const response = deref(declared, [], op.document) as Json;
   const problems: string[] = [];
   for (const [name, header] of Object.entries((response.headers ?? {}) as Json)) {
     const value = seen.headers.get(name);
     if (value === null) continue;
     const schema = (header as Json).schema as Json;
     const typed = schema.type === 'integer' && /^\d+$/.test(value) ? Number(value) : value;
-    const v = validator(`${operation.operationId}:${seen.status}:header:${name}`, schema);
+    const v = validator(`${op.prefix}:${operation.operationId}:${seen.status}:header:${name}`, schema);
     if (!v(typed)) problems.push(`${where}: header ${name}: ${value} ${ajv.errorsText(v.errors)}`);
   }
   const content = response.content as Json | undefined;
@@ -93,7 +102,7 @@ export function violations(seen: ResponseSeen): string[] {
   } catch {
     return [...problems, `${where}: the body is not JSON`];
   }
-  const v = validator(`${operation.operationId}:${seen.status}:${type}`, media.schema as Json);
+  const v = validator(`${op.prefix}:${operation.operationId}:${seen.status}:${type}`, media.schema as Json);
   if (!v(body)) problems.push(`${where}: body ${ajv.errorsText(v.errors, { dataVar: 'body' })}: ${seen.body.slice(0, 500)}`);
   return problems;
 }

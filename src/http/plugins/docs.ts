@@ -1,12 +1,49 @@
-// The contract and its interactive reference, served by the server itself: /openapi.yaml as
-// written, /openapi.json, and Scalar at /docs (its assets come from the package, not a CDN).
+// The contracts and their interactive reference, served by the server itself: /openapi.yaml as
+// written and /openapi.json for version 1, /v2/openapi.yaml and /v2/openapi.json for version 2,
+// and Scalar at /docs (its assets come from the package, not a CDN), with a switch between the
+// versions. The page is Agora's: its own title and description, none of the vendor's buttons
+// for its hosted services (SDK generation, deploying, its AI agent, its MCP server), and
+// examples that work against this server (see ../docs-document.ts).
 //
 // Scalar's package holds its whole browser bundle as one string (about 5 MB of source, some
 // 20 MB of heap once loaded). A server that nobody asks for /docs should not carry it, so it
 // is loaded on the first request under /docs, into an inner Fastify instance that the /docs
 // routes forward to.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { docsDocument } from '../docs-document.ts';
 import type { Spec } from '../spec.ts';
+
+export const DOCS_TITLE = 'Agora API reference';
+const DOCS_DESCRIPTION = "The contract of Agora's REST/JSON API, versions 1 and 2: every operation, its parameters, responses, problem types and a TypeScript example.";
+
+/** Scalar's configuration: our title, both versions, and nothing that calls the vendor's services. */
+export const SCALAR_CONFIGURATION = {
+  pageTitle: DOCS_TITLE,
+  metaData: { title: DOCS_TITLE, description: DOCS_DESCRIPTION, ogTitle: DOCS_TITLE, ogDescription: DOCS_DESCRIPTION },
+  sources: [
+    { title: 'Agora API v1', slug: 'v1', url: '/docs/v1/openapi.json', default: true },
+    { title: 'Agora API v2', slug: 'v2', url: '/docs/v2/openapi.json' },
+  ],
+  // The "Open API Client" button, the developer toolbar ("Generate SDK", "Deploy"), the agent
+  // ("Ask AI") and the MCP button lead to the vendor's hosted services.
+  hideClientButton: true,
+  showDeveloperTools: 'never',
+  agent: { disabled: true },
+  mcp: { disabled: true },
+  telemetry: false,
+  withDefaultFonts: false,
+  defaultHttpClient: { targetKey: 'shell', clientKey: 'curl' },
+  // Beside each operation's TypeScript example (x-codeSamples), curl and a few languages.
+  hiddenClients: { c: true, clojure: true, csharp: true, dart: true, fsharp: true, go: true, http: true, java: true, kotlin: true, objc: true, ocaml: true, php: true, powershell: true, r: true, ruby: true, rust: true, swift: true },
+  // The footer's "Powered by Scalar" is a link to the vendor's site. Tables in descriptions
+  // (the problem types) size their columns to their content instead of equal slices, and
+  // scroll sideways rather than break names and status codes in the middle.
+  customCss: [
+    '.darklight-reference a[href*="scalar.com"] { display: none; }',
+    '.markdown table { table-layout: auto; display: block; overflow-x: auto; }',
+    '.markdown th:first-child, .markdown td:first-child, .markdown td code { white-space: nowrap; }',
+  ].join('\n'),
+};
 
 const DOCS_CSP = [
   "default-src 'self'",
@@ -18,14 +55,20 @@ const DOCS_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-export async function docs(app: FastifyInstance, options: { spec: Spec }) {
-  const json = JSON.stringify(options.spec.document);
-  app.get('/openapi.yaml', async (_request, reply) =>
-    reply.type('application/yaml; charset=utf-8').send(options.spec.text),
-  );
-  app.get('/openapi.json', async (_request, reply) =>
-    reply.type('application/json; charset=utf-8').send(json),
-  );
+export async function docs(app: FastifyInstance, options: { spec: Spec; v2: Spec }) {
+  const versions = [
+    { prefix: '', spec: options.spec, page: docsDocument(options.spec.document, { prefix: '/v1', sdk: true }) },
+    { prefix: '/v2', spec: options.v2, page: docsDocument(options.v2.document, { prefix: '/v2', sdk: false }) },
+  ];
+  for (const { prefix, spec } of versions) {
+    const json = JSON.stringify(spec.document);
+    app.get(`${prefix}/openapi.yaml`, async (_request, reply) =>
+      reply.type('application/yaml; charset=utf-8').send(spec.text),
+    );
+    app.get(`${prefix}/openapi.json`, async (_request, reply) =>
+      reply.type('application/json; charset=utf-8').send(json),
+    );
+  }
 
   // Registered in its own context so that the relaxed CSP applies to the docs page alone.
   await app.register(async (docsApp) => {
@@ -39,7 +82,7 @@ export async function docs(app: FastifyInstance, options: { spec: Spec }) {
         const inner = Fastify({ logger: false });
         await inner.register(scalar, {
           routePrefix: '/docs',
-          configuration: { url: '/openapi.json', withDefaultFonts: false, telemetry: false } as never,
+          configuration: SCALAR_CONFIGURATION as never,
         });
         await inner.ready();
         return inner;
@@ -62,6 +105,13 @@ export async function docs(app: FastifyInstance, options: { spec: Spec }) {
       }
       return reply.send(answer.rawPayload);
     };
+    // What the page reads: each version's contract with examples and grouping for readers.
+    for (const [version, { page }] of [['v1', versions[0]!], ['v2', versions[1]!]] as const) {
+      const json = JSON.stringify(page);
+      docsApp.get(`/docs/${version}/openapi.json`, async (_request, reply) =>
+        reply.type('application/json; charset=utf-8').send(json),
+      );
+    }
     docsApp.get('/docs', forward);
     docsApp.get('/docs/*', forward);
   });

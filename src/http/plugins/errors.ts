@@ -4,14 +4,13 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiProblem, ECHO_LENGTH, ServiceError, WWW_AUTHENTICATE, clip, problemFor } from '../../handlers/index.ts';
-import { pathMethods } from '../conventions.ts';
-import type { OpenApiDocument } from '../spec.ts';
+import { pathMethods, type ServedApi } from '../conventions.ts';
 import { fieldProblems } from '../validation.ts';
 import '../types.ts';
 
 export interface ProblemsOptions {
-  document: OpenApiDocument;
-  prefix: string;
+  /** Every API version's contract and the prefix it is served under, to tell 405 from 404. */
+  apis: ServedApi[];
   /** True for errors meaning a dependency (the database) is unreachable: answered 503. */
   isUnavailable: (error: unknown) => boolean;
   retryAfterSeconds: number;
@@ -121,7 +120,7 @@ export const problems = fp(async (app: FastifyInstance, options: ProblemsOptions
     return sendProblem(request, reply, new ApiProblem('internal-error', `an unexpected error occurred; quote request id ${request.id} when reporting it`));
   });
 
-  const methodsOf = pathMethods(options.document, options.prefix);
+  const methodsOf = pathMethods(options.apis);
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
     const known = methodsOf(path);

@@ -6,8 +6,7 @@ import cors from '@fastify/cors';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import helmet, { type HelmetOptions } from 'helmet';
-import { corsPolicy, pathMethods } from '../conventions.ts';
-import type { OpenApiDocument } from '../spec.ts';
+import { corsPolicy, pathMethods, type ServedApi } from '../conventions.ts';
 
 const HELMET_OPTIONS: HelmetOptions = {
   contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
@@ -46,8 +45,8 @@ const REQUEST_ID = 'x-request-id';
 
 export interface SecurityHeadersOptions {
   corsOrigins: string[];
-  document: OpenApiDocument;
-  prefix: string;
+  /** Every API version served: a preflight allows what the contracts declare. */
+  apis: ServedApi[];
 }
 
 export const securityHeaders = fp(async (app: FastifyInstance, options: SecurityHeadersOptions) => {
@@ -57,8 +56,8 @@ export const securityHeaders = fp(async (app: FastifyInstance, options: Security
     done();
   });
   const allowed = new Set(options.corsOrigins);
-  const policy = corsPolicy(options.document);
-  const methodsOf = pathMethods(options.document, options.prefix);
+  const policy = corsPolicy(options.apis.map((api) => api.document));
+  const methodsOf = pathMethods(options.apis);
   const allowedHeaders = [...policy.allowedHeaders, REQUEST_ID];
   const exposedHeaders = [...policy.exposedHeaders, REQUEST_ID];
   await app.register(cors, {
