@@ -22,6 +22,8 @@ try {
   throw error;
 }
 
+// The database's own log lines (the ORM's warnings, the embedded server's supervision).
+const ormLog = deferredLog();
 let embedded: EmbeddedDatabase | undefined;
 if (!config.databaseUrl) {
   console.log(`agora: no DATABASE_URL; starting the embedded PostgreSQL in ${config.dataDir}/postgres`);
@@ -30,10 +32,10 @@ if (!config.databaseUrl) {
     port: config.embeddedPostgresPort,
     database: 'agora',
     log: config.logLevel === 'debug' || config.logLevel === 'trace' ? (m) => console.log(`postgres: ${m}`) : undefined,
+    events: ormLog,
   });
 }
 const metrics = createMetrics();
-const ormLog = deferredLog();
 const orm = await openDatabase({
   clientUrl: config.databaseUrl ?? embedded!.url,
   onQuery: metrics.database.onQuery,
