@@ -12,8 +12,16 @@ export function startIdempotencyPurge(idempotency: IdempotencyService, log: Fast
       log.warn({ err: error }, 'could not purge expired idempotency keys; will retry');
     }
   };
-  const timer = setInterval(() => void run(), everyMs);
+  // The run in flight, which `stop` waits for: the pool must not close under its query.
+  let running: Promise<void> = Promise.resolve();
+  const tick = () => void (running = run());
+  const timer = setInterval(tick, everyMs);
   timer.unref();
-  void run();
-  return { stop: () => clearInterval(timer) };
+  tick();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

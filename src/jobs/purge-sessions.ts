@@ -11,8 +11,16 @@ export function startSessionPurge(sessions: SessionsService, log: FastifyBaseLog
       log.warn({ err: error }, 'could not purge expired sessions; will retry');
     }
   };
-  const timer = setInterval(() => void run(), everyMs);
+  // The run in flight, which `stop` waits for: the pool must not close under its query.
+  let running: Promise<void> = Promise.resolve();
+  const tick = () => void (running = run());
+  const timer = setInterval(tick, everyMs);
   timer.unref();
-  void run();
-  return { stop: () => clearInterval(timer) };
+  tick();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

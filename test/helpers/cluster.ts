@@ -1,12 +1,12 @@
-// Several real server processes (the build `npm start` runs, as deployed) on one database cloned from the
-// migrated template: for what only more than one instance can show, and for crashes.
+// Several real server processes (the build `npm start` runs, as deployed) on one database, cloned from the
+// migrated template or empty (they migrate it): for what only more than one instance can show, and for crashes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { assertConforms } from './contract.ts';
 import { readResponse, type RawResponse } from './http.ts';
 import { parseMetrics, type Scrape } from './metrics.ts';
-import { cloneTemplate } from './postgres.ts';
+import { cloneTemplate, createEmptyDatabase } from './postgres.ts';
 import { serverArgs } from './server-command.ts';
 
 interface Tap {
@@ -48,8 +48,16 @@ const checkingFetch = async (request: Request): Promise<Response> => {
   return response;
 };
 
-export async function startCluster(t: Tap, count: number, env: Record<string, string> = {}): Promise<Cluster> {
-  const { url: databaseUrl, drop } = await cloneTemplate();
+export interface ClusterOptions {
+  /**
+   * Start on an empty database instead of a copy of the migrated template: the instances,
+   * started together, then migrate it themselves.
+   */
+  emptyDatabase?: boolean;
+}
+
+export async function startCluster(t: Tap, count: number, env: Record<string, string> = {}, options: ClusterOptions = {}): Promise<Cluster> {
+  const { url: databaseUrl, drop } = await (options.emptyDatabase ? createEmptyDatabase() : cloneTemplate());
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 3 });
   const instances: Instance[] = [];
 
@@ -97,7 +105,8 @@ export async function startCluster(t: Tap, count: number, env: Record<string, st
     const stderr: string[] = [];
     child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
     const listening = new Promise<string>((resolve, reject) => {
-      // Generous: on a busy two-core machine, three instances starting at once each take ~20 s.
+      // Generous: instances started together on an empty database wait for the one migrating it,
+      // on a machine that may be busy with other work.
       const timer = setTimeout(() => reject(new Error(`${name} did not start within 90 s: ${stderr.join('')}`)), 90_000);
       void exited.then(() => reject(new Error(`${name} exited at start-up: ${stderr.join('')}`)));
       createInterface({ input: child.stdout! }).on('line', (line) => {

@@ -37,11 +37,20 @@ export async function runAdmin(serverUrl: string, sql: string): Promise<void> {
 
 /** A fresh database cloned from the migrated template of this `npm test` run. */
 export async function cloneTemplate(): Promise<{ url: string; drop: () => Promise<void> }> {
+  return newDatabase(true);
+}
+
+/** A fresh database with nothing of Agora's in it: no schema, no migration applied. */
+export async function createEmptyDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  return newDatabase(false);
+}
+
+async function newDatabase(migrated: boolean): Promise<{ url: string; drop: () => Promise<void> }> {
   const adminUrl = process.env.AGORA_TEST_ADMIN_URL;
   const template = process.env.AGORA_TEST_TEMPLATE;
   if (!adminUrl || !template) throw new Error('run the tests with `npm test` (test/run.ts prepares the database)');
   const database = `agora_test_${randomBytes(6).toString('hex')}`;
-  await runAdmin(adminUrl, `create database "${database}" template "${template}"`);
+  await runAdmin(adminUrl, `create database "${database}"${migrated ? ` template "${template}"` : ''}`);
   return {
     url: databaseUrl(adminUrl, database),
     drop: () => runAdmin(adminUrl, `drop database if exists "${database}" with (force)`),

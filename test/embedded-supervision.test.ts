@@ -1,0 +1,60 @@
+// The embedded PostgreSQL is supervised: killed under a running server, it is restarted, and
+// the server (its pool, its cache-invalidation listener, its health check) recovers by itself,
+// saying in its log what happened.
+import t from 'tap';
+import { checkedFetch, uniqueHandle } from './helpers/agora.ts';
+import { eventually } from './helpers/locks.ts';
+import { freePort } from './helpers/postgres.ts';
+import { embeddedDataDir, isRunning, postmasterPid, spawnServer, whenListening } from './helpers/server-process.ts';
+
+// Longer than the default: a server, its embedded PostgreSQL killed and restarted.
+t.setTimeout(180_000);
+
+t.test('SIGKILL of the embedded postmaster: restarted, and the API answers 2xx again by itself', async (t) => {
+  const dataDir = embeddedDataDir(t);
+  const metricsPort = await freePort();
+  const server = await spawnServer(t, { via: 'node', dataDir, env: { METRICS_PORT: String(metricsPort), HEALTH_CHECK_INTERVAL_MS: '1000' } });
+  await whenListening(server);
+  const fetchChecked = checkedFetch();
+  const signUp = async () => {
+    const handle = uniqueHandle('phoenix');
+    const response = await fetchChecked(new Request(`${server.origin}/v1/accounts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: `${handle}@example.com`, password: 'correct horse battery staple', handle, displayName: handle }),
+    }));
+    await response.body?.cancel();
+    return response.status;
+  };
+  const listenerUp = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    return /^agora_cache_invalidation_listener_up 1$/m.test(text);
+  };
+  t.equal(await signUp(), 201, 'serving before');
+  t.ok(await eventually('the invalidation listener to be up', async () => ((await listenerUp()) ? true : undefined), 30_000));
+
+  const killed = postmasterPid(dataDir)!;
+  t.ok(killed, 'the postmaster runs');
+  process.kill(killed, 'SIGKILL');
+  await eventually('the postmaster to die', () => (isRunning(killed) ? undefined : true), 10_000);
+
+  // Bounded: the restart (with backoff while the old server's children leave), then the next
+  // health check and the listener's reconnection.
+  const status = await eventually('a sign-up to succeed again', async () => ((await signUp()) === 201 ? 201 : undefined), 60_000);
+  t.equal(status, 201, 'the API answers 2xx again');
+  const restarted = postmasterPid(dataDir);
+  t.ok(restarted !== undefined && restarted !== killed, `another postmaster runs (pid ${restarted})`);
+  t.ok(await eventually('the invalidation listener to reconnect', async () => ((await listenerUp()) ? true : undefined), 60_000), 'the cache invalidation listener is back');
+  const ready = await fetch(`${server.origin}/readyz`);
+  t.equal(ready.status, 200, 'ready');
+  await ready.body?.cancel();
+
+  const died = server.logs.find((l) => l.component === 'database' && l.msg?.includes('exited unexpectedly'));
+  t.match(died, { level: 50, postgresPid: killed, signal: 'SIGKILL' }, 'the log says the database died, and how');
+  const back = server.logs.find((l) => l.component === 'database' && l.msg?.includes('accepts connections again'));
+  t.match(back, { level: 30, postgresPid: restarted }, 'and that it is back');
+
+  process.kill(server.logs.find((l) => typeof l.pid === 'number' && l.msg?.startsWith('docs at'))!.pid, 'SIGTERM');
+  t.same(await server.exited, { code: 0, signal: null }, 'the server still shuts down cleanly');
+  t.equal(postmasterPid(dataDir), undefined, 'stopping the restarted database');
+});
