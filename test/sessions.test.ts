@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import t from 'tap';
-import { unwrap } from 'agora-sdk';
+import { AgoraError, AuthenticationError, unwrap } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
 import { eventually } from './helpers/locks.ts';
 import { delta, total } from './helpers/metrics.ts';
@@ -78,7 +78,10 @@ t.test('a missing, malformed or unknown token is a 401 with WWW-Authenticate', a
 
 t.test('unwrap throws typed problems', async (t) => {
   const anonymous = agora.client();
-  await t.rejects(unwrap(anonymous.GET('/sessions/me')), { name: 'AgoraError', status: 401, type: 'urn:agora:problem:unauthenticated' });
+  const error = await unwrap(anonymous.GET('/sessions/me')).then(() => undefined, (e: unknown) => e);
+  t.ok(error instanceof AuthenticationError, 'an AuthenticationError');
+  t.ok(error instanceof AgoraError, 'which is an AgoraError');
+  t.match(error, { name: 'AuthenticationError', status: 401, type: 'urn:agora:problem:unauthenticated' });
 });
 
 t.test('a session deleted in the database stops working at once, cached or not', async (t) => {
