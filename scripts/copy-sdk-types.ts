@@ -1,5 +1,7 @@
-// The SDK ships its own copy of the generated types (it is published without this repo), and
-// the list of operations that honour Idempotency-Key, which it needs at run time to send keys.
+// The SDK ships its own copy of the generated types of every version of the API (it is published
+// without this repo): sdk/src/api.ts from openapi.yaml (v1), sdk/src/api-v2.ts from
+// openapi-v2.yaml, and for each the list of operations that honour Idempotency-Key, which it
+// needs at run time to send keys.
 // Its version is the contract's `info.version` (sdk/package.json, the lock file's entry for it,
 // and sdk/src/version.ts), and its README's code is taken from sdk/examples (between
 // `// #region name` and `// #endregion name`, under `<!-- snippet: file.ts#name -->`).
@@ -7,18 +9,22 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
 
-const HEADER = '// Generated from openapi.yaml by `npm run generate`; do not edit.\n';
+const header = (contract: string) => `// Generated from ${contract} by \`npm run generate\`; do not edit.\n`;
+const HEADER = header('openapi.yaml');
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
-const document = parse(readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8')) as {
+interface Contract {
   info: { version: string };
   paths: Record<string, Record<string, any>>;
-};
+}
+const load = (file: string) => parse(readFileSync(new URL(`../${file}`, import.meta.url), 'utf8')) as Contract;
+const document = load('openapi.yaml');
+const documentV2 = load('openapi-v2.yaml');
 const version = document.info.version;
 
-function idempotentOperations(): string[] {
+function idempotentOperations(contract: Contract): string[] {
   const found: string[] = [];
-  for (const [path, item] of Object.entries(document.paths)) {
+  for (const [path, item] of Object.entries(contract.paths)) {
     for (const method of METHODS) {
       if (item[method]?.['x-idempotent'] === true) found.push(`${method.toUpperCase()} ${path}`);
     }
@@ -32,11 +38,16 @@ const files = [
     expected: `${HEADER}${readFileSync(new URL('../generated/api.d.ts', import.meta.url), 'utf8')}`,
   },
   {
+    target: new URL('../sdk/src/api-v2.ts', import.meta.url),
+    expected: `${header('openapi-v2.yaml')}${readFileSync(new URL('../generated/api-v2.d.ts', import.meta.url), 'utf8')}`,
+  },
+  {
     target: new URL('../sdk/src/idempotent.ts', import.meta.url),
-    expected:
-      HEADER +
-      '\n/** The operations marked `x-idempotent: true`, as `METHOD /path`: they take an Idempotency-Key. */\n' +
-      `export const idempotentOperations: ReadonlySet<string> = new Set([\n${idempotentOperations().map((o) => `  '${o}',\n`).join('')}]);\n`,
+    expected: idempotentFile(HEADER, 'idempotentOperations', document),
+  },
+  {
+    target: new URL('../sdk/src/idempotent-v2.ts', import.meta.url),
+    expected: idempotentFile(header('openapi-v2.yaml'), 'idempotentOperationsV2', documentV2),
   },
   {
     target: new URL('../sdk/src/version.ts', import.meta.url),
@@ -56,6 +67,15 @@ const files = [
     expected: withSnippets(readFileSync(new URL('../sdk/README.md', import.meta.url), 'utf8')),
   },
 ];
+
+/** The module that exports as `name` the operations of `contract` that take an Idempotency-Key. */
+function idempotentFile(banner: string, name: string, contract: Contract): string {
+  return (
+    banner +
+    '\n/** The operations marked `x-idempotent: true`, as `METHOD /path`: they take an Idempotency-Key. */\n' +
+    `export const ${name}: ReadonlySet<string> = new Set([\n${idempotentOperations(contract).map((o) => `  '${o}',\n`).join('')}]);\n`
+  );
+}
 
 /** A JSON file as it is, with `change` applied (2-space indent, final newline, as npm writes). */
 function withJson(target: URL, change: (json: any) => void) {
@@ -87,7 +107,7 @@ if (process.argv.includes('--check')) {
     }
   }
   if (stale) process.exit(1);
-  console.log('the SDK\'s generated files match openapi.yaml');
+  console.log("the SDK's generated files match openapi.yaml and openapi-v2.yaml");
 } else {
   for (const { target, expected } of files) writeFileSync(target, expected);
 }

@@ -1,8 +1,8 @@
 // The SDK as users get it: `npm pack` gives a complete package that installs into a new
 // project without the registry (its dependencies packed from this repository's node_modules),
 // loads with require() on Node 20 and import on the project's Node, type-checks the quickstart
-// under the strictest compiler settings, and runs it on Node 20 against a live server. The
-// quickstart also runs from the repository as it is documented.
+// and the v2 example under the strictest compiler settings, and runs them on Node 20 against a
+// live server. The examples also run from the repository as they are documented.
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +33,7 @@ async function npm(args: string[], cwd: string) {
   return run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, env: { ...process.env, npm_config_update_notifier: 'false' } });
 }
 
-t.test('the packed SDK installs in a new project, loads on Node 20 (require) and Node 24 (import), and its quickstart compiles and runs', async (t) => {
+t.test('the packed SDK installs in a new project, loads on Node 20 (require) and Node 24 (import), and its quickstart and v2 example compile and run', async (t) => {
   const node20 = await findNode20();
   const work = mkdtempSync(join(tmpdir(), 'agora-sdk-pack-'));
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
@@ -97,6 +97,7 @@ unwrap(agora.GET('/accounts/{accountId}', { params: { path: { accountId: '000000
   // The quickstart against the installed types, under the strictest settings (and without
   // skipLibCheck, so the package's own declarations are checked too), emitted for Node 20.
   copyFileSync(join(sdk, 'examples/quickstart.ts'), join(project, 'quickstart.ts'));
+  copyFileSync(join(sdk, 'examples/v2.ts'), join(project, 'v2.ts'));
   writeFileSync(
     join(project, 'tsconfig.json'),
     JSON.stringify({
@@ -114,14 +115,16 @@ unwrap(agora.GET('/accounts/{accountId}', { params: { path: { accountId: '000000
         typeRoots: [join(repo, 'node_modules/@types')],
         outDir: 'build',
       },
-      files: ['quickstart.ts'],
+      files: ['quickstart.ts', 'v2.ts'],
     }),
   );
   await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project }).catch((error: { stdout: string }) => {
-    throw new Error(`the quickstart does not compile against the installed package:\n${error.stdout}`);
+    throw new Error(`the examples do not compile against the installed package:\n${error.stdout}`);
   });
   const quickstart = await run(node20, ['build/quickstart.js'], { cwd: project, env: { ...process.env, AGORA_BASE_URL: agora.baseUrl } });
   t.match(quickstart.stdout, /done\n$/, 'the compiled quickstart ran to its end on Node 20');
+  const v2 = await run(node20, ['build/v2.js'], { cwd: project, env: { ...process.env, AGORA_BASE_URL: agora.baseUrl } });
+  t.match(v2.stdout, /done\n$/, 'the compiled v2 example ran to its end on Node 20');
 });
 
 t.test('sdk/examples/quickstart.ts runs against a live server and exits 0', async (t) => {
@@ -145,4 +148,21 @@ t.test('sdk/examples/resilience.ts runs against a live server and exits 0', asyn
   t.match(stdout, /^cancelled: no longer needed$/m);
   t.match(stdout, /^unreachable: GET http:\/\/127\.0\.0\.1:9\/v1\/accounts$|^timed out after/m);
   t.match(stdout, /done\n$/);
+});
+
+t.test('sdk/examples/v2.ts runs against a live server and exits 0', async (t) => {
+  const agora = await startAgora(t);
+  const { stdout } = await run(process.execPath, [join(sdk, 'examples/v2.ts')], { env: { ...process.env, AGORA_BASE_URL: agora.baseUrl } });
+  t.match(stdout, /^signed up and in as @v2example_/m);
+  t.match(stdout, /^posted 3 posts as @v2example_\w+$/m);
+  t.match(stdout, /^@v2example_\w+: First through v2$/m, 'the feed was paged to its oldest post');
+  t.match(stdout, /^a page of 2, next: \/v2\/accounts\/[0-9a-f-]+\/posts\?sort=createdAt&limit=2&cursor=[A-Za-z0-9_-]+$/m, 'the first page links the next');
+  t.match(stdout, /^a page of 1, next: none$/m, 'the last page links none');
+  t.match(stdout, /^edited the post: version 0 → 1$/m);
+  t.match(stdout, /^stale update refused; the current version is 1$/m);
+  t.match(stdout, /^through v1: "First through v2, edited" by me$/m);
+  t.match(stdout, /^deleted through v1, not found through v2 \(request \S+\)$/m);
+  t.match(stdout, /done\n$/);
+  const [{ posts }] = (await agora.sql(`select count(*)::int as posts from posts.post p join accounts.account a on a.id = p.author_id where a.handle like 'v2example_%'`)) as [{ posts: number }];
+  t.equal(posts, 2, 'three posted through v2, one deleted through v1');
 });

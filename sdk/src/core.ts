@@ -1,6 +1,7 @@
 // The machinery every Agora client shares, whatever version of the API it speaks: the session
 // token, Idempotency-Keys, a timeout per attempt, retries with backoff, hooks, errors and
-// pagination. A client for one version is `createApiClient<paths>(options, idempotentOperations)`.
+// pagination (over v1's `nextCursor` and v2's `next` links alike). A client for one version is
+// `createApiClient<paths>(options, idempotentOperations)`.
 import createClient, { type Client, type ClientOptions, type FetchOptions } from 'openapi-fetch';
 import { AgoraConnectionError, AgoraTimeoutError, retryAfterMs, toError } from './errors.ts';
 
@@ -75,9 +76,20 @@ export interface AgoraClientOptions extends Omit<ClientOptions, 'baseUrl'> {
   newIdempotencyKey?: (() => string) | undefined;
 }
 
-/** The paths of `P` whose `GET` answers a page: `{ data: [...], nextCursor }`. */
+/** A page of a v1 list: its items and the cursor of the next page (`null` on the last). */
+export interface CursorPage {
+  data: readonly unknown[];
+  nextCursor: string | null;
+}
+/** A page of a v2 list: its items and the path and query of the next page (`null` on the last). */
+export interface LinkPage {
+  data: readonly unknown[];
+  next: string | null;
+}
+
+/** The paths of `P` whose `GET` answers a page: `{ data: [...], nextCursor }` (v1) or `{ data: [...], next }` (v2). */
 export type ListPath<P> = {
-  [K in keyof P]: P[K] extends { get: { responses: { 200: { content: { 'application/json': { data: readonly unknown[]; nextCursor: string | null } } } } } } ? K : never;
+  [K in keyof P]: P[K] extends { get: { responses: { 200: { content: { 'application/json': CursorPage | LinkPage } } } } } ? K : never;
 }[keyof P];
 
 /** The item type of the list at path `K`. */
@@ -102,12 +114,15 @@ export interface ApiClient<P extends {}> extends Client<P> {
   setToken(token: string | undefined): void;
   readonly token: string | undefined;
   /**
-   * Every item of a list, following `nextCursor` from page to page as you iterate:
+   * Every item of a list, fetching the next page as you iterate:
    * `for await (const post of client.paginate('/feed', { params: { query: { limit: 50 } } }))`.
+   * A v1 list's next page is asked for with its `nextCursor`; a v2 list's is its `next` link,
+   * followed as it is (it keeps the first request's filters, sort and limit). The later pages
+   * are sent with the first one's options but its path and query (`headers`, `signal`, …).
    * A failed page throws its typed error. Stop whenever you like (`break`).
    */
   paginate<K extends ListPath<P>>(path: K, ...init: {} extends ListInit<P, K> ? [ListInit<P, K>?] : [ListInit<P, K>]): AsyncGenerator<ListItem<P, K>, void, undefined>;
-  /** The pages of a list, one response body at a time, following `nextCursor`. */
+  /** The pages of a list, one response body at a time, following `nextCursor` (v1) or `next` (v2). */
   pages<K extends ListPath<P>>(path: K, ...init: {} extends ListInit<P, K> ? [ListInit<P, K>?] : [ListInit<P, K>]): AsyncGenerator<ListPage<P, K>, void, undefined>;
 }
 
@@ -314,18 +329,48 @@ export function createApiClient<P extends {}>(options: AgoraClientOptions, idemp
     },
   });
 
-  type Page = { data: readonly unknown[]; nextCursor: string | null };
-  async function* pages(path: string, init: FetchOptions<unknown> | undefined): AsyncGenerator<Page, void, undefined> {
-    let cursor: string | undefined;
-    do {
-      const params = { ...init?.params, query: { ...init?.params?.query, ...(cursor === undefined ? {} : { cursor }) } };
-      const get = client.GET as unknown as (path: string, init: unknown) => Promise<{ data?: Page; error?: unknown; response: Response }>;
-      const page = await unwrap(get(path, { ...init, params }));
-      yield page;
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor !== undefined);
+  type Page = { data: readonly unknown[]; nextCursor?: string | null; next?: string | null };
+  type Init = Omit<FetchOptions<unknown>, 'params' | 'querySerializer'> & {
+    params?: { query?: Record<string, unknown>; header?: Record<string, unknown>; path?: Record<string, unknown> };
+    querySerializer?: unknown;
+  };
+  const get = client.GET as unknown as (path: string, init: Init | undefined) => Promise<{ data?: Page; error?: unknown; response: Response }>;
+
+  /**
+   * The request for a v2 list's `next` (`/v2/feed?limit=20&cursor=…`): resolved against
+   * `baseUrl` like a link on a page (in a browser, a relative `baseUrl` against the page), and
+   * sent as it is, query string included. A link to another origin is refused: the token is
+   * not sent there.
+   */
+  function following(next: string, init: Init | undefined): { path: string; init: Init } {
+    const location = (globalThis as { location?: { href?: string } }).location?.href;
+    const base = new URL(options.baseUrl, location);
+    const target = new URL(next, base);
+    if (target.origin !== base.origin) throw new Error(`agora-sdk: not following a next link to another origin: ${next}`);
+    const search = target.search.slice(1);
+    const { params, querySerializer: _querySerializer, baseUrl: _baseUrl, ...rest } = init ?? {};
+    return {
+      path: target.pathname,
+      init: { ...rest, params: params?.header === undefined ? {} : { header: params.header }, baseUrl: target.origin, querySerializer: () => search },
+    };
   }
-  async function* items(path: string, init: FetchOptions<unknown> | undefined): AsyncGenerator<unknown, void, undefined> {
+
+  async function* pages(path: string, init: Init | undefined): AsyncGenerator<Page, void, undefined> {
+    let request = { path, init };
+    for (;;) {
+      const page = await unwrap(get(request.path, request.init));
+      yield page;
+      if (typeof page.next === 'string') {
+        request = following(page.next, init);
+      } else if (typeof page.nextCursor === 'string') {
+        const params = { ...init?.params, query: { ...init?.params?.query, cursor: page.nextCursor } };
+        request = { path, init: { ...init, params } };
+      } else {
+        return;
+      }
+    }
+  }
+  async function* items(path: string, init: Init | undefined): AsyncGenerator<unknown, void, undefined> {
     for await (const page of pages(path, init)) yield* page.data;
   }
 
@@ -336,7 +381,7 @@ export function createApiClient<P extends {}>(options: AgoraClientOptions, idemp
       },
     },
     token: { get: () => token, enumerable: true },
-    paginate: { value: (path: string, init?: FetchOptions<unknown>) => items(path, init) },
-    pages: { value: (path: string, init?: FetchOptions<unknown>) => pages(path, init) },
+    paginate: { value: (path: string, init?: Init) => items(path, init) },
+    pages: { value: (path: string, init?: Init) => pages(path, init) },
   }) as ApiClient<P>;
 }

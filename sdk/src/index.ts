@@ -1,12 +1,16 @@
 // agora-sdk: a typed client for the Agora API, built on openapi-fetch and the types generated
 // from the API's OpenAPI contract. The machinery (tokens, Idempotency-Keys, timeouts, retries,
 // hooks, typed errors, pagination) is in core.ts and errors.ts, shared by every version of the
-// API; this file binds it to v1's generated types.
+// API; this file binds it to each version's generated types: v1 (`createAgoraClient`) and v2
+// (`createAgoraV2Client`).
 import { createApiClient, type AgoraClientOptions, type ApiClient } from './core.ts';
 import type { components, operations, paths } from './api.ts';
+import type { components as componentsV2, operations as operationsV2, paths as pathsV2 } from './api-v2.ts';
 import { idempotentOperations } from './idempotent.ts';
+import { idempotentOperationsV2 } from './idempotent-v2.ts';
 
 export type { components, operations, paths };
+export type { componentsV2, operationsV2, pathsV2 };
 export type Schemas = components['schemas'];
 export type Account = Schemas['Account'];
 export type AccountList = Schemas['AccountList'];
@@ -27,7 +31,14 @@ export type Member = Schemas['Member'];
 export type Problem = Schemas['Problem'];
 export type ProblemType = Problem['type'];
 
-export { idempotentOperations };
+/** v2's types: a post without `authorId`, a list as `{ data, next }`. */
+export type SchemasV2 = componentsV2['schemas'];
+export type PostV2 = SchemasV2['Post'];
+export type NewPostV2 = SchemasV2['NewPost'];
+export type PostPatchV2 = SchemasV2['PostPatch'];
+export type PostListV2 = SchemasV2['PostList'];
+
+export { idempotentOperations, idempotentOperationsV2 };
 export { VERSION } from './version.ts';
 export {
   createApiClient,
@@ -53,6 +64,8 @@ export {
   type ListItem,
   type ListInit,
   type ListPage,
+  type CursorPage,
+  type LinkPage,
 } from './core.ts';
 export {
   AgoraError,
@@ -78,8 +91,22 @@ export function createAgoraClient(options: AgoraClientOptions): AgoraClient {
   return createApiClient<paths>(options, idempotentOperations);
 }
 
+/**
+ * A client for the v2 API (the posts family: `/posts`, `/posts/{postId}`, `/feed`,
+ * `/accounts/{accountId}/posts`, `/channels/{channelId}/posts`):
+ * `client.GET('/posts/{postId}', …)`, `client.paginate('/feed')` following `next` links, …
+ */
+export interface AgoraV2Client extends ApiClient<pathsV2> {}
+
+/**
+ * Creates a client of the v2 API; `baseUrl` ends in `/v2`. It shares everything with the v1
+ * client (options, errors, retries, Idempotency-Keys on v2's creating calls, hooks); a token
+ * from v1's `POST /sessions` works on both.
+ */
+export function createAgoraV2Client(options: AgoraClientOptions): AgoraV2Client {
+  return createApiClient<pathsV2>(options, idempotentOperationsV2);
+}
+
 // Another version of the API is one more pair of generated files (its `paths` and its
-// `idempotentOperations`) and one more factory over them, sharing everything else:
-//   export function createAgoraV2Client(options: AgoraClientOptions): ApiClient<pathsV2> {
-//     return createApiClient<pathsV2>(options, idempotentOperationsV2);
-//   }
+// `idempotentOperations`, written by scripts/copy-sdk-types.ts) and one more factory over
+// them, as for v2 above.
