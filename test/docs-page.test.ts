@@ -100,6 +100,8 @@ if (!available && process.env.CI !== 'true') {
     const served = (await (await fetch(`${agora.origin}/openapi.json`)).json()) as any;
     t.notOk(served.paths['/posts/{postId}'].patch['x-codeSamples'], '/openapi.json stays the contract as written');
     const v2 = (await (await fetch(`${agora.origin}/docs/v2/openapi.json`)).json()) as any;
-    t.match(v2.paths['/feed'].get['x-codeSamples'][0].source, /fetch\(`\$\{base\}\/feed`/);
+    const [sdk, plain] = v2.paths['/feed'].get['x-codeSamples'];
+    t.match(sdk, { label: 'agora-sdk', source: /const agora = createAgoraV2Client\(/ }, "v2's SDK example uses the v2 client");
+    t.match(plain, { label: 'fetch', source: /fetch\(`\$\{base\}\/feed`/ }, 'and a fetch example follows');
   });
 }

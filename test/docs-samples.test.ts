@@ -1,5 +1,5 @@
-// The docs page's examples work as shown: every TypeScript example the page offers (agora-sdk
-// for v1, fetch for v2; src/http/docs-document.ts) is compiled against the SDK and Node's types,
+// The docs page's examples work as shown: every TypeScript example the page offers (agora-sdk's
+// v1 or v2 client, and fetch; src/http/docs-document.ts) is compiled against the SDK and Node's types,
 // so an example with a wrong path, a missing parameter or a body of the wrong shape fails here.
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -18,13 +18,17 @@ t.teardown(() => rm(dir, { recursive: true, force: true }));
 
 const files: string[] = [];
 for (const [name, document] of [
-  ['v1', docsDocument(loadSpec().document, { prefix: '/v1', sdk: true })],
-  ['v2', docsDocument(loadSpec(specV2Path).document, { prefix: '/v2', sdk: false })],
+  ['v1', docsDocument(loadSpec().document, { prefix: '/v1', client: 'createAgoraClient' })],
+  ['v2', docsDocument(loadSpec(specV2Path).document, { prefix: '/v2', client: 'createAgoraV2Client' })],
 ] as const) {
   for (const { operationId, operation } of operationsOf(document)) {
-    const file = join(dir, `${name}-${operationId}.ts`);
-    await writeFile(file, `${operation['x-codeSamples'][0].source}\nexport {};\n`);
-    files.push(file);
+    const samples = operation['x-codeSamples'] as { label: string; source: string }[];
+    if (samples.map((x) => x.label).join() !== 'agora-sdk,fetch') throw new Error(`${name} ${operationId}: samples ${samples.map((x) => x.label)}`);
+    for (const sample of samples) {
+      const file = join(dir, `${name}-${operationId}-${sample.label}.ts`);
+      await writeFile(file, `${sample.source}\nexport {};\n`);
+      files.push(file);
+    }
   }
 }
 
@@ -44,5 +48,5 @@ t.test('every example compiles', async (t) => {
   );
   t.equal(result.output.replaceAll(dir, ''), '', 'no compile errors');
   t.equal(result.code, 0);
-  t.ok(files.length > 40, `${files.length} examples`);
+  t.ok(files.length > 80, `${files.length} examples`);
 });

@@ -1,7 +1,6 @@
 // The contract as the docs page shows it: a copy of a version's document with what a reader
-// needs beside the contract itself. Each operation gets a TypeScript example (`x-codeSamples`):
-// for version 1 a call through agora-sdk, for version 2 (which the SDK does not cover) a call
-// with fetch. The OPTIONS operations move to a tag of their own, grouped apart (`x-tagGroups`)
+// needs beside the contract itself. Each operation gets two TypeScript examples
+// (`x-codeSamples`): a call through agora-sdk (its v1 or v2 client) and the same call with fetch. The OPTIONS operations move to a tag of their own, grouped apart (`x-tagGroups`)
 // so that they do not crowd the operations people look for. The served /openapi.json stays the
 // contract as written; only /docs reads these copies.
 import { operationsOf, resolveRef } from './conventions.ts';
@@ -97,7 +96,7 @@ function etagStep(document: OpenApiDocument, path: string, pathArgs: [string, st
 }
 
 /** agora-sdk (openapi-fetch underneath): `agora.METHOD(path, { params, body })`. */
-export function sdkSample(document: OpenApiDocument, prefix: string, method: string, path: string, operation: Json): string {
+export function sdkSample(document: OpenApiDocument, prefix: string, method: string, path: string, operation: Json, client: SdkClient = 'createAgoraClient'): string {
   const parameters = parametersOf(document, path, operation);
   const pathParams = parameters.filter((p) => p.in === 'path');
   const pathArgs: [string, string][] = pathParams.map((p) => [p.name, ts(exampleOf(document, p.schema))]);
@@ -114,9 +113,9 @@ export function sdkSample(document: OpenApiDocument, prefix: string, method: str
   const token = publicOperation(document, operation) ? '' : ', token: process.env.AGORA_TOKEN';
   const needsEtag = headerArgs.some(([name]) => name === 'If-Match');
   const lines = [
-    `import { createAgoraClient${needsEtag ? ', ifMatch, unwrap' : ''} } from 'agora-sdk';`,
+    `import { ${client}${needsEtag ? ', ifMatch, unwrap' : ''} } from 'agora-sdk';`,
     ``,
-    `const agora = createAgoraClient({ baseUrl: '${SAMPLE_ORIGIN}${prefix}'${token} });`,
+    `const agora = ${client}({ baseUrl: '${SAMPLE_ORIGIN}${prefix}'${token} });`,
     ...(needsEtag ? etagStep(document, path, pathArgs, true) : []),
     `const { data, error, response } = await agora.${method.toUpperCase()}('${path}'${options.length ? `, ${objectLiteral(options)}` : ''});`,
     method === 'options' ? `console.log(response.headers.get('allow'));` : `console.log(response.status, data ?? error);`,
@@ -124,7 +123,7 @@ export function sdkSample(document: OpenApiDocument, prefix: string, method: str
   return lines.join('\n');
 }
 
-/** fetch, for a version the SDK does not cover. */
+/** fetch, for a reader who does not use the SDK. */
 export function fetchSample(document: OpenApiDocument, prefix: string, method: string, path: string, operation: Json): string {
   const parameters = parametersOf(document, path, operation);
   const pathParams = parameters.filter((p) => p.in === 'path');
@@ -153,12 +152,17 @@ export function fetchSample(document: OpenApiDocument, prefix: string, method: s
 }
 
 /** A copy of `document` for the docs page (see the top of this file). */
-export function docsDocument(source: OpenApiDocument, options: { prefix: string; sdk: boolean }): OpenApiDocument {
+/** The SDK's factory of the client for a version. */
+export type SdkClient = 'createAgoraClient' | 'createAgoraV2Client';
+
+export function docsDocument(source: OpenApiDocument, options: { prefix: string; client: SdkClient }): OpenApiDocument {
   const document = structuredClone(source) as OpenApiDocument & Json;
   const tags = ((document.tags ?? []) as Json[]).map((t) => t.name as string);
   for (const { method, path, operation } of operationsOf(document)) {
-    const sample = options.sdk ? sdkSample(document, options.prefix, method, path, operation) : fetchSample(document, options.prefix, method, path, operation);
-    operation['x-codeSamples'] = [{ lang: 'TypeScript', label: options.sdk ? 'agora-sdk' : 'fetch', source: sample }];
+    operation['x-codeSamples'] = [
+      { lang: 'TypeScript', label: 'agora-sdk', source: sdkSample(document, options.prefix, method, path, operation, options.client) },
+      { lang: 'TypeScript', label: 'fetch', source: fetchSample(document, options.prefix, method, path, operation) },
+    ];
     if (method === 'options') operation.tags = [OPTIONS_TAG];
   }
   document.tags = [

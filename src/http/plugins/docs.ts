@@ -57,8 +57,8 @@ const DOCS_CSP = [
 
 export async function docs(app: FastifyInstance, options: { spec: Spec; v2: Spec }) {
   const versions = [
-    { prefix: '', spec: options.spec, page: docsDocument(options.spec.document, { prefix: '/v1', sdk: true }) },
-    { prefix: '/v2', spec: options.v2, page: docsDocument(options.v2.document, { prefix: '/v2', sdk: false }) },
+    { prefix: '', spec: options.spec, page: docsDocument(options.spec.document, { prefix: '/v1', client: 'createAgoraClient' }) },
+    { prefix: '/v2', spec: options.v2, page: docsDocument(options.v2.document, { prefix: '/v2', client: 'createAgoraV2Client' }) },
   ];
   for (const { prefix, spec } of versions) {
     const json = JSON.stringify(spec.document);
