@@ -160,3 +160,23 @@ t.test('toPage keeps `limit` rows and gives a cursor after the last only when a 
   const start = pageStart({ limit: 2, cursor: timed.nextCursor! }, filters, MAX_PAGE, { byTime: true });
   t.same(start, { afterId: rows[1]!.id, afterAt: new Date(2000) });
 });
+
+t.test('a cursor time must be one PostgreSQL and toISOString can take: years 1 to 9999', async (t) => {
+  const filters = { ownerId: 'x' };
+  const f = decode(encodeCursor(ID, filters)).f;
+  const first = Date.parse('0001-01-01T00:00:00.000Z');
+  const last = Date.parse('9999-12-31T23:59:59.999Z');
+  for (const time of [first, 0, last]) {
+    const start = pageStart({ limit: 10, cursor: forge({ a: ID, t: time, f }) }, filters, MAX_PAGE, { byTime: true });
+    t.equal(start.afterAt?.getTime(), time, `${new Date(time).toISOString()} is kept`);
+  }
+  const outside: [number, string][] = [
+    [first - 1, 'year 0, which PostgreSQL refuses'],
+    [last + 1, 'year 10000, which toISOString writes as +010000'],
+    [8.64e15 + 1, 'past the last Date: an Invalid Date, whose toISOString throws'],
+    [-9e15, 'before the first Date'],
+  ];
+  for (const [time, why] of outside) {
+    t.same(refusal(t, () => pageStart({ limit: 10, cursor: forge({ a: ID, t: time, f }) }, filters, MAX_PAGE, { byTime: true })), NOT_OURS, why);
+  }
+});
