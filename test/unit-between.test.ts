@@ -130,3 +130,12 @@ t.test('tz must be an IANA zone name, and only comes with between', async (t) =>
     'between is checked first',
   );
 });
+
+t.test('east of UTC too, a day whose midnight repeats starts at its first midnight', async (t) => {
+  // Amman, 2021-10-29: 01:00 +03 became 00:00 +02, so the day began at 00:00 +03 (21:00 UTC);
+  // the hour until 22:00 UTC is the 29th's, not the 28th's.
+  t.same(range('2021-10-29_2021-10-30', 'Asia/Amman'), { from: '2021-10-28T21:00:00.000Z', to: '2021-10-29T22:00:00.000Z' });
+  t.same(range('2021-10-28_2021-10-29', 'Asia/Amman'), { from: '2021-10-27T21:00:00.000Z', to: '2021-10-28T21:00:00.000Z' });
+  // Beirut, 2026-03-29: 00:00 +02 became 01:00 +03; the day starts at that 01:00.
+  t.same(range('2026-03-29_2026-03-30', 'Asia/Beirut'), { from: '2026-03-28T22:00:00.000Z', to: '2026-03-29T21:00:00.000Z' });
+});
