@@ -240,3 +240,11 @@ t.test('corsPolicy allows Authorization only for a scheme that sends it', async 
   t.same(withScheme({ type: 'apiKey', in: 'query', name: 'Authorization' }), [], 'a query parameter is no header');
   t.same(withScheme({ type: 'apiKey', in: 'cookie', name: 'session' }), []);
 });
+
+t.test('corsPolicy lets a browser send the header of any scheme: an API key’s own, OAuth 2 and OpenID Connect bearer tokens', async (t) => {
+  const withScheme = (scheme: unknown) => corsPolicy([doc({ '/a': { get: { operationId: 'getA' } } }, { securitySchemes: { s: scheme } })]).allowedHeaders;
+  t.same(withScheme({ type: 'apiKey', in: 'header', name: 'X-Api-Key' }), ['x-api-key']);
+  t.same(withScheme({ type: 'oauth2', flows: {} }), ['authorization']);
+  t.same(withScheme({ type: 'openIdConnect', openIdConnectUrl: 'https://example.com/.well-known/openid-configuration' }), ['authorization']);
+  t.same(withScheme({ type: 'mutualTLS' }), [], 'a client certificate is no header');
+});

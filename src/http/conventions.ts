@@ -127,7 +127,7 @@ export function pathMethods(apis: ServedApi[]): (path: string) => PathMethods | 
 export interface CorsPolicy {
   /** Every method the contract declares anywhere (HEAD with GET), for a path it does not know. */
   methods: string[];
-  /** Request headers a browser may send: the header parameters, Authorization for bearer security, Content-Type for bodies. */
+  /** Request headers a browser may send: the header parameters, those the security schemes use, Content-Type for bodies. */
   allowedHeaders: string[];
   /** Response headers a browser script may read: every header a response of the contract declares. */
   exposedHeaders: string[];
@@ -144,7 +144,11 @@ export function corsPolicy(documents: OpenApiDocument[]): CorsPolicy {
   for (const document of documents) {
     const components = (document.components ?? {}) as Json;
     const schemes = Object.values((components.securitySchemes ?? {}) as Json).map((s) => resolveRef(document, s));
-    if (schemes.some((s) => s.type === 'http' || (s.type === 'apiKey' && s.in === 'header' && s.name === 'Authorization'))) allowed.add('authorization');
+    for (const scheme of schemes) {
+      // HTTP schemes, OAuth 2 and OpenID Connect send Authorization; an API key in a header, its own.
+      if (scheme.type === 'http' || scheme.type === 'oauth2' || scheme.type === 'openIdConnect') allowed.add('authorization');
+      if (scheme.type === 'apiKey' && scheme.in === 'header' && typeof scheme.name === 'string') allowed.add(scheme.name.toLowerCase());
+    }
     for (const { method, path, operation } of operationsOf(document)) {
       methods.add(method.toUpperCase());
       if (method === 'get') methods.add('HEAD');
