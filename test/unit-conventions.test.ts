@@ -150,6 +150,15 @@ t.test('a GET whose 200 sends an ETag declares If-None-Match and the 304', async
   t.same(conventionViolations(d), [], 'no ETag, no conditional GET needed');
 });
 
+t.test('the ETag check does not depend on how the header name is spelled', async (t) => {
+  for (const name of ['etag', 'Etag', 'ETAG']) {
+    const d = keeping();
+    d.components.responses.Thing.headers = { [name]: { schema: { type: 'string' } } };
+    delete d.paths['/things/{id}'].get.responses['304'];
+    t.same(conventionViolations(d), ['GET /things/{id} (getThing) sends an ETag: declare the 304 response (#/components/responses/NotModified)'], name);
+  }
+});
+
 const v1 = doc({
   '/accounts': { get: { operationId: 'listAccounts' }, post: { operationId: 'createAccount' } },
   '/accounts/{accountId}': { get: { operationId: 'getAccount' }, patch: { operationId: 'updateAccount' }, delete: { operationId: 'deleteAccount' } },

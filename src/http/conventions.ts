@@ -74,7 +74,8 @@ export function conventionViolations(document: OpenApiDocument): string[] {
 
     // A GET of a versioned resource answers conditional requests.
     const ok = responses['200'] ? resolveRef(document, responses['200']) : undefined;
-    if (method === 'get' && ok?.headers?.ETag) {
+    const sendsETag = Object.keys((ok?.headers ?? {}) as Json).some((name) => name.toLowerCase() === 'etag');
+    if (method === 'get' && sendsETag) {
       if (!parameterNames(document, path, operation).has('if-none-match')) {
         problems.push(`${where} sends an ETag: declare the If-None-Match header parameter (#/components/parameters/IfNoneMatch)`);
       }
