@@ -25,6 +25,12 @@ t.test('If-Match: anything else can never match (-1 is no version)', async (t) =
   }
 });
 
+t.test('If-Match compares strongly: a tag is only the one we issued, octet for octet', async (t) => {
+  for (const header of ['"07"', '"00"', '"0007"']) {
+    t.equal(expectedVersion(header), -1, `${header} is not a tag this API issues`);
+  }
+});
+
 t.test('requireIfMatch refuses a write without If-Match with 428', async (t) => {
   t.equal(requireIfMatch('"3"'), 3);
   t.equal(requireIfMatch('*'), undefined);
