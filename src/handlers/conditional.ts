@@ -11,8 +11,9 @@ export function etag(version: number): string {
  */
 export function expectedVersion(ifMatch: string | undefined): number | undefined {
   if (ifMatch === undefined || ifMatch.trim() === '*') return undefined;
-  const match = /^\s*"(\d{1,10})"\s*$/.exec(ifMatch);
-  // -1 is never a current version (a weak tag never matches one), so the write reports it stale.
+  const match = /^\s*"(0|[1-9]\d{0,9})"\s*$/.exec(ifMatch);
+  // Strong comparison: only the exact tag we issued ("7", not "07"). -1 is never a current
+  // version (a weak tag never matches one), so the write reports it stale.
   return match ? Number(match[1]) : -1;
 }
 

@@ -74,7 +74,8 @@ export function conventionViolations(document: OpenApiDocument): string[] {
 
     // A GET of a versioned resource answers conditional requests.
     const ok = responses['200'] ? resolveRef(document, responses['200']) : undefined;
-    if (method === 'get' && ok?.headers?.ETag) {
+    const sendsETag = Object.keys((ok?.headers ?? {}) as Json).some((name) => name.toLowerCase() === 'etag');
+    if (method === 'get' && sendsETag) {
       if (!parameterNames(document, path, operation).has('if-none-match')) {
         problems.push(`${where} sends an ETag: declare the If-None-Match header parameter (#/components/parameters/IfNoneMatch)`);
       }
@@ -127,7 +128,7 @@ export function pathMethods(apis: ServedApi[]): (path: string) => PathMethods | 
 export interface CorsPolicy {
   /** Every method the contract declares anywhere (HEAD with GET), for a path it does not know. */
   methods: string[];
-  /** Request headers a browser may send: the header parameters, Authorization for bearer security, Content-Type for bodies. */
+  /** Request headers a browser may send: the header parameters, those the security schemes use, Content-Type for bodies. */
   allowedHeaders: string[];
   /** Response headers a browser script may read: every header a response of the contract declares. */
   exposedHeaders: string[];
@@ -144,7 +145,11 @@ export function corsPolicy(documents: OpenApiDocument[]): CorsPolicy {
   for (const document of documents) {
     const components = (document.components ?? {}) as Json;
     const schemes = Object.values((components.securitySchemes ?? {}) as Json).map((s) => resolveRef(document, s));
-    if (schemes.some((s) => s.type === 'http' || (s.type === 'apiKey' && s.in === 'header' && s.name === 'Authorization'))) allowed.add('authorization');
+    for (const scheme of schemes) {
+      // HTTP schemes, OAuth 2 and OpenID Connect send Authorization; an API key in a header, its own.
+      if (scheme.type === 'http' || scheme.type === 'oauth2' || scheme.type === 'openIdConnect') allowed.add('authorization');
+      if (scheme.type === 'apiKey' && scheme.in === 'header' && typeof scheme.name === 'string') allowed.add(scheme.name.toLowerCase());
+    }
     for (const { method, path, operation } of operationsOf(document)) {
       methods.add(method.toUpperCase());
       if (method === 'get') methods.add('HEAD');

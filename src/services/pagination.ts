@@ -42,6 +42,11 @@ export function encodeCursor(lastId: string, filters: Record<string, unknown>, l
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** The times a cursor may carry: years 1 to 9999, which toISOString writes plainly and PostgreSQL takes. */
+const FIRST_TIME = Date.parse('0001-01-01T00:00:00.000Z');
+const LAST_TIME = Date.parse('9999-12-31T23:59:59.999Z');
+const isCursorTime = (t: unknown): t is number => typeof t === 'number' && Number.isSafeInteger(t) && t >= FIRST_TIME && t <= LAST_TIME;
+
 /** Validates the paging arguments against the filters and returns where the page starts. */
 export function pageStart(
   request: PageRequest,
@@ -66,7 +71,7 @@ export function pageStart(
     decoded = undefined;
   }
   const { a, f, t } = (decoded ?? {}) as { a?: unknown; f?: unknown; t?: unknown };
-  const timeOk = options.byTime ? typeof t === 'number' && Number.isSafeInteger(t) : t === undefined;
+  const timeOk = options.byTime ? isCursorTime(t) : t === undefined;
   if (typeof a !== 'string' || !UUID.test(a) || typeof f !== 'string' || !timeOk) {
     throw new InvalidInput([{ field: 'cursor', detail: 'is not a cursor this API issued' }]);
   }

@@ -39,15 +39,27 @@ function wallClock(format: Intl.DateTimeFormat, instant: number): number {
   return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
 }
 
-/** The first instant of `day` in the zone (midnight, or later where a clock change skips it). */
+const DAY_MS = 86_400_000;
+
+/**
+ * The first instant of `day` in the zone: its midnight, the earlier one where a clock change
+ * repeats midnight, or the end of the gap where a change skips it. Local midnight is UTC midnight
+ * minus one of the offsets in force around the day (a change near it has the offset of the day
+ * before on one side and of the day after on the other); the earliest that falls on the day wins.
+ */
 function startOfDay(day: Day, format: Intl.DateTimeFormat | null): Date {
   const midnight = Date.UTC(day.year, day.month - 1, day.day);
   if (!format) return new Date(midnight);
-  const first = midnight - (wallClock(format, midnight) - midnight);
-  const second = midnight - (wallClock(format, first) - first);
-  const sameDay = (instant: number) => Math.floor(wallClock(format, instant) / 86_400_000) === Math.floor(midnight / 86_400_000);
-  const candidates = [first, second].filter(sameDay).sort((a, b) => a - b);
-  return new Date(candidates[0] ?? first);
+  const offsets = new Set([midnight - DAY_MS, midnight, midnight + DAY_MS].map((instant) => wallClock(format, instant) - instant));
+  const sameDay = (instant: number) => Math.floor(wallClock(format, instant) / DAY_MS) === midnight / DAY_MS;
+  const candidates = [...offsets].map((offset) => midnight - offset).filter(sameDay);
+  // A day the zone skipped entirely has no instant: it starts where the next day does.
+  return new Date(candidates.length > 0 ? Math.min(...candidates) : startOfDay(nextDay(day), format).getTime());
+}
+
+function nextDay({ year, month, day }: Day): Day {
+  const next = new Date(Date.UTC(year, month - 1, day) + DAY_MS);
+  return { year: next.getUTCFullYear(), month: next.getUTCMonth() + 1, day: next.getUTCDate() };
 }
 
 /** Parses `between` (and `tz`), or throws InvalidInput naming the parameter at fault. */
