@@ -291,7 +291,7 @@ async function prime(servers: Server[], accountIds: readonly string[], tokens: r
       requests: [{ setupRequest: (req) => ({ ...req, ...requests[next++ % requests.length]! }) }],
     });
     if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
-      throw new Error(`priming ${server.name}'s caches: ${result.non2xx} non-2xx responses, ${result.errors} errors, ${result.timeouts} timeouts`);
+      throw new Error(`priming ${server.name}'s caches: ${result.non2xx} non-2xx responses (${JSON.stringify(result.statusCodeStats)}), ${result.errors} errors, ${result.timeouts} timeouts`);
     }
   }
 }
