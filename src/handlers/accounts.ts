@@ -1,9 +1,10 @@
 // operationIds tagged `accounts`.
 import type { AccountsService, Caller } from '../services/accounts/index.ts';
 import { etag, expectedVersion, requireIfMatch } from './conditional.ts';
+import { permissions, when } from './allowed.ts';
 import type { Handlers } from './operations.ts';
 import { ApiProblem, serviceCall } from './problem.ts';
-import { accountView, allow } from './views.ts';
+import { accountView } from './views.ts';
 
 export const DEFAULT_LIMIT = 20;
 const LIST_FIELDS = { cursor: 'query/cursor', page: 'query/page' };
@@ -55,15 +56,18 @@ export function accountsHandlers(accounts: AccountsService) {
       await serviceCall(accounts.close(signedIn(caller), path.accountId, expectedVersion(headers['if-match'])));
       return { status: 204 };
     },
-
-    async optionsAccounts() {
-      return { status: 204, headers: allow(['GET', 'HEAD', 'POST', 'OPTIONS']) };
-    },
-
-    async optionsAccount({ path, caller }) {
-      const may = await serviceCall(accounts.permissions(caller, path.accountId));
-      const methods = ['GET', 'HEAD', ...(may.update ? ['PATCH'] : []), ...(may.delete ? ['DELETE'] : []), 'OPTIONS'];
-      return { status: 204, headers: allow(methods) };
-    },
   } satisfies Partial<Handlers>;
+}
+
+/** Who may do what to accounts: anyone reads and signs up, an account's owner edits and closes it. */
+export function accountsAllowedMethods(accounts: AccountsService) {
+  return permissions({
+    async '/accounts'() {
+      return ['GET', 'POST'];
+    },
+    async '/accounts/{accountId}'({ path, caller }) {
+      const may = await serviceCall(accounts.permissions(caller, path.accountId));
+      return ['GET', ...when(may.update, 'PATCH'), ...when(may.delete, 'DELETE')];
+    },
+  });
 }

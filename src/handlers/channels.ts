@@ -3,9 +3,10 @@ import type { Channel, ChannelsService, Member } from '../services/channels/inde
 import type { PostsService } from '../services/posts/index.ts';
 import { LIST_FIELDS, paging, signedIn } from './caller.ts';
 import { etag, expectedVersion, requireIfMatch } from './conditional.ts';
+import { permissions, when } from './allowed.ts';
 import type { Handlers, Schemas } from './operations.ts';
 import { serviceCall } from './problem.ts';
-import { accountSummaryView, allow, postView } from './views.ts';
+import { accountSummaryView, postView } from './views.ts';
 
 function channelView(channel: Channel): Schemas['Channel'] {
   return {
@@ -40,10 +41,6 @@ export function channelsHandlers(channels: ChannelsService, posts: PostsService)
       return { status: 200, body: { data: page.items.map(channelView), nextCursor: page.nextCursor } };
     },
 
-    async optionsChannels({ caller }) {
-      return { status: 204, headers: allow(['GET', 'HEAD', ...(caller ? ['POST'] : []), 'OPTIONS']) };
-    },
-
     async getChannel({ path, caller }) {
       const channel = await serviceCall(channels.get(caller, path.channelId));
       return { status: 200, body: channelView(channel), headers: { etag: etag(channel.version) } };
@@ -60,20 +57,9 @@ export function channelsHandlers(channels: ChannelsService, posts: PostsService)
       return { status: 204 };
     },
 
-    async optionsChannel({ path, caller }) {
-      const may = await serviceCall(channels.permissions(caller, path.channelId));
-      const methods = ['GET', 'HEAD', ...(may.update ? ['PATCH'] : []), ...(may.delete ? ['DELETE'] : []), 'OPTIONS'];
-      return { status: 204, headers: allow(methods) };
-    },
-
     async listChannelMembers({ path, query, caller }) {
       const page = await serviceCall(channels.listMembers(caller, path.channelId, paging(query)), LIST_FIELDS);
       return { status: 200, body: { data: page.items.map(memberView), nextCursor: page.nextCursor } };
-    },
-
-    async optionsChannelMembers({ path, caller }) {
-      await serviceCall(channels.access(caller, path.channelId));
-      return { status: 204, headers: allow(['GET', 'HEAD', 'OPTIONS']) };
     },
 
     async getChannelMember({ path, caller }) {
@@ -96,12 +82,6 @@ export function channelsHandlers(channels: ChannelsService, posts: PostsService)
       return { status: 204 };
     },
 
-    async optionsChannelMember({ path, caller }) {
-      const may = await serviceCall(channels.memberPermissions(caller, path.channelId, path.accountId));
-      const methods = ['GET', 'HEAD', ...(may.put ? ['PUT'] : []), ...(may.delete ? ['DELETE'] : []), 'OPTIONS'];
-      return { status: 204, headers: allow(methods) };
-    },
-
     async createChannelPost({ path, body, caller }) {
       const post = await serviceCall(posts.publishInChannel(signedIn(caller), path.channelId, body));
       return { status: 201, body: postView(post), headers: { location: `/v1/posts/${post.id}`, etag: etag(post.version) } };
@@ -114,10 +94,30 @@ export function channelsHandlers(channels: ChannelsService, posts: PostsService)
       );
       return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
     },
-
-    async optionsChannelPosts({ path, caller }) {
-      const may = await serviceCall(posts.channelPermissions(caller, path.channelId));
-      return { status: 204, headers: allow(['GET', 'HEAD', ...(may.post ? ['POST'] : []), 'OPTIONS']) };
-    },
   } satisfies Partial<Handlers>;
+}
+
+/** Who may do what to the channels resources, channel posts included. */
+export function channelsAllowedMethods(channels: ChannelsService, posts: PostsService) {
+  return permissions({
+    async '/channels'({ caller }) {
+      return ['GET', ...when(caller !== null, 'POST')];
+    },
+    async '/channels/{channelId}'({ path, caller }) {
+      const may = await serviceCall(channels.permissions(caller, path.channelId));
+      return ['GET', ...when(may.update, 'PATCH'), ...when(may.delete, 'DELETE')];
+    },
+    async '/channels/{channelId}/members'({ path, caller }) {
+      await serviceCall(channels.access(caller, path.channelId));
+      return ['GET'];
+    },
+    async '/channels/{channelId}/members/{accountId}'({ path, caller }) {
+      const may = await serviceCall(channels.memberPermissions(caller, path.channelId, path.accountId));
+      return ['GET', ...when(may.put, 'PUT'), ...when(may.delete, 'DELETE')];
+    },
+    async '/channels/{channelId}/posts'({ path, caller }) {
+      const may = await serviceCall(posts.channelPermissions(caller, path.channelId));
+      return ['GET', ...when(may.post, 'POST')];
+    },
+  });
 }

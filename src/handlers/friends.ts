@@ -2,9 +2,10 @@
 import type { AccountsService } from '../services/accounts/index.ts';
 import type { Friend, FriendRequest, SocialService } from '../services/social/index.ts';
 import { LIST_FIELDS, paging, signedIn } from './caller.ts';
+import { permissions, when } from './allowed.ts';
 import type { Handlers, Schemas } from './operations.ts';
 import { serviceCall } from './problem.ts';
-import { accountSummaryView, allow } from './views.ts';
+import { accountSummaryView } from './views.ts';
 
 function friendRequestView(request: FriendRequest): Schemas['FriendRequest'] {
   return {
@@ -34,10 +35,6 @@ export function friendsHandlers(social: SocialService, accounts: AccountsService
       return { status: 200, body: { data: page.items.map(friendRequestView), nextCursor: page.nextCursor } };
     },
 
-    async optionsFriendRequests() {
-      return { status: 204, headers: allow(['GET', 'HEAD', 'POST', 'OPTIONS']) };
-    },
-
     async getFriendRequest({ path, caller }) {
       const request = await serviceCall(social.getRequest(signedIn(caller), path.requestId));
       return { status: 200, body: friendRequestView(request) };
@@ -48,19 +45,9 @@ export function friendsHandlers(social: SocialService, accounts: AccountsService
       return { status: 204 };
     },
 
-    async optionsFriendRequest({ path, caller }) {
-      await serviceCall(social.getRequest(signedIn(caller), path.requestId));
-      return { status: 204, headers: allow(['GET', 'HEAD', 'DELETE', 'OPTIONS']) };
-    },
-
     async listFriends({ path, query }) {
       const page = await serviceCall(social.listFriends(path.accountId, paging(query)), LIST_FIELDS);
       return { status: 200, body: { data: page.items.map(friendView), nextCursor: page.nextCursor } };
-    },
-
-    async optionsFriends({ path }) {
-      await serviceCall(accounts.assertExists(path.accountId));
-      return { status: 204, headers: allow(['GET', 'HEAD', 'OPTIONS']) };
     },
 
     async getFriend({ path }) {
@@ -84,11 +71,26 @@ export function friendsHandlers(social: SocialService, accounts: AccountsService
       await serviceCall(social.unfriend(signedIn(caller), path.accountId, path.friendId));
       return { status: 204 };
     },
-
-    async optionsFriend({ path, caller }) {
-      const may = await serviceCall(social.friendPermissions(caller, path.accountId, path.friendId));
-      const methods = ['GET', 'HEAD', ...(may.accept ? ['PUT'] : []), ...(may.delete ? ['DELETE'] : []), 'OPTIONS'];
-      return { status: 204, headers: allow(methods) };
-    },
   } satisfies Partial<Handlers>;
+}
+
+/** Who may do what to friend requests and friendships. */
+export function friendsAllowedMethods(social: SocialService, accounts: AccountsService) {
+  return permissions({
+    async '/friend-requests'() {
+      return ['GET', 'POST'];
+    },
+    async '/friend-requests/{requestId}'({ path, caller }) {
+      await serviceCall(social.getRequest(signedIn(caller), path.requestId));
+      return ['GET', 'DELETE'];
+    },
+    async '/accounts/{accountId}/friends'({ path }) {
+      await serviceCall(accounts.assertExists(path.accountId));
+      return ['GET'];
+    },
+    async '/accounts/{accountId}/friends/{friendId}'({ path, caller }) {
+      const may = await serviceCall(social.friendPermissions(caller, path.accountId, path.friendId));
+      return ['GET', ...when(may.accept, 'PUT'), ...when(may.delete, 'DELETE')];
+    },
+  });
 }

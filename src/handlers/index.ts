@@ -4,17 +4,19 @@ import type { ChannelsService } from '../services/channels/index.ts';
 import type { IdempotencyService } from '../services/idempotency/index.ts';
 import type { PostsService } from '../services/posts/index.ts';
 import type { SocialService } from '../services/social/index.ts';
-import { accountsHandlers } from './accounts.ts';
-import { channelsHandlers } from './channels.ts';
-import { friendsHandlers } from './friends.ts';
+import { accountsAllowedMethods, accountsHandlers } from './accounts.ts';
+import type { AllowedMethods } from './allowed.ts';
+import { channelsAllowedMethods, channelsHandlers } from './channels.ts';
+import { friendsAllowedMethods, friendsHandlers } from './friends.ts';
 import { idempotentRunner, type RunIdempotently } from './idempotency.ts';
-import { postsHandlers } from './posts.ts';
+import { postsAllowedMethods, postsHandlers } from './posts.ts';
 import type { Handlers } from './operations.ts';
-import { bearerAuthenticator, sessionsHandlers } from './sessions.ts';
+import { bearerAuthenticator, sessionsAllowedMethods, sessionsHandlers } from './sessions.ts';
 import { postsHandlersV2, type HandlersV2 } from './v2/posts.ts';
 
 export { ApiProblem, ECHO_LENGTH, PROBLEMS, PROBLEM_LIMITS, WWW_AUTHENTICATE, clip, problemFor } from './problem.ts';
 export type { FieldProblem } from './problem.ts';
+export type { AllowedMethods, PermissionFunction, PermissionRequest } from './allowed.ts';
 export { noneMatchHits } from './conditional.ts';
 export { idempotencyKey } from './idempotency.ts';
 export type { KeyedCall, RunIdempotently, WireResponse } from './idempotency.ts';
@@ -33,19 +35,31 @@ export interface HandlerServices {
   posts: PostsService;
 }
 
+/** The permission function of every resource path, for OPTIONS (one map for both API versions: v2 serves some of v1's paths). */
+function allowedMethods(services: HandlerServices): AllowedMethods {
+  return {
+    ...accountsAllowedMethods(services.accounts),
+    ...sessionsAllowedMethods(),
+    ...friendsAllowedMethods(services.social, services.accounts),
+    ...channelsAllowedMethods(services.channels, services.posts),
+    ...postsAllowedMethods(services.posts, services.accounts),
+  };
+}
+
 export function createHandlers(services: HandlerServices): Handlers {
   return {
+    allowedMethods: allowedMethods(services),
     ...accountsHandlers(services.accounts),
     ...sessionsHandlers(services.sessions),
     ...friendsHandlers(services.social, services.accounts),
     ...channelsHandlers(services.channels, services.posts),
-    ...postsHandlers(services.posts, services.accounts),
+    ...postsHandlers(services.posts),
   };
 }
 
 /** Every operation of openapi-v2.yaml, on the same services as version 1. */
 export function createHandlersV2(services: HandlerServices): HandlersV2 {
-  return postsHandlersV2(services.posts, services.accounts);
+  return postsHandlersV2(services.posts, allowedMethods(services));
 }
 
 export type Authenticate = (token: string) => Promise<Caller>;

@@ -4,6 +4,7 @@
 // own document (v1 from generated/api.d.ts, v2 from generated/api-v2.d.ts).
 import type { operations } from '../../generated/api.d.ts';
 import type { Caller } from '../services/accounts/index.ts';
+import type { AllowedMethods } from './allowed.ts';
 
 type Part<T> = [NonNullable<T>] extends [never] ? Record<string, never> : NonNullable<T>;
 
@@ -39,8 +40,16 @@ export type ReplyOf<Op> = {
   [S in SuccessStatus<Op>]: ReplyFor<Responses<Op>[S], S>;
 }[SuccessStatus<Op>];
 
-/** One handler per operation of a contract; a missing one is a type error. */
-export type HandlersOf<Ops> = { [K in keyof Ops]: (request: RequestOf<Ops[K]>) => Promise<ReplyOf<Ops[K]>> };
+/** The OPTIONS operations, answered from the contract and the permission functions (allowed.ts), not by handlers of their own. */
+export type OptionsOperationId<Ops> = Extract<keyof Ops, `options${string}`>;
+
+/**
+ * One handler per operation of a contract (a missing one is a type error), OPTIONS apart, and
+ * the permission function of every resource path for the OPTIONS operations.
+ */
+export type HandlersOf<Ops> = { [K in Exclude<keyof Ops, OptionsOperationId<Ops>>]: (request: RequestOf<Ops[K]>) => Promise<ReplyOf<Ops[K]>> } & {
+  allowedMethods: AllowedMethods;
+};
 
 export type OperationId = keyof operations;
 export type OperationRequest<K extends OperationId> = RequestOf<operations[K]>;

@@ -3,19 +3,16 @@ import type { AccountsService } from '../services/accounts/index.ts';
 import type { PostsService } from '../services/posts/index.ts';
 import { DEFAULT_LIMIT, LIST_FIELDS, paging, signedIn } from './caller.ts';
 import { etag, expectedVersion, requireIfMatch } from './conditional.ts';
+import { permissions, when } from './allowed.ts';
 import type { Handlers } from './operations.ts';
 import { serviceCall } from './problem.ts';
-import { allow, postView } from './views.ts';
+import { postView } from './views.ts';
 
-export function postsHandlers(posts: PostsService, accounts: AccountsService) {
+export function postsHandlers(posts: PostsService) {
   return {
     async createPost({ body, caller }) {
       const post = await serviceCall(posts.publish(signedIn(caller), body));
       return { status: 201, body: postView(post), headers: { location: `/v1/posts/${post.id}`, etag: etag(post.version) } };
-    },
-
-    async optionsPosts({ caller }) {
-      return { status: 204, headers: allow([...(caller ? ['POST'] : []), 'OPTIONS']) };
     },
 
     async getPost({ path, caller }) {
@@ -34,23 +31,12 @@ export function postsHandlers(posts: PostsService, accounts: AccountsService) {
       return { status: 204 };
     },
 
-    async optionsPost({ path, caller }) {
-      const may = await serviceCall(posts.permissions(caller, path.postId));
-      const methods = ['GET', 'HEAD', ...(may.update ? ['PATCH'] : []), ...(may.delete ? ['DELETE'] : []), 'OPTIONS'];
-      return { status: 204, headers: allow(methods) };
-    },
-
     async listAccountPosts({ path, query }) {
       const page = await serviceCall(
         posts.listByAuthor(path.accountId, { ...paging(query), between: query.between, tz: query.tz }),
         LIST_FIELDS,
       );
       return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
-    },
-
-    async optionsAccountPosts({ path }) {
-      await serviceCall(accounts.assertExists(path.accountId));
-      return { status: 204, headers: allow(['GET', 'HEAD', 'OPTIONS']) };
     },
 
     async getFeed({ query, caller }) {
@@ -60,9 +46,25 @@ export function postsHandlers(posts: PostsService, accounts: AccountsService) {
       );
       return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
     },
-
-    async optionsFeed() {
-      return { status: 204, headers: allow(['GET', 'HEAD', 'OPTIONS']) };
-    },
   } satisfies Partial<Handlers>;
+}
+
+/** Who may do what to the posts resources (channel posts are in channels.ts); v1 and v2 share them. */
+export function postsAllowedMethods(posts: PostsService, accounts: AccountsService) {
+  return permissions({
+    async '/posts'({ caller }) {
+      return when(caller !== null, 'POST');
+    },
+    async '/posts/{postId}'({ path, caller }) {
+      const may = await serviceCall(posts.permissions(caller, path.postId));
+      return ['GET', ...when(may.update, 'PATCH'), ...when(may.delete, 'DELETE')];
+    },
+    async '/accounts/{accountId}/posts'({ path }) {
+      await serviceCall(accounts.assertExists(path.accountId));
+      return ['GET'];
+    },
+    async '/feed'() {
+      return ['GET'];
+    },
+  });
 }

@@ -1,9 +1,10 @@
 // operationIds tagged `sessions`, and the bearer-token check the security layer calls.
 import type { Caller, SessionsService } from '../services/accounts/index.ts';
 import { etag } from './conditional.ts';
+import { permissions } from './allowed.ts';
 import type { Handlers } from './operations.ts';
 import { ApiProblem, serviceCall } from './problem.ts';
-import { accountView, allow } from './views.ts';
+import { accountView } from './views.ts';
 
 function signedIn(caller: Caller | null): Caller {
   if (!caller) throw new ApiProblem('unauthenticated', 'sign in first');
@@ -31,15 +32,19 @@ export function sessionsHandlers(sessions: SessionsService) {
       await serviceCall(sessions.signOut(signedIn(caller)));
       return { status: 204 };
     },
-
-    async optionsSessions() {
-      return { status: 204, headers: allow(['POST', 'OPTIONS']) };
-    },
-
-    async optionsCurrentSession() {
-      return { status: 204, headers: allow(['GET', 'HEAD', 'DELETE', 'OPTIONS']) };
-    },
   } satisfies Partial<Handlers>;
+}
+
+/** Anyone signs in; a session's holder reads and ends it (the contract requires its token). */
+export function sessionsAllowedMethods() {
+  return permissions({
+    async '/sessions'() {
+      return ['POST'];
+    },
+    async '/sessions/me'() {
+      return ['GET', 'DELETE'];
+    },
+  });
 }
 
 /** Turns a bearer token into the caller, or throws the 401 problem to answer with. */

@@ -17,10 +17,6 @@ export function accountView(account: Account, caller: Caller | null): Schemas['A
   };
 }
 
-export function allow(methods: string[]): Record<string, string> {
-  return { allow: methods.join(', ') };
-}
-
 export function accountSummaryView(account: AccountSummary): Schemas['AccountSummary'] {
   return { id: account.id, handle: account.handle, displayName: account.displayName };
 }

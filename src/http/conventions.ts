@@ -165,3 +165,36 @@ export function corsPolicy(documents: OpenApiDocument[]): CorsPolicy {
   }
   return { methods: [...methods], allowedHeaders: [...allowed], exposedHeaders: [...exposed] };
 }
+
+/** The order methods are listed in an `Allow` header. */
+const ALLOW_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+/** The methods the contract declares on one of its paths, upper-case, with HEAD wherever GET is. */
+export function declaredMethods(document: OpenApiDocument, path: string): string[] {
+  const item = (document.paths[path] ?? {}) as Json;
+  const declared = HTTP_METHODS.filter((m) => item[m] !== undefined).map((m) => m.toUpperCase());
+  if (declared.includes('GET')) declared.push('HEAD');
+  const rank = (m: string) => (ALLOW_ORDER.includes(m) ? ALLOW_ORDER.indexOf(m) : ALLOW_ORDER.length);
+  return [...new Set(declared)].sort((a, b) => rank(a) - rank(b));
+}
+
+/**
+ * The `Allow` of a path for one caller: the methods the contract declares on it that the
+ * domain's permission function lets the caller use. OPTIONS itself is always allowed, and HEAD
+ * goes with GET.
+ */
+export function allowedOf(declared: string[], permitted: ReadonlySet<string>): string[] {
+  return declared.filter((m) => m === 'OPTIONS' || permitted.has(m) || (m === 'HEAD' && permitted.has('GET')));
+}
+
+/** Every path with an OPTIONS operation that no permission function covers. */
+export function optionsViolations(document: OpenApiDocument, permissionPaths: ReadonlySet<string>): string[] {
+  return operationsOf(document)
+    .filter(({ method, path }) => method === 'options' && !permissionPaths.has(path))
+    .map(({ path, operationId }) => `OPTIONS ${path} (${operationId}) has no permission function: add one for "${path}" to the handlers' allowedMethods`);
+}
+
+export function assertOptionsCovered(document: OpenApiDocument, permissionPaths: ReadonlySet<string>): void {
+  const problems = optionsViolations(document, permissionPaths);
+  if (problems.length > 0) throw new Error(`the OPTIONS operations of the contract lack their permission functions:\n  - ${problems.join('\n  - ')}`);
+}

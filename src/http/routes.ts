@@ -4,7 +4,9 @@
 //
 // The wrapper around every handler is also where the spec-driven mechanisms live, declared
 // once for all operations: `x-idempotent: true` operations run at most once per
-// Idempotency-Key, and a GET whose answer carries an ETag answers If-None-Match with 304.
+// Idempotency-Key, and a GET whose answer carries an ETag answers If-None-Match with 304. OPTIONS
+// operations have no handler of their own: each answers with the methods its path declares that
+// the resource's permission function (the handlers' `allowedMethods`) lets the caller use.
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import openapiGlue from 'fastify-openapi-glue';
 import fp from 'fastify-plugin';
@@ -14,12 +16,13 @@ import {
   idempotencyKey,
   noneMatchHits,
   type Authenticate,
+  type PermissionRequest,
   type Handlers,
   type HandlersV2,
   type RunIdempotently,
   type WireResponse,
 } from '../handlers/index.ts';
-import { assertConventions, operationsOf } from './conventions.ts';
+import { allowedOf, assertConventions, assertOptionsCovered, declaredMethods, operationsOf } from './conventions.ts';
 import { toProblem } from './plugins/errors.ts';
 import type { OpenApiDocument } from './spec.ts';
 import './types.ts';
@@ -87,6 +90,23 @@ const NO_TOKEN = new ApiProblem('unauthenticated', 'send a session token as "Aut
 
 export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) => {
   assertConventions(options.document);
+  const { allowedMethods } = options.handlers;
+  assertOptionsCovered(options.document, new Set(Object.keys(allowedMethods)));
+  // OPTIONS comes from the contract: every OPTIONS operation answers with the methods declared
+  // on its path that the resource's permission function lets the caller use.
+  const optionsOf = new Map(
+    operationsOf(options.document)
+      .filter((o) => o.method === 'options')
+      .map((o) => {
+        const declared = declaredMethods(options.document, o.path);
+        const permission = allowedMethods[o.path]!;
+        const handler = async (request: unknown): Promise<HandlerResult> => {
+          const permitted = new Set(await permission(request as PermissionRequest));
+          return { status: 204, headers: { allow: allowedOf(declared, permitted).join(', ') } };
+        };
+        return [o.operationId, handler] as const;
+      }),
+  );
   const idempotent = new Set(operationsOf(options.document).filter((o) => o.operation['x-idempotent'] === true).map((o) => o.operationId));
 
   // Registered once per API version (/v1, /v2) on the same app: what they share, once.
@@ -146,7 +166,7 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
     prefix: options.prefix,
     securityHandlers,
     operationResolver: (operationId: string) => {
-      const handler = (options.handlers as Record<string, (r: unknown) => Promise<HandlerResult>>)[operationId];
+      const handler = optionsOf.get(operationId) ?? (options.handlers as unknown as Record<string, (r: unknown) => Promise<HandlerResult>>)[operationId];
       if (!handler) throw new Error(`the contract of ${options.prefix} declares operation "${operationId}" but no handler implements it`);
       const keyed = idempotent.has(operationId);
       return async (request: FastifyRequest, reply: FastifyReply) => {

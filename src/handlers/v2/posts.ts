@@ -3,14 +3,14 @@
 // with the request's filters kept) instead of handing out a bare cursor, page numbers are gone,
 // and a post no longer repeats its author's id beside `author`.
 import type { operations, components } from '../../../generated/api-v2.d.ts';
-import type { AccountsService } from '../../services/accounts/index.ts';
 import type { Post } from '../../services/posts/index.ts';
 import type { PostsService } from '../../services/posts/index.ts';
 import { DEFAULT_LIMIT, LIST_FIELDS, signedIn } from '../caller.ts';
 import { etag, expectedVersion, requireIfMatch } from '../conditional.ts';
+import type { AllowedMethods } from '../allowed.ts';
 import type { HandlersOf } from '../operations.ts';
 import { serviceCall } from '../problem.ts';
-import { accountSummaryView, allow } from '../views.ts';
+import { accountSummaryView } from '../views.ts';
 
 export const V2_PREFIX = '/v2';
 
@@ -49,15 +49,13 @@ function listing(query: { limit?: number; cursor?: string; sort?: 'createdAt' | 
 
 const location = (post: Post) => `${V2_PREFIX}/posts/${post.id}`;
 
-export function postsHandlersV2(posts: PostsService, accounts: AccountsService): HandlersV2 {
+export function postsHandlersV2(posts: PostsService, allowedMethods: AllowedMethods): HandlersV2 {
   return {
+    allowedMethods,
+
     async createPost({ body, caller }) {
       const post = await serviceCall(posts.publish(signedIn(caller), body));
       return { status: 201, body: postViewV2(post), headers: { location: location(post), etag: etag(post.version) } };
-    },
-
-    async optionsPosts({ caller }) {
-      return { status: 204, headers: allow([...(caller ? ['POST'] : []), 'OPTIONS']) };
     },
 
     async getPost({ path, caller }) {
@@ -76,12 +74,6 @@ export function postsHandlersV2(posts: PostsService, accounts: AccountsService):
       return { status: 204 };
     },
 
-    async optionsPost({ path, caller }) {
-      const may = await serviceCall(posts.permissions(caller, path.postId));
-      const methods = ['GET', 'HEAD', ...(may.update ? ['PATCH'] : []), ...(may.delete ? ['DELETE'] : []), 'OPTIONS'];
-      return { status: 204, headers: allow(methods) };
-    },
-
     async listAccountPosts({ path, query }) {
       const page = await serviceCall(
         posts.listByAuthor(path.accountId, { ...listing(query), between: query.between, tz: query.tz }),
@@ -90,18 +82,9 @@ export function postsHandlersV2(posts: PostsService, accounts: AccountsService):
       return { status: 200, body: { data: page.items.map(postViewV2), next: nextLink(`/accounts/${path.accountId}/posts`, query, page.nextCursor) } };
     },
 
-    async optionsAccountPosts({ path }) {
-      await serviceCall(accounts.assertExists(path.accountId));
-      return { status: 204, headers: allow(['GET', 'HEAD', 'OPTIONS']) };
-    },
-
     async getFeed({ query, caller }) {
       const page = await serviceCall(posts.feed(signedIn(caller), { limit: query.limit ?? DEFAULT_LIMIT, cursor: query.cursor }), LIST_FIELDS);
       return { status: 200, body: { data: page.items.map(postViewV2), next: nextLink('/feed', query, page.nextCursor) } };
-    },
-
-    async optionsFeed() {
-      return { status: 204, headers: allow(['GET', 'HEAD', 'OPTIONS']) };
     },
 
     async createChannelPost({ path, body, caller }) {
@@ -115,11 +98,6 @@ export function postsHandlersV2(posts: PostsService, accounts: AccountsService):
         LIST_FIELDS,
       );
       return { status: 200, body: { data: page.items.map(postViewV2), next: nextLink(`/channels/${path.channelId}/posts`, query, page.nextCursor) } };
-    },
-
-    async optionsChannelPosts({ path, caller }) {
-      const may = await serviceCall(posts.channelPermissions(caller, path.channelId));
-      return { status: 204, headers: allow(['GET', 'HEAD', ...(may.post ? ['POST'] : []), 'OPTIONS']) };
     },
   };
 }
