@@ -54,6 +54,7 @@ export type Booting = Promise<Booted> & { close(): Promise<void> };
 export class BootClosed extends Error {
   constructor() {
     super('closed while starting');
+    this.name = 'BootClosed';
   }
 }
 
@@ -79,12 +80,9 @@ export function boot(config: Config, options: BootOptions): Booting {
     await database?.stop();
   };
   const close = () => (closing ??= drain());
-  /** After each step of the start: a close that came meanwhile also closes what that step opened. */
-  const check = async () => {
-    if (!closing) return;
-    await closing;
-    await drain();
-    throw new BootClosed();
+  /** After each step of the start: a close that came meanwhile ends it (the catch below closes what the step opened). */
+  const check = () => {
+    if (closing) throw new BootClosed();
   };
 
   const start = async (): Promise<Booted> => {
@@ -100,7 +98,7 @@ export function boot(config: Config, options: BootOptions): Booting {
           log: config.logLevel === 'debug' || config.logLevel === 'trace' ? (m) => console.log(`postgres: ${m}`) : undefined,
           events: databaseLog,
         });
-        await check();
+        check();
       }
       const metrics = createMetrics();
       const onQuery = options.onQuery;
@@ -116,13 +114,13 @@ export function boot(config: Config, options: BootOptions): Booting {
         log: databaseLog,
         connectTimeoutMs: config.databaseConnectTimeoutMs,
       });
-      await check();
+      check();
       const applied = options.migrate === false ? [] : await migrate(orm, { log: databaseLog });
-      await check();
+      check();
       const server = await createServer(orm, config, options.logger, { metrics, onIdempotentReplay: options.onIdempotentReplay });
       app = server.app;
       metricsApp = server.metricsApp;
-      await check();
+      check();
       const log = server.app.log;
       databaseLog.attach(log.child({ component: 'database' }));
       if (applied.length > 0) log.info({ migrations: applied }, 'applied migrations');
@@ -141,7 +139,7 @@ export function boot(config: Config, options: BootOptions): Booting {
         const { port } = server.metricsApp.server.address() as AddressInfo;
         metricsUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
       }
-      await check();
+      check();
       // Background work only once serving: a start that fails has nothing running to stop.
       if (options.jobs !== false) {
         purges = [startSessionPurge(server.services.sessions, log), startIdempotencyPurge(server.services.idempotency, log)];
@@ -149,12 +147,12 @@ export function boot(config: Config, options: BootOptions): Booting {
       log.info({ http2: config.http2, tls: config.tls !== undefined }, `docs at ${url}/docs`);
       return { ...server, url, metricsUrl, close };
     } catch (error) {
-      // A start that fails stops what it had started (the embedded database above all).
-      if (!(error instanceof BootClosed)) {
-        await close().catch(() => {});
-        await drain().catch(() => {});
-      }
-      throw error;
+      // A start that fails stops what it had started (the embedded database above all). A close
+      // that came meanwhile may have made a step fail: the start was closed, whatever that step said.
+      const closedMeanwhile = closing !== undefined;
+      await close().catch(() => {});
+      await drain().catch(() => {});
+      throw closedMeanwhile ? new BootClosed() : error;
     }
   };
   return Object.assign(start(), { close });
