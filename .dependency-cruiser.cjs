@@ -10,7 +10,7 @@
  * - src/persistence/<domain>/ holds entities/stores; files directly in
  *   src/persistence/ (db.ts, embedded-postgres.ts) and src/persistence/migrations/
  *   are shared infrastructure, not a domain.
- * - Composition roots that may import anything: src/main.ts, src/server.ts,
+ * - Composition roots that may import anything: src/main.ts, src/boot.ts, src/server.ts,
  *   scripts/, test/, bench/. src/config.ts and src/log.ts import nothing of ours;
  *   src/jobs/ may only use services' index.ts files (plus fastify types).
  * - src/observability/ (metrics) knows no framework; services and persistence
@@ -22,7 +22,7 @@
  */
 
 /** Composition roots: allowed to import anything. */
-const COMPOSITION_ROOTS = '^(?:src/main\\.ts|src/server\\.ts|scripts/|test/|bench/)';
+const COMPOSITION_ROOTS = '^(?:src/main\\.ts|src/boot\\.ts|src/server\\.ts|scripts/|test/|bench/)';
 
 /** Resolved node_modules paths of third-party packages, by family. */
 const NM = '(?:^|/)node_modules/';

@@ -1,18 +1,13 @@
-// Start-up: config → database (embedded unless DATABASE_URL) → migrations → app → listen.
+// The process: load the config, boot (src/boot.ts), and own the signals and exit codes.
 // SIGTERM, SIGINT and SIGHUP, sent to this process or to the `npm start` that runs it (npm
 // forwards the first two; when npm itself goes away, we notice), all end in one graceful
 // shutdown: stop accepting, let in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS),
 // then close the pool and the embedded database, and exit 0.
 // A start that fails says why in one line on stderr, stops what it had started, and exits 1.
+import { boot, type Booted } from './boot.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { loggerOptions } from './http/logger.ts';
-import { deferredLog } from './log.ts';
-import { createMetrics } from './observability/metrics.ts';
-import { migrate, openDatabase, type Orm } from './persistence/db.ts';
-import { startEmbeddedPostgres, takeOverSignals, type EmbeddedDatabase } from './persistence/embedded-postgres.ts';
-import { createServer, type AgoraServer } from './server.ts';
-import { startSessionPurge } from './jobs/purge-sessions.ts';
-import { startIdempotencyPurge } from './jobs/purge-idempotency-keys.ts';
+import { takeOverSignals } from './persistence/embedded-postgres.ts';
 
 let config: Config;
 try {
@@ -25,21 +20,8 @@ try {
   throw error;
 }
 
-let embedded: EmbeddedDatabase | undefined;
-let orm: Orm | undefined;
-let server: AgoraServer | undefined;
-let purges: { stop(): Promise<void> }[] = [];
-let started = false;
+let server: Booted | undefined;
 let stopping = false;
-
-/** Closes whatever has been opened so far, in the reverse order of opening. */
-async function closeAll(): Promise<void> {
-  await Promise.all(purges.map((purge) => purge.stop()));
-  await server?.app.close();
-  await server?.metricsApp?.close();
-  await orm?.close(true);
-  await embedded?.stop();
-}
 
 async function shutdown(signal: string, exitCode = 0): Promise<void> {
   if (stopping) return;
@@ -53,7 +35,7 @@ async function shutdown(signal: string, exitCode = 0): Promise<void> {
   }, config.shutdownTimeoutMs);
   force.unref();
   try {
-    await closeAll();
+    await booting.close();
   } catch (error) {
     log?.error({ err: error }, 'shutdown failed');
     exitCode = 1;
@@ -82,11 +64,12 @@ async function failStart(error: unknown): Promise<void> {
   const force = setTimeout(() => process.exit(1), 5000);
   force.unref();
   // The server, when it exists, never listened: nothing is in flight.
-  await closeAll().catch(() => {});
+  await booting.close().catch(() => {});
   process.exit(1);
 }
 
 takeOverSignals(); // our shutdown stops the embedded database, after the requests in flight
+const booting = boot(config, { logger: loggerOptions({ level: config.logLevel, pretty: config.prettyLogs }) });
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => void shutdown(signal));
 // Under `npm start`, npm is our parent (the script `exec`s node). npm forwards SIGTERM and SIGINT
 // to us, but dies of a SIGHUP (or a SIGKILL) without a word: then we are reparented, and stop.
@@ -98,50 +81,18 @@ if (process.env.npm_lifecycle_event === 'start' && process.ppid > 1) {
 }
 // Whatever escaped every handler is logged once, with its stack, before the process goes down.
 process.on('uncaughtException', (error) => {
-  if (!started || !server) return void failStart(error);
+  if (!server) return void failStart(error);
   server.app.log.fatal({ err: error }, 'uncaught exception');
   void shutdown('uncaughtException', 1);
 });
 process.on('unhandledRejection', (reason) => {
-  if (!started || !server) return void failStart(reason);
+  if (!server) return void failStart(reason);
   server.app.log.fatal({ err: reason }, 'unhandled promise rejection');
   void shutdown('unhandledRejection', 1);
 });
 
 try {
-  // The database's own log lines (the ORM's warnings, the embedded server's supervision).
-  const databaseLog = deferredLog();
-  if (!config.databaseUrl) {
-    console.log(`agora: no DATABASE_URL; starting the embedded PostgreSQL in ${config.dataDir}/postgres`);
-    embedded = await startEmbeddedPostgres({
-      dataDir: `${config.dataDir}/postgres`,
-      port: config.embeddedPostgresPort,
-      database: 'agora',
-      log: config.logLevel === 'debug' || config.logLevel === 'trace' ? (m) => console.log(`postgres: ${m}`) : undefined,
-      events: databaseLog,
-    });
-  }
-  const metrics = createMetrics();
-  orm = await openDatabase({
-    clientUrl: config.databaseUrl ?? embedded!.url,
-    onQuery: metrics.database.onQuery,
-    log: databaseLog,
-    connectTimeoutMs: config.databaseConnectTimeoutMs,
-  });
-  const applied = await migrate(orm, { log: databaseLog });
-  server = await createServer(orm, config, loggerOptions({ level: config.logLevel, pretty: config.prettyLogs }), { metrics });
-  const { app, services, metricsApp } = server;
-  databaseLog.attach(app.log.child({ component: 'database' }));
-  if (applied.length > 0) app.log.info({ migrations: applied }, 'applied migrations');
-
-  // The addresses actually bound: with PORT=0 (or METRICS_PORT=0) the system picks the port.
-  const address = await app.listen({ host: config.host, port: config.port });
-  // Logged as "metrics at …", not "Server listening at …", which names the API's address.
-  await metricsApp?.listen({ host: config.host, port: config.metricsPort!, listenTextResolver: (bound) => `metrics at ${bound}/metrics` });
-  // Background work only once serving: a start that fails has nothing running to stop.
-  purges = [startSessionPurge(services.sessions, app.log), startIdempotencyPurge(services.idempotency, app.log)];
-  started = true;
-  app.log.info({ http2: config.http2, tls: config.tls !== undefined }, `docs at ${address}/docs`);
+  server = await booting;
 } catch (error) {
   await failStart(error);
 }

@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import { createAuthenticator, createHandlers, createHandlersV2, createIdempotentRunner } from './handlers/index.ts';
-import { buildApp } from './http/app.ts';
+import { buildApp, type AppOptions } from './http/app.ts';
 import { buildMetricsServer } from './http/metrics-server.ts';
 import { loadSpec, specV2Path } from './http/spec.ts';
 import { deferredLog, type Log } from './log.ts';
@@ -49,6 +49,31 @@ export function createServices(orm: Orm, config: Config, log?: Log, caching: Cac
 }
 
 export type Services = ReturnType<typeof createServices>;
+
+/** What the app needs at run time, beside the services and the config. */
+export type AppRuntime = Pick<AppOptions, 'logger' | 'metrics' | 'readiness' | 'databaseAvailable' | 'isUnavailable'> &
+  Partial<Pick<AppOptions, 'handlers' | 'onIdempotentReplay' | 'onClose'>>;
+
+/**
+ * buildApp's options: the specs, the handlers over `services`, the settings from `config`, and
+ * the run-time parts (`runtime.handlers` replaces version 1's handlers, e.g. to test one missing).
+ */
+export function appOptions(services: Services, config: Config, runtime: AppRuntime): AppOptions {
+  return {
+    spec: loadSpec(),
+    handlers: createHandlers(services),
+    v2: { spec: loadSpec(specV2Path), handlers: createHandlersV2(services) },
+    authenticate: createAuthenticator(services),
+    runIdempotently: createIdempotentRunner(services),
+    bodyLimitBytes: config.bodyLimitBytes,
+    corsOrigins: config.corsOrigins,
+    trustProxy: config.trustProxy,
+    rateLimit: config.rateLimit,
+    transport: { http2: config.http2, tls: config.tls },
+    pressure: config.pressure,
+    ...runtime,
+  };
+}
 
 /** How often the database is probed during an outage: service resumes within this of its return. */
 const OUTAGE_PROBE_INTERVAL_MS = 200;
@@ -112,39 +137,30 @@ export async function createServer(
   guardQueries(orm, availability);
 
   let migrationsApplied = false;
-  const app = await buildApp({
-    spec: loadSpec(),
-    handlers: createHandlers(services),
-    v2: { spec: loadSpec(specV2Path), handlers: createHandlersV2(services) },
-    authenticate: createAuthenticator(services),
-    runIdempotently: createIdempotentRunner(services),
-    onIdempotentReplay: hooks.onIdempotentReplay,
-    logger,
-    bodyLimitBytes: config.bodyLimitBytes,
-    corsOrigins: config.corsOrigins,
-    trustProxy: config.trustProxy,
-    rateLimit: config.rateLimit,
-    transport: { http2: config.http2, tls: config.tls },
-    metrics: metrics.http,
-    pressure: config.pressure,
-    readiness: {
-      // During an outage the probes are already running: no need to wait for one more.
-      async database() {
-        return availability.available && availability.check();
+  const app = await buildApp(
+    appOptions(services, config, {
+      onIdempotentReplay: hooks.onIdempotentReplay,
+      logger,
+      metrics: metrics.http,
+      readiness: {
+        // During an outage the probes are already running: no need to wait for one more.
+        async database() {
+          return availability.available && availability.check();
+        },
+        // Once applied, migrations stay applied: no need to read the table at every probe.
+        async migrations() {
+          migrationsApplied ||= (await pendingMigrations(orm)).length === 0;
+          return migrationsApplied;
+        },
       },
-      // Once applied, migrations stay applied: no need to read the table at every probe.
-      async migrations() {
-        migrationsApplied ||= (await pendingMigrations(orm)).length === 0;
-        return migrationsApplied;
+      databaseAvailable: () => availability.available,
+      isUnavailable: isConnectionFailure,
+      onClose: async () => {
+        availability.close();
+        await invalidations?.close();
       },
-    },
-    databaseAvailable: () => availability.available,
-    isUnavailable: isConnectionFailure,
-    onClose: async () => {
-      availability.close();
-      await invalidations?.close();
-    },
-  });
+    }),
+  );
   log.attach(app.log);
   availability.start();
   await invalidations?.start();

@@ -4,12 +4,11 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config.ts';
-import { createAuthenticator, createHandlers, createHandlersV2, createIdempotentRunner, type Handlers } from '../src/handlers/index.ts';
+import { createHandlers, type Handlers } from '../src/handlers/index.ts';
 import { buildApp } from '../src/http/app.ts';
-import { loadSpec, specV2Path } from '../src/http/spec.ts';
 import { createMetrics } from '../src/observability/metrics.ts';
 import type { Orm } from '../src/persistence/db.ts';
-import { createServices } from '../src/server.ts';
+import { appOptions, createServices } from '../src/server.ts';
 import { startAgora, uniqueHandle, type Agora, type RawResponse } from './helpers/agora.ts';
 import { spec } from './helpers/contract.ts';
 
@@ -465,24 +464,15 @@ t.test('start-up refuses a spec operation without a handler', async (t) => {
   const config = loadConfig({});
   // Nothing touches the database while the app is built.
   const services = createServices({} as Orm, config);
-  const options = (handlers: Handlers) => ({
-    spec: loadSpec(),
-    handlers,
-    v2: { spec: loadSpec(specV2Path), handlers: createHandlersV2(services) },
-    authenticate: createAuthenticator(services),
-    runIdempotently: createIdempotentRunner(services),
-    logger: false as const,
-    bodyLimitBytes: config.bodyLimitBytes,
-    corsOrigins: config.corsOrigins,
-    trustProxy: config.trustProxy,
-    rateLimit: config.rateLimit,
-    transport: { http2: false, tls: undefined },
-    metrics: createMetrics().http,
-    pressure: config.pressure,
-    readiness: { database: async () => true, migrations: async () => true },
-    databaseAvailable: () => true,
-    isUnavailable: () => false,
-  });
+  const options = (handlers: Handlers) =>
+    appOptions(services, config, {
+      handlers,
+      logger: false,
+      metrics: createMetrics().http,
+      readiness: { database: async () => true, migrations: async () => true },
+      databaseAvailable: () => true,
+      isUnavailable: () => false,
+    });
 
   const complete = await buildApp(options(createHandlers(services)));
   t.ok(complete, 'every handler present: the app builds');

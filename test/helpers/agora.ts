@@ -8,10 +8,8 @@ import pg from 'pg';
 import { createAgoraClient, unwrap, type Account, type AgoraClient } from 'agora-sdk';
 import { loadConfig } from '../../src/config.ts';
 import { loggerOptions } from '../../src/http/logger.ts';
-import { deferredLog } from '../../src/log.ts';
-import { createMetrics } from '../../src/observability/metrics.ts';
-import { openDatabase } from '../../src/persistence/db.ts';
-import { createServer, type Services } from '../../src/server.ts';
+import { boot } from '../../src/boot.ts';
+import type { Services } from '../../src/server.ts';
 import { assertConforms } from './contract.ts';
 import { readResponse, type RawResponse } from './http.ts';
 import { cloneTemplate } from './postgres.ts';
@@ -118,47 +116,33 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
     DATABASE_URL: url,
   });
   let recording: string[] | undefined;
-  const serverUrl = options.routeDatabase ? options.routeDatabase(url) : url;
-  const metrics = createMetrics();
-  const ormLog = deferredLog();
-  const orm = await openDatabase({
-    clientUrl: serverUrl,
-    poolMax: 5,
-    onQuery: (sql, tookMs, failed) => {
-      // The database probe (src/persistence/availability.ts) has its own connection, outside the
-      // ORM: only the requests' statements are counted here.
-      recording?.push(sql);
-      metrics.database.onQuery(sql, tookMs, failed);
-    },
-    log: ormLog,
-    connectTimeoutMs: config.databaseConnectTimeoutMs,
-  });
   const logs: Record<string, any>[] = [];
   const stream = { write: (line: string) => void logs.push(JSON.parse(line)) };
   const replays: string[] = [];
-  const { app, services, metricsApp, invalidations } = await createServer(orm, config, loggerOptions({ level: 'info', pretty: false, stream }), {
-    metrics,
+  const server = await boot(config, {
+    logger: loggerOptions({ level: 'info', pretty: false, stream }),
+    databaseUrl: options.routeDatabase ? options.routeDatabase(url) : url,
+    poolMax: 5,
+    // The database probe (src/persistence/availability.ts) has its own connection, outside the
+    // ORM: only the requests' statements are counted here.
+    onQuery: (sql) => void recording?.push(sql),
     onIdempotentReplay: (op) => void replays.push(op),
+    listen: { host: '127.0.0.1', port: 0, metricsPort: 0 },
+    // The template is migrated; the tests run the purges themselves, when they want them.
+    migrate: false,
+    jobs: false,
   });
-  ormLog.attach(app.log);
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { app, services, invalidations, metricsUrl } = server;
   const { port } = app.server.address() as AddressInfo;
   const origin = `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const baseUrl = `${origin}/v1`;
-  let metricsUrl: string | undefined;
-  if (metricsApp) {
-    await metricsApp.listen({ host: '127.0.0.1', port: 0 });
-    metricsUrl = `http://127.0.0.1:${(metricsApp.server.address() as AddressInfo).port}/metrics`;
-  }
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   // pool.end() resolves before its connections have closed; the `drop database ... with (force)`
   // of the teardown may then terminate one, which the pool reports as an error of an idle client.
   pool.on('error', () => {});
 
   t.teardown(async () => {
-    await app.close();
-    await metricsApp?.close();
-    await orm.close(true);
+    await server.close();
     await pool.end();
     await drop();
   });

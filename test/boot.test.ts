@@ -1,0 +1,60 @@
+// boot(config): one listening server from a config, and a close that stops all of it, once.
+import pg from 'pg';
+import t, { type Test } from 'tap';
+import { boot, BootClosed, type Booting } from '../src/boot.ts';
+import { loadConfig } from '../src/config.ts';
+import { eventually } from './helpers/locks.ts';
+import { cloneTemplate } from './helpers/postgres.ts';
+
+/** The connections other than `pool`'s own to the database of `url`. */
+async function connections(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query('select count(*)::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
+  return rows[0].n as number;
+}
+
+async function database(t: Test) {
+  const { url, drop } = await cloneTemplate();
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  pool.on('error', () => {});
+  t.teardown(async () => {
+    await pool.end();
+    await drop();
+  });
+  return { url, pool };
+}
+
+const options = { logger: false as const, listen: { host: '127.0.0.1', port: 0, metricsPort: 0 }, jobs: false };
+
+t.test('a booted server answers, and its close stops it and its connections, however often it is called', async (t) => {
+  const { url, pool } = await database(t);
+  const server = await boot(loadConfig({ DATABASE_URL: url }), options);
+  t.equal((await fetch(`${server.url}/healthz`)).status, 200, 'the API answers');
+  t.equal((await fetch(server.metricsUrl!)).status, 200, '/metrics served');
+  t.ok((await connections(pool)) > 0, 'the server holds connections');
+
+  const first = server.close();
+  t.equal(server.close(), first, 'a second close is the same close');
+  await first;
+  await server.close();
+  await t.rejects(fetch(`${server.url}/healthz`), 'the API no longer accepts');
+  await t.rejects(fetch(server.metricsUrl!), '/metrics no longer accepts');
+  await eventually('the connections closed', async () => ((await connections(pool)) === 0 ? true : undefined), 30_000);
+});
+
+t.test('a close during the start stops what the start has opened, and the start says it was closed', async (t) => {
+  const { url, pool } = await database(t);
+  // The close comes at the first statement the ORM runs: the pool is open then, mid-start.
+  let closed: Promise<void> | undefined;
+  const booting: Booting = boot(loadConfig({ DATABASE_URL: url }), {
+    ...options,
+    onQuery: () => void (closed ??= booting.close()),
+  });
+  const failure = await booting.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  t.ok(failure instanceof BootClosed, 'the boot is closed, not served');
+  t.ok(closed, 'the close came during the start');
+  await closed;
+  await eventually('no connection left', async () => ((await connections(pool)) === 0 ? true : undefined), 30_000);
+});
