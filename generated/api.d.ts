@@ -602,6 +602,177 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your conversations
+         * @description The conversations you are in, the one with the latest activity (its newest message,
+         *     or its start) first, each with its participants, its last message and how many
+         *     messages from others you have not read. A conversation that moves while you page
+         *     (a new message) moves to the top: start again from the first page to see it there.
+         */
+        get: operations["listConversations"];
+        put?: never;
+        /**
+         * Start a conversation
+         * @description Starts a private conversation between you and the accounts in `participantIds` (1 to
+         *     49 of them, each once, never yourself). Every one of them must be your friend: an
+         *     account that is not (or does not exist) cannot be messaged unasked, and the request
+         *     is refused with `403` and creates nothing. Becoming friends is how someone agrees to
+         *     hear from you.
+         *
+         *     There is one conversation per set of people: starting one with the same people again
+         *     (in any order, by any of them) answers `200` with the existing conversation instead
+         *     of `201` with a new one.
+         */
+        post: operations["startConversation"];
+        delete?: never;
+        /**
+         * Methods allowed on your conversations
+         * @description A signed-in caller may list its conversations and start one.
+         */
+        options: operations["optionsConversations"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{conversationId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a conversation
+         * @description The conversation with its participants, last message, and your read marker with
+         *     your unread count. A conversation is `404` to everybody who is not in it.
+         */
+        get: operations["getConversation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on a conversation
+         * @description Its participants may read it; to everybody else it does not exist (`404`).
+         */
+        options: operations["optionsConversation"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{conversationId}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a conversation's messages
+         * @description The conversation's messages, newest first. Messages of a participant whose account
+         *     is closed stay, their author shown as a closed account.
+         */
+        get: operations["listMessages"];
+        put?: never;
+        /**
+         * Send a message
+         * @description Sends a message to the conversation's other participants. In a conversation between
+         *     two people, the other must still be your friend (`403` otherwise: an unfriended or
+         *     closed account cannot be messaged); in a group, every participant may write.
+         */
+        post: operations["sendMessage"];
+        delete?: never;
+        /**
+         * Methods allowed on a conversation's messages
+         * @description Its participants may read them, and send (`POST`) where they may write (see
+         *     `sendMessage`); to everybody else the conversation does not exist (`404`).
+         */
+        options: operations["optionsMessages"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{conversationId}/messages/{messageId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+                /** @description The message's id. */
+                messageId: components["parameters"]["MessageId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a message
+         * @description A message, for the participants of its conversation (`404` for everybody else).
+         */
+        get: operations["getMessage"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete your message
+         * @description Its author deletes a message, for everybody in the conversation; another participant
+         *     gets `403`, anybody else `404`.
+         */
+        delete: operations["deleteMessage"];
+        /**
+         * Methods allowed on a message
+         * @description The participants may read it; its author also sees `DELETE`.
+         */
+        options: operations["optionsMessage"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{conversationId}/marker": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Your read marker in a conversation
+         * @description The last message you have read in the conversation and how many messages from
+         *     others came after it. Its `ETag` is the `If-Match` that moves it.
+         */
+        get: operations["getConversationMarker"];
+        /**
+         * Mark a conversation read
+         * @description Moves your read marker to `lastReadMessageId`, a message of this conversation (`400`
+         *     otherwise): it and every message before it count as read. Requires `If-Match` with
+         *     the marker's current `ETag` (`428` without it, `412` when stale). Moving the marker
+         *     backwards changes nothing and is not an error: the answer is the marker as it is.
+         */
+        put: operations["updateConversationMarker"];
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on your read marker
+         * @description Each participant reads and moves its own marker; to everybody else the conversation does not exist (`404`).
+         */
+        options: operations["optionsConversationMarker"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -832,6 +1003,78 @@ export interface components {
         };
         PostList: {
             data: components["schemas"]["Post"][];
+            nextCursor: components["schemas"]["NextCursor"];
+        };
+        NewConversation: {
+            /** @description The other participants (not yourself), each of them your friend. */
+            participantIds: components["schemas"]["Id"][];
+        };
+        /**
+         * @description An account in a conversation, shown like an account summary. Once the account is
+         *     closed, `closed` is `true` and `handle` and `displayName` are `null`: its messages
+         *     stay, shown as a closed account's.
+         */
+        ConversationParticipant: {
+            id: components["schemas"]["Id"];
+            handle: components["schemas"]["Handle"] | null;
+            displayName: components["schemas"]["DisplayName"] | null;
+            /** @description `true` once the account is closed. */
+            closed: boolean;
+        };
+        /**
+         * @description 1 to 5000 characters, not all blank; stored as sent.
+         * @example Shall we meet at the Engine on Thursday?
+         */
+        MessageText: string;
+        NewMessage: {
+            text: components["schemas"]["MessageText"];
+        };
+        Message: {
+            id: components["schemas"]["Id"];
+            conversationId: components["schemas"]["Id"];
+            authorId: components["schemas"]["Id"];
+            author: components["schemas"]["ConversationParticipant"];
+            text: components["schemas"]["MessageText"];
+            createdAt: components["schemas"]["Timestamp"];
+        };
+        MessageList: {
+            data: components["schemas"]["Message"][];
+            nextCursor: components["schemas"]["NextCursor"];
+        };
+        /** @description Your read position in a conversation. */
+        ConversationMarker: {
+            conversationId: components["schemas"]["Id"];
+            /** @description The last message you have read; `null` before you read any. */
+            lastReadMessageId: components["schemas"]["Id"] | null;
+            /**
+             * Format: int32
+             * @description Messages from others after `lastReadMessageId` (your own never count).
+             */
+            unreadCount: number;
+            version: components["schemas"]["Version"];
+        };
+        MarkerUpdate: {
+            /** @description The last message you have read, a message of this conversation. */
+            lastReadMessageId: components["schemas"]["Id"];
+        };
+        Conversation: {
+            id: components["schemas"]["Id"];
+            /** @description Everybody in the conversation, you included, in the order they joined (you first if you started it). */
+            participants: components["schemas"]["ConversationParticipant"][];
+            /** @description The newest message; `null` while there is none. */
+            lastMessage: components["schemas"]["Message"] | null;
+            /**
+             * Format: int32
+             * @description Messages from others you have not read (after your marker).
+             */
+            unreadCount: number;
+            marker: components["schemas"]["ConversationMarker"];
+            createdAt: components["schemas"]["Timestamp"];
+            /** @description When the latest message was sent, or the conversation started if none was; lists are ordered by it. */
+            lastActivityAt: components["schemas"]["Timestamp"];
+        };
+        ConversationList: {
+            data: components["schemas"]["Conversation"][];
             nextCursor: components["schemas"]["NextCursor"];
         };
     };
@@ -1138,6 +1381,10 @@ export interface components {
          *     omitted. Only meaningful with `between`.
          */
         TimeZone: string;
+        /** @description The conversation's id. */
+        ConversationId: components["schemas"]["Id"];
+        /** @description The message's id. */
+        MessageId: components["schemas"]["Id"];
     };
     requestBodies: never;
     headers: {
@@ -2933,6 +3180,495 @@ export interface operations {
             204: components["responses"]["AllowedDeprecated"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listConversations: {
+        parameters: {
+            query?: {
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of conversations. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    startConversation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A key of your choosing (a fresh UUID, say) that makes this request safe to retry:
+                 *     send the same key with every retry and the request takes effect once. 1 to 255
+                 *     characters, bare or as a quoted structured-field string. See "Idempotency" in the
+                 *     API description.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewConversation"];
+            };
+        };
+        responses: {
+            /** @description A conversation with exactly these people already exists; here it is. */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            /** @description The conversation was started. */
+            201: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    Location: components["headers"]["Location"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["ConflictOrKeyInFlight"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsConversations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The conversation. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listMessages: {
+        parameters: {
+            query?: {
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+            };
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of messages. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    sendMessage: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A key of your choosing (a fresh UUID, say) that makes this request safe to retry:
+                 *     send the same key with every retry and the request takes effect once. 1 to 255
+                 *     characters, bare or as a quoted structured-field string. See "Idempotency" in the
+                 *     API description.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewMessage"];
+            };
+        };
+        responses: {
+            /** @description The message was sent. */
+            201: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    Location: components["headers"]["Location"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["ConflictOrKeyInFlight"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsMessages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+                /** @description The message's id. */
+                messageId: components["parameters"]["MessageId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The message. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+                /** @description The message's id. */
+                messageId: components["parameters"]["MessageId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The message is gone. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+                /** @description The message's id. */
+                messageId: components["parameters"]["MessageId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getConversationMarker: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `ETag` of the copy you have, several separated by commas, or `*`. While one is
+                 *     current the answer is `304` without a body (weak comparison: `W/"3"` matches `"3"`).
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Your read marker. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationMarker"];
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    updateConversationMarker: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The resource's current `ETag`, e.g. `"3"`: take it from the `ETag` header of your
+                 *     last response for this resource (a `GET` of it answers with one). Without it the
+                 *     request fails with `428`; with a stale one, `412`, whose `currentVersion` is the
+                 *     version to read again.
+                 * @example "3"
+                 */
+                "If-Match": components["parameters"]["IfMatchRequired"];
+            };
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MarkerUpdate"];
+            };
+        };
+        responses: {
+            /** @description Your read marker, as it now is. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationMarker"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsConversationMarker: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversationId: components["parameters"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             default: components["responses"]["Problem"];

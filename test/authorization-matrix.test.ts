@@ -23,6 +23,11 @@ const addMember = async (channelId: string, accountId: string) => {
 };
 
 const post = await newPost();
+// A conversation between the owner and its friend, with one message by the owner.
+const conversation = (await unwrap(owner.client.POST('/conversations', { body: { participantIds: [F] } }))).id;
+const newMessage = async () =>
+  (await unwrap(owner.client.POST('/conversations/{conversationId}/messages', { params: { path: { conversationId: conversation } }, body: { text: 'between us' } }))).id;
+const message = await newMessage();
 const open = await newChannel('public');
 const secret = await newChannel('private');
 const secretPost = await newChannelPost(secret);
@@ -35,6 +40,8 @@ interface Row {
   /** The path template, for a row whose path comes from its setup. */
   name?: string;
   body?: unknown;
+  /** Sends `If-Match: *` (PATCH always does). */
+  ifMatch?: boolean;
   expect: Expect;
 }
 
@@ -44,6 +51,19 @@ const rows: Row[] = [
   { method: 'GET', path: `/v1/accounts/${O}`, expect: [200, 200, 200] },
   { method: 'PATCH', path: `/v1/accounts/${O}`, body: { bio: 'x' }, expect: [200, 403, 401] },
   { method: 'OPTIONS', path: `/v1/accounts/${O}`, expect: [204, 204, 204] },
+  // a conversation: 404 to anybody not in it (before the friendship rows: one unfriends F)
+  { method: 'POST', path: '/v1/conversations', body: { participantIds: [F] }, expect: [200, 403, 401] },
+  { method: 'GET', path: `/v1/conversations/${conversation}`, expect: [200, 404, 401] },
+  { method: 'OPTIONS', path: `/v1/conversations/${conversation}`, expect: [204, 404, 401] },
+  { method: 'GET', path: `/v1/conversations/${conversation}/messages`, expect: [200, 404, 401] },
+  { method: 'POST', path: `/v1/conversations/${conversation}/messages`, body: { text: 'hello' }, expect: [201, 404, 401] },
+  { method: 'OPTIONS', path: `/v1/conversations/${conversation}/messages`, expect: [204, 404, 401] },
+  { method: 'GET', path: `/v1/conversations/${conversation}/messages/${message}`, expect: [200, 404, 401] },
+  { method: 'OPTIONS', path: `/v1/conversations/${conversation}/messages/${message}`, expect: [204, 404, 401] },
+  { method: 'DELETE', name: '/conversations/{conversationId}/messages/{messageId}', path: async () => `/v1/conversations/${conversation}/messages/${await newMessage()}`, expect: [204, 404, 401] },
+  { method: 'GET', path: `/v1/conversations/${conversation}/marker`, expect: [200, 404, 401] },
+  { method: 'PUT', path: `/v1/conversations/${conversation}/marker`, body: { lastReadMessageId: message }, ifMatch: true, expect: [200, 404, 401] },
+  { method: 'OPTIONS', path: `/v1/conversations/${conversation}/marker`, expect: [204, 404, 401] },
   // friend requests: the owner is the sender
   { method: 'GET', name: '/friend-requests/{requestId}', path: async () => `/v1/friend-requests/${(await unwrap(owner.client.POST('/friend-requests', { body: { accountId: Q } }))).id}`, expect: [200, 404, 401] },
   { method: 'OPTIONS', name: '/friend-requests/{requestId}', path: async () => `/v1/friend-requests/${(await unwrap(owner.client.GET('/friend-requests', { params: { query: { direction: 'outgoing' } } }))).data[0]!.id}`, expect: [204, 404, 401] },
@@ -110,7 +130,7 @@ for (const [label, channel, hidden] of [['public', open, false], ['private', sec
 // Last, as it takes the owner's account away.
 rows.push({ method: 'DELETE', path: `/v1/accounts/${O}`, expect: [204, 403, 401] });
 
-const idNames = new Map<string, string>([[O, '{O}'], [F, '{F}'], [Q, '{Q}'], [post, '{post}'], [open, '{public}'], [secret, '{private}'], [secretPost, '{privatePost}']]);
+const idNames = new Map<string, string>([[O, '{O}'], [F, '{F}'], [Q, '{Q}'], [post, '{post}'], [conversation, '{conversation}'], [message, '{message}'], [open, '{public}'], [secret, '{private}'], [secretPost, '{privatePost}']]);
 for (const row of rows) {
   const name = row.name ?? (row.path as string).slice(3).replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, (id) => idNames.get(id) ?? '{id}');
   t.test(`${row.method} ${name}`, async (t) => {
@@ -121,7 +141,7 @@ for (const row of rows) {
       const headers: Record<string, string> = {};
       if (token) headers.authorization = `Bearer ${token}`;
       if (row.body !== undefined) headers['content-type'] = 'application/json';
-      if (row.method === 'PATCH') headers['if-match'] = '*';
+      if (row.method === 'PATCH' || row.ifMatch) headers['if-match'] = '*';
       const res = await agora.raw(row.method, path, { headers, body: row.body === undefined ? undefined : JSON.stringify(row.body) });
       t.equal(res.status, expected[who], `${who}: ${res.json?.detail ?? res.status}`);
     }

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAgora } from './helpers/agora.ts';
 
-const DOMAINS = ['accounts', 'social', 'channels', 'posts'];
+const DOMAINS = ['accounts', 'social', 'channels', 'posts', 'messages'];
 const agora = await startAgora(t);
 
 t.test('each domain has its own schema', async (t) => {
@@ -18,6 +18,7 @@ t.test('each domain has its own schema', async (t) => {
   t.same(Object.fromEntries(rows.map((r) => [r.table_schema, r.tables])), {
     accounts: ['account', 'session'],
     channels: ['channel', 'membership'],
+    messages: ['conversation', 'message', 'participant'],
     posts: ['post'],
     social: ['friend_request', 'friendship'],
   });
@@ -38,7 +39,7 @@ t.test("no persistence module names another domain's schema in its SQL", async (
   const root = new URL('../src/persistence/', import.meta.url).pathname;
   for (const domain of DOMAINS) {
     const others = DOMAINS.filter((d) => d !== domain);
-    const pattern = new RegExp(`\\b(?:${others.join('|')})\\.(?:${['account', 'session', 'friend_request', 'friendship', 'channel', 'membership', 'post'].join('|')})\\b`);
+    const pattern = new RegExp(`\\b(?:${others.join('|')})\\.(?:${['account', 'session', 'friend_request', 'friendship', 'channel', 'membership', 'post', 'conversation', 'participant', 'message'].join('|')})\\b`);
     for (const file of readdirSync(join(root, domain))) {
       const source = readFileSync(join(root, domain, file), 'utf8');
       t.notOk(pattern.test(source), `${domain}/${file} stays in schema ${domain}`);

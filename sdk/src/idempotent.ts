@@ -5,6 +5,8 @@ export const idempotentOperations: ReadonlySet<string> = new Set([
   'POST /accounts',
   'POST /channels',
   'POST /channels/{channelId}/posts',
+  'POST /conversations',
+  'POST /conversations/{conversationId}/messages',
   'POST /friend-requests',
   'POST /posts',
 ]);

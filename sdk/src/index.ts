@@ -28,6 +28,14 @@ export type Channel = Schemas['Channel'];
 export type NewChannel = Schemas['NewChannel'];
 export type ChannelPatch = Schemas['ChannelPatch'];
 export type Member = Schemas['Member'];
+export type Conversation = Schemas['Conversation'];
+export type NewConversation = Schemas['NewConversation'];
+export type ConversationList = Schemas['ConversationList'];
+export type ConversationParticipant = Schemas['ConversationParticipant'];
+export type ConversationMarker = Schemas['ConversationMarker'];
+export type Message = Schemas['Message'];
+export type NewMessage = Schemas['NewMessage'];
+export type MessageList = Schemas['MessageList'];
 export type Problem = Schemas['Problem'];
 export type ProblemType = Problem['type'];
 

@@ -2,11 +2,13 @@
 import type { AccountsService, Caller, SessionsService } from '../services/accounts/index.ts';
 import type { ChannelsService } from '../services/channels/index.ts';
 import type { IdempotencyService } from '../services/idempotency/index.ts';
+import type { MessagesService } from '../services/messages/index.ts';
 import type { PostsService } from '../services/posts/index.ts';
 import type { SocialService } from '../services/social/index.ts';
 import { accountsAllowedMethods, accountsHandlers } from './accounts.ts';
 import type { AllowedMethods } from './allowed.ts';
 import { channelsAllowedMethods, channelsHandlers } from './channels.ts';
+import { conversationsAllowedMethods, conversationsHandlers } from './conversations.ts';
 import { friendsAllowedMethods, friendsHandlers } from './friends.ts';
 import { idempotentRunner, type RunIdempotently } from './idempotency.ts';
 import { postsAllowedMethods, postsHandlers } from './posts.ts';
@@ -33,6 +35,7 @@ export interface HandlerServices {
   social: SocialService;
   channels: ChannelsService;
   posts: PostsService;
+  messages: MessagesService;
 }
 
 /** The permission function of every resource path, for OPTIONS (one map for both API versions: v2 serves some of v1's paths). */
@@ -43,6 +46,7 @@ function allowedMethods(services: HandlerServices): AllowedMethods {
     ...friendsAllowedMethods(services.social, services.accounts),
     ...channelsAllowedMethods(services.channels, services.posts),
     ...postsAllowedMethods(services.posts, services.accounts),
+    ...conversationsAllowedMethods(services.messages),
   };
 }
 
@@ -54,6 +58,7 @@ export function createHandlers(services: HandlerServices): Handlers {
     ...friendsHandlers(services.social, services.accounts),
     ...channelsHandlers(services.channels, services.posts),
     ...postsHandlers(services.posts),
+    ...conversationsHandlers(services.messages),
   };
 }
 

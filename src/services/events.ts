@@ -9,6 +9,8 @@ export interface DomainEventMap {
   'account.closed': { accountId: string };
   /** Channels were deleted; other domains remove what lived in them. */
   'channels.deleted': { channelIds: string[] };
+  /** A direct message was stored; `recipientIds` are the conversation's other open participants. */
+  'message.sent': { conversationId: string; messageId: string; authorId: string; recipientIds: string[] };
 }
 
 export type DomainEventName = keyof DomainEventMap;
