@@ -13,6 +13,7 @@ import { draining } from './plugins/draining.ts';
 import { clientErrorHandler, refuseUnknownMethods } from './plugins/client-errors.ts';
 import { frameworkErrors, problems, sendProblem } from './plugins/errors.ts';
 import { health, type ReadinessChecks } from './plugins/health.ts';
+import { idempotency } from './plugins/idempotency.ts';
 import { loadShedding } from './plugins/load-shedding.ts';
 import { lingeringClose } from './plugins/lingering-close.ts';
 import { logRequests } from './plugins/log-request.ts';
@@ -131,29 +132,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(lingeringClose);
   await app.register(contentTypes);
   await app.register(health, { checks: options.readiness, shedding: () => app.isUnderPressure() || !options.databaseAvailable(), retryAfterSeconds });
-  await app.register(routes, {
-    document: options.spec.document,
-    prefix: API_PREFIX,
-    handlers: options.handlers,
-    authenticate: options.authenticate,
-    runIdempotently: options.runIdempotently,
-    onIdempotentReplay: (operationId) => {
-      options.metrics.idempotentReplays.inc({ operation: operationId });
-      options.onIdempotentReplay?.(operationId);
-    },
-  });
+  // The request pipeline of every operation, outermost first (see pipeline.ts).
+  const plugins = [
+    idempotency({
+      runIdempotently: options.runIdempotently,
+      onIdempotentReplay: (operationId) => {
+        options.metrics.idempotentReplays.inc({ operation: operationId });
+        options.onIdempotentReplay?.(operationId);
+      },
+    }),
+  ];
+  await app.register(routes, { document: options.spec.document, prefix: API_PREFIX, handlers: options.handlers, authenticate: options.authenticate, plugins });
   // Version 2 beside version 1: the same services, auth and idempotency store; its own contract.
-  await app.register(routes, {
-    document: options.v2.spec.document,
-    prefix: V2_PREFIX,
-    handlers: options.v2.handlers,
-    authenticate: options.authenticate,
-    runIdempotently: options.runIdempotently,
-    onIdempotentReplay: (operationId) => {
-      options.metrics.idempotentReplays.inc({ operation: operationId });
-      options.onIdempotentReplay?.(operationId);
-    },
-  });
+  await app.register(routes, { document: options.v2.spec.document, prefix: V2_PREFIX, handlers: options.v2.handlers, authenticate: options.authenticate, plugins });
   await app.register(deprecation, { document: options.spec.document, prefix: API_PREFIX });
   await app.register(docs, { spec: options.spec, v2: options.v2.spec });
   const onClose = options.onClose;

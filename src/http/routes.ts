@@ -13,17 +13,14 @@ import fp from 'fastify-plugin';
 import {
   ApiProblem,
   WWW_AUTHENTICATE,
-  idempotencyKey,
   noneMatchHits,
   type Authenticate,
   type PermissionRequest,
   type Handlers,
   type HandlersV2,
-  type RunIdempotently,
-  type WireResponse,
 } from '../handlers/index.ts';
 import { allowedOf, assertConventions, assertOptionsCovered, declaredMethods, operationsOf } from './conventions.ts';
-import { toProblem } from './plugins/errors.ts';
+import { compose, contractOperation, send, type OperationPlugin } from './pipeline.ts';
 import type { OpenApiDocument } from './spec.ts';
 import './types.ts';
 
@@ -33,9 +30,8 @@ export interface RoutesOptions {
   /** The handlers of this document's operations (one binding per API version). */
   handlers: Handlers | HandlersV2;
   authenticate: Authenticate;
-  runIdempotently: RunIdempotently;
-  /** Called once per response replayed for an Idempotency-Key (for metrics). */
-  onIdempotentReplay?: (operationId: string) => void;
+  /** The pipeline's plugins, outermost first (see pipeline.ts). */
+  plugins: readonly OperationPlugin[];
 }
 
 type HandlerResult = { status: number; body?: unknown; headers?: Record<string, string> };
@@ -59,25 +55,6 @@ function strictQuery(route: RouteOptions): void {
   const schema = route.schema as { operationId?: string; querystring?: Record<string, unknown> } | undefined;
   if (!schema?.operationId) return;
   schema.querystring = { type: 'object', properties: {}, ...schema.querystring, additionalProperties: false };
-}
-
-const JSON_TYPE = 'application/json; charset=utf-8';
-const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
-
-function send(reply: FastifyReply, response: WireResponse) {
-  const { 'content-type': type, ...headers } = response.headers;
-  reply.code(response.status).headers(headers);
-  if (response.body === undefined) return reply.send();
-  return reply.type(type ?? JSON_TYPE).send(response.body);
-}
-
-/** A problem an operation answered with, as a response that can be recorded and replayed. */
-function problemResponse(request: FastifyRequest, problem: ApiProblem): WireResponse {
-  return {
-    status: problem.status,
-    headers: { ...problem.headers, 'content-type': PROBLEM_TYPE },
-    body: problem.body(request.url.split('?')[0] ?? request.url, request.id),
-  };
 }
 
 /**
@@ -107,7 +84,6 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
         return [o.operationId, handler] as const;
       }),
   );
-  const idempotent = new Set(operationsOf(options.document).filter((o) => o.operation['x-idempotent'] === true).map((o) => o.operationId));
 
   // Registered once per API version (/v1, /v2) on the same app: what they share, once.
   if (!app.hasRequestDecorator('caller')) {
@@ -132,62 +108,32 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
     },
   };
 
-  /** Runs the operation once per key; a retry gets the first response again. */
-  async function runKeyed(request: FastifyRequest, reply: FastifyReply, operationId: string, header: string, run: () => Promise<HandlerResult>) {
-    const key = idempotencyKey(header);
-    request.idempotencyKey = key;
-    request.log = reply.log = request.log.child({ idempotencyKey: key });
-    const { response, replayed } = await options.runIdempotently(
-      { operationId, caller: request.caller, key, method: request.method, params: request.params, query: request.query, body: request.body },
-      async () => {
-        try {
-          const result = await run();
-          return { status: result.status, headers: result.headers ?? {}, body: result.body };
-        } catch (error) {
-          // The operation's own refusals (a taken handle, say) are its answer, kept for retries.
-          // Anything else is a failure on our side: thrown, it rolls back and keeps nothing.
-          const problem = toProblem(error);
-          if (!problem || problem.status >= 500) throw error;
-          return problemResponse(request, problem);
-        }
-      },
-    );
-    if (replayed) {
-      request.idempotentReplayed = true;
-      request.log = reply.log = request.log.child({ idempotentReplayed: true });
-      options.onIdempotentReplay?.(operationId);
-      reply.header('idempotent-replayed', 'true');
-    }
-    return send(reply, response);
-  }
-
   await app.register(openapiGlue, {
     specification: options.document,
     prefix: options.prefix,
     securityHandlers,
-    operationResolver: (operationId: string) => {
+    operationResolver: (operationId: string, method: string, path: string) => {
       const handler = optionsOf.get(operationId) ?? (options.handlers as unknown as Record<string, (r: unknown) => Promise<HandlerResult>>)[operationId];
       if (!handler) throw new Error(`the contract of ${options.prefix} declares operation "${operationId}" but no handler implements it`);
-      const keyed = idempotent.has(operationId);
+      const operation = contractOperation(options.document, method.toLowerCase(), path);
+      const run = compose(options.plugins, operation, async (request) => {
+        const result = await handler({
+          path: canonicalIds(request.params),
+          query: request.query,
+          headers: request.headers,
+          body: request.body,
+          caller: request.caller,
+        });
+        return { status: result.status, headers: result.headers ?? {}, body: result.body };
+      });
       return async (request: FastifyRequest, reply: FastifyReply) => {
         if (request.authFailure) throw request.authFailure;
-        const run = () =>
-          handler({
-            path: canonicalIds(request.params),
-            query: request.query,
-            headers: request.headers,
-            body: request.body,
-            caller: request.caller,
-          });
-        const header = request.headers['idempotency-key'];
-        if (keyed && typeof header === 'string') return runKeyed(request, reply, operationId, header, run);
-
-        const result = await run();
+        const result = await run(request, reply);
         const etag = result.headers?.etag;
         if ((request.method === 'GET' || request.method === 'HEAD') && result.status === 200 && etag && noneMatchHits(request.headers['if-none-match'], etag)) {
           return reply.code(304).header('etag', etag).send();
         }
-        return send(reply, { status: result.status, headers: result.headers ?? {}, body: result.body });
+        return send(reply, result);
       };
     },
   });
