@@ -4,8 +4,10 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { V2_PREFIX, type Authenticate, type Handlers, type HandlersV2, type RunIdempotently } from '../handlers/index.ts';
 import type { HttpMetrics } from '../observability/metrics.ts';
 import { MAX_PATH_PARAMETER_LENGTH } from './conventions.ts';
+import { authentication } from './plugins/authentication.ts';
 import { caching, NOT_STORED } from './plugins/caching.ts';
 import { compression } from './plugins/compression.ts';
+import { conditionalRequests } from './plugins/conditional.ts';
 import { contentTypes } from './plugins/content-types.ts';
 import { deprecation } from './plugins/deprecation.ts';
 import { docs } from './plugins/docs.ts';
@@ -134,6 +136,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(health, { checks: options.readiness, shedding: () => app.isUnderPressure() || !options.databaseAvailable(), retryAfterSeconds });
   // The request pipeline of every operation, outermost first (see pipeline.ts).
   const plugins = [
+    authentication(options.authenticate),
     idempotency({
       runIdempotently: options.runIdempotently,
       onIdempotentReplay: (operationId) => {
@@ -141,10 +144,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         options.onIdempotentReplay?.(operationId);
       },
     }),
+    conditionalRequests,
   ];
-  await app.register(routes, { document: options.spec.document, prefix: API_PREFIX, handlers: options.handlers, authenticate: options.authenticate, plugins });
+  await app.register(routes, { document: options.spec.document, prefix: API_PREFIX, handlers: options.handlers, plugins });
   // Version 2 beside version 1: the same services, auth and idempotency store; its own contract.
-  await app.register(routes, { document: options.v2.spec.document, prefix: V2_PREFIX, handlers: options.v2.handlers, authenticate: options.authenticate, plugins });
+  await app.register(routes, { document: options.v2.spec.document, prefix: V2_PREFIX, handlers: options.v2.handlers, plugins });
   await app.register(deprecation, { document: options.spec.document, prefix: API_PREFIX });
   await app.register(docs, { spec: options.spec, v2: options.v2.spec });
   const onClose = options.onClose;

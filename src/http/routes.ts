@@ -1,26 +1,15 @@
-// Binds every operation of the spec to its handler through fastify-openapi-glue. An operation
-// without a handler stops the server at start-up; bearer tokens are checked by the glue's
-// security handlers; unknown query parameters are refused like unknown body properties.
-//
-// The wrapper around every handler is also where the spec-driven mechanisms live, declared
-// once for all operations: `x-idempotent: true` operations run at most once per
-// Idempotency-Key, and a GET whose answer carries an ETag answers If-None-Match with 304. OPTIONS
-// operations have no handler of their own: each answers with the methods its path declares that
-// the resource's permission function (the handlers' `allowedMethods`) lets the caller use.
+// Binds every operation of the contract to its handler through fastify-openapi-glue: an
+// operation without a handler stops the server at start-up. Around each handler runs the
+// operation's pipeline (pipeline.ts: authentication, idempotency, conditional requests, as the
+// contract asks). OPTIONS operations have no handler of their own: each answers with the
+// methods its path declares that the resource's permission function (the handlers'
+// `allowedMethods`) lets the caller use.
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import openapiGlue from 'fastify-openapi-glue';
 import fp from 'fastify-plugin';
-import {
-  ApiProblem,
-  WWW_AUTHENTICATE,
-  noneMatchHits,
-  type Authenticate,
-  type PermissionRequest,
-  type Handlers,
-  type HandlersV2,
-} from '../handlers/index.ts';
+import type { Handlers, HandlersV2, PermissionRequest } from '../handlers/index.ts';
 import { allowedOf, assertConventions, assertOptionsCovered, declaredMethods, operationsOf } from './conventions.ts';
-import { compose, contractOperation, send, type OperationPlugin } from './pipeline.ts';
+import { compose, contractOperation, inputLocations, send, type OperationPlugin } from './pipeline.ts';
 import type { OpenApiDocument } from './spec.ts';
 import './types.ts';
 
@@ -29,19 +18,12 @@ export interface RoutesOptions {
   prefix: string;
   /** The handlers of this document's operations (one binding per API version). */
   handlers: Handlers | HandlersV2;
-  authenticate: Authenticate;
   /** The pipeline's plugins, outermost first (see pipeline.ts). */
   plugins: readonly OperationPlugin[];
 }
 
 type HandlerResult = { status: number; body?: unknown; headers?: Record<string, string> };
-
-function bearerToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (!header) return undefined;
-  const match = /^Bearer +(\S+) *$/i.exec(header);
-  return match ? match[1] : '';
-}
+type Handler = (request: unknown) => Promise<HandlerResult>;
 
 const UUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
 
@@ -51,32 +33,23 @@ function canonicalIds(params: unknown): unknown {
   return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, typeof v === 'string' && UUID.test(v) ? v.toLowerCase() : v]));
 }
 
+/** Unknown query parameters are refused like unknown body properties. */
 function strictQuery(route: RouteOptions): void {
   const schema = route.schema as { operationId?: string; querystring?: Record<string, unknown> } | undefined;
   if (!schema?.operationId) return;
   schema.querystring = { type: 'object', properties: {}, ...schema.querystring, additionalProperties: false };
 }
 
-/**
- * The answer to a request without a bearer token. Made once: operations open to anonymous
- * callers meet it at every anonymous request, and an Error costs a stack trace to construct.
- */
-const NO_TOKEN = new ApiProblem('unauthenticated', 'send a session token as "Authorization: Bearer <token>"', {
-  headers: { 'www-authenticate': WWW_AUTHENTICATE },
-});
-
-export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) => {
-  assertConventions(options.document);
-  const { allowedMethods } = options.handlers;
-  assertOptionsCovered(options.document, new Set(Object.keys(allowedMethods)));
-  // OPTIONS comes from the contract: every OPTIONS operation answers with the methods declared
-  // on its path that the resource's permission function lets the caller use.
-  const optionsOf = new Map(
-    operationsOf(options.document)
+/** The handler of every OPTIONS operation: the methods declared on its path that the caller may use. */
+function optionsHandlers(options: RoutesOptions): Map<string, Handler> {
+  const { document, handlers } = options;
+  assertOptionsCovered(document, new Set(Object.keys(handlers.allowedMethods)));
+  return new Map(
+    operationsOf(document)
       .filter((o) => o.method === 'options')
       .map((o) => {
-        const declared = declaredMethods(options.document, o.path);
-        const permission = allowedMethods[o.path]!;
+        const declared = declaredMethods(document, o.path);
+        const permission = handlers.allowedMethods[o.path]!;
         const handler = async (request: unknown): Promise<HandlerResult> => {
           const permitted = new Set(await permission(request as PermissionRequest));
           return { status: 204, headers: { allow: allowedOf(declared, permitted).join(', ') } };
@@ -84,57 +57,44 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
         return [o.operationId, handler] as const;
       }),
   );
+}
+
+export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) => {
+  assertConventions(options.document);
+  const handlers = new Map([...Object.entries(options.handlers as unknown as Record<string, Handler>), ...optionsHandlers(options)]);
 
   // Registered once per API version (/v1, /v2) on the same app: what they share, once.
   if (!app.hasRequestDecorator('caller')) {
     app.decorateRequest('caller', null);
-    app.decorateRequest('authFailure', null);
+    app.decorateRequest('expectedVersion', undefined);
     app.decorateRequest('idempotencyKey', null);
     app.decorateRequest('idempotentReplayed', false);
     app.addHook('onRoute', strictQuery);
   }
 
-  const securityHandlers = {
-    async bearerAuth(request: FastifyRequest) {
-      const token = bearerToken(request);
-      if (token === undefined) throw NO_TOKEN;
-      try {
-        request.caller = await options.authenticate(token);
-      } catch (error) {
-        // Remembered so that operations open to anonymous callers still refuse a bad token.
-        if (error instanceof ApiProblem && error.status === 401) request.authFailure = error;
-        throw error;
-      }
-    },
-  };
-
   await app.register(openapiGlue, {
     specification: options.document,
     prefix: options.prefix,
-    securityHandlers,
     operationResolver: (operationId: string, method: string, path: string) => {
-      const handler = optionsOf.get(operationId) ?? (options.handlers as unknown as Record<string, (r: unknown) => Promise<HandlerResult>>)[operationId];
+      const handler = handlers.get(operationId);
       if (!handler) throw new Error(`the contract of ${options.prefix} declares operation "${operationId}" but no handler implements it`);
       const operation = contractOperation(options.document, method.toLowerCase(), path);
-      const run = compose(options.plugins, operation, async (request) => {
+      const respond = compose(options.plugins, operation, async (request) => {
         const result = await handler({
           path: canonicalIds(request.params),
           query: request.query,
           headers: request.headers,
           body: request.body,
           caller: request.caller,
+          expectedVersion: request.expectedVersion,
         });
         return { status: result.status, headers: result.headers ?? {}, body: result.body };
       });
-      return async (request: FastifyRequest, reply: FastifyReply) => {
-        if (request.authFailure) throw request.authFailure;
-        const result = await run(request, reply);
-        const etag = result.headers?.etag;
-        if ((request.method === 'GET' || request.method === 'HEAD') && result.status === 200 && etag && noneMatchHits(request.headers['if-none-match'], etag)) {
-          return reply.code(304).header('etag', etag).send();
-        }
-        return send(reply, result);
-      };
+      // Route options to add to the glue's own (method, url, schema): typed as whole ones.
+      return {
+        config: { inputs: inputLocations(operation) },
+        handler: async (request: FastifyRequest, reply: FastifyReply) => send(reply, await respond(request, reply)),
+      } as unknown as RouteOptions;
     },
   });
 });

@@ -40,7 +40,7 @@ export function idempotency(options: IdempotencyOptions): OperationPlugin {
         } catch (error) {
           // The operation's own refusals (a taken handle, say) are its answer, kept for retries.
           // Anything else is a failure on our side: thrown, it rolls back and keeps nothing.
-          const problem = toProblem(error);
+          const problem = toProblem(error, request);
           if (!problem || problem.status >= 500) throw error;
           return problemResponse(request, problem);
         }
