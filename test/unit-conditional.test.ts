@@ -1,8 +1,8 @@
-// Entity tags and the conditional headers (src/handlers/conditional.ts), without a server:
-// If-Match compares strongly, If-None-Match weakly (RFC 9110, 13.1).
+// Entity tags (src/handlers/conditional.ts) and the conditional headers (src/http/plugins/conditional.ts),
+// without a server: If-Match compares strongly, If-None-Match weakly (RFC 9110, 13.1).
 import t from 'tap';
-import { etag, expectedVersion, noneMatchHits, requireIfMatch } from '../src/handlers/conditional.ts';
-import { ApiProblem } from '../src/handlers/problem.ts';
+import { etag } from '../src/handlers/conditional.ts';
+import { expectedVersion, noneMatchHits } from '../src/http/plugins/conditional.ts';
 
 t.test('an entity tag is the version in quotes', async (t) => {
   t.equal(etag(0), '"0"');
@@ -28,23 +28,6 @@ t.test('If-Match: anything else can never match (-1 is no version)', async (t) =
 t.test('If-Match compares strongly: a tag is only the one we issued, octet for octet', async (t) => {
   for (const header of ['"07"', '"00"', '"0007"']) {
     t.equal(expectedVersion(header), -1, `${header} is not a tag this API issues`);
-  }
-});
-
-t.test('requireIfMatch refuses a write without If-Match with 428', async (t) => {
-  t.equal(requireIfMatch('"3"'), 3);
-  t.equal(requireIfMatch('*'), undefined);
-  t.equal(requireIfMatch('W/"3"'), -1);
-  try {
-    requireIfMatch(undefined);
-    t.fail('no precondition required');
-  } catch (error) {
-    t.type(error, ApiProblem);
-    const problem = error as ApiProblem;
-    t.equal(problem.status, 428);
-    t.equal(problem.slug, 'precondition-required');
-    t.equal(problem.message, 'send If-Match with the ETag you last read');
-    t.same(problem.errors, [{ pointer: 'header/if-match', detail: 'is required' }]);
   }
 });
 

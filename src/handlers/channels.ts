@@ -1,11 +1,11 @@
 // operationIds tagged `channels`, channel posts included (the posts domain keeps them).
+import { signedIn } from '../services/accounts/index.ts';
 import type { Channel, ChannelsService, Member } from '../services/channels/index.ts';
 import type { PostsService } from '../services/posts/index.ts';
-import { LIST_FIELDS, paging, signedIn } from './caller.ts';
-import { etag, expectedVersion, requireIfMatch } from './conditional.ts';
+import { paging } from './paging.ts';
+import { etag } from './conditional.ts';
 import { permissions, when } from './allowed.ts';
 import type { Handlers, Schemas } from './operations.ts';
-import { serviceCall } from './problem.ts';
 import { accountSummaryView, postView } from './views.ts';
 
 function channelView(channel: Channel): Schemas['Channel'] {
@@ -28,7 +28,7 @@ function memberView(member: Member): Schemas['Member'] {
 export function channelsHandlers(channels: ChannelsService, posts: PostsService) {
   return {
     async createChannel({ body, caller }) {
-      const channel = await serviceCall(channels.create(signedIn(caller), body));
+      const channel = await channels.create(signedIn(caller), body);
       return {
         status: 201,
         body: channelView(channel),
@@ -37,38 +37,37 @@ export function channelsHandlers(channels: ChannelsService, posts: PostsService)
     },
 
     async listChannels({ query }) {
-      const page = await serviceCall(channels.listPublic(paging(query)), LIST_FIELDS);
+      const page = await channels.listPublic(paging(query));
       return { status: 200, body: { data: page.items.map(channelView), nextCursor: page.nextCursor } };
     },
 
     async getChannel({ path, caller }) {
-      const channel = await serviceCall(channels.get(caller, path.channelId));
+      const channel = await channels.get(caller, path.channelId);
       return { status: 200, body: channelView(channel), headers: { etag: etag(channel.version) } };
     },
 
-    async updateChannel({ path, headers, body, caller }) {
-      const version = requireIfMatch(headers['if-match']);
-      const channel = await serviceCall(channels.update(signedIn(caller), path.channelId, version, body));
+    async updateChannel({ path, expectedVersion, body, caller }) {
+      const channel = await channels.update(signedIn(caller), path.channelId, expectedVersion, body);
       return { status: 200, body: channelView(channel), headers: { etag: etag(channel.version) } };
     },
 
-    async deleteChannel({ path, headers, caller }) {
-      await serviceCall(channels.delete(signedIn(caller), path.channelId, expectedVersion(headers['if-match'])));
+    async deleteChannel({ path, expectedVersion, caller }) {
+      await channels.delete(signedIn(caller), path.channelId, expectedVersion);
       return { status: 204 };
     },
 
     async listChannelMembers({ path, query, caller }) {
-      const page = await serviceCall(channels.listMembers(caller, path.channelId, paging(query)), LIST_FIELDS);
+      const page = await channels.listMembers(caller, path.channelId, paging(query));
       return { status: 200, body: { data: page.items.map(memberView), nextCursor: page.nextCursor } };
     },
 
     async getChannelMember({ path, caller }) {
-      const member = await serviceCall(channels.getMember(caller, path.channelId, path.accountId));
+      const member = await channels.getMember(caller, path.channelId, path.accountId);
       return { status: 200, body: memberView(member) };
     },
 
     async addChannelMember({ path, caller }) {
-      const { member, created } = await serviceCall(channels.addMember(signedIn(caller), path.channelId, path.accountId));
+      const { member, created } = await channels.addMember(signedIn(caller), path.channelId, path.accountId);
       if (!created) return { status: 200, body: memberView(member) };
       return {
         status: 201,
@@ -78,20 +77,17 @@ export function channelsHandlers(channels: ChannelsService, posts: PostsService)
     },
 
     async removeChannelMember({ path, caller }) {
-      await serviceCall(channels.removeMember(signedIn(caller), path.channelId, path.accountId));
+      await channels.removeMember(signedIn(caller), path.channelId, path.accountId);
       return { status: 204 };
     },
 
     async createChannelPost({ path, body, caller }) {
-      const post = await serviceCall(posts.publishInChannel(signedIn(caller), path.channelId, body));
+      const post = await posts.publishInChannel(signedIn(caller), path.channelId, body);
       return { status: 201, body: postView(post), headers: { location: `/v1/posts/${post.id}`, etag: etag(post.version) } };
     },
 
     async listChannelPosts({ path, query, caller }) {
-      const page = await serviceCall(
-        posts.listInChannel(caller, path.channelId, { ...paging(query), between: query.between, tz: query.tz }),
-        LIST_FIELDS,
-      );
+      const page = await posts.listInChannel(caller, path.channelId, { ...paging(query), between: query.between, tz: query.tz });
       return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
     },
   } satisfies Partial<Handlers>;
@@ -104,19 +100,19 @@ export function channelsAllowedMethods(channels: ChannelsService, posts: PostsSe
       return ['GET', ...when(caller !== null, 'POST')];
     },
     async '/channels/{channelId}'({ path, caller }) {
-      const may = await serviceCall(channels.permissions(caller, path.channelId));
+      const may = await channels.permissions(caller, path.channelId);
       return ['GET', ...when(may.update, 'PATCH'), ...when(may.delete, 'DELETE')];
     },
     async '/channels/{channelId}/members'({ path, caller }) {
-      await serviceCall(channels.access(caller, path.channelId));
+      await channels.access(caller, path.channelId);
       return ['GET'];
     },
     async '/channels/{channelId}/members/{accountId}'({ path, caller }) {
-      const may = await serviceCall(channels.memberPermissions(caller, path.channelId, path.accountId));
+      const may = await channels.memberPermissions(caller, path.channelId, path.accountId);
       return ['GET', ...when(may.put, 'PUT'), ...when(may.delete, 'DELETE')];
     },
     async '/channels/{channelId}/posts'({ path, caller }) {
-      const may = await serviceCall(posts.channelPermissions(caller, path.channelId));
+      const may = await posts.channelPermissions(caller, path.channelId);
       return ['GET', ...when(may.post, 'POST')];
     },
   });

@@ -1,10 +1,9 @@
 // operationIds tagged `friends`.
-import type { AccountsService } from '../services/accounts/index.ts';
+import { signedIn, type AccountsService } from '../services/accounts/index.ts';
 import type { Friend, FriendRequest, SocialService } from '../services/social/index.ts';
-import { LIST_FIELDS, paging, signedIn } from './caller.ts';
+import { paging } from './paging.ts';
 import { permissions, when } from './allowed.ts';
 import type { Handlers, Schemas } from './operations.ts';
-import { serviceCall } from './problem.ts';
 import { accountSummaryView } from './views.ts';
 
 function friendRequestView(request: FriendRequest): Schemas['FriendRequest'] {
@@ -23,42 +22,37 @@ function friendView(friend: Friend): Schemas['Friend'] {
 export function friendsHandlers(social: SocialService, accounts: AccountsService) {
   return {
     async createFriendRequest({ body, caller }) {
-      const request = await serviceCall(social.sendRequest(signedIn(caller), body.accountId.toLowerCase()));
+      const request = await social.sendRequest(signedIn(caller), body.accountId.toLowerCase());
       return { status: 201, body: friendRequestView(request), headers: { location: `/v1/friend-requests/${request.id}` } };
     },
 
     async listFriendRequests({ query, caller }) {
-      const page = await serviceCall(
-        social.listRequests(signedIn(caller), { ...paging(query), direction: query.direction ?? 'incoming' }),
-        LIST_FIELDS,
-      );
+      const page = await social.listRequests(signedIn(caller), { ...paging(query), direction: query.direction ?? 'incoming' });
       return { status: 200, body: { data: page.items.map(friendRequestView), nextCursor: page.nextCursor } };
     },
 
     async getFriendRequest({ path, caller }) {
-      const request = await serviceCall(social.getRequest(signedIn(caller), path.requestId));
+      const request = await social.getRequest(signedIn(caller), path.requestId);
       return { status: 200, body: friendRequestView(request) };
     },
 
     async deleteFriendRequest({ path, caller }) {
-      await serviceCall(social.withdrawRequest(signedIn(caller), path.requestId));
+      await social.withdrawRequest(signedIn(caller), path.requestId);
       return { status: 204 };
     },
 
     async listFriends({ path, query }) {
-      const page = await serviceCall(social.listFriends(path.accountId, paging(query)), LIST_FIELDS);
+      const page = await social.listFriends(path.accountId, paging(query));
       return { status: 200, body: { data: page.items.map(friendView), nextCursor: page.nextCursor } };
     },
 
     async getFriend({ path }) {
-      const friend = await serviceCall(social.getFriend(path.accountId, path.friendId));
+      const friend = await social.getFriend(path.accountId, path.friendId);
       return { status: 200, body: friendView(friend) };
     },
 
     async addFriend({ path, caller }) {
-      const { friend, created } = await serviceCall(social.acceptRequest(signedIn(caller), path.accountId, path.friendId), {
-        friendId: 'path/friendId',
-      });
+      const { friend, created } = await social.acceptRequest(signedIn(caller), path.accountId, path.friendId);
       if (!created) return { status: 200, body: friendView(friend) };
       return {
         status: 201,
@@ -68,7 +62,7 @@ export function friendsHandlers(social: SocialService, accounts: AccountsService
     },
 
     async deleteFriend({ path, caller }) {
-      await serviceCall(social.unfriend(signedIn(caller), path.accountId, path.friendId));
+      await social.unfriend(signedIn(caller), path.accountId, path.friendId);
       return { status: 204 };
     },
   } satisfies Partial<Handlers>;
@@ -81,15 +75,15 @@ export function friendsAllowedMethods(social: SocialService, accounts: AccountsS
       return ['GET', 'POST'];
     },
     async '/friend-requests/{requestId}'({ path, caller }) {
-      await serviceCall(social.getRequest(signedIn(caller), path.requestId));
+      await social.getRequest(signedIn(caller), path.requestId);
       return ['GET', 'DELETE'];
     },
     async '/accounts/{accountId}/friends'({ path }) {
-      await serviceCall(accounts.assertExists(path.accountId));
+      await accounts.assertExists(path.accountId);
       return ['GET'];
     },
     async '/accounts/{accountId}/friends/{friendId}'({ path, caller }) {
-      const may = await serviceCall(social.friendPermissions(caller, path.accountId, path.friendId));
+      const may = await social.friendPermissions(caller, path.accountId, path.friendId);
       return ['GET', ...when(may.accept, 'PUT'), ...when(may.delete, 'DELETE')];
     },
   });

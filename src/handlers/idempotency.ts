@@ -3,7 +3,6 @@
 import { createHash } from 'node:crypto';
 import type { Caller } from '../services/accounts/index.ts';
 import type { IdempotencyService } from '../services/idempotency/index.ts';
-import { serviceCall } from './problem.ts';
 
 /** A response as the HTTP layer sends it: `body` is a JSON value or undefined for none. */
 export interface WireResponse {
@@ -62,8 +61,7 @@ export function fingerprint(call: Pick<KeyedCall, 'method' | 'params' | 'query' 
 export function idempotentRunner(service: IdempotencyService): RunIdempotently {
   return async (call, respond) => {
     let original: WireResponse | undefined;
-    const execution = await serviceCall(
-      service.execute(
+    const execution = await service.execute(
         { scope: call.caller?.accountId ?? ANONYMOUS_SCOPE, operation: call.operationId, key: call.key, fingerprint: fingerprint(call) },
         async () => {
           original = await respond();
@@ -72,8 +70,7 @@ export function idempotentRunner(service: IdempotencyService): RunIdempotently {
             keep: original.status < 500,
           };
         },
-      ),
-    );
+      );
     if (!execution.replayed && original) return { response: original, replayed: false };
     const { status, headers, body } = execution.response;
     return { response: { status, headers, body: body === null ? undefined : JSON.parse(body) }, replayed: true };

@@ -13,20 +13,31 @@ import { friendsAllowedMethods, friendsHandlers } from './friends.ts';
 import { idempotentRunner, type RunIdempotently } from './idempotency.ts';
 import { postsAllowedMethods, postsHandlers } from './posts.ts';
 import type { Handlers } from './operations.ts';
-import { bearerAuthenticator, sessionsAllowedMethods, sessionsHandlers } from './sessions.ts';
+import { sessionsAllowedMethods, sessionsHandlers } from './sessions.ts';
 import { postsHandlersV2, type HandlersV2 } from './v2/posts.ts';
 
-export { ApiProblem, ECHO_LENGTH, PROBLEMS, PROBLEM_LIMITS, WWW_AUTHENTICATE, clip, problemFor } from './problem.ts';
+export { ApiProblem, ECHO_LENGTH, PROBLEMS, PROBLEM_LIMITS, WWW_AUTHENTICATE, clip } from './problem.ts';
 export type { FieldProblem } from './problem.ts';
 export type { AllowedMethods, PermissionFunction, PermissionRequest } from './allowed.ts';
-export { noneMatchHits } from './conditional.ts';
 export { idempotencyKey } from './idempotency.ts';
 export type { KeyedCall, RunIdempotently, WireResponse } from './idempotency.ts';
 export type { Handlers, OperationId, OperationRequest, OperationReply } from './operations.ts';
 export type { Caller } from '../services/accounts/index.ts';
 export type { HandlersV2 } from './v2/posts.ts';
 export { V2_PREFIX } from './v2/posts.ts';
-export { ServiceError } from '../services/errors.ts';
+export {
+  Conflict,
+  Forbidden,
+  IdempotencyKeyInFlight,
+  IdempotencyKeyReused,
+  InvalidCredentials,
+  InvalidInput,
+  NotFound,
+  PreconditionFailed,
+  ServiceError,
+  SignInRequired,
+  Unauthenticated,
+} from '../services/errors.ts';
 
 export interface HandlerServices {
   accounts: AccountsService;
@@ -69,8 +80,9 @@ export function createHandlersV2(services: HandlerServices): HandlersV2 {
 
 export type Authenticate = (token: string) => Promise<Caller>;
 
+/** Turns a bearer token into the caller; raises Unauthenticated for one that is not (or no longer) valid. */
 export function createAuthenticator(services: HandlerServices): Authenticate {
-  return bearerAuthenticator(services.sessions);
+  return (token) => services.sessions.authenticate(token);
 }
 
 /** How the HTTP layer runs operations marked `x-idempotent` when a key is sent. */

@@ -20,14 +20,21 @@ type LowerCaseKeys<T> = { [P in keyof T as Lowercase<P & string>]: T[P] };
 type Parameters<Op> = Op extends { parameters: infer P } ? P : never;
 type ParameterPart<Op, In extends string> = Part<Parameters<Op> extends Record<In, infer T> ? T : never>;
 
-export interface RequestOf<Op> {
+/**
+ * On operations that declare If-Match: the version it names, for the service to compare with
+ * the current one (undefined: no precondition; -1: a tag that can never match). The
+ * conditional-requests plugin reads the header (src/http/plugins/conditional.ts).
+ */
+type Preconditions<Op> = 'If-Match' extends keyof ParameterPart<Op, 'header'> ? { expectedVersion: number | undefined } : unknown;
+
+export type RequestOf<Op> = {
   path: ParameterPart<Op, 'path'>;
   query: ParameterPart<Op, 'query'>;
   headers: LowerCaseKeys<ParameterPart<Op, 'header'>>;
   body: RequestBody<Op>;
   /** The signed-in caller, or null for an anonymous one (only on operations that allow it). */
   caller: Caller | null;
-}
+} & Preconditions<Op>;
 
 type Responses<Op> = Op extends { responses: infer R } ? R : never;
 type SuccessStatus<Op> = Extract<keyof Responses<Op>, 200 | 201 | 202 | 204 | 304>;

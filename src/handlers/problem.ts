@@ -1,17 +1,5 @@
-// Problem details (RFC 9457): the one error shape of the API, and the translation of the
-// services' errors into it.
-import {
-  Conflict,
-  Forbidden,
-  IdempotencyKeyInFlight,
-  IdempotencyKeyReused,
-  InvalidCredentials,
-  InvalidInput,
-  NotFound,
-  PreconditionFailed,
-  ServiceError,
-  Unauthenticated,
-} from '../services/errors.ts';
+// Problem details (RFC 9457): the one error shape of the API. What each error becomes is
+// decided in one place, src/http/plugins/errors.ts.
 import type { Schemas } from './operations.ts';
 
 export type ProblemType = Schemas['Problem']['type'];
@@ -104,50 +92,3 @@ export class ApiProblem extends Error {
 }
 
 export const WWW_AUTHENTICATE = 'Bearer realm="agora"';
-
-/**
- * The problem a service error stands for. `fields` names where each input field came
- * from on the wire (`cursor` → `query/cursor`); body fields default to a JSON Pointer.
- */
-export function problemFor(error: ServiceError, fields: Record<string, string> = {}): ApiProblem {
-  const pointer = (field: string) => fields[field] ?? `/${field}`;
-  if (error instanceof NotFound) return new ApiProblem('not-found', error.message);
-  if (error instanceof Forbidden) return new ApiProblem('forbidden', error.message);
-  if (error instanceof Conflict) {
-    return new ApiProblem('conflict', error.message, {
-      errors: error.field ? [{ pointer: pointer(error.field), detail: error.message }] : undefined,
-    });
-  }
-  if (error instanceof PreconditionFailed) {
-    return new ApiProblem('precondition-failed', `If-Match does not match: ${error.message}; read it again`, {
-      extensions: { currentVersion: error.currentVersion },
-      headers: { etag: `"${error.currentVersion}"` },
-    });
-  }
-  if (error instanceof IdempotencyKeyInFlight) {
-    return new ApiProblem('idempotency-in-flight', error.message, { headers: { 'retry-after': String(error.retryAfterSeconds) } });
-  }
-  if (error instanceof IdempotencyKeyReused) return new ApiProblem('idempotency-key-reused', error.message);
-  if (error instanceof InvalidCredentials) return new ApiProblem('invalid-credentials', error.message);
-  if (error instanceof Unauthenticated) {
-    return new ApiProblem('unauthenticated', error.message, {
-      headers: { 'www-authenticate': `${WWW_AUTHENTICATE}, error="invalid_token"` },
-    });
-  }
-  if (error instanceof InvalidInput) {
-    return new ApiProblem('validation-error', 'the request is not valid', {
-      errors: error.errors.map((e) => ({ pointer: pointer(e.field), detail: e.detail })),
-    });
-  }
-  return new ApiProblem('internal-error', 'an unexpected error occurred', { cause: error });
-}
-
-/** Runs a service call and turns its errors into problems, naming fields as the client sent them. */
-export async function serviceCall<T>(work: Promise<T>, fields: Record<string, string> = {}): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    if (error instanceof ServiceError) throw problemFor(error, fields);
-    throw error;
-  }
-}

@@ -1,20 +1,15 @@
-// operationIds tagged `sessions`, and the bearer-token check the security layer calls.
-import type { Caller, SessionsService } from '../services/accounts/index.ts';
+// operationIds tagged `sessions`.
+import { signedIn, type SessionsService } from '../services/accounts/index.ts';
 import { etag } from './conditional.ts';
 import { permissions } from './allowed.ts';
 import type { Handlers } from './operations.ts';
-import { ApiProblem, serviceCall } from './problem.ts';
 import { accountView } from './views.ts';
 
-function signedIn(caller: Caller | null): Caller {
-  if (!caller) throw new ApiProblem('unauthenticated', 'sign in first');
-  return caller;
-}
 
 export function sessionsHandlers(sessions: SessionsService) {
   return {
     async createSession({ body }) {
-      const signed = await serviceCall(sessions.signIn(body.email, body.password));
+      const signed = await sessions.signIn(body.email, body.password);
       const owner = { accountId: signed.account.id, sessionId: '' };
       return {
         status: 201,
@@ -24,12 +19,12 @@ export function sessionsHandlers(sessions: SessionsService) {
     },
 
     async getCurrentSession({ caller }) {
-      const account = await serviceCall(sessions.currentAccount(signedIn(caller)));
+      const account = await sessions.currentAccount(signedIn(caller));
       return { status: 200, body: accountView(account, caller), headers: { etag: etag(account.version) } };
     },
 
     async deleteCurrentSession({ caller }) {
-      await serviceCall(sessions.signOut(signedIn(caller)));
+      await sessions.signOut(signedIn(caller));
       return { status: 204 };
     },
   } satisfies Partial<Handlers>;
@@ -45,9 +40,4 @@ export function sessionsAllowedMethods() {
       return ['GET', 'DELETE'];
     },
   });
-}
-
-/** Turns a bearer token into the caller, or throws the 401 problem to answer with. */
-export function bearerAuthenticator(sessions: SessionsService) {
-  return (token: string): Promise<Caller> => serviceCall(sessions.authenticate(token));
 }

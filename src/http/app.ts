@@ -4,8 +4,10 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { V2_PREFIX, type Authenticate, type Handlers, type HandlersV2, type RunIdempotently } from '../handlers/index.ts';
 import type { HttpMetrics } from '../observability/metrics.ts';
 import { MAX_PATH_PARAMETER_LENGTH } from './conventions.ts';
+import { authentication } from './plugins/authentication.ts';
 import { caching, NOT_STORED } from './plugins/caching.ts';
 import { compression } from './plugins/compression.ts';
+import { conditionalRequests } from './plugins/conditional.ts';
 import { contentTypes } from './plugins/content-types.ts';
 import { deprecation } from './plugins/deprecation.ts';
 import { docs } from './plugins/docs.ts';
@@ -13,6 +15,7 @@ import { draining } from './plugins/draining.ts';
 import { clientErrorHandler, refuseUnknownMethods } from './plugins/client-errors.ts';
 import { frameworkErrors, problems, sendProblem } from './plugins/errors.ts';
 import { health, type ReadinessChecks } from './plugins/health.ts';
+import { idempotency } from './plugins/idempotency.ts';
 import { loadShedding } from './plugins/load-shedding.ts';
 import { lingeringClose } from './plugins/lingering-close.ts';
 import { logRequests } from './plugins/log-request.ts';
@@ -131,29 +134,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(lingeringClose);
   await app.register(contentTypes);
   await app.register(health, { checks: options.readiness, shedding: () => app.isUnderPressure() || !options.databaseAvailable(), retryAfterSeconds });
-  await app.register(routes, {
-    document: options.spec.document,
-    prefix: API_PREFIX,
-    handlers: options.handlers,
-    authenticate: options.authenticate,
-    runIdempotently: options.runIdempotently,
-    onIdempotentReplay: (operationId) => {
-      options.metrics.idempotentReplays.inc({ operation: operationId });
-      options.onIdempotentReplay?.(operationId);
-    },
-  });
+  // The request pipeline of every operation, outermost first (see pipeline.ts).
+  const plugins = [
+    authentication(options.authenticate),
+    idempotency({
+      runIdempotently: options.runIdempotently,
+      onIdempotentReplay: (operationId) => {
+        options.metrics.idempotentReplays.inc({ operation: operationId });
+        options.onIdempotentReplay?.(operationId);
+      },
+    }),
+    conditionalRequests,
+  ];
+  await app.register(routes, { document: options.spec.document, prefix: API_PREFIX, handlers: options.handlers, plugins });
   // Version 2 beside version 1: the same services, auth and idempotency store; its own contract.
-  await app.register(routes, {
-    document: options.v2.spec.document,
-    prefix: V2_PREFIX,
-    handlers: options.v2.handlers,
-    authenticate: options.authenticate,
-    runIdempotently: options.runIdempotently,
-    onIdempotentReplay: (operationId) => {
-      options.metrics.idempotentReplays.inc({ operation: operationId });
-      options.onIdempotentReplay?.(operationId);
-    },
-  });
+  await app.register(routes, { document: options.v2.spec.document, prefix: V2_PREFIX, handlers: options.v2.handlers, plugins });
   await app.register(deprecation, { document: options.spec.document, prefix: API_PREFIX });
   await app.register(docs, { spec: options.spec, v2: options.v2.spec });
   const onClose = options.onClose;

@@ -1,12 +1,12 @@
-// What the HTTP layer adds to Fastify's request.
+// What the HTTP layer adds to Fastify's request and to its routes' config.
 import type { ApiProblem, Caller } from '../handlers/index.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by the bearerAuth security handler when a valid token was sent. */
+    /** Set by the authentication plugin when a valid bearer token was sent. */
     caller: Caller | null;
-    /** A token that was sent but is not valid: refused even where anonymous callers are welcome. */
-    authFailure: ApiProblem | null;
+    /** Set by the conditional-requests plugin on operations that declare If-Match: the version it names. */
+    expectedVersion: number | undefined;
     /** The problem the request was answered with, if any (for logs and metrics). */
     problem: ApiProblem | null;
     /** Whether it failed with an error that no layer expected (logged with its stack). */
@@ -15,5 +15,10 @@ declare module 'fastify' {
     idempotencyKey: string | null;
     /** True when the response is the replay of an earlier request with the same key (for metrics). */
     idempotentReplayed: boolean;
+  }
+
+  interface FastifyContextConfig {
+    /** Where the operation's query and path parameters come from (`cursor` → `query/cursor`), for problem pointers. */
+    inputs?: Record<string, string>;
   }
 }

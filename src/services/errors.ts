@@ -1,5 +1,5 @@
-// The errors every service may raise. They describe what went wrong in domain terms; the
-// handlers decide what that means on the wire.
+// The errors every service may raise. They describe what went wrong in domain terms; what that
+// means on the wire is decided in one place, src/http/plugins/errors.ts.
 
 export abstract class ServiceError extends Error {
   abstract readonly kind: string;
@@ -40,6 +40,14 @@ export class PreconditionFailed extends ServiceError {
 /** No usable credential: absent, unknown, expired or revoked. */
 export class Unauthenticated extends ServiceError {
   readonly kind = 'unauthenticated';
+}
+
+/** The action needs a signed-in caller, and the caller is anonymous (no credential at all). */
+export class SignInRequired extends ServiceError {
+  readonly kind = 'sign-in-required';
+  constructor() {
+    super('sign in first');
+  }
 }
 
 /** Sign-in failed. Deliberately says nothing about which part was wrong. */

@@ -2,14 +2,14 @@
 // differs is only how posts and lists look on the wire: a list links its next page (`next`,
 // with the request's filters kept) instead of handing out a bare cursor, page numbers are gone,
 // and a post no longer repeats its author's id beside `author`.
+import { signedIn } from '../../services/accounts/index.ts';
 import type { operations, components } from '../../../generated/api-v2.d.ts';
 import type { Post } from '../../services/posts/index.ts';
 import type { PostsService } from '../../services/posts/index.ts';
-import { DEFAULT_LIMIT, LIST_FIELDS, signedIn } from '../caller.ts';
-import { etag, expectedVersion, requireIfMatch } from '../conditional.ts';
+import { DEFAULT_LIMIT } from '../paging.ts';
+import { etag } from '../conditional.ts';
 import type { AllowedMethods } from '../allowed.ts';
 import type { HandlersOf } from '../operations.ts';
-import { serviceCall } from '../problem.ts';
 import { accountSummaryView } from '../views.ts';
 
 export const V2_PREFIX = '/v2';
@@ -54,49 +54,42 @@ export function postsHandlersV2(posts: PostsService, allowedMethods: AllowedMeth
     allowedMethods,
 
     async createPost({ body, caller }) {
-      const post = await serviceCall(posts.publish(signedIn(caller), body));
+      const post = await posts.publish(signedIn(caller), body);
       return { status: 201, body: postViewV2(post), headers: { location: location(post), etag: etag(post.version) } };
     },
 
     async getPost({ path, caller }) {
-      const post = await serviceCall(posts.get(caller, path.postId));
+      const post = await posts.get(caller, path.postId);
       return { status: 200, body: postViewV2(post), headers: { etag: etag(post.version) } };
     },
 
-    async updatePost({ path, headers, body, caller }) {
-      const version = requireIfMatch(headers['if-match']);
-      const post = await serviceCall(posts.edit(signedIn(caller), path.postId, version, body));
+    async updatePost({ path, expectedVersion, body, caller }) {
+      const post = await posts.edit(signedIn(caller), path.postId, expectedVersion, body);
       return { status: 200, body: postViewV2(post), headers: { etag: etag(post.version) } };
     },
 
-    async deletePost({ path, headers, caller }) {
-      await serviceCall(posts.remove(signedIn(caller), path.postId, expectedVersion(headers['if-match'])));
+    async deletePost({ path, expectedVersion, caller }) {
+      await posts.remove(signedIn(caller), path.postId, expectedVersion);
       return { status: 204 };
     },
 
     async listAccountPosts({ path, query }) {
-      const page = await serviceCall(
-        posts.listByAuthor(path.accountId, { ...listing(query), between: query.between, tz: query.tz }),
-        LIST_FIELDS,
-      );
+      const page = await posts.listByAuthor(path.accountId, { ...listing(query), between: query.between, tz: query.tz });
       return { status: 200, body: { data: page.items.map(postViewV2), next: nextLink(`/accounts/${path.accountId}/posts`, query, page.nextCursor) } };
     },
 
     async getFeed({ query, caller }) {
-      const page = await serviceCall(posts.feed(signedIn(caller), { limit: query.limit ?? DEFAULT_LIMIT, cursor: query.cursor }), LIST_FIELDS);
+      const page = await posts.feed(signedIn(caller), { limit: query.limit ?? DEFAULT_LIMIT, cursor: query.cursor });
       return { status: 200, body: { data: page.items.map(postViewV2), next: nextLink('/feed', query, page.nextCursor) } };
     },
 
     async createChannelPost({ path, body, caller }) {
-      const post = await serviceCall(posts.publishInChannel(signedIn(caller), path.channelId, body));
+      const post = await posts.publishInChannel(signedIn(caller), path.channelId, body);
       return { status: 201, body: postViewV2(post), headers: { location: location(post), etag: etag(post.version) } };
     },
 
     async listChannelPosts({ path, query, caller }) {
-      const page = await serviceCall(
-        posts.listInChannel(caller, path.channelId, { ...listing(query), between: query.between, tz: query.tz }),
-        LIST_FIELDS,
-      );
+      const page = await posts.listInChannel(caller, path.channelId, { ...listing(query), between: query.between, tz: query.tz });
       return { status: 200, body: { data: page.items.map(postViewV2), next: nextLink(`/channels/${path.channelId}/posts`, query, page.nextCursor) } };
     },
   };

@@ -1,9 +1,26 @@
-// The one place where anything thrown becomes an RFC 9457 problem response. Unexpected errors
-// are logged once, with their stack, and answered with a 500 that reveals nothing; a database
-// that cannot be reached is a 503 with Retry-After.
+// The one place where anything thrown becomes an RFC 9457 problem response: the services'
+// errors, the contract's validation, Fastify's own refusals. Unexpected errors are logged once,
+// with their stack, and answered with a 500 that reveals nothing; a database that cannot be
+// reached is a 503 with Retry-After.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiProblem, ECHO_LENGTH, ServiceError, WWW_AUTHENTICATE, clip, problemFor } from '../../handlers/index.ts';
+import {
+  ApiProblem,
+  Conflict,
+  ECHO_LENGTH,
+  Forbidden,
+  IdempotencyKeyInFlight,
+  IdempotencyKeyReused,
+  InvalidCredentials,
+  InvalidInput,
+  NotFound,
+  PreconditionFailed,
+  ServiceError,
+  SignInRequired,
+  Unauthenticated,
+  WWW_AUTHENTICATE,
+  clip,
+} from '../../handlers/index.ts';
 import { pathMethods, type ServedApi } from '../conventions.ts';
 import { fieldProblems } from '../validation.ts';
 import '../types.ts';
@@ -16,24 +33,57 @@ export interface ProblemsOptions {
   retryAfterSeconds: number;
 }
 
-interface SecurityFailure extends Error {
-  statusCode: number;
-  errors: unknown[];
-}
-
-function isSecurityFailure(error: unknown): error is SecurityFailure {
-  return error instanceof Error && error.name === 'Unauthorized' && Array.isArray((error as SecurityFailure).errors);
-}
-
-/** Translates what Fastify, the glue and our layers throw into a problem; undefined = unexpected. */
-export function toProblem(error: unknown): ApiProblem | undefined {
-  if (error instanceof ApiProblem) return error;
-  if (error instanceof ServiceError) return problemFor(error);
-  if (isSecurityFailure(error)) {
-    // Our bearer handler throws 401 problems; the glue wraps them.
-    const first = error.errors[0];
-    return first instanceof ApiProblem ? first : new ApiProblem('unauthenticated', 'sign in first', { headers: { 'www-authenticate': WWW_AUTHENTICATE } });
+/**
+ * The problem a service error stands for. `inputs` names where the operation's query and path
+ * parameters come from on the wire (`cursor` → `query/cursor`, from the contract); any other
+ * field a service names is a body field, pointed at with a JSON Pointer.
+ */
+function serviceProblem(error: ServiceError, inputs: Record<string, string>): ApiProblem {
+  const pointer = (field: string) => inputs[field] ?? `/${field}`;
+  if (error instanceof NotFound) return new ApiProblem('not-found', error.message);
+  if (error instanceof Forbidden) return new ApiProblem('forbidden', error.message);
+  if (error instanceof Conflict) {
+    return new ApiProblem('conflict', error.message, {
+      errors: error.field ? [{ pointer: pointer(error.field), detail: error.message }] : undefined,
+    });
   }
+  if (error instanceof PreconditionFailed) {
+    return new ApiProblem('precondition-failed', `If-Match does not match: ${error.message}; read it again`, {
+      extensions: { currentVersion: error.currentVersion },
+      headers: { etag: `"${error.currentVersion}"` },
+    });
+  }
+  if (error instanceof IdempotencyKeyInFlight) {
+    return new ApiProblem('idempotency-in-flight', error.message, { headers: { 'retry-after': String(error.retryAfterSeconds) } });
+  }
+  if (error instanceof IdempotencyKeyReused) return new ApiProblem('idempotency-key-reused', error.message);
+  if (error instanceof InvalidCredentials) return new ApiProblem('invalid-credentials', error.message);
+  if (error instanceof SignInRequired) {
+    // No credential at all: the challenge says how to send one (RFC 6750, 3: no error code).
+    return new ApiProblem('unauthenticated', 'send a session token as "Authorization: Bearer <token>"', {
+      headers: { 'www-authenticate': WWW_AUTHENTICATE },
+    });
+  }
+  if (error instanceof Unauthenticated) {
+    return new ApiProblem('unauthenticated', error.message, {
+      headers: { 'www-authenticate': `${WWW_AUTHENTICATE}, error="invalid_token"` },
+    });
+  }
+  if (error instanceof InvalidInput) {
+    return new ApiProblem('validation-error', 'the request is not valid', {
+      errors: error.errors.map((e) => ({ pointer: pointer(e.field), detail: e.detail })),
+    });
+  }
+  return new ApiProblem('internal-error', 'an unexpected error occurred', { cause: error });
+}
+
+/**
+ * Translates what Fastify, the contract's validation and our layers throw into a problem;
+ * undefined = unexpected. `request` tells, by its operation, where a service's fields came from.
+ */
+export function toProblem(error: unknown, request?: FastifyRequest): ApiProblem | undefined {
+  if (error instanceof ApiProblem) return error;
+  if (error instanceof ServiceError) return serviceProblem(error, request?.routeOptions.config.inputs ?? {});
   const e = error as FastifyError & { validation?: unknown[]; validationContext?: string; type?: string };
   if (e.validation && e.validationContext) {
     const errors = fieldProblems(e.validation as never, e.validationContext);
@@ -68,15 +118,6 @@ export function toProblem(error: unknown): ApiProblem | undefined {
   return undefined;
 }
 
-/**
- * The glue wraps whatever a security handler throws, and answers 401 for all of it. Anything
- * but our own 401 (the database being down, say) is a fault and must not pass for a bad token.
- */
-function unwrapSecurityFailure(error: unknown): unknown {
-  if (!isSecurityFailure(error)) return error;
-  return error.errors.find((e) => !(e instanceof ApiProblem && e.status === 401)) ?? error;
-}
-
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ApiProblem) {
   request.problem = problem;
   return reply
@@ -96,9 +137,8 @@ export function frameworkErrors(error: Error, request: FastifyRequest, reply: Fa
 export const problems = fp(async (app: FastifyInstance, options: ProblemsOptions) => {
   app.decorateRequest('problem', null);
   app.decorateRequest('unexpectedError', false);
-  app.setErrorHandler((thrown, request, reply) => {
-    const error = unwrapSecurityFailure(thrown);
-    const problem = toProblem(error);
+  app.setErrorHandler((error, request, reply) => {
+    const problem = toProblem(error, request);
     if (problem) {
       // A 503 refusal (load shed, database outage, draining) is expected: the request's own line
       // says which, the metrics count them, and an outage is logged where it begins and ends.

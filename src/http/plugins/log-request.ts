@@ -62,7 +62,7 @@ export const logRequests = fp(async (app: FastifyInstance) => {
         httpVersion: request.raw.httpVersion,
         ip: request.ip,
         accountId: request.caller?.accountId,
-        // routes.ts binds the parsed key (and idempotentReplayed) to the request's logger for the
+        // plugins/idempotency.ts binds the parsed key (and idempotentReplayed) to the request's logger for the
         // operations that take one; elsewhere the header is logged as sent.
         idempotencyKey: request.idempotencyKey === null && typeof idempotencyKey === 'string' ? idempotencyKey.slice(0, MAX_IDEMPOTENCY_KEY) : undefined,
         problem: request.problem?.slug,
