@@ -1,10 +1,10 @@
 // operationIds tagged `conversations`: direct messages (the messages domain).
 import type { Conversation, Marker, Message, MessagesService, Participant } from '../services/messages/index.ts';
-import { DEFAULT_LIMIT, LIST_FIELDS, signedIn } from './caller.ts';
-import { etag, requireIfMatch } from './conditional.ts';
+import { signedIn } from '../services/accounts/index.ts';
+import { DEFAULT_LIMIT } from './paging.ts';
+import { etag } from './conditional.ts';
 import { permissions, when } from './allowed.ts';
 import type { Handlers, Schemas } from './operations.ts';
-import { serviceCall } from './problem.ts';
 
 function participantView(p: Participant): Schemas['ConversationParticipant'] {
   return { id: p.id, handle: p.handle, displayName: p.displayName, closed: p.closed };
@@ -35,47 +35,46 @@ const page = (query: { limit?: number; cursor?: string; page?: number }) => ({ l
 export function conversationsHandlers(messages: MessagesService) {
   return {
     async startConversation({ body, caller }) {
-      const { conversation, created } = await serviceCall(messages.start(signedIn(caller), body));
+      const { conversation, created } = await messages.start(signedIn(caller), body);
       if (!created) return { status: 200, body: conversationView(conversation) };
       return { status: 201, body: conversationView(conversation), headers: { location: `/v1/conversations/${conversation.id}` } };
     },
 
     async listConversations({ query, caller }) {
-      const found = await serviceCall(messages.list(signedIn(caller), page(query)), LIST_FIELDS);
+      const found = await messages.list(signedIn(caller), page(query));
       return { status: 200, body: { data: found.items.map(conversationView), nextCursor: found.nextCursor } };
     },
 
     async getConversation({ path, caller }) {
-      return { status: 200, body: conversationView(await serviceCall(messages.get(signedIn(caller), path.conversationId))) };
+      return { status: 200, body: conversationView(await messages.get(signedIn(caller), path.conversationId)) };
     },
 
     async listMessages({ path, query, caller }) {
-      const found = await serviceCall(messages.listMessages(signedIn(caller), path.conversationId, page(query)), LIST_FIELDS);
+      const found = await messages.listMessages(signedIn(caller), path.conversationId, page(query));
       return { status: 200, body: { data: found.items.map(messageView), nextCursor: found.nextCursor } };
     },
 
     async sendMessage({ path, body, caller }) {
-      const message = await serviceCall(messages.send(signedIn(caller), path.conversationId, body));
+      const message = await messages.send(signedIn(caller), path.conversationId, body);
       return { status: 201, body: messageView(message), headers: { location: `/v1/conversations/${message.conversationId}/messages/${message.id}` } };
     },
 
     async getMessage({ path, caller }) {
-      return { status: 200, body: messageView(await serviceCall(messages.getMessage(signedIn(caller), path.conversationId, path.messageId))) };
+      return { status: 200, body: messageView(await messages.getMessage(signedIn(caller), path.conversationId, path.messageId)) };
     },
 
     async deleteMessage({ path, caller }) {
-      await serviceCall(messages.deleteMessage(signedIn(caller), path.conversationId, path.messageId));
+      await messages.deleteMessage(signedIn(caller), path.conversationId, path.messageId);
       return { status: 204 };
     },
 
     async getConversationMarker({ path, caller }) {
-      const marker = await serviceCall(messages.marker(signedIn(caller), path.conversationId));
+      const marker = await messages.marker(signedIn(caller), path.conversationId);
       return { status: 200, body: markerView(marker), headers: { etag: etag(marker.version) } };
     },
 
-    async updateConversationMarker({ path, headers, body, caller }) {
-      const version = requireIfMatch(headers['if-match']);
-      const marker = await serviceCall(messages.moveMarker(signedIn(caller), path.conversationId, version, body.lastReadMessageId));
+    async updateConversationMarker({ path, expectedVersion, body, caller }) {
+      const marker = await messages.moveMarker(signedIn(caller), path.conversationId, expectedVersion, body.lastReadMessageId);
       return { status: 200, body: markerView(marker), headers: { etag: etag(marker.version) } };
     },
   } satisfies Partial<Handlers>;
@@ -88,19 +87,19 @@ export function conversationsAllowedMethods(messages: MessagesService) {
       return ['GET', 'POST'];
     },
     async '/conversations/{conversationId}'({ path, caller }) {
-      await serviceCall(messages.get(signedIn(caller), path.conversationId));
+      await messages.get(signedIn(caller), path.conversationId);
       return ['GET'];
     },
     async '/conversations/{conversationId}/messages'({ path, caller }) {
-      const may = await serviceCall(messages.messagesPermissions(signedIn(caller), path.conversationId));
+      const may = await messages.messagesPermissions(signedIn(caller), path.conversationId);
       return ['GET', ...when(may.send, 'POST')];
     },
     async '/conversations/{conversationId}/messages/{messageId}'({ path, caller }) {
-      const may = await serviceCall(messages.messagePermissions(signedIn(caller), path.conversationId, path.messageId));
+      const may = await messages.messagePermissions(signedIn(caller), path.conversationId, path.messageId);
       return ['GET', ...when(may.delete, 'DELETE')];
     },
     async '/conversations/{conversationId}/marker'({ path, caller }) {
-      await serviceCall(messages.marker(signedIn(caller), path.conversationId));
+      await messages.marker(signedIn(caller), path.conversationId);
       return ['GET', 'PUT'];
     },
   });
