@@ -1,4 +1,5 @@
-// operationIds tagged `channels`, channel posts included (the posts domain keeps them).
+// operationIds tagged `channels`. The channel posts among them are the posts domain's: their
+// handlers and permission function come last, apart, and src/domains/posts.ts serves them.
 import type { Channel, ChannelsService, Member } from '../services/channels/index.ts';
 import type { PostsService } from '../services/posts/index.ts';
 import { LIST_FIELDS, paging, signedIn } from './caller.ts';
@@ -25,7 +26,7 @@ function memberView(member: Member): Schemas['Member'] {
   return { account: accountSummaryView(member.account), role: member.role, joinedAt: member.joinedAt.toISOString() };
 }
 
-export function channelsHandlers(channels: ChannelsService, posts: PostsService) {
+export function channelsHandlers(channels: ChannelsService) {
   return {
     async createChannel({ body, caller }) {
       const channel = await serviceCall(channels.create(signedIn(caller), body));
@@ -81,24 +82,11 @@ export function channelsHandlers(channels: ChannelsService, posts: PostsService)
       await serviceCall(channels.removeMember(signedIn(caller), path.channelId, path.accountId));
       return { status: 204 };
     },
-
-    async createChannelPost({ path, body, caller }) {
-      const post = await serviceCall(posts.publishInChannel(signedIn(caller), path.channelId, body));
-      return { status: 201, body: postView(post), headers: { location: `/v1/posts/${post.id}`, etag: etag(post.version) } };
-    },
-
-    async listChannelPosts({ path, query, caller }) {
-      const page = await serviceCall(
-        posts.listInChannel(caller, path.channelId, { ...paging(query), between: query.between, tz: query.tz }),
-        LIST_FIELDS,
-      );
-      return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
-    },
   } satisfies Partial<Handlers>;
 }
 
-/** Who may do what to the channels resources, channel posts included. */
-export function channelsAllowedMethods(channels: ChannelsService, posts: PostsService) {
+/** Who may do what to the channels resources (channel posts apart). */
+export function channelsAllowedMethods(channels: ChannelsService) {
   return permissions({
     async '/channels'({ caller }) {
       return ['GET', ...when(caller !== null, 'POST')];
@@ -115,6 +103,30 @@ export function channelsAllowedMethods(channels: ChannelsService, posts: PostsSe
       const may = await serviceCall(channels.memberPermissions(caller, path.channelId, path.accountId));
       return ['GET', ...when(may.put, 'PUT'), ...when(may.delete, 'DELETE')];
     },
+  });
+}
+
+/** The posts of a channel: published and listed in the channel, kept by the posts domain. */
+export function channelPostsHandlers(posts: PostsService) {
+  return {
+    async createChannelPost({ path, body, caller }) {
+      const post = await serviceCall(posts.publishInChannel(signedIn(caller), path.channelId, body));
+      return { status: 201, body: postView(post), headers: { location: `/v1/posts/${post.id}`, etag: etag(post.version) } };
+    },
+
+    async listChannelPosts({ path, query, caller }) {
+      const page = await serviceCall(
+        posts.listInChannel(caller, path.channelId, { ...paging(query), between: query.between, tz: query.tz }),
+        LIST_FIELDS,
+      );
+      return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
+    },
+  } satisfies Partial<Handlers>;
+}
+
+/** Who may read and post in a channel: the posts domain asks the channels domain. */
+export function channelPostsAllowedMethods(posts: PostsService) {
+  return permissions({
     async '/channels/{channelId}/posts'({ path, caller }) {
       const may = await serviceCall(posts.channelPermissions(caller, path.channelId));
       return ['GET', ...when(may.post, 'POST')];
