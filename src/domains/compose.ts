@@ -98,6 +98,8 @@ export function createDomainServices<const D extends readonly AnyDomain[]>(domai
     Object.assign(services, own);
   }
   // Listeners run in the order they were added: the domains' order, each after those it needs.
+  // (`subscribe` and `handlers` get every service; their types let a domain use only its own and
+  // its needs'.)
   for (const domain of order) domain.subscribe?.(events, services);
   return services as ServicesOf<D>;
 }
