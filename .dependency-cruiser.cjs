@@ -10,6 +10,9 @@
  * - src/persistence/<domain>/ holds entities/stores; files directly in
  *   src/persistence/ (db.ts, embedded-postgres.ts) and src/persistence/migrations/
  *   are shared infrastructure, not a domain.
+ * - src/domains/ is the domain list and one module per domain (src/domains/<name>.ts): the
+ *   descriptor that builds the domain from its own services, handlers and persistence and the
+ *   public src/services/<B>/index.ts of the domains it needs. Only composition roots import it.
  * - Composition roots that may import anything: src/main.ts, src/boot.ts, src/server.ts,
  *   scripts/, test/, bench/. src/config.ts and src/log.ts import nothing of ours;
  *   src/jobs/ may only use services' index.ts files (plus fastify types).
@@ -126,6 +129,56 @@ module.exports = {
         path: '^src/services/[^/]+/',
         pathNot: '^src/services/[^/]+/index\\.ts$',
       },
+    },
+
+    /* ------------------------------------------------------------------ domains */
+    {
+      name: 'domains-only-from-composition-roots',
+      severity: 'error',
+      comment:
+        'src/domains/ (the domain modules and their list) sits above every layer: only composition ' +
+        'roots (src/main.ts, src/boot.ts, src/server.ts, scripts/, test/, bench/) import it. A ' +
+        'service, handler or plugin that imported it would depend on every domain.',
+      from: { pathNot: [COMPOSITION_ROOTS, '^src/domains/'] },
+      to: { path: '^src/domains/' },
+    },
+    {
+      name: 'domain-module-not-to-http',
+      severity: 'error',
+      comment:
+        'A domain module serves its operations through handlers (src/handlers/<tag>.ts); it never ' +
+        'touches the HTTP layer, Fastify or the ORM itself (its entities and migrations come from ' +
+        'its persistence folder and src/persistence/migrations/).',
+      from: { path: '^src/domains/' },
+      to: { path: ['^src/http/', FASTIFY, MIKRO_ORM, PG] },
+    },
+    {
+      name: 'domain-module-only-own-persistence',
+      severity: 'error',
+      comment:
+        'src/domains/<A>.ts may use the persistence of domain <A> only (src/persistence/<A>/); ' +
+        'another domain\'s data is reached through that domain\'s services.',
+      from: { path: '^src/domains/([^/]+)\\.ts$' },
+      to: { path: PERSISTENCE_DOMAIN, pathNot: '^src/persistence/$1/' },
+    },
+    {
+      name: 'domain-module-not-to-other-domain-modules',
+      severity: 'error',
+      comment:
+        'A domain module reaches another domain only through its public services ' +
+        '(src/services/<B>/index.ts, named in `needs`), never through its module: the list ' +
+        '(src/domains/index.ts) is the only place that knows every domain.',
+      from: { path: '^src/domains/', pathNot: '^src/domains/index\\.ts$' },
+      to: { path: '^src/domains/', pathNot: '^src/domains/(?:domain|compose)\\.ts$' },
+    },
+    {
+      name: 'domain-composition-knows-no-domain',
+      severity: 'error',
+      comment:
+        'The descriptor type (src/domains/domain.ts) and the composition (src/domains/compose.ts) ' +
+        'work for any domain list: they import no domain\'s services, handlers or persistence.',
+      from: { path: '^src/domains/(?:domain|compose)\\.ts$' },
+      to: { path: [PERSISTENCE_DOMAIN, '^src/services/[^/]+/', '^src/handlers/(?!index\\.ts$)', '^src/persistence/migrations/'] },
     },
 
     /* ------------------------------------------------------------- persistence */

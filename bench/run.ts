@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { persistence } from '../src/domains/index.ts';
 import { migrate, openDatabase } from '../src/persistence/db.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
@@ -318,7 +319,7 @@ let exitCode = 0;
 try {
   await admin(`drop database if exists "${database}"`);
   await admin(`create database "${database}"`);
-  const orm = await openDatabase({ clientUrl: databaseUrl, poolMax: 1 });
+  const orm = await openDatabase({ clientUrl: databaseUrl, poolMax: 1, persistence });
   await migrate(orm);
   await orm.close(true);
 

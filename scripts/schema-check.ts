@@ -2,6 +2,7 @@
 // schema that the committed migrations do not produce.
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/config.ts';
+import { persistence } from '../src/domains/index.ts';
 import { migrate, openDatabase, schemaDiffersFromMigrations } from '../src/persistence/db.ts';
 import { startEmbeddedPostgres } from '../src/persistence/embedded-postgres.ts';
 
@@ -15,7 +16,7 @@ if (config.databaseUrl) {
   const url = new URL(config.databaseUrl);
   url.pathname = `/${scratch}`;
   scratchUrl = url.toString();
-  const admin = await openDatabase({ clientUrl: adminUrl, poolMax: 1 });
+  const admin = await openDatabase({ clientUrl: adminUrl, poolMax: 1, persistence });
   await admin.em.getConnection().execute(`create database "${scratch}"`);
   stop = async () => {
     await admin.em.getConnection().execute(`drop database if exists "${scratch}"`);
@@ -27,7 +28,7 @@ if (config.databaseUrl) {
   stop = async () => embedded.stop();
 }
 
-const orm = await openDatabase({ clientUrl: scratchUrl });
+const orm = await openDatabase({ clientUrl: scratchUrl, persistence });
 let differs = true;
 try {
   const ran = await migrate(orm);

@@ -4,6 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
+import { persistence } from './domains/index.ts';
 import { startIdempotencyPurge } from './jobs/purge-idempotency-keys.ts';
 import { startSessionPurge } from './jobs/purge-sessions.ts';
 import { deferredLog } from './log.ts';
@@ -104,6 +105,7 @@ export function boot(config: Config, options: BootOptions): Booting {
       const onQuery = options.onQuery;
       orm = await openDatabase({
         clientUrl: options.databaseUrl ?? config.databaseUrl ?? embedded!.url,
+        persistence,
         ...(options.poolMax === undefined ? {} : { poolMax: options.poolMax }),
         onQuery: onQuery
           ? (sql, tookMs, failed) => {

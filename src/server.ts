@@ -2,55 +2,27 @@
 // and the metrics that each layer feeds through plain callbacks.
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
-import { createAuthenticator, createHandlers, createHandlersV2, createIdempotentRunner } from './handlers/index.ts';
+import { createHandlers, createServices as createDomainServices, type Services } from './domains/index.ts';
+import { createAuthenticator, createIdempotentRunner } from './handlers/index.ts';
 import { buildApp, type AppOptions } from './http/app.ts';
 import { buildMetricsServer } from './http/metrics-server.ts';
 import { loadSpec, specV2Path } from './http/spec.ts';
-import { deferredLog, type Log } from './log.ts';
+import { deferredLog, silentLog, type Log } from './log.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { DatabaseAvailability } from './persistence/availability.ts';
 import { guardQueries, isConnectionFailure, pendingMigrations, poolStats, type Orm } from './persistence/db.ts';
 import { InvalidationListener } from './persistence/invalidations.ts';
-import { createAccountsDomain } from './services/accounts/index.ts';
 import { noCaching, type Caching } from './services/cache.ts';
-import { createChannelsDomain } from './services/channels/index.ts';
-import { DomainEvents } from './services/events.ts';
-import { createIdempotencyDomain } from './services/idempotency/index.ts';
-import { createMessagesDomain } from './services/messages/index.ts';
-import { createPostsDomain } from './services/posts/index.ts';
-import { createSocialDomain } from './services/social/index.ts';
+
+export type { Services } from './domains/index.ts';
 
 /**
- * Every domain's services, and how they react to each other's events. Closing an account
- * removes, before the request answers, everything other domains kept for it.
+ * Every domain's services (src/domains/index.ts), and how they react to each other's events.
+ * Closing an account removes, before the request answers, everything other domains kept for it.
  */
-export function createServices(orm: Orm, config: Config, log?: Log, caching: Caching = noCaching) {
-  const events = new DomainEvents();
-  const lists = { maxPage: config.maxPage };
-  const { accounts, sessions } = createAccountsDomain(
-    orm,
-    {
-      maxPage: config.maxPage,
-      sessionIdleTtlSeconds: config.session.idleTtlSeconds,
-      sessionAbsoluteTtlSeconds: config.session.absoluteTtlSeconds,
-    },
-    events,
-    log,
-    caching,
-  );
-  const { social } = createSocialDomain(orm, accounts, lists);
-  const { channels } = createChannelsDomain(orm, accounts, lists, events, caching);
-  const { posts } = createPostsDomain(orm, { accounts, social, channels }, lists);
-  const { messages } = createMessagesDomain(orm, { accounts, social }, lists, events);
-
-  events.on('account.closed', ({ accountId }) => social.forgetAccount(accountId));
-  events.on('account.closed', ({ accountId }) => channels.forgetAccount(accountId));
-  events.on('account.closed', ({ accountId }) => posts.forgetAuthor(accountId));
-  events.on('channels.deleted', ({ channelIds }) => posts.forgetChannels(channelIds));
-  return { accounts, sessions, social, channels, posts, messages, ...createIdempotencyDomain(orm, config.idempotency) };
+export function createServices(orm: Orm, config: Config, log: Log = silentLog, caching: Caching = noCaching): Services {
+  return createDomainServices({ orm, config, log, caching });
 }
-
-export type Services = ReturnType<typeof createServices>;
 
 /** What the app needs at run time, beside the services and the config. */
 export type AppRuntime = Pick<AppOptions, 'logger' | 'metrics' | 'readiness' | 'databaseAvailable' | 'isUnavailable'> &
@@ -61,10 +33,11 @@ export type AppRuntime = Pick<AppOptions, 'logger' | 'metrics' | 'readiness' | '
  * the run-time parts (`runtime.handlers` replaces version 1's handlers, e.g. to test one missing).
  */
 export function appOptions(services: Services, config: Config, runtime: AppRuntime): AppOptions {
+  const handlers = createHandlers(services);
   return {
     spec: loadSpec(),
-    handlers: createHandlers(services),
-    v2: { spec: loadSpec(specV2Path), handlers: createHandlersV2(services) },
+    handlers: handlers.v1,
+    v2: { spec: loadSpec(specV2Path), handlers: handlers.v2 },
     authenticate: createAuthenticator(services),
     runIdempotently: createIdempotentRunner(services),
     bodyLimitBytes: config.bodyLimitBytes,

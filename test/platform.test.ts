@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config.ts';
-import { createHandlers, type Handlers } from '../src/handlers/index.ts';
+import { createHandlers } from '../src/domains/index.ts';
+import type { Handlers } from '../src/handlers/index.ts';
 import { buildApp } from '../src/http/app.ts';
 import { createMetrics } from '../src/observability/metrics.ts';
 import type { Orm } from '../src/persistence/db.ts';
@@ -474,11 +475,11 @@ t.test('start-up refuses a spec operation without a handler', async (t) => {
       isUnavailable: () => false,
     });
 
-  const complete = await buildApp(options(createHandlers(services)));
+  const complete = await buildApp(options(createHandlers(services).v1));
   t.ok(complete, 'every handler present: the app builds');
   await complete.close();
 
-  const handlers = createHandlers(services) as Partial<Handlers>;
+  const handlers = createHandlers(services).v1 as Partial<Handlers>;
   delete handlers.getAccount;
   await t.rejects(buildApp(options(handlers as Handlers)), /getAccount/, 'the error names the missing operation');
 });

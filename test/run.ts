@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { persistence } from '../src/domains/index.ts';
 import { migrate, openDatabase } from '../src/persistence/db.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl, freePort, runAdmin } from './helpers/postgres.ts';
@@ -32,7 +33,7 @@ let code = 1;
 try {
   await admin(`drop database if exists "${TEMPLATE}"`);
   await admin(`create database "${TEMPLATE}"`);
-  const orm = await openDatabase({ clientUrl: databaseUrl(adminUrl, TEMPLATE), poolMax: 1 });
+  const orm = await openDatabase({ clientUrl: databaseUrl(adminUrl, TEMPLATE), poolMax: 1, persistence });
   await migrate(orm);
   await orm.close(true);
 

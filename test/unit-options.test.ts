@@ -3,7 +3,7 @@
 // check that every OPTIONS operation has a permission function, on fixtures and on the real
 // contracts, without a server.
 import t from 'tap';
-import { createHandlers, createHandlersV2, type HandlerServices } from '../src/handlers/index.ts';
+import { createHandlers, type Services } from '../src/domains/index.ts';
 import { allowedOf, assertOptionsCovered, declaredMethods, optionsViolations } from '../src/http/conventions.ts';
 import { loadSpec, specV2Path, type OpenApiDocument } from '../src/http/spec.ts';
 
@@ -48,11 +48,11 @@ t.test('every OPTIONS operation needs a permission function for its path', async
 
 t.test('the real contracts: every OPTIONS path has a permission function, and declares what Allow may list', async (t) => {
   // The permission functions only capture their services here; none is called.
-  const services = {} as HandlerServices;
+  const handlers = createHandlers({} as Services);
   const v1 = loadSpec().document;
   const v2 = loadSpec(specV2Path).document;
-  t.same(optionsViolations(v1, new Set(Object.keys(createHandlers(services).allowedMethods))), []);
-  t.same(optionsViolations(v2, new Set(Object.keys(createHandlersV2(services).allowedMethods))), []);
+  t.same(optionsViolations(v1, new Set(Object.keys(handlers.v1.allowedMethods))), []);
+  t.same(optionsViolations(v2, new Set(Object.keys(handlers.v2.allowedMethods))), []);
   for (const document of [v1, v2]) {
     t.same(declaredMethods(document, '/posts/{postId}'), ['GET', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS']);
     t.same(declaredMethods(document, '/posts'), ['POST', 'OPTIONS']);

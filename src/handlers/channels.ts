@@ -1,7 +1,8 @@
-// operationIds tagged `channels`, channel posts included (the posts domain keeps them).
-import { signedIn } from '../services/accounts/index.ts';
+// operationIds tagged `channels`. The channel posts among them are the posts domain's: their
+// handlers and permission function come last, apart, and src/domains/posts.ts serves them.
 import type { Channel, ChannelsService, Member } from '../services/channels/index.ts';
 import type { PostsService } from '../services/posts/index.ts';
+import { signedIn } from '../services/accounts/index.ts';
 import { paging } from './paging.ts';
 import { etag } from './conditional.ts';
 import { permissions, when } from './allowed.ts';
@@ -25,7 +26,7 @@ function memberView(member: Member): Schemas['Member'] {
   return { account: accountSummaryView(member.account), role: member.role, joinedAt: member.joinedAt.toISOString() };
 }
 
-export function channelsHandlers(channels: ChannelsService, posts: PostsService) {
+export function channelsHandlers(channels: ChannelsService) {
   return {
     async createChannel({ body, caller }) {
       const channel = await channels.create(signedIn(caller), body);
@@ -80,21 +81,11 @@ export function channelsHandlers(channels: ChannelsService, posts: PostsService)
       await channels.removeMember(signedIn(caller), path.channelId, path.accountId);
       return { status: 204 };
     },
-
-    async createChannelPost({ path, body, caller }) {
-      const post = await posts.publishInChannel(signedIn(caller), path.channelId, body);
-      return { status: 201, body: postView(post), headers: { location: `/v1/posts/${post.id}`, etag: etag(post.version) } };
-    },
-
-    async listChannelPosts({ path, query, caller }) {
-      const page = await posts.listInChannel(caller, path.channelId, { ...paging(query), between: query.between, tz: query.tz });
-      return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
-    },
   } satisfies Partial<Handlers>;
 }
 
-/** Who may do what to the channels resources, channel posts included. */
-export function channelsAllowedMethods(channels: ChannelsService, posts: PostsService) {
+/** Who may do what to the channels resources (channel posts apart). */
+export function channelsAllowedMethods(channels: ChannelsService) {
   return permissions({
     async '/channels'({ caller }) {
       return ['GET', ...when(caller !== null, 'POST')];
@@ -111,6 +102,27 @@ export function channelsAllowedMethods(channels: ChannelsService, posts: PostsSe
       const may = await channels.memberPermissions(caller, path.channelId, path.accountId);
       return ['GET', ...when(may.put, 'PUT'), ...when(may.delete, 'DELETE')];
     },
+  });
+}
+
+/** The posts of a channel: published and listed in the channel, kept by the posts domain. */
+export function channelPostsHandlers(posts: PostsService) {
+  return {
+    async createChannelPost({ path, body, caller }) {
+      const post = await posts.publishInChannel(signedIn(caller), path.channelId, body);
+      return { status: 201, body: postView(post), headers: { location: `/v1/posts/${post.id}`, etag: etag(post.version) } };
+    },
+
+    async listChannelPosts({ path, query, caller }) {
+      const page = await posts.listInChannel(caller, path.channelId, { ...paging(query), between: query.between, tz: query.tz });
+      return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
+    },
+  } satisfies Partial<Handlers>;
+}
+
+/** Who may read and post in a channel: the posts domain asks the channels domain. */
+export function channelPostsAllowedMethods(posts: PostsService) {
+  return permissions({
     async '/channels/{channelId}/posts'({ path, caller }) {
       const may = await posts.channelPermissions(caller, path.channelId);
       return ['GET', ...when(may.post, 'POST')];

@@ -1,25 +1,32 @@
-// Opens the ORM over every domain's entities and applies the committed migrations.
+// Opens the ORM over the domains' entities and applies the domains' migrations.
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { MikroORM, defineConfig, type EntityManager } from '@mikro-orm/postgresql';
-import { Migrator } from '@mikro-orm/migrations';
-import { TransactionContext, type LogContext, type Logger } from '@mikro-orm/core';
+import { Migrator, type Migration } from '@mikro-orm/migrations';
+import { TransactionContext, type Constructor, type EntityName, type LogContext, type Logger } from '@mikro-orm/core';
 import { silentLog, type Log } from '../log.ts';
-import { accountsEntities } from './accounts/entities.ts';
-import { channelsEntities } from './channels/entities.ts';
-import { idempotencyEntities } from './idempotency/entities.ts';
-import { messagesEntities } from './messages/entities.ts';
-import { postsEntities } from './posts/entities.ts';
-import { socialEntities } from './social/entities.ts';
 
 export type Orm = MikroORM;
 
+/** Where `npm run migration:create` writes a new migration (a domain then lists it: see src/domains/). */
 export const migrationsDir = fileURLToPath(new URL('./migrations', import.meta.url));
-/** `.ts` when running from src/ (development, tests), `.js` when running the build in dist/ (`npm start`). */
-const migrationsExtension = import.meta.url.endsWith('.js') ? 'js' : 'ts';
+
+/** A migration class, as a domain lists it under the name the database records it by. */
+export type MigrationClass = Constructor<Migration>;
+
+/**
+ * What the domains keep in the database, as the composition root collects it from them (the
+ * persistence layer knows no domain list): every entity, and every migration, by name.
+ */
+export interface DomainPersistence {
+  entities: readonly EntityName[];
+  /** Applied in the order of their names (a timestamp), whatever the domain. */
+  migrations: readonly { name: string; class: MigrationClass }[];
+}
 
 export interface DatabaseOptions {
   clientUrl: string;
+  persistence: DomainPersistence;
   poolMax?: number;
   /**
    * Receives every SQL statement the ORM runs, with its duration and whether it failed (for
@@ -218,12 +225,14 @@ const queryObservers = new WeakMap<Orm, NonNullable<DatabaseOptions['onQuery']>>
 export function ormConfig(options: DatabaseOptions) {
   return defineConfig({
     clientUrl: options.clientUrl,
-    entities: [...accountsEntities, ...socialEntities, ...channelsEntities, ...postsEntities, ...idempotencyEntities, ...messagesEntities],
+    entities: [...options.persistence.entities],
     extensions: [Migrator],
     migrations: {
+      // The domains' own lists, not a folder scan: each domain says which migrations are its own
+      // (they are imported like any module, from src/ or from the build in dist/).
+      migrationsList: [...options.persistence.migrations],
       path: migrationsDir,
       pathTs: migrationsDir,
-      glob: `!(*.d).${migrationsExtension}`,
       emit: 'ts',
       // The schema check compares entities with a database migrated from scratch,
       // so no snapshot file is kept.

@@ -14,6 +14,8 @@ import { silentLog, type Log } from '../log.ts';
 import { Watermark } from './watermark.ts';
 
 export const INVALIDATION_CHANNEL = 'agora_invalidate';
+/** The topic of the listener's own probes: no domain's cache may take it (src/domains/compose.ts). */
+export const PROBE_TOPIC = 'y';
 
 export interface ListenerOptions {
   clientUrl: string;
@@ -72,7 +74,7 @@ export class InvalidationListener {
     return this.#watermark.lagSeconds;
   }
 
-  /** Calls `listener` with the ids of each notification on `topic` ("s" sessions, "a" accounts, "c" channels). */
+  /** Calls `listener` with the ids of each notification on `topic` (each domain declares its topics: src/domains/). */
   on(topic: string, listener: (ids: string[]) => void): void {
     const list = this.#listeners.get(topic) ?? [];
     list.push(listener);
@@ -207,7 +209,7 @@ export class InvalidationListener {
     // Taken before the query is sent: the probe commits after it.
     const sentAt = this.#watermark.now();
     const back = new Promise<boolean>((resolve) => this.#probes.set(token, { sentAt, settle: resolve }));
-    client.query('select pg_notify($1, $2)', [INVALIDATION_CHANNEL, `y:${token}`]).catch(() => {
+    client.query('select pg_notify($1, $2)', [INVALIDATION_CHANNEL, `${PROBE_TOPIC}:${token}`]).catch(() => {
       this.#probes.get(token)?.settle(false);
       this.#probes.delete(token);
     });
@@ -219,7 +221,7 @@ export class InvalidationListener {
     if (colon < 0) return;
     const topic = payload.slice(0, colon);
     const rest = payload.slice(colon + 1);
-    if (topic === 'y') {
+    if (topic === PROBE_TOPIC) {
       const probe = this.#probes.get(rest);
       if (!probe) return; // another instance's, or one sent on a connection since replaced
       this.#probes.delete(rest);

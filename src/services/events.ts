@@ -3,15 +3,15 @@
 // composition root and awaited in order, so the effects are done when `emit` returns; a
 // failing listener does not stop the others, and `emit` then throws all their errors at once.
 
-/** Every event a domain may publish, with what it carries. */
-export interface DomainEventMap {
-  /** An account was deleted; other domains remove what belonged to it. */
-  'account.closed': { accountId: string };
-  /** Channels were deleted; other domains remove what lived in them. */
-  'channels.deleted': { channelIds: string[] };
-  /** A direct message was stored; `recipientIds` are the conversation's other open participants. */
-  'message.sent': { conversationId: string; messageId: string; authorId: string; recipientIds: string[] };
-}
+/**
+ * Every event a domain may publish, with what it carries. Each domain declares its own, in its
+ * services folder's events.ts (declaration merging), so this file lists none:
+ *
+ *     declare module '../events.ts' {
+ *       interface DomainEventMap { 'account.closed': AccountClosed }
+ *     }
+ */
+export interface DomainEventMap {}
 
 export type DomainEventName = keyof DomainEventMap;
 export type DomainEventListener<K extends DomainEventName> = (payload: DomainEventMap[K]) => Promise<void> | void;

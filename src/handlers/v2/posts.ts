@@ -2,13 +2,12 @@
 // differs is only how posts and lists look on the wire: a list links its next page (`next`,
 // with the request's filters kept) instead of handing out a bare cursor, page numbers are gone,
 // and a post no longer repeats its author's id beside `author`.
-import { signedIn } from '../../services/accounts/index.ts';
 import type { operations, components } from '../../../generated/api-v2.d.ts';
 import type { Post } from '../../services/posts/index.ts';
 import type { PostsService } from '../../services/posts/index.ts';
+import { signedIn } from '../../services/accounts/index.ts';
 import { DEFAULT_LIMIT } from '../paging.ts';
 import { etag } from '../conditional.ts';
-import type { AllowedMethods } from '../allowed.ts';
 import type { HandlersOf } from '../operations.ts';
 import { accountSummaryView } from '../views.ts';
 
@@ -49,10 +48,9 @@ function listing(query: { limit?: number; cursor?: string; sort?: 'createdAt' | 
 
 const location = (post: Post) => `${V2_PREFIX}/posts/${post.id}`;
 
-export function postsHandlersV2(posts: PostsService, allowedMethods: AllowedMethods): HandlersV2 {
+/** Every operation of openapi-v2.yaml; OPTIONS uses the permission functions of version 1 (one per path, both versions). */
+export function postsHandlersV2(posts: PostsService): Omit<HandlersV2, 'allowedMethods'> {
   return {
-    allowedMethods,
-
     async createPost({ body, caller }) {
       const post = await posts.publish(signedIn(caller), body);
       return { status: 201, body: postViewV2(post), headers: { location: location(post), etag: etag(post.version) } };
@@ -74,7 +72,8 @@ export function postsHandlersV2(posts: PostsService, allowedMethods: AllowedMeth
     },
 
     async listAccountPosts({ path, query }) {
-      const page = await posts.listByAuthor(path.accountId, { ...listing(query), between: query.between, tz: query.tz });
+      const page = await 
+        posts.listByAuthor(path.accountId, { ...listing(query), between: query.between, tz: query.tz });
       return { status: 200, body: { data: page.items.map(postViewV2), next: nextLink(`/accounts/${path.accountId}/posts`, query, page.nextCursor) } };
     },
 
@@ -89,7 +88,8 @@ export function postsHandlersV2(posts: PostsService, allowedMethods: AllowedMeth
     },
 
     async listChannelPosts({ path, query, caller }) {
-      const page = await posts.listInChannel(caller, path.channelId, { ...listing(query), between: query.between, tz: query.tz });
+      const page = await 
+        posts.listInChannel(caller, path.channelId, { ...listing(query), between: query.between, tz: query.tz });
       return { status: 200, body: { data: page.items.map(postViewV2), next: nextLink(`/channels/${path.channelId}/posts`, query, page.nextCursor) } };
     },
   };

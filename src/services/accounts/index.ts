@@ -11,6 +11,7 @@ import { SessionsService } from './sessions-service.ts';
 export type { AccountsService } from './accounts-service.ts';
 export type { SessionsService } from './sessions-service.ts';
 export { signedIn } from './caller.ts';
+export type { AccountClosed } from './events.ts';
 export type { Account, AccountSummary, AccountsSettings, Caller, ListAccountsRequest, NewAccount, ProfilePatch, SignedIn } from './model.ts';
 
 export function createAccountsDomain(orm: Orm, settings: AccountsSettings, events?: DomainEvents, log: Log = silentLog, caching?: Caching) {

@@ -9,6 +9,7 @@ import { ChannelsService } from './channels-service.ts';
 import type { ChannelsSettings } from './model.ts';
 
 export type { ChannelsService } from './channels-service.ts';
+export type { ChannelsDeleted } from './events.ts';
 export type { Channel, ChannelAccess, ChannelPatch, ChannelsSettings, ListRequest, Member, NewChannel, Visibility } from './model.ts';
 
 export function createChannelsDomain(orm: Orm, accounts: AccountsService, settings: ChannelsSettings, events?: DomainEvents, caching?: Caching) {

@@ -9,11 +9,9 @@ import { MessagesService } from './messages-service.ts';
 import type { MessagesSettings } from './model.ts';
 
 export type { MessagesService } from './messages-service.ts';
+export type { MessageSent } from './events.ts';
 export type { Conversation, Marker, Message, MessagesSettings, NewConversation, NewMessage, PageRequest, Participant } from './model.ts';
 
-/** Closing an account keeps its messages: it stays in its conversations, shown as closed. */
 export function createMessagesDomain(orm: Orm, others: { accounts: AccountsService; social: SocialService }, settings: MessagesSettings, events: DomainEvents) {
-  const messages = new MessagesService(new MessagesStore(databaseFromOrm(orm)), others, settings, events);
-  events.on('account.closed', ({ accountId }) => messages.forgetAccount(accountId));
-  return { messages };
+  return { messages: new MessagesService(new MessagesStore(databaseFromOrm(orm)), others, settings, events) };
 }

@@ -1,0 +1,26 @@
+// Channels and their memberships (schema `channels`). Channel posts are the posts domain's.
+import { channelsAllowedMethods, channelsHandlers } from '../handlers/channels.ts';
+import { channelsEntities } from '../persistence/channels/index.ts';
+import { Migration20261123211816 } from '../persistence/migrations/Migration20261123211816.ts';
+import { Migration20261124020000 } from '../persistence/migrations/Migration20261124020000.ts';
+import type { AccountsService } from '../services/accounts/index.ts';
+import { createChannelsDomain } from '../services/channels/index.ts';
+import { defineDomain } from './domain.ts';
+
+export const channels = defineDomain({
+  name: 'channels',
+  needs: ['accounts'],
+  entities: channelsEntities,
+  migrations: { Migration20261123211816, Migration20261124020000 },
+  // Channels that changed or went ("c"): Migration20261124020000's triggers.
+  cacheTopics: ['c'],
+  create: ({ orm, config, events, caching }, { accounts }: { accounts: AccountsService }) =>
+    createChannelsDomain(orm, accounts, { maxPage: config.maxPage }, events, caching),
+  handlers: ({ channels }) => ({
+    v1: channelsHandlers(channels),
+    allowedMethods: channelsAllowedMethods(channels),
+  }),
+  subscribe: (events, { channels }) => {
+    events.on('account.closed', ({ accountId }) => channels.forgetAccount(accountId));
+  },
+});

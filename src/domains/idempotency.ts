@@ -1,0 +1,14 @@
+// Idempotency keys: requests run at most once per key (schema `idempotency`). It serves no
+// operation of its own: the HTTP layer runs every `x-idempotent` operation through it.
+import { Migration20261123211530 } from '../persistence/migrations/Migration20261123211530.ts';
+import { idempotencyEntities } from '../persistence/idempotency/index.ts';
+import { createIdempotencyDomain } from '../services/idempotency/index.ts';
+import { defineDomain } from './domain.ts';
+
+export const idempotency = defineDomain({
+  name: 'idempotency',
+  needs: [],
+  entities: idempotencyEntities,
+  migrations: { Migration20261123211530 },
+  create: ({ orm, config }) => createIdempotencyDomain(orm, config.idempotency),
+});

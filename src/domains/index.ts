@@ -1,0 +1,32 @@
+// The domains the server is made of, listed once. Adding a domain is its folders
+// (src/services/<name>/, src/persistence/<name>/, its handlers), its part of the contract, its
+// descriptor (src/domains/<name>.ts) and one entry here: see README.md, "A domain is a module".
+import type { Handlers, HandlersV2 } from '../handlers/index.ts';
+import { accounts } from './accounts.ts';
+import { channels } from './channels.ts';
+import { createDomainHandlers, createDomainServices, domainPersistence } from './compose.ts';
+import { domainList, type DomainContext, type ServicesOf } from './domain.ts';
+import { idempotency } from './idempotency.ts';
+import { messages } from './messages.ts';
+import { posts } from './posts.ts';
+import { social } from './social.ts';
+
+export const domains = domainList(accounts, social, channels, posts, messages, idempotency);
+
+/** Every domain's public services: `services.accounts`, `services.sessions`, `services.posts`... */
+export type Services = ServicesOf<typeof domains>;
+
+/** What the ORM is opened with: every domain's entities and migrations. */
+export const persistence = domainPersistence(domains);
+
+export function createServices(context: Omit<DomainContext, 'events'>): Services {
+  return createDomainServices(domains, context);
+}
+
+/** Both API versions' handlers over the services (`services` unused until a handler or permission function runs). */
+export function createHandlers(services: Services): { v1: Handlers; v2: HandlersV2 } {
+  return createDomainHandlers(domains, services);
+}
+
+export { CompositionError } from './compose.ts';
+export type { AnyDomain, Domain, DomainContext, DomainHandlers } from './domain.ts';

@@ -1,0 +1,25 @@
+// Direct messages: conversations between friends, their messages and read markers (schema `messages`).
+import { conversationsAllowedMethods, conversationsHandlers } from '../handlers/conversations.ts';
+import { messagesEntities } from '../persistence/messages/index.ts';
+import { Migration20261202073214 } from '../persistence/migrations/Migration20261202073214.ts';
+import type { AccountsService } from '../services/accounts/index.ts';
+import { createMessagesDomain } from '../services/messages/index.ts';
+import type { SocialService } from '../services/social/index.ts';
+import { defineDomain } from './domain.ts';
+
+export const messages = defineDomain({
+  name: 'messages',
+  needs: ['accounts', 'social'],
+  entities: messagesEntities,
+  migrations: { Migration20261202073214 },
+  create: ({ orm, config, events }, others: { accounts: AccountsService; social: SocialService }) =>
+    createMessagesDomain(orm, others, { maxPage: config.maxPage }, events),
+  handlers: ({ messages }) => ({
+    v1: conversationsHandlers(messages),
+    allowedMethods: conversationsAllowedMethods(messages),
+  }),
+  subscribe: (events, { messages }) => {
+    // Closing an account keeps its messages: it stays in its conversations, shown as closed.
+    events.on('account.closed', ({ accountId }) => messages.forgetAccount(accountId));
+  },
+});

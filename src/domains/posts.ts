@@ -1,0 +1,29 @@
+// Posts: general and channel posts, and feeds (schema `posts`); version 2 of the API serves them too.
+import { channelPostsAllowedMethods, channelPostsHandlers } from '../handlers/channels.ts';
+import { postsAllowedMethods, postsHandlers } from '../handlers/posts.ts';
+import { postsHandlersV2 } from '../handlers/v2/posts.ts';
+import { Migration20261123212515 } from '../persistence/migrations/Migration20261123212515.ts';
+import { postsEntities } from '../persistence/posts/index.ts';
+import type { AccountsService } from '../services/accounts/index.ts';
+import type { ChannelsService } from '../services/channels/index.ts';
+import { createPostsDomain } from '../services/posts/index.ts';
+import type { SocialService } from '../services/social/index.ts';
+import { defineDomain } from './domain.ts';
+
+export const posts = defineDomain({
+  name: 'posts',
+  needs: ['accounts', 'social', 'channels'],
+  entities: postsEntities,
+  migrations: { Migration20261123212515 },
+  create: ({ orm, config }, others: { accounts: AccountsService; social: SocialService; channels: ChannelsService }) =>
+    createPostsDomain(orm, others, { maxPage: config.maxPage }),
+  handlers: ({ posts, accounts }) => ({
+    v1: { ...postsHandlers(posts), ...channelPostsHandlers(posts) },
+    v2: postsHandlersV2(posts),
+    allowedMethods: { ...postsAllowedMethods(posts, accounts), ...channelPostsAllowedMethods(posts) },
+  }),
+  subscribe: (events, { posts }) => {
+    events.on('account.closed', ({ accountId }) => posts.forgetAuthor(accountId));
+    events.on('channels.deleted', ({ channelIds }) => posts.forgetChannels(channelIds));
+  },
+});

@@ -1,0 +1,22 @@
+// The social graph: friend requests and friendships (schema `social`).
+import { friendsAllowedMethods, friendsHandlers } from '../handlers/friends.ts';
+import { Migration20261123211505 } from '../persistence/migrations/Migration20261123211505.ts';
+import { socialEntities } from '../persistence/social/index.ts';
+import type { AccountsService } from '../services/accounts/index.ts';
+import { createSocialDomain } from '../services/social/index.ts';
+import { defineDomain } from './domain.ts';
+
+export const social = defineDomain({
+  name: 'social',
+  needs: ['accounts'],
+  entities: socialEntities,
+  migrations: { Migration20261123211505 },
+  create: ({ orm, config }, { accounts }: { accounts: AccountsService }) => createSocialDomain(orm, accounts, { maxPage: config.maxPage }),
+  handlers: ({ social, accounts }) => ({
+    v1: friendsHandlers(social, accounts),
+    allowedMethods: friendsAllowedMethods(social, accounts),
+  }),
+  subscribe: (events, { social }) => {
+    events.on('account.closed', ({ accountId }) => social.forgetAccount(accountId));
+  },
+});
