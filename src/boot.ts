@@ -165,10 +165,10 @@ export function boot(config: Config, options: BootOptions): Booting {
       // Background work only once serving: a start that fails has nothing running to stop.
       if (options.jobs !== false) {
         const tuning = options.jobTuning ?? {};
-        const jobs = agoraJobs(server.services, log.child({ component: 'jobs' }));
+        const jobLog = log.child({ component: 'jobs' });
+        const jobs = agoraJobs(server.services, jobLog);
         const consumers = [...jobs.consumers, ...(tuning.consumers ?? [])];
         metrics.jobs.initialise([...QUEUES, ...consumers.map((c) => c.queue)]);
-        const jobLog = log.child({ component: 'jobs' });
         queue = await JobQueue.start({
           connectionString: clientUrl,
           poolMax: config.jobs.poolMax,
