@@ -2,8 +2,8 @@
 // config, boot (src/boot.ts), and own the signals and exit codes.
 // SIGTERM, SIGINT and SIGHUP, sent to this process or to the `npm start` that runs it (npm
 // forwards the first two; when npm itself goes away, we notice), all end in one graceful
-// shutdown: stop accepting, let in-flight requests finish, let the jobs in progress finish
-// (bounded by half of it), all bounded by SHUTDOWN_TIMEOUT_MS, then close the pool and the
+// shutdown: stop accepting, let in-flight requests finish, then the jobs in progress (for half
+// of SHUTDOWN_TIMEOUT_MS at most), all within SHUTDOWN_TIMEOUT_MS, then close the pool and the
 // embedded database, and exit 0.
 // A start that fails says why in one line on stderr, stops what it had started, and exits 1.
 import { boot, type Booted, type BootOptions } from './boot.ts';
