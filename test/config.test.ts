@@ -10,3 +10,13 @@ t.test('DATABASE_QUERY_TIMEOUT_MS: the deadline of every SQL statement, 5 s unle
     t.throws(() => loadConfig({ DATABASE_QUERY_TIMEOUT_MS: bad }), /DATABASE_QUERY_TIMEOUT_MS/, bad);
   }
 });
+
+t.test('WORKER, JOBS_POOL_MAX, JOBS_POLL_INTERVAL_MS: the job queue of this instance', async (t) => {
+  t.same(loadConfig({}).jobs, { worker: true, poolMax: 4, pollIntervalMs: 2000 }, 'a worker by default');
+  t.equal(loadConfig({ WORKER: 'off' }).jobs.worker, false);
+  t.equal(loadConfig({ WORKER: 'on' }).jobs.worker, true);
+  t.equal(loadConfig({ JOBS_POOL_MAX: '8', JOBS_POLL_INTERVAL_MS: '500' }).jobs.poolMax, 8);
+  for (const [name, bad] of [['WORKER', 'false'], ['WORKER', 'yes'], ['JOBS_POOL_MAX', '1'], ['JOBS_POLL_INTERVAL_MS', '100']] as const) {
+    t.throws(() => loadConfig({ [name]: bad }), { name: 'ConfigError', message: new RegExp(name) }, `${name}=${bad}`);
+  }
+});

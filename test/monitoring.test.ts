@@ -6,7 +6,8 @@ import t from 'tap';
 import { parse } from 'yaml';
 import { startAgora } from './helpers/agora.ts';
 
-const agora = await startAgora(t);
+// With the job queue, whose metrics the alerts and the dashboard name too.
+const agora = await startAgora(t, {}, { jobs: true });
 // Something in every family that has labels, so that its series exist in the scrape.
 await agora.raw('GET', '/v1/nothing-here');
 await agora.raw('GET', '/v1/accounts?limit=0');

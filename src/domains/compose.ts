@@ -138,11 +138,17 @@ export function createDomainHandlers(domains: readonly AnyDomain[], services: ob
   return { v1: { ...v1, allowedMethods } as Handlers, v2: { ...v2, allowedMethods } as HandlersV2 };
 }
 
-/** Every domain's entities, and every domain's migrations in the order of their names. */
-export function domainPersistence(domains: readonly AnyDomain[]): DomainPersistence {
+/**
+ * Every domain's entities, and every migration in the order of their names: the domains' own and
+ * those of the shared infrastructure (`shared`, e.g. the job queue's schema), which no domain owns.
+ */
+export function domainPersistence(
+  domains: readonly AnyDomain[],
+  shared: Readonly<Record<string, DomainPersistence['migrations'][number]['class']>> = {},
+): DomainPersistence {
   const owners = new Map<string, string>();
   const migrations: DomainPersistence['migrations'][number][] = [];
-  for (const domain of domains) {
+  for (const domain of [...domains, { name: 'shared infrastructure', migrations: shared }]) {
     for (const [name, migration] of Object.entries(domain.migrations)) {
       const owner = owners.get(name);
       if (owner !== undefined) throw new CompositionError(`migration ${name} is listed by both "${owner}" and "${domain.name}"`);

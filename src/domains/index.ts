@@ -8,6 +8,7 @@ import { createDomainHandlers, createDomainServices, domainPersistence } from '.
 import { domainList, type DomainContext, type ServicesOf } from './domain.ts';
 import { idempotency } from './idempotency.ts';
 import { messages } from './messages.ts';
+import { Migration20261202000000 } from '../persistence/migrations/Migration20261202000000.ts';
 import { posts } from './posts.ts';
 import { social } from './social.ts';
 
@@ -16,8 +17,11 @@ export const domains = domainList(accounts, social, channels, posts, messages, i
 /** Every domain's public services: `services.accounts`, `services.sessions`, `services.posts`... */
 export type Services = ServicesOf<typeof domains>;
 
-/** What the ORM is opened with: every domain's entities and migrations. */
-export const persistence = domainPersistence(domains);
+/**
+ * What the ORM is opened with: every domain's entities and migrations, and the migrations of what
+ * no domain owns: the job queue's schema (pg-boss, src/jobs/).
+ */
+export const persistence = domainPersistence(domains, { Migration20261202000000 });
 
 export function createServices(context: Omit<DomainContext, 'events'>): Services {
   return createDomainServices(domains, context);

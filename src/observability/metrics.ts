@@ -11,6 +11,14 @@ export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
 /** What the connection pool reports about itself. */
+/** A job queue's backlog, as the queue reports it at scrape time. */
+export interface JobBacklog {
+  queue: string;
+  depth: number;
+  active: number;
+  oldestAgeSeconds: number;
+}
+
 export interface PoolUsage {
   max: number;
   total: number;
@@ -210,6 +218,59 @@ export function createMetrics() {
     },
   });
 
+  const jobsCompleted = new Counter({
+    name: 'agora_jobs_completed_total',
+    help: 'Job attempts that completed, by queue.',
+    labelNames: ['queue'] as const,
+    registers,
+  });
+  const jobsFailed = new Counter({
+    name: 'agora_jobs_failed_total',
+    help: "Job attempts that failed (the job is retried with backoff, or dead-lettered after its queue's last retry), by queue.",
+    labelNames: ['queue'] as const,
+    registers,
+  });
+  const jobsRetried = new Counter({
+    name: 'agora_jobs_retried_total',
+    help: 'Job attempts that repeated an earlier one (failed, or cut short by a worker that died or stopped), by queue.',
+    labelNames: ['queue'] as const,
+    registers,
+  });
+  // Read from the database once per scrape, for the three gauges below.
+  let backlog: () => Promise<JobBacklog[]> = async () => [];
+  let latest: Promise<JobBacklog[]> | undefined;
+  const readBacklog = () =>
+    (latest ??= backlog()
+      .catch(() => [])
+      .finally(() => setImmediate(() => (latest = undefined))));
+  new Gauge({
+    name: 'agora_job_queue_depth',
+    help: 'Jobs waiting in a queue (due now, deferred, or waiting for a retry), by queue; for dead-letters, the jobs that failed their last retry.',
+    labelNames: ['queue'] as const,
+    registers,
+    async collect() {
+      for (const { queue, depth } of await readBacklog()) this.set({ queue }, depth);
+    },
+  });
+  new Gauge({
+    name: 'agora_job_active',
+    help: 'Jobs being processed by a worker now, by queue.',
+    labelNames: ['queue'] as const,
+    registers,
+    async collect() {
+      for (const { queue, active } of await readBacklog()) this.set({ queue }, active);
+    },
+  });
+  new Gauge({
+    name: 'agora_job_oldest_age_seconds',
+    help: 'Seconds the oldest job due now has waited for a worker (0 when none), by queue.',
+    labelNames: ['queue'] as const,
+    registers,
+    async collect() {
+      for (const { queue, oldestAgeSeconds } of await readBacklog()) this.set({ queue }, oldestAgeSeconds);
+    },
+  });
+
   return {
     registry,
     http: {
@@ -250,6 +311,25 @@ export function createMetrics() {
       watchInvalidationLag(lagSeconds: () => number, maxStalenessMs: number): void {
         invalidationLag = lagSeconds;
         maxStaleness.set(maxStalenessMs / 1000);
+      },
+    },
+    jobs: {
+      /** Starts each queue's series at zero, so that increase() sees the first event. */
+      initialise(queues: readonly string[]): void {
+        for (const queue of queues) {
+          jobsCompleted.inc({ queue }, 0);
+          jobsFailed.inc({ queue }, 0);
+          jobsRetried.inc({ queue }, 0);
+        }
+      },
+      /** Pass as the queue's `onAttempt`. */
+      onAttempt(queue: string, outcome: 'completed' | 'failed', retry: boolean): void {
+        (outcome === 'completed' ? jobsCompleted : jobsFailed).inc({ queue });
+        if (retry) jobsRetried.inc({ queue });
+      },
+      /** Reads the queues' backlog at every scrape (one statement for the three gauges). */
+      watchBacklog(read: () => Promise<JobBacklog[]>): void {
+        backlog = read;
       },
     },
   };

@@ -87,6 +87,8 @@ export function uniqueHandle(prefix = 'user'): string {
 export interface StartOptions {
   /** Rewrites the database URL the server connects to (e.g. to go through a proxy). */
   routeDatabase?: (url: string) => string;
+  /** Start the job queue and a worker (default false: the tests run the purges themselves). */
+  jobs?: boolean;
 }
 
 /** A database of the test's own, cloned from the migrated template; dropped at teardown. */
@@ -130,7 +132,7 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
     listen: { host: '127.0.0.1', port: 0, metricsPort: 0 },
     // The template is migrated; the tests run the purges themselves, when they want them.
     migrate: false,
-    jobs: false,
+    jobs: options.jobs ?? false,
   });
   const { app, services, invalidations, metricsUrl } = server;
   const { port } = app.server.address() as AddressInfo;

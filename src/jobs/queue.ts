@@ -1,0 +1,188 @@
+// The job queue: pg-boss on Agora's own database (its `pgboss` schema and the queues are created by
+// a migration, Migration20261202000000), so the embedded default needs no other server. This is the
+// only module that knows pg-boss; the rest of src/jobs/ declares consumers and schedules in
+// Agora's terms, and the code that causes a job enqueues it with `send`, inside its own unit of work.
+//
+// pg-boss runs on a small pool of its own (JOBS_POOL_MAX connections). It needs no session state
+// of a connection: its locks are transaction-level advisory locks and LISTEN/NOTIFY stays off
+// (workers poll), so it works through PgBouncer in transaction pooling mode too.
+import { PgBoss, type Db, type Job } from 'pg-boss';
+import type { Queryable, Row } from '../persistence/sql.ts';
+
+/** What the job of one queue carries (JSON). */
+export type JobData = Record<string, unknown>;
+
+/** What a consumer's handler gets besides the job's data. */
+export interface JobContext {
+  /** The job's id in the queue. */
+  id: string;
+  /** 0 on the first attempt, then how many attempts came before (failed, or cut short by a crash). */
+  retryCount: number;
+  /**
+   * The job's unit of work: what is written through it commits together with the job's
+   * completion, or not at all. A worker that dies mid-job leaves none of it behind, and the
+   * attempt that repeats the job writes it once.
+   */
+  uow: Queryable;
+  /** Aborted when the worker stops waiting for this job (shutdown past its timeout). */
+  signal: AbortSignal;
+}
+
+/** Runs the jobs of one queue: thin, it calls a service. */
+export interface Consumer {
+  queue: string;
+  handle(data: JobData, job: JobContext): Promise<void>;
+}
+
+/** A queue fed by a cron expression (UTC; a sixth, leading field counts seconds). */
+export interface Schedule {
+  queue: string;
+  cron: string;
+}
+
+/** What a job's attempt came to, for the metrics. */
+export type AttemptOutcome = 'completed' | 'failed';
+
+/** A queue's backlog, read at scrape time. */
+export interface QueueBacklog {
+  queue: string;
+  /** Jobs waiting: created or waiting for a retry, due now or later. */
+  depth: number;
+  /** Jobs being processed by a worker now. */
+  active: number;
+  /** Seconds the oldest job due now has waited for a worker (0 when none). */
+  oldestAgeSeconds: number;
+}
+
+export interface JobQueueOptions {
+  /** The database pg-boss runs on: Agora's own. */
+  connectionString: string;
+  /** pg-boss's pool size. */
+  poolMax: number;
+  /** Run the consumers and schedules (a worker); false for an instance that only enqueues. */
+  worker: boolean;
+  consumers: readonly Consumer[];
+  schedules: readonly Schedule[];
+  /** How often an idle worker asks for jobs. */
+  pollingIntervalSeconds: number;
+  /** How often expired jobs (of a dead worker) are failed over to a retry, and schedules are checked. */
+  superviseIntervalSeconds: number;
+  /** Told of every attempt's outcome. */
+  onAttempt(queue: string, outcome: AttemptOutcome, retry: boolean): void;
+  /** pg-boss's own errors and warnings (a lost connection, a slow query), which it survives. */
+  onError(error: Error): void;
+  onWarning(warning: { message: string; data: object }): void;
+}
+
+/** pg-boss's view of a unit of work: the statements it runs join that transaction. */
+function adapter(uow: Queryable): Db {
+  return {
+    executeSql: async (text: string, values?: unknown[]) => ({ rows: await uow.query<Row>(text, values ?? []) }),
+  };
+}
+
+/** A unit of work over pg-boss's view of a transaction. */
+function unitOfWork(db: Db): Queryable {
+  return {
+    query: async <R extends Row = Row>(sql: string, params?: readonly unknown[]) => (await db.executeSql(sql, params ? [...params] : [])).rows as R[],
+  };
+}
+
+export class JobQueue {
+  readonly #boss: PgBoss;
+  readonly #options: JobQueueOptions;
+
+  private constructor(boss: PgBoss, options: JobQueueOptions) {
+    this.#boss = boss;
+    this.#options = options;
+  }
+
+  /** Connects, checks the schema (installed by the migrations), and starts the consumers and schedules. */
+  static async start(options: JobQueueOptions): Promise<JobQueue> {
+    const boss = new PgBoss({
+      connectionString: options.connectionString,
+      max: options.poolMax,
+      application_name: 'agora-jobs',
+      // The migrations create the schema and the queues; pg-boss only checks the version.
+      migrate: false,
+      // Expired and overdue jobs, cron: only where consumers run.
+      supervise: options.worker,
+      schedule: options.worker,
+      superviseIntervalSeconds: options.superviseIntervalSeconds,
+      monitorIntervalSeconds: options.superviseIntervalSeconds,
+      cronMonitorIntervalSeconds: Math.min(45, options.superviseIntervalSeconds),
+      cronWorkerIntervalSeconds: Math.min(45, Math.max(1, Math.round(options.pollingIntervalSeconds))),
+      useListenNotify: false,
+    });
+    boss.on('error', options.onError);
+    boss.on('warning', options.onWarning);
+    const queue = new JobQueue(boss, options);
+    await boss.start();
+    try {
+      if (options.worker) {
+        for (const consumer of options.consumers) await queue.#consume(consumer);
+        for (const { queue: name, cron } of options.schedules) await boss.schedule(name, cron, null, { tz: 'UTC' });
+      }
+    } catch (error) {
+      await boss.stop({ graceful: false }).catch(() => {});
+      throw error;
+    }
+    return queue;
+  }
+
+  async #consume(consumer: Consumer): Promise<void> {
+    const { onAttempt, pollingIntervalSeconds } = this.#options;
+    // One job at a time per queue and process, each in a transaction with its completion.
+    await this.#boss.work(consumer.queue, { batchSize: 1, pollingIntervalSeconds, transactional: true }, async (jobs: Job<JobData>[], tx: Db) => {
+      for (const job of jobs) {
+        const retry = job.retryCount > 0;
+        try {
+          await consumer.handle(job.data ?? {}, { id: job.id, retryCount: job.retryCount, uow: unitOfWork(tx), signal: job.signal });
+        } catch (error) {
+          onAttempt(consumer.queue, 'failed', retry);
+          throw error;
+        }
+        onAttempt(consumer.queue, 'completed', retry);
+      }
+    });
+  }
+
+  /**
+   * Enqueues a job in `uow`, the transaction of the write that causes it: it exists once that
+   * commits, and never if it rolls back. Resolves with the job's id.
+   */
+  async send(uow: Queryable, queue: string, data: JobData, options: { singletonKey?: string; startAfterSeconds?: number } = {}): Promise<string | null> {
+    return this.#boss.send(queue, data, {
+      db: adapter(uow),
+      ...(options.singletonKey === undefined ? {} : { singletonKey: options.singletonKey }),
+      ...(options.startAfterSeconds === undefined ? {} : { startAfter: options.startAfterSeconds }),
+    });
+  }
+
+  /** Every queue's backlog, in one statement. */
+  async backlog(): Promise<QueueBacklog[]> {
+    const { rows } = await this.#boss.getDb().executeSql(
+      `select q.name as queue,
+              count(j.id) filter (where j.state < 'active') as depth,
+              count(j.id) filter (where j.state = 'active') as active,
+              coalesce(extract(epoch from now() - min(j.start_after) filter (where j.state < 'active' and j.start_after <= now())), 0) as oldest
+         from pgboss.queue q
+         left join pgboss.job j on j.name = q.name and j.state <= 'active'
+        group by q.name`,
+    );
+    return rows.map((row: { queue: string; depth: string; active: string; oldest: string }) => ({
+      queue: row.queue,
+      depth: Number(row.depth),
+      active: Number(row.active),
+      oldestAgeSeconds: Number(row.oldest),
+    }));
+  }
+
+  /**
+   * Stops fetching, waits up to `timeoutMs` for the jobs in progress, then fails those still
+   * running (they are retried elsewhere) and closes the pool.
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    await this.#boss.stop({ graceful: true, timeout: timeoutMs });
+  }
+}

@@ -1,0 +1,217 @@
+// The job queue (pg-boss on Agora's own database, src/jobs/): enqueued in the transaction of the
+// write that causes the job, consumed once even across a worker's crash, drained on SIGTERM,
+// scheduled once per period across instances, and visible in the metrics.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import t, { type Test } from 'tap';
+import { boot, type Booted, type BootOptions } from '../src/boot.ts';
+import { loadConfig } from '../src/config.ts';
+import { eventually } from './helpers/locks.ts';
+import { clientUow, createTestQueue, testEffects, TEST_QUEUE, type EffectJob } from './helpers/jobs.ts';
+import { parseMetrics, total } from './helpers/metrics.ts';
+import { cloneTemplate, freePort } from './helpers/postgres.ts';
+import { projectRoot } from './helpers/server-command.ts';
+
+// Several servers and worker processes per test, on a machine shared with other test files.
+t.setTimeout(600_000);
+
+/** A database of the test's own, with the test queue, and a client on it. */
+async function database(t: Test) {
+  const { url, drop } = await cloneTemplate();
+  await createTestQueue(url);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  t.teardown(async () => {
+    await client.end();
+    await drop();
+  });
+  return { url, client };
+}
+
+const fast = { pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 };
+
+async function start(t: Test, url: string, options: Partial<BootOptions> = {}): Promise<Booted> {
+  const server = await boot(loadConfig({ DATABASE_URL: url }), {
+    logger: false,
+    migrate: false,
+    listen: { host: '127.0.0.1', port: 0, metricsPort: 0 },
+    ...options,
+    jobTuning: { ...fast, schedules: [], consumers: [testEffects()], ...options.jobTuning },
+  });
+  t.teardown(() => server.close());
+  return server;
+}
+
+/** Enqueues a test job in a transaction of `client`'s own, committed. */
+async function enqueue(server: Booted, client: pg.Client, job: EffectJob): Promise<string> {
+  await client.query('begin');
+  const id = await server.jobs!.send(clientUow(client), TEST_QUEUE, { ...job });
+  await client.query('commit');
+  return id!;
+}
+
+async function effects(client: pg.Client): Promise<{ key: string; attempt: number }[]> {
+  return (await client.query('select key, attempt from test_effect order by key')).rows;
+}
+
+async function jobState(client: pg.Client, id: string): Promise<string | undefined> {
+  return (await client.query('select state::text from pgboss.job where id = $1', [id])).rows[0]?.state;
+}
+
+/** A worker process (test/helpers/job-worker.ts), with its log lines. */
+function workerProcess(t: Test, url: string) {
+  const child: ChildProcess = spawn(process.execPath, ['test/helpers/job-worker.ts'], {
+    cwd: projectRoot,
+    env: { ...process.env, DATABASE_URL: url },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: Record<string, unknown>[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    try {
+      lines.push(JSON.parse(line));
+    } catch {
+      lines.push({ msg: line });
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.on('exit', (code, signal) => done({ code, signal })));
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  const waitFor = (what: string, match: (line: Record<string, unknown>) => boolean) =>
+    eventually(what, () => (lines.some(match) ? true : undefined), 60_000);
+  return { child, lines, exited, waitFor };
+}
+
+t.test('a job enqueued in a transaction that rolls back does not exist; one that commits runs once', async (t) => {
+  const { url, client } = await database(t);
+  const server = await start(t, url);
+
+  await client.query('begin');
+  const dropped = await server.jobs!.send(clientUow(client), TEST_QUEUE, { key: 'rolled-back' });
+  t.ok(dropped, 'the job was enqueued in the transaction');
+  await client.query('rollback');
+
+  await client.query('begin');
+  const kept = await server.jobs!.send(clientUow(client), TEST_QUEUE, { key: 'committed' });
+  // Not visible to a worker before the commit.
+  const other = new pg.Client({ connectionString: url });
+  await other.connect();
+  t.equal((await other.query('select count(*)::int as n from pgboss.job where id = $1', [kept])).rows[0].n, 0, 'invisible before the commit');
+  await other.end();
+  await client.query('commit');
+
+  await eventually('the committed job completed', async () => ((await jobState(client, kept!)) === 'completed' ? true : undefined), 30_000);
+  t.same(await effects(client), [{ key: 'committed', attempt: 0 }], 'its effect, once; none of the rolled-back one');
+  t.equal(await jobState(client, dropped!), undefined, 'the rolled-back job does not exist');
+});
+
+t.test('a worker killed mid-job: another worker repeats the job, and its effect happens once', async (t) => {
+  const { url, client } = await database(t);
+  // An instance that only enqueues (WORKER=off).
+  const api = await start(t, url, { roles: { worker: false } });
+  const first = workerProcess(t, url);
+  const id = await enqueue(api, client, { key: 'crash', holdMs: -1 });
+  await first.waitFor('the first worker holding the job', (line) => line.msg === 'holding');
+  // Its effect is written, uncommitted, when it dies.
+  first.child.kill('SIGKILL');
+  await first.exited;
+  t.same(await effects(client), [], 'nothing of the killed attempt is left');
+
+  const second = workerProcess(t, url);
+  await eventually('the job completed by the second worker', async () => ((await jobState(client, id)) === 'completed' ? true : undefined), 60_000);
+  t.same(await effects(client), [{ key: 'crash', attempt: 1 }], 'the effect happened once, on the repeated attempt');
+  second.child.kill('SIGTERM');
+  t.same(await second.exited, { code: 0, signal: null }, 'the second worker stops cleanly');
+});
+
+t.test('SIGTERM lets the job in progress finish before the worker exits', async (t) => {
+  const { url, client } = await database(t);
+  const api = await start(t, url, { roles: { worker: false } });
+  const worker = workerProcess(t, url);
+  const id = await enqueue(api, client, { key: 'drained', holdMs: 1500 });
+  await worker.waitFor('the worker holding the job', (line) => line.msg === 'holding');
+  worker.child.kill('SIGTERM');
+  t.same(await worker.exited, { code: 0, signal: null }, 'exits 0');
+  t.equal(await jobState(client, id), 'completed', 'the job completed before the exit');
+  t.same(await effects(client), [{ key: 'drained', attempt: 0 }], 'its effect, once');
+});
+
+t.test('a worker alone (npm run worker) runs the consumers and serves no API', async (t) => {
+  const { url, client } = await database(t);
+  const worker = await start(t, url, { roles: { api: false } });
+  t.equal(worker.url, undefined, 'no API address');
+  t.equal(worker.app.server.listening, false, 'the API does not listen');
+  t.equal((await fetch(worker.metricsUrl!)).status, 200, '/metrics is served');
+  const id = await enqueue(worker, client, { key: 'worker-only' });
+  await eventually('the job completed', async () => ((await jobState(client, id)) === 'completed' ? true : undefined), 30_000);
+
+  // The entry point itself: the worker alone, with the same boot, and the API port left free.
+  const port = await freePort();
+  const child = spawn(process.execPath, ['src/worker.ts'], {
+    cwd: projectRoot,
+    env: { ...process.env, DATABASE_URL: url, PORT: String(port), METRICS_PORT: '0', LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+  const lines: string[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => void lines.push(line));
+  t.teardown(() => void child.kill('SIGKILL'));
+  await eventually('the worker started', () => (lines.some((l) => l.includes('"worker started"')) ? true : undefined), 60_000);
+  await t.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'nothing listens on PORT');
+  t.notOk(lines.some((l) => l.includes('docs at')), 'no API announced');
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'SIGTERM ends it cleanly');
+});
+
+t.test('a schedule runs once per period, however many workers run it', async (t) => {
+  const { url, client } = await database(t);
+  // pg-boss sends at most one job per schedule and minute; every minute here, as the production
+  // schedules run every 15.
+  const schedules = [{ queue: 'purge-sessions', cron: '* * * * *' }];
+  const instances = await Promise.all([start(t, url, { jobTuning: { schedules } }), start(t, url, { jobTuning: { schedules } })]);
+  const count = async (sql: string) => (await client.query(sql)).rows[0].n as number;
+  await eventually('a purge completed', async () => ((await count(`select count(*)::int as n from pgboss.job where name = 'purge-sessions' and state = 'completed'`)) > 0 ? true : undefined), 60_000);
+  // Both instances look at the schedule every second: let each have several looks meanwhile.
+  const cronPass = async () => (await client.query('select cron_on from pgboss.version')).rows[0].cron_on as Date | null;
+  const seen = new Set<number>();
+  await eventually('four more cron passes', async () => {
+    const on = await cronPass();
+    if (on) seen.add(on.getTime());
+    return seen.size >= 5 ? true : undefined;
+  }, 60_000);
+  // Stopped, so that the counts below stand still (the registries outlive the servers).
+  await Promise.all(instances.map((i) => i.close()));
+  const occurrences = await count(`select count(distinct date_trunc('minute', singleton_on))::int as n from pgboss.job where name = '__pgboss__send-it' and data->>'name' = 'purge-sessions'`);
+  const jobs = await count(`select count(*)::int as n from pgboss.job where name = 'purge-sessions'`);
+  t.ok(occurrences >= 1, 'the schedule came due');
+  t.equal(jobs, occurrences, 'one purge job per occurrence, not one per instance');
+  const scrapes = await Promise.all(instances.map(async (i) => parseMetrics(await i.metrics.registry.metrics())));
+  const counted = scrapes.map((s) => total(s, 'agora_jobs_completed_total', { queue: 'purge-sessions' }));
+  t.equal(counted[0]! + counted[1]!, await count(`select count(*)::int as n from pgboss.job where name = 'purge-sessions' and state = 'completed'`), 'each purge ran once: on one instance, not both');
+});
+
+t.test('the metrics count completed, failed and retried attempts, and show depth, dead letters and the oldest job', async (t) => {
+  const { url, client } = await database(t);
+  const server = await start(t, url);
+  const retried = await enqueue(server, client, { key: 'retried', failures: 1 });
+  const dead = await enqueue(server, client, { key: 'dead', failures: 99 });
+  await client.query('begin');
+  await server.jobs!.send(clientUow(client), 'test-idle', {});
+  await client.query('commit');
+  await eventually('the retried job completed', async () => ((await jobState(client, retried)) === 'completed' ? true : undefined), 30_000);
+  await eventually('the dead job failed', async () => ((await jobState(client, dead)) === 'failed' ? true : undefined), 30_000);
+
+  const scrape = parseMetrics(await (await fetch(server.metricsUrl!)).text());
+  const queue = { queue: TEST_QUEUE };
+  t.equal(total(scrape, 'agora_jobs_completed_total', queue), 1, 'one attempt completed');
+  t.equal(total(scrape, 'agora_jobs_failed_total', queue), 4, 'one failed attempt of the retried job, three of the dead one');
+  t.equal(total(scrape, 'agora_jobs_retried_total', queue), 3, 'three attempts were retries');
+  t.equal(total(scrape, 'agora_jobs_completed_total', { queue: 'purge-sessions' }), 0, "Agora's queues start at zero");
+  t.equal(total(scrape, 'agora_job_queue_depth', { queue: 'dead-letters' }), 1, 'the dead job is in the dead letters');
+  t.equal(total(scrape, 'agora_job_queue_depth', { queue: 'test-idle' }), 1, 'the unconsumed job waits');
+  t.ok(total(scrape, 'agora_job_oldest_age_seconds', { queue: 'test-idle' }) > 0, 'and ages');
+  t.equal(total(scrape, 'agora_job_queue_depth', queue), 0, 'nothing left in the test queue');
+  t.same(await effects(client), [{ key: 'retried', attempt: 1 }], 'the effects of failed attempts rolled back');
+});
