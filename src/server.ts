@@ -9,7 +9,10 @@ import { loadSpec, specV2Path } from './http/spec.ts';
 import { deferredLog, type Log } from './log.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { DatabaseAvailability } from './persistence/availability.ts';
-import { guardQueries, isConnectionFailure, pendingMigrations, poolStats, type Orm } from './persistence/db.ts';
+import { isConnectionFailure } from './persistence/connection-failures.ts';
+import { pendingMigrations } from './persistence/migrations.ts';
+import { guardQueries, poolStats, type Orm } from './persistence/orm.ts';
+import { createDatabase } from './persistence/sql.ts';
 import { InvalidationListener } from './persistence/invalidations.ts';
 import { createAccountsDomain } from './services/accounts/index.ts';
 import { noCaching, type Caching } from './services/cache.ts';
@@ -24,10 +27,11 @@ import { createSocialDomain } from './services/social/index.ts';
  * removes, before the request answers, everything other domains kept for it.
  */
 export function createServices(orm: Orm, config: Config, log?: Log, caching: Caching = noCaching) {
+  const db = createDatabase(orm);
   const events = new DomainEvents();
   const lists = { maxPage: config.maxPage };
   const { accounts, sessions } = createAccountsDomain(
-    orm,
+    db,
     {
       maxPage: config.maxPage,
       sessionIdleTtlSeconds: config.session.idleTtlSeconds,
@@ -37,15 +41,15 @@ export function createServices(orm: Orm, config: Config, log?: Log, caching: Cac
     log,
     caching,
   );
-  const { social } = createSocialDomain(orm, accounts, lists);
-  const { channels } = createChannelsDomain(orm, accounts, lists, events, caching);
-  const { posts } = createPostsDomain(orm, { accounts, social, channels }, lists);
+  const { social } = createSocialDomain(db, accounts, lists);
+  const { channels } = createChannelsDomain(db, accounts, lists, events, caching);
+  const { posts } = createPostsDomain(db, { accounts, social, channels }, lists);
 
   events.on('account.closed', ({ accountId }) => social.forgetAccount(accountId));
   events.on('account.closed', ({ accountId }) => channels.forgetAccount(accountId));
   events.on('account.closed', ({ accountId }) => posts.forgetAuthor(accountId));
   events.on('channels.deleted', ({ channelIds }) => posts.forgetChannels(channelIds));
-  return { accounts, sessions, social, channels, posts, ...createIdempotencyDomain(orm, config.idempotency) };
+  return { accounts, sessions, social, channels, posts, ...createIdempotencyDomain(db, config.idempotency) };
 }
 
 export type Services = ReturnType<typeof createServices>;

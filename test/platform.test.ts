@@ -7,7 +7,7 @@ import { loadConfig } from '../src/config.ts';
 import { createHandlers, type Handlers } from '../src/handlers/index.ts';
 import { buildApp } from '../src/http/app.ts';
 import { createMetrics } from '../src/observability/metrics.ts';
-import type { Orm } from '../src/persistence/db.ts';
+import type { Orm } from '../src/persistence/orm.ts';
 import { appOptions, createServices } from '../src/server.ts';
 import { startAgora, uniqueHandle, type Agora, type RawResponse } from './helpers/agora.ts';
 import { spec } from './helpers/contract.ts';

@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { migrate, openDatabase } from '../src/persistence/db.ts';
+import { migrate } from '../src/persistence/migrations.ts';
+import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl, freePort, runAdmin } from './helpers/postgres.ts';
 

@@ -17,8 +17,8 @@ function signedIn(caller: Caller | null): Caller {
 
 export function accountsHandlers(accounts: AccountsService) {
   return {
-    async createAccount({ body }) {
-      const account = await serviceCall(accounts.signUp(body));
+    async createAccount({ body, unitOfWork }) {
+      const account = await serviceCall(accounts.signUp(body, unitOfWork));
       return {
         status: 201,
         body: accountView(account, { accountId: account.id, sessionId: '' }),

@@ -27,8 +27,8 @@ function memberView(member: Member): Schemas['Member'] {
 
 export function channelsHandlers(channels: ChannelsService, posts: PostsService) {
   return {
-    async createChannel({ body, caller }) {
-      const channel = await serviceCall(channels.create(signedIn(caller), body));
+    async createChannel({ body, caller, unitOfWork }) {
+      const channel = await serviceCall(channels.create(signedIn(caller), body, unitOfWork));
       return {
         status: 201,
         body: channelView(channel),
@@ -82,8 +82,8 @@ export function channelsHandlers(channels: ChannelsService, posts: PostsService)
       return { status: 204 };
     },
 
-    async createChannelPost({ path, body, caller }) {
-      const post = await serviceCall(posts.publishInChannel(signedIn(caller), path.channelId, body));
+    async createChannelPost({ path, body, caller, unitOfWork }) {
+      const post = await serviceCall(posts.publishInChannel(signedIn(caller), path.channelId, body, unitOfWork));
       return { status: 201, body: postView(post), headers: { location: `/v1/posts/${post.id}`, etag: etag(post.version) } };
     },
 

@@ -13,8 +13,8 @@ function signedIn(caller: Caller | null): Caller {
 
 export function sessionsHandlers(sessions: SessionsService) {
   return {
-    async createSession({ body }) {
-      const signed = await serviceCall(sessions.signIn(body.email, body.password));
+    async createSession({ body, unitOfWork }) {
+      const signed = await serviceCall(sessions.signIn(body.email, body.password, unitOfWork));
       const owner = { accountId: signed.account.id, sessionId: '' };
       return {
         status: 201,

@@ -19,8 +19,9 @@ import {
   type PermissionRequest,
   type Handlers,
   type HandlersV2,
+  type RecordedResponse,
   type RunIdempotently,
-  type WireResponse,
+  type UnitOfWork,
 } from '../handlers/index.ts';
 import { allowedOf, assertConventions, assertOptionsCovered, declaredMethods, operationsOf } from './conventions.ts';
 import { toProblem } from './plugins/errors.ts';
@@ -64,20 +65,39 @@ function strictQuery(route: RouteOptions): void {
 const JSON_TYPE = 'application/json; charset=utf-8';
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
 
-function send(reply: FastifyReply, response: WireResponse) {
+function send(reply: FastifyReply, response: { status: number; headers: Record<string, string>; body: unknown }) {
   const { 'content-type': type, ...headers } = response.headers;
   reply.code(response.status).headers(headers);
   if (response.body === undefined) return reply.send();
   return reply.type(type ?? JSON_TYPE).send(response.body);
 }
 
+/** Sends a recorded response: its body is JSON text already, sent as it is. */
+function sendRecorded(reply: FastifyReply, response: RecordedResponse) {
+  const { 'content-type': type, ...headers } = response.headers;
+  reply.code(response.status).headers(headers);
+  if (response.body === null) return reply.send();
+  return reply.type(type ?? JSON_TYPE).send(response.body);
+}
+
+/**
+ * A handler's answer as the bytes Fastify would send for it: serialized by the route's response
+ * schema for its status and media type, as `send` does, so that a keyed request's first answer
+ * and every replay of it are the same text as an unkeyed one.
+ */
+function recorded(reply: FastifyReply, status: number, headers: Record<string, string>, body: unknown): RecordedResponse {
+  if (body === undefined) return { status, headers, body: null };
+  const mediaType = (headers['content-type'] ?? JSON_TYPE).split(';')[0]!.trim();
+  const serializer = [String(status), `${String(status)[0]}xx`]
+    .flatMap((code) => [reply.getSerializationFunction(code, mediaType), reply.getSerializationFunction(code)])
+    .find((candidate): candidate is (data: unknown) => string => typeof candidate === 'function');
+  return { status, headers, body: serializer ? serializer(body) : JSON.stringify(body) };
+}
+
 /** A problem an operation answered with, as a response that can be recorded and replayed. */
-function problemResponse(request: FastifyRequest, problem: ApiProblem): WireResponse {
-  return {
-    status: problem.status,
-    headers: { ...problem.headers, 'content-type': PROBLEM_TYPE },
-    body: problem.body(request.url.split('?')[0] ?? request.url, request.id),
-  };
+function problemResponse(request: FastifyRequest, reply: FastifyReply, problem: ApiProblem): RecordedResponse {
+  const headers = { ...problem.headers, 'content-type': PROBLEM_TYPE };
+  return recorded(reply, problem.status, headers, problem.body(request.url.split('?')[0] ?? request.url, request.id));
 }
 
 /**
@@ -133,22 +153,28 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
   };
 
   /** Runs the operation once per key; a retry gets the first response again. */
-  async function runKeyed(request: FastifyRequest, reply: FastifyReply, operationId: string, header: string, run: () => Promise<HandlerResult>) {
+  async function runKeyed(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    operationId: string,
+    header: string,
+    run: (unitOfWork: UnitOfWork) => Promise<HandlerResult>,
+  ) {
     const key = idempotencyKey(header);
     request.idempotencyKey = key;
     request.log = reply.log = request.log.child({ idempotencyKey: key });
     const { response, replayed } = await options.runIdempotently(
       { operationId, caller: request.caller, key, method: request.method, params: request.params, query: request.query, body: request.body },
-      async () => {
+      async (unitOfWork) => {
         try {
-          const result = await run();
-          return { status: result.status, headers: result.headers ?? {}, body: result.body };
+          const result = await run(unitOfWork);
+          return recorded(reply, result.status, result.headers ?? {}, result.body);
         } catch (error) {
           // The operation's own refusals (a taken handle, say) are its answer, kept for retries.
           // Anything else is a failure on our side: thrown, it rolls back and keeps nothing.
           const problem = toProblem(error);
           if (!problem || problem.status >= 500) throw error;
-          return problemResponse(request, problem);
+          return problemResponse(request, reply, problem);
         }
       },
     );
@@ -158,7 +184,7 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
       options.onIdempotentReplay?.(operationId);
       reply.header('idempotent-replayed', 'true');
     }
-    return send(reply, response);
+    return sendRecorded(reply, response);
   }
 
   await app.register(openapiGlue, {
@@ -171,13 +197,14 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
       const keyed = idempotent.has(operationId);
       return async (request: FastifyRequest, reply: FastifyReply) => {
         if (request.authFailure) throw request.authFailure;
-        const run = () =>
+        const run = (unitOfWork?: UnitOfWork) =>
           handler({
             path: canonicalIds(request.params),
             query: request.query,
             headers: request.headers,
             body: request.body,
             caller: request.caller,
+            unitOfWork,
           });
         const header = request.headers['idempotency-key'];
         if (keyed && typeof header === 'string') return runKeyed(request, reply, operationId, header, run);

@@ -53,8 +53,8 @@ export function postsHandlersV2(posts: PostsService, allowedMethods: AllowedMeth
   return {
     allowedMethods,
 
-    async createPost({ body, caller }) {
-      const post = await serviceCall(posts.publish(signedIn(caller), body));
+    async createPost({ body, caller, unitOfWork }) {
+      const post = await serviceCall(posts.publish(signedIn(caller), body, unitOfWork));
       return { status: 201, body: postViewV2(post), headers: { location: location(post), etag: etag(post.version) } };
     },
 
@@ -87,8 +87,8 @@ export function postsHandlersV2(posts: PostsService, allowedMethods: AllowedMeth
       return { status: 200, body: { data: page.items.map(postViewV2), next: nextLink('/feed', query, page.nextCursor) } };
     },
 
-    async createChannelPost({ path, body, caller }) {
-      const post = await serviceCall(posts.publishInChannel(signedIn(caller), path.channelId, body));
+    async createChannelPost({ path, body, caller, unitOfWork }) {
+      const post = await serviceCall(posts.publishInChannel(signedIn(caller), path.channelId, body, unitOfWork));
       return { status: 201, body: postViewV2(post), headers: { location: location(post), etag: etag(post.version) } };
     },
 
