@@ -125,6 +125,11 @@ export function createDatabase(orm: Orm): Database {
   };
 }
 
+/** Runs `work` in the caller's unit of work when there is one, in a transaction of its own otherwise. */
+export function joinOrBegin<T>(db: Database, uow: UnitOfWork | undefined, work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+  return uow ? work(uow) : db.transaction(work);
+}
+
 /**
  * Runs `work` so that a statement failing in it does not abort the transaction `db` may be:
  * inside a unit of work, in a savepoint rolled back on failure (the caller may still want to

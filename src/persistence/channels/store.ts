@@ -1,7 +1,7 @@
 // Reads and writes the `channels` schema. Conditional writes are evaluated by PostgreSQL
 // (see conditional-write.ts); memberships go with their channel (foreign key, same schema).
 import { conditionalWrite, type WriteOutcome } from '../conditional-write.ts';
-import { asDate, violatedConstraint, withSavepoint, type Database, type Row, type UnitOfWork } from '../sql.ts';
+import { asDate, joinOrBegin, violatedConstraint, withSavepoint, type Database, type Row, type UnitOfWork } from '../sql.ts';
 
 export type { WriteOutcome } from '../conditional-write.ts';
 
@@ -84,7 +84,7 @@ export class ChannelsStore {
   /** Inserts a channel and its owner's membership together. */
   async insertChannel(row: Omit<ChannelRow, 'version'>, ownerMembershipId: string, uow?: UnitOfWork): Promise<ChannelRow> {
     const channel = { ...row, version: 0 };
-    const write = async (tx: UnitOfWork) => {
+    await joinOrBegin(this.#db, uow, async (tx) => {
       await tx.query(
         `insert into channels.channel (id, owner_id, name, description, visibility, created_at, updated_at, version)
          values ($1, $2, $3, $4, $5, $6::timestamptz, $7::timestamptz, 0)`,
@@ -96,8 +96,7 @@ export class ChannelsStore {
         row.ownerId,
         row.createdAt.toISOString(),
       ]);
-    };
-    await (uow ? write(uow) : this.#db.transaction(write));
+    });
     return channel;
   }
 

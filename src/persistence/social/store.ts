@@ -1,7 +1,7 @@
 // Reads and writes the `social` schema. Requests and friendships between the same two accounts
 // are changed under a transaction-scoped advisory lock on the pair, so that two people asking
 // each other at the same moment, or accepting twice, cannot leave the graph half-made.
-import { asDate, violatedConstraint, withSavepoint, type Database, type Queryable, type Row, type UnitOfWork } from '../sql.ts';
+import { asDate, joinOrBegin, violatedConstraint, withSavepoint, type Database, type Queryable, type Row, type UnitOfWork } from '../sql.ts';
 
 export interface FriendRequestRow {
   id: string;
@@ -78,11 +78,6 @@ async function lockPair(uow: UnitOfWork, a: string, b: string): Promise<void> {
   await uow.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
 }
 
-/** Runs `work` in the caller's unit of work, or in a transaction of its own. */
-function within<T>(db: Database, uow: UnitOfWork | undefined, work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
-  return uow ? work(uow) : db.transaction(work);
-}
-
 export class SocialStore {
   readonly #db: Database;
 
@@ -92,7 +87,7 @@ export class SocialStore {
 
   /** Inserts a request unless they are friends or a request between them is already pending. */
   async insertRequest(row: FriendRequestRow, uow?: UnitOfWork): Promise<NewRequestOutcome> {
-    return within(this.#db, uow, async (tx) => {
+    return joinOrBegin(this.#db, uow, async (tx) => {
       await lockPair(tx, row.senderId, row.recipientId);
       const [state] = await tx.query(
         `select exists(select 1 from social.friendship where account_id = $1 and friend_id = $2) as friends,
