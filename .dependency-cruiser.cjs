@@ -8,8 +8,11 @@
  *   in a domain folder is private to that domain. src/services/errors.ts and
  *   src/services/pagination.ts are shared service-layer files, not a domain.
  * - src/persistence/<domain>/ holds entities/stores; files directly in
- *   src/persistence/ (db.ts, embedded-postgres.ts) and src/persistence/migrations/
- *   are shared infrastructure, not a domain.
+ *   src/persistence/ (orm.ts, sql.ts, conditional-write.ts, migrations.ts, ...) and
+ *   src/persistence/migrations/ are shared infrastructure, not a domain.
+ * - src/services/unit-of-work.ts re-exports the UnitOfWork type of src/persistence/sql.ts, so
+ *   that services and handlers pass a keyed request's unit of work down without importing
+ *   persistence.
  * - src/domains/ is the domain list and one module per domain (src/domains/<name>.ts): the
  *   descriptor that builds the domain from its own services, handlers and persistence and the
  *   public src/services/<B>/index.ts of the domains it needs. Only composition roots import it.
@@ -102,9 +105,20 @@ module.exports = {
       comment:
         'The shared service-layer files directly in src/services/ (errors.ts, pagination.ts, ' +
         'events.ts) are used by every domain, so they must not depend on any domain or on ' +
-        'persistence: a domain event carries ids, not another domain\'s types.',
-      from: { path: '^src/services/[^/]+\\.ts$' },
+        'persistence: a domain event carries ids, not another domain\'s types. The one ' +
+        'exception is unit-of-work.ts, which re-exports the UnitOfWork type of ' +
+        'src/persistence/sql.ts (and nothing else) for the layers above.',
+      from: { path: '^src/services/[^/]+\\.ts$', pathNot: '^src/services/unit-of-work\\.ts$' },
       to: { path: ['^src/services/[^/]+/', '^src/persistence/'] },
+    },
+    {
+      name: 'unit-of-work-only-the-type',
+      severity: 'error',
+      comment:
+        'src/services/unit-of-work.ts is the UnitOfWork type of src/persistence/sql.ts, re-exported ' +
+        'for services and handlers; it imports nothing else of ours.',
+      from: { path: '^src/services/unit-of-work\\.ts$' },
+      to: { path: '^(?:src|generated)/', pathNot: '^src/persistence/sql\\.ts$' },
     },
     {
       name: 'services-only-own-domain-persistence',
@@ -112,7 +126,7 @@ module.exports = {
       comment:
         'A file in src/services/<A>/ may only import its own domain\'s persistence ' +
         '(src/persistence/<A>/) plus the shared files directly in src/persistence/ ' +
-        '(e.g. db.ts types); never src/persistence/<B>/ of another domain.',
+        '(e.g. sql.ts types); never src/persistence/<B>/ of another domain.',
       from: { path: '^src/services/([^/]+)/' },
       to: {
         path: PERSISTENCE_DOMAIN,

@@ -1,7 +1,7 @@
 // Writes a migration for whatever the entities describe that the committed migrations do not.
 // Run it against a database that has every committed migration applied (it applies them first).
 // The new file is not run until its domain's descriptor lists it (src/domains/<domain>.ts).
-import { migrate } from '../src/persistence/db.ts';
+import { migrate } from '../src/persistence/migrations.ts';
 import { withDatabase } from './database.ts';
 
 await withDatabase(async (orm) => {

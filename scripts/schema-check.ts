@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/config.ts';
 import { persistence } from '../src/domains/index.ts';
-import { migrate, openDatabase, schemaDiffersFromMigrations } from '../src/persistence/db.ts';
+import { migrate, schemaDiffersFromMigrations } from '../src/persistence/migrations.ts';
+import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres } from '../src/persistence/embedded-postgres.ts';
 
 const config = loadConfig();

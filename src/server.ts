@@ -10,7 +10,10 @@ import { loadSpec, specV2Path } from './http/spec.ts';
 import { deferredLog, silentLog, type Log } from './log.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { DatabaseAvailability } from './persistence/availability.ts';
-import { guardQueries, isConnectionFailure, pendingMigrations, poolStats, type Orm } from './persistence/db.ts';
+import { isConnectionFailure } from './persistence/connection-failures.ts';
+import { pendingMigrations } from './persistence/migrations.ts';
+import { guardQueries, poolStats, type Orm } from './persistence/orm.ts';
+import { createDatabase } from './persistence/sql.ts';
 import { InvalidationListener } from './persistence/invalidations.ts';
 import { noCaching, type Caching } from './services/cache.ts';
 
@@ -21,7 +24,7 @@ export type { Services } from './domains/index.ts';
  * Closing an account removes, before the request answers, everything other domains kept for it.
  */
 export function createServices(orm: Orm, config: Config, log: Log = silentLog, caching: Caching = noCaching): Services {
-  return createDomainServices({ orm, config, log, caching });
+  return createDomainServices({ database: createDatabase(orm), config, log, caching });
 }
 
 /** What the app needs at run time, beside the services and the config. */

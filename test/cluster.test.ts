@@ -417,7 +417,7 @@ t.test('crash: an instance killed while it processes keyed creations; the keys a
   const doomedSends = inFlight.map(({ key, body }) => cluster.send(doomed, 'POST', '/v1/accounts', { headers: { 'idempotency-key': key }, body }).catch(() => 'connection lost'));
   await eventually('10 of its transactions hold their keys and wait for the table', 10_000, async () => {
     const [row] = await cluster.sql<{ n: number }>(
-      `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like 'insert into "accounts"."account"%'`,
+      `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like 'insert into accounts.account %'`,
     );
     return row!.n >= 10;
   });

@@ -8,7 +8,7 @@ import { createHandlers } from '../src/domains/index.ts';
 import type { Handlers } from '../src/handlers/index.ts';
 import { buildApp } from '../src/http/app.ts';
 import { createMetrics } from '../src/observability/metrics.ts';
-import type { Orm } from '../src/persistence/db.ts';
+import type { Orm } from '../src/persistence/orm.ts';
 import { appOptions, createServices } from '../src/server.ts';
 import { startAgora, uniqueHandle, type Agora, type RawResponse } from './helpers/agora.ts';
 import { spec } from './helpers/contract.ts';

@@ -5,7 +5,8 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { persistence } from '../src/domains/index.ts';
-import { migrate, openDatabase } from '../src/persistence/db.ts';
+import { migrate } from '../src/persistence/migrations.ts';
+import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl, freePort, runAdmin } from './helpers/postgres.ts';
 

@@ -32,7 +32,7 @@ async function count(t: Test, read: () => Promise<{ data: unknown[] }>, expected
   const { result, statements } = await agora.statementsDuring(read);
   t.equal(result.data.length, expectedItems, `a full page of ${expectedItems}`);
   // A recorder that sees nothing would make every comparison below pass.
-  t.ok(statements.some((s) => /from posts\.post|from "posts"\."post"|from "channels"\."membership"/.test(s)), 'the page read was recorded');
+  t.ok(statements.some((s) => /from posts\.post|from channels\.membership/.test(s)), 'the page read was recorded');
   return statements;
 }
 

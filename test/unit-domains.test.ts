@@ -10,10 +10,11 @@ import { createHandlers, createServices, domains, persistence, type Services } f
 import type { Handlers } from '../src/handlers/index.ts';
 import { HTTP_METHODS, loadSpec, specV2Path, type OpenApiDocument } from '../src/http/spec.ts';
 import { silentLog } from '../src/log.ts';
-import { migrationsDir, type Orm } from '../src/persistence/db.ts';
+import { migrationsDir } from '../src/persistence/orm.ts';
+import type { Database } from '../src/persistence/sql.ts';
 import { noCaching } from '../src/services/cache.ts';
 
-const context: Omit<DomainContext, 'events'> = { orm: {} as Orm, config: loadConfig({}), log: silentLog, caching: noCaching };
+const context: Omit<DomainContext, 'events'> = { database: {} as Database, config: loadConfig({}), log: silentLog, caching: noCaching };
 
 /** A domain that needs `needs` and provides one service named after itself, which records what it was given. */
 function domain(name: string, needs: string[] = [], extra: Partial<AnyDomain> = {}): AnyDomain {

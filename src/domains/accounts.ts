@@ -14,9 +14,9 @@ export const accounts = defineDomain({
   migrations: { Migration20261123203244, Migration20261124000000 },
   // Sessions that ended ("s"), account summaries that changed ("a"): Migration20261124000000's triggers.
   cacheTopics: ['s', 'a'],
-  create: ({ orm, config, events, log, caching }) =>
+  create: ({ database, config, events, log, caching }) =>
     createAccountsDomain(
-      orm,
+      database,
       {
         maxPage: config.maxPage,
         sessionIdleTtlSeconds: config.session.idleTtlSeconds,

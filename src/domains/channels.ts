@@ -14,8 +14,8 @@ export const channels = defineDomain({
   migrations: { Migration20261123211816, Migration20261124020000 },
   // Channels that changed or went ("c"): Migration20261124020000's triggers.
   cacheTopics: ['c'],
-  create: ({ orm, config, events, caching }, { accounts }: { accounts: AccountsService }) =>
-    createChannelsDomain(orm, accounts, { maxPage: config.maxPage }, events, caching),
+  create: ({ database, config, events, caching }, { accounts }: { accounts: AccountsService }) =>
+    createChannelsDomain(database, accounts, { maxPage: config.maxPage }, events, caching),
   handlers: ({ channels }) => ({
     v1: channelsHandlers(channels),
     allowedMethods: channelsAllowedMethods(channels),

@@ -4,7 +4,7 @@
 // built (a domain needing one that is not listed, a cycle, an operation or a cache topic claimed
 // twice) stops the start-up with an error that names the domains.
 import type { AllowedMethods, Handlers, HandlersV2 } from '../handlers/index.ts';
-import type { DomainPersistence } from '../persistence/db.ts';
+import type { DomainPersistence } from '../persistence/orm.ts';
 import { PROBE_TOPIC } from '../persistence/invalidations.ts';
 import type { Caching } from '../services/cache.ts';
 import { DomainEvents } from '../services/events.ts';

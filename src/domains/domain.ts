@@ -7,13 +7,15 @@
 import type { Config } from '../config.ts';
 import type { AllowedMethods, Handlers, HandlersV2 } from '../handlers/index.ts';
 import type { Log } from '../log.ts';
-import type { DomainPersistence, Orm } from '../persistence/db.ts';
+import type { DomainPersistence } from '../persistence/orm.ts';
+import type { Database } from '../persistence/sql.ts';
 import type { Caching } from '../services/cache.ts';
 import type { DomainEvents } from '../services/events.ts';
 
 /** What a domain's services are built from, beside the services of the domains it needs. */
 export interface DomainContext {
-  orm: Orm;
+  /** The pool its stores run their SQL on (src/persistence/sql.ts). */
+  database: Database;
   config: Config;
   log: Log;
   /** Its caches' source: it may listen only to the topics its descriptor declares. */

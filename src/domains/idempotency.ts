@@ -10,5 +10,5 @@ export const idempotency = defineDomain({
   needs: [],
   entities: idempotencyEntities,
   migrations: { Migration20261123211530 },
-  create: ({ orm, config }) => createIdempotencyDomain(orm, config.idempotency),
+  create: ({ database, config }) => createIdempotencyDomain(database, config.idempotency),
 });

@@ -12,8 +12,8 @@ export const messages = defineDomain({
   needs: ['accounts', 'social'],
   entities: messagesEntities,
   migrations: { Migration20261202073214 },
-  create: ({ orm, config, events }, others: { accounts: AccountsService; social: SocialService }) =>
-    createMessagesDomain(orm, others, { maxPage: config.maxPage }, events),
+  create: ({ database, config, events }, others: { accounts: AccountsService; social: SocialService }) =>
+    createMessagesDomain(database, others, { maxPage: config.maxPage }, events),
   handlers: ({ messages }) => ({
     v1: conversationsHandlers(messages),
     allowedMethods: conversationsAllowedMethods(messages),

@@ -11,8 +11,8 @@ const LIST_FIELDS = { cursor: 'query/cursor', page: 'query/page' };
 
 export function accountsHandlers(accounts: AccountsService) {
   return {
-    async createAccount({ body }) {
-      const account = await accounts.signUp(body);
+    async createAccount({ body, unitOfWork }) {
+      const account = await accounts.signUp(body, unitOfWork);
       return {
         status: 201,
         body: accountView(account, { accountId: account.id, sessionId: '' }),

@@ -28,8 +28,8 @@ function memberView(member: Member): Schemas['Member'] {
 
 export function channelsHandlers(channels: ChannelsService) {
   return {
-    async createChannel({ body, caller }) {
-      const channel = await channels.create(signedIn(caller), body);
+    async createChannel({ body, caller, unitOfWork }) {
+      const channel = await channels.create(signedIn(caller), body, unitOfWork);
       return {
         status: 201,
         body: channelView(channel),
@@ -108,8 +108,8 @@ export function channelsAllowedMethods(channels: ChannelsService) {
 /** The posts of a channel: published and listed in the channel, kept by the posts domain. */
 export function channelPostsHandlers(posts: PostsService) {
   return {
-    async createChannelPost({ path, body, caller }) {
-      const post = await posts.publishInChannel(signedIn(caller), path.channelId, body);
+    async createChannelPost({ path, body, caller, unitOfWork }) {
+      const post = await posts.publishInChannel(signedIn(caller), path.channelId, body, unitOfWork);
       return { status: 201, body: postView(post), headers: { location: `/v1/posts/${post.id}`, etag: etag(post.version) } };
     },
 

@@ -34,8 +34,8 @@ const page = (query: { limit?: number; cursor?: string; page?: number }) => ({ l
 
 export function conversationsHandlers(messages: MessagesService) {
   return {
-    async startConversation({ body, caller }) {
-      const { conversation, created } = await messages.start(signedIn(caller), body);
+    async startConversation({ body, caller, unitOfWork }) {
+      const { conversation, created } = await messages.start(signedIn(caller), body, unitOfWork);
       if (!created) return { status: 200, body: conversationView(conversation) };
       return { status: 201, body: conversationView(conversation), headers: { location: `/v1/conversations/${conversation.id}` } };
     },
@@ -54,8 +54,8 @@ export function conversationsHandlers(messages: MessagesService) {
       return { status: 200, body: { data: found.items.map(messageView), nextCursor: found.nextCursor } };
     },
 
-    async sendMessage({ path, body, caller }) {
-      const message = await messages.send(signedIn(caller), path.conversationId, body);
+    async sendMessage({ path, body, caller, unitOfWork }) {
+      const message = await messages.send(signedIn(caller), path.conversationId, body, unitOfWork);
       return { status: 201, body: messageView(message), headers: { location: `/v1/conversations/${message.conversationId}/messages/${message.id}` } };
     },
 

@@ -21,8 +21,8 @@ function friendView(friend: Friend): Schemas['Friend'] {
 
 export function friendsHandlers(social: SocialService, accounts: AccountsService) {
   return {
-    async createFriendRequest({ body, caller }) {
-      const request = await social.sendRequest(signedIn(caller), body.accountId.toLowerCase());
+    async createFriendRequest({ body, caller, unitOfWork }) {
+      const request = await social.sendRequest(signedIn(caller), body.accountId.toLowerCase(), unitOfWork);
       return { status: 201, body: friendRequestView(request), headers: { location: `/v1/friend-requests/${request.id}` } };
     },
 

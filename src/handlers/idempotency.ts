@@ -2,14 +2,8 @@
 // responses recorded for replay. The at-most-once machinery itself is the idempotency service.
 import { createHash } from 'node:crypto';
 import type { Caller } from '../services/accounts/index.ts';
-import type { IdempotencyService } from '../services/idempotency/index.ts';
-
-/** A response as the HTTP layer sends it: `body` is a JSON value or undefined for none. */
-export interface WireResponse {
-  status: number;
-  headers: Record<string, string>;
-  body: unknown;
-}
+import type { IdempotencyService, RecordedResponse } from '../services/idempotency/index.ts';
+import type { UnitOfWork } from '../services/unit-of-work.ts';
 
 export interface KeyedCall {
   operationId: string;
@@ -24,10 +18,15 @@ export interface KeyedCall {
 }
 
 /**
- * Runs `respond` at most once per key; `replayed` says the response is a stored one. Responses
- * with a 5xx status are not kept: what `respond` wrote is rolled back and the key stays free.
+ * Runs `respond` at most once per key; `replayed` says the response is a stored one, sent again
+ * byte for byte. `respond` receives the unit of work the key's record is saved in, and hands it
+ * to the operation's handler, whose writes join it. Responses with a 5xx status are not kept:
+ * what `respond` wrote is rolled back and the key stays free.
  */
-export type RunIdempotently = (call: KeyedCall, respond: () => Promise<WireResponse>) => Promise<{ response: WireResponse; replayed: boolean }>;
+export type RunIdempotently = (
+  call: KeyedCall,
+  respond: (unitOfWork: UnitOfWork) => Promise<RecordedResponse>,
+) => Promise<{ response: RecordedResponse; replayed: boolean }>;
 
 export const ANONYMOUS_SCOPE = 'anonymous';
 
@@ -59,20 +58,12 @@ export function fingerprint(call: Pick<KeyedCall, 'method' | 'params' | 'query' 
 }
 
 export function idempotentRunner(service: IdempotencyService): RunIdempotently {
-  return async (call, respond) => {
-    let original: WireResponse | undefined;
-    const execution = await service.execute(
-        { scope: call.caller?.accountId ?? ANONYMOUS_SCOPE, operation: call.operationId, key: call.key, fingerprint: fingerprint(call) },
-        async () => {
-          original = await respond();
-          return {
-            response: { status: original.status, headers: original.headers, body: original.body === undefined ? null : JSON.stringify(original.body) },
-            keep: original.status < 500,
-          };
-        },
-      );
-    if (!execution.replayed && original) return { response: original, replayed: false };
-    const { status, headers, body } = execution.response;
-    return { response: { status, headers, body: body === null ? undefined : JSON.parse(body) }, replayed: true };
-  };
+  return async (call, respond) =>
+    service.execute(
+      { scope: call.caller?.accountId ?? ANONYMOUS_SCOPE, operation: call.operationId, key: call.key, fingerprint: fingerprint(call) },
+      async (unitOfWork) => {
+        const response = await respond(unitOfWork);
+        return { response, keep: response.status < 500 };
+      },
+    );
 }

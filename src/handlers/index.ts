@@ -9,7 +9,9 @@ export { ApiProblem, ECHO_LENGTH, PROBLEMS, PROBLEM_LIMITS, WWW_AUTHENTICATE, cl
 export type { FieldProblem } from './problem.ts';
 export type { AllowedMethods, PermissionFunction, PermissionRequest } from './allowed.ts';
 export { idempotencyKey } from './idempotency.ts';
-export type { KeyedCall, RunIdempotently, WireResponse } from './idempotency.ts';
+export type { KeyedCall, RunIdempotently } from './idempotency.ts';
+export type { RecordedResponse } from '../services/idempotency/index.ts';
+export type { UnitOfWork } from '../services/unit-of-work.ts';
 export type { Handlers, OperationId, OperationRequest, OperationReply } from './operations.ts';
 export type { Caller } from '../services/accounts/index.ts';
 export type { HandlersV2 } from './v2/posts.ts';

@@ -4,6 +4,7 @@
 // own document (v1 from generated/api.d.ts, v2 from generated/api-v2.d.ts).
 import type { operations } from '../../generated/api.d.ts';
 import type { Caller } from '../services/accounts/index.ts';
+import type { UnitOfWork } from '../services/unit-of-work.ts';
 import type { AllowedMethods } from './allowed.ts';
 
 type Part<T> = [NonNullable<T>] extends [never] ? Record<string, never> : NonNullable<T>;
@@ -34,6 +35,12 @@ export type RequestOf<Op> = {
   body: RequestBody<Op>;
   /** The signed-in caller, or null for an anonymous one (only on operations that allow it). */
   caller: Caller | null;
+  /**
+   * The unit of work of a request sent with an Idempotency-Key (`x-idempotent` operations): the
+   * handler passes it to the service call that writes, so that the data and the key's record
+   * commit together. Undefined for a request without a key.
+   */
+  unitOfWork?: UnitOfWork;
 } & Preconditions<Op>;
 
 type Responses<Op> = Op extends { responses: infer R } ? R : never;

@@ -9,8 +9,8 @@ import { postView } from './views.ts';
 
 export function postsHandlers(posts: PostsService) {
   return {
-    async createPost({ body, caller }) {
-      const post = await posts.publish(signedIn(caller), body);
+    async createPost({ body, caller, unitOfWork }) {
+      const post = await posts.publish(signedIn(caller), body, unitOfWork);
       return { status: 201, body: postView(post), headers: { location: `/v1/posts/${post.id}`, etag: etag(post.version) } };
     },
 

@@ -8,8 +8,8 @@ import { accountView } from './views.ts';
 
 export function sessionsHandlers(sessions: SessionsService) {
   return {
-    async createSession({ body }) {
-      const signed = await sessions.signIn(body.email, body.password);
+    async createSession({ body, unitOfWork }) {
+      const signed = await sessions.signIn(body.email, body.password, unitOfWork);
       const owner = { accountId: signed.account.id, sessionId: '' };
       return {
         status: 201,

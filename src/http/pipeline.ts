@@ -4,7 +4,6 @@
 // plugin in ./plugins/: given what the operation declares, it adds a stage around the handler, or
 // nothing. app.ts lists the plugins in the order they run; routes.ts composes them per operation.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { WireResponse } from '../handlers/index.ts';
 import { resolveRef } from './conventions.ts';
 import type { OpenApiDocument } from './spec.ts';
 
@@ -25,8 +24,16 @@ export interface ContractOperation {
   operation: Json;
 }
 
-/** The rest of the pipeline, down to the handler: what it answers, not yet sent. */
-export type Respond = (request: FastifyRequest, reply: FastifyReply) => Promise<WireResponse>;
+/**
+ * What the pipeline answers, not yet sent: a handler's body as a value for the route's serializer,
+ * or (`serialized`) a recorded response's body, JSON text sent as it is (null for none).
+ */
+export type Answer =
+  | { status: number; headers: Record<string, string>; body: unknown; serialized?: false }
+  | { status: number; headers: Record<string, string>; body: string | null; serialized: true };
+
+/** The rest of the pipeline, down to the handler. */
+export type Respond = (request: FastifyRequest, reply: FastifyReply) => Promise<Answer>;
 
 /** A stage around the rest of the pipeline. */
 export type Stage = (next: Respond) => Respond;
@@ -70,9 +77,10 @@ export function compose(plugins: readonly OperationPlugin[], operation: Contract
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-export function send(reply: FastifyReply, response: WireResponse) {
+export function send(reply: FastifyReply, response: Answer) {
   const { 'content-type': type, ...headers } = response.headers;
   reply.code(response.status).headers(headers);
-  if (response.body === undefined) return reply.send();
+  if (response.body === undefined || response.body === null) return reply.send();
+  // A string is sent as it is: a recorded body is the JSON text the first answer was serialized to.
   return reply.type(type ?? JSON_TYPE).send(response.body);
 }

@@ -69,6 +69,7 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
     app.decorateRequest('expectedVersion', undefined);
     app.decorateRequest('idempotencyKey', null);
     app.decorateRequest('idempotentReplayed', false);
+    app.decorateRequest('unitOfWork', undefined);
     app.addHook('onRoute', strictQuery);
   }
 
@@ -87,6 +88,7 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
           body: request.body,
           caller: request.caller,
           expectedVersion: request.expectedVersion,
+          unitOfWork: request.unitOfWork,
         });
         return { status: result.status, headers: result.headers ?? {}, body: result.body };
       });

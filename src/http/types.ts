@@ -1,5 +1,5 @@
 // What the HTTP layer adds to Fastify's request and to its routes' config.
-import type { ApiProblem, Caller } from '../handlers/index.ts';
+import type { ApiProblem, Caller, UnitOfWork } from '../handlers/index.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -15,6 +15,11 @@ declare module 'fastify' {
     idempotencyKey: string | null;
     /** True when the response is the replay of an earlier request with the same key (for metrics). */
     idempotentReplayed: boolean;
+    /**
+     * Set by the idempotency plugin for a keyed request: the transaction that the key's record
+     * commits in, which the handler passes to the service's write.
+     */
+    unitOfWork: UnitOfWork | undefined;
   }
 
   interface FastifyContextConfig {

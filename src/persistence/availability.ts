@@ -6,7 +6,8 @@
 // twice, at warn: when it begins and when it ends.
 import pg from 'pg';
 import type { Log } from '../log.ts';
-import { QueryDeadlineError, type QueryGuard } from './db.ts';
+import { QueryDeadlineError } from './connection-failures.ts';
+import type { QueryGuard } from './guarded-client.ts';
 
 export interface AvailabilityOptions {
   /** Where the probes connect: the pool's database. */

@@ -3,6 +3,8 @@
 // passes down explicitly (`UnitOfWork`). A write that must commit together with something else
 // (an idempotency record, a queued job) receives the unit of work it joins as an argument; it
 // never finds the transaction in ambient state.
+import { isConnectionFailure } from './connection-failures.ts';
+import { poolOf, type Orm, type PoolClient, type QueryObserver } from './orm.ts';
 
 /** One row of a result, by column name. */
 export type Row = Record<string, unknown>;
@@ -22,4 +24,185 @@ export interface UnitOfWork extends Queryable {
 export interface Database extends Queryable {
   /** Runs `work` in one transaction: commits when it resolves, rolls back when it throws. */
   transaction<T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T>;
+}
+
+/**
+ * A unit of work's statements go to its one connection. `open` is false once it has committed
+ * or rolled back: a statement sent then would run outside any transaction, so it is refused.
+ */
+class Transaction implements UnitOfWork {
+  readonly transaction = true as const;
+  readonly #client: PoolClient;
+  readonly #observe: QueryObserver | undefined;
+  open = true;
+
+  constructor(client: PoolClient, observe: QueryObserver | undefined) {
+    this.#client = client;
+    this.#observe = observe;
+  }
+
+  async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+    if (!this.open) throw new Error('this unit of work has ended: its transaction committed or rolled back');
+    return observed(this.#observe, sql, async () => (await this.#client.query(sql, params)).rows as R[]);
+  }
+
+  /** BEGIN, COMMIT and ROLLBACK, reported like any statement. */
+  async control(sql: 'begin' | 'commit' | 'rollback'): Promise<void> {
+    await observed(this.#observe, sql, () => this.#client.query(sql));
+  }
+}
+
+async function observed<T>(observe: QueryObserver | undefined, sql: string, run: () => Promise<T>): Promise<T> {
+  if (!observe) return run();
+  const started = performance.now();
+  try {
+    const result = await run();
+    observe(sql, performance.now() - started, false);
+    return result;
+  } catch (error) {
+    observe(sql, performance.now() - started, true);
+    throw error;
+  }
+}
+
+/**
+ * The Database over the pool MikroORM opened for `orm` (see orm.ts): its connections carry the
+ * statement deadline (guarded-client.ts), and every statement, BEGIN and COMMIT included, is
+ * reported to the `onQuery` the ORM was opened with.
+ *
+ * A statement outside a transaction goes straight to the pool as a parameterized statement: the
+ * bench measured MikroORM's own path, which inlines the parameters into the SQL text and builds
+ * a query context first, at several times the CPU of the statement itself (bench/README.md).
+ */
+export function createDatabase(orm: Orm): Database {
+  let resolved: Awaited<ReturnType<typeof poolOf>> | undefined;
+  let gate: Gate | undefined;
+  const opened = async () => {
+    resolved ??= await poolOf(orm);
+    gate ??= new Gate(transactionsAdmitted(resolved.pool.options.max));
+    return resolved;
+  };
+
+  return {
+    async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+      const { pool, onQuery } = resolved ?? (await opened());
+      return observed(onQuery, sql, async () => (await pool.query(sql, params)).rows as R[]);
+    },
+
+    async transaction<T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+      const { pool, onQuery } = resolved ?? (await opened());
+      await gate!.enter();
+      try {
+        return await run(pool, onQuery, work);
+      } finally {
+        gate!.leave();
+      }
+    },
+  };
+}
+
+/**
+ * How many transactions may hold a connection at once: all but a quarter of the pool (at least
+ * one connection), which stays for single statements. A unit of work's own writes run on its
+ * connection, but the reads it makes of other domains (an author's summary, a channel's
+ * access) are single statements on the pool: were every connection held by a transaction
+ * waiting for one of those, none would ever come (until the connect timeout failed them all).
+ */
+function transactionsAdmitted(poolMax: number): number {
+  return Math.max(1, poolMax - Math.max(1, Math.floor(poolMax / 4)));
+}
+
+/** A counting semaphore: transactions beyond the limit wait, in order, without a connection. */
+class Gate {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.#free = size;
+  }
+  enter(): Promise<void> | void {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+  leave(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
+/** One transaction on a connection of its own: BEGIN, `work`, COMMIT (ROLLBACK when it throws). */
+async function run<T>(pool: Awaited<ReturnType<typeof poolOf>>['pool'], onQuery: QueryObserver | undefined, work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  const uow = new Transaction(client, onQuery);
+  try {
+    await uow.control('begin');
+  } catch (error) {
+    client.release(error as Error);
+    throw error;
+  }
+  let result: T;
+  try {
+    result = await work(uow);
+  } catch (error) {
+    uow.open = false;
+    try {
+      // On a connection that is gone the guarded client answers the ROLLBACK itself
+      // (PostgreSQL ends that transaction on its own); the connection is then released with
+      // the error, so that the pool closes it instead of lending it again.
+      await uow.control('rollback');
+      client.release(isConnectionFailure(error) ? (error as Error) : undefined);
+    } catch (rollbackError) {
+      client.release(rollbackError as Error);
+    }
+    throw error;
+  }
+  uow.open = false;
+  try {
+    await uow.control('commit');
+  } catch (error) {
+    // A COMMIT refused by the server ends the transaction and leaves the connection usable;
+    // one that got no answer leaves it in an unknown state, so the pool must drop it.
+    client.release(isConnectionFailure(error) ? (error as Error) : undefined);
+    throw error;
+  }
+  client.release();
+  return result;
+}
+
+/** Runs `work` in the caller's unit of work when there is one, in a transaction of its own otherwise. */
+export function joinOrBegin<T>(db: Database, uow: UnitOfWork | undefined, work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+  return uow ? work(uow) : db.transaction(work);
+}
+
+/**
+ * Runs `work` so that a statement failing in it does not abort the transaction `db` may be:
+ * inside a unit of work, in a savepoint rolled back on failure (the caller may still want to
+ * write, or commit); on the pool, as it is (each statement is its own transaction there).
+ */
+export async function withSavepoint<T>(db: Queryable, work: () => Promise<T>): Promise<T> {
+  if ((db as Partial<UnitOfWork>).transaction !== true) return work();
+  await db.query('savepoint agora_attempt');
+  try {
+    const result = await work();
+    await db.query('release savepoint agora_attempt');
+    return result;
+  } catch (error) {
+    if (!isConnectionFailure(error)) await db.query('rollback to savepoint agora_attempt');
+    throw error;
+  }
+}
+
+/** The constraint a statement violated, when `error` is that violation of the given kind. */
+export function violatedConstraint(error: unknown, kind: 'unique' | 'foreign-key'): string | undefined {
+  const code = kind === 'unique' ? '23505' : '23503';
+  if (!(error instanceof Error) || (error as { code?: unknown }).code !== code) return undefined;
+  return ((error as { constraint?: unknown }).constraint as string | undefined) ?? '';
+}
+
+/** A timestamp column: `pg` gives a Date (kept, not copied). */
+export function asDate(value: unknown): Date {
+  return value instanceof Date ? value : new Date(value as string);
 }

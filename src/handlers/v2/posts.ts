@@ -51,8 +51,8 @@ const location = (post: Post) => `${V2_PREFIX}/posts/${post.id}`;
 /** Every operation of openapi-v2.yaml; OPTIONS uses the permission functions of version 1 (one per path, both versions). */
 export function postsHandlersV2(posts: PostsService): Omit<HandlersV2, 'allowedMethods'> {
   return {
-    async createPost({ body, caller }) {
-      const post = await posts.publish(signedIn(caller), body);
+    async createPost({ body, caller, unitOfWork }) {
+      const post = await posts.publish(signedIn(caller), body, unitOfWork);
       return { status: 201, body: postViewV2(post), headers: { location: location(post), etag: etag(post.version) } };
     },
 
@@ -82,8 +82,8 @@ export function postsHandlersV2(posts: PostsService): Omit<HandlersV2, 'allowedM
       return { status: 200, body: { data: page.items.map(postViewV2), next: nextLink('/feed', query, page.nextCursor) } };
     },
 
-    async createChannelPost({ path, body, caller }) {
-      const post = await posts.publishInChannel(signedIn(caller), path.channelId, body);
+    async createChannelPost({ path, body, caller, unitOfWork }) {
+      const post = await posts.publishInChannel(signedIn(caller), path.channelId, body, unitOfWork);
       return { status: 201, body: postViewV2(post), headers: { location: location(post), etag: etag(post.version) } };
     },
 

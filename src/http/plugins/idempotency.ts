@@ -1,9 +1,11 @@
 // Idempotency is declared in the contract: an operation marked `x-idempotent: true` runs at most
 // once per Idempotency-Key, through the idempotency service (see the handlers' idempotency.ts);
-// a retry gets the first response again. Without a key, it runs as any other.
+// a retry gets the first response again, as the bytes first sent. Without a key, it runs as any
+// other. The service opens the unit of work that the key's record commits in; the handler gets
+// it (request.unitOfWork) and passes it to the service's write, so both commit or neither.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiProblem, idempotencyKey, type RunIdempotently, type WireResponse } from '../../handlers/index.ts';
-import type { OperationPlugin } from '../pipeline.ts';
+import { ApiProblem, idempotencyKey, type RecordedResponse, type RunIdempotently } from '../../handlers/index.ts';
+import type { Answer, OperationPlugin } from '../pipeline.ts';
 import { toProblem } from './errors.ts';
 
 export interface IdempotencyOptions {
@@ -12,37 +14,52 @@ export interface IdempotencyOptions {
   onIdempotentReplay?: (operationId: string) => void;
 }
 
-type HandlerResult = { status: number; body?: unknown; headers?: Record<string, string> };
-
+const JSON_TYPE = 'application/json; charset=utf-8';
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
 
+/**
+ * An answer as the bytes Fastify would send for it: serialized by the route's response schema
+ * for its status and media type, as `send` does, so that a keyed request's first answer and
+ * every replay of it are the same text as an unkeyed one.
+ */
+function recorded(reply: FastifyReply, answer: Answer): RecordedResponse {
+  const { status, headers, body } = answer;
+  if (answer.serialized) return { status, headers, body: answer.body };
+  if (body === undefined) return { status, headers, body: null };
+  const mediaType = (headers['content-type'] ?? JSON_TYPE).split(';')[0]!.trim();
+  const serializer = [String(status), `${String(status)[0]}xx`]
+    .flatMap((code) => [reply.getSerializationFunction(code, mediaType), reply.getSerializationFunction(code)])
+    .find((candidate): candidate is (data: unknown) => string => typeof candidate === 'function');
+  return { status, headers, body: serializer ? serializer(body) : JSON.stringify(body) };
+}
+
 /** A problem an operation answered with, as a response that can be recorded and replayed. */
-function problemResponse(request: FastifyRequest, problem: ApiProblem): WireResponse {
-  return {
-    status: problem.status,
-    headers: { ...problem.headers, 'content-type': PROBLEM_TYPE },
-    body: problem.body(request.url.split('?')[0] ?? request.url, request.id),
-  };
+function problemResponse(request: FastifyRequest, reply: FastifyReply, problem: ApiProblem): RecordedResponse {
+  const headers = { ...problem.headers, 'content-type': PROBLEM_TYPE };
+  return recorded(reply, { status: problem.status, headers, body: problem.body(request.url.split('?')[0] ?? request.url, request.id) });
 }
 
 export function idempotency(options: IdempotencyOptions): OperationPlugin {
   /** Runs the operation once per key; a retry gets the first response again. */
-  async function runKeyed(request: FastifyRequest, reply: FastifyReply, operationId: string, header: string, run: () => Promise<HandlerResult>) {
+  async function runKeyed(request: FastifyRequest, reply: FastifyReply, operationId: string, header: string, run: () => Promise<Answer>): Promise<Answer> {
     const key = idempotencyKey(header);
     request.idempotencyKey = key;
     request.log = reply.log = request.log.child({ idempotencyKey: key });
     const { response, replayed } = await options.runIdempotently(
       { operationId, caller: request.caller, key, method: request.method, params: request.params, query: request.query, body: request.body },
-      async () => {
+      async (unitOfWork) => {
+        request.unitOfWork = unitOfWork;
         try {
-          const result = await run();
-          return { status: result.status, headers: result.headers ?? {}, body: result.body };
+          return recorded(reply, await run());
         } catch (error) {
           // The operation's own refusals (a taken handle, say) are its answer, kept for retries.
           // Anything else is a failure on our side: thrown, it rolls back and keeps nothing.
           const problem = toProblem(error, request);
           if (!problem || problem.status >= 500) throw error;
-          return problemResponse(request, problem);
+          return problemResponse(request, reply, problem);
+        } finally {
+          // The unit of work ends with this callback: nothing after it may write through it.
+          request.unitOfWork = undefined;
         }
       },
     );
@@ -52,7 +69,7 @@ export function idempotency(options: IdempotencyOptions): OperationPlugin {
       options.onIdempotentReplay?.(operationId);
       reply.header('idempotent-replayed', 'true');
     }
-    return response;
+    return { ...response, serialized: true };
   }
 
   return ({ operationId, operation }) => {

@@ -1,11 +1,11 @@
 // Reads and writes the accounts schema. Every write that must not lose an update is a
-// conditional statement evaluated by PostgreSQL (`where id = ? and version = ?`). Every method
-// joins the caller's transaction when there is one (see `storeEm`).
-import { UniqueConstraintViolationException, raw } from '@mikro-orm/core';
-import type { EntityManager } from '@mikro-orm/postgresql';
+// conditional statement evaluated by PostgreSQL (see conditional-write.ts). A write that may be
+// part of a larger unit of work (a keyed request's) takes it as its last argument.
 import { silentLog, type Log } from '../../log.ts';
-import { asDate, queryRows, storeEm, type Orm } from '../db.ts';
-import { AccountEntity, SessionEntity } from './entities.ts';
+import { conditionalWrite, type WriteOutcome } from '../conditional-write.ts';
+import { asDate, violatedConstraint, withSavepoint, type Database, type Row, type UnitOfWork } from '../sql.ts';
+
+export type { WriteOutcome } from '../conditional-write.ts';
 
 export interface AccountRow {
   id: string;
@@ -52,26 +52,28 @@ export interface ListAccountsQuery {
   handleKeyPrefix?: string;
 }
 
-/** What a conditional write did: `stale` means the row exists with another version. */
-export type WriteOutcome<T> =
-  | { kind: 'done'; row: T }
-  | { kind: 'not-found' }
-  | { kind: 'stale'; currentVersion: number };
+const ACCOUNT_COLUMNS = 'id, email, handle, display_name, bio, created_at, updated_at, version';
 
-const ACCOUNT_FIELDS = ['id', 'email', 'handle', 'displayName', 'bio', 'createdAt', 'updatedAt', 'version'] as const;
-
-type AccountEntityRow = Pick<InstanceType<typeof AccountEntity.class>, (typeof ACCOUNT_FIELDS)[number]>;
-
-function toAccountRow(e: AccountEntityRow): AccountRow {
+function toAccountRow(r: Row): AccountRow {
   return {
-    id: e.id,
-    email: e.email,
-    handle: e.handle,
-    displayName: e.displayName,
-    bio: e.bio ?? null,
-    createdAt: e.createdAt,
-    updatedAt: e.updatedAt,
-    version: e.version,
+    id: r.id as string,
+    email: r.email as string,
+    handle: r.handle as string,
+    displayName: r.display_name as string,
+    bio: (r.bio as string | null) ?? null,
+    createdAt: asDate(r.created_at),
+    updatedAt: asDate(r.updated_at),
+    version: Number(r.version),
+  };
+}
+
+function toSessionRow(r: Row): SessionRow {
+  return {
+    id: r.id as string,
+    accountId: r.account_id as string,
+    createdAt: asDate(r.created_at),
+    lastUsedAt: asDate(r.last_used_at),
+    expiresAt: asDate(r.expires_at),
   };
 }
 
@@ -80,31 +82,35 @@ function escapeLike(value: string): string {
 }
 
 export class AccountsStore {
-  readonly #orm: Orm;
+  readonly #db: Database;
   readonly #log: Log;
 
-  constructor(orm: Orm, log: Log = silentLog) {
-    this.#orm = orm;
+  constructor(db: Database, log: Log = silentLog) {
+    this.#db = db;
     this.#log = log;
-  }
-
-  #em(): EntityManager {
-    return storeEm(this.#orm);
   }
 
   /** Inserts an account, or reports which unique field is already taken. */
   async insertAccount(
     row: NewAccountRow,
+    uow?: UnitOfWork,
   ): Promise<{ kind: 'done'; row: AccountRow } | { kind: 'taken'; field: 'email' | 'handle' }> {
-    const em = this.#em();
+    const db = uow ?? this.#db;
     try {
-      // In a savepoint: inside a caller's transaction a failed statement would otherwise
-      // abort the whole transaction, and the caller may still want to write (or commit).
-      await em.transactional((inner) => inner.insert(AccountEntity, { ...row, version: 0 }));
+      // In a savepoint inside a unit of work: a failed statement would otherwise abort the whole
+      // transaction, and the caller still writes (its idempotency record) and commits.
+      await withSavepoint(db, () =>
+        db.query(
+          `insert into accounts.account (id, email, handle, handle_key, display_name, bio, password_hash, created_at, updated_at, version)
+           values ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz, 0)`,
+          [row.id, row.email, row.handle, row.handleKey, row.displayName, row.bio, row.passwordHash, row.createdAt.toISOString(), row.updatedAt.toISOString()],
+        ),
+      );
     } catch (error) {
-      if (error instanceof UniqueConstraintViolationException) {
-        const field = /account_email_key/.test(error.message) ? 'email' : 'handle';
-        // Expected (someone else has it); the SQL in the error's message is not logged, it holds the row.
+      const constraint = violatedConstraint(error, 'unique');
+      if (constraint !== undefined) {
+        const field = constraint === 'account_email_key' ? 'email' : 'handle';
+        // Expected (someone else has it); the error's detail is not logged, it holds the value.
         this.#log.debug({ field }, 'account not inserted: unique value taken');
         return { kind: 'taken', field };
       }
@@ -115,33 +121,40 @@ export class AccountsStore {
   }
 
   async findAccount(id: string): Promise<AccountRow | null> {
-    const found = await this.#em().findOne(AccountEntity, { id }, { fields: ACCOUNT_FIELDS });
+    const [found] = await this.#db.query(`select ${ACCOUNT_COLUMNS} from accounts.account where id = $1`, [id]);
     return found ? toAccountRow(found) : null;
   }
 
   /** The summaries of those of `ids` that exist, in one query. */
   async findSummaries(ids: readonly string[]): Promise<AccountSummaryRow[]> {
     if (ids.length === 0) return [];
-    const rows = await this.#em().find(AccountEntity, { id: { $in: [...ids] } }, { fields: ['id', 'handle', 'displayName'] });
-    return rows.map((r) => ({ id: r.id, handle: r.handle, displayName: r.displayName }));
+    const rows = await this.#db.query('select id, handle, display_name from accounts.account where id = any($1::uuid[])', [ids]);
+    return rows.map((r) => ({ id: r.id as string, handle: r.handle as string, displayName: r.display_name as string }));
   }
 
   /** The account and its password hash, for signing in. */
   async findCredentials(email: string): Promise<{ accountId: string; passwordHash: string } | null> {
-    const found = await this.#em().findOne(AccountEntity, { email }, { fields: ['id', 'passwordHash'] });
-    return found ? { accountId: found.id, passwordHash: found.passwordHash } : null;
+    const [found] = await this.#db.query('select id, password_hash from accounts.account where email = $1', [email]);
+    return found ? { accountId: found.id as string, passwordHash: found.password_hash as string } : null;
   }
 
   async listAccounts(query: ListAccountsQuery): Promise<AccountRow[]> {
-    const where: Record<string, unknown> = {};
-    if (query.handleKeyPrefix) where.handleKey = { $like: `${escapeLike(query.handleKeyPrefix)}%` };
-    if (query.afterId) where.id = query.newestFirst ? { $lt: query.afterId } : { $gt: query.afterId };
-    const rows = await this.#em().find(AccountEntity, where, {
-      fields: ACCOUNT_FIELDS,
-      orderBy: { id: query.newestFirst ? 'desc' : 'asc' },
-      limit: query.limit,
-      offset: query.offset,
-    });
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.handleKeyPrefix) {
+      params.push(`${escapeLike(query.handleKeyPrefix)}%`);
+      where.push(`handle_key like $${params.length}`);
+    }
+    if (query.afterId) {
+      params.push(query.afterId);
+      where.push(`id ${query.newestFirst ? '<' : '>'} $${params.length}`);
+    }
+    params.push(query.limit, query.offset ?? 0);
+    const rows = await this.#db.query(
+      `select ${ACCOUNT_COLUMNS} from accounts.account ${where.length > 0 ? `where ${where.join(' and ')}` : ''}
+        order by id ${query.newestFirst ? 'desc' : 'asc'} limit $${params.length - 1} offset $${params.length}`,
+      params,
+    );
     return rows.map(toAccountRow);
   }
 
@@ -156,67 +169,63 @@ export class AccountsStore {
     changes: ProfileChanges,
     now: Date,
   ): Promise<WriteOutcome<AccountRow>> {
-    const em = this.#em();
-    const where = expectedVersion === undefined ? { id } : { id, version: expectedVersion };
-    const [updated] = await em
-      .createQueryBuilder(AccountEntity)
-      .update({ ...changes, updatedAt: now, version: raw('version + 1') })
-      .where(where)
-      .returning([...ACCOUNT_FIELDS])
-      .execute<AccountEntityRow[]>('all');
-    if (updated) return { kind: 'done', row: toAccountRow(updated) };
-    const current = await em.findOne(AccountEntity, { id }, { fields: ['version'] });
-    return current ? { kind: 'stale', currentVersion: current.version } : { kind: 'not-found' };
+    const params: unknown[] = [now.toISOString()];
+    const set = ['updated_at = $1::timestamptz', 'version = version + 1'];
+    if (changes.displayName !== undefined) {
+      params.push(changes.displayName);
+      set.push(`display_name = $${params.length}`);
+    }
+    if (changes.bio !== undefined) {
+      params.push(changes.bio);
+      set.push(`bio = $${params.length}`);
+    }
+    return conditionalWrite(
+      this.#db,
+      { table: 'accounts.account', id, expectedVersion, statement: `update accounts.account set ${set.join(', ')}`, params, returning: ACCOUNT_COLUMNS },
+      toAccountRow,
+    );
   }
 
   /** Deletes the account (and, by cascade, its sessions) if it still has `expectedVersion`. */
   async deleteAccount(id: string, expectedVersion: number | undefined): Promise<WriteOutcome<null>> {
-    const em = this.#em();
-    const where = expectedVersion === undefined ? { id } : { id, version: expectedVersion };
-    const deleted = await em.nativeDelete(AccountEntity, where);
-    if (deleted > 0) return { kind: 'done', row: null };
-    const current = await em.findOne(AccountEntity, { id }, { fields: ['version'] });
-    return current ? { kind: 'stale', currentVersion: current.version } : { kind: 'not-found' };
+    return conditionalWrite(this.#db, { table: 'accounts.account', id, expectedVersion, statement: 'delete from accounts.account' });
   }
 
-  async insertSession(row: SessionRow & { tokenHash: string }): Promise<void> {
-    const { accountId, ...rest } = row;
-    await this.#em().insert(SessionEntity, { ...rest, account: accountId });
+  async insertSession(row: SessionRow & { tokenHash: string }, uow?: UnitOfWork): Promise<void> {
+    await (uow ?? this.#db).query(
+      `insert into accounts.session (id, account_id, token_hash, created_at, last_used_at, expires_at)
+       values ($1, $2, $3, $4::timestamptz, $5::timestamptz, $6::timestamptz)`,
+      [row.id, row.accountId, row.tokenHash, row.createdAt.toISOString(), row.lastUsedAt.toISOString(), row.expiresAt.toISOString()],
+    );
   }
 
   async findSessionByTokenHash(tokenHash: string): Promise<SessionRow | null> {
-    const [found] = await queryRows(
-      this.#orm,
-      'select id, account_id, created_at, last_used_at, expires_at from accounts.session where token_hash = ?',
+    const [found] = await this.#db.query(
+      'select id, account_id, created_at, last_used_at, expires_at from accounts.session where token_hash = $1',
       [tokenHash],
     );
-    if (!found) return null;
-    return {
-      id: found.id as string,
-      accountId: found.account_id as string,
-      createdAt: asDate(found.created_at),
-      lastUsedAt: asDate(found.last_used_at),
-      expiresAt: asDate(found.expires_at),
-    };
+    return found ? toSessionRow(found) : null;
   }
 
   /** Records use of a session, at most once per `granularityMs` to spare writes. */
   async touchSession(id: string, now: Date, granularityMs: number): Promise<void> {
-    await this.#em().nativeUpdate(
-      SessionEntity,
-      { id, lastUsedAt: { $lt: new Date(now.getTime() - granularityMs) } },
-      { lastUsedAt: now },
-    );
+    await this.#db.query('update accounts.session set last_used_at = $2::timestamptz where id = $1 and last_used_at < $3::timestamptz', [
+      id,
+      now.toISOString(),
+      new Date(now.getTime() - granularityMs).toISOString(),
+    ]);
   }
 
   async deleteSession(id: string): Promise<boolean> {
-    return (await this.#em().nativeDelete(SessionEntity, { id })) > 0;
+    return (await this.#db.query('delete from accounts.session where id = $1 returning 1 as deleted', [id])).length > 0;
   }
 
   /** Removes sessions past their absolute expiry or idle for longer than `idleCutoff` allows. */
   async deleteExpiredSessions(now: Date, idleCutoff: Date): Promise<number> {
-    return this.#em().nativeDelete(SessionEntity, {
-      $or: [{ expiresAt: { $lte: now } }, { lastUsedAt: { $lte: idleCutoff } }],
-    });
+    const rows = await this.#db.query(
+      'delete from accounts.session where expires_at <= $1::timestamptz or last_used_at <= $2::timestamptz returning 1 as deleted',
+      [now.toISOString(), idleCutoff.toISOString()],
+    );
+    return rows.length;
   }
 }

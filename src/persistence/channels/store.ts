@@ -1,9 +1,9 @@
 // Reads and writes the `channels` schema. Conditional writes are evaluated by PostgreSQL
-// (`where id = ? and version = ?`); memberships go with their channel (foreign key, same schema).
-import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, raw } from '@mikro-orm/core';
-import type { EntityManager } from '@mikro-orm/postgresql';
-import { asDate, queryRows, storeEm, type Orm } from '../db.ts';
-import { ChannelEntity, MembershipEntity } from './entities.ts';
+// (see conditional-write.ts); memberships go with their channel (foreign key, same schema).
+import { conditionalWrite, type WriteOutcome } from '../conditional-write.ts';
+import { asDate, joinOrBegin, violatedConstraint, withSavepoint, type Database, type Row, type UnitOfWork } from '../sql.ts';
+
+export type { WriteOutcome } from '../conditional-write.ts';
 
 export interface ChannelRow {
   id: string;
@@ -43,14 +43,9 @@ export interface ListMembersQuery extends KeysetQuery {
   channelId: string;
 }
 
-/** What a conditional write did: `stale` means the row exists with another version. */
-export type WriteOutcome<T> = { kind: 'done'; row: T } | { kind: 'not-found' } | { kind: 'stale'; currentVersion: number };
-
 const CHANNEL_COLUMNS = 'id, owner_id, name, description, visibility, created_at, updated_at, version';
 
-type ChannelRecord = Record<string, unknown>;
-
-function fromRecord(r: ChannelRecord): ChannelRow {
+function fromRecord(r: Row): ChannelRow {
   return {
     id: r.id as string,
     ownerId: r.owner_id as string,
@@ -63,144 +58,142 @@ function fromRecord(r: ChannelRecord): ChannelRow {
   };
 }
 
-function toChannelRow(e: ChannelRow): ChannelRow {
-  return {
-    id: e.id,
-    ownerId: e.ownerId,
-    name: e.name,
-    description: e.description,
-    visibility: e.visibility,
-    createdAt: e.createdAt,
-    updatedAt: e.updatedAt,
-    version: e.version,
-  };
+const MEMBERSHIP_COLUMNS = 'id, channel_id, account_id, created_at';
+
+function toMembershipRow(r: Row): MembershipRow {
+  return { id: r.id as string, channelId: r.channel_id as string, accountId: r.account_id as string, createdAt: asDate(r.created_at) };
 }
 
-function toMembershipRow(e: { id: string; channel: { id: string }; accountId: string; createdAt: Date }): MembershipRow {
-  return { id: e.id, channelId: e.channel.id, accountId: e.accountId, createdAt: e.createdAt };
-}
-
-function keyset(query: KeysetQuery): Record<string, unknown> {
-  return query.afterId ? { id: query.newestFirst ? { $lt: query.afterId } : { $gt: query.afterId } } : {};
+/** The keyset condition (after `params`, which it extends) and the page's order, limit and offset. */
+function keyset(query: KeysetQuery, where: string[], params: unknown[]): string {
+  if (query.afterId) {
+    params.push(query.afterId);
+    where.push(`id ${query.newestFirst ? '<' : '>'} $${params.length}`);
+  }
+  params.push(query.limit, query.offset ?? 0);
+  return `where ${where.join(' and ')} order by id ${query.newestFirst ? 'desc' : 'asc'} limit $${params.length - 1} offset $${params.length}`;
 }
 
 export class ChannelsStore {
-  readonly #orm: Orm;
+  readonly #db: Database;
 
-  constructor(orm: Orm) {
-    this.#orm = orm;
-  }
-
-  #em(): EntityManager {
-    return storeEm(this.#orm);
+  constructor(db: Database) {
+    this.#db = db;
   }
 
   /** Inserts a channel and its owner's membership together. */
-  async insertChannel(row: Omit<ChannelRow, 'version'>, ownerMembershipId: string): Promise<ChannelRow> {
+  async insertChannel(row: Omit<ChannelRow, 'version'>, ownerMembershipId: string, uow?: UnitOfWork): Promise<ChannelRow> {
     const channel = { ...row, version: 0 };
-    await this.#em().transactional(async (em) => {
-      await em.insert(ChannelEntity, channel);
-      await em.insert(MembershipEntity, { id: ownerMembershipId, channel: row.id, accountId: row.ownerId, createdAt: row.createdAt });
+    await joinOrBegin(this.#db, uow, async (tx) => {
+      await tx.query(
+        `insert into channels.channel (id, owner_id, name, description, visibility, created_at, updated_at, version)
+         values ($1, $2, $3, $4, $5, $6::timestamptz, $7::timestamptz, 0)`,
+        [row.id, row.ownerId, row.name, row.description, row.visibility, row.createdAt.toISOString(), row.updatedAt.toISOString()],
+      );
+      await tx.query('insert into channels.membership (id, channel_id, account_id, created_at) values ($1, $2, $3, $4::timestamptz)', [
+        ownerMembershipId,
+        row.id,
+        row.ownerId,
+        row.createdAt.toISOString(),
+      ]);
     });
     return channel;
   }
 
   async findChannel(id: string): Promise<ChannelRow | null> {
-    const found = await this.#em().findOne(ChannelEntity, { id });
-    return found ? toChannelRow(found) : null;
+    const [found] = await this.#db.query(`select ${CHANNEL_COLUMNS} from channels.channel where id = $1`, [id]);
+    return found ? fromRecord(found) : null;
   }
 
   /** The channel and whether `accountId` is a member of it, in one query. */
   async findChannelFor(id: string, accountId: string | null): Promise<{ channel: ChannelRow; member: boolean } | null> {
-    const rows = (await queryRows(
-      this.#orm,
+    const [row] = await this.#db.query(
       `select ${CHANNEL_COLUMNS.split(', ').map((c) => `c.${c}`).join(', ')}, m.id is not null as member
          from channels.channel c
-         left join channels.membership m on m.channel_id = c.id and m.account_id = ?
-        where c.id = ?`,
+         left join channels.membership m on m.channel_id = c.id and m.account_id = $1
+        where c.id = $2`,
       [accountId, id],
-    )) as unknown as ChannelRecord[];
-    const row = rows[0];
+    );
     return row ? { channel: fromRecord(row), member: row.member === true } : null;
   }
 
   async listPublic(query: ListChannelsQuery): Promise<ChannelRow[]> {
-    const rows = await this.#em().find(ChannelEntity, { visibility: 'public', ...keyset(query) }, {
-      orderBy: { id: query.newestFirst ? 'desc' : 'asc' },
-      limit: query.limit,
-      offset: query.offset,
-    });
-    return rows.map(toChannelRow);
+    const params: unknown[] = [];
+    const rows = await this.#db.query(`select ${CHANNEL_COLUMNS} from channels.channel ${keyset(query, ["visibility = 'public'"], params)}`, params);
+    return rows.map(fromRecord);
   }
 
   /** Applies `changes` if the row still has `expectedVersion` (any version when undefined). */
   async updateChannel(id: string, expectedVersion: number | undefined, changes: ChannelChanges, now: Date): Promise<WriteOutcome<ChannelRow>> {
-    const em = this.#em();
-    const where = expectedVersion === undefined ? { id } : { id, version: expectedVersion };
-    // RETURNING: the row this write produced, not whatever a concurrent writer made of it since.
-    const [updated] = await em
-      .createQueryBuilder(ChannelEntity)
-      .update({ ...changes, updatedAt: now, version: raw('version + 1') })
-      .where(where)
-      .returning(['id', 'ownerId', 'name', 'description', 'visibility', 'createdAt', 'updatedAt', 'version'])
-      .execute<ChannelRow[]>('all');
-    if (updated) return { kind: 'done', row: toChannelRow(updated) };
-    const current = await em.findOne(ChannelEntity, { id }, { fields: ['version'] });
-    return current ? { kind: 'stale', currentVersion: current.version } : { kind: 'not-found' };
+    const params: unknown[] = [now.toISOString()];
+    const set = ['updated_at = $1::timestamptz', 'version = version + 1'];
+    for (const [column, value] of [['name', changes.name], ['description', changes.description], ['visibility', changes.visibility]] as const) {
+      if (value === undefined) continue;
+      params.push(value);
+      set.push(`${column} = $${params.length}`);
+    }
+    return conditionalWrite(
+      this.#db,
+      { table: 'channels.channel', id, expectedVersion, statement: `update channels.channel set ${set.join(', ')}`, params, returning: CHANNEL_COLUMNS },
+      fromRecord,
+    );
   }
 
   /** Deletes the channel (and, by cascade, its memberships) if it still has `expectedVersion`. */
   async deleteChannel(id: string, expectedVersion: number | undefined): Promise<WriteOutcome<null>> {
-    const em = this.#em();
-    const where = expectedVersion === undefined ? { id } : { id, version: expectedVersion };
-    if ((await em.nativeDelete(ChannelEntity, where)) > 0) return { kind: 'done', row: null };
-    const current = await em.findOne(ChannelEntity, { id }, { fields: ['version'] });
-    return current ? { kind: 'stale', currentVersion: current.version } : { kind: 'not-found' };
+    return conditionalWrite(this.#db, { table: 'channels.channel', id, expectedVersion, statement: 'delete from channels.channel' });
   }
 
   /** Inserts a membership, or returns the one that already exists. */
-  async insertMembership(row: MembershipRow): Promise<{ kind: 'done' | 'exists'; row: MembershipRow } | { kind: 'no-channel' }> {
-    const em = this.#em();
+  async insertMembership(row: MembershipRow, uow?: UnitOfWork): Promise<{ kind: 'done' | 'exists'; row: MembershipRow } | { kind: 'no-channel' }> {
+    const db = uow ?? this.#db;
     try {
-      // In a savepoint, so a conflict does not abort an enclosing transaction.
-      await em.transactional((inner) =>
-        inner.insert(MembershipEntity, { id: row.id, channel: row.channelId, accountId: row.accountId, createdAt: row.createdAt }),
+      // In a savepoint inside a unit of work, so a conflict does not abort it.
+      await withSavepoint(db, () =>
+        db.query('insert into channels.membership (id, channel_id, account_id, created_at) values ($1, $2, $3, $4::timestamptz)', [
+          row.id,
+          row.channelId,
+          row.accountId,
+          row.createdAt.toISOString(),
+        ]),
       );
       return { kind: 'done', row };
     } catch (error) {
-      if (error instanceof ForeignKeyConstraintViolationException) return { kind: 'no-channel' };
-      if (!(error instanceof UniqueConstraintViolationException)) throw error;
+      if (violatedConstraint(error, 'foreign-key') !== undefined) return { kind: 'no-channel' };
+      if (violatedConstraint(error, 'unique') === undefined) throw error;
     }
     const existing = await this.findMembership(row.channelId, row.accountId);
     return existing ? { kind: 'exists', row: existing } : { kind: 'no-channel' };
   }
 
   async findMembership(channelId: string, accountId: string): Promise<MembershipRow | null> {
-    const found = await this.#em().findOne(MembershipEntity, { channel: channelId, accountId });
+    const [found] = await this.#db.query(`select ${MEMBERSHIP_COLUMNS} from channels.membership where channel_id = $1 and account_id = $2`, [
+      channelId,
+      accountId,
+    ]);
     return found ? toMembershipRow(found) : null;
   }
 
   async listMembers(query: ListMembersQuery): Promise<MembershipRow[]> {
-    const rows = await this.#em().find(MembershipEntity, { channel: query.channelId, ...keyset(query) }, {
-      orderBy: { id: query.newestFirst ? 'desc' : 'asc' },
-      limit: query.limit,
-      offset: query.offset,
-    });
+    const params: unknown[] = [query.channelId];
+    const rows = await this.#db.query(`select ${MEMBERSHIP_COLUMNS} from channels.membership ${keyset(query, ['channel_id = $1'], params)}`, params);
     return rows.map(toMembershipRow);
   }
 
   async deleteMembership(channelId: string, accountId: string): Promise<boolean> {
-    return (await this.#em().nativeDelete(MembershipEntity, { channel: channelId, accountId })) > 0;
+    const deleted = await this.#db.query('delete from channels.membership where channel_id = $1 and account_id = $2 returning 1 as deleted', [
+      channelId,
+      accountId,
+    ]);
+    return deleted.length > 0;
   }
 
   /** Deletes the channels an account owns and its memberships elsewhere; returns the deleted channels' ids. */
   async deleteAccountChannels(accountId: string): Promise<string[]> {
-    return this.#em().transactional(async (em) => {
-      const owned = await em.find(ChannelEntity, { ownerId: accountId }, { fields: ['id'] });
-      const ids = owned.map((c) => c.id);
-      if (ids.length > 0) await em.nativeDelete(ChannelEntity, { id: { $in: ids } });
-      await em.nativeDelete(MembershipEntity, { accountId });
-      return ids;
+    return this.#db.transaction(async (tx) => {
+      const owned = await tx.query('delete from channels.channel where owner_id = $1 returning id', [accountId]);
+      await tx.query('delete from channels.membership where account_id = $1', [accountId]);
+      return owned.map((c) => c.id as string);
     });
   }
 }

@@ -2,4 +2,3 @@
 export { MessagesStore } from './store.ts';
 export type { ConversationRow, ListConversationsQuery, ListMessagesQuery, MarkerOutcome, MarkerRow, MessageRow, NewConversationRow, ParticipantRow } from './store.ts';
 export { messagesEntities } from './entities.ts';
-export { databaseFromOrm } from './sql-adapter.ts';

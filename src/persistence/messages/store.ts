@@ -2,8 +2,7 @@
 // Lists of ids travel as one comma-separated text parameter (`string_to_array($n, ',')::uuid[]`),
 // which every driver path passes as a scalar. A conversation's rows go with it (foreign keys
 // within the schema); account ids have none (accounts are another domain).
-import { asDate } from '../db.ts';
-import type { Database, Queryable, Row, UnitOfWork } from '../sql.ts';
+import { asDate, type Database, type Queryable, type Row, type UnitOfWork } from '../sql.ts';
 
 export interface ParticipantRow {
   accountId: string;

@@ -1,9 +1,10 @@
 // Reads and writes the `posts` schema. Lists are keyset-paginated on (created_at, id) with
 // row comparisons the composite indexes answer directly, so a page costs the same at any
-// depth. Conditional writes are evaluated by PostgreSQL (`where id = ? and version = ?`).
-import type { EntityManager } from '@mikro-orm/postgresql';
-import { asDate, queryRows, storeEm, type Orm } from '../db.ts';
-import { PostEntity } from './entities.ts';
+// depth. Conditional writes are evaluated by PostgreSQL (see conditional-write.ts).
+import { conditionalWrite, type WriteOutcome } from '../conditional-write.ts';
+import { asDate, type Database, type Row, type UnitOfWork } from '../sql.ts';
+
+export type { WriteOutcome } from '../conditional-write.ts';
 
 export interface PostRow {
   id: string;
@@ -36,12 +37,9 @@ export interface FeedQuery extends Keyset {
   authorIds: string[];
 }
 
-/** What a conditional write did: `stale` means the row exists with another version. */
-export type WriteOutcome<T> = { kind: 'done'; row: T } | { kind: 'not-found' } | { kind: 'stale'; currentVersion: number };
-
 const COLUMNS = ['id', 'author_id', 'channel_id', 'text', 'created_at', 'updated_at', 'version'];
 
-function fromRecord(r: Record<string, unknown>): PostRow {
+function fromRecord(r: Row): PostRow {
   return {
     id: r.id as string,
     authorId: r.author_id as string,
@@ -58,44 +56,28 @@ function columns(alias: string): string {
 }
 
 export class PostsStore {
-  readonly #orm: Orm;
+  readonly #db: Database;
 
-  constructor(orm: Orm) {
-    this.#orm = orm;
+  constructor(db: Database) {
+    this.#db = db;
   }
 
-  #em(): EntityManager {
-    return storeEm(this.#orm);
-  }
-
-  /**
-   * Through MikroORM, for statements with an array parameter (the feed's authors): MikroORM
-   * writes an array into the SQL as a list, which `array[?]` needs; queryRows' pool path would
-   * send it as one array value. Never joins a transaction (the feed never runs in one).
-   */
   async #select(sql: string, params: unknown[]): Promise<PostRow[]> {
-    const rows = await this.#em().getConnection().execute<Record<string, unknown>[]>(sql, params);
-    return rows.map(fromRecord);
+    return (await this.#db.query(sql, params)).map(fromRecord);
   }
 
-  /** Like #select, for statements with scalar parameters only: the fast path of `queryRows`. */
-  async #selectScalars(sql: string, params: unknown[]): Promise<PostRow[]> {
-    return (await queryRows(this.#orm, sql, params)).map(fromRecord);
-  }
-
-  async insert(row: Omit<PostRow, 'version'>): Promise<PostRow> {
+  async insert(row: Omit<PostRow, 'version'>, uow?: UnitOfWork): Promise<PostRow> {
     const post = { ...row, version: 0 };
-    await queryRows(
-      this.#orm,
+    await (uow ?? this.#db).query(
       `insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version)
-       values (?, ?, ?, ?, ?::timestamptz, ?::timestamptz, 0)`,
+       values ($1, $2, $3, $4, $5::timestamptz, $6::timestamptz, 0)`,
       [post.id, post.authorId, post.channelId, post.text, post.createdAt.toISOString(), post.updatedAt.toISOString()],
     );
     return post;
   }
 
   async find(id: string): Promise<PostRow | null> {
-    const [found] = await this.#selectScalars(`select ${COLUMNS.join(', ')} from posts.post where id = ?`, [id]);
+    const [found] = await this.#select(`select ${COLUMNS.join(', ')} from posts.post where id = $1`, [id]);
     return found ?? null;
   }
 
@@ -104,23 +86,23 @@ export class PostsStore {
     const where: string[] = [];
     const params: unknown[] = [];
     if ('authorId' in query.of) {
-      where.push('p.author_id = ?', 'p.channel_id is null');
       params.push(query.of.authorId);
+      where.push(`p.author_id = $${params.length}`, 'p.channel_id is null');
     } else {
-      where.push('p.channel_id = ?');
       params.push(query.of.channelId);
+      where.push(`p.channel_id = $${params.length}`);
     }
     if (query.from) {
-      where.push('p.created_at >= ?::timestamptz');
       params.push(query.from.toISOString());
+      where.push(`p.created_at >= $${params.length}::timestamptz`);
     }
     if (query.to) {
-      where.push('p.created_at < ?::timestamptz');
       params.push(query.to.toISOString());
+      where.push(`p.created_at < $${params.length}::timestamptz`);
     }
     if (query.afterAt && query.afterId) {
-      where.push(`(p.created_at, p.id) ${query.newestFirst ? '<' : '>'} (?::timestamptz, ?::uuid)`);
       params.push(query.afterAt.toISOString(), query.afterId);
+      where.push(`(p.created_at, p.id) ${query.newestFirst ? '<' : '>'} ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
     }
     const order = query.newestFirst ? 'desc' : 'asc';
     // For an author's general posts, leading with channel_id (null on every row here) lets
@@ -128,10 +110,11 @@ export class PostsStore {
     // stop at the page's end; `channel_id is null` is not an equality, so without it PostgreSQL
     // reads and sorts all of the author's posts (see `feed`).
     const leading = 'authorId' in query.of ? `p.channel_id ${order}, ` : '';
-    return this.#selectScalars(
+    params.push(query.limit, query.offset ?? 0);
+    return this.#select(
       `select ${columns('p')} from posts.post p where ${where.join(' and ')}
-        order by ${leading}p.created_at ${order}, p.id ${order} limit ? offset ?`,
-      [...params, query.limit, query.offset ?? 0],
+        order by ${leading}p.created_at ${order}, p.id ${order} limit $${params.length - 1} offset $${params.length}`,
+      params,
     );
   }
 
@@ -154,57 +137,55 @@ export class PostsStore {
    */
   async feed(query: FeedQuery): Promise<PostRow[]> {
     if (query.authorIds.length === 0) return [];
-    const after = query.afterAt && query.afterId ? 'and (x.created_at, x.id) < (?::timestamptz, ?::uuid)' : '';
-    const afterParams = query.afterAt && query.afterId ? [query.afterAt.toISOString(), query.afterId] : [];
+    const cursor = query.afterAt && query.afterId ? [query.afterAt.toISOString(), query.afterId] : [];
+    const after = cursor.length > 0 ? 'and (x.created_at, x.id) < ($5::timestamptz, $6::uuid)' : '';
     const offset = query.offset ?? 0;
     return this.#select(
       `select ${columns('p')}
          from (
            select k.created_at, k.id
-             from unnest(array[?]::uuid[]) as a(author_id)
+             from unnest($1::uuid[]) as a(author_id)
              cross join lateral (
                select x.created_at, x.id from posts.post x
                 where x.author_id = a.author_id and x.channel_id is null ${after}
                 order by x.channel_id desc, x.created_at desc, x.id desc
-                limit ?
+                limit $2
              ) k
             order by k.created_at desc, k.id desc
-            limit ? offset ?
+            limit $3 offset $4
          ) page
          join posts.post p on p.id = page.id
         order by page.created_at desc, page.id desc`,
-      [query.authorIds, ...afterParams, offset + query.limit, query.limit, offset],
+      [query.authorIds, offset + query.limit, query.limit, offset, ...cursor],
     );
   }
 
   /** Changes the text if the row still has `expectedVersion` (any version when undefined). */
   async updateText(id: string, expectedVersion: number | undefined, text: string, now: Date): Promise<WriteOutcome<PostRow>> {
-    // RETURNING: the row this write produced, not whatever a concurrent writer made of it since.
-    const [updated] = await this.#selectScalars(
-      `update posts.post set text = ?, updated_at = ?::timestamptz, version = version + 1
-        where id = ?${expectedVersion === undefined ? '' : ' and version = ?'}
-       returning ${COLUMNS.join(', ')}`,
-      [text, now.toISOString(), id, ...(expectedVersion === undefined ? [] : [expectedVersion])],
+    return conditionalWrite(
+      this.#db,
+      {
+        table: 'posts.post',
+        id,
+        expectedVersion,
+        statement: 'update posts.post set text = $1, updated_at = $2::timestamptz, version = version + 1',
+        params: [text, now.toISOString()],
+        returning: COLUMNS.join(', '),
+      },
+      fromRecord,
     );
-    if (updated) return { kind: 'done', row: updated };
-    const current = await this.#em().findOne(PostEntity, { id }, { fields: ['version'] });
-    return current ? { kind: 'stale', currentVersion: current.version } : { kind: 'not-found' };
   }
 
   async delete(id: string, expectedVersion: number | undefined): Promise<WriteOutcome<null>> {
-    const em = this.#em();
-    const where = expectedVersion === undefined ? { id } : { id, version: expectedVersion };
-    if ((await em.nativeDelete(PostEntity, where)) > 0) return { kind: 'done', row: null };
-    const current = await em.findOne(PostEntity, { id }, { fields: ['version'] });
-    return current ? { kind: 'stale', currentVersion: current.version } : { kind: 'not-found' };
+    return conditionalWrite(this.#db, { table: 'posts.post', id, expectedVersion, statement: 'delete from posts.post' });
   }
 
   async deleteByAuthor(authorId: string): Promise<number> {
-    return this.#em().nativeDelete(PostEntity, { authorId });
+    return (await this.#db.query('delete from posts.post where author_id = $1 returning 1 as deleted', [authorId])).length;
   }
 
   async deleteByChannels(channelIds: string[]): Promise<number> {
     if (channelIds.length === 0) return 0;
-    return this.#em().nativeDelete(PostEntity, { channelId: { $in: channelIds } });
+    return (await this.#db.query('delete from posts.post where channel_id = any($1::uuid[]) returning 1 as deleted', [channelIds])).length;
   }
 }

@@ -7,6 +7,7 @@ import type { DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { Account, AccountSummary, AccountsSettings, Caller, ListAccountsRequest, NewAccount, ProfilePatch } from './model.ts';
 import { hashPassword } from './passwords.ts';
+import type { UnitOfWork } from '../unit-of-work.ts';
 
 export class AccountsService {
   readonly #store: AccountsStore;
@@ -30,7 +31,8 @@ export class AccountsService {
     this.#summaries = new InvalidatedCache(caching, { name: 'account_summaries', topic: 'a' });
   }
 
-  async signUp(input: NewAccount): Promise<Account> {
+  /** `unitOfWork`: the keyed request's, which the account is written in. */
+  async signUp(input: NewAccount, unitOfWork?: UnitOfWork): Promise<Account> {
     const now = this.#now();
     const result = await this.#store.insertAccount({
       id: uuidv7(),
@@ -42,7 +44,7 @@ export class AccountsService {
       passwordHash: await hashPassword(input.password),
       createdAt: now,
       updatedAt: now,
-    });
+    }, unitOfWork);
     if (result.kind === 'taken') {
       throw new Conflict(
         result.field === 'handle' ? 'that handle is taken' : 'an account with that email already exists',

@@ -1,6 +1,6 @@
 // The accounts domain's public API. Everything else in this folder is private to it.
 import { silentLog, type Log } from '../../log.ts';
-import type { Orm } from '../../persistence/db.ts';
+import type { Database } from '../../persistence/sql.ts';
 import { AccountsStore } from '../../persistence/accounts/index.ts';
 import type { Caching } from '../cache.ts';
 import type { DomainEvents } from '../events.ts';
@@ -14,8 +14,8 @@ export { signedIn } from './caller.ts';
 export type { AccountClosed } from './events.ts';
 export type { Account, AccountSummary, AccountsSettings, Caller, ListAccountsRequest, NewAccount, ProfilePatch, SignedIn } from './model.ts';
 
-export function createAccountsDomain(orm: Orm, settings: AccountsSettings, events?: DomainEvents, log: Log = silentLog, caching?: Caching) {
-  const store = new AccountsStore(orm, log);
+export function createAccountsDomain(db: Database, settings: AccountsSettings, events?: DomainEvents, log: Log = silentLog, caching?: Caching) {
+  const store = new AccountsStore(db, log);
   const sessions = new SessionsService(store, settings, undefined, log, caching);
   events?.on('account.closed', ({ accountId }) => sessions.forgetAccount(accountId));
   return {

@@ -7,6 +7,7 @@ import { InvalidCredentials, NotFound, Unauthenticated } from '../errors.ts';
 import type { Account, AccountsSettings, Caller, SignedIn } from './model.ts';
 import { verifyPassword } from './passwords.ts';
 import { isWellFormedToken, newToken, tokenHash } from './tokens.ts';
+import type { UnitOfWork } from '../unit-of-work.ts';
 
 // Recording every use of a session would turn each read into a write.
 const TOUCH_GRANULARITY_MS = 60_000;
@@ -48,7 +49,8 @@ export class SessionsService {
     this.#cache = new InvalidatedCache(caching, { name: 'sessions', topic: 's', idOf: (session) => session.sessionId });
   }
 
-  async signIn(email: string, password: string): Promise<SignedIn> {
+  /** `unitOfWork`: the keyed request's, which the session is written in. */
+  async signIn(email: string, password: string, unitOfWork?: UnitOfWork): Promise<SignedIn> {
     const credentials = await this.#store.findCredentials(email.trim().toLowerCase());
     const valid = await verifyPassword(credentials?.passwordHash, password, this.#log);
     if (!credentials || !valid) throw new InvalidCredentials();
@@ -64,7 +66,7 @@ export class SessionsService {
       createdAt: now,
       lastUsedAt: now,
       expiresAt,
-    });
+    }, unitOfWork);
     return { token, expiresAt, account };
   }
 

@@ -9,6 +9,7 @@ import { Conflict, Forbidden, NotFound, PreconditionFailed } from '../errors.ts'
 import type { DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { Channel, ChannelAccess, ChannelPatch, ChannelsSettings, ListRequest, Member, NewChannel } from './model.ts';
+import type { UnitOfWork } from '../unit-of-work.ts';
 
 export class ChannelsService {
   readonly #store: ChannelsStore;
@@ -42,7 +43,7 @@ export class ChannelsService {
   }
 
   /** Creates a channel owned by the caller, who becomes its first member. */
-  async create(caller: Caller, input: NewChannel): Promise<Channel> {
+  async create(caller: Caller, input: NewChannel, unitOfWork?: UnitOfWork): Promise<Channel> {
     const now = this.#now();
     return this.#store.insertChannel(
       {
@@ -55,6 +56,7 @@ export class ChannelsService {
         updatedAt: now,
       },
       uuidv7(),
+      unitOfWork,
     );
   }
 

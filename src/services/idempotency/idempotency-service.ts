@@ -3,16 +3,18 @@
 // failure can separate the data from its key:
 //
 //   1. A finished key (a committed record) answers every retry from the record.
-//   2. Otherwise the request takes the key's lock, inside a new transaction. Another request
-//      holding it means the first is still running: IdempotencyKeyInFlight.
+//   2. Otherwise the request opens a unit of work (a transaction) and takes the key's lock in
+//      it. Another request holding it means the first is still running: IdempotencyKeyInFlight.
 //   3. Holding the lock, it looks again (the first may have committed in between), runs the
-//      work, and saves the record in the same transaction, which then commits all of it.
+//      work, which writes through the unit of work it is handed, and saves the record through
+//      the same unit of work, which then commits all of it.
 //
 // A crash before the commit rolls everything back, key included: the retry runs afresh and
 // creates once. A crash after it leaves both, and the retry gets the replay. The lock dies with
 // the transaction, so a dead request holds its key for at most the configured lease.
 import type { IdempotencyStore, StoredRecord } from '../../persistence/idempotency/index.ts';
 import { IdempotencyKeyInFlight, IdempotencyKeyReused } from '../errors.ts';
+import type { UnitOfWork } from '../unit-of-work.ts';
 import type { Execution, IdempotencySettings, KeyedRequest, RecordedResponse } from './model.ts';
 
 /** Carries a response that must not be kept out of the transaction it rolls back. */
@@ -40,31 +42,33 @@ export class IdempotencyService {
 
   /**
    * Runs `work` once for `request`'s key and returns its response, or returns the response of
-   * the request that already ran with this key. `work` says whether its response is to be kept:
+   * the request that already ran with this key. `work` receives the unit of work the key's record
+   * is saved in: whatever it writes must go through it, so that its data and the record commit
+   * together (or not at all). `work` says whether its response is to be kept:
    * one that is not (a failure on the server's side) rolls back everything `work` wrote, and the
    * key stays free for a retry.
    *
    * Throws IdempotencyKeyReused when the key was used for another request, and
    * IdempotencyKeyInFlight while the first request with the key is still running.
    */
-  async execute(request: KeyedRequest, work: () => Promise<{ response: RecordedResponse; keep: boolean }>): Promise<Execution> {
+  async execute(request: KeyedRequest, work: (uow: UnitOfWork) => Promise<{ response: RecordedResponse; keep: boolean }>): Promise<Execution> {
     const id = { scope: request.scope, operation: request.operation, key: request.key };
     const earlier = await this.#store.find(id, this.#now());
     if (earlier) return replay(earlier, request);
     try {
-      const locked = await this.#store.withKeyLock(id, this.#settings.lockSeconds, async () => {
-        const committed = await this.#store.find(id, this.#now());
+      const locked = await this.#store.withKeyLock(id, this.#settings.lockSeconds, async (uow) => {
+        const committed = await this.#store.find(id, this.#now(), uow);
         if (committed) return replay(committed, request);
-        const { response, keep } = await work();
+        const { response, keep } = await work(uow);
         if (!keep) throw new Discarded(response);
         const now = this.#now();
         await this.#store.save({
           ...id,
           fingerprint: request.fingerprint,
-          outcome: response,
+          response,
           createdAt: now,
           expiresAt: new Date(now.getTime() + this.#settings.ttlSeconds * 1000),
-        });
+        }, uow);
         return { response, replayed: false };
       });
       if (locked.kind === 'busy') throw new IdempotencyKeyInFlight(RETRY_AFTER_SECONDS);
@@ -83,5 +87,5 @@ export class IdempotencyService {
 
 function replay(record: StoredRecord, request: KeyedRequest): Execution {
   if (record.fingerprint !== request.fingerprint) throw new IdempotencyKeyReused();
-  return { response: record.outcome, replayed: true };
+  return { response: record.response, replayed: true };
 }

@@ -1,4 +1,7 @@
 // What the idempotency domain hands to its callers.
+import type { RecordedResponse } from '../../persistence/idempotency/index.ts';
+
+export type { RecordedResponse } from '../../persistence/idempotency/index.ts';
 
 /** One keyed request. */
 export interface KeyedRequest {
@@ -9,14 +12,6 @@ export interface KeyedRequest {
   key: string;
   /** Identifies the request's content; a key reused with another fingerprint is refused. */
   fingerprint: string;
-}
-
-/** What a request answered, kept to be given again to its retries. Opaque to this domain. */
-export interface RecordedResponse {
-  status: number;
-  headers: Record<string, string>;
-  /** JSON text, or null when there is no body. */
-  body: string | null;
 }
 
 export interface Execution {

@@ -1,7 +1,7 @@
 // The messages domain's public API: direct messages between friends (conversations, messages,
 // read markers). Everything else in this folder is private to it.
-import type { Orm } from '../../persistence/db.ts';
-import { MessagesStore, databaseFromOrm } from '../../persistence/messages/index.ts';
+import { MessagesStore } from '../../persistence/messages/index.ts';
+import type { Database } from '../../persistence/sql.ts';
 import type { AccountsService } from '../accounts/index.ts';
 import type { DomainEvents } from '../events.ts';
 import type { SocialService } from '../social/index.ts';
@@ -12,6 +12,6 @@ export type { MessagesService } from './messages-service.ts';
 export type { MessageSent } from './events.ts';
 export type { Conversation, Marker, Message, MessagesSettings, NewConversation, NewMessage, PageRequest, Participant } from './model.ts';
 
-export function createMessagesDomain(orm: Orm, others: { accounts: AccountsService; social: SocialService }, settings: MessagesSettings, events: DomainEvents) {
-  return { messages: new MessagesService(new MessagesStore(databaseFromOrm(orm)), others, settings, events) };
+export function createMessagesDomain(database: Database, others: { accounts: AccountsService; social: SocialService }, settings: MessagesSettings, events: DomainEvents) {
+  return { messages: new MessagesService(new MessagesStore(database), others, settings, events) };
 }

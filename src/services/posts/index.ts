@@ -1,6 +1,6 @@
 // The posts domain's public API: general posts, channel posts and feeds. Everything else in
 // this folder is private to it.
-import type { Orm } from '../../persistence/db.ts';
+import type { Database } from '../../persistence/sql.ts';
 import { PostsStore } from '../../persistence/posts/index.ts';
 import type { AccountsService } from '../accounts/index.ts';
 import type { ChannelsService } from '../channels/index.ts';
@@ -12,9 +12,9 @@ export type { PostsService } from './posts-service.ts';
 export type { ListPostsRequest, NewPost, PageRequest, Post, PostPatch, PostsSettings } from './model.ts';
 
 export function createPostsDomain(
-  orm: Orm,
+  db: Database,
   others: { accounts: AccountsService; social: SocialService; channels: ChannelsService },
   settings: PostsSettings,
 ) {
-  return { posts: new PostsService(new PostsStore(orm), others, settings) };
+  return { posts: new PostsService(new PostsStore(db), others, settings) };
 }

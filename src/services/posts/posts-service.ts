@@ -13,6 +13,7 @@ import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { SocialService } from '../social/index.ts';
 import { parseBetween } from './between.ts';
 import type { ListPostsRequest, NewPost, PageRequest, Post, PostPatch, PostsSettings } from './model.ts';
+import type { UnitOfWork } from '../unit-of-work.ts';
 
 const byTime = { byTime: true };
 const createdAt = (row: PostRow) => row.createdAt;
@@ -46,15 +47,15 @@ export class PostsService {
   }
 
   /** Publishes a general post by the caller. */
-  async publish(caller: Caller, input: NewPost): Promise<Post> {
-    return this.#insert(caller, null, input);
+  async publish(caller: Caller, input: NewPost, unitOfWork?: UnitOfWork): Promise<Post> {
+    return this.#insert(caller, null, input, unitOfWork);
   }
 
   /** Publishes a post inside a channel; only its members may. */
-  async publishInChannel(caller: Caller, channelId: string, input: NewPost): Promise<Post> {
+  async publishInChannel(caller: Caller, channelId: string, input: NewPost, unitOfWork?: UnitOfWork): Promise<Post> {
     const access = await this.#channels.access(caller, channelId);
     if (!access.member) throw new Forbidden('join the channel to post in it');
-    return this.#insert(caller, channelId, input);
+    return this.#insert(caller, channelId, input, unitOfWork);
   }
 
   async get(caller: Caller | null, postId: string): Promise<Post> {
@@ -137,12 +138,12 @@ export class PostsService {
     await this.#store.deleteByChannels(channelIds);
   }
 
-  async #insert(caller: Caller, channelId: string | null, input: NewPost): Promise<Post> {
+  async #insert(caller: Caller, channelId: string | null, input: NewPost, unitOfWork: UnitOfWork | undefined): Promise<Post> {
     const text = checkText(input.text);
     const author = (await this.#accounts.summaries([caller.accountId])).get(caller.accountId);
     if (!author) throw new NotFound('account');
     const now = this.#now();
-    const row = await this.#store.insert({ id: uuidv7(), authorId: caller.accountId, channelId, text, createdAt: now, updatedAt: now });
+    const row = await this.#store.insert({ id: uuidv7(), authorId: caller.accountId, channelId, text, createdAt: now, updatedAt: now }, unitOfWork);
     return { ...row, author };
   }
 

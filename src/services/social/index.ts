@@ -1,6 +1,6 @@
 // The social graph's public API: friend requests and friendships. Everything else in this
 // folder is private to it.
-import type { Orm } from '../../persistence/db.ts';
+import type { Database } from '../../persistence/sql.ts';
 import { SocialStore } from '../../persistence/social/index.ts';
 import type { AccountsService } from '../accounts/index.ts';
 import type { SocialSettings } from './model.ts';
@@ -9,6 +9,6 @@ import { SocialService } from './social-service.ts';
 export type { SocialService } from './social-service.ts';
 export type { Friend, FriendRequest, ListFriendRequestsRequest, ListRequest, SocialSettings } from './model.ts';
 
-export function createSocialDomain(orm: Orm, accounts: AccountsService, settings: SocialSettings) {
-  return { social: new SocialService(new SocialStore(orm), accounts, settings) };
+export function createSocialDomain(db: Database, accounts: AccountsService, settings: SocialSettings) {
+  return { social: new SocialService(new SocialStore(db), accounts, settings) };
 }

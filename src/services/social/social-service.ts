@@ -8,6 +8,7 @@ import type { AccountSummary, AccountsService, Caller } from '../accounts/index.
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { Friend, FriendRequest, ListFriendRequestsRequest, ListRequest, SocialSettings } from './model.ts';
+import type { UnitOfWork } from '../unit-of-work.ts';
 
 export class SocialService {
   readonly #store: SocialStore;
@@ -23,7 +24,7 @@ export class SocialService {
   }
 
   /** Asks `recipientId` to become the caller's friend. */
-  async sendRequest(caller: Caller, recipientId: string): Promise<FriendRequest> {
+  async sendRequest(caller: Caller, recipientId: string, unitOfWork?: UnitOfWork): Promise<FriendRequest> {
     if (recipientId === caller.accountId) {
       throw new InvalidInput([{ field: 'accountId', detail: 'cannot be yourself' }]);
     }
@@ -31,7 +32,7 @@ export class SocialService {
     const recipient = people.get(recipientId);
     const sender = people.get(caller.accountId);
     if (!recipient || !sender) throw new NotFound('account');
-    const outcome = await this.#store.insertRequest({ id: uuidv7(), senderId: sender.id, recipientId, createdAt: this.#now() });
+    const outcome = await this.#store.insertRequest({ id: uuidv7(), senderId: sender.id, recipientId, createdAt: this.#now() }, unitOfWork);
     switch (outcome.kind) {
       case 'friends':
         throw new Conflict('you already are friends', 'accountId');

@@ -1,0 +1,151 @@
+// The persistence helpers on a real PostgreSQL: the Database and its units of work
+// (src/persistence/sql.ts), the conditional write (src/persistence/conditional-write.ts), and a
+// keyed creation whose data and idempotency record commit, or roll back, together because the
+// unit of work is passed down explicitly.
+import { randomUUID } from 'node:crypto';
+import t from 'tap';
+import { v7 as uuidv7 } from 'uuid';
+import { conditionalWrite } from '../src/persistence/conditional-write.ts';
+import { IdempotencyStore } from '../src/persistence/idempotency/index.ts';
+import { persistence } from '../src/domains/index.ts';
+import { openDatabase } from '../src/persistence/orm.ts';
+import { PostsStore } from '../src/persistence/posts/index.ts';
+import { createDatabase, withSavepoint } from '../src/persistence/sql.ts';
+import { IdempotencyService } from '../src/services/idempotency/idempotency-service.ts';
+import { createTestDatabase } from './helpers/agora.ts';
+
+const statements: string[] = [];
+const orm = await openDatabase({ clientUrl: await createTestDatabase(t), persistence, poolMax: 3, onQuery: (sql) => void statements.push(sql) });
+t.teardown(() => orm.close(true));
+const db = createDatabase(orm);
+const posts = new PostsStore(db);
+
+async function count(sql: string, params: unknown[] = []): Promise<number> {
+  const [row] = await db.query<{ n: number }>(`select count(*)::int as n from ${sql}`, params);
+  return row!.n;
+}
+
+function newPost(text: string) {
+  const now = new Date();
+  return { id: uuidv7(), authorId: randomUUID(), channelId: null, text, createdAt: now, updatedAt: now };
+}
+
+t.test('a unit of work commits what ran in it when its work resolves, and leaves nothing when it throws', async (t) => {
+  const kept = newPost('kept');
+  statements.length = 0;
+  await db.transaction(async (uow) => {
+    await posts.insert(kept, uow);
+  });
+  t.equal(statements.length, 3, 'BEGIN, the insert and COMMIT, each reported to onQuery');
+  t.match(statements, ['begin', /^insert into posts\.post/, 'commit']);
+  t.equal(await count('posts.post where id = $1', [kept.id]), 1);
+
+  const lost = [newPost('lost one'), newPost('lost two')];
+  await t.rejects(
+    db.transaction(async (uow) => {
+      for (const post of lost) await posts.insert(post, uow);
+      t.equal((await uow.query('select count(*)::int as n from posts.post where id = any($1::uuid[])', [lost.map((p) => p.id)]))[0]!.n, 2, 'visible inside');
+      throw new Error('the work failed after its writes');
+    }),
+    { message: 'the work failed after its writes' },
+  );
+  t.equal(await count('posts.post where id = any($1::uuid[])', [lost.map((p) => p.id)]), 0, 'rolled back: neither post exists');
+
+  let escaped: { query(sql: string): Promise<unknown> } | undefined;
+  await db.transaction(async (uow) => void (escaped = uow));
+  await t.rejects(escaped!.query('select 1'), /this unit of work has ended/, 'a unit of work refuses statements once it has ended');
+
+  t.same(await db.query('select 1 as one'), [{ one: 1 }], 'the pool still serves after a rollback');
+});
+
+t.test('a failed statement in a savepoint leaves the unit of work usable', async (t) => {
+  const post = newPost('duplicate id');
+  await db.transaction(async (uow) => {
+    await posts.insert(post, uow);
+    await t.rejects(withSavepoint(uow, () => posts.insert(post, uow)), { code: '23505' });
+    const after = newPost('after the failure');
+    await posts.insert(after, uow);
+  });
+  t.equal(await count('posts.post where id = $1', [post.id]), 1, 'the transaction committed despite the failed insert');
+});
+
+t.test('a conditional write tells a stale version from a missing row', async (t) => {
+  const post = await posts.insert(newPost('v0'));
+  const update = (expectedVersion: number | undefined, text: string, id = post.id) =>
+    conditionalWrite(
+      db,
+      { table: 'posts.post', id, expectedVersion, statement: 'update posts.post set text = $1, version = version + 1', params: [text], returning: 'text, version' },
+      (row) => ({ text: row.text as string, version: Number(row.version) }),
+    );
+
+  t.same(await update(0, 'v1'), { kind: 'done', row: { text: 'v1', version: 1 } }, 'the expected version: written, the row as written');
+  t.same(await update(0, 'lost'), { kind: 'stale', currentVersion: 1 }, 'an old version: stale, with the current one');
+  t.same(await update(undefined, 'v2'), { kind: 'done', row: { text: 'v2', version: 2 } }, 'no expected version: written whatever the version');
+  t.same(await update(2, 'nobody', randomUUID()), { kind: 'not-found' }, 'no such row: not found');
+
+  const remove = (expectedVersion: number | undefined) => conditionalWrite(db, { table: 'posts.post', id: post.id, expectedVersion, statement: 'delete from posts.post' });
+  t.same(await remove(1), { kind: 'stale', currentVersion: 2 });
+  t.same(await remove(2), { kind: 'done', row: null });
+  t.same(await remove(2), { kind: 'not-found' }, 'deleted: not found, not stale');
+  t.same(await posts.updateText(post.id, 2, 'gone', new Date()), { kind: 'not-found' }, 'the stores end their writes the same way');
+});
+
+t.test("a keyed creation's post and its record commit together, or neither does", async (t) => {
+  const idempotency = new IdempotencyService(new IdempotencyStore(db), { ttlSeconds: 3600, lockSeconds: 10 });
+  const request = (key: string) => ({ scope: randomUUID(), operation: 'createPost', key, fingerprint: 'f'.repeat(64) });
+  const recordsOf = (key: string) => count('idempotency.record where key = $1', [key]);
+
+  const failing = request(randomUUID());
+  const doomed = newPost('written, then the work fails');
+  await t.rejects(
+    idempotency.execute(failing, async (uow) => {
+      await posts.insert(doomed, uow);
+      throw new Error('failed after the write');
+    }),
+    { message: 'failed after the write' },
+  );
+  t.equal(await count('posts.post where id = $1', [doomed.id]), 0, 'the post was rolled back');
+  t.equal(await recordsOf(failing.key), 0, 'and no record was kept: the key is free');
+
+  const discarded = request(randomUUID());
+  const unkept = newPost('written, answered with a 5xx');
+  const answer = await idempotency.execute(discarded, async (uow) => {
+    await posts.insert(unkept, uow);
+    return { response: { status: 503, headers: {}, body: null }, keep: false };
+  });
+  t.same(answer, { response: { status: 503, headers: {}, body: null }, replayed: false }, 'the response is still answered');
+  t.equal(await count('posts.post where id = $1', [unkept.id]), 0, 'a response not kept rolls its writes back');
+  t.equal(await recordsOf(discarded.key), 0);
+
+  const succeeding = request(randomUUID());
+  const created = newPost('created once');
+  const body = JSON.stringify({ id: created.id, text: created.text });
+  const first = await idempotency.execute(succeeding, async (uow) => {
+    await posts.insert(created, uow);
+    return { response: { status: 201, headers: { location: `/v1/posts/${created.id}` }, body }, keep: true };
+  });
+  t.equal(first.replayed, false);
+  t.equal(await count('posts.post where id = $1', [created.id]), 1, 'the post committed');
+  t.equal(await recordsOf(succeeding.key), 1, 'with its record');
+  const again = await idempotency.execute(succeeding, async () => t.fail('a retry must not run the work') as never);
+  t.same(again, { response: { status: 201, headers: { location: `/v1/posts/${created.id}` }, body }, replayed: true }, 'the retry gets the recorded response');
+  t.equal(again.response.body, body, 'its body the same text');
+});
+
+t.test('transactions leave a connection for single statements: units of work that read on the pool never wait for each other', async (t) => {
+  // The pool has 3 connections. Were all 3 held by transactions that each then read on the pool
+  // (as a keyed post reads its author's summary), every read would wait for a connection that
+  // no transaction gives back until it has its read: each would fail at the connect timeout.
+  const started = performance.now();
+  const results = await Promise.all(
+    [1, 2, 3, 4, 5, 6].map((n) =>
+      db.transaction(async (uow) => {
+        await uow.query('select pg_sleep(0.05)');
+        const [row] = await db.query<{ n: number }>('select $1::int as n', [n]);
+        return row!.n;
+      }),
+    ),
+  );
+  t.same(results, [1, 2, 3, 4, 5, 6], 'every transaction read and committed');
+  t.ok(performance.now() - started < 4000, 'without waiting for the connect timeout');
+});
