@@ -16,6 +16,7 @@ import { noCaching, type Caching } from './services/cache.ts';
 import { createChannelsDomain } from './services/channels/index.ts';
 import { DomainEvents } from './services/events.ts';
 import { createIdempotencyDomain } from './services/idempotency/index.ts';
+import { createNotificationsDomain, subscribeNotifications } from './services/notifications/index.ts';
 import { createPostsDomain } from './services/posts/index.ts';
 import { createSocialDomain } from './services/social/index.ts';
 
@@ -37,15 +38,17 @@ export function createServices(orm: Orm, config: Config, log?: Log, caching: Cac
     log,
     caching,
   );
-  const { social } = createSocialDomain(orm, accounts, lists);
+  const { social } = createSocialDomain(orm, accounts, lists, events);
   const { channels } = createChannelsDomain(orm, accounts, lists, events, caching);
-  const { posts } = createPostsDomain(orm, { accounts, social, channels }, lists);
+  const { posts } = createPostsDomain(orm, { accounts, social, channels }, lists, events);
+  const { notifications } = createNotificationsDomain(orm, { accounts, channels }, lists);
 
   events.on('account.closed', ({ accountId }) => social.forgetAccount(accountId));
   events.on('account.closed', ({ accountId }) => channels.forgetAccount(accountId));
   events.on('account.closed', ({ accountId }) => posts.forgetAuthor(accountId));
   events.on('channels.deleted', ({ channelIds }) => posts.forgetChannels(channelIds));
-  return { accounts, sessions, social, channels, posts, ...createIdempotencyDomain(orm, config.idempotency) };
+  subscribeNotifications(events, notifications);
+  return { accounts, sessions, social, channels, posts, notifications, ...createIdempotencyDomain(orm, config.idempotency) };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -2,6 +2,7 @@
 import type { AccountsService, Caller, SessionsService } from '../services/accounts/index.ts';
 import type { ChannelsService } from '../services/channels/index.ts';
 import type { IdempotencyService } from '../services/idempotency/index.ts';
+import type { NotificationsService } from '../services/notifications/index.ts';
 import type { PostsService } from '../services/posts/index.ts';
 import type { SocialService } from '../services/social/index.ts';
 import { accountsAllowedMethods, accountsHandlers } from './accounts.ts';
@@ -9,6 +10,7 @@ import type { AllowedMethods } from './allowed.ts';
 import { channelsAllowedMethods, channelsHandlers } from './channels.ts';
 import { friendsAllowedMethods, friendsHandlers } from './friends.ts';
 import { idempotentRunner, type RunIdempotently } from './idempotency.ts';
+import { notificationsAllowedMethods, notificationsHandlers } from './notifications.ts';
 import { postsAllowedMethods, postsHandlers } from './posts.ts';
 import type { Handlers } from './operations.ts';
 import { bearerAuthenticator, sessionsAllowedMethods, sessionsHandlers } from './sessions.ts';
@@ -33,6 +35,7 @@ export interface HandlerServices {
   social: SocialService;
   channels: ChannelsService;
   posts: PostsService;
+  notifications: NotificationsService;
 }
 
 /** The permission function of every resource path, for OPTIONS (one map for both API versions: v2 serves some of v1's paths). */
@@ -43,6 +46,7 @@ function allowedMethods(services: HandlerServices): AllowedMethods {
     ...friendsAllowedMethods(services.social, services.accounts),
     ...channelsAllowedMethods(services.channels, services.posts),
     ...postsAllowedMethods(services.posts, services.accounts),
+    ...notificationsAllowedMethods(services.notifications),
   };
 }
 
@@ -54,6 +58,7 @@ export function createHandlers(services: HandlerServices): Handlers {
     ...friendsHandlers(services.social, services.accounts),
     ...channelsHandlers(services.channels, services.posts),
     ...postsHandlers(services.posts),
+    ...notificationsHandlers(services.notifications),
   };
 }
 

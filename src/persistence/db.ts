@@ -8,6 +8,7 @@ import { silentLog, type Log } from '../log.ts';
 import { accountsEntities } from './accounts/entities.ts';
 import { channelsEntities } from './channels/entities.ts';
 import { idempotencyEntities } from './idempotency/entities.ts';
+import { notificationsEntities } from './notifications/entities.ts';
 import { postsEntities } from './posts/entities.ts';
 import { socialEntities } from './social/entities.ts';
 
@@ -217,7 +218,7 @@ const queryObservers = new WeakMap<Orm, NonNullable<DatabaseOptions['onQuery']>>
 export function ormConfig(options: DatabaseOptions) {
   return defineConfig({
     clientUrl: options.clientUrl,
-    entities: [...accountsEntities, ...socialEntities, ...channelsEntities, ...postsEntities, ...idempotencyEntities],
+    entities: [...accountsEntities, ...socialEntities, ...channelsEntities, ...postsEntities, ...idempotencyEntities, ...notificationsEntities],
     extensions: [Migrator],
     migrations: {
       path: migrationsDir,

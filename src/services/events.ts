@@ -9,6 +9,14 @@ export interface DomainEventMap {
   'account.closed': { accountId: string };
   /** Channels were deleted; other domains remove what lived in them. */
   'channels.deleted': { channelIds: string[] };
+  /** `senderId` asked `recipientId` to be friends. */
+  'friendRequest.created': { requestId: string; senderId: string; recipientId: string };
+  /** `accountId` accepted the friend request `friendId` had sent it: they are friends (`friendshipId` is accountId's side). */
+  'friendRequest.accepted': { friendshipId: string; accountId: string; friendId: string };
+  /** A post was published: a general one (`channelId` null) or in a channel. */
+  'post.published': { postId: string; authorId: string; channelId: string | null; text: string; createdAt: Date };
+  /** A direct message was sent to the conversation's other participants. */
+  'message.sent': { conversationId: string; messageId: string; authorId: string; recipientIds: string[] };
 }
 
 export type DomainEventName = keyof DomainEventMap;

@@ -126,6 +126,13 @@ export class AccountsStore {
     return rows.map((r) => ({ id: r.id, handle: r.handle, displayName: r.displayName }));
   }
 
+  /** The ids of the accounts with these handle keys (lower-case handles), in one query. */
+  async findIdsByHandleKeys(keys: readonly string[]): Promise<{ id: string; handleKey: string }[]> {
+    if (keys.length === 0) return [];
+    const rows = await queryRows(this.#orm, "select id, handle_key from accounts.account where handle_key = any(string_to_array(?, ','))", [keys.join(',')]);
+    return rows.map((r) => ({ id: r.id as string, handleKey: r.handle_key as string }));
+  }
+
   /** The account and its password hash, for signing in. */
   async findCredentials(email: string): Promise<{ accountId: string; passwordHash: string } | null> {
     const found = await this.#em().findOne(AccountEntity, { email }, { fields: ['id', 'passwordHash'] });

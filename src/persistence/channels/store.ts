@@ -189,6 +189,23 @@ export class ChannelsStore {
     return rows.map(toMembershipRow);
   }
 
+  /** The ids of a channel's first `limit` members, in the order they joined. */
+  async memberIds(channelId: string, limit: number): Promise<string[]> {
+    const rows = await queryRows(this.#orm, 'select account_id from channels.membership where channel_id = ? order by id limit ?', [channelId, limit]);
+    return rows.map((r) => r.account_id as string);
+  }
+
+  /** Which of `accountIds` are members of the channel, in one query. */
+  async membersAmong(channelId: string, accountIds: readonly string[]): Promise<string[]> {
+    if (accountIds.length === 0) return [];
+    const rows = await queryRows(
+      this.#orm,
+      "select account_id from channels.membership where channel_id = ? and account_id = any(string_to_array(?, ',')::uuid[])",
+      [channelId, accountIds.join(',')],
+    );
+    return rows.map((r) => r.account_id as string);
+  }
+
   async deleteMembership(channelId: string, accountId: string): Promise<boolean> {
     return (await this.#em().nativeDelete(MembershipEntity, { channel: channelId, accountId })) > 0;
   }

@@ -4,6 +4,7 @@ import type { Orm } from '../../persistence/db.ts';
 import { PostsStore } from '../../persistence/posts/index.ts';
 import type { AccountsService } from '../accounts/index.ts';
 import type { ChannelsService } from '../channels/index.ts';
+import type { DomainEvents } from '../events.ts';
 import type { SocialService } from '../social/index.ts';
 import type { PostsSettings } from './model.ts';
 import { PostsService } from './posts-service.ts';
@@ -15,6 +16,7 @@ export function createPostsDomain(
   orm: Orm,
   others: { accounts: AccountsService; social: SocialService; channels: ChannelsService },
   settings: PostsSettings,
+  events?: DomainEvents,
 ) {
-  return { posts: new PostsService(new PostsStore(orm), others, settings) };
+  return { posts: new PostsService(new PostsStore(orm), others, settings, undefined, events) };
 }
