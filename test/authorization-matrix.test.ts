@@ -95,6 +95,9 @@ const rows: Row[] = [
   { method: 'PATCH', path: `/v1/posts/${secretPost}`, body: JSON_BODY, expect: [200, 404, 401] },
   { method: 'OPTIONS', path: `/v1/posts/${secretPost}`, expect: [204, 404, 404] },
   { method: 'DELETE', name: '/posts/{postId} (in a private channel)', path: async () => `/v1/posts/${await newChannelPost(secret)}`, expect: [204, 404, 401] },
+  // notifications: the owner's own (its accepted friend request told it)
+  { method: 'OPTIONS', name: '/notifications/{notificationId}', path: async () => `/v1/notifications/${(await unwrap(owner.client.GET('/notifications'))).data[0]!.id}`, expect: [204, 404, 401] },
+  { method: 'DELETE', name: '/notifications/{notificationId}', path: async () => `/v1/notifications/${(await unwrap(owner.client.GET('/notifications'))).data[0]!.id}`, expect: [204, 404, 401] },
 ];
 
 for (const [label, channel, hidden] of [['public', open, false], ['private', secret, true]] as const) {

@@ -774,6 +774,131 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your notifications
+         * @description What happened that concerns you, newest first: a friend request received or
+         *     accepted, a direct message while you were not reading its conversation, a new post
+         *     in a channel you are a member of, a mention of your `@handle` in a post you can see.
+         *     Nothing you did yourself is ever here, nor anything you could not otherwise see.
+         *     `types` keeps only some types. Notifications caused by an account that is closed
+         *     disappear with it. For the same notifications gathered into groups (all new posts of
+         *     one channel as one entry), see `GET /notifications/groups`.
+         */
+        get: operations["listNotifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on your notifications
+         * @description A signed-in caller may list its notifications.
+         */
+        options: operations["optionsNotifications"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notifications/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your notifications in groups
+         * @description Your notifications gathered by their `groupKey`, after Mastodon's grouped
+         *     notifications: the new posts of one channel are one group, and so are the messages
+         *     of one conversation; every other notification is a group of its own. Each group has
+         *     its `count`, up to three `sampleAccounts` (its latest distinct actors, newest
+         *     first), its `latest` notification and the times of its newest and oldest ones.
+         *     Groups come in the order of their latest notification, newest first; a group that
+         *     gets a new notification moves to the top. `types` keeps only some types before
+         *     grouping.
+         */
+        get: operations["listNotificationGroups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on your notification groups
+         * @description A signed-in caller may list them.
+         */
+        options: operations["optionsNotificationGroups"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notifications/marker": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your notifications' read position
+         * @description The last notification you marked read (`null` before you first mark one), how many
+         *     notifications came after it (`unreadCount`, counted up to 1000), and the marker's
+         *     `version`, also sent as its `ETag`. The version changes only when the marker moves:
+         *     with `If-None-Match`, a `304` means the marker has not moved, not that no
+         *     notification arrived; ask without it for a fresh `unreadCount`.
+         */
+        get: operations["getNotificationMarker"];
+        /**
+         * Mark your notifications read
+         * @description Moves your marker to `lastReadId`, one of your notifications (`400` otherwise):
+         *     it and everything older count as read. Requires `If-Match` with the marker's
+         *     current `ETag` (`"0"` before it ever moved): `428` without it, `412` when stale,
+         *     with the current `version`. Moving the marker backwards, or to where it is, is not
+         *     an error: it stays, and its version too.
+         */
+        put: operations["updateNotificationMarker"];
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on your notifications' marker
+         * @description A signed-in caller may read and move its marker.
+         */
+        options: operations["optionsNotificationMarker"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notifications/{notificationId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The notification's id. */
+                notificationId: components["parameters"]["NotificationId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Dismiss a notification
+         * @description Removes one of your notifications. Anybody else's does not exist for you (`404`),
+         *     and neither does one already dismissed.
+         */
+        delete: operations["deleteNotification"];
+        /**
+         * Methods allowed on a notification
+         * @description Its recipient may dismiss it; to anybody else it does not exist (`404`).
+         */
+        options: operations["optionsNotification"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1077,6 +1202,75 @@ export interface components {
         ConversationList: {
             data: components["schemas"]["Conversation"][];
             nextCursor: components["schemas"]["NextCursor"];
+        };
+        /**
+         * @description What happened: `friendRequestReceived` (`actor` asked you to be friends),
+         *     `friendRequestAccepted` (`actor` accepted your request), `messageReceived` (`actor`
+         *     wrote to you in `conversationId`), `channelPost` (`actor` posted `postId` in
+         *     `channelId`, a channel you are a member of), `mention` (`actor` mentioned you in
+         *     `postId`).
+         * @enum {string}
+         */
+        NotificationType: "friendRequestReceived" | "friendRequestAccepted" | "messageReceived" | "channelPost" | "mention";
+        /**
+         * @description Opaque: notifications with the same key are one group in `GET /notifications/groups`.
+         *     Compare keys for equality; do not parse them.
+         */
+        GroupKey: string;
+        /** @description Something that happened that concerns you. The ids say what it is about; those that do not apply are `null`. */
+        Notification: {
+            id: components["schemas"]["Id"];
+            type: components["schemas"]["NotificationType"];
+            createdAt: components["schemas"]["Timestamp"];
+            /** @description Who did it. */
+            actor: components["schemas"]["AccountSummary"];
+            groupKey: components["schemas"]["GroupKey"];
+            /** @description The post (`GET /posts/{postId}`) of a `channelPost` or a `mention`. */
+            postId: components["schemas"]["Id"] | null;
+            /** @description The channel (`GET /channels/{channelId}`) of a `channelPost`, or of a `mention` in a channel post. */
+            channelId: components["schemas"]["Id"] | null;
+            /** @description The direct-message conversation of a `messageReceived`. */
+            conversationId: components["schemas"]["Id"] | null;
+            /** @description The friend request (`GET /friend-requests/{requestId}`) of a `friendRequestReceived`, while it is pending. */
+            friendRequestId: components["schemas"]["Id"] | null;
+        };
+        NotificationList: {
+            data: components["schemas"]["Notification"][];
+            nextCursor: components["schemas"]["NextCursor"];
+        };
+        /** @description The notifications that share a `groupKey`. */
+        NotificationGroup: {
+            groupKey: components["schemas"]["GroupKey"];
+            type: components["schemas"]["NotificationType"];
+            /**
+             * Format: int32
+             * @description How many notifications the group holds.
+             */
+            count: number;
+            /** @description The group's latest distinct actors, newest first. */
+            sampleAccounts: components["schemas"]["AccountSummary"][];
+            latest: components["schemas"]["Notification"];
+            newestAt: components["schemas"]["Timestamp"];
+            oldestAt: components["schemas"]["Timestamp"];
+        };
+        NotificationGroupList: {
+            data: components["schemas"]["NotificationGroup"][];
+            nextCursor: components["schemas"]["NextCursor"];
+        };
+        /** @description How far you have read your notifications. */
+        NotificationMarker: {
+            /** @description The last notification you marked read; `null` before the first. */
+            lastReadId: components["schemas"]["Id"] | null;
+            /**
+             * Format: int32
+             * @description The notifications after `lastReadId`, counted up to 1000.
+             */
+            unreadCount: number;
+            version: components["schemas"]["Version"];
+        };
+        NotificationMarkerUpdate: {
+            /** @description The newest notification you have read. */
+            lastReadId: components["schemas"]["Id"];
         };
     };
     responses: {
@@ -1386,6 +1580,13 @@ export interface components {
         ConversationId: components["schemas"]["Id"];
         /** @description The message's id. */
         MessageId: components["schemas"]["Id"];
+        /** @description The notification's id. */
+        NotificationId: components["schemas"]["Id"];
+        /**
+         * @description Keep only notifications of these types, comma-separated
+         *     (`types=mention,channelPost`); every type when omitted.
+         */
+        NotificationTypes: string;
     };
     requestBodies: never;
     headers: {
@@ -3661,6 +3862,282 @@ export interface operations {
             path: {
                 /** @description The conversation's id. */
                 conversationId: components["parameters"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listNotifications: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Keep only notifications of these types, comma-separated
+                 *     (`types=mention,channelPost`); every type when omitted.
+                 */
+                types?: components["parameters"]["NotificationTypes"];
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of your notifications. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsNotifications: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listNotificationGroups: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Keep only notifications of these types, comma-separated
+                 *     (`types=mention,channelPost`); every type when omitted.
+                 */
+                types?: components["parameters"]["NotificationTypes"];
+                /** @description How many items per page. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page. Opaque; valid only with the same filters
+                 *     and sort it was issued for.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description 1-based page number, for simple clients; capped (50 by default). Cannot be
+                 *     combined with `cursor`.
+                 */
+                page?: components["parameters"]["Page"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of your notification groups. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationGroupList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsNotificationGroups: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getNotificationMarker: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `ETag` of the copy you have, several separated by commas, or `*`. While one is
+                 *     current the answer is `304` without a body (weak comparison: `W/"3"` matches `"3"`).
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Your marker. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationMarker"];
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    updateNotificationMarker: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The resource's current `ETag`, e.g. `"3"`: take it from the `ETag` header of your
+                 *     last response for this resource (a `GET` of it answers with one). Without it the
+                 *     request fails with `428`; with a stale one, `412`, whose `currentVersion` is the
+                 *     version to read again.
+                 * @example "3"
+                 */
+                "If-Match": components["parameters"]["IfMatchRequired"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotificationMarkerUpdate"];
+            };
+        };
+        responses: {
+            /** @description Your marker, where it now is. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationMarker"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsNotificationMarker: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteNotification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The notification's id. */
+                notificationId: components["parameters"]["NotificationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The notification is gone. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsNotification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The notification's id. */
+                notificationId: components["parameters"]["NotificationId"];
             };
             cookie?: never;
         };

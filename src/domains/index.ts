@@ -8,11 +8,12 @@ import { createDomainHandlers, createDomainServices, domainPersistence } from '.
 import { domainList, type DomainContext, type ServicesOf } from './domain.ts';
 import { idempotency } from './idempotency.ts';
 import { messages } from './messages.ts';
+import { notifications } from './notifications.ts';
 import { Migration20261202000000 } from '../persistence/migrations/Migration20261202000000.ts';
 import { posts } from './posts.ts';
 import { social } from './social.ts';
 
-export const domains = domainList(accounts, social, channels, posts, messages, idempotency);
+export const domains = domainList(accounts, social, channels, posts, messages, notifications, idempotency);
 
 /** Every domain's public services: `services.accounts`, `services.sessions`, `services.posts`... */
 export type Services = ServicesOf<typeof domains>;

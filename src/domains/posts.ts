@@ -15,8 +15,8 @@ export const posts = defineDomain({
   needs: ['accounts', 'social', 'channels'],
   entities: postsEntities,
   migrations: { Migration20261123212515 },
-  create: ({ database, config }, others: { accounts: AccountsService; social: SocialService; channels: ChannelsService }) =>
-    createPostsDomain(database, others, { maxPage: config.maxPage }),
+  create: ({ database, config, events }, others: { accounts: AccountsService; social: SocialService; channels: ChannelsService }) =>
+    createPostsDomain(database, others, { maxPage: config.maxPage }, events),
   handlers: ({ posts, accounts }) => ({
     v1: { ...postsHandlers(posts), ...channelPostsHandlers(posts) },
     v2: postsHandlersV2(posts),

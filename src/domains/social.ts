@@ -11,7 +11,7 @@ export const social = defineDomain({
   needs: ['accounts'],
   entities: socialEntities,
   migrations: { Migration20261123211505 },
-  create: ({ database, config }, { accounts }: { accounts: AccountsService }) => createSocialDomain(database, accounts, { maxPage: config.maxPage }),
+  create: ({ database, config, events }, { accounts }: { accounts: AccountsService }) => createSocialDomain(database, accounts, { maxPage: config.maxPage }, events),
   handlers: ({ social, accounts }) => ({
     v1: friendsHandlers(social, accounts),
     allowedMethods: friendsAllowedMethods(social, accounts),

@@ -132,6 +132,13 @@ export class AccountsStore {
     return rows.map((r) => ({ id: r.id as string, handle: r.handle as string, displayName: r.display_name as string }));
   }
 
+  /** The ids of the accounts with these handle keys (lower-case handles), in one query. */
+  async findIdsByHandleKeys(keys: readonly string[]): Promise<{ id: string; handleKey: string }[]> {
+    if (keys.length === 0) return [];
+    const rows = await this.#db.query('select id, handle_key from accounts.account where handle_key = any($1::text[])', [keys]);
+    return rows.map((r) => ({ id: r.id as string, handleKey: r.handle_key as string }));
+  }
+
   /** The account and its password hash, for signing in. */
   async findCredentials(email: string): Promise<{ accountId: string; passwordHash: string } | null> {
     const [found] = await this.#db.query('select id, password_hash from accounts.account where email = $1', [email]);

@@ -180,6 +180,19 @@ export class ChannelsStore {
     return rows.map(toMembershipRow);
   }
 
+  /** The ids of a channel's first `limit` members, in the order they joined. */
+  async memberIds(channelId: string, limit: number): Promise<string[]> {
+    const rows = await this.#db.query('select account_id from channels.membership where channel_id = $1 order by id limit $2', [channelId, limit]);
+    return rows.map((r) => r.account_id as string);
+  }
+
+  /** Which of `accountIds` are members of the channel, in one query. */
+  async membersAmong(channelId: string, accountIds: readonly string[]): Promise<string[]> {
+    if (accountIds.length === 0) return [];
+    const rows = await this.#db.query('select account_id from channels.membership where channel_id = $1 and account_id = any($2::uuid[])', [channelId, accountIds]);
+    return rows.map((r) => r.account_id as string);
+  }
+
   async deleteMembership(channelId: string, accountId: string): Promise<boolean> {
     const deleted = await this.#db.query('delete from channels.membership where channel_id = $1 and account_id = $2 returning 1 as deleted', [
       channelId,

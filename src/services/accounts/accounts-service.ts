@@ -76,6 +76,16 @@ export class AccountsService {
     return found;
   }
 
+  /**
+   * The ids of the accounts with these handles, keyed by lower-case handle (handles are unique
+   * regardless of case), in one query; handles of nobody are left out (e.g. for mentions).
+   */
+  async idsByHandles(handles: Iterable<string>): Promise<Map<string, string>> {
+    const keys = [...new Set([...handles].map((h) => h.toLowerCase()))];
+    const rows = await this.#store.findIdsByHandleKeys(keys);
+    return new Map(rows.map((r) => [r.handleKey, r.id]));
+  }
+
   /** Throws NotFound unless the account exists. */
   async assertExists(accountId: string): Promise<void> {
     if (!(await this.summaries([accountId])).has(accountId)) throw new NotFound('account');

@@ -186,6 +186,27 @@ export class ChannelsService {
     return { put, delete: (await this.#store.findMembership(channelId, accountId)) !== null };
   }
 
+  /**
+   * The ids of a channel's members, at most `limit` (the first to join), for telling them about
+   * something in it; none when there is no such channel.
+   */
+  async memberIds(channelId: string, limit: number): Promise<string[]> {
+    return this.#store.memberIds(channelId, limit);
+  }
+
+  /**
+   * Which of `accountIds` can see the channel and what is in it: all of them for a public
+   * channel, its members for a private one, nobody when there is no such channel. One query for
+   * the channel and one for the members of a private one.
+   */
+  async whoCanSee(channelId: string, accountIds: readonly string[]): Promise<Set<string>> {
+    if (accountIds.length === 0) return new Set();
+    const found = await this.#store.findChannelFor(channelId, null);
+    if (!found) return new Set();
+    if (found.channel.visibility === 'public') return new Set(accountIds);
+    return new Set(await this.#store.membersAmong(channelId, accountIds));
+  }
+
   /** Deletes a closed account's channels (their posts go through `channels.deleted`) and memberships. */
   async forgetAccount(accountId: string): Promise<void> {
     const deleted = await this.#store.deleteAccountChannels(accountId);

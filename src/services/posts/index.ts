@@ -4,17 +4,20 @@ import type { Database } from '../../persistence/sql.ts';
 import { PostsStore } from '../../persistence/posts/index.ts';
 import type { AccountsService } from '../accounts/index.ts';
 import type { ChannelsService } from '../channels/index.ts';
+import type { DomainEvents } from '../events.ts';
 import type { SocialService } from '../social/index.ts';
 import type { PostsSettings } from './model.ts';
 import { PostsService } from './posts-service.ts';
 
 export type { PostsService } from './posts-service.ts';
+export type { PostPublished } from './events.ts';
 export type { ListPostsRequest, NewPost, PageRequest, Post, PostPatch, PostsSettings } from './model.ts';
 
 export function createPostsDomain(
   db: Database,
   others: { accounts: AccountsService; social: SocialService; channels: ChannelsService },
   settings: PostsSettings,
+  events?: DomainEvents,
 ) {
-  return { posts: new PostsService(new PostsStore(db), others, settings) };
+  return { posts: new PostsService(new PostsStore(db), others, settings, undefined, events) };
 }

@@ -9,6 +9,7 @@ import type { PostRow, PostsStore } from '../../persistence/posts/index.ts';
 import type { AccountsService, Caller } from '../accounts/index.ts';
 import type { ChannelAccess, ChannelsService } from '../channels/index.ts';
 import { Forbidden, InvalidInput, NotFound, PreconditionFailed } from '../errors.ts';
+import type { DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { SocialService } from '../social/index.ts';
 import { parseBetween } from './between.ts';
@@ -31,13 +32,16 @@ export class PostsService {
   readonly #channels: ChannelsService;
   readonly #settings: PostsSettings;
   readonly #now: () => Date;
+  readonly #events: DomainEvents | undefined;
 
   constructor(
     store: PostsStore,
     others: { accounts: AccountsService; social: SocialService; channels: ChannelsService },
     settings: PostsSettings,
     now: () => Date = () => new Date(),
+    events?: DomainEvents,
   ) {
+    this.#events = events;
     this.#store = store;
     this.#accounts = others.accounts;
     this.#social = others.social;
@@ -144,6 +148,7 @@ export class PostsService {
     if (!author) throw new NotFound('account');
     const now = this.#now();
     const row = await this.#store.insert({ id: uuidv7(), authorId: caller.accountId, channelId, text, createdAt: now, updatedAt: now }, unitOfWork);
+    await this.#events?.emit('post.published', { postId: row.id, authorId: row.authorId, channelId: row.channelId, text: row.text, createdAt: row.createdAt });
     return { ...row, author };
   }
 

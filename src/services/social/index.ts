@@ -3,12 +3,14 @@
 import type { Database } from '../../persistence/sql.ts';
 import { SocialStore } from '../../persistence/social/index.ts';
 import type { AccountsService } from '../accounts/index.ts';
+import type { DomainEvents } from '../events.ts';
 import type { SocialSettings } from './model.ts';
 import { SocialService } from './social-service.ts';
 
 export type { SocialService } from './social-service.ts';
+export type { FriendRequestAccepted, FriendRequestCreated } from './events.ts';
 export type { Friend, FriendRequest, ListFriendRequestsRequest, ListRequest, SocialSettings } from './model.ts';
 
-export function createSocialDomain(db: Database, accounts: AccountsService, settings: SocialSettings) {
-  return { social: new SocialService(new SocialStore(db), accounts, settings) };
+export function createSocialDomain(db: Database, accounts: AccountsService, settings: SocialSettings, events?: DomainEvents) {
+  return { social: new SocialService(new SocialStore(db), accounts, settings, undefined, events) };
 }

@@ -6,6 +6,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { FriendRequestRow, FriendshipRow, SocialStore } from '../../persistence/social/index.ts';
 import type { AccountSummary, AccountsService, Caller } from '../accounts/index.ts';
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors.ts';
+import type { DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { Friend, FriendRequest, ListFriendRequestsRequest, ListRequest, SocialSettings } from './model.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
@@ -15,12 +16,14 @@ export class SocialService {
   readonly #accounts: AccountsService;
   readonly #settings: SocialSettings;
   readonly #now: () => Date;
+  readonly #events: DomainEvents | undefined;
 
-  constructor(store: SocialStore, accounts: AccountsService, settings: SocialSettings, now: () => Date = () => new Date()) {
+  constructor(store: SocialStore, accounts: AccountsService, settings: SocialSettings, now: () => Date = () => new Date(), events?: DomainEvents) {
     this.#store = store;
     this.#accounts = accounts;
     this.#settings = settings;
     this.#now = now;
+    this.#events = events;
   }
 
   /** Asks `recipientId` to become the caller's friend. */
@@ -44,6 +47,7 @@ export class SocialService {
           'accountId',
         );
     }
+    await this.#events?.emit('friendRequest.created', { requestId: outcome.row.id, senderId: sender.id, recipientId });
     return { id: outcome.row.id, sender, recipient, createdAt: outcome.row.createdAt };
   }
 
@@ -88,6 +92,7 @@ export class SocialService {
     if (outcome.kind === 'no-request') {
       throw new Conflict('this account has not asked you to be friends; send a request with POST /v1/friend-requests');
     }
+    if (outcome.kind === 'done') await this.#events?.emit('friendRequest.accepted', { friendshipId: outcome.row.id, accountId, friendId });
     return { friend: { account: friend, since: outcome.row.createdAt }, created: outcome.kind === 'done' };
   }
 

@@ -1,0 +1,224 @@
+// Notifications through HTTP: made once per cause by the consumers of other domains' events,
+// never for one's own action nor about what the recipient cannot see; listed, filtered, paged,
+// grouped, marked read and dismissed by their recipient only.
+import t from 'tap';
+import { unwrap } from 'agora-sdk';
+import { startAgora } from './helpers/agora.ts';
+
+const agora = await startAgora(t);
+
+type Person = Awaited<ReturnType<typeof agora.signUp>>;
+const list = async (who: Person, query: Record<string, unknown> = {}) =>
+  (await unwrap(who.client.GET('/notifications', { params: { query: { limit: 100, ...query } } }))).data;
+const befriend = async (a: Person, b: Person) => {
+  await unwrap(a.client.POST('/friend-requests', { body: { accountId: b.account.id } }));
+  await unwrap(b.client.PUT('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: b.account.id, friendId: a.account.id } } }));
+};
+
+t.test('a friend request notifies its recipient once, its acceptance the sender, and nobody for their own action', async (t) => {
+  const [ada, bob] = await Promise.all([agora.signUp(), agora.signUp()]);
+  const request = await unwrap(ada.client.POST('/friend-requests', { body: { accountId: bob.account.id } }));
+  const received = await list(bob);
+  t.equal(received.length, 1);
+  t.match(received[0], { type: 'friendRequestReceived', friendRequestId: request.id, postId: null, channelId: null, conversationId: null });
+  t.same(received[0]!.actor, { id: ada.account.id, handle: ada.account.handle, displayName: ada.account.displayName });
+  t.same(await list(ada), [], 'the sender is not told of its own request');
+
+  await unwrap(bob.client.PUT('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: bob.account.id, friendId: ada.account.id } } }));
+  await unwrap(bob.client.PUT('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: bob.account.id, friendId: ada.account.id } } }));
+  const accepted = await list(ada);
+  t.equal(accepted.length, 1, 'accepting again (idempotent) notifies nobody again');
+  t.match(accepted[0], { type: 'friendRequestAccepted', actor: { id: bob.account.id } });
+  t.equal((await list(bob)).length, 1, 'the one who accepted is not told');
+});
+
+t.test('consumers are idempotent by their source: run twice, one notification', async (t) => {
+  const [ada, bob] = await Promise.all([agora.signUp(), agora.signUp()]);
+  const { notifications } = agora.services;
+  const event = { requestId: '01939a1c-0000-7000-8000-000000000001', senderId: ada.account.id, recipientId: bob.account.id };
+  await notifications.onFriendRequestReceived(event);
+  await notifications.onFriendRequestReceived(event);
+  const post = await unwrap(ada.client.POST('/posts', { body: { text: `hello @${bob.account.handle}` } }));
+  const published = { postId: post.id, authorId: ada.account.id, channelId: null, text: post.text, createdAt: new Date(post.createdAt) };
+  await notifications.onPostPublished(published);
+  const message = { conversationId: '01939a1c-0000-7000-8000-0000000000c1', messageId: '01939a1c-0000-7000-8000-0000000000a1', authorId: ada.account.id, recipientIds: [bob.account.id, ada.account.id] };
+  await notifications.onMessageSent(message);
+  await notifications.onMessageSent(message);
+  t.same((await list(bob)).map((n) => n.type).toSorted(), ['friendRequestReceived', 'mention', 'messageReceived']);
+  t.same(await list(ada), [], 'the author of the message is not told');
+});
+
+t.test('a conversation notifies once while unread, and again once that was read', async (t) => {
+  const [ada, bob] = await Promise.all([agora.signUp(), agora.signUp()]);
+  const { notifications } = agora.services;
+  const conversationId = '01939a1c-0000-7000-8000-0000000000c2';
+  const send = (n: number, readingIds?: string[]) =>
+    notifications.onMessageSent({ conversationId, messageId: `01939a1c-0000-7000-8000-00000000010${n}`, authorId: ada.account.id, recipientIds: [bob.account.id], readingIds });
+  await send(1, [bob.account.id]);
+  t.same(await list(bob), [], 'nothing while reading the conversation');
+  await send(2);
+  await send(3);
+  const unread = await list(bob);
+  t.equal(unread.length, 1, 'one notification for an unread conversation');
+  t.equal(unread[0]!.conversationId, conversationId);
+  await unwrap(bob.client.PUT('/notifications/marker', { params: { header: { 'If-Match': '"0"' } }, body: { lastReadId: unread[0]!.id } }));
+  await send(4);
+  t.equal((await list(bob)).length, 2, 'a new message after it was read notifies again');
+});
+
+t.test('posts: channel members hear of new posts, mentions reach only those who can see the post', async (t) => {
+  const [owner, member, outsider, lurker] = await Promise.all([agora.signUp(), agora.signUp(), agora.signUp(), agora.signUp()]);
+  const secret = await unwrap(owner.client.POST('/channels', { body: { name: 'secret', visibility: 'private' } }));
+  await unwrap(owner.client.PUT('/channels/{channelId}/members/{accountId}', { params: { path: { channelId: secret.id, accountId: member.account.id } } }));
+  const text = `hi @${member.account.handle} and @${outsider.account.handle.toUpperCase()}, and @${owner.account.handle}`;
+  const post = await unwrap(owner.client.POST('/channels/{channelId}/posts', { params: { path: { channelId: secret.id } }, body: { text } }));
+  const heard = await list(member);
+  t.equal(heard.length, 1, 'a mentioned member gets the mention, not the new post too');
+  t.match(heard[0], { type: 'mention', postId: post.id, channelId: secret.id });
+  t.same(await list(outsider), [], 'a mention in a private channel does not reach a non-member');
+  t.same(await list(owner), [], 'mentioning yourself, or posting, notifies nobody of their own action');
+
+  await unwrap(member.client.POST('/channels/{channelId}/posts', { params: { path: { channelId: secret.id } }, body: { text: 'plain' } }));
+  const ownerHeard = await list(owner);
+  t.equal(ownerHeard.length, 1);
+  t.match(ownerHeard[0], { type: 'channelPost', channelId: secret.id, actor: { id: member.account.id } });
+
+  const open = await unwrap(owner.client.POST('/channels', { body: { name: 'open', visibility: 'public' } }));
+  await unwrap(owner.client.POST('/channels/{channelId}/posts', { params: { path: { channelId: open.id } }, body: { text: `@${outsider.account.handle} look` } }));
+  const general = await unwrap(lurker.client.POST('/posts', { body: { text: `dear @${outsider.account.handle}, email me@${outsider.account.handle}.example` } }));
+  const mentions = await list(outsider);
+  t.same(mentions.map((n) => [n.type, n.postId === general.id]), [['mention', true], ['mention', false]], 'a public channel post and a general post are visible: mentioned; an email address is no mention');
+  t.same(await list(lurker), [], 'not a member of the channel: no channel posts');
+});
+
+t.test('types filter, cursor pages, groups', async (t) => {
+  const [me, a, b] = await Promise.all([agora.signUp(), agora.signUp(), agora.signUp()]);
+  const channel = await unwrap(me.client.POST('/channels', { body: { name: 'busy', visibility: 'public' } }));
+  for (const who of [a, b]) await unwrap(who.client.PUT('/channels/{channelId}/members/{accountId}', { params: { path: { channelId: channel.id, accountId: who.account.id } } }));
+  for (const who of [a, b, a]) await unwrap(who.client.POST('/channels/{channelId}/posts', { params: { path: { channelId: channel.id } }, body: { text: 'news' } }));
+  await unwrap(a.client.POST('/friend-requests', { body: { accountId: me.account.id } }));
+  await unwrap(b.client.POST('/posts', { body: { text: `@${me.account.handle}!` } }));
+
+  const all = await list(me);
+  t.same(all.map((n) => n.type), ['mention', 'friendRequestReceived', 'channelPost', 'channelPost', 'channelPost'], 'newest first');
+  t.same((await list(me, { types: 'channelPost,mention' })).map((n) => n.type), ['mention', 'channelPost', 'channelPost', 'channelPost']);
+  const badType = await me.client.GET('/notifications', { params: { query: { types: 'likes' } } });
+  t.equal(badType.response.status, 400);
+
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await unwrap(me.client.GET('/notifications', { params: { query: { limit: 2, cursor } } }));
+    t.ok(page.data.length <= 2);
+    seen.push(...page.data.map((n) => n.id));
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  t.same(seen, all.map((n) => n.id), 'the cursor walk sees each once, in order');
+  const first = await unwrap(me.client.GET('/notifications', { params: { query: { limit: 2 } } }));
+  const changed = await me.client.GET('/notifications', { params: { query: { limit: 2, cursor: first.nextCursor!, types: 'mention' } } });
+  t.equal(changed.response.status, 400, 'a cursor is bound to its filters');
+  t.same(changed.error!.errors, [{ pointer: 'query/cursor', detail: 'was issued for other filters; start again without it' }]);
+  t.same((await unwrap(me.client.GET('/notifications', { params: { query: { limit: 2, page: 2 } } }))).data.map((n) => n.id), all.slice(2, 4).map((n) => n.id));
+
+  const groups = (await unwrap(me.client.GET('/notifications/groups'))).data;
+  t.same(groups.map((g) => [g.type, g.count]), [['mention', 1], ['friendRequestReceived', 1], ['channelPost', 3]]);
+  const posts = groups[2]!;
+  t.same(posts.sampleAccounts.map((s) => s.id), [a.account.id, b.account.id], 'distinct actors, newest first');
+  t.equal(posts.latest.id, all[2]!.id);
+  t.equal(posts.groupKey, all[4]!.groupKey);
+  t.ok(posts.newestAt >= posts.oldestAt);
+  const paged = await unwrap(me.client.GET('/notifications/groups', { params: { query: { limit: 2 } } }));
+  const rest = await unwrap(me.client.GET('/notifications/groups', { params: { query: { limit: 2, cursor: paged.nextCursor! } } }));
+  t.same([...paged.data, ...rest.data].map((g) => g.groupKey), groups.map((g) => g.groupKey));
+  t.equal(rest.nextCursor, null);
+});
+
+t.test('the marker: read, moved with If-Match (428, 412), forward only, counting the unread', async (t) => {
+  const [me, a, b] = await Promise.all([agora.signUp(), agora.signUp(), agora.signUp()]);
+  await unwrap(a.client.POST('/friend-requests', { body: { accountId: me.account.id } }));
+  await unwrap(b.client.POST('/friend-requests', { body: { accountId: me.account.id } }));
+  const [newest, oldest] = await list(me);
+
+  const fresh = await me.client.GET('/notifications/marker');
+  t.same(fresh.data, { lastReadId: null, unreadCount: 2, version: 0 });
+  t.equal(fresh.response.headers.get('etag'), '"0"');
+
+  const without = await agora.raw('PUT', '/v1/notifications/marker', {
+    headers: { authorization: `Bearer ${me.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ lastReadId: oldest!.id }),
+  });
+  t.equal(without.status, 428);
+  const moved = await me.client.PUT('/notifications/marker', { params: { header: { 'If-Match': '"0"' } }, body: { lastReadId: oldest!.id } });
+  t.equal(moved.response.status, 200);
+  t.same(moved.data, { lastReadId: oldest!.id, unreadCount: 1, version: 1 });
+  t.equal(moved.response.headers.get('etag'), '"1"');
+  const stale = await me.client.PUT('/notifications/marker', { params: { header: { 'If-Match': '"0"' } }, body: { lastReadId: newest!.id } });
+  t.equal(stale.response.status, 412);
+  t.equal(stale.error!.currentVersion, 1);
+
+  const back = await unwrap(me.client.PUT('/notifications/marker', { params: { header: { 'If-Match': '"1"' } }, body: { lastReadId: oldest!.id } }));
+  t.same(back, { lastReadId: oldest!.id, unreadCount: 1, version: 1 }, 'moving to where it is changes nothing');
+  const all = await unwrap(me.client.PUT('/notifications/marker', { params: { header: { 'If-Match': '"1"' } }, body: { lastReadId: newest!.id } }));
+  t.same(all, { lastReadId: newest!.id, unreadCount: 0, version: 2 });
+  const backwards = await unwrap(me.client.PUT('/notifications/marker', { params: { header: { 'If-Match': '*' } }, body: { lastReadId: oldest!.id } }));
+  t.same(backwards, { lastReadId: newest!.id, unreadCount: 0, version: 2 }, 'moving backwards is a no-op');
+
+  const notMine = await a.client.PUT('/notifications/marker', { params: { header: { 'If-Match': '"0"' } }, body: { lastReadId: newest!.id } });
+  t.equal(notMine.response.status, 400, "another account's notification cannot be a marker");
+  t.same(notMine.error!.errors, [{ pointer: '/lastReadId', detail: 'is not one of your notifications' }]);
+  t.equal((await unwrap(a.client.GET('/notifications/marker'))).version, 0);
+});
+
+t.test('dismissing: only your own, once; OPTIONS says so', async (t) => {
+  const [me, a] = await Promise.all([agora.signUp(), agora.signUp()]);
+  await unwrap(a.client.POST('/friend-requests', { body: { accountId: me.account.id } }));
+  const [notification] = await list(me);
+  const path = `/v1/notifications/${notification!.id}`;
+  const as = (who: Person) => ({ headers: { authorization: `Bearer ${who.token}` } });
+
+  t.equal((await agora.raw('OPTIONS', path, as(me))).headers.get('allow'), 'DELETE, OPTIONS');
+  t.equal((await agora.raw('OPTIONS', path, as(a))).status, 404);
+  t.equal((await agora.raw('OPTIONS', path)).status, 401);
+  for (const [p, allow] of [['/v1/notifications', 'GET, HEAD, OPTIONS'], ['/v1/notifications/groups', 'GET, HEAD, OPTIONS'], ['/v1/notifications/marker', 'GET, HEAD, PUT, OPTIONS']] as const) {
+    t.equal((await agora.raw('OPTIONS', p, as(me))).headers.get('allow'), allow, p);
+  }
+
+  t.equal((await agora.raw('DELETE', path, as(a))).status, 404, "somebody else's does not exist");
+  t.equal((await agora.raw('DELETE', path, as(me))).status, 204);
+  t.equal((await agora.raw('DELETE', path, as(me))).status, 404, 'dismissed: gone');
+  t.same(await list(me), []);
+});
+
+t.test('closing an account removes its notifications and those it caused', async (t) => {
+  const [me, a] = await Promise.all([agora.signUp(), agora.signUp()]);
+  await befriend(a, me);
+  t.equal((await list(me)).length, 1);
+  t.equal((await list(a)).length, 1);
+  await unwrap(a.client.DELETE('/accounts/{accountId}', { params: { path: { accountId: a.account.id } } }));
+  t.same(await list(me), [], 'what the closed account caused is gone');
+  t.equal((await agora.sql('select count(*)::int as n from notifications.notification where recipient_id = $1 or actor_id = $1', [a.account.id]))[0]!.n, 0);
+});
+
+t.test('deleting a channel removes the notifications about its posts', async (t) => {
+  const [owner, member] = await Promise.all([agora.signUp(), agora.signUp()]);
+  const channel = await unwrap(owner.client.POST('/channels', { body: { name: 'short-lived', visibility: 'public' } }));
+  await unwrap(member.client.PUT('/channels/{channelId}/members/{accountId}', { params: { path: { channelId: channel.id, accountId: member.account.id } } }));
+  await unwrap(owner.client.POST('/channels/{channelId}/posts', { params: { path: { channelId: channel.id } }, body: { text: 'soon gone' } }));
+  t.equal((await list(member)).length, 1);
+  await unwrap(owner.client.DELETE('/channels/{channelId}', { params: { path: { channelId: channel.id } } }));
+  t.same(await list(member), []);
+});
+
+t.test('an idempotent request and its notification commit together, once', async (t) => {
+  const [ada, bob] = await Promise.all([agora.signUp(), agora.signUp()]);
+  const send = () => ada.client.POST('/friend-requests', { body: { accountId: bob.account.id }, params: { header: { 'Idempotency-Key': `notify-${bob.account.id}` } } });
+  t.equal((await send()).response.status, 201);
+  t.equal((await send()).response.headers.get('idempotent-replayed'), 'true');
+  t.equal((await list(bob)).length, 1);
+});
+
+t.test('anonymous callers have no notifications', async (t) => {
+  const anonymous = agora.client();
+  t.equal((await anonymous.GET('/notifications')).response.status, 401);
+  t.equal((await anonymous.GET('/notifications/marker')).response.status, 401);
+});
