@@ -100,6 +100,8 @@ export interface PoolStats {
 /** What `openDatabase` adds to an ORM: its pool (created when the ORM connects), guard and observer. */
 interface Opened {
   pool: () => Pool | undefined;
+  /** The pool the stores' statements run on, once `poolOf` has found it (what `poolStats` reports). */
+  used?: Pool;
   guards: { current?: QueryGuard };
   onQuery: QueryObserver | undefined;
 }
@@ -124,9 +126,10 @@ export function guardQueries(orm: Orm, guard: QueryGuard): void {
  * at the first statement it runs), and where its statements are reported.
  */
 export async function poolOf(orm: Orm): Promise<{ pool: Pool; onQuery: QueryObserver | undefined }> {
-  const { pool, onQuery } = openedBy(orm, 'poolOf');
-  const created = pool() ?? ((await orm.em.getConnection().getNativeClient()) as unknown as Pool);
-  return { pool: created, onQuery };
+  const state = openedBy(orm, 'poolOf');
+  const created = state.pool() ?? ((await orm.em.getConnection().getNativeClient()) as unknown as Pool);
+  state.used = created;
+  return { pool: created, onQuery: state.onQuery };
 }
 
 export function ormConfig(options: DatabaseOptions) {
@@ -171,7 +174,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Orm> {
 
 /** How busy the connection pool is; undefined before the ORM has created it. */
 export function poolStats(orm: Orm): PoolStats | undefined {
-  const pool = opened.get(orm)?.pool();
+  const state = opened.get(orm);
+  const pool = state?.used ?? state?.pool();
   if (!pool) return undefined;
   return { max: pool.options.max, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
 }

@@ -86,7 +86,20 @@ export function createDatabase(orm: Orm): Database {
   return {
     async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
       const { pool, onQuery } = resolved ?? (await opened());
-      return observed(onQuery, sql, async () => (await pool.query(sql, params)).rows as R[]);
+      return observed(onQuery, sql, async () => {
+        // Not pool.query: it releases the connection with any error, which closes it, so that
+        // every refused statement (a taken handle, a unique violation) would cost a new
+        // connection. Only a connection that failed is given back to be closed.
+        const client = await pool.connect();
+        try {
+          const result = await client.query(sql, params as unknown[]);
+          client.release();
+          return result.rows as R[];
+        } catch (error) {
+          client.release(isConnectionFailure(error) ? (error as Error) : undefined);
+          throw error;
+        }
+      });
     },
 
     async transaction<T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
