@@ -287,3 +287,28 @@ t.test("a domain event's job run again (a retry after a crash) notifies once", a
   t.same(runs.map((r) => r.state), ['completed', 'completed', 'completed'], 'every run succeeded');
   t.equal((await list(bob)).length, 1, 'one notification');
 });
+
+t.test("a post and its event's job are written in one transaction, the request's when it is keyed", async (t) => {
+  const [ada] = await Promise.all([agora.signUp()]);
+  const headers = { authorization: `Bearer ${ada.token}`, 'content-type': 'application/json' };
+  t.equal((await agora.raw('POST', '/v1/posts', { headers, body: JSON.stringify({ text: 'warming the caches' }) })).status, 201);
+  await settled();
+  const unkeyed = await agora.statementsDuring(() => agora.raw('POST', '/v1/posts', { headers, body: JSON.stringify({ text: 'unkeyed' }) }));
+  // Before the transaction, the reads the request needs (unless cached); then the unit of work
+  // the posts service opens for its write and its event: two statements more than the insert
+  // alone, the price of a job that commits (or not) with its post.
+  const written = unkeyed.statements.slice(unkeyed.statements.indexOf('begin'));
+  t.equal(written.length, 4, `begin, insert the post, insert the job, commit:\n${written.join('\n')}`);
+  t.equal(written[0], 'begin');
+  t.match(written[1], /^insert into posts\.post/);
+  t.match(written[2], /INSERT INTO pgboss\.job/);
+  t.equal(written[3], 'commit');
+
+  const keyed = await agora.statementsDuring(() =>
+    agora.raw('POST', '/v1/posts', { headers: { ...headers, 'idempotency-key': `one-transaction-${ada.account.id}` }, body: JSON.stringify({ text: 'keyed' }) }),
+  );
+  const at = (pattern: RegExp) => keyed.statements.findIndex((s) => pattern.test(s));
+  const [begin, post, job, record, commit] = ([/^begin$/, /^insert into posts\.post/, /INSERT INTO pgboss\.job/, /insert into idempotency\.record/, /^commit$/].map(at)) as [number, number, number, number, number];
+  t.ok(begin >= 0 && begin < post && post < job && job < commit && record < commit, `the post and its job in the idempotency record's transaction:\n${keyed.statements.join('\n')}`);
+  t.equal(keyed.statements.filter((s) => s === 'begin').length, 1, 'one transaction');
+});
