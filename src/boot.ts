@@ -1,13 +1,14 @@
 // One boot for every process that serves Agora (main.ts, worker.ts, the tests): from a config to a
 // listening server. Database (embedded unless DATABASE_URL) → metrics → ORM → migrations → app →
-// listen → job queue (its consumers and schedules where this process is a worker); `close` undoes
-// it all in order. A process has two roles: the API (HTTP), and the worker (the job consumers and
+// job queue (its consumers and schedules where this process is a worker; before listening, since
+// a request's writes enqueue the jobs of the durable events they publish) → listen; `close`
+// undoes it all in order. A process has two roles: the API (HTTP), and the worker (the job consumers and
 // schedules, src/jobs/). `npm start` plays both unless WORKER=off; `npm run worker` only the worker.
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import { persistence } from './domains/index.ts';
-import { agoraJobs, JobQueue, QUEUES, type Consumer, type Schedule } from './jobs/index.ts';
+import { agoraJobs, eventConsumers, JobQueue, QUEUES, type Consumer, type Schedule } from './jobs/index.ts';
 import { deferredLog } from './log.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { migrate } from './persistence/migrations.ts';
@@ -33,7 +34,8 @@ export interface BootOptions {
   migrate?: boolean;
   /**
    * Start the job queue (default true): enqueueing, and the consumers and schedules where this
-   * process is a worker. False for a process without one (tests that run the purges themselves).
+   * process is a worker. False for a process without one (tests that run the purges themselves):
+   * its durable domain events are then published to no one (no notification is made).
    */
   jobs?: boolean;
   /** Which roles this process plays: the API (default true), the worker (default: the config's WORKER). */
@@ -150,27 +152,14 @@ export function boot(config: Config, options: BootOptions): Booting {
       databaseLog.attach(log.child({ component: 'database' }));
       if (applied.length > 0) log.info({ migrations: applied }, 'applied migrations');
 
-      const host = options.listen?.host ?? config.host;
-      // The addresses actually bound: with PORT=0 (or METRICS_PORT=0) the system picks the port.
-      const url = api ? await server.app.listen({ host, port: options.listen?.port ?? config.port }) : undefined;
-      let metricsUrl: string | undefined;
-      if (server.metricsApp) {
-        // Logged as "metrics at …", not "Server listening at …", which names the API's address.
-        await server.metricsApp.listen({
-          host,
-          port: options.listen?.metricsPort ?? config.metricsPort!,
-          listenTextResolver: (bound) => `metrics at ${bound}/metrics`,
-        });
-        const { port } = server.metricsApp.server.address() as AddressInfo;
-        metricsUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
-      }
-      check();
-      // Background work only once serving: a start that fails has nothing running to stop.
+      // The job queue before the API listens: a request may publish durable events (which
+      // enqueue in its unit of work) from its first answer on. A start that fails here stops
+      // what was started (the catch below), as any other step.
       if (options.jobs !== false) {
         const tuning = options.jobTuning ?? {};
         const jobLog = log.child({ component: 'jobs' });
         const jobs = agoraJobs(server.services, jobLog);
-        const consumers = [...jobs.consumers, ...(tuning.consumers ?? [])];
+        const consumers = [...jobs.consumers, ...eventConsumers(server.events.consumers, jobLog), ...(tuning.consumers ?? [])];
         metrics.jobs.initialise([...QUEUES, ...consumers.map((c) => c.queue)]);
         queue = await JobQueue.start({
           connectionString: clientUrl,
@@ -186,9 +175,30 @@ export function boot(config: Config, options: BootOptions): Booting {
         });
         const started = queue;
         metrics.jobs.watchBacklog(() => started.backlog());
+        // Durable events enqueue in the writer's unit of work, through this queue.
+        server.events.attach((uow, name, job) => started.send(uow, name, { ...job }).then(() => undefined));
         check();
         if (worker) jobLog.info({ consumers: consumers.map((c) => c.queue) }, 'worker started');
+      } else {
+        // No job queue (tests that do not exercise the consumers): durable events reach no one.
+        server.events.withoutQueue();
       }
+
+      const host = options.listen?.host ?? config.host;
+      // The addresses actually bound: with PORT=0 (or METRICS_PORT=0) the system picks the port.
+      const url = api ? await server.app.listen({ host, port: options.listen?.port ?? config.port }) : undefined;
+      let metricsUrl: string | undefined;
+      if (server.metricsApp) {
+        // Logged as "metrics at …", not "Server listening at …", which names the API's address.
+        await server.metricsApp.listen({
+          host,
+          port: options.listen?.metricsPort ?? config.metricsPort!,
+          listenTextResolver: (bound) => `metrics at ${bound}/metrics`,
+        });
+        const { port } = server.metricsApp.server.address() as AddressInfo;
+        metricsUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
+      }
+      check();
       if (url) log.info({ http2: config.http2, tls: config.tls !== undefined }, `docs at ${url}/docs`);
       return { ...server, jobs: queue, url, metricsUrl, close };
     } catch (error) {

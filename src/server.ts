@@ -16,6 +16,7 @@ import { guardQueries, poolStats, type Orm } from './persistence/orm.ts';
 import { createDatabase } from './persistence/sql.ts';
 import { InvalidationListener } from './persistence/invalidations.ts';
 import { noCaching, type Caching } from './services/cache.ts';
+import { DomainEvents } from './services/events.ts';
 
 export type { Services } from './domains/index.ts';
 
@@ -23,8 +24,8 @@ export type { Services } from './domains/index.ts';
  * Every domain's services (src/domains/index.ts), and how they react to each other's events.
  * Closing an account removes, before the request answers, everything other domains kept for it.
  */
-export function createServices(orm: Orm, config: Config, log: Log = silentLog, caching: Caching = noCaching): Services {
-  return createDomainServices({ database: createDatabase(orm), config, log, caching });
+export function createServices(orm: Orm, config: Config, log: Log = silentLog, caching: Caching = noCaching, events?: DomainEvents): Services {
+  return createDomainServices({ database: createDatabase(orm), config, log, caching, ...(events ? { events } : {}) });
 }
 
 /** What the app needs at run time, beside the services and the config. */
@@ -74,6 +75,11 @@ export interface AgoraServer {
   metricsApp: FastifyInstance | undefined;
   /** Receives cache invalidations; undefined when caching is off. Closed with `app`. */
   invalidations: InvalidationListener | undefined;
+  /**
+   * The domains' events: the durable consumers for the job queue, and where `publish` enqueues,
+   * to be decided (`attach` or `withoutQueue`) before a request may publish.
+   */
+  events: DomainEvents;
 }
 
 export async function createServer(
@@ -99,7 +105,8 @@ export async function createServer(
   const caching: Caching = invalidations
     ? { source: invalidations, maxEntries: config.cacheMaxEntries, observe: metrics.cache.onLookup }
     : noCaching;
-  const services = createServices(orm, config, log, caching);
+  const events = new DomainEvents();
+  const services = createServices(orm, config, log, caching, events);
 
   // From here on (the migrations have run), every statement has a deadline, and an outage
   // refuses requests until the database answers again.
@@ -146,5 +153,5 @@ export async function createServer(
   const metricsApp = config.metricsPort === undefined
     ? undefined
     : await buildMetricsServer({ registry: metrics.registry, logger: app.log.child({ server: 'metrics' }) });
-  return { app, services, metrics, metricsApp, invalidations };
+  return { app, services, metrics, metricsApp, invalidations, events };
 }

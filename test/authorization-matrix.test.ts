@@ -5,7 +5,8 @@ import t from 'tap';
 import { unwrap } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
 
-const agora = await startAgora(t);
+// With a job queue and a worker: the notification rows below need one made by a consumer.
+const agora = await startAgora(t, {}, { jobs: true, jobTuning: { pollingIntervalSeconds: 0.5 } });
 const [owner, other, friend, third] = await Promise.all([agora.signUp(), agora.signUp(), agora.signUp(), agora.signUp()]);
 const O = owner.account.id;
 const F = friend.account.id;
@@ -13,6 +14,11 @@ const Q = third.account.id;
 
 await unwrap(owner.client.POST('/friend-requests', { body: { accountId: F } }));
 await unwrap(friend.client.PUT('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: F, friendId: O } } }));
+// The acceptance notifies the owner asynchronously (a job): wait for it, generously.
+for (const deadline = Date.now() + 20_000; (await unwrap(owner.client.GET('/notifications'))).data.length === 0; ) {
+  if (Date.now() > deadline) throw new Error("the owner's notification did not arrive");
+  await new Promise((resolve) => setTimeout(resolve, 20));
+}
 
 const newPost = async () => (await unwrap(owner.client.POST('/posts', { body: { text: 'mine' } }))).id;
 const newChannel = async (visibility: 'public' | 'private') => (await unwrap(owner.client.POST('/channels', { body: { name: visibility, visibility } }))).id;

@@ -375,6 +375,70 @@ t.test('an instance whose invalidation connection stalls bypasses its caches ins
   });
 });
 
+t.test('durable events across instances: a friend request notifies once, within a second or two, on any instance; a message sent four times with one key is stored, enqueued and notified once', async (t) => {
+  const [adaBody, bobBody] = [newAccount('ada_events'), newAccount('bob_events')];
+  const [ada, bob] = await Promise.all([unwrap(client(a).POST('/accounts', { body: adaBody })), unwrap(client(b).POST('/accounts', { body: bobBody }))]);
+  const adaToken = (await unwrap(client(a).POST('/sessions', { body: { email: adaBody.email, password: PASSWORD } }))).token;
+  const bobToken = (await unwrap(client(b).POST('/sessions', { body: { email: bobBody.email, password: PASSWORD } }))).token;
+  const notificationsOf = async (instance: Instance, token: string) => (await unwrap(client(instance, token).GET('/notifications', { params: { query: { limit: 100 } } }))).data;
+  /** Polls `instance` for the recipient's notifications until `enough`; generous, but says how long it took. */
+  const waitFor = async (instance: Instance, token: string, enough: (n: Awaited<ReturnType<typeof notificationsOf>>) => boolean) => {
+    const started = performance.now();
+    for (;;) {
+      const found = await notificationsOf(instance, token);
+      if (enough(found)) return { found, ms: performance.now() - started };
+      if (performance.now() - started > 20_000) throw new Error(`no notification after 20 s: ${JSON.stringify(found)}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  /** Waits until no job of the notifications' queue is waiting, retrying or running. */
+  const settled = async () => {
+    for (const deadline = Date.now() + 20_000; ; ) {
+      const pending = (await cluster.sql<{ n: number }>(`select count(*)::int as n from pgboss.job where name = 'events.notifications' and state < 'completed'`))[0]!.n;
+      if (pending === 0) return;
+      if (Date.now() > deadline) throw new Error(`${pending} job(s) still pending`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+
+  // A friend request made on a, read on c: enqueued in the request's transaction, woken by
+  // NOTIFY on whichever worker takes it.
+  const request = await unwrap(client(a, adaToken).POST('/friend-requests', { body: { accountId: bob.id } }));
+  const { found, ms } = await waitFor(c, bobToken, (n) => n.length > 0);
+  t.comment(`the notification was visible on another instance after ${Math.round(ms)} ms`);
+  t.ok(ms < 2000, `visible on another instance within two seconds (${Math.round(ms)} ms)`);
+  await settled();
+  const received = await notificationsOf(b, bobToken);
+  t.equal(received.length, 1, 'exactly one notification, whichever worker ran its job');
+  t.match(received[0], { type: 'friendRequestReceived', friendRequestId: request.id, actor: { id: ada.id } });
+  t.same(found.map((n) => n.id), received.map((n) => n.id));
+
+  await unwrap(client(b, bobToken).PUT('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: bob.id, friendId: ada.id } } }));
+  const conversation = await unwrap(client(a, adaToken).POST('/conversations', { body: { participantIds: [bob.id] } }));
+  const sends = [];
+  for (const instance of [a, b, c, a]) {
+    sends.push(
+      await cluster.send(instance, 'POST', `/v1/conversations/${conversation.id}/messages`, {
+        headers: { authorization: `Bearer ${adaToken}`, 'idempotency-key': `message-${run}` },
+        body: { text: 'once' },
+      }),
+    );
+  }
+  t.same(sends.map((r) => r.status), [201, 201, 201, 201]);
+  t.same(sends.map((r) => r.headers.get('idempotent-replayed')), [null, 'true', 'true', 'true'], 'the three repeats were replayed');
+  const messageId = (sends[0]!.json as { id: string }).id;
+  t.ok(sends.every((r) => (r.json as { id: string }).id === messageId), 'one message id');
+  const messages = (await cluster.sql<{ n: number }>('select count(*)::int as n from messages.message where conversation_id = $1', [conversation.id]))[0]!.n;
+  t.equal(messages, 1, 'stored once');
+  await waitFor(a, bobToken, (n) => n.some((x) => x.type === 'messageReceived'));
+  await settled();
+  const jobs = (await cluster.sql<{ n: number }>(`select count(*)::int as n from pgboss.job where name = 'events.notifications' and data->'payload'->>'messageId' = $1`, [messageId]))[0]!.n;
+  t.equal(jobs, 1, 'its event was enqueued once');
+  const afterMessage = await notificationsOf(c, bobToken);
+  t.same(afterMessage.map((n) => n.type).toSorted(), ['friendRequestReceived', 'messageReceived'], 'and notified once');
+  t.same((await notificationsOf(b, adaToken)).map((n) => n.type), ['friendRequestAccepted'], 'the sender heard of the acceptance, once');
+});
+
 t.test('key misuse across instances: the same key with another body is a 422 and creates nothing', async (t) => {
   const key = randomUUID();
   const first = newAccount('misuse1');

@@ -1,15 +1,34 @@
-// Notifications through HTTP: made once per cause by the consumers of other domains' events,
-// never for one's own action nor about what the recipient cannot see; listed, filtered, paged,
-// grouped, marked read and dismissed by their recipient only.
+// Notifications through HTTP: made once per cause by the durable consumers of other domains'
+// events (jobs of the `events.notifications` queue, enqueued in the writer's transaction), never
+// for one's own action nor about what the recipient cannot see; listed, filtered, paged, grouped,
+// marked read and dismissed by their recipient only.
 import t from 'tap';
 import { unwrap } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
 
-const agora = await startAgora(t);
+// With its job queue and a worker: notifications arrive asynchronously, a job after the write.
+const agora = await startAgora(t, {}, { jobs: true, jobTuning: { pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 } });
+
+/**
+ * Waits until every domain event job enqueued so far has been run (none waiting, retrying or
+ * active): what a request published before this call is then in the notifications, or never
+ * will be. Generous: the machine may be busy.
+ */
+async function settled(timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [{ pending }] = (await agora.sql(`select count(*)::int as pending from pgboss.job where name = 'events.notifications' and state < 'completed'`)) as [{ pending: number }];
+    if (pending === 0) return;
+    if (Date.now() > deadline) throw new Error(`${pending} domain event job(s) still pending after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 type Person = Awaited<ReturnType<typeof agora.signUp>>;
-const list = async (who: Person, query: Record<string, unknown> = {}) =>
-  (await unwrap(who.client.GET('/notifications', { params: { query: { limit: 100, ...query } } }))).data;
+const list = async (who: Person, query: Record<string, unknown> = {}) => {
+  await settled();
+  return (await unwrap(who.client.GET('/notifications', { params: { query: { limit: 100, ...query } } }))).data;
+};
 const befriend = async (a: Person, b: Person) => {
   await unwrap(a.client.POST('/friend-requests', { body: { accountId: b.account.id } }));
   await unwrap(b.client.PUT('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: b.account.id, friendId: a.account.id } } }));
@@ -39,7 +58,8 @@ t.test('consumers are idempotent by their source: run twice, one notification', 
   await notifications.onFriendRequestReceived(event);
   await notifications.onFriendRequestReceived(event);
   const post = await unwrap(ada.client.POST('/posts', { body: { text: `hello @${bob.account.handle}` } }));
-  const published = { postId: post.id, authorId: ada.account.id, channelId: null, text: post.text, createdAt: new Date(post.createdAt) };
+  await settled();
+  const published = { postId: post.id, authorId: ada.account.id, channelId: null, text: post.text, createdAt: post.createdAt };
   await notifications.onPostPublished(published);
   const message = { conversationId: '01939a1c-0000-7000-8000-0000000000c1', messageId: '01939a1c-0000-7000-8000-0000000000a1', authorId: ada.account.id, recipientIds: [bob.account.id, ada.account.id] };
   await notifications.onMessageSent(message);
@@ -221,4 +241,74 @@ t.test('anonymous callers have no notifications', async (t) => {
   const anonymous = agora.client();
   t.equal((await anonymous.GET('/notifications')).response.status, 401);
   t.equal((await anonymous.GET('/notifications/marker')).response.status, 401);
+});
+
+t.test('a write whose transaction rolls back (a 5xx) leaves neither the post, nor its job, nor a notification', async (t) => {
+  const [ada, bob] = await Promise.all([agora.signUp(), agora.signUp()]);
+  // The post's transaction fails at COMMIT, after the post and its event's job were written in it.
+  const marker = `rolled back ${bob.account.id}`;
+  await agora.sql(`create or replace function public.refuse_marked_post() returns trigger language plpgsql as $$
+    begin raise exception 'refused by the test'; end $$`);
+  await agora.sql(`create constraint trigger refuse_marked_post after insert on posts.post deferrable initially deferred
+    for each row when (new.text like '%rolled back %') execute function public.refuse_marked_post()`);
+  t.teardown(() => agora.sql('drop trigger if exists refuse_marked_post on posts.post'));
+  const text = `@${bob.account.handle} ${marker}`;
+  const headers = { authorization: `Bearer ${ada.token}`, 'content-type': 'application/json' };
+  const keyed = await agora.raw('POST', '/v1/posts', { headers: { ...headers, 'idempotency-key': `rollback-${bob.account.id}` }, body: JSON.stringify({ text }) });
+  t.equal(keyed.status, 500, 'a keyed request (the idempotency unit of work)');
+  const unkeyed = await agora.raw('POST', '/v1/posts', { headers, body: JSON.stringify({ text }) });
+  t.equal(unkeyed.status, 500, 'an unkeyed request (a unit of work of its own)');
+  await settled();
+  t.equal((await agora.sql('select count(*)::int as n from posts.post where text = $1', [text]))[0]!.n, 0, 'no post');
+  t.equal((await agora.sql(`select count(*)::int as n from pgboss.job where name = 'events.notifications' and data->'payload'->>'text' = $1`, [text]))[0]!.n, 0, 'no job');
+  t.same(await list(bob), [], 'no notification');
+
+  await agora.sql('drop trigger refuse_marked_post on posts.post');
+  const again = await agora.raw('POST', '/v1/posts', { headers: { ...headers, 'idempotency-key': `rollback-${bob.account.id}` }, body: JSON.stringify({ text }) });
+  t.equal(again.status, 201, 'the key was not spent by the attempt that rolled back');
+  const heard = await list(bob);
+  t.equal(heard.length, 1, 'once committed, the mention is notified');
+  t.match(heard[0], { type: 'mention', postId: again.json.id });
+});
+
+t.test("a domain event's job run again (a retry after a crash) notifies once", async (t) => {
+  const [ada, bob] = await Promise.all([agora.signUp(), agora.signUp()]);
+  const request = await unwrap(ada.client.POST('/friend-requests', { body: { accountId: bob.account.id } }));
+  t.equal((await list(bob)).length, 1);
+  const [job] = await agora.sql(`select data, state from pgboss.job where name = 'events.notifications' and data->'payload'->>'requestId' = $1`, [request.id]);
+  t.same(job, { state: 'completed', data: { event: 'friendRequest.created', payload: { requestId: request.id, senderId: ada.account.id, recipientId: bob.account.id } } });
+  // The same job data twice more, as a worker that died after its effect but before its
+  // completion would leave it to be run again.
+  const pool = { query: async <R,>(text: string, params?: readonly unknown[]) => (await agora.sql(text, params ? [...params] : [])) as R[] };
+  await agora.jobs!.send(pool, 'events.notifications', job!.data);
+  await agora.jobs!.send(pool, 'events.notifications', job!.data);
+  await settled();
+  const runs = await agora.sql(`select state from pgboss.job where name = 'events.notifications' and data->'payload'->>'requestId' = $1`, [request.id]);
+  t.same(runs.map((r) => r.state), ['completed', 'completed', 'completed'], 'every run succeeded');
+  t.equal((await list(bob)).length, 1, 'one notification');
+});
+
+t.test("a post and its event's job are written in one transaction, the request's when it is keyed", async (t) => {
+  const [ada] = await Promise.all([agora.signUp()]);
+  const headers = { authorization: `Bearer ${ada.token}`, 'content-type': 'application/json' };
+  t.equal((await agora.raw('POST', '/v1/posts', { headers, body: JSON.stringify({ text: 'warming the caches' }) })).status, 201);
+  await settled();
+  const unkeyed = await agora.statementsDuring(() => agora.raw('POST', '/v1/posts', { headers, body: JSON.stringify({ text: 'unkeyed' }) }));
+  // Before the transaction, the reads the request needs (unless cached); then the unit of work
+  // the posts service opens for its write and its event: two statements more than the insert
+  // alone, the price of a job that commits (or not) with its post.
+  const written = unkeyed.statements.slice(unkeyed.statements.indexOf('begin'));
+  t.equal(written.length, 4, `begin, insert the post, insert the job, commit:\n${written.join('\n')}`);
+  t.equal(written[0], 'begin');
+  t.match(written[1], /^insert into posts\.post/);
+  t.match(written[2], /INSERT INTO pgboss\.job/);
+  t.equal(written[3], 'commit');
+
+  const keyed = await agora.statementsDuring(() =>
+    agora.raw('POST', '/v1/posts', { headers: { ...headers, 'idempotency-key': `one-transaction-${ada.account.id}` }, body: JSON.stringify({ text: 'keyed' }) }),
+  );
+  const at = (pattern: RegExp) => keyed.statements.findIndex((s) => pattern.test(s));
+  const [begin, post, job, record, commit] = ([/^begin$/, /^insert into posts\.post/, /INSERT INTO pgboss\.job/, /insert into idempotency\.record/, /^commit$/].map(at)) as [number, number, number, number, number];
+  t.ok(begin >= 0 && begin < post && post < job && job < commit && record < commit, `the post and its job in the idempotency record's transaction:\n${keyed.statements.join('\n')}`);
+  t.equal(keyed.statements.filter((s) => s === 'begin').length, 1, 'one transaction');
 });

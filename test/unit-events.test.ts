@@ -1,5 +1,7 @@
-// In-process domain events (src/services/events.ts), without a server: listeners run in the
-// order they were added and are awaited; a failing one does not stop the others.
+// Domain events (src/services/events.ts), without a server. In-process: listeners run in the
+// order they were added and are awaited; a failing one does not stop the others. Durable:
+// `publish` enqueues one job per consuming domain in the given unit of work, and the consumers
+// run the handler of the job's event.
 import t from 'tap';
 import { DomainEvents } from '../src/services/events.ts';
 
@@ -46,4 +48,46 @@ t.test('failing listeners do not stop the others; emit then throws all their err
     t.same((error as AggregateError).errors, [sync, rejected]);
   }
   t.same(ran, [1, 2, 3, 4]);
+});
+
+const uow = { transaction: true as const, query: async () => [] };
+const published = { postId: 'p1', authorId: 'a1', channelId: null, text: 'hi', createdAt: '2026-12-02T00:00:00.000Z' };
+
+t.test('publish enqueues, in the unit of work given, one job per consuming domain of the event', async (t) => {
+  const events = new DomainEvents();
+  events.consume('post.published', 'notifications', async () => {});
+  events.consume('post.published', 'search', async () => {});
+  events.consume('message.sent', 'notifications', async () => {});
+  const sent: unknown[][] = [];
+  events.attach(async (into, queue, job) => void sent.push([into, queue, job]));
+  await events.publish('post.published', published, uow);
+  t.same(sent, [
+    [uow, 'events.notifications', { event: 'post.published', payload: published }],
+    [uow, 'events.search', { event: 'post.published', payload: published }],
+  ]);
+  sent.length = 0;
+  await events.publish('friendRequest.created', { requestId: 'r', senderId: 's', recipientId: 'x' }, uow);
+  t.same(sent, [], 'an event no domain consumes enqueues nothing');
+});
+
+t.test('publish refuses before the job queue is attached, and enqueues nothing for a process without one', async (t) => {
+  const events = new DomainEvents();
+  events.consume('post.published', 'notifications', async () => {});
+  await t.rejects(events.publish('post.published', published, uow), /published before the job queue was attached/);
+  events.withoutQueue();
+  await t.resolves(events.publish('post.published', published, uow));
+});
+
+t.test("a consumer runs the handler of its job's event in the job's unit of work; an event it does not consume fails the job", async (t) => {
+  const events = new DomainEvents();
+  const seen: unknown[] = [];
+  events.consume('post.published', 'notifications', async (payload, into) => void seen.push(['post', payload, into]));
+  events.consume('message.sent', 'notifications', async (payload) => void seen.push(['message', payload]));
+  t.throws(() => events.consume('message.sent', 'notifications', async () => {}), /notifications already consumes message.sent/);
+  const [consumer, ...others] = events.consumers;
+  t.same(others, []);
+  t.match(consumer, { consumer: 'notifications', queue: 'events.notifications', events: ['post.published', 'message.sent'] });
+  await consumer!.handle('post.published', published, uow);
+  t.same(seen, [['post', published, uow]]);
+  await t.rejects(consumer!.handle('account.closed', { accountId: 'a' }, uow), /notifications does not consume account.closed/);
 });

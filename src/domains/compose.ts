@@ -79,9 +79,14 @@ function checkCacheTopics(domains: readonly AnyDomain[]): void {
 }
 
 /** Every domain's services, built in the order of their needs, then subscribed to each other's events. */
-export function createDomainServices<const D extends readonly AnyDomain[]>(domains: D, context: Omit<DomainContext, 'events'>): ServicesOf<D> {
+export function createDomainServices<const D extends readonly AnyDomain[]>(
+  domains: D,
+  context: Omit<DomainContext, 'events'> & { events?: DomainEvents },
+): ServicesOf<D> {
   checkCacheTopics(domains);
-  const events = new DomainEvents();
+  // The composition root passes its own when it must reach them later (the job queue's consumers,
+  // and where `publish` enqueues: src/boot.ts).
+  const events = context.events ?? new DomainEvents();
   const built = new Map<string, object>();
   const owners = new Map<string, string>();
   const services: Record<string, unknown> = {};

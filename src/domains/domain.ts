@@ -56,7 +56,11 @@ export interface Domain<Name extends string = string, S extends object = object,
   create(context: DomainContext, needed: N): S;
   /** The operations it serves, over its own services and those it needs. */
   handlers?(services: S & N): DomainHandlers;
-  /** Reacts to other domains' events (its own listeners, after every domain is built). */
+  /**
+   * Reacts to other domains' events, after every domain is built: in-process listeners (`on`), and
+   * durable consumers (`consume(event, <its name>, …)`, jobs of its queue `events.<its name>`,
+   * which a migration creates).
+   */
   subscribe?(events: DomainEvents, services: S & N): void;
 }
 

@@ -6,10 +6,12 @@ import { accounts } from './accounts.ts';
 import { channels } from './channels.ts';
 import { createDomainHandlers, createDomainServices, domainPersistence } from './compose.ts';
 import { domainList, type DomainContext, type ServicesOf } from './domain.ts';
+import type { DomainEvents } from '../services/events.ts';
 import { idempotency } from './idempotency.ts';
 import { messages } from './messages.ts';
 import { notifications } from './notifications.ts';
 import { Migration20261202000000 } from '../persistence/migrations/Migration20261202000000.ts';
+import { Migration20261202090000 } from '../persistence/migrations/Migration20261202090000.ts';
 import { posts } from './posts.ts';
 import { social } from './social.ts';
 
@@ -20,11 +22,13 @@ export type Services = ServicesOf<typeof domains>;
 
 /**
  * What the ORM is opened with: every domain's entities and migrations, and the migrations of what
- * no domain owns: the job queue's schema (pg-boss, src/jobs/).
+ * no domain owns: the job queue's schema (pg-boss, src/jobs/) and its queues, the durable domain
+ * events' included.
  */
-export const persistence = domainPersistence(domains, { Migration20261202000000 });
+export const persistence = domainPersistence(domains, { Migration20261202000000, Migration20261202090000 });
 
-export function createServices(context: Omit<DomainContext, 'events'>): Services {
+/** Every domain's services; `context.events` (when given) is where they publish and subscribe. */
+export function createServices(context: Omit<DomainContext, 'events'> & { events?: DomainEvents }): Services {
   return createDomainServices(domains, context);
 }
 

@@ -1,5 +1,5 @@
-// Notifications: what happened that concerns an account, made from other domains' events
-// (schema `notifications`).
+// Notifications: what happened that concerns an account, made by durable consumers of other
+// domains' events (schema `notifications`; queue `events.notifications`).
 import { notificationsAllowedMethods, notificationsHandlers } from '../handlers/notifications.ts';
 import { Migration20261202073755 } from '../persistence/migrations/Migration20261202073755.ts';
 import { notificationsEntities } from '../persistence/notifications/index.ts';
@@ -20,10 +20,13 @@ export const notifications = defineDomain({
     allowedMethods: notificationsAllowedMethods(notifications),
   }),
   subscribe: (events, { notifications }) => {
-    events.on('friendRequest.created', (e) => notifications.onFriendRequestReceived(e));
-    events.on('friendRequest.accepted', (e) => notifications.onFriendRequestAccepted(e));
-    events.on('post.published', (e) => notifications.onPostPublished(e));
-    events.on('message.sent', (e) => notifications.onMessageSent(e));
+    // Durable: each publication is a job of the `events.notifications` queue (created by
+    // Migration20261202090000), run by a worker in the job's unit of work.
+    events.consume('friendRequest.created', 'notifications', (e, uow) => notifications.onFriendRequestReceived(e, uow));
+    events.consume('friendRequest.accepted', 'notifications', (e, uow) => notifications.onFriendRequestAccepted(e, uow));
+    events.consume('post.published', 'notifications', (e, uow) => notifications.onPostPublished(e, uow));
+    events.consume('message.sent', 'notifications', (e, uow) => notifications.onMessageSent(e, uow));
+    // In-process: clean-ups done before the closing or deleting request answers.
     events.on('account.closed', ({ accountId }) => notifications.forgetAccount(accountId));
     events.on('channels.deleted', ({ channelIds }) => notifications.forgetChannels(channelIds));
   },

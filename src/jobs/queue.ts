@@ -3,11 +3,14 @@
 // only module that knows pg-boss; the rest of src/jobs/ declares consumers and schedules in
 // Agora's terms, and the code that causes a job enqueues it with `send`, inside its own unit of work.
 //
-// pg-boss runs on a small pool of its own (JOBS_POOL_MAX connections). It needs no session state
-// of a connection: its locks are transaction-level advisory locks and LISTEN/NOTIFY stays off
-// (workers poll), so it works through PgBouncer in transaction pooling mode too.
+// pg-boss runs on a small pool of its own (JOBS_POOL_MAX connections). Its locks are
+// transaction-level advisory locks. A worker also holds one connection that LISTENs, so that a
+// job of a queue created with `notify: true` (the durable domain events') wakes it at once: the
+// job's insert sends a NOTIFY, delivered when the enqueuing transaction commits. That is only a
+// shortcut: polling goes on, so where LISTEN cannot be held (PgBouncer in transaction pooling
+// mode) pg-boss warns and the jobs are picked up at the next poll.
 import { PgBoss, type Db, type Job } from 'pg-boss';
-import type { Queryable, Row } from '../persistence/sql.ts';
+import type { Queryable, Row, UnitOfWork } from '../persistence/sql.ts';
 
 /** What the job of one queue carries (JSON). */
 export type JobData = Record<string, unknown>;
@@ -23,7 +26,7 @@ export interface JobContext {
    * completion, or not at all. A worker that dies mid-job leaves none of it behind, and the
    * attempt that repeats the job writes it once.
    */
-  uow: Queryable;
+  uow: UnitOfWork;
   /** Aborted when the worker stops waiting for this job (shutdown past its timeout). */
   signal: AbortSignal;
 }
@@ -81,9 +84,10 @@ function adapter(uow: Queryable): Db {
   };
 }
 
-/** A unit of work over pg-boss's view of a transaction. */
-function unitOfWork(db: Db): Queryable {
+/** A unit of work over pg-boss's view of a transaction (a transactional worker's job). */
+function unitOfWork(db: Db): UnitOfWork {
   return {
+    transaction: true,
     query: async <R extends Row = Row>(sql: string, params?: readonly unknown[]) => (await db.executeSql(sql, params ? [...params] : [])).rows as R[],
   };
 }
@@ -112,7 +116,8 @@ export class JobQueue {
       monitorIntervalSeconds: options.superviseIntervalSeconds,
       cronMonitorIntervalSeconds: Math.min(45, options.superviseIntervalSeconds),
       cronWorkerIntervalSeconds: Math.min(45, Math.max(1, Math.round(options.pollingIntervalSeconds))),
-      useListenNotify: false,
+      // Only a worker consumes; an instance that only enqueues needs no listening connection.
+      useListenNotify: options.worker,
     });
     boss.on('error', options.onError);
     boss.on('warning', options.onWarning);

@@ -8,7 +8,8 @@ import pg from 'pg';
 import { createAgoraClient, unwrap, type Account, type AgoraClient } from 'agora-sdk';
 import { loadConfig } from '../../src/config.ts';
 import { loggerOptions } from '../../src/http/logger.ts';
-import { boot } from '../../src/boot.ts';
+import { boot, type BootOptions } from '../../src/boot.ts';
+import type { JobQueue } from '../../src/jobs/index.ts';
 import type { Services } from '../../src/server.ts';
 import { assertConforms } from './contract.ts';
 import { readResponse, type RawResponse } from './http.ts';
@@ -59,6 +60,8 @@ export interface Agora {
   logs: Record<string, any>[];
   /** The server's services, for what no endpoint triggers (e.g. purge jobs). */
   services: Services;
+  /** The job queue, when started with `jobs: true`. */
+  jobs: JobQueue | undefined;
   /** The operationId of every response replayed for an Idempotency-Key, in order. */
   replays: string[];
   /**
@@ -87,8 +90,14 @@ export function uniqueHandle(prefix = 'user'): string {
 export interface StartOptions {
   /** Rewrites the database URL the server connects to (e.g. to go through a proxy). */
   routeDatabase?: (url: string) => string;
-  /** Start the job queue and a worker (default false: the tests run the purges themselves). */
+  /**
+   * Start the job queue and a worker (default false: the tests run the purges themselves, and
+   * durable domain events reach no consumer, so no notification is made). A test of
+   * notifications starts it.
+   */
   jobs?: boolean;
+  /** The job queue's timings, instead of the production ones (with `jobs: true`). */
+  jobTuning?: BootOptions['jobTuning'];
 }
 
 /** A database of the test's own, cloned from the migrated template; dropped at teardown. */
@@ -133,8 +142,9 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
     // The template is migrated; the tests run the purges themselves, when they want them.
     migrate: false,
     jobs: options.jobs ?? false,
+    ...(options.jobTuning ? { jobTuning: options.jobTuning } : {}),
   });
-  const { app, services, invalidations, metricsUrl } = server;
+  const { app, services, invalidations, metricsUrl, jobs } = server;
   const { port } = app.server.address() as AddressInfo;
   const origin = `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const baseUrl = `${origin}/v1`;
@@ -161,6 +171,7 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
     databaseUrl: url,
     logs,
     services,
+    jobs,
     replays,
     client,
     async statementsDuring(work) {

@@ -2,7 +2,7 @@
 // Lists of ids travel as one comma-separated text parameter (`string_to_array($n, ',')::uuid[]`),
 // which every driver path passes as a scalar. A conversation's rows go with it (foreign keys
 // within the schema); account ids have none (accounts are another domain).
-import { asDate, type Database, type Queryable, type Row, type UnitOfWork } from '../sql.ts';
+import { asDate, joinOrBegin, type Database, type Queryable, type Row, type UnitOfWork } from '../sql.ts';
 
 export interface ParticipantRow {
   accountId: string;
@@ -116,6 +116,14 @@ export class MessagesStore {
 
   constructor(db: Database) {
     this.#db = db;
+  }
+
+  /**
+   * Runs `work` in the caller's unit of work when given, in a transaction of its own otherwise:
+   * for a write and the events it publishes (a job each), which must commit together.
+   */
+  unitOfWork<T>(uow: UnitOfWork | undefined, work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+    return joinOrBegin(this.#db, uow, work);
   }
 
   /**

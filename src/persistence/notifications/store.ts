@@ -2,7 +2,7 @@
 // Every insert is `on conflict (recipient_id, source_key) do nothing`: a consumer run twice for
 // the same cause (a retried job, a replayed event) leaves one notification. Lists travel as one
 // JSON text parameter, so every statement takes scalars only.
-import type { Database, Row } from '../sql.ts';
+import { joinOrBegin, type Database, type Queryable, type Row, type UnitOfWork } from '../sql.ts';
 
 export type NotificationType = 'friendRequestReceived' | 'friendRequestAccepted' | 'messageReceived' | 'channelPost' | 'mention';
 
@@ -121,11 +121,12 @@ export class NotificationsStore {
 
   /**
    * Inserts the notifications that are not there yet (same recipient and source key) and are
-   * not about the recipient's own action; returns how many were inserted.
+   * not about the recipient's own action; returns how many were inserted. Writes on `uow` when
+   * given (a consumer's job: the notification commits with the job's completion).
    */
-  async insert(rows: readonly NewNotificationRow[]): Promise<number> {
+  async insert(rows: readonly NewNotificationRow[], uow?: UnitOfWork): Promise<number> {
     if (rows.length === 0) return 0;
-    const inserted = await this.#db.query(
+    const inserted = await (uow ?? (this.#db as Queryable)).query(
       `insert into notifications.notification (${INSERTED_COLUMNS})
        select ${INSERTED_COLUMNS} from ${RECORDSET}
         where r.recipient_id <> r.actor_id
@@ -142,9 +143,9 @@ export class NotificationsStore {
    * notifies once until its recipient reads that notification. Serialized per conversation, so
    * two messages at once cannot both find none.
    */
-  async insertUnlessConversationUnread(conversationId: string, rows: readonly NewNotificationRow[]): Promise<number> {
+  async insertUnlessConversationUnread(conversationId: string, rows: readonly NewNotificationRow[], unitOfWork?: UnitOfWork): Promise<number> {
     if (rows.length === 0) return 0;
-    return this.#db.transaction(async (uow) => {
+    return joinOrBegin(this.#db, unitOfWork, async (uow) => {
       await uow.query(`select pg_advisory_xact_lock(hashtextextended('notifications.conversation:' || $1, 0))`, [conversationId]);
       const inserted = await uow.query(
         `insert into notifications.notification (${INSERTED_COLUMNS})

@@ -2,7 +2,7 @@
 // row comparisons the composite indexes answer directly, so a page costs the same at any
 // depth. Conditional writes are evaluated by PostgreSQL (see conditional-write.ts).
 import { conditionalWrite, type WriteOutcome } from '../conditional-write.ts';
-import { asDate, type Database, type Row, type UnitOfWork } from '../sql.ts';
+import { asDate, joinOrBegin, type Database, type Row, type UnitOfWork } from '../sql.ts';
 
 export type { WriteOutcome } from '../conditional-write.ts';
 
@@ -60,6 +60,14 @@ export class PostsStore {
 
   constructor(db: Database) {
     this.#db = db;
+  }
+
+  /**
+   * Runs `work` in the caller's unit of work when given, in a transaction of its own otherwise:
+   * for a write and the events it publishes (a job each), which must commit together.
+   */
+  unitOfWork<T>(uow: UnitOfWork | undefined, work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+    return joinOrBegin(this.#db, uow, work);
   }
 
   async #select(sql: string, params: unknown[]): Promise<PostRow[]> {

@@ -85,6 +85,14 @@ export class SocialStore {
     this.#db = db;
   }
 
+  /**
+   * Runs `work` in the caller's unit of work when given, in a transaction of its own otherwise:
+   * for a write and the events it publishes (a job each), which must commit together.
+   */
+  unitOfWork<T>(uow: UnitOfWork | undefined, work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+    return joinOrBegin(this.#db, uow, work);
+  }
+
   /** Inserts a request unless they are friends or a request between them is already pending. */
   async insertRequest(row: FriendRequestRow, uow?: UnitOfWork): Promise<NewRequestOutcome> {
     return joinOrBegin(this.#db, uow, async (tx) => {
@@ -140,8 +148,8 @@ export class SocialStore {
    * Turns the pending request from `friendId` to `accountId` into a friendship (both sides,
    * `ids` naming the two rows); a request the other way, if any, goes too.
    */
-  async accept(accountId: string, friendId: string, ids: [string, string], now: Date): Promise<AcceptOutcome> {
-    return this.#db.transaction(async (tx) => {
+  async accept(accountId: string, friendId: string, ids: [string, string], now: Date, uow?: UnitOfWork): Promise<AcceptOutcome> {
+    return joinOrBegin(this.#db, uow, async (tx) => {
       await lockPair(tx, accountId, friendId);
       const [existing] = await tx.query(`select ${FRIENDSHIP_COLUMNS} from social.friendship where account_id = $1 and friend_id = $2`, [accountId, friendId]);
       if (existing) return { kind: 'already', row: toFriendshipRow(existing) };

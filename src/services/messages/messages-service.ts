@@ -143,15 +143,20 @@ export class MessagesService {
 
   /**
    * Sends a message; in a conversation of two, only while the other is still the caller's
-   * friend. Writes on `uow` when given; `message.sent` is emitted once the message is stored.
+   * friend. Writes on `uow` when given (else in a transaction of its own), and publishes
+   * `message.sent` in the same unit of work.
    */
   async send(caller: Caller, conversationId: string, input: NewMessage, uow?: UnitOfWork): Promise<Message> {
     const text = checkText(input.text);
     const participants = await this.#participantsFor(caller, conversationId);
     if (!(await this.#maySend(caller, participants))) throw new Forbidden('the other participant is no longer your friend; you cannot message them');
-    const row = await this.#store.insertMessage({ id: uuidv7(), conversationId, authorId: caller.accountId, text, createdAt: this.#now() }, uow);
     const recipientIds = participants.filter((p) => !p.closed && p.accountId !== caller.accountId).map((p) => p.accountId);
-    await this.#events?.emit('message.sent', { conversationId, messageId: row.id, authorId: caller.accountId, recipientIds });
+    // The message and its event's jobs commit together: with the caller's unit of work when given.
+    const row = await this.#store.unitOfWork(uow, async (tx) => {
+      const inserted = await this.#store.insertMessage({ id: uuidv7(), conversationId, authorId: caller.accountId, text, createdAt: this.#now() }, tx);
+      await this.#events?.publish('message.sent', { conversationId, messageId: inserted.id, authorId: caller.accountId, recipientIds }, tx);
+      return inserted;
+    });
     const people = await this.#accounts.summaries([caller.accountId]);
     return this.#asMessage(row, participants, people);
   }

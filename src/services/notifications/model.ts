@@ -70,7 +70,8 @@ export interface PostPublished {
   authorId: string;
   channelId: string | null;
   text: string;
-  createdAt: Date;
+  /** ISO 8601: the payload travels as JSON. */
+  createdAt: string;
 }
 
 export interface MessageSent {

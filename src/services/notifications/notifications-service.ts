@@ -1,10 +1,12 @@
-// Notifications: made by consumers of other domains' events, read, grouped, marked read and
-// dismissed by their recipient. Each consumer is idempotent by a source key (`post:<id>`…):
-// a notification is unique per recipient and source, so a consumer run twice for one cause (a
-// job retried after a crash) notifies once. No consumer tells anybody about their own action,
+// Notifications: made by consumers of other domains' durable events, read, grouped, marked read
+// and dismissed by their recipient. A consumer writes through the job's unit of work, so its
+// notifications commit with the job's completion (or not at all), and is idempotent by a source
+// key (`post:<id>`…): a notification is unique per recipient and source, so a consumer run twice
+// for one cause (a job retried after a crash) notifies once. No consumer tells anybody about their own action,
 // or about what they could not otherwise see: a mention in a private channel's post reaches
 // its members only, a channel's new post only its members.
 import { v7 as uuidv7 } from 'uuid';
+import type { UnitOfWork } from '../unit-of-work.ts';
 import type { GroupRow, NewNotificationRow, NotificationRow, NotificationsStore } from '../../persistence/notifications/index.ts';
 import type { AccountSummary, AccountsService, Caller } from '../accounts/index.ts';
 import type { ChannelsService } from '../channels/index.ts';
@@ -63,7 +65,7 @@ export class NotificationsService {
   /* ------------------------------------------------------------------ consumers */
 
   /** The recipient of a friend request hears of it. */
-  async onFriendRequestReceived(event: FriendRequestReceived): Promise<void> {
+  async onFriendRequestReceived(event: FriendRequestReceived, uow?: UnitOfWork): Promise<void> {
     await this.#store.insert([
       {
         id: uuidv7(),
@@ -76,11 +78,11 @@ export class NotificationsService {
         sourceKey: `friendRequest:${event.requestId}`,
         createdAt: this.#now(),
       },
-    ]);
+    ], uow);
   }
 
   /** Who asked hears that the request was accepted. */
-  async onFriendRequestAccepted(event: FriendRequestAccepted): Promise<void> {
+  async onFriendRequestAccepted(event: FriendRequestAccepted, uow?: UnitOfWork): Promise<void> {
     await this.#store.insert([
       {
         id: uuidv7(),
@@ -92,7 +94,7 @@ export class NotificationsService {
         sourceKey: `friendship:${event.friendshipId}`,
         createdAt: this.#now(),
       },
-    ]);
+    ], uow);
   }
 
   /**
@@ -100,7 +102,8 @@ export class NotificationsService {
    * post's channel (up to CHANNEL_FAN_OUT_LIMIT), of the new post. Both use the source key
    * `post:<id>`, mentions first: a member who is mentioned gets the mention, not both.
    */
-  async onPostPublished(event: PostPublished): Promise<void> {
+  async onPostPublished(event: PostPublished, uow?: UnitOfWork): Promise<void> {
+    const createdAt = new Date(event.createdAt);
     const post = { ...NO_SUBJECT, postId: event.postId, channelId: event.channelId };
     const sourceKey = `post:${event.postId}`;
     const handles = mentionedHandles(event.text);
@@ -117,8 +120,9 @@ export class NotificationsService {
           ...post,
           groupKey: `mention:${event.postId}`,
           sourceKey,
-          createdAt: event.createdAt,
+          createdAt,
         })),
+        uow,
       );
     }
     if (event.channelId !== null) {
@@ -132,8 +136,9 @@ export class NotificationsService {
           ...post,
           groupKey: `channelPost:${event.channelId}`,
           sourceKey,
-          createdAt: event.createdAt,
+          createdAt,
         })),
+        uow,
       );
     }
   }
@@ -144,7 +149,7 @@ export class NotificationsService {
    * unread notification of this conversation (one not yet dismissed, after their marker). A
    * conversation being written in thus notifies once, and again once that notification is read.
    */
-  async onMessageSent(event: MessageSent): Promise<void> {
+  async onMessageSent(event: MessageSent, uow?: UnitOfWork): Promise<void> {
     const reading = new Set(event.readingIds ?? []);
     const now = this.#now();
     await this.#store.insertUnlessConversationUnread(
@@ -163,6 +168,7 @@ export class NotificationsService {
           sourceKey: `message:${event.messageId}`,
           createdAt: now,
         })),
+      uow,
     );
   }
 

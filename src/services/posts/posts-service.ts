@@ -147,8 +147,13 @@ export class PostsService {
     const author = (await this.#accounts.summaries([caller.accountId])).get(caller.accountId);
     if (!author) throw new NotFound('account');
     const now = this.#now();
-    const row = await this.#store.insert({ id: uuidv7(), authorId: caller.accountId, channelId, text, createdAt: now, updatedAt: now }, unitOfWork);
-    await this.#events?.emit('post.published', { postId: row.id, authorId: row.authorId, channelId: row.channelId, text: row.text, createdAt: row.createdAt });
+    // The post and its event's jobs commit together: with the caller's unit of work when given.
+    const row = await this.#store.unitOfWork(unitOfWork, async (uow) => {
+      const inserted = await this.#store.insert({ id: uuidv7(), authorId: caller.accountId, channelId, text, createdAt: now, updatedAt: now }, uow);
+      const published = { postId: inserted.id, authorId: inserted.authorId, channelId: inserted.channelId, text: inserted.text, createdAt: inserted.createdAt.toISOString() };
+      await this.#events?.publish('post.published', published, uow);
+      return inserted;
+    });
     return { ...row, author };
   }
 

@@ -35,7 +35,14 @@ export class SocialService {
     const recipient = people.get(recipientId);
     const sender = people.get(caller.accountId);
     if (!recipient || !sender) throw new NotFound('account');
-    const outcome = await this.#store.insertRequest({ id: uuidv7(), senderId: sender.id, recipientId, createdAt: this.#now() }, unitOfWork);
+    // The request and its event's jobs commit together: with the caller's unit of work when given.
+    const outcome = await this.#store.unitOfWork(unitOfWork, async (uow) => {
+      const inserted = await this.#store.insertRequest({ id: uuidv7(), senderId: sender.id, recipientId, createdAt: this.#now() }, uow);
+      if (inserted.kind === 'done') {
+        await this.#events?.publish('friendRequest.created', { requestId: inserted.row.id, senderId: sender.id, recipientId }, uow);
+      }
+      return inserted;
+    });
     switch (outcome.kind) {
       case 'friends':
         throw new Conflict('you already are friends', 'accountId');
@@ -47,7 +54,6 @@ export class SocialService {
           'accountId',
         );
     }
-    await this.#events?.emit('friendRequest.created', { requestId: outcome.row.id, senderId: sender.id, recipientId });
     return { id: outcome.row.id, sender, recipient, createdAt: outcome.row.createdAt };
   }
 
@@ -83,16 +89,20 @@ export class SocialService {
    * Accepts the request `friendId` sent to `accountId` (the caller). Idempotent: `created` is
    * false when they already were friends.
    */
-  async acceptRequest(caller: Caller, accountId: string, friendId: string): Promise<{ friend: Friend; created: boolean }> {
+  async acceptRequest(caller: Caller, accountId: string, friendId: string, unitOfWork?: UnitOfWork): Promise<{ friend: Friend; created: boolean }> {
     await this.#assertSelf(caller, accountId, 'only the account itself may accept its friend requests');
     if (friendId === accountId) throw new InvalidInput([{ field: 'friendId', detail: 'cannot be yourself' }]);
     const friend = (await this.#accounts.summaries([friendId])).get(friendId);
     if (!friend) throw new NotFound('account');
-    const outcome = await this.#store.accept(accountId, friendId, [uuidv7(), uuidv7()], this.#now());
+    // The friendship and its event's jobs commit together.
+    const outcome = await this.#store.unitOfWork(unitOfWork, async (uow) => {
+      const accepted = await this.#store.accept(accountId, friendId, [uuidv7(), uuidv7()], this.#now(), uow);
+      if (accepted.kind === 'done') await this.#events?.publish('friendRequest.accepted', { friendshipId: accepted.row.id, accountId, friendId }, uow);
+      return accepted;
+    });
     if (outcome.kind === 'no-request') {
       throw new Conflict('this account has not asked you to be friends; send a request with POST /v1/friend-requests');
     }
-    if (outcome.kind === 'done') await this.#events?.emit('friendRequest.accepted', { friendshipId: outcome.row.id, accountId, friendId });
     return { friend: { account: friend, since: outcome.row.createdAt }, created: outcome.kind === 'done' };
   }
 
