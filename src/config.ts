@@ -61,6 +61,11 @@ export interface Config {
     absoluteTtlSeconds: number;
   };
   rateLimit: {
+    /**
+     * The Redis server every instance counts its rate limits in (one budget across instances);
+     * undefined: each instance counts alone, in memory.
+     */
+    redisUrl: string | undefined;
     perMinute: number;
     signInPerAddressPerMinute: number;
     signInPerAccountPer15Minutes: number;
@@ -124,6 +129,15 @@ function memoryDefaults() {
   };
 }
 
+function isRedisUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export function loadConfig(env: Env = process.env): Config {
@@ -134,6 +148,11 @@ export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = env.DATABASE_URL || undefined;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+  const redisUrl = env.REDIS_URL || undefined;
+  if (redisUrl !== undefined && !isRedisUrl(redisUrl)) {
+    // Not echoed: the URL may carry a password.
+    throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379');
   }
   const idle = integer(env, 'SESSION_IDLE_TTL_SECONDS', 7 * 24 * 3600, 60, 365 * 24 * 3600);
   const absolute = integer(env, 'SESSION_ABSOLUTE_TTL_SECONDS', 30 * 24 * 3600, 60, 365 * 24 * 3600);
@@ -180,6 +199,7 @@ export function loadConfig(env: Env = process.env): Config {
     cacheMaxStalenessMs: integer(env, 'CACHE_MAX_STALENESS_MS', 1000, 100, 600_000),
     session: { idleTtlSeconds: idle, absoluteTtlSeconds: absolute },
     rateLimit: {
+      redisUrl,
       perMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
       signInPerAddressPerMinute: integer(env, 'SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE', 20, 1, 1_000_000),
       signInPerAccountPer15Minutes: integer(env, 'SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES', 10, 1, 1_000_000),

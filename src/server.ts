@@ -6,6 +6,7 @@ import { createHandlers, createServices as createDomainServices, type Services }
 import { createAuthenticator, createIdempotentRunner } from './handlers/index.ts';
 import { buildApp, type AppOptions } from './http/app.ts';
 import { buildMetricsServer } from './http/metrics-server.ts';
+import { SharedRateLimitStore } from './http/rate-limit-store.ts';
 import { loadSpec, specV2Path } from './http/spec.ts';
 import { deferredLog, silentLog, type Log } from './log.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
@@ -30,14 +31,18 @@ export function createServices(orm: Orm, config: Config, log: Log = silentLog, c
 
 /** What the app needs at run time, beside the services and the config. */
 export type AppRuntime = Pick<AppOptions, 'logger' | 'metrics' | 'readiness' | 'databaseAvailable' | 'isUnavailable'> &
-  Partial<Pick<AppOptions, 'handlers' | 'onIdempotentReplay' | 'onClose'>>;
+  Partial<Pick<AppOptions, 'handlers' | 'onIdempotentReplay' | 'onClose'>> & {
+    /** Where every instance counts its rate limits (REDIS_URL); without it, each counts alone. */
+    rateLimitStore?: SharedRateLimitStore;
+  };
 
 /**
  * buildApp's options: the specs, the handlers over `services`, the settings from `config`, and
  * the run-time parts (`runtime.handlers` replaces version 1's handlers, e.g. to test one missing).
  */
-export function appOptions(services: Services, config: Config, runtime: AppRuntime): AppOptions {
+export function appOptions(services: Services, config: Config, { rateLimitStore, ...runtime }: AppRuntime): AppOptions {
   const handlers = createHandlers(services);
+  const { redisUrl: _, ...rateLimit } = config.rateLimit;
   return {
     spec: loadSpec(),
     handlers: handlers.v1,
@@ -47,7 +52,7 @@ export function appOptions(services: Services, config: Config, runtime: AppRunti
     bodyLimitBytes: config.bodyLimitBytes,
     corsOrigins: config.corsOrigins,
     trustProxy: config.trustProxy,
-    rateLimit: config.rateLimit,
+    rateLimit: { ...rateLimit, store: rateLimitStore },
     transport: { http2: config.http2, tls: config.tls },
     pressure: config.pressure,
     ...runtime,
@@ -80,6 +85,11 @@ export interface AgoraServer {
    * to be decided (`attach` or `withoutQueue`) before a request may publish.
    */
   events: DomainEvents;
+}
+
+function sharedRateLimitStore(url: string, log: Log, metrics: Metrics): SharedRateLimitStore {
+  const { onChange, onUnchecked } = metrics.rateLimits.sharedStore();
+  return new SharedRateLimitStore({ url, log, onChange, onUnchecked });
 }
 
 export async function createServer(
@@ -120,6 +130,8 @@ export async function createServer(
   });
   metrics.database.setUp(true);
   guardQueries(orm, availability);
+  // Connects in start(), below; until then (and during its outages) requests go unchecked.
+  const rateLimitStore = config.rateLimit.redisUrl ? sharedRateLimitStore(config.rateLimit.redisUrl, log, metrics) : undefined;
 
   let migrationsApplied = false;
   const app = await buildApp(
@@ -137,11 +149,14 @@ export async function createServer(
           migrationsApplied ||= (await pendingMigrations(orm)).length === 0;
           return migrationsApplied;
         },
+        ...(rateLimitStore && { rateLimitStore: () => rateLimitStore.available }),
       },
+      rateLimitStore,
       databaseAvailable: () => availability.available,
       isUnavailable: isConnectionFailure,
       onClose: async () => {
         availability.close();
+        rateLimitStore?.close();
         await invalidations?.close();
       },
     }),
@@ -149,6 +164,7 @@ export async function createServer(
   log.attach(app.log);
   availability.start();
   await invalidations?.start();
+  await rateLimitStore?.start();
 
   const metricsApp = config.metricsPort === undefined
     ? undefined

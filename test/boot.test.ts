@@ -1,4 +1,6 @@
 // boot(config): one listening server from a config, and a close that stops all of it, once.
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import t, { type Test } from 'tap';
 import { boot, BootClosed, type Booting } from '../src/boot.ts';
@@ -39,6 +41,20 @@ t.test('a booted server answers, and its close stops it and its connections, how
   await t.rejects(fetch(`${server.url}/healthz`), 'the API no longer accepts');
   await t.rejects(fetch(server.metricsUrl!), '/metrics no longer accepts');
   await eventually('the connections closed', async () => ((await connections(pool)) === 0 ? true : undefined), 30_000);
+});
+
+t.test('with REDIS_URL, the rate-limit store is connected by the boot and disconnected by its close', async (t) => {
+  const { url } = await database(t);
+  const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
+  t.teardown(() => redis.disconnect());
+  // This process's connections, by the name the store gives them.
+  const name = `agora-rate-limit:${hostname()}:${process.pid}`;
+  const held = async () => ((await redis.client('LIST')) as string).split('\n').filter((line) => line.includes(` name=${name} `)).length;
+  t.equal(await held(), 0);
+  const server = await boot(loadConfig({ DATABASE_URL: url, REDIS_URL: 'redis://127.0.0.1:6379' }), options);
+  t.equal(await held(), 1, 'connected by the time the boot resolves');
+  await server.close();
+  await eventually('the connection closed', async () => ((await held()) === 0 ? true : undefined), 10_000);
 });
 
 t.test('a close during the start stops what the start has opened, and the start says it was closed', async (t) => {

@@ -20,3 +20,15 @@ t.test('WORKER, JOBS_POOL_MAX, JOBS_POLL_INTERVAL_MS: the job queue of this inst
     t.throws(() => loadConfig({ [name]: bad }), { name: 'ConfigError', message: new RegExp(name) }, `${name}=${bad}`);
   }
 });
+
+t.test('REDIS_URL: where every instance counts its rate limits; unset, each counts alone', async (t) => {
+  t.equal(loadConfig({}).rateLimit.redisUrl, undefined, 'unset: in memory');
+  t.equal(loadConfig({ REDIS_URL: '' }).rateLimit.redisUrl, undefined, 'empty is unset');
+  for (const good of ['redis://127.0.0.1:6379', 'rediss://user:secret@redis.example.com:6380/2', 'redis://[::1]:6379']) {
+    t.equal(loadConfig({ REDIS_URL: good }).rateLimit.redisUrl, good, good);
+  }
+  for (const bad of ['127.0.0.1:6379', 'http://127.0.0.1:6379', 'redis://', 'redis:///0', 'postgres://u:hunter2@h/db', 'redis://u:hunter2@[bad']) {
+    t.throws(() => loadConfig({ REDIS_URL: bad }), { name: 'ConfigError', message: /^REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/ }, bad);
+    t.throws(() => loadConfig({ REDIS_URL: bad }), { message: /^(?!.*hunter2)/ }, `${bad}: the value (it may hold a password) is not repeated`);
+  }
+});

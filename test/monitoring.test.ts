@@ -6,8 +6,9 @@ import t from 'tap';
 import { parse } from 'yaml';
 import { startAgora } from './helpers/agora.ts';
 
-// With the job queue, whose metrics the alerts and the dashboard name too.
-const agora = await startAgora(t, {}, { jobs: true });
+// With the job queue and the shared rate-limit store, whose metrics the alerts and the
+// dashboard name too.
+const agora = await startAgora(t, { REDIS_URL: 'redis://127.0.0.1:6379' }, { jobs: true });
 // Something in every family that has labels, so that its series exist in the scrape.
 await agora.raw('GET', '/v1/nothing-here');
 await agora.raw('GET', '/v1/accounts?limit=0');

@@ -313,6 +313,30 @@ export function createMetrics() {
         maxStaleness.set(maxStalenessMs / 1000);
       },
     },
+    rateLimits: {
+      /**
+       * Registers the shared rate-limit store's metrics: only with one (REDIS_URL), since a
+       * store that does not exist is not down. Returns the callbacks that feed them.
+       */
+      sharedStore() {
+        const up = new Gauge({
+          name: 'agora_rate_limit_store_up',
+          help: 'Whether the shared rate-limit store (Redis) answers (1); while it does not (0), requests are served without rate limits.',
+          registers,
+        });
+        const unchecked = new Counter({
+          name: 'agora_rate_limit_store_errors_total',
+          help: 'Rate-limit checks the shared store did not answer (failed, timed out, or skipped during its outage): each let its request through unchecked.',
+          registers,
+        });
+        return {
+          /** The store's `onChange`. */
+          onChange: (available: boolean) => up.set(available ? 1 : 0),
+          /** The store's `onUnchecked`. */
+          onUnchecked: () => unchecked.inc(),
+        };
+      },
+    },
     jobs: {
       /** Starts each queue's series at zero, so that increase() sees the first event. */
       initialise(queues: readonly string[]): void {

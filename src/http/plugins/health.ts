@@ -1,7 +1,8 @@
 // Probes for orchestrators and load balancers, outside /v1 and outside the contract:
 // /healthz says the process is alive and serving; /readyz says whether it can do useful work
 // now: the database answers, its migrations are applied, and requests are not being shed
-// (plugins/load-shedding.ts). Neither probe is shed itself.
+// (plugins/load-shedding.ts). Neither probe is shed itself. With a shared rate-limit store,
+// /readyz also says whether it answers, without depending on it (requests are served without).
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
 export interface ReadinessChecks {
@@ -9,6 +10,11 @@ export interface ReadinessChecks {
   database: () => Promise<boolean>;
   /** Every migration this code knows of has been applied. */
   migrations: () => Promise<boolean>;
+  /**
+   * The shared rate-limit store answers (REDIS_URL set). Reported, but never makes the instance
+   * unready: without it, requests are served without rate limits.
+   */
+  rateLimitStore?: () => boolean;
 }
 
 function noStore(reply: FastifyReply) {
@@ -40,6 +46,7 @@ export async function health(app: FastifyInstance, options: HealthOptions) {
         database: database ? 'ok' : 'unreachable',
         migrations: migrations === undefined ? 'unknown' : migrations ? 'applied' : 'pending',
         load: shedding ? 'shedding' : 'ok',
+        ...(options.checks.rateLimitStore && { rateLimitStore: options.checks.rateLimitStore() ? 'ok' : 'unavailable' }),
       },
     });
   });

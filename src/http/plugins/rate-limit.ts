@@ -2,17 +2,28 @@
 // sign-in throttling per address and per account, and sign-up throttling per address (a sign-up
 // answers whether an email is registered: the quota bounds how many emails one client can test).
 // Every response reports the general quota in the IETF draft's RateLimit / RateLimit-Policy headers.
+// The counts are this instance's own (the limiter's in-memory store), or, with a shared store
+// (REDIS_URL), one budget across instances in Redis (the limiter's Redis store, whose Lua script
+// counts and expires atomically). A check the shared store cannot answer lets its request through
+// (see ../rate-limit-store.ts).
+import { createHash } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiProblem } from '../../handlers/index.ts';
+import type { SharedRateLimitStore } from '../rate-limit-store.ts';
 
 export interface RateLimitOptions {
   perMinute: number;
   signInPerAddressPerMinute: number;
   signInPerAccountPer15Minutes: number;
   signUpPerAddressPerHour: number;
+  /** Counts in Redis, shared by every instance; without it, each instance counts alone. */
+  store?: SharedRateLimitStore;
 }
+
+/** The prefix of the shared store's keys. */
+export const RATE_LIMIT_KEY_PREFIX = 'agora-rate-limit:';
 
 const MINUTE = 60_000;
 
@@ -41,23 +52,33 @@ function tooMany(retryAfterSeconds: number, what: string): ApiProblem {
 }
 
 export const rateLimits = fp(async (app: FastifyInstance, options: RateLimitOptions) => {
-  await app.register(rateLimit, { global: false });
+  const { store } = options;
+  // The store's failures reach `store.check` (skipOnError off), which counts them and lets the
+  // request through: the limiter's own skipOnError would hide them.
+  await app.register(rateLimit, { global: false, ...(store && { redis: store.redis, nameSpace: RATE_LIMIT_KEY_PREFIX, skipOnError: false }) });
 
   const general = app.createRateLimit({
     max: options.perMinute,
     timeWindow: MINUTE,
     keyGenerator: (request: FastifyRequest) => `all:${request.ip}`,
   });
+  type Limiter = typeof general;
+  type Limit = Awaited<ReturnType<Limiter>>;
+  /** A limiter's verdict; undefined when the shared store could not give one (the request goes through). */
+  const ask = (limiter: Limiter, request: FastifyRequest): Promise<Limit | undefined> =>
+    store ? store.check(() => limiter(request)) : limiter(request);
+
   app.decorate('chargeAddress', async (address: string): Promise<AddressQuota> => {
     // The limiter reads the key from a request; it needs no more of one than this.
-    const limit = await general({ ip: address, routeOptions: { config: {} } } as unknown as FastifyRequest);
-    if (limit.isAllowed) return { headers: {}, exceeded: undefined };
+    const limit = await ask(general, { ip: address, routeOptions: { config: {} } } as unknown as FastifyRequest);
+    if (limit?.isAllowed) return { headers: {}, exceeded: undefined };
     return {
       headers: {
-        ratelimit: `"default";r=${limit.remaining};t=${limit.ttlInSeconds}`,
-        'ratelimit-policy': `"default";q=${limit.max};w=${MINUTE / 1000}`,
+        // Unchecked (the shared store is unavailable): the whole quota, in no window yet.
+        ratelimit: limit ? `"default";r=${limit.remaining};t=${limit.ttlInSeconds}` : `"default";r=${options.perMinute};t=0`,
+        'ratelimit-policy': `"default";q=${options.perMinute};w=${MINUTE / 1000}`,
       },
-      exceeded: limit.isExceeded ? tooMany(limit.ttlInSeconds, 'too many requests from this address') : undefined,
+      exceeded: limit?.isExceeded ? tooMany(limit.ttlInSeconds, 'too many requests from this address') : undefined,
     };
   });
   app.addHook('onRequest', async (request, reply) => {
@@ -76,7 +97,9 @@ export const rateLimits = fp(async (app: FastifyInstance, options: RateLimitOpti
     timeWindow: 15 * MINUTE,
     keyGenerator: (request: FastifyRequest) => {
       const email = (request.body as { email?: unknown } | undefined)?.email;
-      return `sign-in-account:${typeof email === 'string' ? email.trim().toLowerCase() : ''}`;
+      // Hashed: the shared store's keys say nothing of who is signing in.
+      const account = createHash('sha256').update(typeof email === 'string' ? email.trim().toLowerCase() : '').digest('base64url');
+      return `sign-in-account:${account}`;
     },
   });
   const signUpByAddress = app.createRateLimit({
@@ -84,7 +107,6 @@ export const rateLimits = fp(async (app: FastifyInstance, options: RateLimitOpti
     timeWindow: 60 * MINUTE,
     keyGenerator: (request: FastifyRequest) => `sign-up-address:${request.ip}`,
   });
-  type Limiter = typeof general;
   const limits: Record<string, [Limiter, string][]> = {
     createSession: [
       [signInByAddress, 'too many sign-in attempts from this address'],
@@ -101,8 +123,8 @@ export const rateLimits = fp(async (app: FastifyInstance, options: RateLimitOpti
     route.preHandler = [
       async (request: FastifyRequest) => {
         for (const [limiter, what] of limiters) {
-          const limit = await limiter(request);
-          if (!limit.isAllowed && limit.isExceeded) throw tooMany(limit.ttlInSeconds, what);
+          const limit = await ask(limiter, request);
+          if (limit && !limit.isAllowed && limit.isExceeded) throw tooMany(limit.ttlInSeconds, what);
         }
       },
       ...existing,
