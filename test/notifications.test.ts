@@ -289,11 +289,18 @@ t.test("a domain event's job run again (a retry after a crash) notifies once", a
 });
 
 t.test("a post and its event's job are written in one transaction, the request's when it is keyed", async (t) => {
-  const [ada] = await Promise.all([agora.signUp()]);
+  const [ada, bob] = await Promise.all([agora.signUp(), agora.signUp()]);
   const headers = { authorization: `Bearer ${ada.token}`, 'content-type': 'application/json' };
   t.equal((await agora.raw('POST', '/v1/posts', { headers, body: JSON.stringify({ text: 'warming the caches' }) })).status, 201);
   await settled();
-  const unkeyed = await agora.statementsDuring(() => agora.raw('POST', '/v1/posts', { headers, body: JSON.stringify({ text: 'unkeyed' }) }));
+  // A post that mentions nobody, outside any channel, notifies nobody: its event enqueues no
+  // job, and its write is the insert alone.
+  const quiet = await agora.statementsDuring(() => agora.raw('POST', '/v1/posts', { headers, body: JSON.stringify({ text: 'nobody named' }) }));
+  t.notOk(quiet.statements.includes('begin'), `no transaction:\n${quiet.statements.join('\n')}`);
+  t.equal(quiet.statements.filter((s) => /^insert into posts\.post/.test(s)).length, 1);
+  t.notOk(quiet.statements.some((s) => /pgboss\.job/.test(s)), 'no job');
+  const mention = `unkeyed, for @${bob.account.handle}`;
+  const unkeyed = await agora.statementsDuring(() => agora.raw('POST', '/v1/posts', { headers, body: JSON.stringify({ text: mention }) }));
   // Before the transaction, the reads the request needs (unless cached); then the unit of work
   // the posts service opens for its write and its event: two statements more than the insert
   // alone, the price of a job that commits (or not) with its post.
@@ -305,7 +312,7 @@ t.test("a post and its event's job are written in one transaction, the request's
   t.equal(written[3], 'commit');
 
   const keyed = await agora.statementsDuring(() =>
-    agora.raw('POST', '/v1/posts', { headers: { ...headers, 'idempotency-key': `one-transaction-${ada.account.id}` }, body: JSON.stringify({ text: 'keyed' }) }),
+    agora.raw('POST', '/v1/posts', { headers: { ...headers, 'idempotency-key': `one-transaction-${ada.account.id}` }, body: JSON.stringify({ text: `keyed, for @${bob.account.handle}` }) }),
   );
   const at = (pattern: RegExp) => keyed.statements.findIndex((s) => pattern.test(s));
   const [begin, post, job, record, commit] = ([/^begin$/, /^insert into posts\.post/, /INSERT INTO pgboss\.job/, /insert into idempotency\.record/, /^commit$/].map(at)) as [number, number, number, number, number];

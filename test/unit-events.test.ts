@@ -70,6 +70,26 @@ t.test('publish enqueues, in the unit of work given, one job per consuming domai
   t.same(sent, [], 'an event no domain consumes enqueues nothing');
 });
 
+t.test('a consumer that says which publications concern it gets jobs for those only; concerns() tells a writer whether to open a unit of work', async (t) => {
+  const events = new DomainEvents();
+  events.consume('post.published', 'notifications', async () => {}, { when: (post) => post.channelId !== null || post.text.includes('@') });
+  const sent: unknown[] = [];
+  events.attach(async (_into, _queue, job) => void sent.push(job));
+  const quiet = { ...published, text: 'nobody named' };
+  const mention = { ...published, text: 'hello @someone' };
+  const channel = { ...published, text: 'nobody named', channelId: 'c1' };
+  t.notOk(events.concerns('post.published', quiet), 'a post mentioning nobody outside a channel concerns nobody');
+  t.ok(events.concerns('post.published', mention));
+  t.ok(events.concerns('post.published', channel));
+  await events.publish('post.published', quiet, uow);
+  t.same(sent, [], 'and enqueues nothing');
+  await events.publish('post.published', mention, uow);
+  await events.publish('post.published', channel, uow);
+  t.same(sent, [{ event: 'post.published', payload: mention }, { event: 'post.published', payload: channel }]);
+  events.withoutQueue();
+  t.notOk(events.concerns('post.published', mention), 'a process without a job queue publishes nothing');
+});
+
 t.test('publish refuses before the job queue is attached, and enqueues nothing for a process without one', async (t) => {
   const events = new DomainEvents();
   events.consume('post.published', 'notifications', async () => {});

@@ -5,7 +5,7 @@ import { Migration20261202073755 } from '../persistence/migrations/Migration2026
 import { notificationsEntities } from '../persistence/notifications/index.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import type { ChannelsService } from '../services/channels/index.ts';
-import { createNotificationsDomain } from '../services/notifications/index.ts';
+import { concernsNotifications, createNotificationsDomain } from '../services/notifications/index.ts';
 import { defineDomain } from './domain.ts';
 
 export const notifications = defineDomain({
@@ -24,7 +24,7 @@ export const notifications = defineDomain({
     // Migration20261202090000), run by a worker in the job's unit of work.
     events.consume('friendRequest.created', 'notifications', (e, uow) => notifications.onFriendRequestReceived(e, uow));
     events.consume('friendRequest.accepted', 'notifications', (e, uow) => notifications.onFriendRequestAccepted(e, uow));
-    events.consume('post.published', 'notifications', (e, uow) => notifications.onPostPublished(e, uow));
+    events.consume('post.published', 'notifications', (e, uow) => notifications.onPostPublished(e, uow), { when: concernsNotifications });
     events.consume('message.sent', 'notifications', (e, uow) => notifications.onMessageSent(e, uow));
     // In-process: clean-ups done before the closing or deleting request answers.
     events.on('account.closed', ({ accountId }) => notifications.forgetAccount(accountId));

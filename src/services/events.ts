@@ -59,6 +59,8 @@ export class DomainEvents {
   readonly #listeners = new Map<DomainEventName, DomainEventListener<never>[]>();
   /** By consuming domain, then by event. */
   readonly #durable = new Map<string, Map<DomainEventName, DurableHandler<never>>>();
+  /** By consuming domain, then by event: which publications concern it (all, when absent). */
+  readonly #filters = new Map<string, Map<DomainEventName, (payload: never) => boolean>>();
   /**
    * Where `publish` enqueues: undefined until the composition root decides, null for a process
    * started without a job queue (see `withoutQueue`).
@@ -84,11 +86,42 @@ export class DomainEvents {
   }
 
   /** `consumer` (a domain) handles `name` durably: once per publication, in a job of its queue. */
-  consume<K extends DomainEventName>(name: K, consumer: string, handler: DurableHandler<K>): void {
+  consume<K extends DomainEventName>(
+    name: K,
+    consumer: string,
+    handler: DurableHandler<K>,
+    options: {
+      /**
+       * Which publications concern the consumer, decided at publication: the others enqueue no
+       * job (a post that mentions nobody, outside any channel, notifies nobody).
+       */
+      when?: (payload: DomainEventMap[K]) => boolean;
+    } = {},
+  ): void {
     const handlers = this.#durable.get(consumer) ?? new Map<DomainEventName, DurableHandler<never>>();
     if (handlers.has(name)) throw new Error(`${consumer} already consumes ${name}`);
     handlers.set(name, handler as DurableHandler<never>);
     this.#durable.set(consumer, handlers);
+    if (options.when) {
+      const filters = this.#filters.get(consumer) ?? new Map<DomainEventName, (payload: never) => boolean>();
+      filters.set(name, options.when as (payload: never) => boolean);
+      this.#filters.set(consumer, filters);
+    }
+  }
+
+  /** The durable consumers this publication concerns. */
+  #concerned<K extends DomainEventName>(name: K, payload: DomainEventMap[K]): string[] {
+    return [...this.#durable]
+      .filter(([consumer, handlers]) => handlers.has(name) && (this.#filters.get(consumer)?.get(name)?.(payload as never) ?? true))
+      .map(([consumer]) => consumer);
+  }
+
+  /**
+   * Whether publishing this would enqueue anything: a writer that has no unit of work of its own
+   * opens one only then (otherwise its single statement needs no transaction).
+   */
+  concerns<K extends DomainEventName>(name: K, payload: DomainEventMap[K]): boolean {
+    return this.#enqueue !== null && this.#concerned(name, payload).length > 0;
   }
 
   /**
@@ -96,7 +129,7 @@ export class DomainEvents {
    * that caused it, so that the jobs commit (or roll back) with that write.
    */
   async publish<K extends DomainEventName>(name: K, payload: DomainEventMap[K], uow: UnitOfWork): Promise<void> {
-    const consumers = [...this.#durable].filter(([, handlers]) => handlers.has(name)).map(([consumer]) => consumer);
+    const consumers = this.#concerned(name, payload);
     if (consumers.length === 0) return;
     if (this.#enqueue === undefined) throw new Error(`${name} was published before the job queue was attached to the domain events`);
     // A process deliberately started without a job queue (tests that do not exercise the

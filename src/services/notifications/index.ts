@@ -11,6 +11,7 @@ import { NotificationsService } from './notifications-service.ts';
 export type { NotificationsService } from './notifications-service.ts';
 export { CHANNEL_FAN_OUT_LIMIT, GROUP_SAMPLE_ACCOUNTS, UNREAD_CAP } from './notifications-service.ts';
 export { NOTIFICATION_TYPES } from './model.ts';
+export { concernsNotifications } from './mentions.ts';
 export type {
   FriendRequestAccepted,
   FriendRequestReceived,

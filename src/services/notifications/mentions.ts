@@ -15,3 +15,12 @@ export function mentionedHandles(text: string): string[] {
   }
   return [...handles];
 }
+
+/**
+ * Whether a published post can notify anybody: a channel's post notifies its members, a general
+ * one only the accounts it mentions. Decided when the post is written, so that the others
+ * enqueue no job.
+ */
+export function concernsNotifications(post: { channelId: string | null; text: string }): boolean {
+  return post.channelId !== null || mentionedHandles(post.text).length > 0;
+}

@@ -147,11 +147,14 @@ export class PostsService {
     const author = (await this.#accounts.summaries([caller.accountId])).get(caller.accountId);
     if (!author) throw new NotFound('account');
     const now = this.#now();
+    const post = { id: uuidv7(), authorId: caller.accountId, channelId, text, createdAt: now, updatedAt: now };
+    const published = { postId: post.id, authorId: post.authorId, channelId, text, createdAt: now.toISOString() };
     // The post and its event's jobs commit together: with the caller's unit of work when given.
+    // A post whose event concerns no consumer (no mention, no channel) is one statement.
+    if (!this.#events?.concerns('post.published', published)) return { ...(await this.#store.insert(post, unitOfWork)), author };
     const row = await this.#store.unitOfWork(unitOfWork, async (uow) => {
-      const inserted = await this.#store.insert({ id: uuidv7(), authorId: caller.accountId, channelId, text, createdAt: now, updatedAt: now }, uow);
-      const published = { postId: inserted.id, authorId: inserted.authorId, channelId: inserted.channelId, text: inserted.text, createdAt: inserted.createdAt.toISOString() };
-      await this.#events?.publish('post.published', published, uow);
+      const inserted = await this.#store.insert(post, uow);
+      await this.#events!.publish('post.published', published, uow);
       return inserted;
     });
     return { ...row, author };
