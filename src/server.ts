@@ -11,6 +11,7 @@ import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { DatabaseAvailability } from './persistence/availability.ts';
 import { guardQueries, isConnectionFailure, pendingMigrations, poolStats, type Orm } from './persistence/db.ts';
 import { InvalidationListener } from './persistence/invalidations.ts';
+import { StreamSlots } from './persistence/stream-slots.ts';
 import { createAccountsDomain } from './services/accounts/index.ts';
 import { noCaching, type Caching } from './services/cache.ts';
 import { createChannelsDomain } from './services/channels/index.ts';
@@ -18,12 +19,19 @@ import { DomainEvents } from './services/events.ts';
 import { createIdempotencyDomain } from './services/idempotency/index.ts';
 import { createPostsDomain } from './services/posts/index.ts';
 import { createSocialDomain } from './services/social/index.ts';
+import { createStreamDomain, localSlots, noWakes, type StreamSlotPool, type StreamWakes } from './services/stream/index.ts';
 
 /**
  * Every domain's services, and how they react to each other's events. Closing an account
  * removes, before the request answers, everything other domains kept for it.
  */
-export function createServices(orm: Orm, config: Config, log?: Log, caching: Caching = noCaching) {
+export function createServices(
+  orm: Orm,
+  config: Config,
+  log?: Log,
+  caching: Caching = noCaching,
+  streams: { wakes: StreamWakes; slots: StreamSlotPool } = { wakes: noWakes, slots: localSlots(config.stream.maxPerAccount) },
+) {
   const events = new DomainEvents();
   const lists = { maxPage: config.maxPage };
   const { accounts, sessions } = createAccountsDomain(
@@ -45,14 +53,22 @@ export function createServices(orm: Orm, config: Config, log?: Log, caching: Cac
   events.on('account.closed', ({ accountId }) => channels.forgetAccount(accountId));
   events.on('account.closed', ({ accountId }) => posts.forgetAuthor(accountId));
   events.on('channels.deleted', ({ channelIds }) => posts.forgetChannels(channelIds));
-  return { accounts, sessions, social, channels, posts, ...createIdempotencyDomain(orm, config.idempotency) };
+  // The live stream's sources (notifications, messages) are registered here: stream.register(source).
+  const { stream } = createStreamDomain(streams.wakes, streams.slots, {
+    maxPerAccount: config.stream.maxPerAccount,
+    retryAfterSeconds: config.pressure.retryAfterSeconds,
+  });
+  return { accounts, sessions, social, channels, posts, stream, ...createIdempotencyDomain(orm, config.idempotency) };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 /** What the app needs at run time, beside the services and the config. */
 export type AppRuntime = Pick<AppOptions, 'logger' | 'metrics' | 'readiness' | 'databaseAvailable' | 'isUnavailable'> &
-  Partial<Pick<AppOptions, 'handlers' | 'onIdempotentReplay' | 'onClose'>>;
+  Partial<Pick<AppOptions, 'handlers' | 'onIdempotentReplay' | 'onClose' | 'eventStream'>>;
+
+/** How clients are told to wait before reconnecting a dropped stream (`retry:`). */
+const STREAM_RETRY_MS = 1000;
 
 /**
  * buildApp's options: the specs, the handlers over `services`, the settings from `config`, and
@@ -71,6 +87,11 @@ export function appOptions(services: Services, config: Config, runtime: AppRunti
     rateLimit: config.rateLimit,
     transport: { http2: config.http2, tls: config.tls },
     pressure: config.pressure,
+    eventStream: {
+      heartbeatMs: config.stream.heartbeatSeconds * 1000,
+      maxBufferedBytes: config.stream.maxBufferedBytes,
+      retryMs: STREAM_RETRY_MS,
+    },
     ...runtime,
   };
 }
@@ -94,7 +115,7 @@ export interface AgoraServer {
   metrics: Metrics;
   /** Serves /metrics; undefined when METRICS_PORT=off. Not listening yet, like `app`. */
   metricsApp: FastifyInstance | undefined;
-  /** Receives cache invalidations; undefined when caching is off. Closed with `app`. */
+  /** Receives cache invalidations and the live streams' wake-ups. Closed with `app`. */
   invalidations: InvalidationListener | undefined;
 }
 
@@ -107,21 +128,24 @@ export async function createServer(
   const metrics = hooks.metrics ?? createMetrics();
   metrics.database.watchPool(() => poolStats(orm));
   const log = deferredLog();
-  // Caches hold only what PostgreSQL announces changes of (see persistence/invalidations.ts).
-  const invalidations = config.cacheMaxEntries > 0
-    ? new InvalidationListener({
-        clientUrl: orm.config.get('clientUrl')!,
-        log,
-        connectTimeoutMs: config.databaseConnectTimeoutMs,
-        onLiveChange: metrics.cache.setListenerUp,
-        maxStalenessMs: config.cacheMaxStalenessMs,
-      })
-    : undefined;
-  if (invalidations) metrics.cache.watchInvalidationLag(() => invalidations.lagSeconds, config.cacheMaxStalenessMs);
-  const caching: Caching = invalidations
+  // Caches hold only what PostgreSQL announces changes of (see persistence/invalidations.ts); the
+  // same listener wakes the live streams, so it runs whether caching is on or off.
+  const invalidations = new InvalidationListener({
+    clientUrl: orm.config.get('clientUrl')!,
+    log,
+    connectTimeoutMs: config.databaseConnectTimeoutMs,
+    onLiveChange: metrics.cache.setListenerUp,
+    maxStalenessMs: config.cacheMaxStalenessMs,
+  });
+  metrics.cache.watchInvalidationLag(() => invalidations.lagSeconds, config.cacheMaxStalenessMs);
+  const caching: Caching = config.cacheMaxEntries > 0
     ? { source: invalidations, maxEntries: config.cacheMaxEntries, observe: metrics.cache.onLookup }
     : noCaching;
-  const services = createServices(orm, config, log, caching);
+  const services = createServices(orm, config, log, caching, {
+    wakes: invalidations,
+    slots: new StreamSlots(invalidations, config.stream.maxPerAccount),
+  });
+  metrics.stream.watchOpen(() => services.stream.openCount);
 
   // From here on (the migrations have run), every statement has a deadline, and an outage
   // refuses requests until the database answers again.
@@ -140,6 +164,13 @@ export async function createServer(
   const app = await buildApp(
     appOptions(services, config, {
       onIdempotentReplay: hooks.onIdempotentReplay,
+      eventStream: {
+        heartbeatMs: config.stream.heartbeatSeconds * 1000,
+        maxBufferedBytes: config.stream.maxBufferedBytes,
+        retryMs: STREAM_RETRY_MS,
+        onEvent: metrics.stream.onEvent,
+        onSlowClient: metrics.stream.onSlowClient,
+      },
       logger,
       metrics: metrics.http,
       readiness: {
@@ -157,13 +188,14 @@ export async function createServer(
       isUnavailable: isConnectionFailure,
       onClose: async () => {
         availability.close();
-        await invalidations?.close();
+        services.stream.closeAll();
+        await invalidations.close();
       },
     }),
   );
   log.attach(app.log);
   availability.start();
-  await invalidations?.start();
+  await invalidations.start();
 
   const metricsApp = config.metricsPort === undefined
     ? undefined

@@ -4,6 +4,7 @@ import type { ChannelsService } from '../services/channels/index.ts';
 import type { IdempotencyService } from '../services/idempotency/index.ts';
 import type { PostsService } from '../services/posts/index.ts';
 import type { SocialService } from '../services/social/index.ts';
+import type { StreamService } from '../services/stream/index.ts';
 import { accountsAllowedMethods, accountsHandlers } from './accounts.ts';
 import type { AllowedMethods } from './allowed.ts';
 import { channelsAllowedMethods, channelsHandlers } from './channels.ts';
@@ -12,6 +13,7 @@ import { idempotentRunner, type RunIdempotently } from './idempotency.ts';
 import { postsAllowedMethods, postsHandlers } from './posts.ts';
 import type { Handlers } from './operations.ts';
 import { bearerAuthenticator, sessionsAllowedMethods, sessionsHandlers } from './sessions.ts';
+import { streamAllowedMethods, streamHandlers } from './stream.ts';
 import { postsHandlersV2, type HandlersV2 } from './v2/posts.ts';
 
 export { ApiProblem, ECHO_LENGTH, PROBLEMS, PROBLEM_LIMITS, WWW_AUTHENTICATE, clip, problemFor } from './problem.ts';
@@ -21,6 +23,7 @@ export { noneMatchHits } from './conditional.ts';
 export { idempotencyKey } from './idempotency.ts';
 export type { KeyedCall, RunIdempotently, WireResponse } from './idempotency.ts';
 export type { Handlers, OperationId, OperationRequest, OperationReply } from './operations.ts';
+export type { EventSource, SentEvent } from './operations.ts';
 export type { Caller } from '../services/accounts/index.ts';
 export type { HandlersV2 } from './v2/posts.ts';
 export { V2_PREFIX } from './v2/posts.ts';
@@ -33,6 +36,7 @@ export interface HandlerServices {
   social: SocialService;
   channels: ChannelsService;
   posts: PostsService;
+  stream: StreamService;
 }
 
 /** The permission function of every resource path, for OPTIONS (one map for both API versions: v2 serves some of v1's paths). */
@@ -43,6 +47,7 @@ function allowedMethods(services: HandlerServices): AllowedMethods {
     ...friendsAllowedMethods(services.social, services.accounts),
     ...channelsAllowedMethods(services.channels, services.posts),
     ...postsAllowedMethods(services.posts, services.accounts),
+    ...streamAllowedMethods(),
   };
 }
 
@@ -54,6 +59,7 @@ export function createHandlers(services: HandlerServices): Handlers {
     ...friendsHandlers(services.social, services.accounts),
     ...channelsHandlers(services.channels, services.posts),
     ...postsHandlers(services.posts),
+    ...streamHandlers(services.stream),
   };
 }
 

@@ -16,6 +16,7 @@ import {
   idempotencyKey,
   noneMatchHits,
   type Authenticate,
+  type EventSource,
   type PermissionRequest,
   type Handlers,
   type HandlersV2,
@@ -38,7 +39,7 @@ export interface RoutesOptions {
   onIdempotentReplay?: (operationId: string) => void;
 }
 
-type HandlerResult = { status: number; body?: unknown; headers?: Record<string, string> };
+type HandlerResult = { status: number; body?: unknown; headers?: Record<string, string>; events?: EventSource };
 
 function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
@@ -183,6 +184,8 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
         if (keyed && typeof header === 'string') return runKeyed(request, reply, operationId, header, run);
 
         const result = await run();
+        // A stream (text/event-stream) is written by plugins/event-stream.ts.
+        if (result.events) return reply.sendEvents(result.events);
         const etag = result.headers?.etag;
         if ((request.method === 'GET' || request.method === 'HEAD') && result.status === 200 && etag && noneMatchHits(request.headers['if-none-match'], etag)) {
           return reply.code(304).header('etag', etag).send();
