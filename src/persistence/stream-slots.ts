@@ -17,6 +17,11 @@ export class StreamSlots {
   readonly #cap: number;
   /** Streams open on this instance, by account. */
   readonly #local = new Map<string, number>();
+  /**
+   * The slots this instance holds, by account. A session-level advisory lock is re-entrant: asked
+   * again on the connection that holds it, it is granted again, so a slot held here is never asked for.
+   */
+  readonly #held = new Map<string, Set<number>>();
 
   constructor(listener: InvalidationListener, cap: number) {
     this.#listener = listener;
@@ -29,7 +34,7 @@ export class StreamSlots {
     if (open >= this.#cap) return undefined;
     // Counted before the lock is asked for, so that concurrent requests here cannot overshoot.
     this.#local.set(accountId, open + 1);
-    let lock: { key: string; connection: number } | undefined;
+    let lock: { key: string; slot: number; connection: number } | undefined;
     try {
       const result = await this.#tryLock(accountId);
       if (result === null) {
@@ -41,12 +46,14 @@ export class StreamSlots {
       this.#forget(accountId);
       throw error;
     }
+    if (lock) this.#hold(accountId, lock.slot, true);
     let released = false;
     return {
       release: () => {
         if (released) return;
         released = true;
         this.#forget(accountId);
+        if (lock) this.#hold(accountId, lock.slot, false);
         // A lock taken on a connection since replaced went with it.
         if (lock && lock.connection === this.#listener.connection) {
           this.#listener.query('select pg_advisory_unlock($1::bigint)', [lock.key]).catch(() => {});
@@ -56,13 +63,15 @@ export class StreamSlots {
   }
 
   /** The lock of a free slot; null when every slot is locked; undefined when the listener cannot tell. */
-  async #tryLock(accountId: string): Promise<{ key: string; connection: number } | null | undefined> {
+  async #tryLock(accountId: string): Promise<{ key: string; slot: number; connection: number } | null | undefined> {
+    const held = this.#held.get(accountId) ?? new Set<number>();
+    const free = Array.from({ length: this.#cap }, (_, slot) => slot).filter((slot) => !held.has(slot));
     // The executor stops at the first slot it locks (LIMIT 1 pulls one row at a time).
-    const locking = this.#listener.query<{ key: string }>(
-      `select k::text as key from generate_series(0, $2::int - 1) s,
+    const locking = this.#listener.query<{ key: string; slot: number }>(
+      `select k::text as key, s as slot from unnest($2::int[]) s,
          lateral (select hashtextextended('agora.stream:' || $1 || ':' || s, 0) as k) slot
         where pg_try_advisory_lock(k) limit 1`,
-      [accountId, this.#cap],
+      [accountId, free],
     );
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => {
@@ -77,10 +86,18 @@ export class StreamSlots {
       }
       if (!result) return undefined;
       const row = result.rows[0];
-      return row ? { key: row.key, connection: result.connection } : null;
+      return row ? { key: row.key, slot: row.slot, connection: result.connection } : null;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  #hold(accountId: string, slot: number, held: boolean): void {
+    const slots = this.#held.get(accountId) ?? new Set<number>();
+    if (held) slots.add(slot);
+    else slots.delete(slot);
+    if (slots.size > 0) this.#held.set(accountId, slots);
+    else this.#held.delete(accountId);
   }
 
   #forget(accountId: string): void {

@@ -89,6 +89,8 @@ export function uniqueHandle(prefix = 'user'): string {
 export interface StartOptions {
   /** Rewrites the database URL the server connects to (e.g. to go through a proxy). */
   routeDatabase?: (url: string) => string;
+  /** Serve this database (another server's, already migrated) instead of a copy of the template; it is not dropped. */
+  databaseUrl?: string;
 }
 
 /** A database of the test's own, cloned from the migrated template; dropped at teardown. */
@@ -98,8 +100,11 @@ export async function createTestDatabase(t: Tap): Promise<string> {
   return url;
 }
 
+/** The servers started on another's database (StartOptions.databaseUrl), stopped before it is dropped. */
+const sharing = new Map<string, (() => Promise<void>)[]>();
+
 export async function startAgora(t: Tap, env: Record<string, string> = {}, options: StartOptions = {}): Promise<Agora> {
-  const { url, drop } = await cloneTemplate();
+  const { url, drop } = options.databaseUrl ? { url: options.databaseUrl, drop: async () => {} } : await cloneTemplate();
   const config = loadConfig({
     RATE_LIMIT_PER_MINUTE: '100000',
     SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE: '100000',
@@ -143,7 +148,12 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
   // of the teardown may then terminate one, which the pool reports as an error of an idle client.
   pool.on('error', () => {});
 
+  if (options.databaseUrl) sharing.set(url, [...(sharing.get(url) ?? []), () => server.close()]);
   t.teardown(async () => {
+    if (!options.databaseUrl) {
+      await Promise.all((sharing.get(url) ?? []).map((close) => close()));
+      sharing.delete(url);
+    }
     await server.close();
     await pool.end();
     await drop();
