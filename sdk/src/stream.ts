@@ -162,6 +162,9 @@ export async function* streamEvents(open: OpenStream, options: StreamOptions = {
           const parser = new EventStreamParser();
           if (lastEventId !== undefined) parser.lastEventId = lastEventId;
           const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+          // Whatever fetch does with the signal, an abort ends the read under way.
+          const stop = () => void reader.cancel().catch(() => {});
+          signal.addEventListener('abort', stop, { once: true });
           try {
             for (;;) {
               const { value, done } = await reader.read();
@@ -174,11 +177,11 @@ export async function* streamEvents(open: OpenStream, options: StreamOptions = {
               }
               if (parser.retry !== undefined) retryMs = parser.retry;
             }
-          } catch (cause) {
+          } catch {
+            // The connection dropped mid-stream: reconnect below (unless aborted).
             if (signal.aborted) return;
-            // The connection dropped mid-stream: reconnect below.
-            void cause;
           } finally {
+            signal.removeEventListener('abort', stop);
             await reader.cancel().catch(() => {});
           }
           delay = retryMs;

@@ -64,6 +64,9 @@ export const eventStream = fp(async (app: FastifyInstance, options: EventStreamO
       'cache-control': 'private, no-store',
       // Proxies that buffer responses (nginx) would hold the events back.
       'x-accel-buffering': 'no',
+      // A stream's HTTP/1.1 connection closes with it: kept alive, one ended at shutdown would
+      // hold the server's close up until the keep-alive timeout. (HTTP/2 has no such header.)
+      ...(reply.request.raw.httpVersionMajor === 1 ? { connection: 'close' } : {}),
     });
     if (reply.request.method === 'HEAD') {
       void events.return().catch(() => {});
