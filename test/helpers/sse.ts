@@ -56,6 +56,9 @@ export async function openStream(
   };
   if (response.status !== 200 || !response.body) {
     ended = true;
+    // A refusal's body is read now (so that its connection is free), and kept for the test.
+    const text = await response.text();
+    stream.response = new Response(text, { status: response.status, headers: response.headers });
     return stream;
   }
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
