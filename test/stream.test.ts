@@ -31,7 +31,7 @@ t.test('events arrive live, typed, with resumable ids; the first is ready', asyn
   await s.until('ready', () => s.events.length >= 1);
   t.same(s.events[0]!.event, 'ready');
   t.same(s.events[0]!.data, { resumed: false });
-  t.match(s.events[0]!.id, /^t\d+-\d+$/, 'the position names the source, its transaction id and seq');
+  t.match(s.events[0]!.id, /^n\d+-\d+\.m\d+-\d+\.t\d+-\d+$/, 'the position names each source (notifications, messages, the test\'s), its transaction id and seq');
   t.equal(s.retry, 1000, 'clients are told when to reconnect');
 
   await source.write(alice.account.id, 'one');
@@ -39,7 +39,7 @@ t.test('events arrive live, typed, with resumable ids; the first is ready', asyn
   await source.write(alice.account.id, 'two');
   await s.until('two events', () => bodies(s).length >= 2);
   t.same(bodies(s), ['one', 'two'], "only the caller's events, in order, none from before the stream opened");
-  const ids = s.events.map((e) => e.id.slice(1).split('-').map(BigInt) as [bigint, bigint]);
+  const ids = s.events.map((e) => /\bt(\d+)-(\d+)$/.exec(e.id)!.slice(1).map(BigInt) as [bigint, bigint]);
   const after = (a: [bigint, bigint], b: [bigint, bigint]) => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
   t.ok(after(ids[1]!, ids[0]!) && after(ids[2]!, ids[1]!), 'ids grow');
   t.same(s.violations, [], 'every declared event conforms to the contract');
