@@ -121,7 +121,7 @@ t.test('over HTTP/2', async (t) => {
   t.match(String(headers['content-type']), /^text\/event-stream/);
   await source.write(alice.account.id, 'over h2');
   await eventually('the event', async () => text.includes('"over h2"'));
-  t.match(text, /id: t\d+\nevent: test\ndata: \{"body":"over h2"\}\n\n/);
+  t.match(text, /id: n\d+-\d+\.m\d+-\d+\.t\d+-\d+\nevent: test\ndata: \{"body":"over h2"\}\n\n/);
   request.close();
 });
 
