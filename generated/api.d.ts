@@ -898,10 +898,109 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your live stream of events
+         * @description A long-lived `text/event-stream` response ([Server-Sent
+         *     Events](https://html.spec.whatwg.org/multipage/server-sent-events.html)) carrying your
+         *     new events as they are committed, whichever server they happened on. Each event has an
+         *     `event:` line naming its type, one `data:` line holding its JSON, and an `id:` line.
+         *
+         *     - The first event is always `ready`; its `id` is the position the stream starts at.
+         *       Without `Last-Event-ID` the stream starts now: it carries what happens from then on.
+         *     - Every `id` is a resumable position: opaque (e.g. `n7481-42.m7480-17`, where each kind
+         *       of event is), to be sent back as it was received. Reconnect with `Last-Event-ID` set
+         *       to the last `id` you received and the stream delivers exactly the events you missed,
+         *       each once, in order, then carries on live. Browsers' `EventSource` does this by
+         *       itself; the SDK's `stream()` too.
+         *     - `notification`: one of your new notifications, as `GET /notifications` lists it.
+         *     - `message`: a new message in one of your conversations, as `GET
+         *       /conversations/{id}/messages` lists it; your own messages included, so that your
+         *       other sessions see them too.
+         *     - Events of one type arrive in the order of their positions. Events of different types
+         *       are not ordered with each other: a `message` may arrive before a `notification` that
+         *       was committed before it.
+         *     - A comment line (`: heartbeat`) is sent every 15 seconds (the server's configured
+         *       default) when nothing else is, so that idle connections stay open through proxies.
+         *     - A client that does not read what is sent (over 1 MiB waiting, the server's configured
+         *       default) is disconnected rather than buffered without bound; it resumes with
+         *       `Last-Event-ID` when it reconnects. So is every stream when its server shuts down.
+         *     - At most 5 streams (the server's configured default) may be open at once per account,
+         *       across all servers; one more is refused with `429` and `Retry-After`.
+         *
+         *     Further event types are added as new kinds of event become available; a client ignores
+         *     an `event:` it does not know, as the Server-Sent Events standard says.
+         */
+        get: operations["getStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Methods allowed on your live stream
+         * @description A signed-in caller may read its stream.
+         */
+        options: operations["optionsStream"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description A position in the live stream: the `id` of one of its events. Opaque; resume with it
+         *     as `Last-Event-ID`.
+         * @example n7481-42.m7480-17
+         */
+        StreamPosition: string;
+        /**
+         * @description One event of the live stream, as the fields of its lines: `event` names its type, `id`
+         *     is the position after it, `data` is its JSON payload.
+         */
+        StreamEvent: components["schemas"]["StreamReadyEvent"] | components["schemas"]["StreamNotificationEvent"] | components["schemas"]["StreamMessageEvent"];
+        /** @description The first event of every stream; its `id` is the position the stream starts at. */
+        StreamReadyEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "ready";
+            id: components["schemas"]["StreamPosition"];
+            data: {
+                /** @description True when the stream resumed after the `Last-Event-ID` sent. */
+                resumed: boolean;
+            };
+        };
+        /** @description One of your new notifications, as `GET /notifications` lists it. */
+        StreamNotificationEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "notification";
+            id: components["schemas"]["StreamPosition"];
+            data: components["schemas"]["Notification"];
+        };
+        /**
+         * @description A new message in one of your conversations, as `GET /conversations/{id}/messages` lists
+         *     it. Every participant's streams get it, the author's own included (its other sessions).
+         */
+        StreamMessageEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "message";
+            id: components["schemas"]["StreamPosition"];
+            data: components["schemas"]["Message"];
+        };
         /**
          * Format: uuid
          * @description A UUIDv7; ids sort by creation time.
@@ -4146,6 +4245,62 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getStream: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `id` of the last event received: the stream resumes right after it. An `id` this
+                 *     stream did not issue is refused with `400`.
+                 * @example n7481-42.m7480-17
+                 */
+                "Last-Event-ID"?: components["schemas"]["StreamPosition"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description The stream, open until the client leaves or the server ends it (at shutdown, or
+             *     for a client that does not read). The schema is that of one event, as the fields
+             *     of its `event:`, `id:` and `data:` lines.
+             */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["StreamEvent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    optionsStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Allowed"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             default: components["responses"]["Problem"];

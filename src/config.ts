@@ -66,6 +66,14 @@ export interface Config {
     signInPerAccountPer15Minutes: number;
     signUpPerAddressPerHour: number;
   };
+  stream: {
+    /** The most live streams (GET /v1/stream) one account may hold open at once, across instances. */
+    maxPerAccount: number;
+    /** How often an idle stream gets a heartbeat comment. */
+    heartbeatSeconds: number;
+    /** The most bytes a stream may have waiting for a client that does not read, before it is dropped. */
+    maxBufferedBytes: number;
+  };
   idempotency: {
     /** How long a finished request's key and response are kept for replay. */
     ttlSeconds: number;
@@ -184,6 +192,11 @@ export function loadConfig(env: Env = process.env): Config {
       signInPerAddressPerMinute: integer(env, 'SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE', 20, 1, 1_000_000),
       signInPerAccountPer15Minutes: integer(env, 'SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES', 10, 1, 1_000_000),
       signUpPerAddressPerHour: integer(env, 'SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR', 20, 1, 1_000_000),
+    },
+    stream: {
+      maxPerAccount: integer(env, 'STREAM_MAX_PER_ACCOUNT', 5, 1, 1000),
+      heartbeatSeconds: integer(env, 'STREAM_HEARTBEAT_SECONDS', 15, 1, 3600),
+      maxBufferedBytes: integer(env, 'STREAM_MAX_BUFFERED_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
     },
     idempotency: {
       ttlSeconds: integer(env, 'IDEMPOTENCY_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600),

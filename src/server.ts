@@ -15,7 +15,9 @@ import { pendingMigrations } from './persistence/migrations.ts';
 import { guardQueries, poolStats, type Orm } from './persistence/orm.ts';
 import { createDatabase } from './persistence/sql.ts';
 import { InvalidationListener } from './persistence/invalidations.ts';
+import { StreamSlots } from './persistence/stream-slots.ts';
 import { noCaching, type Caching } from './services/cache.ts';
+import type { StreamTransport } from './services/stream/index.ts';
 
 export type { Services } from './domains/index.ts';
 
@@ -23,13 +25,16 @@ export type { Services } from './domains/index.ts';
  * Every domain's services (src/domains/index.ts), and how they react to each other's events.
  * Closing an account removes, before the request answers, everything other domains kept for it.
  */
-export function createServices(orm: Orm, config: Config, log: Log = silentLog, caching: Caching = noCaching): Services {
-  return createDomainServices({ database: createDatabase(orm), config, log, caching });
+export function createServices(orm: Orm, config: Config, log: Log = silentLog, caching: Caching = noCaching, streams?: StreamTransport): Services {
+  return createDomainServices({ database: createDatabase(orm), config, log, caching, streams });
 }
 
 /** What the app needs at run time, beside the services and the config. */
 export type AppRuntime = Pick<AppOptions, 'logger' | 'metrics' | 'readiness' | 'databaseAvailable' | 'isUnavailable'> &
-  Partial<Pick<AppOptions, 'handlers' | 'onIdempotentReplay' | 'onClose'>>;
+  Partial<Pick<AppOptions, 'handlers' | 'onIdempotentReplay' | 'onClose' | 'eventStream'>>;
+
+/** How clients are told to wait before reconnecting a dropped stream (`retry:`). */
+const STREAM_RETRY_MS = 1000;
 
 /**
  * buildApp's options: the specs, the handlers over `services`, the settings from `config`, and
@@ -49,6 +54,11 @@ export function appOptions(services: Services, config: Config, runtime: AppRunti
     rateLimit: config.rateLimit,
     transport: { http2: config.http2, tls: config.tls },
     pressure: config.pressure,
+    eventStream: {
+      heartbeatMs: config.stream.heartbeatSeconds * 1000,
+      maxBufferedBytes: config.stream.maxBufferedBytes,
+      retryMs: STREAM_RETRY_MS,
+    },
     ...runtime,
   };
 }
@@ -72,7 +82,7 @@ export interface AgoraServer {
   metrics: Metrics;
   /** Serves /metrics; undefined when METRICS_PORT=off. Not listening yet, like `app`. */
   metricsApp: FastifyInstance | undefined;
-  /** Receives cache invalidations; undefined when caching is off. Closed with `app`. */
+  /** Receives cache invalidations and the live streams' wake-ups. Closed with `app`. */
   invalidations: InvalidationListener | undefined;
 }
 
@@ -85,21 +95,24 @@ export async function createServer(
   const metrics = hooks.metrics ?? createMetrics();
   metrics.database.watchPool(() => poolStats(orm));
   const log = deferredLog();
-  // Caches hold only what PostgreSQL announces changes of (see persistence/invalidations.ts).
-  const invalidations = config.cacheMaxEntries > 0
-    ? new InvalidationListener({
-        clientUrl: orm.config.get('clientUrl')!,
-        log,
-        connectTimeoutMs: config.databaseConnectTimeoutMs,
-        onLiveChange: metrics.cache.setListenerUp,
-        maxStalenessMs: config.cacheMaxStalenessMs,
-      })
-    : undefined;
-  if (invalidations) metrics.cache.watchInvalidationLag(() => invalidations.lagSeconds, config.cacheMaxStalenessMs);
-  const caching: Caching = invalidations
+  // Caches hold only what PostgreSQL announces changes of (see persistence/invalidations.ts); the
+  // same listener wakes the live streams and holds their cap, so it runs whether caching is on or off.
+  const invalidations = new InvalidationListener({
+    clientUrl: orm.config.get('clientUrl')!,
+    log,
+    connectTimeoutMs: config.databaseConnectTimeoutMs,
+    onLiveChange: metrics.cache.setListenerUp,
+    maxStalenessMs: config.cacheMaxStalenessMs,
+  });
+  metrics.cache.watchInvalidationLag(() => invalidations.lagSeconds, config.cacheMaxStalenessMs);
+  const caching: Caching = config.cacheMaxEntries > 0
     ? { source: invalidations, maxEntries: config.cacheMaxEntries, observe: metrics.cache.onLookup }
     : noCaching;
-  const services = createServices(orm, config, log, caching);
+  const services = createServices(orm, config, log, caching, {
+    wakes: invalidations,
+    slots: new StreamSlots(invalidations, config.stream.maxPerAccount),
+  });
+  metrics.stream.watchOpen(() => services.stream.openCount);
 
   // From here on (the migrations have run), every statement has a deadline, and an outage
   // refuses requests until the database answers again.
@@ -118,6 +131,13 @@ export async function createServer(
   const app = await buildApp(
     appOptions(services, config, {
       onIdempotentReplay: hooks.onIdempotentReplay,
+      eventStream: {
+        heartbeatMs: config.stream.heartbeatSeconds * 1000,
+        maxBufferedBytes: config.stream.maxBufferedBytes,
+        retryMs: STREAM_RETRY_MS,
+        onEvent: metrics.stream.onEvent,
+        onSlowClient: metrics.stream.onSlowClient,
+      },
       logger,
       metrics: metrics.http,
       readiness: {
@@ -135,13 +155,14 @@ export async function createServer(
       isUnavailable: isConnectionFailure,
       onClose: async () => {
         availability.close();
-        await invalidations?.close();
+        services.stream.closeAll();
+        await invalidations.close();
       },
     }),
   );
   log.attach(app.log);
   availability.start();
-  await invalidations?.start();
+  await invalidations.start();
 
   const metricsApp = config.metricsPort === undefined
     ? undefined

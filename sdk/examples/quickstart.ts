@@ -74,6 +74,16 @@ try {
 }
 // #endregion errors
 
+// #region stream
+// Your live events as they happen (GET /stream). After a dropped connection it reconnects and
+// resumes by itself (Last-Event-ID), so every event arrives once, in order.
+const live = new AbortController(); // live.abort() ends it from elsewhere
+for await (const event of agora.stream({ signal: live.signal })) {
+  if (event.event === 'ready') console.log(`stream open at position ${event.id}`);
+  break; // a real program keeps reading
+}
+// #endregion stream
+
 // #region sign-out
 await unwrap(agora.DELETE('/sessions/me'));
 // #endregion sign-out

@@ -8,6 +8,7 @@ import type { components, operations, paths } from './api.ts';
 import type { components as componentsV2, operations as operationsV2, paths as pathsV2 } from './api-v2.ts';
 import { idempotentOperations } from './idempotent.ts';
 import { idempotentOperationsV2 } from './idempotent-v2.ts';
+import { streamEvents, type OpenStream, type StreamEvent, type StreamOptions } from './stream.ts';
 
 export type { components, operations, paths };
 export type { componentsV2, operationsV2, pathsV2 };
@@ -48,6 +49,7 @@ export type PostListV2 = SchemasV2['PostList'];
 
 export { idempotentOperations, idempotentOperationsV2 };
 export { VERSION } from './version.ts';
+export { EventStreamParser, type RawServerSentEvent, type StreamEvent, type StreamOptions } from './stream.ts';
 export {
   createApiClient,
   unwrap,
@@ -91,12 +93,26 @@ export {
   type ProblemDocument,
 } from './errors.ts';
 
-/** A client for the v1 API: `client.GET('/accounts/{accountId}', …)`, `client.paginate('/feed')`, … */
-export interface AgoraClient extends ApiClient<paths> {}
+/** A client for the v1 API: `client.GET('/accounts/{accountId}', …)`, `client.paginate('/feed')`, `client.stream()`, … */
+export interface AgoraClient extends ApiClient<paths> {
+  /**
+   * Your live stream (GET /stream) as it happens: `for await (const event of client.stream({ signal }))`.
+   * Reconnects by itself after a drop, resuming with `Last-Event-ID`, so every event arrives
+   * once, in order. Pass `lastEventId` to resume from an event you processed earlier.
+   */
+  stream(options?: StreamOptions): AsyncGenerator<StreamEvent, void, undefined>;
+}
 
 /** Creates a client of the v1 API; `baseUrl` ends in `/v1`. */
 export function createAgoraClient(options: AgoraClientOptions): AgoraClient {
-  return createApiClient<paths>(options, idempotentOperations);
+  const client = createApiClient<paths>(options, idempotentOperations);
+  const open: OpenStream = (lastEventId, signal) =>
+    client.GET('/stream', {
+      params: { header: lastEventId === undefined ? {} : { 'Last-Event-ID': lastEventId } },
+      parseAs: 'stream',
+      signal,
+    });
+  return Object.defineProperty(client, 'stream', { value: (streamOptions?: StreamOptions) => streamEvents(open, streamOptions) }) as AgoraClient;
 }
 
 /**

@@ -11,6 +11,7 @@ import type { DomainPersistence } from '../persistence/orm.ts';
 import type { Database } from '../persistence/sql.ts';
 import type { Caching } from '../services/cache.ts';
 import type { DomainEvents } from '../services/events.ts';
+import type { StreamTransport } from '../services/stream-transport.ts';
 
 /** What a domain's services are built from, beside the services of the domains it needs. */
 export interface DomainContext {
@@ -22,6 +23,12 @@ export interface DomainContext {
   caching: Caching;
   /** To publish its own events (each domain declares them: src/services/events.ts). */
   events: DomainEvents;
+  /**
+   * What carries the live streams across instances (the invalidation listener's wake-ups and
+   * advisory locks); without it, streams are woken by their periodic recheck only and capped per
+   * instance. Only the stream domain uses it.
+   */
+  streams?: StreamTransport;
 }
 
 /** The part of the contract a domain serves: handlers by operationId, permission functions by path. */

@@ -12,8 +12,9 @@ import { notifications } from './notifications.ts';
 import { Migration20261202000000 } from '../persistence/migrations/Migration20261202000000.ts';
 import { posts } from './posts.ts';
 import { social } from './social.ts';
+import { stream } from './stream.ts';
 
-export const domains = domainList(accounts, social, channels, posts, messages, notifications, idempotency);
+export const domains = domainList(accounts, social, channels, posts, messages, notifications, stream, idempotency);
 
 /** Every domain's public services: `services.accounts`, `services.sessions`, `services.posts`... */
 export type Services = ServicesOf<typeof domains>;

@@ -2,6 +2,7 @@
 import { conversationsAllowedMethods, conversationsHandlers } from '../handlers/conversations.ts';
 import { messagesEntities } from '../persistence/messages/index.ts';
 import { Migration20261202073214 } from '../persistence/migrations/Migration20261202073214.ts';
+import { Migration20261202084846 } from '../persistence/migrations/Migration20261202084846.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import { createMessagesDomain } from '../services/messages/index.ts';
 import type { SocialService } from '../services/social/index.ts';
@@ -11,7 +12,7 @@ export const messages = defineDomain({
   name: 'messages',
   needs: ['accounts', 'social'],
   entities: messagesEntities,
-  migrations: { Migration20261202073214 },
+  migrations: { Migration20261202073214, Migration20261202084846 },
   create: ({ database, config, events }, others: { accounts: AccountsService; social: SocialService }) =>
     createMessagesDomain(database, others, { maxPage: config.maxPage }, events),
   handlers: ({ messages }) => ({

@@ -10,7 +10,7 @@ function participantView(p: Participant): Schemas['ConversationParticipant'] {
   return { id: p.id, handle: p.handle, displayName: p.displayName, closed: p.closed };
 }
 
-function messageView(m: Message): Schemas['Message'] {
+export function messageView(m: Message): Schemas['Message'] {
   return { id: m.id, conversationId: m.conversationId, authorId: m.authorId, author: participantView(m.author), text: m.text, createdAt: m.createdAt.toISOString() };
 }
 

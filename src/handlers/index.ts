@@ -13,6 +13,7 @@ export type { KeyedCall, RunIdempotently } from './idempotency.ts';
 export type { RecordedResponse } from '../services/idempotency/index.ts';
 export type { UnitOfWork } from '../services/unit-of-work.ts';
 export type { Handlers, OperationId, OperationRequest, OperationReply } from './operations.ts';
+export type { EventSource, SentEvent } from './operations.ts';
 export type { Caller } from '../services/accounts/index.ts';
 export type { HandlersV2 } from './v2/posts.ts';
 export { V2_PREFIX } from './v2/posts.ts';

@@ -7,7 +7,7 @@ import { permissions, when } from './allowed.ts';
 import type { Handlers, Schemas } from './operations.ts';
 import { accountSummaryView } from './views.ts';
 
-function notificationView(notification: Notification): Schemas['Notification'] {
+export function notificationView(notification: Notification): Schemas['Notification'] {
   return {
     id: notification.id,
     type: notification.type,

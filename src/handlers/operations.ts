@@ -46,9 +46,25 @@ export type RequestOf<Op> = {
 type Responses<Op> = Op extends { responses: infer R } ? R : never;
 type SuccessStatus<Op> = Extract<keyof Responses<Op>, 200 | 201 | 202 | 204 | 304>;
 
+/** One Server-Sent Event as the transport writes it: `id:`, `event:`, and `data:` (as JSON). */
+export interface SentEvent {
+  id: string;
+  event: string;
+  data: unknown;
+}
+
+/**
+ * What an operation answering `text/event-stream` returns instead of a body: its events, pulled
+ * one at a time as the client takes them; `return()` ends them (the client left, or the server
+ * is shutting down).
+ */
+export type EventSource = AsyncIterator<SentEvent> & { return(): Promise<IteratorResult<SentEvent>> };
+
 type ReplyFor<R, S> = R extends { content: { 'application/json': infer B } }
   ? { status: S; body: B; headers?: Record<string, string> }
-  : { status: S; body?: undefined; headers?: Record<string, string> };
+  : R extends { content: { 'text/event-stream': unknown } }
+    ? { status: S; events: EventSource; body?: undefined; headers?: Record<string, string> }
+    : { status: S; body?: undefined; headers?: Record<string, string> };
 
 export type ReplyOf<Op> = {
   [S in SuccessStatus<Op>]: ReplyFor<Responses<Op>[S], S>;

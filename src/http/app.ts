@@ -12,6 +12,7 @@ import { contentTypes } from './plugins/content-types.ts';
 import { deprecation } from './plugins/deprecation.ts';
 import { docs } from './plugins/docs.ts';
 import { draining } from './plugins/draining.ts';
+import { eventStream, type EventStreamOptions } from './plugins/event-stream.ts';
 import { clientErrorHandler, refuseUnknownMethods } from './plugins/client-errors.ts';
 import { frameworkErrors, problems, sendProblem } from './plugins/errors.ts';
 import { health, type ReadinessChecks } from './plugins/health.ts';
@@ -64,6 +65,8 @@ export interface AppOptions {
   databaseAvailable: () => boolean;
   /** True for errors that mean the database cannot be reached (answered 503, not 500). */
   isUnavailable: (error: unknown) => boolean;
+  /** How streams (text/event-stream) are written: heartbeats, the bound on a slow client, metrics. */
+  eventStream: EventStreamOptions;
   /** Runs when the app closes, after in-flight requests (e.g. to stop a background connection). */
   onClose?: () => Promise<void>;
 }
@@ -123,6 +126,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(logRequests);
   await app.register(httpMetrics, { metrics: options.metrics });
   await app.register(draining, { retryAfterSeconds });
+  await app.register(eventStream, options.eventStream);
   await app.register(securityHeaders, { corsOrigins: options.corsOrigins, apis });
   await app.register(caching);
   await app.register(loadShedding, {

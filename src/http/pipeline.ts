@@ -4,6 +4,7 @@
 // plugin in ./plugins/: given what the operation declares, it adds a stage around the handler, or
 // nothing. app.ts lists the plugins in the order they run; routes.ts composes them per operation.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { EventSource } from '../handlers/index.ts';
 import { resolveRef } from './conventions.ts';
 import type { OpenApiDocument } from './spec.ts';
 
@@ -26,11 +27,14 @@ export interface ContractOperation {
 
 /**
  * What the pipeline answers, not yet sent: a handler's body as a value for the route's serializer,
- * or (`serialized`) a recorded response's body, JSON text sent as it is (null for none).
+ * or (`serialized`) a recorded response's body, JSON text sent as it is (null for none), or
+ * (`events`) the events of an operation answering `text/event-stream`, which
+ * plugins/event-stream.ts writes as they come.
  */
 export type Answer =
-  | { status: number; headers: Record<string, string>; body: unknown; serialized?: false }
-  | { status: number; headers: Record<string, string>; body: string | null; serialized: true };
+  | { status: number; headers: Record<string, string>; body: unknown; serialized?: false; events?: undefined }
+  | { status: number; headers: Record<string, string>; body: string | null; serialized: true; events?: undefined }
+  | { status: number; headers: Record<string, string>; body?: undefined; serialized?: false; events: EventSource };
 
 /** The rest of the pipeline, down to the handler. */
 export type Respond = (request: FastifyRequest, reply: FastifyReply) => Promise<Answer>;
@@ -78,6 +82,7 @@ export function compose(plugins: readonly OperationPlugin[], operation: Contract
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 export function send(reply: FastifyReply, response: Answer) {
+  if (response.events) return reply.sendEvents(response.events, response.headers);
   const { 'content-type': type, ...headers } = response.headers;
   reply.code(response.status).headers(headers);
   if (response.body === undefined || response.body === null) return reply.send();

@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import openapiGlue from 'fastify-openapi-glue';
 import fp from 'fastify-plugin';
-import type { Handlers, HandlersV2, PermissionRequest } from '../handlers/index.ts';
+import type { EventSource, Handlers, HandlersV2, PermissionRequest } from '../handlers/index.ts';
 import { allowedOf, assertConventions, assertOptionsCovered, declaredMethods, operationsOf } from './conventions.ts';
 import { compose, contractOperation, inputLocations, send, type OperationPlugin } from './pipeline.ts';
 import type { OpenApiDocument } from './spec.ts';
@@ -22,7 +22,7 @@ export interface RoutesOptions {
   plugins: readonly OperationPlugin[];
 }
 
-type HandlerResult = { status: number; body?: unknown; headers?: Record<string, string> };
+type HandlerResult = { status: number; body?: unknown; headers?: Record<string, string>; events?: EventSource };
 type Handler = (request: unknown) => Promise<HandlerResult>;
 
 const UUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
@@ -90,6 +90,8 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
           expectedVersion: request.expectedVersion,
           unitOfWork: request.unitOfWork,
         });
+        // A stream (text/event-stream) is written by plugins/event-stream.ts, as its events come.
+        if (result.events) return { status: result.status, headers: result.headers ?? {}, events: result.events };
         return { status: result.status, headers: result.headers ?? {}, body: result.body };
       });
       // Route options to add to the glue's own (method, url, schema): typed as whole ones.

@@ -3,6 +3,7 @@
 // nothing here knows about Fastify or the ORM. Label values are bounded: operation ids, route
 // templates, status classes, statement kinds; never raw URLs or ids.
 import { getHeapStatistics } from 'node:v8';
+import { createStreamMetrics } from './stream-metrics.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** From 1 ms to 10 s. */
@@ -273,6 +274,7 @@ export function createMetrics() {
 
   return {
     registry,
+    stream: createStreamMetrics(registers),
     http: {
       ...http,
       /** Starts an operation's series at zero, so that increase() sees its first event. */

@@ -8,6 +8,10 @@
 // the bound. When the connection drops, every cache is emptied and bypassed until it is back
 // and a probe has come back on it (a notification missed while it was down can never be
 // replayed), and it reconnects with backoff.
+//
+// The same connection carries the live streams' wake-ups ("w:<account ids>", sent at commit by
+// the writes that add a row to a stream source, see stream-rows.ts) and holds the stream slots'
+// session-level advisory locks (stream-slots.ts), which PostgreSQL frees with the connection.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { silentLog, type Log } from '../log.ts';
@@ -49,6 +53,8 @@ export class InvalidationListener {
   #closed = false;
   #retryMs = MIN_RETRY_MS;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Counts the connections made: a session-level lock taken on one is gone with it. */
+  #generation = 0;
 
   constructor(options: ListenerOptions) {
     this.#options = options;
@@ -74,7 +80,24 @@ export class InvalidationListener {
     return this.#watermark.lagSeconds;
   }
 
-  /** Calls `listener` with the ids of each notification on `topic` (each domain declares its topics: src/domains/). */
+  /**
+   * Runs one statement on the listening connection (for session-level advisory locks, which live
+   * as long as it does); undefined while it is down. `connection` names the connection it ran on.
+   */
+  async query<T extends Record<string, unknown>>(text: string, params: unknown[]): Promise<{ rows: T[]; connection: number } | undefined> {
+    const client = this.#client;
+    if (!client || !this.#live) return undefined;
+    const connection = this.#generation;
+    const { rows } = await client.query<T>(text, params);
+    return { rows, connection };
+  }
+
+  /** The connection `query` runs on now (see `query`); it changes whenever the connection is replaced. */
+  get connection(): number {
+    return this.#generation;
+  }
+
+  /** Calls `listener` with the ids of each notification on `topic` (each domain declares its topics: src/domains/; "w" is the live streams' wake-ups). */
   on(topic: string, listener: (ids: string[]) => void): void {
     const list = this.#listeners.get(topic) ?? [];
     list.push(listener);
@@ -152,6 +175,7 @@ export class InvalidationListener {
       return;
     }
     this.#client = client;
+    this.#generation += 1;
     this.#retryMs = MIN_RETRY_MS;
     // Anything cached before this moment may have missed a notification.
     this.#reset();

@@ -51,8 +51,15 @@ export const MessageEntity = defineEntity({
     authorId: p.uuid(),
     text: p.string().length(5000),
     createdAt: p.datetime(3),
+    // The writing transaction's id and a sequence: the live stream delivers a conversation's
+    // messages in (txid, seq) order, once the transaction is older than every running one
+    // (src/persistence/stream-rows.ts).
+    txid: p.string().columnType('xid8').defaultRaw('pg_current_xact_id()'),
+    seq: p.bigint().autoincrement(),
   },
   indexes: [
+    // A participant's live stream reads each of its conversations in (txid, seq) order after its position.
+    { name: 'message_conversation_id_txid_seq_index', properties: ['conversation', 'txid', 'seq'] },
     // A conversation's messages newest first (ids are UUIDv7: they sort by creation), its last
     // message, and the unread count after a marker.
     { name: 'message_conversation_id_id_index', properties: ['conversation', 'id'] },

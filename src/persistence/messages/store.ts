@@ -3,6 +3,7 @@
 // which every driver path passes as a scalar. A conversation's rows go with it (foreign keys
 // within the schema); account ids have none (accounts are another domain).
 import { asDate, type Database, type Queryable, type Row, type UnitOfWork } from '../sql.ts';
+import { readStreamRows, streamTail, wakePayloadSql, type RowPosition, type StreamTable } from '../stream-rows.ts';
 
 export interface ParticipantRow {
   accountId: string;
@@ -63,6 +64,27 @@ export interface ListMessagesQuery {
 export type MarkerOutcome = { kind: 'done' | 'behind'; marker: MarkerRow } | { kind: 'stale'; currentVersion: number } | { kind: 'not-found' };
 
 const ids = (list: readonly string[]) => list.join(',');
+
+/**
+ * The live stream's view of the messages: every participant's, with whether the author's
+ * account is closed (src/persistence/stream-rows.ts). Read through each of the participant's
+ * conversations in (txid, seq) order (index message_conversation_id_txid_seq_index).
+ */
+const STREAM_TABLE: StreamTable = {
+  table: `messages.message m
+    join messages.participant me on me.conversation_id = m.conversation_id
+    left join messages.participant author on author.conversation_id = m.conversation_id and author.account_id = m.author_id`,
+  alias: 'm',
+  accountColumn: 'me.account_id',
+  columns: 'm.id, m.conversation_id, m.author_id, m.text, m.created_at, author.closed_at is not null as author_closed',
+};
+
+/** A message as a participant's live stream reads it. */
+export interface StreamMessageRow extends MessageRow {
+  /** True when its author's account is closed. */
+  authorClosed: boolean;
+  position: RowPosition;
+}
 
 function json<T>(value: unknown): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;
@@ -199,9 +221,22 @@ export class MessagesStore {
         row.createdAt,
       ]);
       await tx.query('update messages.conversation set last_activity_at = greatest(last_activity_at, $2) where id = $1', [row.conversationId, row.createdAt]);
+      // Every participant's live streams (the author's other ones too) wake when this commits.
+      await tx.query(`select ${wakePayloadSql('account_id::text')} from messages.participant where conversation_id = $1`, [row.conversationId]);
       return row;
     };
     return uow ? work(uow) : this.#db.transaction(work);
+  }
+
+  /** The participant's messages after `after`, in the live stream's order, up to its safe tail (stream-rows.ts). */
+  async streamSince(accountId: string, after: { txid: bigint; seq: bigint }, limit: number): Promise<{ rows: StreamMessageRow[]; pending: boolean }> {
+    const { rows, pending } = await readStreamRows<Row>(this.#db, STREAM_TABLE, accountId, after, limit);
+    return { rows: rows.map((r) => ({ ...toMessage(r), authorClosed: r.author_closed === true, position: { txid: r.txid, seq: r.seq } })), pending };
+  }
+
+  /** Where a live stream of the participant's messages that starts now begins (stream-rows.ts). */
+  streamTail(accountId: string): Promise<{ txid: bigint; seq: bigint }> {
+    return streamTail(this.#db, STREAM_TABLE, accountId);
   }
 
   async deleteMessage(conversationId: string, messageId: string): Promise<boolean> {

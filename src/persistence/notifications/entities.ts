@@ -13,6 +13,9 @@ export const NotificationEntity = defineEntity({
     // can be it. Assigned by PostgreSQL at insert, so it grows in commit-near order across
     // every instance (a uuid made by one instance's clock would not).
     seq: p.bigint().autoincrement(),
+    // The writing transaction's id: the live stream delivers in (txid, seq) order, once the
+    // transaction is older than every running one (src/persistence/stream-rows.ts).
+    txid: p.string().columnType('xid8').defaultRaw('pg_current_xact_id()'),
     recipientId: p.uuid(),
     type: p.string().length(32),
     actorId: p.uuid(),
@@ -31,6 +34,8 @@ export const NotificationEntity = defineEntity({
   indexes: [
     // Every list, count and group is one recipient's range in position order.
     { name: 'notification_recipient_id_seq_index', properties: ['recipientId', 'seq'] },
+    // A recipient's live stream reads in (txid, seq) order after its position.
+    { name: 'notification_recipient_id_txid_seq_index', properties: ['recipientId', 'txid', 'seq'] },
     // Closing an account removes what it caused in others' lists; deleting a channel, what was about it.
     { name: 'notification_actor_id_index', properties: ['actorId'] },
     { name: 'notification_channel_id_index', properties: ['channelId'] },

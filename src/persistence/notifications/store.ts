@@ -3,6 +3,7 @@
 // the same cause (a retried job, a replayed event) leaves one notification. Lists travel as one
 // JSON text parameter, so every statement takes scalars only.
 import type { Database, Row } from '../sql.ts';
+import { readStreamRows, streamTail, wakePayloadSql, type RowPosition, type StreamTable } from '../stream-rows.ts';
 
 export type NotificationType = 'friendRequestReceived' | 'friendRequestAccepted' | 'messageReceived' | 'channelPost' | 'mention';
 
@@ -61,6 +62,21 @@ const COLUMNS = 'id, seq, recipient_id, type, actor_id, post_id, channel_id, con
 const RECORDSET = `jsonb_to_recordset($1::jsonb) as r(id uuid, recipient_id uuid, type text, actor_id uuid, post_id uuid, channel_id uuid,
   conversation_id uuid, message_id uuid, friend_request_id uuid, group_key text, source_key text, created_at timestamptz)`;
 const INSERTED_COLUMNS = 'id, recipient_id, type, actor_id, post_id, channel_id, conversation_id, message_id, friend_request_id, group_key, source_key, created_at';
+
+/** The live stream's view of the table: each recipient's notifications (src/persistence/stream-rows.ts). */
+const STREAM_TABLE: StreamTable = {
+  table: 'notifications.notification',
+  accountColumn: 'recipient_id',
+  columns: COLUMNS.replace('seq, ', ''),
+};
+
+/**
+ * An insert (`returning id, recipient_id`) that also wakes each recipient's live streams when its
+ * transaction commits (stream-rows.ts); its rows are the inserted ids.
+ */
+function waking(insert: string): string {
+  return `with inserted as (${insert}) select id, ${wakePayloadSql('recipient_id::text')} as woken from inserted`;
+}
 
 function date(value: unknown): Date {
   return value instanceof Date ? value : new Date(value as string);
@@ -126,11 +142,11 @@ export class NotificationsStore {
   async insert(rows: readonly NewNotificationRow[]): Promise<number> {
     if (rows.length === 0) return 0;
     const inserted = await this.#db.query(
-      `insert into notifications.notification (${INSERTED_COLUMNS})
+      waking(`insert into notifications.notification (${INSERTED_COLUMNS})
        select ${INSERTED_COLUMNS} from ${RECORDSET}
         where r.recipient_id <> r.actor_id
        on conflict (recipient_id, source_key) do nothing
-       returning id`,
+       returning id, recipient_id`),
       [asJson(rows)],
     );
     return inserted.length;
@@ -147,7 +163,7 @@ export class NotificationsStore {
     return this.#db.transaction(async (uow) => {
       await uow.query(`select pg_advisory_xact_lock(hashtextextended('notifications.conversation:' || $1, 0))`, [conversationId]);
       const inserted = await uow.query(
-        `insert into notifications.notification (${INSERTED_COLUMNS})
+        waking(`insert into notifications.notification (${INSERTED_COLUMNS})
          select ${INSERTED_COLUMNS} from ${RECORDSET}
           where r.recipient_id <> r.actor_id
             and not exists (
@@ -155,11 +171,22 @@ export class NotificationsStore {
                where n.recipient_id = r.recipient_id and n.type = 'messageReceived' and n.conversation_id = r.conversation_id
                  and n.seq > coalesce((select m.last_read_seq from notifications.marker m where m.account_id = r.recipient_id), 0))
          on conflict (recipient_id, source_key) do nothing
-         returning id`,
+         returning id, recipient_id`),
         [asJson(rows)],
       );
       return inserted.length;
     });
+  }
+
+  /** The recipient's notifications after `after` in the live stream's order, up to its safe tail (stream-rows.ts). */
+  async streamSince(recipientId: string, after: { txid: bigint; seq: bigint }, limit: number): Promise<{ rows: (NotificationRow & { position: RowPosition })[]; pending: boolean }> {
+    const { rows, pending } = await readStreamRows<Row>(this.#db, STREAM_TABLE, recipientId, after, limit);
+    return { rows: rows.map((r) => ({ ...fromRecord(r), position: { txid: r.txid, seq: r.seq } })), pending };
+  }
+
+  /** Where a live stream of the recipient's notifications that starts now begins (stream-rows.ts). */
+  streamTail(recipientId: string): Promise<{ txid: bigint; seq: bigint }> {
+    return streamTail(this.#db, STREAM_TABLE, recipientId);
   }
 
   /** One recipient's notifications, newest first. */

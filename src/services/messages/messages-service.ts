@@ -25,6 +25,9 @@ import {
 
 const byTime = { byTime: true };
 
+/** A message's place in the live stream: its transaction's id, then its seq. */
+type StreamPosition = { txid: bigint; seq: bigint };
+
 function checkText(text: string): string {
   if (text.trim() === '') throw new InvalidInput([{ field: 'text', detail: 'must not be blank' }]);
   if (text.includes('\u0000')) throw new InvalidInput([{ field: 'text', detail: 'must not contain NUL characters' }]);
@@ -200,6 +203,25 @@ export class MessagesService {
   /** A closed account stays in its conversations as closed, its messages kept for the others. */
   async forgetAccount(accountId: string): Promise<void> {
     await this.#store.closeParticipant(accountId, this.#now());
+  }
+
+  /**
+   * The participant's messages after `after`, in the live stream's order (a source of the stream
+   * domain): those of every conversation it is in, its own included (its other sessions see them).
+   */
+  async streamSince(accountId: string, after: StreamPosition, limit: number): Promise<{ events: { position: StreamPosition; data: Message }[]; pending: boolean }> {
+    const { rows, pending } = await this.#store.streamSince(accountId, after, limit);
+    const people = await this.#accounts.summaries(rows.map((r) => r.authorId));
+    const events = rows.map(({ position, authorClosed, ...row }) => ({
+      position: { txid: BigInt(position.txid), seq: BigInt(position.seq) },
+      data: { ...row, author: asParticipant({ accountId: row.authorId, closed: authorClosed }, people) },
+    }));
+    return { events, pending };
+  }
+
+  /** Where the participant's live stream of messages starts when it opens now. */
+  streamTail(accountId: string): Promise<StreamPosition> {
+    return this.#store.streamTail(accountId);
   }
 
   /** The conversation's participants, if the caller is one of them; NotFound otherwise. */

@@ -37,6 +37,9 @@ export const GROUP_SAMPLE_ACCOUNTS = 3;
 /** How many of a group's latest actors are read to find the distinct sample. */
 const GROUP_ACTORS_READ = 40;
 
+/** A row's place in the live stream: its transaction's id, then its seq. */
+type StreamPosition = { txid: bigint; seq: bigint };
+
 type Subject = Pick<NewNotificationRow, 'postId' | 'channelId' | 'conversationId' | 'messageId' | 'friendRequestId'>;
 const NO_SUBJECT: Subject = { postId: null, channelId: null, conversationId: null, messageId: null, friendRequestId: null };
 
@@ -224,6 +227,27 @@ export class NotificationsService {
   async permissions(caller: Caller, notificationId: string): Promise<{ delete: boolean }> {
     if (!(await this.#store.find(caller.accountId, notificationId))) throw new NotFound('notification');
     return { delete: true };
+  }
+
+  /* ------------------------------------------------------------------ the live stream */
+
+  /**
+   * The recipient's notifications after `after`, in the live stream's order (a source of the
+   * stream domain); `data` is undefined for one whose actor is gone (passed over, like in lists).
+   */
+  async streamSince(recipientId: string, after: StreamPosition, limit: number): Promise<{ events: { position: StreamPosition; data: Notification | undefined }[]; pending: boolean }> {
+    const { rows, pending } = await this.#store.streamSince(recipientId, after, limit);
+    const actors = await this.#accounts.summaries(rows.map((r) => r.actorId));
+    const events = rows.map((row) => {
+      const actor = actors.get(row.actorId);
+      return { position: { txid: BigInt(row.position.txid), seq: BigInt(row.position.seq) }, data: actor ? view(row, actor) : undefined };
+    });
+    return { events, pending };
+  }
+
+  /** Where the recipient's live stream of notifications starts when it opens now. */
+  streamTail(recipientId: string): Promise<StreamPosition> {
+    return this.#store.streamTail(recipientId);
   }
 
   async #withActors(rows: NotificationRow[]): Promise<Notification[]> {
