@@ -2,7 +2,7 @@
 // Every insert is `on conflict (recipient_id, source_key) do nothing`: a consumer run twice for
 // the same cause (a retried job, a replayed event) leaves one notification. Lists travel as one
 // JSON text parameter, so every statement takes scalars only.
-import type { Database, Row } from '../sql.ts';
+import { joinOrBegin, type Database, type Row, type UnitOfWork } from '../sql.ts';
 import { readStreamRows, streamTail, wakePayloadSql, type RowPosition, type StreamTable } from '../stream-rows.ts';
 
 export type NotificationType = 'friendRequestReceived' | 'friendRequestAccepted' | 'messageReceived' | 'channelPost' | 'mention';
@@ -156,11 +156,13 @@ export class NotificationsStore {
    * Inserts the message notifications of recipients who have no unread notification of the same
    * conversation yet (one after their marker, not dismissed): a conversation being written in
    * notifies once until its recipient reads that notification. Serialized per conversation, so
-   * two messages at once cannot both find none.
+   * two messages at once cannot both find none. Runs on `unitOfWork` when given (the message's
+   * own transaction, which then holds the lock until it commits), in a transaction of its own
+   * otherwise.
    */
-  async insertUnlessConversationUnread(conversationId: string, rows: readonly NewNotificationRow[]): Promise<number> {
+  async insertUnlessConversationUnread(conversationId: string, rows: readonly NewNotificationRow[], unitOfWork?: UnitOfWork): Promise<number> {
     if (rows.length === 0) return 0;
-    return this.#db.transaction(async (uow) => {
+    return joinOrBegin(this.#db, unitOfWork, async (uow) => {
       await uow.query(`select pg_advisory_xact_lock(hashtextextended('notifications.conversation:' || $1, 0))`, [conversationId]);
       const inserted = await uow.query(
         waking(`insert into notifications.notification (${INSERTED_COLUMNS})

@@ -154,7 +154,7 @@ export class MessagesService {
     if (!(await this.#maySend(caller, participants))) throw new Forbidden('the other participant is no longer your friend; you cannot message them');
     const row = await this.#store.insertMessage({ id: uuidv7(), conversationId, authorId: caller.accountId, text, createdAt: this.#now() }, uow);
     const recipientIds = participants.filter((p) => !p.closed && p.accountId !== caller.accountId).map((p) => p.accountId);
-    await this.#events?.emit('message.sent', { conversationId, messageId: row.id, authorId: caller.accountId, recipientIds });
+    await this.#events?.emit('message.sent', { conversationId, messageId: row.id, authorId: caller.accountId, recipientIds, unitOfWork: uow });
     const people = await this.#accounts.summaries([caller.accountId]);
     return this.#asMessage(row, participants, people);
   }

@@ -1,4 +1,5 @@
 // What the notifications domain hands to its callers.
+import type { UnitOfWork } from '../../persistence/sql.ts';
 import type { AccountSummary } from '../accounts/index.ts';
 
 export const NOTIFICATION_TYPES = ['friendRequestReceived', 'friendRequestAccepted', 'messageReceived', 'channelPost', 'mention'] as const;
@@ -84,4 +85,6 @@ export interface MessageSent {
    * does not say, every recipient counts as not reading.
    */
   readingIds?: string[];
+  /** The transaction the message was written in, if any: the notifications are written in it too. */
+  unitOfWork?: UnitOfWork;
 }

@@ -166,6 +166,7 @@ export class NotificationsService {
           sourceKey: `message:${event.messageId}`,
           createdAt: now,
         })),
+      event.unitOfWork,
     );
   }
 
