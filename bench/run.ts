@@ -7,6 +7,7 @@
 //                     [--rounds n] [--connections n] [--database-url url] [--out dir]
 //                     [--no-pin] [--profile] [--only scenario,scenario…] [--agora-env KEY=VALUE]…
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, release } from 'node:os';
@@ -22,7 +23,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs } from '../test/helpers/server-command.ts';
 import { email, finishSeeding, PASSWORD, SCALES, seedBase, seedConversations, seedNotifications, seedPosts, seedSessions, type Session } from './seed.ts';
-import { fanout, hasStream, openStreams, type FanoutResult, type OpenStream } from './stream.ts';
+import { fanout, hasStream, openStreams, postJson, type FanoutResult, type OpenStream } from './stream.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -139,7 +140,8 @@ async function cleanUp(): Promise<void> {
 // The servers.
 
 interface Server {
-  name: 'agora' | 'baseline';
+  /** `agora-stream`: a fresh Agora for the live stream's measurements (measureStream). */
+  name: 'agora' | 'baseline' | 'agora-stream';
   origin: string;
   pid: number;
 }
@@ -326,12 +328,19 @@ interface StreamReport {
  * friends) and sends a burst of messages in them: each is an event for every other
  * participant's stream. Latency is from sending the request to reading the event.
  */
-async function measureStream(agora: Server, who: Session[], groupSize: number): Promise<StreamReport | null> {
+async function measureStream(start: () => Promise<Server>, who: Session[], groupSize: number): Promise<StreamReport | null> {
   if (!selected('stream-fanout') && !selected('stream-memory')) return null;
+  // A fresh instance: the one measured above holds what the other scenarios left (sign-ins'
+  // argon2id buffers, filled caches), which would hide a few hundred streams' worth of memory.
+  const agora = await start();
+  log(`stream: a fresh Agora at ${agora.origin} (pid ${agora.pid})`);
   if (!(await hasStream(agora.origin, who[0]!.token))) {
     log('stream: this build of Agora has no GET /v1/stream (404); stream-memory and stream-fanout not measured');
     return { available: false, note: 'this build of Agora has no GET /v1/stream (404)' };
   }
+  // Warm-up, not measured: a few streams opened and closed, so that "idle" already holds the
+  // stream's code (the sessions of the streams opened next are part of what they cost).
+  for (const stream of await openStreams(agora.origin, who.slice(0, 10))) stream.close();
   await sleep(settle * 2);
   const idleRssMb = rssMb(agora.pid);
   let started = performance.now();
@@ -350,6 +359,8 @@ async function measureStream(agora: Server, who: Session[], groupSize: number): 
   log(`stream-memory: ${streams.length} streams open in ${openSeconds} s; Agora RSS ${report.idleRssMb} MB idle, ${report.holdingRssMb} MB holding them (${report.perStreamKb} KB per stream)`);
   try {
     if (selected('stream-fanout')) {
+      // Its own keep-alive connections for the writes (node:http, 10 as 10 are in flight).
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 10 });
       const groups: Session[][] = [];
       for (let g = 0; g * groupSize < who.length; g++) {
         const members = who.slice(g * groupSize, (g + 1) * groupSize);
@@ -357,13 +368,9 @@ async function measureStream(agora: Server, who: Session[], groupSize: number): 
       }
       const conversations: { id: string; members: Session[] }[] = [];
       for (const members of groups) {
-        const response = await fetch(`${agora.origin}/v1/conversations`, {
-          method: 'POST',
-          headers: { ...json, authorization: `Bearer ${members[0]!.token}`, 'idempotency-key': randomUUID() },
-          body: JSON.stringify({ participantIds: members.slice(1).map((m) => m.accountId) }),
-        });
-        if (response.status !== 201 && response.status !== 200) throw new Error(`stream-fanout: starting a conversation answered ${response.status}: ${await response.text()}`);
-        conversations.push({ id: ((await response.json()) as { id: string }).id, members });
+        const response = await postJson(agent, `${agora.origin}/v1/conversations`, members[0]!.token, { participantIds: members.slice(1).map((m) => m.accountId) });
+        if (response.status !== 201 && response.status !== 200) throw new Error(`stream-fanout: starting a conversation answered ${response.status}: ${response.body}`);
+        conversations.push({ id: (JSON.parse(response.body) as { id: string }).id, members });
       }
       const perConversation = scaleName === 'smoke' ? 2 : 5;
       const writes: { marker: string; recipients: string[]; conversationId: string; sender: Session }[] = [];
@@ -379,19 +386,18 @@ async function measureStream(agora: Server, who: Session[], groupSize: number): 
         writes,
         async (write) => {
           const { conversationId, sender } = write as (typeof writes)[number];
-          const response = await fetch(`${agora.origin}/v1/conversations/${conversationId}/messages`, {
-            method: 'POST',
-            headers: { ...json, authorization: `Bearer ${sender.token}`, 'idempotency-key': randomUUID() },
-            body: JSON.stringify({ text: `${write.marker} A message to many open streams` }),
+          const response = await postJson(agent, `${agora.origin}/v1/conversations/${conversationId}/messages`, sender.token, {
+            text: `${write.marker} A message to many open streams`,
           });
-          if (response.status !== 201) throw new Error(`stream-fanout: sending a message answered ${response.status}: ${await response.text()}`);
-          return ((await response.json()) as { id: string }).id;
+          if (response.status !== 201) throw new Error(`stream-fanout: sending a message answered ${response.status}: ${response.body}`);
+          return (JSON.parse(response.body) as { id: string }).id;
         },
         10,
         10_000,
       );
       report.fanout = { ...result, conversations: conversations.length, participants: groupSize };
       report.afterBurstRssMb = Math.round(rssMb(agora.pid));
+      agent.destroy();
       log(
         `stream-fanout: ${result.writes} messages in ${conversations.length} conversations of up to ${groupSize}: ${result.delivered}/${result.expected} deliveries, ` +
           `p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ${result.eventsPerSecond} events/s`,
@@ -455,10 +461,7 @@ try {
   // As `npm start` runs it (`npm run bench` builds first, as `npm start` does).
   const agoraArgs = serverArgs();
   const agoraEntry = agoraArgs.pop()!;
-  const agora = await startServer(
-    'agora',
-    agoraEntry,
-    {
+  const agoraEnvironment = {
       NODE_ENV: 'production',
       HOST: '127.0.0.1',
       PORT: '0',
@@ -471,10 +474,12 @@ try {
       SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES: '1000000',
       SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR: '1000000',
       ...agoraEnv,
-    },
-    /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/,
-    [...agoraArgs, ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
-  );
+  };
+  const agoraReady = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/;
+  const agora = await startServer('agora', agoraEntry, agoraEnvironment, agoraReady, [
+    ...agoraArgs,
+    ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+  ]);
   const baseline = await startServer('baseline', 'bench/baseline/server.ts', { DATABASE_URL: databaseUrl, PORT: '0' }, /^listening at (http:\/\/127\.0\.0\.1:\d+)$/m);
   const servers = [agora, baseline];
   log(`agora at ${agora.origin} (pid ${agora.pid}), baseline at ${baseline.origin} (pid ${baseline.pid}); pinning ${canPin ? 'on' : 'off'}`);
@@ -730,7 +735,7 @@ try {
   for (const scenario of scenarios) await runScenario(scenario, servers, runs);
 
   // Group conversations of an account and its next friends: k + 1 people (seed.ts, friendships).
-  const stream = await measureStream(agora, streamSessions, Math.min(Math.floor(scale.friendsPerAccount / 2), Math.floor((scale.accounts - 1) / 2)) + 1);
+  const stream = await measureStream(() => startServer('agora-stream', agoraEntry, agoraEnvironment, agoraReady, agoraArgs), streamSessions, Math.min(Math.floor(scale.friendsPerAccount / 2), Math.floor((scale.accounts - 1) / 2)) + 1);
 
   const allScenarios = [{ name: 'feed-small-data', kind: 'size' as const, describe: `GET /feed with ${scale.firstPosts} posts in the database` }, ...scenarios];
   const report = summarize(allScenarios, runs, deepestPage, agora.pid);

@@ -28,7 +28,7 @@ export interface Scale {
 
 export const SCALES: Record<string, Scale> = {
   smoke: { accounts: 200, friendsPerAccount: 20, posts: 5_000, firstPosts: 1_000, channels: 5, membersPerChannel: 10, channelShare: 0.2, sessions: 100, conversationsPerAccount: 1, messagesPerConversation: 5, notificationsPerAccount: 10, streams: 20 },
-  small: { accounts: 1_000, friendsPerAccount: 50, posts: 50_000, firstPosts: 10_000, channels: 10, membersPerChannel: 20, channelShare: 0.2, sessions: 500, conversationsPerAccount: 2, messagesPerConversation: 20, notificationsPerAccount: 50, streams: 200 },
+  small: { accounts: 1_000, friendsPerAccount: 50, posts: 50_000, firstPosts: 10_000, channels: 10, membersPerChannel: 20, channelShare: 0.2, sessions: 500, conversationsPerAccount: 2, messagesPerConversation: 20, notificationsPerAccount: 50, streams: 1_000 },
   default: { accounts: 10_000, friendsPerAccount: 50, posts: 1_000_000, firstPosts: 10_000, channels: 200, membersPerChannel: 20, channelShare: 0.2, sessions: 1_000, conversationsPerAccount: 2, messagesPerConversation: 50, notificationsPerAccount: 100, streams: 1_000 },
   large: { accounts: 50_000, friendsPerAccount: 50, posts: 5_000_000, firstPosts: 10_000, channels: 1_000, membersPerChannel: 20, channelShare: 0.2, sessions: 2_000, conversationsPerAccount: 2, messagesPerConversation: 50, notificationsPerAccount: 100, streams: 1_000 },
 };

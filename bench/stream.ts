@@ -1,6 +1,7 @@
 // The live stream's side of the benchmark: many `GET /v1/stream` responses held open by a
 // lightweight Server-Sent Events reader (node:http, no buffering beyond the line being read),
 // Agora's RSS idle and while holding them, and how fast a burst of writes reaches them.
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -101,6 +102,35 @@ export async function openStreams(origin: string, who: readonly { token: string;
     throw error;
   }
   return streams;
+}
+
+/** A keyed JSON POST (a fresh Idempotency-Key) on `agent`'s connections; the status and the body. */
+export function postJson(agent: http.Agent, url: string, token: string, body: unknown): Promise<{ status: number; body: string }> {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+          authorization: `Bearer ${token}`,
+          'idempotency-key': randomUUID(),
+        },
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(payload);
+  });
 }
 
 /** Whether this build of the server has the live stream: GET /v1/stream is not a 404. */
