@@ -7,6 +7,7 @@
 //                     [--rounds n] [--connections n] [--database-url url] [--out dir]
 //                     [--no-pin] [--profile] [--only scenario,scenario…] [--agora-env KEY=VALUE]…
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, release } from 'node:os';
@@ -21,7 +22,8 @@ import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs } from '../test/helpers/server-command.ts';
-import { email, finishSeeding, PASSWORD, SCALES, seedBase, seedPosts, type Session } from './seed.ts';
+import { email, finishSeeding, PASSWORD, SCALES, seedBase, seedConversations, seedNotifications, seedPosts, seedSessions, type Session } from './seed.ts';
+import { fanout, hasStream, openStreams, postJson, type FanoutResult, type OpenStream } from './stream.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -138,7 +140,8 @@ async function cleanUp(): Promise<void> {
 // The servers.
 
 interface Server {
-  name: 'agora' | 'baseline';
+  /** `agora-stream`: a fresh Agora for the live stream's measurements (measureStream). */
+  name: 'agora' | 'baseline' | 'agora-stream';
   origin: string;
   pid: number;
 }
@@ -187,6 +190,8 @@ interface Scenario {
   name: string;
   kind: 'read' | 'write' | 'sessions' | 'depth' | 'size';
   describe: string;
+  /** Measured and reported, but no target set for it yet (bench/README.md, "Targets"). */
+  noTarget?: true;
   /** autocannon's request definition for one server. */
   request(server: Server): autocannon.Request;
   before?(server: Server): Promise<void>;
@@ -250,6 +255,10 @@ async function measure(scenario: Scenario, server: Server, seconds: number, roun
   const databaseAfter = databaseCpuSeconds();
   const perRequestUs = (seconds: number) => Math.round((seconds * 1e6) / Math.max(result.requests.total, 1));
   const bad = result.non2xx + result.errors + result.timeouts;
+  // A run that got no answer at all hung: its requests were all still waiting when it ended.
+  if (round >= 0 && result.requests.total === 0) {
+    throw new Error(`scenario ${scenario.name} on ${server.name}: no response in ${seconds} s from ${connections} connections (the server hung)`);
+  }
   if (round >= 0 && bad > 0) {
     const codes = Object.entries(result.statusCodeStats ?? {})
       .map(([code, stat]) => `${code}: ${(stat as { count: number }).count}`)
@@ -298,6 +307,108 @@ async function prime(servers: Server[], accountIds: readonly string[], tokens: r
   }
 }
 
+interface StreamReport {
+  /** False when this build of Agora has no live stream (GET /v1/stream answered 404). */
+  available: boolean;
+  note?: string;
+  streams?: number;
+  openSeconds?: number;
+  /** Agora's RSS at rest after the other scenarios, then holding every stream open (ready received, 2 s later). */
+  idleRssMb?: number;
+  holdingRssMb?: number;
+  perStreamKb?: number;
+  afterBurstRssMb?: number;
+  fanout?: FanoutResult & { conversations: number; participants: number };
+}
+
+/**
+ * `stream-memory` and `stream-fanout` (Agora only: the baseline has no stream). Opens a stream
+ * for each of `who` (accounts 0 … n-1, one each), samples Agora's RSS before and after, then
+ * starts group conversations among them (account g·s with its next s-1 accounts, all its
+ * friends) and sends a burst of messages in them: each is an event for every other
+ * participant's stream. Latency is from sending the request to reading the event.
+ */
+async function measureStream(start: () => Promise<Server>, who: Session[], groupSize: number): Promise<StreamReport | null> {
+  if (!selected('stream-fanout') && !selected('stream-memory')) return null;
+  // A fresh instance: the one measured above holds what the other scenarios left (sign-ins'
+  // argon2id buffers, filled caches), which would hide a few hundred streams' worth of memory.
+  const agora = await start();
+  log(`stream: a fresh Agora at ${agora.origin} (pid ${agora.pid})`);
+  if (!(await hasStream(agora.origin, who[0]!.token))) {
+    log('stream: this build of Agora has no GET /v1/stream (404); stream-memory and stream-fanout not measured');
+    return { available: false, note: 'this build of Agora has no GET /v1/stream (404)' };
+  }
+  // Warm-up, not measured: a few streams opened and closed, so that "idle" already holds the
+  // stream's code (the sessions of the streams opened next are part of what they cost).
+  for (const stream of await openStreams(agora.origin, who.slice(0, 10))) stream.close();
+  await sleep(settle * 2);
+  const idleRssMb = rssMb(agora.pid);
+  let started = performance.now();
+  const streams: OpenStream[] = await openStreams(agora.origin, who);
+  const openSeconds = Math.round((performance.now() - started) / 10) / 100;
+  await sleep(settle * 2);
+  const holdingRssMb = rssMb(agora.pid);
+  const report: StreamReport = {
+    available: true,
+    streams: streams.length,
+    openSeconds,
+    idleRssMb: Math.round(idleRssMb),
+    holdingRssMb: Math.round(holdingRssMb),
+    perStreamKb: Math.round(((holdingRssMb - idleRssMb) * 1024) / streams.length),
+  };
+  log(`stream-memory: ${streams.length} streams open in ${openSeconds} s; Agora RSS ${report.idleRssMb} MB idle, ${report.holdingRssMb} MB holding them (${report.perStreamKb} KB per stream)`);
+  try {
+    if (selected('stream-fanout')) {
+      // Its own keep-alive connections for the writes (node:http, 10 as 10 are in flight).
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 10 });
+      const groups: Session[][] = [];
+      for (let g = 0; g * groupSize < who.length; g++) {
+        const members = who.slice(g * groupSize, (g + 1) * groupSize);
+        if (members.length >= 2) groups.push(members);
+      }
+      const conversations: { id: string; members: Session[] }[] = [];
+      for (const members of groups) {
+        const response = await postJson(agent, `${agora.origin}/v1/conversations`, members[0]!.token, { participantIds: members.slice(1).map((m) => m.accountId) });
+        if (response.status !== 201 && response.status !== 200) throw new Error(`stream-fanout: starting a conversation answered ${response.status}: ${response.body}`);
+        conversations.push({ id: (JSON.parse(response.body) as { id: string }).id, members });
+      }
+      const perConversation = scaleName === 'smoke' ? 2 : 5;
+      const writes: { marker: string; recipients: string[]; conversationId: string; sender: Session }[] = [];
+      for (let j = 0; j < perConversation; j++) {
+        for (const { id, members } of conversations) {
+          const sender = members[j % members.length]!;
+          writes.push({ marker: `bench-fanout-${writes.length}.`, conversationId: id, sender, recipients: members.filter((m) => m !== sender).map((m) => m.accountId) });
+        }
+      }
+      started = performance.now();
+      const result = await fanout(
+        streams,
+        writes,
+        async (write) => {
+          const { conversationId, sender } = write as (typeof writes)[number];
+          const response = await postJson(agent, `${agora.origin}/v1/conversations/${conversationId}/messages`, sender.token, {
+            text: `${write.marker} A message to many open streams`,
+          });
+          if (response.status !== 201) throw new Error(`stream-fanout: sending a message answered ${response.status}: ${response.body}`);
+          return (JSON.parse(response.body) as { id: string }).id;
+        },
+        10,
+        10_000,
+      );
+      report.fanout = { ...result, conversations: conversations.length, participants: groupSize };
+      report.afterBurstRssMb = Math.round(rssMb(agora.pid));
+      agent.destroy();
+      log(
+        `stream-fanout: ${result.writes} messages in ${conversations.length} conversations of up to ${groupSize}: ${result.delivered}/${result.expected} deliveries, ` +
+          `p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ${result.eventsPerSecond} events/s`,
+      );
+    }
+  } finally {
+    for (const stream of streams) stream.close();
+  }
+  return report;
+}
+
 async function runScenario(scenario: Scenario, servers: Server[], runs: Run[]): Promise<void> {
   if (!selected(scenario.name)) return;
   if (warmup > 0) for (const server of servers) await measure(scenario, server, warmup, -1); // warm-up, not reported
@@ -331,6 +442,15 @@ try {
   let started = Date.now();
   const sessions: Session[] = await seedBase(client, scale);
   log(`seeded ${scale.accounts} accounts, ${scale.channels} channels, ${sessions.length} sessions and ${scale.firstPosts} posts in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  started = Date.now();
+  await seedConversations(client, scale);
+  await seedNotifications(client, scale);
+  // The live stream's accounts: 0 … streams-1, one session (and one stream) each.
+  const streamSessions = await seedSessions(client, Array.from({ length: Math.min(scale.streams, scale.accounts) }, (_, i) => i));
+  log(
+    `seeded ${scale.accounts * scale.conversationsPerAccount} conversations of ${scale.messagesPerConversation} messages, ` +
+      `${scale.accounts * scale.notificationsPerAccount} notifications and ${streamSessions.length} stream sessions in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
 
   if (embeddedDataDir) {
     postmasterPid = Number(readFileSync(join(embeddedDataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -341,10 +461,7 @@ try {
   // As `npm start` runs it (`npm run bench` builds first, as `npm start` does).
   const agoraArgs = serverArgs();
   const agoraEntry = agoraArgs.pop()!;
-  const agora = await startServer(
-    'agora',
-    agoraEntry,
-    {
+  const agoraEnvironment = {
       NODE_ENV: 'production',
       HOST: '127.0.0.1',
       PORT: '0',
@@ -357,10 +474,12 @@ try {
       SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES: '1000000',
       SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR: '1000000',
       ...agoraEnv,
-    },
-    /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/,
-    [...agoraArgs, ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
-  );
+  };
+  const agoraReady = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/;
+  const agora = await startServer('agora', agoraEntry, agoraEnvironment, agoraReady, [
+    ...agoraArgs,
+    ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+  ]);
   const baseline = await startServer('baseline', 'bench/baseline/server.ts', { DATABASE_URL: databaseUrl, PORT: '0' }, /^listening at (http:\/\/127\.0\.0\.1:\d+)$/m);
   const servers = [agora, baseline];
   log(`agora at ${agora.origin} (pid ${agora.pid}), baseline at ${baseline.origin} (pid ${baseline.pid}); pinning ${canPin ? 'on' : 'off'}`);
@@ -398,7 +517,10 @@ try {
   const editable = (
     await client.query<{ id: string; account_id: string }>(
       `select distinct on (s.account_id) p.id, s.account_id from accounts.session s
-         join posts.post p on p.author_id = s.account_id and p.channel_id is null order by s.account_id, p.id`,
+         join posts.post p on p.author_id = s.account_id and p.channel_id is null
+        where s.account_id = any($1::uuid[]) -- not the live stream's sessions
+        order by s.account_id, p.id`,
+      [sessions.map((s) => s.accountId)],
     )
   ).rows.map((r) => ({ id: r.id, token: sessions.find((s) => s.accountId === r.account_id)!.token }));
   if (editable.length < connections) throw new Error(`only ${editable.length} editable posts for ${connections} connections`);
@@ -426,6 +548,17 @@ try {
     depthPath.set(server.name, { page, path });
   }
   const deepestPage = depthPath.get('agora')!.page;
+
+  // For the messages scenarios: each session's conversations (every account is in some).
+  const tokenOf = new Map(sessions.map((s) => [s.accountId, s.token]));
+  const conversationsOfSessions = (
+    await client.query<{ account_id: string; conversation_id: string }>(
+      'select account_id, conversation_id from messages.participant where account_id = any($1::uuid[]) order by account_id, conversation_id',
+      [sessions.map((s) => s.accountId)],
+    )
+  ).rows.map((r) => ({ token: tokenOf.get(r.account_id)!, conversationId: r.conversation_id }));
+  if (conversationsOfSessions.length === 0) throw new Error('no seeded conversation has a participant with a session');
+  const signedIn = (req: autocannon.Request) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${pick(tokens)}` } });
 
   const scenarios: Scenario[] = [
     {
@@ -542,6 +675,53 @@ try {
       }),
     },
     {
+      name: 'list-notifications',
+      kind: 'read',
+      noTarget: true,
+      describe: 'GET /notifications, first page, a random signed-in account',
+      request: () => ({ method: 'GET', path: '/v1/notifications', setupRequest: signedIn }),
+    },
+    {
+      name: 'list-conversations',
+      kind: 'read',
+      noTarget: true,
+      describe: 'GET /conversations, first page, a random signed-in account',
+      request: () => ({ method: 'GET', path: '/v1/conversations', setupRequest: signedIn }),
+    },
+    {
+      name: 'list-messages',
+      kind: 'read',
+      noTarget: true,
+      describe: "GET /conversations/{id}/messages, first page of a random conversation of the caller's",
+      request: () => ({
+        method: 'GET',
+        path: '/v1/conversations/x/messages',
+        setupRequest: (req) => {
+          const { token, conversationId } = pick(conversationsOfSessions);
+          return { ...req, path: `/v1/conversations/${conversationId}/messages`, headers: { ...req.headers, authorization: `Bearer ${token}` } };
+        },
+      }),
+    },
+    {
+      name: 'send-message',
+      kind: 'write',
+      noTarget: true,
+      describe: "POST /conversations/{id}/messages to a random conversation of the caller's, a fresh Idempotency-Key each",
+      request: () => ({
+        method: 'POST',
+        path: '/v1/conversations/x/messages',
+        body: JSON.stringify({ text: 'A message sent by the benchmark' }),
+        setupRequest: (req) => {
+          const { token, conversationId } = pick(conversationsOfSessions);
+          return {
+            ...req,
+            path: `/v1/conversations/${conversationId}/messages`,
+            headers: { ...json, authorization: `Bearer ${token}`, 'idempotency-key': randomUUID() },
+          };
+        },
+      }),
+    },
+    {
       name: 'sessions',
       kind: 'sessions',
       describe: 'POST /sessions (argon2id verify: CPU-bound, reported separately)',
@@ -553,6 +733,9 @@ try {
     },
   ];
   for (const scenario of scenarios) await runScenario(scenario, servers, runs);
+
+  // Group conversations of an account and its next friends: k + 1 people (seed.ts, friendships).
+  const stream = await measureStream(() => startServer('agora-stream', agoraEntry, agoraEnvironment, agoraReady, agoraArgs), streamSessions, Math.min(Math.floor(scale.friendsPerAccount / 2), Math.floor((scale.accounts - 1) / 2)) + 1);
 
   const allScenarios = [{ name: 'feed-small-data', kind: 'size' as const, describe: `GET /feed with ${scale.firstPosts} posts in the database` }, ...scenarios];
   const report = summarize(allScenarios, runs, deepestPage, agora.pid);
@@ -567,6 +750,7 @@ try {
     pinned: canPin,
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version },
     agoraPeakRssMb: peakRss(agora.pid),
+    stream,
   };
   const markdown = renderMarkdown(meta, report);
   writeFileSync(join(outDir, `${stamp}.json`), `${JSON.stringify({ ...meta, ...report, runs }, null, 2)}\n`);
@@ -607,13 +791,14 @@ interface Summary {
   scenario: string;
   kind: Scenario['kind'];
   describe: string;
+  noTarget: boolean;
   agora: ServerSummary;
   baseline: ServerSummary;
   throughputRatio: number;
   p99Ratio: number;
 }
 
-function summarize(list: Pick<Scenario, 'name' | 'kind' | 'describe'>[], runs: Run[], deepestPage: number, _agoraPid: number) {
+function summarize(list: Pick<Scenario, 'name' | 'kind' | 'describe' | 'noTarget'>[], runs: Run[], deepestPage: number, _agoraPid: number) {
   const of = (scenario: string, server: Server['name']) => {
     const mine = runs.filter((r) => r.scenario === scenario && r.server === server);
     return {
@@ -633,6 +818,7 @@ function summarize(list: Pick<Scenario, 'name' | 'kind' | 'describe'>[], runs: R
       scenario: s.name,
       kind: s.kind,
       describe: s.describe,
+      noTarget: s.noTarget === true,
       agora: a,
       baseline: b,
       throughputRatio: round2(a.requestsPerSec / b.requestsPerSec),
@@ -643,6 +829,7 @@ function summarize(list: Pick<Scenario, 'name' | 'kind' | 'describe'>[], runs: R
   const latency = (s: Summary['agora']) => Math.max(s.p50, 1); // autocannon reports whole ms
   const targets: { target: string; value: number; met: boolean }[] = [];
   for (const s of scenarios) {
+    if (s.noTarget) continue;
     if (s.kind === 'read') {
       targets.push({ target: `${s.scenario}: req/s ≥ 0.6 × baseline`, value: s.throughputRatio, met: s.throughputRatio >= 0.6 });
       targets.push({ target: `${s.scenario}: p99 ≤ 2 × baseline`, value: s.p99Ratio, met: s.p99Ratio <= 2 });
@@ -670,6 +857,27 @@ function summarize(list: Pick<Scenario, 'name' | 'kind' | 'describe'>[], runs: R
   const errors = scenarios.reduce((n, s) => n + s.agora.errors + s.baseline.errors, 0);
   targets.push({ target: 'zero errors', value: errors, met: errors === 0 });
   return { scenarios, targets };
+}
+
+function streamLines(stream: StreamReport | null): string[] {
+  if (!stream) return [];
+  const lines = ['## Live stream (Agora alone: the baseline has no stream)', ''];
+  if (!stream.available) return [...lines, `Not measured: ${stream.note}.`, ''];
+  lines.push(
+    `stream-memory: ${stream.streams} streams open (one account each, opened in ${stream.openSeconds} s). Agora's RSS ${stream.idleRssMb} MB at rest, ` +
+      `${stream.holdingRssMb} MB holding them: ${stream.perStreamKb} KB per stream.`,
+    '',
+  );
+  const f = stream.fanout;
+  if (f) {
+    lines.push(
+      '| scenario | messages | conversations × people | deliveries received / expected | p50 / p99 / max ms, write to receipt | events/s delivered | RSS after, MB |',
+      '|---|---:|---:|---:|---:|---:|---:|',
+      `| stream-fanout | ${f.writes} | ${f.conversations} × ≤${f.participants} | ${f.delivered} / ${f.expected} | ${f.p50Ms} / ${f.p99Ms} / ${f.maxMs} | ${f.eventsPerSecond} (${f.eventsReceived} in ${f.seconds} s) | ${stream.afterBurstRssMb} |`,
+      '',
+    );
+  }
+  return lines;
 }
 
 function round2(n: number): number {
@@ -702,6 +910,10 @@ function renderMarkdown(meta: Record<string, any>, report: ReturnType<typeof sum
     '|---|---:|:---:|',
     ...report.targets.map((t) => `| ${t.target} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`),
     '',
+    ...(report.scenarios.some((s) => s.noTarget)
+      ? [`No target yet: ${report.scenarios.filter((s) => s.noTarget).map((s) => s.scenario).join(', ')} (measured against the baseline above).`, '']
+      : []),
+    ...streamLines(meta.stream as StreamReport | null),
   ];
   return lines.join('\n');
 }

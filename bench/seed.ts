@@ -18,13 +18,19 @@ export interface Scale {
   /** Share of the posts written in channels (the rest are general posts). */
   channelShare: number;
   sessions: number;
+  /** Two-person conversations each account starts, with its next friends (i+1 … i+c). */
+  conversationsPerAccount: number;
+  messagesPerConversation: number;
+  notificationsPerAccount: number;
+  /** Live streams held open by `stream-fanout` and `stream-memory`, one account each. */
+  streams: number;
 }
 
 export const SCALES: Record<string, Scale> = {
-  smoke: { accounts: 200, friendsPerAccount: 20, posts: 5_000, firstPosts: 1_000, channels: 5, membersPerChannel: 10, channelShare: 0.2, sessions: 100 },
-  small: { accounts: 1_000, friendsPerAccount: 50, posts: 50_000, firstPosts: 10_000, channels: 10, membersPerChannel: 20, channelShare: 0.2, sessions: 500 },
-  default: { accounts: 10_000, friendsPerAccount: 50, posts: 1_000_000, firstPosts: 10_000, channels: 200, membersPerChannel: 20, channelShare: 0.2, sessions: 1_000 },
-  large: { accounts: 50_000, friendsPerAccount: 50, posts: 5_000_000, firstPosts: 10_000, channels: 1_000, membersPerChannel: 20, channelShare: 0.2, sessions: 2_000 },
+  smoke: { accounts: 200, friendsPerAccount: 20, posts: 5_000, firstPosts: 1_000, channels: 5, membersPerChannel: 10, channelShare: 0.2, sessions: 100, conversationsPerAccount: 1, messagesPerConversation: 5, notificationsPerAccount: 10, streams: 20 },
+  small: { accounts: 1_000, friendsPerAccount: 50, posts: 50_000, firstPosts: 10_000, channels: 10, membersPerChannel: 20, channelShare: 0.2, sessions: 500, conversationsPerAccount: 2, messagesPerConversation: 20, notificationsPerAccount: 50, streams: 1_000 },
+  default: { accounts: 10_000, friendsPerAccount: 50, posts: 1_000_000, firstPosts: 10_000, channels: 200, membersPerChannel: 20, channelShare: 0.2, sessions: 1_000, conversationsPerAccount: 2, messagesPerConversation: 50, notificationsPerAccount: 100, streams: 1_000 },
+  large: { accounts: 50_000, friendsPerAccount: 50, posts: 5_000_000, firstPosts: 10_000, channels: 1_000, membersPerChannel: 20, channelShare: 0.2, sessions: 2_000, conversationsPerAccount: 2, messagesPerConversation: 50, notificationsPerAccount: 100, streams: 1_000 },
 };
 
 export const PASSWORD = 'bench-password-1';
@@ -97,10 +103,15 @@ export async function seedBase(client: pg.Client, scale: Scale): Promise<Session
      on conflict do nothing`,
     [scale.membersPerChannel, scale.accounts],
   );
-  // Sessions: tokens made here, only their SHA-256 stored, as the product does.
-  const sessions: Session[] = [];
   const step = Math.max(1, Math.floor(scale.accounts / scale.sessions));
-  const indexes = Array.from({ length: Math.min(scale.sessions, scale.accounts) }, (_, s) => (s * step) % scale.accounts);
+  const sessions = await seedSessions(client, Array.from({ length: Math.min(scale.sessions, scale.accounts) }, (_, s) => (s * step) % scale.accounts));
+  await seedPosts(client, scale, 0, scale.firstPosts);
+  return sessions;
+}
+
+/** A new session for each account index given: tokens made here, only their SHA-256 stored, as the product does. */
+export async function seedSessions(client: pg.Client, indexes: readonly number[]): Promise<Session[]> {
+  await client.query(UUID7);
   const tokens = indexes.map(() => `agora_${randomBytes(32).toString('base64url')}`);
   const hashes = tokens.map((t) => createHash('sha256').update(t).digest('hex'));
   const { rows } = await client.query<{ i: number; id: string }>(
@@ -111,9 +122,100 @@ export async function seedBase(client: pg.Client, scale: Scale): Promise<Session
     [indexes, hashes],
   );
   const byIndex = new Map(rows.map((r) => [r.i, r.id]));
-  indexes.forEach((i, s) => sessions.push({ token: tokens[s]!, accountId: byIndex.get(i)! }));
-  await seedPosts(client, scale, 0, scale.firstPosts);
-  return sessions;
+  return indexes.map((i, s) => ({ token: tokens[s]!, accountId: byIndex.get(i)! }));
+}
+
+/**
+ * Direct messages as the messages domain stores them: account i starts a two-person conversation
+ * with each of its next `conversationsPerAccount` friends (i+1 …), so everyone is in about twice
+ * that many; each conversation has `messagesPerConversation` messages, a few minutes apart,
+ * written by its two people in turn; each participant has read all but the last two (a marker
+ * moved once). `participant_key` is the SHA-256 of the sorted ids, as MessagesService makes it.
+ */
+export async function seedConversations(client: pg.Client, scale: Scale): Promise<void> {
+  await client.query(UUID7);
+  const k = Math.min(Math.floor(scale.friendsPerAccount / 2), Math.floor((scale.accounts - 1) / 2));
+  const perAccount = Math.min(scale.conversationsPerAccount, k);
+  // Times from a hash of the pair, not random(): one per row without the lateral pitfall of seedPosts.
+  await client.query(
+    `create table public.bench_conversation as
+     select pg_temp.uuid7(t) as id, x.id as a, y.id as b, t
+       from generate_series(0, $1::int - 1) s(n)
+       cross join generate_series(1, $2::int) d(k)
+       join public.bench_account x on x.i = s.n
+       join public.bench_account y on y.i = (s.n + d.k) % $1::int
+       cross join lateral (select now() - interval '600 days'
+                                  + ((hashint4(s.n * 64 + d.k)::bigint + 2147483648) % (500 * 86400)) * interval '1 second' as t) tt`,
+    [scale.accounts, perAccount],
+  );
+  // The last activity is the last message's time (message j is at t + 7j + 1 minutes).
+  await client.query(
+    `insert into messages.conversation (id, participant_key, created_at, last_activity_at)
+     select c.id, encode(sha256(convert_to(least(c.a::text, c.b::text) collate "C" || ',' || greatest(c.a::text, c.b::text) collate "C", 'UTF8')), 'hex'),
+            c.t, c.t + (($1::int - 1) * 7 + 1) * interval '1 minute'
+       from public.bench_conversation c`,
+    [scale.messagesPerConversation],
+  );
+  await client.query(
+    `insert into messages.message (id, conversation_id, author_id, text, created_at)
+     select pg_temp.uuid7(m.t), c.id, case when j % 2 = 0 then c.a else c.b end,
+            'Bench message ' || j || ': ' || repeat('lorem ipsum ', 4), m.t
+       from public.bench_conversation c
+       cross join generate_series(0, $1::int - 1) j
+       cross join lateral (select c.t + (j * 7 + 1) * interval '1 minute' as t) m`,
+    [scale.messagesPerConversation],
+  );
+  await client.query(
+    `insert into messages.participant (conversation_id, account_id, position, last_read_message_id, marker_version, closed_at)
+     select c.id, side.account_id, side.position,
+            (select m.id from messages.message m where m.conversation_id = c.id order by m.id desc offset 2 limit 1),
+            1, null
+       from public.bench_conversation c
+       cross join lateral (values (c.a, 0), (c.b, 1)) as side(account_id, position)`,
+  );
+  await client.query('analyze messages.conversation; analyze messages.participant; analyze messages.message');
+}
+
+/**
+ * Notifications as NotificationsService's consumers store them, `notificationsPerAccount` per
+ * account over the last 90 days, of the five types in turn, each from one of the recipient's
+ * friends, with the group and source keys the consumers make. Inserted in time order so that
+ * `seq` (a bigserial PostgreSQL assigns) follows time, as it does for rows made live. Channel
+ * ids are the seeded channels'; the other subject ids (posts, conversations, messages, friend
+ * requests) are fresh UUIDv7s: the columns have no foreign keys and the lists do not read them.
+ */
+export async function seedNotifications(client: pg.Client, scale: Scale): Promise<void> {
+  await client.query(UUID7);
+  const k = Math.min(Math.floor(scale.friendsPerAccount / 2), Math.floor((scale.accounts - 1) / 2));
+  await client.query(
+    `insert into notifications.notification
+       (id, recipient_id, type, actor_id, post_id, channel_id, conversation_id, message_id, friend_request_id, group_key, source_key, created_at)
+     select pg_temp.uuid7(n.t), n.recipient_id, n.type, n.actor_id, n.post_id, n.channel_id, n.conversation_id, n.message_id, n.friend_request_id,
+            n.type || ':' || case n.type when 'channelPost' then n.channel_id::text when 'mention' then n.post_id::text
+                                          when 'messageReceived' then n.conversation_id::text
+                                          when 'friendRequestReceived' then n.friend_request_id::text else n.subject::text end,
+            case n.type when 'channelPost' then 'post:' || n.post_id when 'mention' then 'post:' || n.post_id
+                        when 'messageReceived' then 'message:' || n.message_id
+                        when 'friendRequestReceived' then 'friendRequest:' || n.friend_request_id else 'friendship:' || n.subject end,
+            n.t
+       from (
+         select r.id as recipient_id, y.id as actor_id, x.t, x.type, x.subject,
+                case when x.type in ('channelPost', 'mention') then x.subject end as post_id,
+                case when x.type = 'channelPost' then ch.id end as channel_id,
+                case when x.type = 'messageReceived' then pg_temp.uuid7(x.t - interval '1 day') end as conversation_id,
+                case when x.type = 'messageReceived' then x.subject end as message_id,
+                case when x.type = 'friendRequestReceived' then x.subject end as friend_request_id
+           from (select s.n, j, (array['friendRequestReceived', 'friendRequestAccepted', 'channelPost', 'mention', 'messageReceived'])[j % 5 + 1] as type,
+                        now() - interval '90 days' * random() as t, pg_temp.uuid7(now() - interval '91 days') as subject
+                   from generate_series(0, $1::int - 1) s(n) cross join generate_series(0, $2::int - 1) j) x
+           join public.bench_account r on r.i = x.n
+           join public.bench_account y on y.i = (x.n + 1 + x.j % $3::int) % $1::int
+           left join public.bench_channel ch on ch.i = (x.n + x.j) % $4::int
+       ) n
+      order by n.t`,
+    [scale.accounts, scale.notificationsPerAccount, k, scale.channels],
+  );
+  await client.query('analyze notifications.notification');
 }
 
 /**

@@ -9,7 +9,7 @@ import t from 'tap';
 
 const SCENARIOS = [
   'feed-small-data', 'get-post', 'account-posts', 'feed', 'channel-posts', 'channel-page-1',
-  'create-post', 'replay-post', 'patch-post', 'sessions',
+  'create-post', 'replay-post', 'patch-post', 'list-notifications', 'list-conversations', 'list-messages', 'send-message', 'sessions',
 ];
 
 t.test('npm run bench --scale smoke produces the table and the JSON with every scenario', async (t) => {
@@ -38,4 +38,7 @@ t.test('npm run bench --scale smoke produces the table and the JSON with every s
   }
   t.match(markdown, /^\| channel-page-\d+ \|/m, 'the table has the deep page');
   t.ok(report.targets.length > 0, 'the targets are evaluated');
+  // Measured where the build has GET /v1/stream; otherwise the section says why not.
+  t.match(markdown, /^## Live stream \(Agora alone: the baseline has no stream\)$/m, 'the table has the live stream section');
+  t.ok('stream' in report, 'the JSON has the live stream');
 });

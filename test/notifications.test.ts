@@ -237,6 +237,32 @@ t.test('an idempotent request and its notification commit together, once', async
   t.equal((await list(bob)).length, 1);
 });
 
+t.test('keyed messages sent at once all answer, and the conversation notifies once', async (t) => {
+  // More keyed sends at once than the pool admits transactions (the tests' pool of 5 admits 4):
+  // a keyed send must take no second transaction while its own holds a connection (with every
+  // turn taken by a request waiting for another, none would ever come). Its event's job is
+  // enqueued in its own transaction; the worker makes the notification afterwards.
+  const [ada, bob] = await Promise.all([agora.signUp(), agora.signUp()]);
+  await befriend(ada, bob);
+  const conversation = await unwrap(ada.client.POST('/conversations', { body: { participantIds: [bob.account.id] } }));
+  const sends = Array.from({ length: 8 }, (_, i) =>
+    ada.client.POST('/conversations/{conversationId}/messages', {
+      params: { path: { conversationId: conversation.id }, header: { 'Idempotency-Key': `at-once-${i}-${conversation.id}` } },
+      body: { text: `message ${i}` },
+    }),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), 15_000)));
+  const answered = await Promise.race([Promise.all(sends), hung]);
+  clearTimeout(timer);
+  if (answered === 'hung') return t.fail('the keyed sends did not answer within 15 s');
+  t.same(answered.map((r) => r.response.status), Array(8).fill(201));
+  await settled();
+  const heard = await list(bob, { types: 'messageReceived' });
+  t.equal(heard.length, 1, 'an unread conversation notifies once');
+  t.equal(heard[0]!.conversationId, conversation.id);
+});
+
 t.test('anonymous callers have no notifications', async (t) => {
   const anonymous = agora.client();
   t.equal((await anonymous.GET('/notifications')).response.status, 401);

