@@ -19,7 +19,10 @@ async function settled(timeoutMs = 20_000): Promise<void> {
   for (;;) {
     const [{ pending }] = (await agora.sql(`select count(*)::int as pending from pgboss.job where name = 'events.notifications' and state < 'completed'`)) as [{ pending: number }];
     if (pending === 0) return;
-    if (Date.now() > deadline) throw new Error(`${pending} domain event job(s) still pending after ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      const jobs = await agora.sql(`select state, retry_count, output from pgboss.job where name = 'events.notifications' and state < 'completed'`);
+      throw new Error(`${pending} domain event job(s) still pending after ${timeoutMs} ms: ${JSON.stringify(jobs)}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

@@ -138,7 +138,13 @@ export class JobQueue {
   async #consume(consumer: Consumer): Promise<void> {
     const { onAttempt, pollingIntervalSeconds } = this.#options;
     // One job at a time per queue and process, each in a transaction with its completion.
-    await this.#boss.work(consumer.queue, { batchSize: 1, pollingIntervalSeconds, transactional: true }, async (jobs: Job<JobData>[], tx: Db) => {
+    // pg-boss waits its polling interval (with LISTEN/NOTIFY, a 30 s backstop) after every fetch
+    // unless notified meanwhile, and a batch of one never counts as "full" for its burst mode:
+    // a backlog enqueued at once would drain one job per interval. So a worker that got a job
+    // notifies itself, and fetches again at once until a fetch comes back empty.
+    let workerId: string | undefined;
+    workerId = await this.#boss.work(consumer.queue, { batchSize: 1, pollingIntervalSeconds, transactional: true }, async (jobs: Job<JobData>[], tx: Db) => {
+      if (jobs.length > 0 && workerId !== undefined) this.#boss.notifyWorker(workerId);
       for (const job of jobs) {
         const retry = job.retryCount > 0;
         try {
