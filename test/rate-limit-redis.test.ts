@@ -36,8 +36,8 @@ const email = (label: string) => {
   emails.push(value);
   return value;
 };
-t.teardown(async () => {
-  // The addresses' keys (`…all:10.a.b.x`, …), and the accounts' (keyed by their email's hash).
+/** This run's keys: the addresses' (`…all:10.a.b.x`, …), and the accounts' (keyed by their email's hash). */
+async function runKeys(): Promise<string[]> {
   const keys: string[] = [];
   let cursor = '0';
   do {
@@ -53,6 +53,10 @@ t.teardown(async () => {
       cursor = next;
     } while (cursor !== '0');
   }
+  return keys;
+}
+t.teardown(async () => {
+  const keys = await runKeys();
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
 });
@@ -229,4 +233,16 @@ t.test('Redis unreachable: requests are served, the outage is logged once and co
   const resumed = await reads([instance], PER_MINUTE + 5, address());
   t.equal(admitted(resumed).length, PER_MINUTE, 'limited again');
   t.same(instance.logs.filter((l) => l.level >= 50), [], 'nothing logged at error');
+});
+
+t.test('each shared key names its limiter and whom it counts, and nothing else', async (t) => {
+  const keys = await runKeys();
+  t.ok(keys.length > 0, 'the run left keys to check');
+  const limiters = new Set<string>();
+  for (const key of keys) {
+    const match = /^agora-rate-limit:(all|sign-in-address|sign-up-address):10\.\d+\.\d+\.\d+$|^agora-rate-limit:(sign-in-account):[\w-]{43}$/.exec(key);
+    t.ok(match, `key ${key}`);
+    if (match) limiters.add(match[1] ?? match[2]!);
+  }
+  t.same([...limiters].sort(), ['all', 'sign-in-account', 'sign-in-address', 'sign-up-address'], 'every limiter counted in Redis');
 });

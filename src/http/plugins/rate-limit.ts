@@ -7,7 +7,8 @@
 // counts and expires atomically). A check the shared store cannot answer lets its request through
 // (see ../rate-limit-store.ts).
 import { createHash } from 'node:crypto';
-import rateLimit from '@fastify/rate-limit';
+import { createRequire } from 'node:module';
+import rateLimit, { type FastifyRateLimitStore } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiProblem } from '../../handlers/index.ts';
@@ -26,6 +27,29 @@ export interface RateLimitOptions {
 export const RATE_LIMIT_KEY_PREFIX = 'agora-rate-limit:';
 
 const MINUTE = 60_000;
+
+/** The limiter's Redis store (its Lua script counts and expires atomically): not in its types. */
+type RedisStoreClass = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: SharedRateLimitStore['redis'], key: string) => FastifyRateLimitStore;
+const RedisStore = createRequire(import.meta.url)('@fastify/rate-limit/store/RedisStore.js') as RedisStoreClass;
+
+/**
+ * The Redis store, keyed `agora-rate-limit:<limiter>:<who>` (`…all:10.0.0.1`). The limiter's own
+ * gives each limiter a child keyed by the route's method and URL, which a limiter made with
+ * `createRateLimit` has not (its keys read `…undefinedundefined-all:10.0.0.1`); every limiter here
+ * names itself in its keys instead.
+ */
+function sharedStore(redis: SharedRateLimitStore['redis']) {
+  // What the plugin passes, to the constructor and to `child` alike (its types say route options).
+  type Params = { continueExceeding?: boolean; exponentialBackoff?: boolean };
+  return class SharedStore extends RedisStore {
+    constructor(params: Params) {
+      super(params.continueExceeding ?? false, params.exponentialBackoff ?? false, redis, RATE_LIMIT_KEY_PREFIX);
+    }
+    override child(params: Parameters<FastifyRateLimitStore['child']>[0]): FastifyRateLimitStore {
+      return new SharedStore(params as Params);
+    }
+  };
+}
 
 /** What the general quota says about one more request from an address. */
 export interface AddressQuota {
@@ -55,7 +79,7 @@ export const rateLimits = fp(async (app: FastifyInstance, options: RateLimitOpti
   const { store } = options;
   // The store's failures reach `store.check` (skipOnError off), which counts them and lets the
   // request through: the limiter's own skipOnError would hide them.
-  await app.register(rateLimit, { global: false, ...(store && { redis: store.redis, nameSpace: RATE_LIMIT_KEY_PREFIX, skipOnError: false }) });
+  await app.register(rateLimit, { global: false, ...(store && { store: sharedStore(store.redis), skipOnError: false }) });
 
   const general = app.createRateLimit({
     max: options.perMinute,
