@@ -439,6 +439,11 @@ async function pool<T>(items: T[], limit: number, work: (item: T, index: number)
 // Every user comes from an address of its own (the balancer forwards X-Forwarded-For, the
 // instances trust it): the rate limits count each apart, as they would real clients.
 const net = `10.${parseInt(run.slice(0, 2), 16)}.${parseInt(run.slice(2, 4), 16)}`;
+// The storm's and the sign-out checks' requests come from a /24 of their own, one address per
+// key or poll: their retries must not eat into a user's budget.
+const spare = `10.${parseInt(run.slice(0, 2), 16)}.${(parseInt(run.slice(2, 4), 16) + 1) % 256}`;
+let spareHost = 0;
+const spareAddress = () => `${spare}.${(spareHost++ % 254) + 1}`;
 
 interface User {
   index: number;
@@ -528,7 +533,8 @@ await phase('feeds (own and friends\' posts, read through every instance)', asyn
 await phase(`retry storm (${STORM_KEYS} keyed posts, each sent ${STORM_SENDS} times at once over the balancer)`, async () => {
   const creations = Array.from({ length: STORM_KEYS }, (_, i) => ({ key: randomUUID(), u: ring[i % ring.length]!, text: `storm ${i} (${run})` }));
   await pool(creations, 10, async ({ key, u, text }) => {
-    const answers = await Promise.all(Array.from({ length: STORM_SENDS }, () => send('POST', '/v1/posts', { token: u.token, from: u.from, key, body: { text } })));
+    const from = spareAddress();
+    const answers = await Promise.all(Array.from({ length: STORM_SENDS }, () => send('POST', '/v1/posts', { token: u.token, from, key, body: { text } })));
     const settled: Answer[] = answers.filter((a) => a.status === 201);
     for (const a of answers) {
       const inFlight = a.status === 409 && a.json?.type === 'urn:agora:problem:idempotency-in-flight' && a.headers.get('retry-after') !== null;
@@ -540,7 +546,7 @@ await phase(`retry storm (${STORM_KEYS} keyed posts, each sent ${STORM_SENDS} ti
         failures.push(`storm ${text}: no answer after 50 retries`);
         break;
       }
-      const again = await send('POST', '/v1/posts', { token: u.token, from: u.from, key, body: { text } });
+      const again = await send('POST', '/v1/posts', { token: u.token, from, key, body: { text } });
       if (again.status === 201) settled.push(again);
       else await sleep(200);
     }
@@ -585,7 +591,7 @@ await phase('sign-out through one instance, refused by every instance', async ()
   const seen: string[] = [];
   for (const instance of api) {
     let status = 0;
-    while ((status = (await send('GET', '/v1/sessions/me', { token: u.token, from: u.from, origin: instance.origin })).status) === 200 && Date.now() - since < 3000) await sleep(20);
+    while ((status = (await send('GET', '/v1/sessions/me', { token: u.token, from: spareAddress(), origin: instance.origin })).status) === 200 && Date.now() - since < 3000) await sleep(20);
     check(status === 401, `the signed-out token on ${instance.name}: ${status}`);
     seen.push(`${instance.name} ${Date.now() - since} ms`);
   }
@@ -619,7 +625,7 @@ await phase(`one rate-limit budget across the instances (${3 * RATE_LIMIT} reque
   check(over.size === api.length || api.length === 1, `rate limit: 429s came from ${[...over].join(', ')}, not every instance`);
   details.push(`${admitted} admitted, ${limited.length} refused (429) by ${[...over].sort().join(', ')}`);
   // This run's keys, and no others (they would expire within the minute anyway).
-  const keys = await redis.keys(`*${from}`);
+  const keys = await redis.keys(`*:${from}`);
   if (keys.length > 0) await redis.del(...keys);
 });
 
