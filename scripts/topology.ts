@@ -5,7 +5,8 @@
 // the social domain in a server of its own (SERVE_DOMAINS=social), three API instances with
 // WORKER=off on SOCIAL_SERVICE_URL, one worker (dist/worker.js), and a round-robin load balancer
 // in this script. Then: sign-ups, friend requests, posts, feeds, a keyed retry storm across the
-// instances, a sign-out seen by every instance, and one rate-limit budget shared by the three.
+// instances, a sign-out seen by every instance, one rate-limit budget shared by the three, and
+// the social server stopped (503s with Retry-After) and started again (served again).
 // It prints a summary (requests, statuses, spread over the instances, database connections) and
 // exits 1 on any 5xx, lost or duplicated write, or failed check. `--keep` leaves it all running
 // (Ctrl-C stops it and drops the database).
@@ -409,7 +410,8 @@ interface Answer {
   json: any;
   upstream: string;
 }
-async function send(method: string, path: string, init: { token?: string; body?: unknown; key?: string; from?: string; origin?: string; ifMatch?: string } = {}): Promise<Answer> {
+let outageAnswers = 0;
+async function send(method: string, path: string, init: { token?: string; body?: unknown; key?: string; from?: string; origin?: string; outage?: boolean } = {}): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (init.body !== undefined) headers['content-type'] = path.startsWith('/v1/accounts/') && method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
   if (init.token) headers.authorization = `Bearer ${init.token}`;
@@ -418,8 +420,10 @@ async function send(method: string, path: string, init: { token?: string; body?:
   const response = await fetch(`${init.origin ?? lb}${path}`, { method, headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
   const text = await response.text();
   requests++;
-  statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
-  if (response.status >= 500) failures.push(`${method} ${path}: ${response.status} ${text.slice(0, 300)}`);
+  // A 503 while a domain server is stopped on purpose is the answer wanted, counted apart.
+  if (init.outage && response.status === 503) outageAnswers++;
+  else statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+  if (response.status >= 500 && !(init.outage && response.status === 503)) failures.push(`${method} ${path}: ${response.status} ${text.slice(0, 300)}`);
   let json: any;
   try {
     json = text ? JSON.parse(text) : undefined;
@@ -656,6 +660,41 @@ await phase('calls between servers are counted', async () => {
   if (SOCIAL_APART) check(calls > 0, `no outbound request counted in ${INTER_SERVER.outboundMetric}, with the social domain apart`);
 });
 
+let outage: { from: number; to: number } | undefined;
+if (SOCIAL_APART) {
+  await phase('the social server stopped: 503 with Retry-After from every instance, then served again once it is back', async () => {
+    const social = procs.find((p) => p.role === 'social')!;
+    // ring[0] signed out above.
+    const u = ring[1] ?? ring[0]!;
+    const friends = (instance: Proc) => send('GET', `/v1/accounts/${u.id}/friends?limit=50`, { token: u.token, from: spareAddress(), origin: instance.origin, outage: true });
+    outage = { from: Date.now(), to: Infinity };
+    social.child.kill('SIGTERM');
+    await social.exited;
+    procs.splice(procs.indexOf(social), 1);
+    for (const instance of api) {
+      const t0 = Date.now();
+      const answer = await friends(instance);
+      const ms = Date.now() - t0;
+      check(answer.status === 503 && Number(answer.headers.get('retry-after')) > 0, `${instance.name} with the social server stopped: ${answer.status}, Retry-After ${answer.headers.get('retry-after')} (want 503 with Retry-After)`);
+      check(ms < 15_000, `${instance.name} took ${ms} ms to answer with the social server stopped`);
+    }
+    const restarted = await startProc('social', 'social', { [INTER_SERVER.serveDomains]: 'social', PORT: String(socialPort), WORKER: 'off' });
+    const back = Date.now();
+    const recovered: string[] = [];
+    for (const instance of api) {
+      let answer = await friends(instance);
+      while (answer.status !== 200 && Date.now() - back < 30_000) {
+        await sleep(200);
+        answer = await friends(instance);
+      }
+      check(answer.status === 200, `${instance.name} once the social server is back: ${answer.status}`);
+      recovered.push(`${instance.name} ${Date.now() - back} ms`);
+    }
+    outage.to = Date.now();
+    details.push(`${outageAnswers} answers 503 during the outage; served again after: ${recovered.join(', ')}; ${restarted.name} back on ${restarted.origin}`);
+  });
+}
+
 // ---------------------------------------------------------------- the summary
 
 async function connections() {
@@ -689,8 +728,15 @@ async function connections() {
 }
 const db = await connections().catch((error) => ({ total: -1, pooled: `could not count: ${(error as Error).message}` }));
 
-const errorsLogged = procs.flatMap((p) => p.logs.filter((l) => l.level >= 50).map((l) => `${p.name}: ${l.msg} ${l.err?.message ?? ''}`));
-for (const line of errorsLogged) failures.push(`logged error: ${line}`);
+// Errors logged while the social server was stopped on purpose are shown, not failures.
+const during = (l: Record<string, any>) => outage !== undefined && l.time >= outage.from && l.time <= outage.to;
+for (const p of procs) {
+  for (const l of p.logs.filter((l) => l.level >= 50)) {
+    const line = `${p.name}: ${l.msg} ${l.err?.message ?? ''}`;
+    if (during(l)) console.log(`  (during the social server's outage) logged: ${line}`);
+    else failures.push(`logged error: ${line}`);
+  }
+}
 for (const proc of procs) if (proc.child.exitCode !== null || proc.child.signalCode !== null) failures.push(`${proc.name} exited (${proc.child.exitCode ?? proc.child.signalCode}): ${proc.stderr.join('').slice(-500)}`);
 
 const summary = {
@@ -705,6 +751,7 @@ const summary = {
   requests,
   seconds: Math.round((Date.now() - started) / 100) / 10,
   statuses: Object.fromEntries([...statuses].sort(([a], [b]) => a - b)),
+  outage503: outageAnswers,
   perInstance: Object.fromEntries(spread),
   databaseConnections: db.total,
   failures: failures.length,

@@ -73,6 +73,8 @@ t.test('the topology runs traffic through three instances behind a balancer, and
   t.equal(summary.failures, 0);
   const statuses = Object.keys(summary.statuses).map(Number);
   t.same(statuses.filter((s) => s >= 500), [], 'no 5xx');
+  if (knowsSocialApart) t.ok(summary.outage503 >= 3, 'with the social server stopped, every instance answered 503');
+  else t.equal(summary.outage503, 0);
   t.ok(summary.statuses['201'] >= 6 * 2 + 6 * 3 + 15, 'sign-ups, friend requests, posts and the storm were created');
   t.equal(summary.statuses['429'], 2 * RATE_LIMIT, 'three times the limit sent from one address: two thirds refused');
   const spread = Object.values(summary.perInstance) as number[];
