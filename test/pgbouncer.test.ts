@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import pg from 'pg';
 import { unwrap } from 'agora-sdk';
+import { ConfigError, loadConfig } from '../src/config.ts';
 import { startCluster, type Instance } from './helpers/cluster.ts';
 import { PASSWORD, clusterScenarios } from './helpers/cluster-scenarios.ts';
 import { total } from './helpers/metrics.ts';
@@ -158,4 +159,21 @@ t.test('without DATABASE_DIRECT_URL, an instance behind PgBouncer says at start 
   t.equal((await cluster.send(deaf, 'GET', '/v1/sessions/me', { headers })).status, 401, 'refused at once: nothing was served from a cache it cannot keep');
   const scrape = await cluster.scrape(deaf);
   t.equal(total(scrape, 'agora_cache_lookups_total', { outcome: 'hit' }), 0, 'no cache hit');
+  // Its staleness shows (and alerts): its lag grows past the bound instead of being kept low by
+  // its own probes, which a pooler may hand back on a reused server connection.
+  let lag = 0;
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 250))) {
+    lag = total(await cluster.scrape(deaf), 'agora_cache_invalidation_lag_seconds');
+    if (lag > (2 * BOUND_MS) / 1000) break;
+  }
+  t.ok(lag > (2 * BOUND_MS) / 1000, `its invalidation lag grows past the bound (${lag} s)`);
+});
+
+t.test('DATABASE_DIRECT_URL is validated like DATABASE_URL, and needs it', async (t) => {
+  const direct = 'postgres://agora@db.internal:5432/agora';
+  t.equal(loadConfig({ DATABASE_URL: 'postgres://agora@pgbouncer:6432/agora', DATABASE_DIRECT_URL: direct }).databaseDirectUrl, direct);
+  t.equal(loadConfig({ DATABASE_URL: 'postgres://agora@db:5432/agora' }).databaseDirectUrl, undefined, 'unset: DATABASE_URL serves both');
+  t.equal(loadConfig({ DATABASE_URL: 'postgres://agora@db:5432/agora', DATABASE_DIRECT_URL: '' }).databaseDirectUrl, undefined, 'empty is unset');
+  t.throws(() => loadConfig({ DATABASE_URL: 'postgres://agora@db:5432/agora', DATABASE_DIRECT_URL: 'mysql://db/agora' }), new ConfigError('DATABASE_DIRECT_URL must be a postgres:// or postgresql:// URL'));
+  t.throws(() => loadConfig({ DATABASE_DIRECT_URL: direct }), /DATABASE_DIRECT_URL needs DATABASE_URL/, 'not with the embedded PostgreSQL');
 });

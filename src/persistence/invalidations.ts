@@ -176,7 +176,7 @@ export class InvalidationListener {
    */
   async sync(timeoutMs = 2000): Promise<boolean> {
     const client = this.#client;
-    if (!client || !this.#live) return false;
+    if (!client || !this.#live || this.#deaf) return false;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
@@ -300,7 +300,9 @@ export class InvalidationListener {
   /** The periodic probe that keeps the watermark moving, unless enough are in flight already. */
   #ping(): void {
     const client = this.#client;
-    if (!client || !this.#live || this.#probes.size >= MAX_PROBES_IN_FLIGHT) return;
+    // A deaf listener's own probes may come back through the pooler's reused server connection,
+    // while other instances' notifications do not: they would make its lag look fine.
+    if (!client || !this.#live || this.#deaf || this.#probes.size >= MAX_PROBES_IN_FLIGHT) return;
     void this.#probe(client);
   }
 
