@@ -21,7 +21,8 @@
 // DATABASE_DIRECT_URL when set. At start, a probe is sent from another connection: one that
 // never comes back to a listener that is up (the sign of such a pooler, where the LISTEN sits on
 // a server connection nobody reads) is logged as an error that names the setting, and the
-// listener is then deaf: caches are bypassed and no session-level lock is taken on it.
+// listener is then deaf: caches are bypassed and no session-level lock is taken on it (it tries
+// that probe again every 10 s, and hears again if one comes back: the first may just have been slow).
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { silentLog, type Log } from '../log.ts';
@@ -46,6 +47,8 @@ export const DEFAULT_MAX_STALENESS_MS = 1000;
 const MAX_PROBES_IN_FLIGHT = 2;
 
 const MIN_RETRY_MS = 250;
+/** How often a deaf listener tries the probe from another connection again. */
+const RECHECK_MS = 10_000;
 const MAX_RETRY_MS = 30_000;
 
 /** Satisfies the services' `InvalidationSource` (src/services/cache.ts). */
@@ -67,6 +70,9 @@ export class InvalidationListener {
   #generation = 0;
   /** The start's probe from another connection never came back: this is a pooler's connection. */
   #deaf = false;
+  /** While deaf: when the probe from another connection was last tried (it is tried again, in case the first was only slow). */
+  #lastCrossCheck = 0;
+  #crossChecking = false;
   /** Channels subscribed to besides the invalidations' own (see `subscribe`). */
   readonly #channels = new Map<string, { onNotification: (payload: string) => void; onReconnect: () => void }>();
 
@@ -161,7 +167,7 @@ export class InvalidationListener {
       // pooler's server connection (transaction mode), not on a session of this client's.
       this.#log.error(
         {},
-        'the cache invalidation listener does not receive its own notifications: its connection is probably a pooler in transaction mode (PgBouncer); set DATABASE_DIRECT_URL to a direct connection to PostgreSQL. Until a probe comes back, caches are bypassed, live streams are not woken across instances and their cap is counted per instance',
+        'the cache invalidation listener does not receive its own notifications: its connection is probably a pooler in transaction mode (PgBouncer); set DATABASE_DIRECT_URL to a direct connection to PostgreSQL. Until it does, caches are bypassed, live streams are not woken across instances and their cap is counted per instance',
       );
     }
     const interval = Math.max(1, Math.floor(this.#watermark.maxStalenessMs / 4));
@@ -197,24 +203,39 @@ export class InvalidationListener {
   async #crossCheck(timeoutMs: number): Promise<boolean> {
     const listening = this.#client;
     if (!listening || !this.#live) return false;
+    // One deadline for the connection and the echo together.
+    const deadline = performance.now() + timeoutMs;
     const sender = new pg.Client({ connectionString: this.#options.clientUrl, connectionTimeoutMillis: timeoutMs, application_name: 'agora-invalidations-check' });
     sender.on('error', () => {});
     try {
       await sender.connect();
     } catch {
       await sender.end().catch(() => {});
-      return this.sync(timeoutMs);
+      return this.sync(Math.max(1, deadline - performance.now()));
     }
     let timer: NodeJS.Timeout | undefined;
     try {
       const timedOut = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
+        timer = setTimeout(() => resolve(false), Math.max(1, deadline - performance.now()));
       });
       return await Promise.race([this.#probe(sender), timedOut]);
     } finally {
       clearTimeout(timer);
       await sender.end().catch(() => {});
     }
+  }
+
+  #recheck(): void {
+    const now = performance.now();
+    if (this.#crossChecking || !this.#live || now - this.#lastCrossCheck < RECHECK_MS) return;
+    this.#crossChecking = true;
+    this.#lastCrossCheck = now;
+    void this.#crossCheck(this.#options.connectTimeoutMs ?? 5000).then((echoed) => {
+      this.#crossChecking = false;
+      if (!echoed || this.#closed || !this.#deaf) return;
+      this.#deaf = false;
+      this.#log.info({}, 'the cache invalidation listener now receives notifications from other connections; caches are used again');
+    });
   }
 
   async close(): Promise<void> {
@@ -301,8 +322,10 @@ export class InvalidationListener {
   #ping(): void {
     const client = this.#client;
     // A deaf listener's own probes may come back through the pooler's reused server connection,
-    // while other instances' notifications do not: they would make its lag look fine.
-    if (!client || !this.#live || this.#deaf || this.#probes.size >= MAX_PROBES_IN_FLIGHT) return;
+    // while other instances' notifications do not: they would make its lag look fine. It tries the
+    // probe from another connection again now and then instead (a first one may have been slow).
+    if (this.#deaf) return this.#recheck();
+    if (!client || !this.#live || this.#probes.size >= MAX_PROBES_IN_FLIGHT) return;
     void this.#probe(client);
   }
 
