@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import { persistence } from './domains/index.ts';
 import { agoraJobs, eventConsumers, JobQueue, QUEUES, type Consumer, type Schedule } from './jobs/index.ts';
-import { deferredLog } from './log.ts';
+import { deferredLog, type Log } from './log.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { migrate } from './persistence/migrations.ts';
 import { openDatabase, type Orm } from './persistence/orm.ts';
@@ -22,6 +22,8 @@ export interface BootOptions {
   logger: FastifyServerOptions['logger'];
   /** The URL the ORM connects to, instead of the config's (e.g. through a proxy). */
   databaseUrl?: string;
+  /** Where what needs a session connects (LISTEN, session locks, migrations), instead of the config's DATABASE_DIRECT_URL. */
+  sessionUrl?: string;
   /** The ORM's pool size, instead of the default. */
   poolMax?: number;
   /** Sees every statement the ORM runs, besides the metrics. */
@@ -79,6 +81,21 @@ export class BootClosed extends Error {
   }
 }
 
+/**
+ * Applies pending migrations on a session of their own: through the request pool when it is one
+ * (`sessionUrl` is the ORM's URL), else on a one-connection ORM opened on `sessionUrl` for the run
+ * (a pooler in transaction mode would split them over server connections).
+ */
+async function migrateOn(orm: Orm, sessionUrl: string, options: { log: Log; onQuery: (sql: string, tookMs: number | undefined, failed: boolean) => void }): Promise<string[]> {
+  if (sessionUrl === orm.config.get('clientUrl')) return migrate(orm, { log: options.log });
+  const direct = await openDatabase({ clientUrl: sessionUrl, persistence, poolMax: 1, onQuery: options.onQuery, log: options.log });
+  try {
+    return await migrate(direct, { log: options.log });
+  } finally {
+    await direct.close(true);
+  }
+}
+
 export function boot(config: Config, options: BootOptions): Booting {
   let embedded: EmbeddedDatabase | undefined;
   let orm: Orm | undefined;
@@ -128,6 +145,9 @@ export function boot(config: Config, options: BootOptions): Booting {
       const metrics = createMetrics();
       const onQuery = options.onQuery;
       const clientUrl = options.databaseUrl ?? config.databaseUrl ?? embedded!.url;
+      // What needs a session of its own (LISTEN, session locks, the migrations) connects here:
+      // DATABASE_DIRECT_URL when requests go through a pooler in transaction mode.
+      const sessionUrl = options.sessionUrl ?? config.databaseDirectUrl ?? clientUrl;
       orm = await openDatabase({
         clientUrl,
         persistence,
@@ -142,9 +162,9 @@ export function boot(config: Config, options: BootOptions): Booting {
         connectTimeoutMs: config.databaseConnectTimeoutMs,
       });
       check();
-      const applied = options.migrate === false ? [] : await migrate(orm, { log: databaseLog });
+      const applied = options.migrate === false ? [] : await migrateOn(orm, sessionUrl, { log: databaseLog, onQuery: metrics.database.onQuery });
       check();
-      const server = await createServer(orm, config, options.logger, { metrics, onIdempotentReplay: options.onIdempotentReplay });
+      const server = await createServer(orm, config, options.logger, { metrics, onIdempotentReplay: options.onIdempotentReplay, sessionUrl });
       app = server.app;
       metricsApp = server.metricsApp;
       check();
@@ -163,6 +183,9 @@ export function boot(config: Config, options: BootOptions): Booting {
         metrics.jobs.initialise([...QUEUES, ...consumers.map((c) => c.queue)]);
         queue = await JobQueue.start({
           connectionString: clientUrl,
+          // Its wake-ups (LISTEN) ride on the invalidation listener's direct connection when
+          // requests go through a pooler; its statements and transactions go through the pooler.
+          ...(sessionUrl !== clientUrl && { listen: server.invalidations }),
           poolMax: config.jobs.poolMax,
           worker,
           consumers,

@@ -9,6 +9,13 @@ export interface Config {
   port: number;
   /** Undefined means: start an embedded PostgreSQL under `dataDir`. */
   databaseUrl: string | undefined;
+  /**
+   * A direct connection to the primary, for what needs a session of its own (the LISTEN of the
+   * cache invalidations, the live streams' wake-ups and slot locks, the job queue's wake-ups, the
+   * migrations and their lock) when DATABASE_URL goes through a pooler in transaction mode
+   * (PgBouncer); undefined: DATABASE_URL serves both.
+   */
+  databaseDirectUrl: string | undefined;
   dataDir: string;
   embeddedPostgresPort: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -157,6 +164,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
   }
+  const databaseDirectUrl = env.DATABASE_DIRECT_URL || undefined;
+  if (databaseDirectUrl !== undefined) {
+    if (!/^postgres(ql)?:\/\//.test(databaseDirectUrl)) throw new ConfigError('DATABASE_DIRECT_URL must be a postgres:// or postgresql:// URL');
+    if (databaseUrl === undefined) throw new ConfigError('DATABASE_DIRECT_URL needs DATABASE_URL (the embedded PostgreSQL has no pooler in front)');
+  }
   const redisUrl = env.REDIS_URL || undefined;
   if (redisUrl !== undefined && !isRedisUrl(redisUrl)) {
     // Not echoed: the URL may carry a password.
@@ -177,6 +189,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 3000, 0, 65535),
     databaseUrl,
+    databaseDirectUrl,
     dataDir: resolve(env.DATA_DIR || '.data'),
     embeddedPostgresPort: integer(env, 'EMBEDDED_PG_PORT', 54329, 1024, 65535),
     logLevel,

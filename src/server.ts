@@ -87,6 +87,11 @@ export interface ServerHooks {
    * its own, and database queries go uncounted. Replays are counted in them either way.
    */
   metrics?: Metrics;
+  /**
+   * Where the connection that needs a session of its own (the invalidation listener) connects:
+   * DATABASE_DIRECT_URL behind a pooler; by default the ORM's own URL.
+   */
+  sessionUrl?: string;
 }
 
 export interface AgoraServer {
@@ -121,7 +126,7 @@ export async function createServer(
   // Caches hold only what PostgreSQL announces changes of (see persistence/invalidations.ts); the
   // same listener wakes the live streams and holds their cap, so it runs whether caching is on or off.
   const invalidations = new InvalidationListener({
-    clientUrl: orm.config.get('clientUrl')!,
+    clientUrl: hooks.sessionUrl ?? orm.config.get('clientUrl')!,
     log,
     connectTimeoutMs: config.databaseConnectTimeoutMs,
     onLiveChange: metrics.cache.setListenerUp,

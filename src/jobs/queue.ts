@@ -7,8 +7,12 @@
 // transaction-level advisory locks. A worker also holds one connection that LISTENs, so that a
 // job of a queue created with `notify: true` (the durable domain events') wakes it at once: the
 // job's insert sends a NOTIFY, delivered when the enqueuing transaction commits. That is only a
-// shortcut: polling goes on, so where LISTEN cannot be held (PgBouncer in transaction pooling
-// mode) pg-boss warns and the jobs are picked up at the next poll.
+// shortcut: polling goes on, so where LISTEN cannot be held pg-boss warns and the jobs are picked
+// up at the next poll. Behind a pooler in transaction mode (PgBouncer: DATABASE_URL is the pooler,
+// DATABASE_DIRECT_URL the primary), pg-boss's pool goes through the pooler (each of its statements
+// is one statement or one transaction, its locks transaction-level, its prepared statements
+// unnamed), and its LISTEN rides on the instance's one direct connection (`listen`, the cache
+// invalidation listener), since a LISTEN through the pooler would never hear a thing.
 import { PgBoss, type Db, type Job } from 'pg-boss';
 import type { Queryable, Row, UnitOfWork } from '../persistence/sql.ts';
 
@@ -60,6 +64,13 @@ export interface QueueBacklog {
 export interface JobQueueOptions {
   /** The database pg-boss runs on: Agora's own. */
   connectionString: string;
+  /**
+   * Where the worker LISTENs for its wake-ups, instead of a connection of pg-boss's own on
+   * `connectionString` (which then may be a pooler in transaction mode).
+   */
+  listen?: {
+    subscribe(channel: string, onNotification: (payload: string) => void, onReconnect: () => void): Promise<{ close(): Promise<void> }>;
+  };
   /** pg-boss's pool size. */
   poolMax: number;
   /** Run the consumers and schedules (a worker); false for an instance that only enqueues. */
@@ -119,6 +130,11 @@ export class JobQueue {
       // Only a worker consumes; an instance that only enqueues needs no listening connection.
       useListenNotify: options.worker,
     });
+    const listen = options.listen;
+    if (listen) {
+      const db = boss.getDb();
+      db.listen = (channel, onNotification, onReconnect) => listen.subscribe(channel, onNotification, onReconnect);
+    }
     boss.on('error', options.onError);
     boss.on('warning', options.onWarning);
     const queue = new JobQueue(boss, options);

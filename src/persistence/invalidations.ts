@@ -12,6 +12,17 @@
 // The same connection carries the live streams' wake-ups ("w:<account ids>", sent at commit by
 // the writes that add a row to a stream source, see stream-rows.ts) and holds the stream slots'
 // session-level advisory locks (stream-slots.ts), which PostgreSQL frees with the connection.
+// Other channels may be subscribed to on it (`subscribe`: the job queue's wake-ups, when
+// DATABASE_DIRECT_URL is set), so that one instance holds one session-bound connection.
+//
+// All of it needs a session of its own: behind a pooler in transaction mode (PgBouncer), a LISTEN
+// is registered on whichever server connection ran it and never reaches this client, and a
+// session lock stays on a connection that other clients then use. So this connection goes to
+// DATABASE_DIRECT_URL when set. At start, a probe is sent from another connection: one that
+// never comes back to a listener that is up (the sign of such a pooler, where the LISTEN sits on
+// a server connection nobody reads) is logged as an error that names the setting, and the
+// listener is then deaf: caches are bypassed and no session-level lock is taken on it (it tries
+// that probe again every 10 s, and hears again if one comes back: the first may just have been slow).
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { silentLog, type Log } from '../log.ts';
@@ -36,6 +47,8 @@ export const DEFAULT_MAX_STALENESS_MS = 1000;
 const MAX_PROBES_IN_FLIGHT = 2;
 
 const MIN_RETRY_MS = 250;
+/** How often a deaf listener tries the probe from another connection again. */
+const RECHECK_MS = 10_000;
 const MAX_RETRY_MS = 30_000;
 
 /** Satisfies the services' `InvalidationSource` (src/services/cache.ts). */
@@ -55,6 +68,13 @@ export class InvalidationListener {
   #retryTimer: NodeJS.Timeout | undefined;
   /** Counts the connections made: a session-level lock taken on one is gone with it. */
   #generation = 0;
+  /** The start's probe from another connection never came back: this is a pooler's connection. */
+  #deaf = false;
+  /** While deaf: when the probe from another connection was last tried (it is tried again, in case the first was only slow). */
+  #lastCrossCheck = 0;
+  #crossChecking = false;
+  /** Channels subscribed to besides the invalidations' own (see `subscribe`). */
+  readonly #channels = new Map<string, { onNotification: (payload: string) => void; onReconnect: () => void }>();
 
   constructor(options: ListenerOptions) {
     this.#options = options;
@@ -72,7 +92,7 @@ export class InvalidationListener {
    * applied here: only then may a cache serve what it holds.
    */
   get fresh(): boolean {
-    return this.#live && this.#watermark.fresh;
+    return this.#live && !this.#deaf && this.#watermark.fresh;
   }
 
   /** Seconds since the latest moment up to which every invalidation is known to have been applied. */
@@ -86,7 +106,9 @@ export class InvalidationListener {
    */
   async query<T extends Record<string, unknown>>(text: string, params: unknown[]): Promise<{ rows: T[]; connection: number } | undefined> {
     const client = this.#client;
-    if (!client || !this.#live) return undefined;
+    // Not on a pooler's connection: a session lock would stay behind on a server connection that
+    // other clients share.
+    if (!client || !this.#live || this.#deaf) return undefined;
     const connection = this.#generation;
     const { rows } = await client.query<T>(text, params);
     return { rows, connection };
@@ -104,6 +126,27 @@ export class InvalidationListener {
     this.#listeners.set(topic, list);
   }
 
+  /**
+   * LISTENs on `channel` too, on this connection (and again on each one that replaces it, calling
+   * `onReconnect` then, since notifications may have been missed meanwhile). The shape of
+   * pg-boss's `listen` (src/jobs/queue.ts).
+   */
+  async subscribe(channel: string, onNotification: (payload: string) => void, onReconnect: () => void): Promise<{ close(): Promise<void> }> {
+    if (channel === INVALIDATION_CHANNEL) throw new Error(`${channel} is the invalidations' own channel`);
+    const entry = { onNotification, onReconnect };
+    this.#channels.set(channel, entry);
+    const client = this.#client;
+    if (client && this.#live) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+    return {
+      close: async () => {
+        if (this.#channels.get(channel) !== entry) return;
+        this.#channels.delete(channel);
+        const current = this.#client;
+        if (current && this.#live) await current.query(`unlisten ${pg.escapeIdentifier(channel)}`).catch(() => {});
+      },
+    };
+  }
+
   /** Calls `listener` whenever notifications may have been missed (the connection dropped or came up). */
   onReset(listener: () => void): void {
     this.#resets.push(listener);
@@ -116,8 +159,17 @@ export class InvalidationListener {
   async start(): Promise<void> {
     await this.#connect();
     if (this.#closed) return;
-    await this.sync(this.#options.connectTimeoutMs ?? 5000);
+    const echoed = await this.#crossCheck(this.#options.connectTimeoutMs ?? 5000);
     if (this.#closed) return;
+    if (!echoed && this.#live) {
+      this.#deaf = true;
+      // Connected and listening, yet its own notification never came back: the LISTEN ran on a
+      // pooler's server connection (transaction mode), not on a session of this client's.
+      this.#log.error(
+        {},
+        'the cache invalidation listener does not receive its own notifications: its connection is probably a pooler in transaction mode (PgBouncer); set DATABASE_DIRECT_URL to a direct connection to PostgreSQL. Until it does, caches are bypassed, live streams are not woken across instances and their cap is counted per instance',
+      );
+    }
     const interval = Math.max(1, Math.floor(this.#watermark.maxStalenessMs / 4));
     this.#probeTimer = setInterval(() => this.#ping(), interval);
     this.#probeTimer.unref();
@@ -130,7 +182,7 @@ export class InvalidationListener {
    */
   async sync(timeoutMs = 2000): Promise<boolean> {
     const client = this.#client;
-    if (!client || !this.#live) return false;
+    if (!client || !this.#live || this.#deaf) return false;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
@@ -140,6 +192,50 @@ export class InvalidationListener {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * A probe sent from a connection of its own (a NOTIFY sent on the listener's own connection would
+   * come back to it even through a pooler, which tends to reuse one server connection): true once
+   * it is back. Then it also moves the watermark, as any probe. A probe that cannot be sent that way
+   * (no second connection) is sent as `sync` sends it.
+   */
+  async #crossCheck(timeoutMs: number): Promise<boolean> {
+    const listening = this.#client;
+    if (!listening || !this.#live) return false;
+    // One deadline for the connection and the echo together.
+    const deadline = performance.now() + timeoutMs;
+    const sender = new pg.Client({ connectionString: this.#options.clientUrl, connectionTimeoutMillis: timeoutMs, application_name: 'agora-invalidations-check' });
+    sender.on('error', () => {});
+    try {
+      await sender.connect();
+    } catch {
+      await sender.end().catch(() => {});
+      return this.sync(Math.max(1, deadline - performance.now()));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timedOut = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), Math.max(1, deadline - performance.now()));
+      });
+      return await Promise.race([this.#probe(sender), timedOut]);
+    } finally {
+      clearTimeout(timer);
+      await sender.end().catch(() => {});
+    }
+  }
+
+  #recheck(): void {
+    const now = performance.now();
+    if (this.#crossChecking || !this.#live || now - this.#lastCrossCheck < RECHECK_MS) return;
+    this.#crossChecking = true;
+    this.#lastCrossCheck = now;
+    void this.#crossCheck(this.#options.connectTimeoutMs ?? 5000).then((echoed) => {
+      this.#crossChecking = false;
+      if (!echoed || this.#closed || !this.#deaf) return;
+      this.#deaf = false;
+      this.#log.info({}, 'the cache invalidation listener now receives notifications from other connections; caches are used again');
+    });
   }
 
   async close(): Promise<void> {
@@ -158,12 +254,16 @@ export class InvalidationListener {
       connectionTimeoutMillis: this.#options.connectTimeoutMs ?? 5000,
       application_name: 'agora-invalidations',
     });
-    client.on('notification', (message) => this.#receive(message.payload ?? ''));
+    client.on('notification', (message) => {
+      if (message.channel === INVALIDATION_CHANNEL) this.#receive(message.payload ?? '');
+      else this.#channels.get(message.channel)?.onNotification(message.payload ?? '');
+    });
     client.on('error', (error) => this.#lost(client, error));
     client.on('end', () => this.#lost(client, undefined));
     try {
       await client.connect();
       await client.query(`listen ${INVALIDATION_CHANNEL}`);
+      for (const channel of this.#channels.keys()) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
     } catch (error) {
       client.end().catch(() => {});
       this.#log.warn({ err: error }, 'cache invalidation listener could not connect; caches are bypassed until it does');
@@ -181,6 +281,7 @@ export class InvalidationListener {
     this.#reset();
     this.#live = true;
     this.#options.onLiveChange?.(true);
+    for (const { onReconnect } of this.#channels.values()) onReconnect();
     this.#ping();
   }
 
@@ -220,6 +321,10 @@ export class InvalidationListener {
   /** The periodic probe that keeps the watermark moving, unless enough are in flight already. */
   #ping(): void {
     const client = this.#client;
+    // A deaf listener's own probes may come back through the pooler's reused server connection,
+    // while other instances' notifications do not: they would make its lag look fine. It tries the
+    // probe from another connection again now and then instead (a first one may have been slow).
+    if (this.#deaf) return this.#recheck();
     if (!client || !this.#live || this.#probes.size >= MAX_PROBES_IN_FLIGHT) return;
     void this.#probe(client);
   }
@@ -228,12 +333,12 @@ export class InvalidationListener {
    * Notifies this listener's own channel and resolves true once the echo is back (then everything
    * committed before it was sent has been applied here), false if the connection went first.
    */
-  #probe(client: pg.Client): Promise<boolean> {
+  #probe(sender: pg.Client): Promise<boolean> {
     const token = randomUUID();
     // Taken before the query is sent: the probe commits after it.
     const sentAt = this.#watermark.now();
     const back = new Promise<boolean>((resolve) => this.#probes.set(token, { sentAt, settle: resolve }));
-    client.query('select pg_notify($1, $2)', [INVALIDATION_CHANNEL, `${PROBE_TOPIC}:${token}`]).catch(() => {
+    sender.query('select pg_notify($1, $2)', [INVALIDATION_CHANNEL, `${PROBE_TOPIC}:${token}`]).catch(() => {
       this.#probes.get(token)?.settle(false);
       this.#probes.delete(token);
     });

@@ -54,11 +54,16 @@ export interface ClusterOptions {
    * started together, then migrate it themselves.
    */
   emptyDatabase?: boolean;
+  /**
+   * The DATABASE_URL the instances get for a database (e.g. through PgBouncer); they then get the
+   * database's own URL as DATABASE_DIRECT_URL. The test's `sql` stays on the database's own URL.
+   */
+  route?: (databaseUrl: string) => string;
 }
 
 export async function startCluster(t: Tap, count: number, env: Record<string, string> = {}, options: ClusterOptions = {}): Promise<Cluster> {
   const { url: databaseUrl, drop } = await (options.emptyDatabase ? createEmptyDatabase() : cloneTemplate());
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 3 });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 3, application_name: 'agora-test' });
   const instances: Instance[] = [];
 
   t.teardown(async () => {
@@ -86,7 +91,8 @@ export async function startCluster(t: Tap, count: number, env: Record<string, st
         PORT: '0',
         METRICS_PORT: '0', // several instances on one machine: each its own metrics port
         LOG_LEVEL: 'info',
-        DATABASE_URL: databaseUrl,
+        DATABASE_URL: options.route ? options.route(databaseUrl) : databaseUrl,
+        ...(options.route && { DATABASE_DIRECT_URL: databaseUrl }),
         RATE_LIMIT_PER_MINUTE: '1000000',
         SIGNIN_LIMIT_PER_ADDRESS_PER_MINUTE: '1000000',
         SIGNIN_LIMIT_PER_ACCOUNT_PER_15_MINUTES: '1000000',
