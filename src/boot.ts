@@ -7,7 +7,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
-import { persistence } from './domains/index.ts';
+import { checkDomainsApart, persistence } from './domains/index.ts';
 import { agoraJobs, eventConsumers, JobQueue, QUEUES, type Consumer, type Schedule } from './jobs/index.ts';
 import { deferredLog } from './log.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
@@ -112,6 +112,9 @@ export function boot(config: Config, options: BootOptions): Booting {
 
   const start = async (): Promise<Booted> => {
     try {
+      // Domains served apart (SERVE_DOMAINS, <DOMAIN>_SERVICE_URL) must be ones that can be: said before anything starts.
+      checkDomainsApart(config.remote.serveDomains, (name) => `SERVE_DOMAINS=${name}`);
+      checkDomainsApart(Object.keys(config.remote.serviceUrls), (name) => `${name.toUpperCase()}_SERVICE_URL`);
       // The database's own log lines (the ORM's warnings, the embedded server's supervision).
       const databaseLog = deferredLog();
       if (!config.databaseUrl && !options.databaseUrl) {
