@@ -6,6 +6,7 @@
 // Retry-After (the other domains keep serving), which end by themselves when it is back on the
 // same port. Settings that name a domain that cannot be served apart are refused at start.
 import { randomUUID } from 'node:crypto';
+import { createServer, type Socket } from 'node:net';
 import t from 'tap';
 import { unwrap } from 'agora-sdk';
 import { loadConfig, ConfigError } from '../src/config.ts';
@@ -222,6 +223,30 @@ t.test('the social server stops: its operations answer 503 with Retry-After at o
   t.equal(back.response.status, 201, 'served again, without restarting the instances');
   t.equal((await a.raw('GET', `/v1/accounts/${ada.account.id}/friends`)).status, 200);
   t.match(await (await fetch(`${a.origin}/readyz`)).json(), { status: 'ready', checks: { domains: { social: 'ok' } } });
+});
+
+t.test('a domain server that accepts but never answers: 503 at the deadline, counted as a timeout', async (t) => {
+  const sockets = new Set<Socket>();
+  const silent = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  });
+  const { port } = silent.address() as { port: number };
+  const deadline = 300;
+  const stuck = await startAgora(t, { SOCIAL_SERVICE_URL: `http://127.0.0.1:${port}`, INTERNAL_API_TOKEN: TOKEN, REMOTE_CALL_TIMEOUT_MS: String(deadline) }, { databaseUrl });
+  const started = Date.now();
+  const answer = await stuck.raw('GET', `/v1/accounts/${ada.account.id}/friends`);
+  const took = Date.now() - started;
+  t.equal(answer.status, 503);
+  t.equal(answer.headers.get('retry-after'), '10');
+  t.ok(took >= deadline && took < deadline + 2000, `answered at the deadline (${took} ms)`);
+  const scrape = await stuck.scrape();
+  t.equal(total(scrape, 'agora_outbound_requests_total', { target: 'social', operation: 'listFriends', outcome: 'timeout' }), 1);
 });
 
 t.test('only domains with an internal contract can be served apart, and the internal API needs its secret', async (t) => {
