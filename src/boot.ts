@@ -202,7 +202,8 @@ export function boot(config: Config, options: BootOptions): Booting {
         metricsUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
       }
       check();
-      if (url) log.info({ http2: config.http2, tls: config.tls !== undefined }, `docs at ${url}/docs`);
+      if (url && config.remote.serveDomains.length > 0) log.info({ domains: config.remote.serveDomains }, `domain server: internal API at ${url}/internal/`);
+      else if (url) log.info({ http2: config.http2, tls: config.tls !== undefined }, `docs at ${url}/docs`);
       return { ...server, jobs: queue, url, metricsUrl, close };
     } catch (error) {
       // A start that fails stops what it had started (the embedded database above all). A close
