@@ -176,9 +176,11 @@ t.test('the internal API: only with the shared secret, only valid calls, and not
   t.match(await anonymous.json(), { kind: 'unauthenticated' });
   const wrong = await call({ 'x-internal-token': `${TOKEN}x` }, { args: [ada.account.id] });
   t.equal(wrong.status, 401);
-  const invalid = await call({ 'x-internal-token': TOKEN }, { args: [42] });
-  t.equal(invalid.status, 400);
-  t.match(await invalid.json(), { kind: 'bad-call' });
+  for (const args of [[42], ['not-a-uuid'], [], [ada.account.id, ada.account.id]]) {
+    const invalid = await call({ 'x-internal-token': TOKEN }, { args });
+    t.equal(invalid.status, 400, `${JSON.stringify(args)} is refused`);
+    t.match(await invalid.json(), { kind: 'bad-call' });
+  }
   const ok = await call({ 'x-internal-token': TOKEN }, { args: [ada.account.id] });
   t.equal(ok.status, 200);
   t.same(await ok.json(), []);

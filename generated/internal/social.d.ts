@@ -195,6 +195,7 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** Format: uuid */
         Id: string;
         Caller: {
             accountId: components["schemas"]["Id"];

@@ -8,6 +8,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { parse } from 'yaml';
 import type { IdempotencyService } from '../services/idempotency/index.ts';
@@ -48,6 +49,9 @@ export interface DomainServerOptions {
   onClose?: () => Promise<void>;
 }
 
+// ajv-formats is CommonJS: its default export is the function (as src/http/validation.ts takes it).
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 function canonical(value: unknown): string {
@@ -68,6 +72,7 @@ function sameSecret(sent: unknown, token: string): boolean {
 function bodyValidators(binding: InternalBinding) {
   const document = parse(readFileSync(binding.contract, 'utf8')) as { paths: Record<string, { post?: { operationId?: string } }> };
   const ajv = new Ajv2020({ strict: false, allErrors: false });
+  addFormats(ajv);
   ajv.addSchema(document as object, 'contract');
   const validators = new Map<string, ReturnType<typeof ajv.compile>>();
   for (const [path, item] of Object.entries(document.paths)) {
@@ -112,6 +117,15 @@ export async function buildDomainServer(options: DomainServerOptions): Promise<F
     return reply.code(answer.status).header('x-request-id', request.id).send(answer.body);
   });
 
+  // One line and one count per call, whatever its outcome (the caller logs it under the same request id).
+  app.addHook('onResponse', async (request, reply) => {
+    const { target, operation } = (request.routeOptions.config ?? {}) as { target?: string; operation?: string };
+    if (target === undefined || operation === undefined) return;
+    const seconds = reply.elapsedTime / 1000;
+    options.onCall?.(target, operation, reply.statusCode, seconds);
+    request.log.info({ target, operation, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'internal call');
+  });
+
   app.get('/healthz', async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const ready = await options.ready().catch(() => false);
@@ -124,14 +138,8 @@ export async function buildDomainServer(options: DomainServerOptions): Promise<F
     const validators = bodyValidators(binding);
     for (const [operationId, operation] of Object.entries(binding.operations)) {
       const validate = validators.get(operationId)!;
-      app.post(`/internal/${binding.target}/${operationId}`, async (request, reply) => {
-        const started = performance.now();
+      app.post(`/internal/${binding.target}/${operationId}`, { config: { target: binding.target, operation: operationId } }, async (request, reply) => {
         reply.header('x-request-id', request.id);
-        reply.raw.once('finish', () => {
-          const seconds = (performance.now() - started) / 1000;
-          options.onCall?.(binding.target, operationId, reply.statusCode, seconds);
-          request.log.info({ target: binding.target, operation: operationId, status: reply.statusCode, ms: Math.round(seconds * 1000) }, 'internal call');
-        });
         if (!sameSecret(request.headers[TOKEN_HEADER], options.token)) {
           request.log.warn({ target: binding.target, operation: operationId }, 'internal call without the right X-Internal-Token');
           return reply.code(401).send({ kind: 'unauthenticated', message: `send the shared secret (INTERNAL_API_TOKEN) as ${TOKEN_HEADER}` } satisfies WireError);
