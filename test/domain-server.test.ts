@@ -199,7 +199,8 @@ t.test('the social server stops: its operations answer 503 with Retry-After at o
   await social.close();
   const started = Date.now();
   const down = await a.raw('GET', `/v1/accounts/${ada.account.id}/friends`);
-  t.ok(Date.now() - started < DEADLINE_MS + 1000, 'promptly (within the deadline)');
+  // A refused connection is answered at once; the bound is the call's deadline, plus slack for a busy machine.
+  t.ok(Date.now() - started < DEADLINE_MS + 2500, 'promptly (within the deadline)');
   t.equal(down.status, 503);
   t.equal(down.headers.get('retry-after'), '10');
   t.match(down.json, { type: 'urn:agora:problem:service-unavailable', status: 503 });
