@@ -157,6 +157,7 @@ function isRedisUrl(value: string): boolean {
   }
 }
 
+// `<DOMAIN>_SERVICE_URL`, one per domain served apart, e.g. SOCIAL_SERVICE_URL=http://social:3000.
 const SERVICE_URL = /^([A-Z][A-Z0-9]*)_SERVICE_URL$/;
 
 function remoteSettings(env: Env): Config['remote'] {
