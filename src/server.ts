@@ -2,7 +2,7 @@
 // and the metrics that each layer feeds through plain callbacks.
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
-import { createHandlers, createServices as createDomainServices, type Services } from './domains/index.ts';
+import { createHandlers, createServices as createDomainServices, servedBindings, type Services } from './domains/index.ts';
 import { createAuthenticator, createIdempotentRunner } from './handlers/index.ts';
 import { buildApp, type AppOptions } from './http/app.ts';
 import { buildMetricsServer } from './http/metrics-server.ts';
@@ -15,6 +15,8 @@ import { isConnectionFailure } from './persistence/connection-failures.ts';
 import { pendingMigrations } from './persistence/migrations.ts';
 import { guardQueries, poolStats, type Orm } from './persistence/orm.ts';
 import { createDatabase } from './persistence/sql.ts';
+import { RemoteClient } from './remote/client.ts';
+import { buildDomainServer } from './remote/server.ts';
 import { InvalidationListener } from './persistence/invalidations.ts';
 import { StreamSlots } from './persistence/stream-slots.ts';
 import { noCaching, type Caching } from './services/cache.ts';
@@ -34,8 +36,28 @@ export function createServices(
   caching: Caching = noCaching,
   events?: DomainEvents,
   streams?: StreamTransport,
+  remotes?: Readonly<Record<string, RemoteClient<any>>>,
 ): Services {
-  return createDomainServices({ database: createDatabase(orm), config, log, caching, streams, ...(events ? { events } : {}) });
+  return createDomainServices({ database: createDatabase(orm), config, log, caching, streams, remotes, ...(events ? { events } : {}) });
+}
+
+/** The clients of the domains served by other processes (`<DOMAIN>_SERVICE_URL`), by domain. */
+function remoteClients(config: Config, log: Log, metrics: Metrics): Record<string, RemoteClient<any>> {
+  const clients: Record<string, RemoteClient<any>> = {};
+  for (const [target, url] of Object.entries(config.remote.serviceUrls)) {
+    metrics.outbound.setUp(target, true);
+    clients[target] = new RemoteClient({
+      target,
+      url,
+      token: config.remote.token!,
+      deadlineMs: config.remote.callTimeoutMs,
+      retryAfterSeconds: config.pressure.retryAfterSeconds,
+      log,
+      observe: metrics.outbound.onCall,
+      onAvailability: metrics.outbound.setUp,
+    });
+  }
+  return clients;
 }
 
 /** What the app needs at run time, beside the services and the config. */
@@ -137,10 +159,11 @@ export async function createServer(
     ? { source: invalidations, maxEntries: config.cacheMaxEntries, observe: metrics.cache.onLookup }
     : noCaching;
   const events = new DomainEvents();
+  const remotes = remoteClients(config, log, metrics);
   const services = createServices(orm, config, log, caching, events, {
     wakes: invalidations,
     slots: new StreamSlots(invalidations, config.stream.maxPerAccount),
-  });
+  }, remotes);
   metrics.stream.watchOpen(() => services.stream.openCount);
 
   // From here on (the migrations have run), every statement has a deadline, and an outage
@@ -159,7 +182,25 @@ export async function createServer(
   const rateLimitStore = config.rateLimit.redisUrl ? sharedRateLimitStore(config.rateLimit.redisUrl, log, metrics) : undefined;
 
   let migrationsApplied = false;
-  const app = await buildApp(
+  const closeParts = async () => {
+    availability.close();
+    rateLimitStore?.close();
+    services.stream.closeAll();
+    await invalidations.close();
+  };
+  // A domain server (SERVE_DOMAINS) serves its domains' internal API instead of the public one.
+  const app = config.remote.serveDomains.length > 0 ? await buildDomainServer({
+    bindings: servedBindings(config.remote.serveDomains, services),
+    token: config.remote.token!,
+    idempotency: services.idempotency,
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    ready: async () => availability.available && availability.check(),
+    isUnavailable: isConnectionFailure,
+    retryAfterSeconds: config.pressure.retryAfterSeconds,
+    onCall: metrics.internal.onCall,
+    onClose: closeParts,
+  }) : await buildApp(
     appOptions(services, config, {
       onIdempotentReplay: hooks.onIdempotentReplay,
       eventStream: {
@@ -182,16 +223,14 @@ export async function createServer(
           return migrationsApplied;
         },
         ...(rateLimitStore && { rateLimitStore: () => rateLimitStore.available }),
+        ...(Object.keys(remotes).length > 0 && {
+          remoteDomains: () => Object.fromEntries(Object.entries(remotes).map(([name, client]) => [name, client.available])),
+        }),
       },
       rateLimitStore,
       databaseAvailable: () => availability.available,
       isUnavailable: isConnectionFailure,
-      onClose: async () => {
-        availability.close();
-        rateLimitStore?.close();
-        services.stream.closeAll();
-        await invalidations.close();
-      },
+      onClose: closeParts,
     }),
   );
   log.attach(app.log);

@@ -6,9 +6,16 @@ import t from 'tap';
 import { parse } from 'yaml';
 import { startAgora } from './helpers/agora.ts';
 
-// With the job queue and the shared rate-limit store, whose metrics the alerts and the
+// With the job queue, the shared rate-limit store and a domain served apart (the social graph,
+// at an address where nothing listens: its calls fail), whose metrics the alerts and the
 // dashboard name too.
-const agora = await startAgora(t, { REDIS_URL: 'redis://127.0.0.1:6379' }, { jobs: true });
+const agora = await startAgora(
+  t,
+  { REDIS_URL: 'redis://127.0.0.1:6379', SOCIAL_SERVICE_URL: 'http://127.0.0.1:9', INTERNAL_API_TOKEN: 'monitoring-test-secret' },
+  { jobs: true },
+);
+// A call to the social domain server, for the outbound families' series.
+await agora.raw('GET', '/v1/accounts/01a20a21-4c2b-7441-8746-a768807f76b6/friends');
 // Something in every family that has labels, so that its series exist in the scrape.
 await agora.raw('GET', '/v1/nothing-here');
 await agora.raw('GET', '/v1/accounts?limit=0');

@@ -8,6 +8,8 @@ import type { DomainPersistence } from '../persistence/orm.ts';
 import { PROBE_TOPIC } from '../persistence/invalidations.ts';
 import type { Caching } from '../services/cache.ts';
 import { DomainEvents } from '../services/events.ts';
+import type { RemoteClient } from '../remote/client.ts';
+import type { InternalBinding } from '../remote/server.ts';
 import type { AnyDomain, DomainContext, ServicesOf } from './domain.ts';
 
 /** The domain list cannot be composed; the message says which domains and why. */
@@ -78,11 +80,44 @@ function checkCacheTopics(domains: readonly AnyDomain[]): void {
   }
 }
 
-/** Every domain's services, built in the order of their needs, then subscribed to each other's events. */
+/** The domains of the list that can be served by a process of their own (they have a `remote` part). */
+export function servableApart(domains: readonly AnyDomain[]): string[] {
+  return domains.filter((domain) => domain.remote !== undefined).map((domain) => domain.name);
+}
+
+/**
+ * Refuses `names` (from `setting`, e.g. SERVE_DOMAINS) unless each is a domain that can be served
+ * apart; the message names those that can.
+ */
+export function checkServableApart(domains: readonly AnyDomain[], names: readonly string[], setting: (name: string) => string): void {
+  const servable = servableApart(domains);
+  for (const name of names) {
+    if (servable.includes(name)) continue;
+    const known = domains.some((domain) => domain.name === name);
+    throw new CompositionError(
+      `${setting(name)}: ${known ? `domain "${name}" has no internal contract, so it cannot be served apart` : `there is no domain "${name}"`}; ` +
+        `the domains that can be served apart are: ${servable.join(', ') || 'none'}`,
+    );
+  }
+}
+
+/** The internal APIs of the domains `names`, over `services` (a domain server's routes). */
+export function domainBindings(domains: readonly AnyDomain[], names: readonly string[], services: object): InternalBinding[] {
+  checkServableApart(domains, names, (name) => `SERVE_DOMAINS=${name}`);
+  return names.map((name) => domains.find((domain) => domain.name === name)!.remote!.serve(services));
+}
+
+/**
+ * Every domain's services, built in the order of their needs, then subscribed to each other's
+ * events. A domain for which `remotes` has a client is its stub instead (it is served by another
+ * process); its handlers and subscriptions use the stub like any service.
+ */
 export function createDomainServices<const D extends readonly AnyDomain[]>(
   domains: D,
-  context: Omit<DomainContext, 'events'> & { events?: DomainEvents },
+  context: Omit<DomainContext, 'events'> & { events?: DomainEvents; remotes?: Readonly<Record<string, RemoteClient<any>>> },
 ): ServicesOf<D> {
+  const remotes = context.remotes ?? {};
+  checkServableApart(domains, Object.keys(remotes), (name) => `${name.toUpperCase()}_SERVICE_URL`);
   checkCacheTopics(domains);
   // The composition root passes its own when it must reach them later (the job queue's consumers,
   // and where `publish` enqueues: src/boot.ts).
@@ -93,7 +128,8 @@ export function createDomainServices<const D extends readonly AnyDomain[]>(
   const order = buildOrder(domains);
   for (const domain of order) {
     const needed = Object.assign({}, ...domain.needs.map((name) => built.get(name)));
-    const own = domain.create({ ...context, caching: scopedCaching(context.caching, domain), events }, needed);
+    const client = remotes[domain.name];
+    const own = client ? domain.remote!.stub(client, needed) : domain.create({ ...context, caching: scopedCaching(context.caching, domain), events }, needed);
     for (const key of Object.keys(own)) {
       const owner = owners.get(key);
       if (owner !== undefined) throw new CompositionError(`services.${key} is built by both "${owner}" and "${domain.name}"`);

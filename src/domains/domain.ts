@@ -7,6 +7,8 @@
 import type { Config } from '../config.ts';
 import type { AllowedMethods, Handlers, HandlersV2 } from '../handlers/index.ts';
 import type { Log } from '../log.ts';
+import type { RemoteClient } from '../remote/client.ts';
+import type { InternalBinding } from '../remote/server.ts';
 import type { DomainPersistence } from '../persistence/orm.ts';
 import type { Database } from '../persistence/sql.ts';
 import type { Caching } from '../services/cache.ts';
@@ -29,6 +31,21 @@ export interface DomainContext {
    * instance. Only the stream domain uses it.
    */
   streams?: StreamTransport;
+}
+
+/**
+ * How a domain is served by a process of its own: its internal contract (an OpenAPI document
+ * whose generated types both sides use), the domain server's side (SERVE_DOMAINS=<name>), and
+ * the stub that stands for its services elsewhere (<NAME>_SERVICE_URL). A domain without it is
+ * always served in process.
+ */
+export interface DomainRemote<S extends object, N extends object> {
+  /** Its internal contract, e.g. internal/social.openapi.yaml. */
+  contract: URL;
+  /** Its internal operations over its services in this process (a domain server's routes). */
+  serve(services: S & N): InternalBinding;
+  /** Its services, implemented by calling a domain server through `client`. */
+  stub(client: RemoteClient<any>, needed: N): S;
 }
 
 /** The part of the contract a domain serves: handlers by operationId, permission functions by path. */
@@ -61,6 +78,8 @@ export interface Domain<Name extends string = string, S extends object = object,
    */
   cacheTopics?: readonly string[];
   create(context: DomainContext, needed: N): S;
+  /** How it is served apart, if it can be (see DomainRemote). */
+  remote?: DomainRemote<S, N>;
   /** The operations it serves, over its own services and those it needs. */
   handlers?(services: S & N): DomainHandlers;
   /**

@@ -4,7 +4,9 @@
 import type { Handlers, HandlersV2 } from '../handlers/index.ts';
 import { accounts } from './accounts.ts';
 import { channels } from './channels.ts';
-import { createDomainHandlers, createDomainServices, domainPersistence } from './compose.ts';
+import { checkServableApart, createDomainHandlers, createDomainServices, domainBindings, domainPersistence, servableApart } from './compose.ts';
+import type { RemoteClient } from '../remote/client.ts';
+import type { InternalBinding } from '../remote/server.ts';
 import { domainList, type DomainContext, type ServicesOf } from './domain.ts';
 import type { DomainEvents } from '../services/events.ts';
 import { idempotency } from './idempotency.ts';
@@ -28,14 +30,32 @@ export type Services = ServicesOf<typeof domains>;
  */
 export const persistence = domainPersistence(domains, { Migration20261202000000, Migration20261202090000 });
 
-/** Every domain's services; `context.events` (when given) is where they publish and subscribe. */
-export function createServices(context: Omit<DomainContext, 'events'> & { events?: DomainEvents }): Services {
+/**
+ * Every domain's services; `context.events` (when given) is where they publish and subscribe;
+ * `context.remotes`, the clients of the domains served by other processes (stubs stand for them).
+ */
+export function createServices(
+  context: Omit<DomainContext, 'events'> & { events?: DomainEvents; remotes?: Readonly<Record<string, RemoteClient<any>>> },
+): Services {
   return createDomainServices(domains, context);
 }
 
 /** Both API versions' handlers over the services (`services` unused until a handler or permission function runs). */
 export function createHandlers(services: Services): { v1: Handlers; v2: HandlersV2 } {
   return createDomainHandlers(domains, services);
+}
+
+/** The internal APIs a domain server serves (SERVE_DOMAINS) over its services. */
+export function servedBindings(names: readonly string[], services: Services): InternalBinding[] {
+  return domainBindings(domains, names, services);
+}
+
+/** The domains that can be served by a process of their own. */
+export const domainsServableApart = servableApart(domains);
+
+/** Refuses domain names that cannot be served apart; `setting` names where each came from. */
+export function checkDomainsApart(names: readonly string[], setting: (name: string) => string): void {
+  checkServableApart(domains, names, setting);
 }
 
 export { CompositionError } from './compose.ts';

@@ -4,6 +4,7 @@ import { Migration20261123211505 } from '../persistence/migrations/Migration2026
 import { socialEntities } from '../persistence/social/index.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import { createSocialDomain } from '../services/social/index.ts';
+import { socialBinding, socialContract, socialStub } from '../remote/social.ts';
 import { defineDomain } from './domain.ts';
 
 export const social = defineDomain({
@@ -16,6 +17,12 @@ export const social = defineDomain({
     v1: friendsHandlers(social, accounts),
     allowedMethods: friendsAllowedMethods(social, accounts),
   }),
+  // Served apart with SERVE_DOMAINS=social; used through the stub with SOCIAL_SERVICE_URL.
+  remote: {
+    contract: socialContract,
+    serve: ({ social }) => socialBinding(social),
+    stub: (client) => ({ social: socialStub(client) }),
+  },
   subscribe: (events, { social }) => {
     events.on('account.closed', ({ accountId }) => social.forgetAccount(accountId));
   },

@@ -2,6 +2,7 @@
 // responses recorded for replay. The at-most-once machinery itself is the idempotency service.
 import { createHash } from 'node:crypto';
 import type { Caller } from '../services/accounts/index.ts';
+import { currentCall, withCall } from '../services/call-context.ts';
 import type { IdempotencyService, RecordedResponse } from '../services/idempotency/index.ts';
 import type { UnitOfWork } from '../services/unit-of-work.ts';
 
@@ -58,12 +59,17 @@ export function fingerprint(call: Pick<KeyedCall, 'method' | 'params' | 'query' 
 }
 
 export function idempotentRunner(service: IdempotencyService): RunIdempotently {
-  return async (call, respond) =>
-    service.execute(
-      { scope: call.caller?.accountId ?? ANONYMOUS_SCOPE, operation: call.operationId, key: call.key, fingerprint: fingerprint(call) },
+  return async (call, respond) => {
+    const scope = call.caller?.accountId ?? ANONYMOUS_SCOPE;
+    return service.execute(
+      { scope, operation: call.operationId, key: call.key, fingerprint: fingerprint(call) },
       async (unitOfWork) => {
-        const response = await respond(unitOfWork);
+        // The writes a domain served apart makes for this request are keyed from this key
+        // (src/remote/client.ts): a retry of this request does not make them twice.
+        const context = { ...currentCall(), idempotency: { scope, operation: call.operationId, key: call.key } };
+        const response = await withCall(context, () => respond(unitOfWork));
         return { response, keep: response.status < 500 };
       },
     );
+  };
 }

@@ -9,6 +9,7 @@ export { ApiProblem, ECHO_LENGTH, PROBLEMS, PROBLEM_LIMITS, WWW_AUTHENTICATE, cl
 export type { FieldProblem } from './problem.ts';
 export type { AllowedMethods, PermissionFunction, PermissionRequest } from './allowed.ts';
 export { idempotencyKey } from './idempotency.ts';
+export { withCall } from '../services/call-context.ts';
 export type { KeyedCall, RunIdempotently } from './idempotency.ts';
 export type { RecordedResponse } from '../services/idempotency/index.ts';
 export type { UnitOfWork } from '../services/unit-of-work.ts';
@@ -27,6 +28,7 @@ export {
   NotFound,
   PreconditionFailed,
   ServiceError,
+  ServiceUnavailable,
   SignInRequired,
   Unauthenticated,
 } from '../services/errors.ts';

@@ -79,6 +79,41 @@ export function createMetrics() {
     },
   });
 
+  // Calls to domains served by other processes (src/remote/client.ts), and those this process
+  // answers as a domain server (src/remote/server.ts).
+  const outboundRequests = new Counter({
+    name: 'agora_outbound_requests_total',
+    help: 'Calls to a domain served by another server, by target domain, operation and outcome (ok, rejected: a 4xx domain error, error: a 5xx, unavailable: refused or reset, timeout: past the deadline).',
+    labelNames: ['target', 'operation', 'outcome'] as const,
+    registers,
+  });
+  const outboundDuration = new Histogram({
+    name: 'agora_outbound_request_duration_seconds',
+    help: 'Time from sending a call to a domain server to having its whole answer (or giving up), by target and operation.',
+    labelNames: ['target', 'operation'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const outboundUp = new Gauge({
+    name: 'agora_outbound_target_up',
+    help: 'Whether the last call to a domain server reached it (1), by target; while 0 its operations answer 503.',
+    labelNames: ['target'] as const,
+    registers,
+  });
+  const internalRequests = new Counter({
+    name: 'agora_internal_requests_total',
+    help: 'Calls this domain server answered on its internal API, by domain, operation and status class.',
+    labelNames: ['target', 'operation', 'status_class'] as const,
+    registers,
+  });
+  const internalDuration = new Histogram({
+    name: 'agora_internal_request_duration_seconds',
+    help: 'Time this domain server took to answer a call, by domain and operation.',
+    labelNames: ['target', 'operation'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+
   const http = {
     requests: new Counter({
       name: 'agora_http_requests_total',
@@ -313,6 +348,24 @@ export function createMetrics() {
       watchInvalidationLag(lagSeconds: () => number, maxStalenessMs: number): void {
         invalidationLag = lagSeconds;
         maxStaleness.set(maxStalenessMs / 1000);
+      },
+    },
+    outbound: {
+      /** Pass as a domain stub's `observe` (src/remote/client.ts): one call to another server. */
+      onCall(target: string, operation: string, outcome: string, seconds: number): void {
+        outboundRequests.inc({ target, operation, outcome });
+        outboundDuration.observe({ target, operation }, seconds);
+      },
+      /** Whether the domain server `target` answers (a stub's `onAvailability`). */
+      setUp(target: string, up: boolean): void {
+        outboundUp.set({ target }, up ? 1 : 0);
+      },
+    },
+    internal: {
+      /** One call a domain server answered (src/remote/server.ts). */
+      onCall(target: string, operation: string, status: number, seconds: number): void {
+        internalRequests.inc({ target, operation, status_class: statusClass(status) });
+        internalDuration.observe({ target, operation }, seconds);
       },
     },
     rateLimits: {

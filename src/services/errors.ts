@@ -91,3 +91,19 @@ export class IdempotencyKeyReused extends ServiceError {
     super('this idempotency key was already used for a different request; send a fresh key with a new request');
   }
 }
+
+/**
+ * A domain served by another process (its `<DOMAIN>_SERVICE_URL`) did not answer: refused, reset,
+ * or past the call's deadline. The request can be retried once it is back.
+ */
+export class ServiceUnavailable extends ServiceError {
+  readonly kind = 'service-unavailable';
+  /** The domain that did not answer, e.g. `social`. */
+  readonly target: string;
+  readonly retryAfterSeconds: number;
+  constructor(target: string, reason: string, retryAfterSeconds: number) {
+    super(`the ${target} service is unavailable (${reason}); retry in ${retryAfterSeconds} s`);
+    this.target = target;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}

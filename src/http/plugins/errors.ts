@@ -16,6 +16,7 @@ import {
   NotFound,
   PreconditionFailed,
   ServiceError,
+  ServiceUnavailable,
   SignInRequired,
   Unauthenticated,
   WWW_AUTHENTICATE,
@@ -55,6 +56,10 @@ function serviceProblem(error: ServiceError, inputs: Record<string, string>): Ap
   }
   if (error instanceof IdempotencyKeyInFlight) {
     return new ApiProblem('idempotency-in-flight', error.message, { headers: { 'retry-after': String(error.retryAfterSeconds) } });
+  }
+  if (error instanceof ServiceUnavailable) {
+    // A domain served by another process did not answer (src/remote/client.ts): retry later.
+    return new ApiProblem('service-unavailable', error.message, { headers: { 'retry-after': String(error.retryAfterSeconds) } });
   }
   if (error instanceof IdempotencyKeyReused) return new ApiProblem('idempotency-key-reused', error.message);
   if (error instanceof InvalidCredentials) return new ApiProblem('invalid-credentials', error.message);

@@ -15,6 +15,12 @@ export interface ReadinessChecks {
    * unready: without it, requests are served without rate limits.
    */
   rateLimitStore?: () => boolean;
+  /**
+   * Whether each domain served by another process (<DOMAIN>_SERVICE_URL) answered its last call.
+   * Reported (status `degraded` while one does not), but never makes the instance unready: the
+   * other domains are served, and that domain's operations answer 503 until it is back.
+   */
+  remoteDomains?: () => Record<string, boolean>;
 }
 
 function noStore(reply: FastifyReply) {
@@ -40,13 +46,16 @@ export async function health(app: FastifyInstance, options: HealthOptions) {
     const ready = database && migrations === true && !shedding;
     noStore(reply).code(ready ? 200 : 503);
     if (!ready) reply.header('retry-after', String(options.retryAfterSeconds));
+    const remote = options.checks.remoteDomains?.();
+    const degraded = remote !== undefined && Object.values(remote).some((up) => !up);
     return reply.send({
-      status: ready ? 'ready' : 'not-ready',
+      status: ready ? (degraded ? 'degraded' : 'ready') : 'not-ready',
       checks: {
         database: database ? 'ok' : 'unreachable',
         migrations: migrations === undefined ? 'unknown' : migrations ? 'applied' : 'pending',
         load: shedding ? 'shedding' : 'ok',
         ...(options.checks.rateLimitStore && { rateLimitStore: options.checks.rateLimitStore() ? 'ok' : 'unavailable' }),
+        ...(remote && { domains: Object.fromEntries(Object.entries(remote).map(([name, up]) => [name, up ? 'ok' : 'unreachable'])) }),
       },
     });
   });

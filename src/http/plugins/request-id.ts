@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import fp from 'fastify-plugin';
+import { withCall } from '../../handlers/index.ts';
 
 const SANE = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -16,4 +17,6 @@ export const requestId = fp(async (app: FastifyInstance) => {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // The handler runs in the request's call context: calls to a domain served apart carry its id.
+  app.addHook('preHandler', (request, _reply, done) => withCall({ requestId: request.id }, done));
 });

@@ -5,12 +5,12 @@ import { SocialStore } from '../../persistence/social/index.ts';
 import type { AccountsService } from '../accounts/index.ts';
 import type { DomainEvents } from '../events.ts';
 import type { SocialSettings } from './model.ts';
-import { SocialService } from './social-service.ts';
+import { SocialGraphService, type SocialService } from './social-service.ts';
 
 export type { SocialService } from './social-service.ts';
 export type { FriendRequestAccepted, FriendRequestCreated } from './events.ts';
 export type { Friend, FriendRequest, ListFriendRequestsRequest, ListRequest, SocialSettings } from './model.ts';
 
-export function createSocialDomain(db: Database, accounts: AccountsService, settings: SocialSettings, events?: DomainEvents) {
-  return { social: new SocialService(new SocialStore(db), accounts, settings, undefined, events) };
+export function createSocialDomain(db: Database, accounts: AccountsService, settings: SocialSettings, events?: DomainEvents): { social: SocialService } {
+  return { social: new SocialGraphService(new SocialStore(db), accounts, settings, undefined, events) };
 }

@@ -11,7 +11,27 @@ import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { Friend, FriendRequest, ListFriendRequestsRequest, ListRequest, SocialSettings } from './model.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 
-export class SocialService {
+/**
+ * The social graph's service interface: what other domains and the handlers use. It is served
+ * in process (SocialGraphService, below) or, with SOCIAL_SERVICE_URL, by a stub that calls a
+ * domain server (src/remote/social.ts); the internal contract (internal/social.openapi.yaml) is
+ * checked against it at compile time, in both directions.
+ */
+export interface SocialService {
+  sendRequest(caller: Caller, recipientId: string, unitOfWork?: UnitOfWork): Promise<FriendRequest>;
+  getRequest(caller: Caller, requestId: string): Promise<FriendRequest>;
+  listRequests(caller: Caller, request: ListFriendRequestsRequest): Promise<Page<FriendRequest>>;
+  withdrawRequest(caller: Caller, requestId: string): Promise<void>;
+  acceptRequest(caller: Caller, accountId: string, friendId: string, unitOfWork?: UnitOfWork): Promise<{ friend: Friend; created: boolean }>;
+  getFriend(accountId: string, friendId: string): Promise<Friend>;
+  listFriends(accountId: string, request: ListRequest): Promise<Page<Friend>>;
+  unfriend(caller: Caller, accountId: string, friendId: string): Promise<void>;
+  friendIdsOf(accountId: string): Promise<string[]>;
+  friendPermissions(caller: Caller | null, accountId: string, friendId: string): Promise<{ accept: boolean; delete: boolean }>;
+  forgetAccount(accountId: string): Promise<void>;
+}
+
+export class SocialGraphService implements SocialService {
   readonly #store: SocialStore;
   readonly #accounts: AccountsService;
   readonly #settings: SocialSettings;

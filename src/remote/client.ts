@@ -1,0 +1,141 @@
+// The client side of a domain served apart: each call is one POST to the domain server's
+// internal API, with the shared secret, the request id of the call it is made for, an
+// Idempotency-Key derived from that request's own key when it is a keyed write, and a deadline.
+// A server that refuses the connection, resets it or does not answer in time is a
+// ServiceUnavailable (answered 503 with Retry-After); the next call tries again, so service
+// resumes by itself as soon as the server is back. Every call is counted and timed per target
+// and operation, and an outage is logged where it begins and where it ends.
+import { createHash } from 'node:crypto';
+import type { Log } from '../log.ts';
+import { currentCall } from '../services/call-context.ts';
+import { ServiceError, ServiceUnavailable } from '../services/errors.ts';
+import { decodeError, type ArgsOf, type ResultOf, type WireError } from './wire.ts';
+
+/** How a call ended: answered (ok), refused by the domain (rejected: a 4xx service error), failed on the server (error), or no answer. */
+export type OutboundOutcome = 'ok' | 'rejected' | 'error' | 'unavailable' | 'timeout';
+
+export interface RemoteClientOptions {
+  /** The domain, e.g. `social`: the metrics' `target`, and the path prefix of its operations. */
+  target: string;
+  /** The domain server's base URL (`SOCIAL_SERVICE_URL`). */
+  url: string;
+  /** INTERNAL_API_TOKEN, sent as X-Internal-Token. */
+  token: string;
+  /** The longest a call may take, answer included (REMOTE_CALL_TIMEOUT_MS). */
+  deadlineMs: number;
+  /** What a 503 tells its client to wait. */
+  retryAfterSeconds: number;
+  log: Log;
+  /** Sees every call (the outbound metrics). */
+  observe?: (target: string, operation: string, outcome: OutboundOutcome, seconds: number) => void;
+  /** Told when the domain server stops or starts answering. */
+  onAvailability?: (target: string, up: boolean) => void;
+}
+
+/** The header the shared secret travels in. */
+export const TOKEN_HEADER = 'x-internal-token';
+
+/** The internal call's key: a function of the outer request's key (and whose it is), its operation and the internal operation. */
+export function internalKey(outer: { scope: string; operation: string; key: string }, target: string, operation: string): string {
+  return createHash('sha256').update([outer.scope, outer.operation, outer.key, target, operation].join('\u0000')).digest('base64url');
+}
+
+export class RemoteClient<Ops> {
+  readonly target: string;
+  readonly #options: RemoteClientOptions;
+  readonly #base: string;
+  #available = true;
+
+  constructor(options: RemoteClientOptions) {
+    this.#options = options;
+    this.target = options.target;
+    this.#base = options.url.replace(/\/+$/, '');
+  }
+
+  /** False since a call found the domain server unreachable, until one reaches it again. */
+  get available(): boolean {
+    return this.#available;
+  }
+
+  /**
+   * Calls `operation` with `args`. `keyed`: the call is a write made for a request running under
+   * an Idempotency-Key, forwarded (derived) so that the domain server replays a repeat.
+   */
+  async call<K extends keyof Ops & string>(operation: K, args: ArgsOf<Ops[K]>, options: { keyed?: boolean } = {}): Promise<ResultOf<Ops[K]>> {
+    const { target, token, deadlineMs, log, observe } = this.#options;
+    const context = currentCall();
+    const headers: Record<string, string> = { 'content-type': 'application/json', [TOKEN_HEADER]: token };
+    if (context?.requestId) headers['x-request-id'] = context.requestId;
+    if (options.keyed && context?.idempotency) headers['idempotency-key'] = internalKey(context.idempotency, target, operation);
+    const started = performance.now();
+    const done = (outcome: OutboundOutcome) => observe?.(target, operation, outcome, (performance.now() - started) / 1000);
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(`${this.#base}/internal/${target}/${operation}`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ args }),
+        signal: AbortSignal.timeout(deadlineMs),
+      });
+      text = await response.text();
+    } catch (error) {
+      const timedOut = (error as Error).name === 'TimeoutError';
+      done(timedOut ? 'timeout' : 'unavailable');
+      this.#down(timedOut ? `no answer within ${deadlineMs} ms` : describe(error), operation);
+      throw new ServiceUnavailable(target, timedOut ? 'no answer in time' : 'unreachable', this.#options.retryAfterSeconds);
+    }
+    this.#up();
+    if (response.status === 204) {
+      done('ok');
+      return undefined as ResultOf<Ops[K]>;
+    }
+    if (response.ok) {
+      done('ok');
+      return JSON.parse(text) as ResultOf<Ops[K]>;
+    }
+    if (response.status >= 400 && response.status < 500) {
+      const decoded = parseError(text);
+      if (decoded) {
+        done('rejected');
+        throw decoded;
+      }
+    }
+    done('error');
+    if (response.status === 503) {
+      // The domain server is up but cannot serve (its database, its load): retry later, as it says.
+      const retryAfter = Number(response.headers.get('retry-after')) || this.#options.retryAfterSeconds;
+      throw new ServiceUnavailable(target, 'overloaded or without its database', retryAfter);
+    }
+    log.error({ target, operation, status: response.status, body: text.slice(0, 500) }, 'a domain server answered a call with an error');
+    throw new Error(`the ${target} domain server answered ${operation} with status ${response.status}`);
+  }
+
+  #down(reason: string, operation: string): void {
+    if (!this.#available) return;
+    this.#available = false;
+    this.#options.log.warn({ target: this.target, operation, reason }, `the ${this.target} domain server is unreachable: answering 503 until it is back`);
+    this.#options.onAvailability?.(this.target, false);
+  }
+
+  #up(): void {
+    if (this.#available) return;
+    this.#available = true;
+    this.#options.log.info({ target: this.target }, `the ${this.target} domain server answers again`);
+    this.#options.onAvailability?.(this.target, true);
+  }
+}
+
+function parseError(text: string): ServiceError | undefined {
+  try {
+    const body = JSON.parse(text) as WireError;
+    return typeof body?.kind === 'string' && typeof body.message === 'string' ? decodeError(body) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function describe(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error as Error).message ?? String(error);
+}

@@ -1,0 +1,191 @@
+// The server side of a domain served apart (SERVE_DOMAINS): its internal API, one POST route per
+// operation of its internal contract (internal/<domain>.openapi.yaml), each calling the domain's
+// service in this process. Only callers that send the shared secret are served. A keyed write
+// (Idempotency-Key, derived by the caller from its own request's key) runs at most once: its
+// result is recorded by the idempotency service in the write's own transaction, and a repeat is
+// answered from the record. The request id the caller sends is this side's request id, so both
+// sides log the call under one id. Health probes (/healthz, /readyz) are served beside it.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { parse } from 'yaml';
+import type { IdempotencyService } from '../services/idempotency/index.ts';
+import { ServiceError } from '../services/errors.ts';
+import type { UnitOfWork } from '../services/unit-of-work.ts';
+import { TOKEN_HEADER } from './client.ts';
+import { BAD_CALL, encodeError, type WireError } from './wire.ts';
+
+/** One operation of a domain's internal contract, over its service in this process. */
+export interface InternalOperation {
+  /** Takes Idempotency-Key: `run` is given the unit of work its result is recorded in. */
+  keyed: boolean;
+  run(args: never, unitOfWork?: UnitOfWork): Promise<unknown>;
+}
+
+/** A domain's internal API, bound to its services. */
+export interface InternalBinding {
+  /** The domain, the path prefix of its operations (`/internal/<target>/<operationId>`). */
+  target: string;
+  /** Its internal contract (the OpenAPI document the stub's types are generated from). */
+  contract: URL;
+  operations: Readonly<Record<string, InternalOperation>>;
+}
+
+export interface DomainServerOptions {
+  bindings: readonly InternalBinding[];
+  /** INTERNAL_API_TOKEN. */
+  token: string;
+  idempotency: Pick<IdempotencyService, 'execute'>;
+  logger: FastifyServerOptions['logger'];
+  bodyLimitBytes: number;
+  /** The database answers (for /readyz). */
+  ready: () => Promise<boolean>;
+  /** True for errors meaning the database is unreachable: answered 503. */
+  isUnavailable: (error: unknown) => boolean;
+  retryAfterSeconds: number;
+  onCall?: (target: string, operation: string, status: number, seconds: number) => void;
+  onClose?: () => Promise<void>;
+}
+
+// ajv-formats is CommonJS: its default export is the function (as src/http/validation.ts takes it).
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+
+const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function canonical(value: unknown): string {
+  if (value === undefined || value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+}
+
+function sameSecret(sent: unknown, token: string): boolean {
+  if (typeof sent !== 'string') return false;
+  const a = createHash('sha256').update(sent).digest();
+  const b = createHash('sha256').update(token).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** The validators of every operation's request body, from the binding's contract. */
+function bodyValidators(binding: InternalBinding) {
+  const document = parse(readFileSync(binding.contract, 'utf8')) as { paths: Record<string, { post?: { operationId?: string } }> };
+  const ajv = new Ajv2020({ strict: false, allErrors: false });
+  addFormats(ajv);
+  ajv.addSchema(document as object, 'contract');
+  const validators = new Map<string, ReturnType<typeof ajv.compile>>();
+  for (const [path, item] of Object.entries(document.paths)) {
+    const operationId = item.post?.operationId;
+    if (!operationId) continue;
+    const pointer = `/paths/${path.replaceAll('~', '~0').replaceAll('/', '~1')}/post/requestBody/content/application~1json/schema`;
+    validators.set(operationId, ajv.compile({ $ref: `contract#${pointer}` }));
+  }
+  for (const operation of Object.keys(binding.operations)) {
+    if (!validators.has(operation)) throw new Error(`the internal contract of ${binding.target} has no operation ${operation}`);
+  }
+  return validators;
+}
+
+export async function buildDomainServer(options: DomainServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger,
+    bodyLimit: options.bodyLimitBytes,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const sent = request.headers['x-request-id'];
+      return typeof sent === 'string' && SANE_ID.test(sent) ? sent : crypto.randomUUID();
+    },
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
+  });
+  const fail = (status: number, body: WireError) => ({ status, body });
+
+  app.setErrorHandler((error, request, reply) => {
+    let answer: { status: number; body: WireError };
+    if (error instanceof ServiceError) {
+      answer = encodeError(error);
+    } else if ((error as { validation?: unknown }).validation || (error as { statusCode?: number }).statusCode === 400 || (error as { statusCode?: number }).statusCode === 415) {
+      answer = fail(400, { kind: BAD_CALL, message: (error as Error).message });
+    } else if (options.isUnavailable(error)) {
+      request.log.debug({ err: error }, 'the database is unreachable');
+      reply.header('retry-after', String(options.retryAfterSeconds));
+      answer = fail(503, { kind: 'service-unavailable', message: 'the database is unreachable' });
+    } else {
+      request.log.error({ err: error }, 'unexpected error in an internal call');
+      answer = fail(500, { kind: 'internal-error', message: `an unexpected error occurred (request id ${request.id})` });
+    }
+    return reply.code(answer.status).header('x-request-id', request.id).send(answer.body);
+  });
+
+  // One line and one count per call, whatever its outcome (the caller logs it under the same request id).
+  app.addHook('onResponse', async (request, reply) => {
+    const { target, operation } = (request.routeOptions.config ?? {}) as { target?: string; operation?: string };
+    if (target === undefined || operation === undefined) return;
+    const seconds = reply.elapsedTime / 1000;
+    options.onCall?.(target, operation, reply.statusCode, seconds);
+    request.log.info({ target, operation, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'internal call');
+  });
+
+  app.get('/healthz', async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const ready = await options.ready().catch(() => false);
+    reply.header('cache-control', 'no-store').code(ready ? 200 : 503);
+    if (!ready) reply.header('retry-after', String(options.retryAfterSeconds));
+    return reply.send({ status: ready ? 'ready' : 'not-ready', checks: { database: ready ? 'ok' : 'unreachable' }, serves: options.bindings.map((b) => b.target) });
+  });
+
+  for (const binding of options.bindings) {
+    const validators = bodyValidators(binding);
+    for (const [operationId, operation] of Object.entries(binding.operations)) {
+      const validate = validators.get(operationId)!;
+      app.post(`/internal/${binding.target}/${operationId}`, { config: { target: binding.target, operation: operationId } }, async (request, reply) => {
+        reply.header('x-request-id', request.id);
+        if (!sameSecret(request.headers[TOKEN_HEADER], options.token)) {
+          request.log.warn({ target: binding.target, operation: operationId }, 'internal call without the right X-Internal-Token');
+          return reply.code(401).send({ kind: 'unauthenticated', message: `send the shared secret (INTERNAL_API_TOKEN) as ${TOKEN_HEADER}` } satisfies WireError);
+        }
+        if (!validate(request.body)) {
+          const detail = validate.errors?.map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ') ?? 'invalid';
+          return reply.code(400).send({ kind: BAD_CALL, message: `the call does not match the internal contract: ${detail}` } satisfies WireError);
+        }
+        const args = (request.body as { args: never }).args;
+        const key = request.headers['idempotency-key'];
+        if (operation.keyed && typeof key === 'string' && SANE_ID.test(key)) {
+          const { response, replayed } = await options.idempotency.execute(
+            {
+              scope: `internal:${binding.target}`,
+              operation: operationId,
+              key,
+              fingerprint: createHash('sha256').update(canonical(args)).digest('hex'),
+            },
+            async (unitOfWork) => {
+              const result = await operation.run(args, unitOfWork);
+              return {
+                response: { status: result === undefined ? 204 : 200, headers: {}, body: result === undefined ? null : JSON.stringify(result) },
+                keep: true,
+              };
+            },
+          );
+          if (replayed) {
+            request.log.info({ target: binding.target, operation: operationId }, 'internal call replayed from its idempotency key');
+            reply.header('idempotent-replayed', 'true');
+          }
+          reply.code(response.status);
+          return response.body === null ? reply.send() : reply.type('application/json').send(response.body);
+        }
+        const result = await operation.run(args);
+        if (result === undefined) return reply.code(204).send();
+        return reply.code(200).send(result);
+      });
+    }
+  }
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ kind: 'not-found', message: `no internal operation at ${request.method} ${request.url.split('?')[0]}` } satisfies WireError),
+  );
+  if (options.onClose) {
+    const onClose = options.onClose;
+    app.addHook('onClose', async () => onClose());
+  }
+  await app.ready();
+  return app;
+}

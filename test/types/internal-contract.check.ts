@@ -1,0 +1,27 @@
+// Compile-time tests, run by `npm run typecheck`: a service interface and its internal contract's
+// generated operations must agree in both directions (src/remote/wire.ts, `agree`). Each
+// expect-error directive below fails the type check if the disagreement it shows stops being caught.
+import type { operations } from '../../generated/internal/social.d.ts';
+import { agree } from '../../src/remote/wire.ts';
+import type { SocialService } from '../../src/services/social/index.ts';
+import type { UnitOfWork } from '../../src/services/unit-of-work.ts';
+
+agree<SocialService, operations>(true);
+
+// @ts-expect-error a method the contract has no operation for
+agree<SocialService & { blockAccount(accountId: string): Promise<void> }, operations>(true);
+
+// @ts-expect-error an operation the interface has no method for
+agree<Omit<SocialService, 'forgetAccount'>, operations>(true);
+
+// @ts-expect-error an argument's type changed on one side only
+agree<Omit<SocialService, 'friendIdsOf'> & { friendIdsOf(accountId: number): Promise<string[]> }, operations>(true);
+
+// @ts-expect-error a result's type changed on one side only
+agree<Omit<SocialService, 'friendIdsOf'> & { friendIdsOf(accountId: string): Promise<number[]> }, operations>(true);
+
+// @ts-expect-error a write that takes a unit of work must be x-idempotent in the contract, and the other way round
+agree<Omit<SocialService, 'unfriend'> & { unfriend(caller: { accountId: string; sessionId: string }, accountId: string, friendId: string, unitOfWork?: UnitOfWork): Promise<void> }, operations>(true);
+
+// @ts-expect-error operations differing from the interface (a property dropped from a result)
+agree<SocialService, Omit<operations, 'getFriend'> & { getFriend: Omit<operations['getFriend'], 'responses'> & { responses: { 200: { content: { 'application/json': { since: string } } } } } }>(true);
