@@ -358,3 +358,25 @@ t.test('concurrent retries of a finished request are all replayed: they take no 
   }
   t.equal(await accountsWithHandle(body.handle), 1);
 });
+
+t.test('keys and responses reach PostgreSQL intact through the claim and the record (written in as literals)', async (t) => {
+  const { idempotency } = agora.services;
+  const key = `it's a "key" \\ with \\' quotes, $1, $$ and ünïcödé ${randomUUID()}`;
+  const body = JSON.stringify({ text: "O'Brien said \"\\\\n\" and $2; commit; --" });
+  const request = { scope: randomUUID(), operation: 'createPost', key, fingerprint: 'a'.repeat(64) };
+  let runs = 0;
+  const work = async () => {
+    runs++;
+    return { response: { status: 201, headers: { location: "/v1/posts/it's" }, body }, keep: true };
+  };
+  const first = await idempotency.execute(request, work);
+  const again = await idempotency.execute(request, work);
+  t.equal(runs, 1);
+  t.equal(again.replayed, true);
+  t.same(again.response, first.response);
+  t.equal(again.response.body, body, 'the body byte for byte');
+  const [stored] = await records(key);
+  t.equal(stored?.key, key, 'the key as sent');
+  t.equal(stored?.response_body, body);
+  t.same(stored?.response_headers, { location: "/v1/posts/it's" });
+});

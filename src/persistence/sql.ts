@@ -56,14 +56,19 @@ export function inlined(statement: Statement): string {
   });
 }
 
+/**
+ * A parameter as a quoted literal of unknown type, which PostgreSQL resolves from its context as
+ * it does a bound parameter (`pg` binds every one as text of unknown type): `'201'` is as good an
+ * integer as `$5` was.
+ */
 function literal(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'string') return pg.escapeLiteral(value);
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new Error(`cannot inline the number ${value}`);
-    return String(value);
+    return `'${String(value)}'`;
   }
-  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'boolean') return value ? "'true'" : "'false'";
   if (value instanceof Date) return pg.escapeLiteral(value.toISOString());
   throw new Error(`cannot inline a parameter of type ${typeof value}`);
 }
