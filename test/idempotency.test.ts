@@ -302,3 +302,81 @@ t.test('every store queries through the Database or UnitOfWork it is given, neve
   t.ok(readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((e) => e.endsWith('store.ts')).length >= 5, 'the stores were found');
   t.same(offenders, [], 'query through the Database (src/persistence/sql.ts) given to the store');
 });
+
+t.test('a record committed between the claim and the record (the first request, racing) wins: the work rolls back and its record answers', async (t) => {
+  const { idempotency } = agora.services;
+  const key = randomUUID();
+  const scope = randomUUID();
+  const request = { scope, operation: 'createAccount', key, fingerprint: 'f'.repeat(64) };
+  const author = await agora.signUp();
+  const text = `racing ${key}`;
+  const postsWritten = async () => (await agora.sql('select count(*)::int as n from posts.post where text = $1', [text]))[0]!.n as number;
+  const stored = JSON.stringify({ first: true });
+  const insertRecord = (fingerprint: string, k: string) =>
+    agora.sql(
+      `insert into idempotency.record (scope, operation, key, fingerprint, response_status, response_headers, response_body, created_at, expires_at)
+       values ($1, 'createAccount', $2, $3, 201, '{"location":"/v1/accounts/first"}', $4, now(), now() + interval '1 hour')`,
+      [scope, k, fingerprint, stored],
+    );
+  const answer = await idempotency.execute(request, async (uow) => {
+    // The claim saw no record and took the lock; the first request's record commits now (as it
+    // would had it committed just before the claim's lock, after its snapshot).
+    await uow.query(`insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version)
+                     values (gen_random_uuid(), $1, null, $2, now(), now(), 0)`, [author.account.id, text]);
+    t.equal(await postsWritten(), 0, 'not committed yet');
+    await insertRecord('f'.repeat(64), key);
+    return { response: { status: 201, headers: {}, body: JSON.stringify({ second: true }) }, keep: true };
+  });
+  t.same(answer, { response: { status: 201, headers: { location: '/v1/accounts/first' }, body: stored }, replayed: true }, "the first request's response");
+  t.equal(await postsWritten(), 0, 'what the work wrote was rolled back');
+  t.equal((await records(key)).length, 1, 'one record: the first one');
+
+  const other = randomUUID();
+  await t.rejects(
+    idempotency.execute({ ...request, key: other }, async () => {
+      await insertRecord('0'.repeat(64), other);
+      return { response: { status: 201, headers: {}, body: null }, keep: true };
+    }),
+    { message: /already used for a different request/ },
+    'a racing record of another request: the key was reused (422)',
+  );
+});
+
+t.test('concurrent retries of a finished request are all replayed: they take no lock', async (t) => {
+  const body = newAccount();
+  const key = randomUUID();
+  const first = await signUp(body, key);
+  t.equal(first.status, 201);
+  const block = await blockSignUps(agora);
+  try {
+    const retries = await Promise.all(Array.from({ length: 6 }, () => signUp(body, key)));
+    t.same(retries.map((r) => r.status), [201, 201, 201, 201, 201, 201]);
+    t.same(retries.map((r) => r.headers.get('idempotent-replayed')), ['true', 'true', 'true', 'true', 'true', 'true']);
+    t.ok(retries.every((r) => r.text === first.text), 'each the first response, byte for byte');
+  } finally {
+    await block.release();
+  }
+  t.equal(await accountsWithHandle(body.handle), 1);
+});
+
+t.test('keys and responses reach PostgreSQL intact through the claim and the record (written in as literals)', async (t) => {
+  const { idempotency } = agora.services;
+  const key = `it's a "key" \\ with \\' quotes, $1, $$ and ünïcödé ${randomUUID()}`;
+  const body = JSON.stringify({ text: "O'Brien said \"\\\\n\" and $2; commit; --" });
+  const request = { scope: randomUUID(), operation: 'createPost', key, fingerprint: 'a'.repeat(64) };
+  let runs = 0;
+  const work = async () => {
+    runs++;
+    return { response: { status: 201, headers: { location: "/v1/posts/it's" }, body }, keep: true };
+  };
+  const first = await idempotency.execute(request, work);
+  const again = await idempotency.execute(request, work);
+  t.equal(runs, 1);
+  t.equal(again.replayed, true);
+  t.same(again.response, first.response);
+  t.equal(again.response.body, body, 'the body byte for byte');
+  const [stored] = await records(key);
+  t.equal(stored?.key, key, 'the key as sent');
+  t.equal(stored?.response_body, body);
+  t.same(stored?.response_headers, { location: "/v1/posts/it's" });
+});

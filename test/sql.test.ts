@@ -10,7 +10,7 @@ import { IdempotencyStore } from '../src/persistence/idempotency/index.ts';
 import { persistence } from '../src/domains/index.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { PostsStore } from '../src/persistence/posts/index.ts';
-import { createDatabase, withSavepoint } from '../src/persistence/sql.ts';
+import { closeWith, createDatabase, inlined, withSavepoint } from '../src/persistence/sql.ts';
 import { IdempotencyService } from '../src/services/idempotency/idempotency-service.ts';
 import { createTestDatabase } from './helpers/agora.ts';
 
@@ -148,4 +148,42 @@ t.test('transactions leave a connection for single statements: units of work tha
   );
   t.same(results, [1, 2, 3, 4, 5, 6], 'every transaction read and committed');
   t.ok(performance.now() - started < 4000, 'without waiting for the connect timeout');
+});
+
+t.test('a transaction opened with its first statement and closed with its last: one round trip each, the same rows, and a failing last statement commits nothing', async (t) => {
+  const tricky = ["it's", 'back\\slash', 'E\'\\x41\'', '$1 and $$', 'ünïcödé', ''];
+  const params = [...tricky, 42, -1.5, true, null, new Date('2026-01-02T03:04:05.678Z')];
+  const sql = `select ${params.map((_, i) => `$${i + 1}${i < tricky.length ? '::text' : i < 8 ? '::numeric' : i === 8 ? '::boolean' : i === 9 ? '::text' : '::timestamptz'} as v${i}`).join(', ')}`;
+  const [bound] = await db.query(sql, params);
+  statements.length = 0;
+  const post = newPost('opened and closed');
+  const opened = await db.transaction(
+    async (uow, rows) => {
+      await posts.insert(post, uow);
+      closeWith(uow, { sql: 'update posts.post set text = $1 where id = $2', params: ['closed', post.id] });
+      return rows;
+    },
+    { opening: { sql, params } },
+  );
+  t.same(opened, [bound], 'literals written in read back as the bound parameters did');
+  t.equal(statements.length, 3, `begin with the opening, the insert, the closing with commit:\n${statements.join('\n')}`);
+  t.match(statements[0], /^begin;\n/);
+  t.match(statements[2], /;\ncommit$/);
+  t.equal((await db.query<{ text: string }>('select text from posts.post where id = $1', [post.id]))[0]?.text, 'closed', 'the closing statement committed with the rest');
+
+  const doomed = newPost('closing fails');
+  await t.rejects(
+    db.transaction(async (uow) => {
+      await posts.insert(doomed, uow);
+      closeWith(uow, { sql: 'insert into posts.post select * from posts.post where id = $1', params: [post.id] });
+    }),
+    { code: '23505' },
+  );
+  t.equal(await count('posts.post where id = $1', [doomed.id]), 0, 'a refused closing statement rolls everything back');
+  t.equal((await db.query<{ n: number }>('select 1 as n'))[0]?.n, 1, 'and the connection is usable again');
+
+  t.throws(() => inlined({ sql: 'select $1', params: [[1, 2]] }), /cannot inline/);
+  t.throws(() => inlined({ sql: 'select $1', params: [Number.NaN] }), /cannot inline/);
+  t.throws(() => inlined({ sql: 'select $2', params: [1] }), /no parameter \$2/);
+  t.throws(() => closeWith({ transaction: true, query: async () => [] }, { sql: 'select 1' }), /only a unit of work opened by Database.transaction/);
 });

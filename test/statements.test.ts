@@ -138,3 +138,53 @@ t.test("an anonymous channel page reads the channel from the cache, and the chan
   t.equal((await closing.client.DELETE('/accounts/{accountId}', { params: { path: { accountId: closing.account.id } } })).response.status, 204);
   t.equal((await agora.raw('GET', `/v1/channels/${orphan.id}`)).status, 404, "its owner's account closed: gone at once");
 });
+
+// Writes, in round trips to PostgreSQL (a BEGIN sent with the transaction's first statement is
+// one, and so is a COMMIT sent with its last): the bare baseline (bench/baseline) creates a post
+// in one statement and a keyed one in three (replay lookup, write, record), besides its session
+// lookup, which Agora caches.
+t.test('a create is one round trip, a keyed create three in one transaction, a replay two, an edit one', async (t) => {
+  const author = await agora.signUp();
+  const headers = (key?: string) => ({
+    authorization: `Bearer ${author.token}`,
+    'content-type': 'application/json',
+    ...(key === undefined ? {} : { 'idempotency-key': key }),
+  });
+  const create = (text: string, key?: string) => agora.raw('POST', '/v1/posts', { headers: headers(key), body: JSON.stringify({ text }) });
+  await create('warm the caches');
+
+  const unkeyed = await agora.statementsDuring(() => create('no key'));
+  t.equal(unkeyed.result.status, 201);
+  t.equal(unkeyed.statements.length, 1, `the insert only: ${unkeyed.statements.join('\n')}`);
+  t.match(unkeyed.statements[0], /insert into posts\.post/);
+
+  const key = `statements-${uuidv7()}`;
+  const keyed = await agora.statementsDuring(() => create('with a key', key));
+  t.equal(keyed.result.status, 201);
+  t.equal(keyed.statements.length, 3, `claim (with BEGIN), write, record (with COMMIT): ${keyed.statements.join('\n')}`);
+  t.match(keyed.statements[0], /^begin;[\s\S]*pg_try_advisory_xact_lock/);
+  t.match(keyed.statements[1], /insert into posts\.post/);
+  t.match(keyed.statements[2], /insert into idempotency\.record[\s\S]*;\s*commit$/);
+  t.equal((await agora.sql('select count(*)::int as n from posts.post where text = $1', ['with a key']))[0]!.n, 1, 'the post was written');
+  t.equal((await agora.sql('select count(*)::int as n from idempotency.record where key = $1', [key]))[0]!.n, 1, 'with its record');
+
+  const replay = await agora.statementsDuring(() => create('with a key', key));
+  t.equal(replay.result.status, 201);
+  t.equal(replay.result.headers.get('idempotent-replayed'), 'true');
+  t.same(replay.result.json, keyed.result.json, 'the first answer again');
+  t.equal(replay.statements.length, 2, `the claim finds the record, then COMMIT: ${replay.statements.join('\n')}`);
+  t.equal((await agora.sql('select count(*)::int as n from posts.post where text = $1', ['with a key']))[0]!.n, 1, 'and nothing written twice');
+
+  const post = keyed.result.json as { id: string };
+  const edit = await agora.statementsDuring(() =>
+    agora.raw('PATCH', `/v1/posts/${post.id}`, {
+      headers: { authorization: `Bearer ${author.token}`, 'content-type': 'application/merge-patch+json', 'if-match': '"0"' },
+      body: JSON.stringify({ text: 'edited' }),
+    }),
+  );
+  t.equal(edit.result.status, 200);
+  t.equal(edit.result.json.text, 'edited');
+  t.equal(edit.result.headers.get('etag'), '"1"');
+  t.equal(edit.statements.length, 1, `the conditional update only: ${edit.statements.join('\n')}`);
+  t.match(edit.statements[0], /^update posts\.post/);
+});

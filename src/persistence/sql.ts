@@ -3,6 +3,7 @@
 // passes down explicitly (`UnitOfWork`). A write that must commit together with something else
 // (an idempotency record, a queued job) receives the unit of work it joins as an argument; it
 // never finds the transaction in ambient state.
+import pg from 'pg';
 import { isConnectionFailure } from './connection-failures.ts';
 import { poolOf, type Orm, type PoolClient, type QueryObserver } from './orm.ts';
 
@@ -15,15 +16,61 @@ export interface Queryable {
   query<R extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<R[]>;
 }
 
+/** One statement and its parameters (`$n` placeholders). */
+export interface Statement {
+  sql: string;
+  params?: readonly unknown[];
+}
+
 /** An open transaction. Statements run through it commit or roll back together. */
 export interface UnitOfWork extends Queryable {
   readonly transaction: true;
 }
 
+export interface TransactionOptions {
+  /**
+   * The transaction's first statement, sent with its BEGIN in one round trip; its rows are the
+   * work's second argument. A failure of it rolls back and is thrown before the work runs.
+   */
+  opening?: Statement;
+}
+
 /** The pool: each statement on a connection of its own, or several in one transaction. */
 export interface Database extends Queryable {
   /** Runs `work` in one transaction: commits when it resolves, rolls back when it throws. */
-  transaction<T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T>;
+  transaction<T>(work: (uow: UnitOfWork, opened: Row[]) => Promise<T>, options?: TransactionOptions): Promise<T>;
+}
+
+/**
+ * A statement's text with its parameters written in as SQL literals, for the simple query
+ * protocol, the one that carries several statements in one message (a BEGIN with the first
+ * statement of its transaction, the last one with its COMMIT). Only plain values are accepted:
+ * strings (quoted by `pg`'s escapeLiteral), finite numbers, booleans, Dates and null.
+ */
+export function inlined(statement: Statement): string {
+  const params = statement.params ?? [];
+  return statement.sql.replace(/\$(\d+)/g, (_, n: string) => {
+    const index = Number(n) - 1;
+    if (index < 0 || index >= params.length) throw new Error(`statement has no parameter $${n}`);
+    return literal(params[index]);
+  });
+}
+
+/**
+ * A parameter as a quoted literal of unknown type, which PostgreSQL resolves from its context as
+ * it does a bound parameter (`pg` binds every one as text of unknown type): `'201'` is as good an
+ * integer as `$5` was.
+ */
+function literal(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'string') return pg.escapeLiteral(value);
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`cannot inline the number ${value}`);
+    return `'${String(value)}'`;
+  }
+  if (typeof value === 'boolean') return value ? "'true'" : "'false'";
+  if (value instanceof Date) return pg.escapeLiteral(value.toISOString());
+  throw new Error(`cannot inline a parameter of type ${typeof value}`);
 }
 
 /**
@@ -35,6 +82,7 @@ class Transaction implements UnitOfWork {
   readonly #client: PoolClient;
   readonly #observe: QueryObserver | undefined;
   open = true;
+  closing: Statement | undefined;
 
   constructor(client: PoolClient, observe: QueryObserver | undefined) {
     this.#client = client;
@@ -49,6 +97,17 @@ class Transaction implements UnitOfWork {
   /** BEGIN, COMMIT and ROLLBACK, reported like any statement. */
   async control(sql: 'begin' | 'commit' | 'rollback'): Promise<void> {
     await observed(this.#observe, sql, () => this.#client.query(sql));
+  }
+
+  /**
+   * Several statements in one message (the simple query protocol), reported as one statement:
+   * each result's rows, in order. PostgreSQL stops at the first that fails.
+   */
+  async batch(sql: string): Promise<Row[][]> {
+    return observed(this.#observe, sql, async () => {
+      const results = (await this.#client.query(sql)) as unknown as { rows: Row[] } | { rows: Row[] }[];
+      return Array.isArray(results) ? results.map((r) => r.rows) : [results.rows];
+    });
   }
 }
 
@@ -102,11 +161,11 @@ export function createDatabase(orm: Orm): Database {
       });
     },
 
-    async transaction<T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+    async transaction<T>(work: (uow: UnitOfWork, opened: Row[]) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
       const { pool, onQuery } = resolved ?? (await opened());
       await gate!.enter();
       try {
-        return await run(pool, onQuery, work);
+        return await run(pool, onQuery, work, options.opening);
       } finally {
         gate!.leave();
       }
@@ -146,43 +205,78 @@ class Gate {
   }
 }
 
-/** One transaction on a connection of its own: BEGIN, `work`, COMMIT (ROLLBACK when it throws). */
-async function run<T>(pool: Awaited<ReturnType<typeof poolOf>>['pool'], onQuery: QueryObserver | undefined, work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+/**
+ * One transaction on a connection of its own: BEGIN, `work`, COMMIT (ROLLBACK when it throws).
+ * An opening statement goes with the BEGIN, a closing one with the COMMIT: a transaction of
+ * three statements (claim, write, record) is three round trips, not five.
+ */
+async function run<T>(
+  pool: Awaited<ReturnType<typeof poolOf>>['pool'],
+  onQuery: QueryObserver | undefined,
+  work: (uow: UnitOfWork, opened: Row[]) => Promise<T>,
+  opening: Statement | undefined,
+): Promise<T> {
   const client = await pool.connect();
   const uow = new Transaction(client, onQuery);
+  let opened: Row[] = [];
   try {
-    await uow.control('begin');
+    if (opening) opened = (await uow.batch(`begin;\n${inlined(opening)}`))[1] ?? [];
+    else await uow.control('begin');
   } catch (error) {
-    client.release(error as Error);
+    uow.open = false;
+    // A BEGIN refused leaves no transaction; an opening statement refused leaves an aborted one.
+    if (opening && !isConnectionFailure(error)) await rollBack(uow, client, error);
+    else client.release(error as Error);
     throw error;
   }
   let result: T;
   try {
-    result = await work(uow);
+    result = await work(uow, opened);
   } catch (error) {
     uow.open = false;
-    try {
-      // On a connection that is gone the guarded client answers the ROLLBACK itself
-      // (PostgreSQL ends that transaction on its own); the connection is then released with
-      // the error, so that the pool closes it instead of lending it again.
-      await uow.control('rollback');
-      client.release(isConnectionFailure(error) ? (error as Error) : undefined);
-    } catch (rollbackError) {
-      client.release(rollbackError as Error);
-    }
+    await rollBack(uow, client, error);
     throw error;
   }
   uow.open = false;
   try {
-    await uow.control('commit');
+    if (uow.closing) await uow.batch(`${inlined(uow.closing)};\ncommit`);
+    else await uow.control('commit');
   } catch (error) {
     // A COMMIT refused by the server ends the transaction and leaves the connection usable;
-    // one that got no answer leaves it in an unknown state, so the pool must drop it.
-    client.release(isConnectionFailure(error) ? (error as Error) : undefined);
+    // one that got no answer leaves it in an unknown state, so the pool must drop it. A closing
+    // statement refused leaves the transaction aborted (PostgreSQL skips the COMMIT after it):
+    // it is rolled back (after a refused COMMIT, the ROLLBACK finds nothing to do).
+    if (uow.closing && !isConnectionFailure(error)) await rollBack(uow, client, error);
+    else client.release(isConnectionFailure(error) ? (error as Error) : undefined);
     throw error;
   }
   client.release();
   return result;
+}
+
+/** Rolls back the transaction that `error` ended, and gives the connection back (to be closed, if it is gone). */
+async function rollBack(uow: Transaction, client: PoolClient, error: unknown): Promise<void> {
+  try {
+    // On a connection that is gone the guarded client answers the ROLLBACK itself
+    // (PostgreSQL ends that transaction on its own); the connection is then released with
+    // the error, so that the pool closes it instead of lending it again.
+    await uow.control('rollback');
+    client.release(isConnectionFailure(error) ? (error as Error) : undefined);
+  } catch (rollbackError) {
+    client.release(rollbackError as Error);
+  }
+}
+
+/**
+ * Makes `statement` the last of `uow`'s transaction: it is sent with the COMMIT, in the same
+ * round trip, once the work has returned. Should it fail, nothing commits and the caller of
+ * `transaction` gets its error. At most one per transaction, of a unit of work `transaction` opened.
+ */
+export function closeWith(uow: UnitOfWork, statement: Statement): void {
+  if (!(uow instanceof Transaction)) throw new Error('only a unit of work opened by Database.transaction can be closed with a statement');
+  if (!uow.open) throw new Error('this unit of work has ended: its transaction committed or rolled back');
+  if (uow.closing) throw new Error('this unit of work already has its closing statement');
+  uow.closing = statement;
 }
 
 /** Runs `work` in the caller's unit of work when there is one, in a transaction of its own otherwise. */

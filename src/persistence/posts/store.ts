@@ -184,6 +184,23 @@ export class PostsStore {
     );
   }
 
+  /**
+   * Changes the text of `authorId`'s own general post if it still has `expectedVersion` (any
+   * version when undefined), in one statement; null when it changed nothing (no such post, not a
+   * general post of `authorId`, or another version), for the caller to find out which.
+   */
+  async updateOwnText(id: string, authorId: string, expectedVersion: number | undefined, text: string, now: Date): Promise<PostRow | null> {
+    const params: unknown[] = [text, now.toISOString(), id, authorId];
+    if (expectedVersion !== undefined) params.push(expectedVersion);
+    const [row] = await this.#db.query(
+      `update posts.post set text = $1, updated_at = $2::timestamptz, version = version + 1
+        where id = $3 and author_id = $4 and channel_id is null${expectedVersion === undefined ? '' : ' and version = $5'}
+       returning ${COLUMNS.join(', ')}`,
+      params,
+    );
+    return row ? fromRecord(row) : null;
+  }
+
   async delete(id: string, expectedVersion: number | undefined): Promise<WriteOutcome<null>> {
     return conditionalWrite(this.#db, { table: 'posts.post', id, expectedVersion, statement: 'delete from posts.post' });
   }

@@ -1,13 +1,14 @@
 // At-most-once execution of keyed requests. A request's key, its fingerprint and its response
 // are written in the same transaction as whatever the request itself writes, so that no
-// failure can separate the data from its key:
+// failure can separate the data from its key. The transaction is three round trips:
 //
-//   1. A finished key (a committed record) answers every retry from the record.
-//   2. Otherwise the request opens a unit of work (a transaction) and takes the key's lock in
-//      it. Another request holding it means the first is still running: IdempotencyKeyInFlight.
-//   3. Holding the lock, it looks again (the first may have committed in between), runs the
-//      work, which writes through the unit of work it is handed, and saves the record through
-//      the same unit of work, which then commits all of it.
+//   1. The claim, sent with the BEGIN: a finished key (a committed record) answers the retry
+//      from the record; otherwise the request takes the key's lock, and another request holding
+//      it means the first is still running: IdempotencyKeyInFlight.
+//   2. Holding the lock, it runs the work, which writes through the unit of work it is handed.
+//   3. The record, sent with the COMMIT, which commits all of it. The record is a plain INSERT:
+//      a record the first request committed between the claim's snapshot and its lock makes it
+//      fail, everything rolls back, and the request is answered from that record.
 //
 // A crash before the commit rolls everything back, key included: the retry runs afresh and
 // creates once. A crash after it leaves both, and the retry gets the replay. The lock dies with
@@ -53,16 +54,13 @@ export class IdempotencyService {
    */
   async execute(request: KeyedRequest, work: (uow: UnitOfWork) => Promise<{ response: RecordedResponse; keep: boolean }>): Promise<Execution> {
     const id = { scope: request.scope, operation: request.operation, key: request.key };
-    const earlier = await this.#store.find(id, this.#now());
-    if (earlier) return replay(earlier, request);
+    let claimed;
     try {
-      const locked = await this.#store.withKeyLock(id, this.#settings.lockSeconds, async (uow) => {
-        const committed = await this.#store.find(id, this.#now(), uow);
-        if (committed) return replay(committed, request);
+      claimed = await this.#store.claim(id, this.#settings.lockSeconds, this.#now(), async (uow) => {
         const { response, keep } = await work(uow);
         if (!keep) throw new Discarded(response);
         const now = this.#now();
-        await this.#store.save({
+        this.#store.save({
           ...id,
           fingerprint: request.fingerprint,
           response,
@@ -71,12 +69,17 @@ export class IdempotencyService {
         }, uow);
         return { response, replayed: false };
       });
-      if (locked.kind === 'busy') throw new IdempotencyKeyInFlight(RETRY_AFTER_SECONDS);
-      return locked.value;
     } catch (error) {
       if (error instanceof Discarded) return { response: error.response, replayed: false };
-      throw error;
+      if (!this.#store.isKeyTaken(error)) throw error;
+      // The first request with this key committed after the claim's snapshot was taken.
+      const committed = await this.#store.find(id, this.#now());
+      if (!committed) throw error;
+      return replay(committed, request);
     }
+    if (claimed.kind === 'busy') throw new IdempotencyKeyInFlight(RETRY_AFTER_SECONDS);
+    if (claimed.kind === 'recorded') return replay(claimed.record, request);
+    return claimed.value;
   }
 
   /** Forgets keys whose retention has passed; returns how many. */

@@ -20,9 +20,15 @@ const byTime = { byTime: true };
 const createdAt = (row: PostRow) => row.createdAt;
 
 function checkText(text: string): string {
-  if (text.trim() === '') throw new InvalidInput([{ field: 'text', detail: 'must not be blank' }]);
-  if (text.includes('\u0000')) throw new InvalidInput([{ field: 'text', detail: 'must not contain NUL characters' }]);
+  if (!validText(text)) {
+    if (text.trim() === '') throw new InvalidInput([{ field: 'text', detail: 'must not be blank' }]);
+    throw new InvalidInput([{ field: 'text', detail: 'must not contain NUL characters' }]);
+  }
   return text;
+}
+
+function validText(text: string): boolean {
+  return text.trim() !== '' && !text.includes('\u0000');
 }
 
 export class PostsService {
@@ -69,6 +75,13 @@ export class PostsService {
 
   /** Changes the caller's own post if `expectedVersion` is current (any version when undefined). */
   async edit(caller: Caller, postId: string, expectedVersion: number | undefined, patch: PostPatch): Promise<Post> {
+    // The common case in one statement: the caller's own general post, at the version it saw.
+    // When that changes nothing, the post is read to tell why (not found, not the caller's,
+    // stale) or to edit a channel post, as if the attempt had not been made.
+    if (patch.text !== undefined && validText(patch.text)) {
+      const edited = await this.#store.updateOwnText(postId, caller.accountId, expectedVersion, patch.text, this.#now());
+      if (edited) return this.#one(edited);
+    }
     const { row } = await this.#visible(caller, postId);
     if (row.authorId !== caller.accountId) throw new Forbidden('only the author may edit a post');
     if (patch.text === undefined) {
