@@ -916,6 +916,9 @@ interface Target {
   target: string;
   /** The per-round values the target is judged on (one value when there is nothing per round, as for memory). */
   spread: Spread;
+  /** The target's bound and which side of it is good. */
+  bound: number;
+  direction: '≥' | '≤' | '<';
   status: Status;
 }
 
@@ -992,7 +995,7 @@ function summarize(list: Pick<Scenario, 'name' | 'kind' | 'describe'>[], runs: R
     );
   };
   const targets: Target[] = [];
-  const add = (target: string, spread: Spread, bound: number, direction: '≥' | '≤' | '<') => targets.push({ target, spread, status: judge(spread, bound, direction) });
+  const add = (target: string, spread: Spread, bound: number, direction: '≥' | '≤' | '<') => targets.push({ target, spread, bound, direction, status: judge(spread, bound, direction) });
 
   const feed = find('feed');
   if (feed) add('GET /feed: req/s ≥ 2 × the baseline (its fan-out-on-read feed)', feed.throughput, 2, '≥');
