@@ -24,13 +24,16 @@ export interface Scale {
   notificationsPerAccount: number;
   /** Live streams held open by `stream-fanout` and `stream-memory`, one account each. */
   streams: number;
+  /** Accounts with `wideFriends` friends each (`feed-1000-friends`), spread over the accounts. */
+  wideAccounts: number;
+  wideFriends: number;
 }
 
 export const SCALES: Record<string, Scale> = {
-  smoke: { accounts: 200, friendsPerAccount: 20, posts: 5_000, firstPosts: 1_000, channels: 5, membersPerChannel: 10, channelShare: 0.2, sessions: 100, conversationsPerAccount: 1, messagesPerConversation: 5, notificationsPerAccount: 10, streams: 20 },
-  small: { accounts: 1_000, friendsPerAccount: 50, posts: 50_000, firstPosts: 10_000, channels: 10, membersPerChannel: 20, channelShare: 0.2, sessions: 500, conversationsPerAccount: 2, messagesPerConversation: 20, notificationsPerAccount: 50, streams: 1_000 },
-  default: { accounts: 10_000, friendsPerAccount: 50, posts: 1_000_000, firstPosts: 10_000, channels: 200, membersPerChannel: 20, channelShare: 0.2, sessions: 1_000, conversationsPerAccount: 2, messagesPerConversation: 50, notificationsPerAccount: 100, streams: 1_000 },
-  large: { accounts: 50_000, friendsPerAccount: 50, posts: 5_000_000, firstPosts: 10_000, channels: 1_000, membersPerChannel: 20, channelShare: 0.2, sessions: 2_000, conversationsPerAccount: 2, messagesPerConversation: 50, notificationsPerAccount: 100, streams: 1_000 },
+  smoke: { accounts: 200, friendsPerAccount: 20, posts: 5_000, firstPosts: 1_000, channels: 5, membersPerChannel: 10, channelShare: 0.2, sessions: 100, conversationsPerAccount: 1, messagesPerConversation: 5, notificationsPerAccount: 10, streams: 20, wideAccounts: 2, wideFriends: 150 },
+  small: { accounts: 1_000, friendsPerAccount: 50, posts: 50_000, firstPosts: 10_000, channels: 10, membersPerChannel: 20, channelShare: 0.2, sessions: 500, conversationsPerAccount: 2, messagesPerConversation: 20, notificationsPerAccount: 50, streams: 1_000, wideAccounts: 5, wideFriends: 900 },
+  default: { accounts: 10_000, friendsPerAccount: 50, posts: 1_000_000, firstPosts: 10_000, channels: 200, membersPerChannel: 20, channelShare: 0.2, sessions: 1_000, conversationsPerAccount: 2, messagesPerConversation: 50, notificationsPerAccount: 100, streams: 1_000, wideAccounts: 5, wideFriends: 1_000 },
+  large: { accounts: 50_000, friendsPerAccount: 50, posts: 5_000_000, firstPosts: 10_000, channels: 1_000, membersPerChannel: 20, channelShare: 0.2, sessions: 2_000, conversationsPerAccount: 2, messagesPerConversation: 50, notificationsPerAccount: 100, streams: 1_000, wideAccounts: 5, wideFriends: 1_000 },
 };
 
 export const PASSWORD = 'bench-password-1';
@@ -82,6 +85,7 @@ export async function seedBase(client: pg.Client, scale: Scale): Promise<Session
        cross join lateral (values (x.id, y.id), (y.id, x.id)) as side(a, b)`,
     [scale.accounts, k],
   );
+  await seedWideFriends(client, scale, k);
   await client.query(`create table public.bench_channel (i int primary key, id uuid not null)`);
   await client.query(
     `insert into public.bench_channel (i, id)
@@ -107,6 +111,44 @@ export async function seedBase(client: pg.Client, scale: Scale): Promise<Session
   const sessions = await seedSessions(client, Array.from({ length: Math.min(scale.sessions, scale.accounts) }, (_, s) => (s * step) % scale.accounts));
   await seedPosts(client, scale, 0, scale.firstPosts);
   return sessions;
+}
+
+/**
+ * The accounts of `feed-1000-friends`: `wideAccounts` of them, spread evenly over the accounts
+ * (index ⌊(w + ½)·n / wideAccounts⌋), each befriending its next `wideFriends - k` accounts as
+ * well, so that with its k friends before it, it has `wideFriends` (where two wide accounts'
+ * ranges overlap, a few less; `wideFriendCounts` reads the real numbers). Each of those friends
+ * gains one friend.
+ */
+export function wideAccountIndexes(scale: Scale): number[] {
+  return Array.from({ length: scale.wideAccounts }, (_, w) => Math.floor(((w + 0.5) * scale.accounts) / scale.wideAccounts));
+}
+
+async function seedWideFriends(client: pg.Client, scale: Scale, k: number): Promise<void> {
+  const forward = Math.min(scale.wideFriends, scale.accounts - 1) - k;
+  if (scale.wideAccounts === 0 || forward <= k) return;
+  await client.query(
+    `insert into social.friendship (id, account_id, friend_id, created_at)
+     select pg_temp.uuid7(t), side.a, side.b, t
+       from unnest($1::int[]) w(i)
+       cross join generate_series($2::int + 1, $3::int) d(k)
+       join public.bench_account x on x.i = w.i
+       join public.bench_account y on y.i = (w.i + d.k) % $4::int
+       cross join lateral (select now() - interval '650 days' + (w.i * $3::int + d.k) * interval '1 second' as t) tt
+       cross join lateral (values (x.id, y.id), (y.id, x.id)) as side(a, b)
+     on conflict (account_id, friend_id) do nothing`,
+    [wideAccountIndexes(scale), k, forward, scale.accounts],
+  );
+}
+
+/** How many friends each wide account has, as stored. */
+export async function wideFriendCounts(client: pg.Client, scale: Scale): Promise<number[]> {
+  const { rows } = await client.query<{ n: number }>(
+    `select (select count(*) from social.friendship f where f.account_id = b.id)::int as n
+       from unnest($1::int[]) with ordinality w(i, o) join public.bench_account b on b.i = w.i order by w.o`,
+    [wideAccountIndexes(scale)],
+  );
+  return rows.map((r) => r.n);
 }
 
 /** A new session for each account index given: tokens made here, only their SHA-256 stored, as the product does. */

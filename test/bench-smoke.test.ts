@@ -1,5 +1,6 @@
 // The benchmark harness at its smallest scale, on the tests' PostgreSQL: that it runs end to
-// end (seed, both servers, every scenario, no non-2xx) and writes its table and JSON. The
+// end (seed, both servers, every scenario in alternating rounds, no non-2xx) and writes its
+// table and JSON with each ratio's spread over the rounds and each target judged on it. The
 // numbers themselves are not checked: a smoke run is far too short to mean anything.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -8,8 +9,8 @@ import { join } from 'node:path';
 import t from 'tap';
 
 const SCENARIOS = [
-  'feed-small-data', 'get-post', 'account-posts', 'feed', 'channel-posts', 'channel-page-1',
-  'create-post', 'replay-post', 'patch-post', 'list-notifications', 'list-conversations', 'list-messages', 'send-message', 'sessions',
+  'feed-small-data', 'get-post', 'account-posts', 'feed', 'feed-1000-friends', 'channel-posts', 'channel-page-1',
+  'create-post', 'feed-while-posting', 'replay-post', 'patch-post', 'list-notifications', 'list-conversations', 'list-messages', 'send-message', 'sessions',
 ];
 
 t.test('npm run bench --scale smoke produces the table and the JSON with every scenario', async (t) => {
@@ -19,7 +20,7 @@ t.test('npm run bench --scale smoke produces the table and the JSON with every s
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const child = spawn(
     process.execPath,
-    ['bench/run.ts', '--scale', 'smoke', '--duration', '0.3', '--database-url', adminUrl, '--out', out, '--no-pin'],
+    ['bench/run.ts', '--scale', 'smoke', '--duration', '0.2', '--rounds', '2', '--connections', '10', '--database-url', adminUrl, '--out', out, '--no-pin'],
     { cwd: new URL('../', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -31,13 +32,49 @@ t.test('npm run bench --scale smoke produces the table and the JSON with every s
   const markdown = readFileSync(join(out, 'latest.md'), 'utf8');
   const json = readdirSync(out).find((f) => f.endsWith('.json'));
   t.ok(json, 'a JSON file is written');
-  const report = JSON.parse(readFileSync(join(out, json!), 'utf8')) as { scenarios: { scenario: string }[]; targets: unknown[] };
+  type Spread = { median: number; q1: number; q3: number; min: number; max: number; n: number };
+  type Visibility = { posts: number; samples: number; missing: number; p99Ms: number; roundP99Ms: Spread };
+  const report = JSON.parse(readFileSync(join(out, json!), 'utf8')) as {
+    rounds: number;
+    scenarios: { scenario: string; throughput: Spread; p99: Spread; serverCpu: Spread; visibility?: { agora: Visibility; baseline: Visibility } }[];
+    targets: { target: string; spread: Spread; bound: number; direction: '≥' | '≤' | '<'; status: string }[];
+    runs: { scenario: string; server: string; round: number }[];
+  };
+  t.equal(report.rounds, 2, 'two rounds');
   for (const scenario of SCENARIOS) {
     t.match(markdown, new RegExp(`^\\| ${scenario} \\|`, 'm'), `the table has ${scenario}`);
-    t.ok(report.scenarios.some((s) => s.scenario === scenario), `the JSON has ${scenario}`);
+    const s = report.scenarios.find((x) => x.scenario === scenario);
+    t.ok(s, `the JSON has ${scenario}`);
+    for (const ratio of ['throughput', 'p99', 'serverCpu'] as const) {
+      const spread = s![ratio];
+      t.equal(spread.n, 2, `${scenario}: ${ratio} ratio over both rounds`);
+      // Requests/s are never 0 (a run with no answer fails); a p99 or a CPU time may round to 0.
+      t.ok((ratio === 'throughput' ? spread.min > 0 : spread.min >= 0) && spread.min <= spread.q1 && spread.q1 <= spread.median && spread.median <= spread.q3 && spread.q3 <= spread.max, `${scenario}: ${ratio} spread is ordered`);
+    }
+    // Alternating: the baseline goes first in the second round.
+    const order = report.runs.filter((r) => r.scenario === scenario).map((r) => `${r.round}:${r.server}`);
+    t.same(order, ['0:agora', '0:baseline', '1:baseline', '1:agora'], `${scenario}: rounds alternate which server goes first`);
   }
   t.match(markdown, /^\| channel-page-\d+ \|/m, 'the table has the deep page');
-  t.ok(report.targets.length > 0, 'the targets are evaluated');
+  const posting = report.scenarios.find((s) => s.scenario === 'feed-while-posting')!.visibility!;
+  for (const server of ['agora', 'baseline'] as const) {
+    t.ok(posting[server].posts > 0 && posting[server].samples > 0, `feed-while-posting: ${server}'s posts were seen in friends' feeds`);
+    t.equal(posting[server].missing, 0, `feed-while-posting: every post of ${server} was seen`);
+  }
+  t.match(markdown, /^## A new post reaching its friends’ feeds under load/m, 'the table has the visibility section');
+  t.match(markdown, /^\| feed-1000-friends \/ feed, mean latency \|/m, 'the table has the cost with friends');
+  for (const name of ['GET /feed: req/s ≥ 2 × the baseline', 'feed-1000-friends / feed (50 friends)', 'feed-while-posting: a new post', 'create-post: req/s ≥ 0.8', 'replay-post: req/s ≥ 0.9', 'patch-post: req/s ≥ 0.9', 'list-messages: p99 ≤ 1.5', "send-message: Agora's CPU per request ≤ 2", 'Agora RSS under every load but sign-ins']) {
+    t.ok(report.targets.some((x) => x.target.startsWith(name)), `the target "${name}" is evaluated`);
+  }
+  // Met only when the whole spread clears the bound, not met when none of it does.
+  for (const target of report.targets) {
+    const { min, max } = target.spread;
+    const clears = (v: number) => (target.direction === '≥' ? v >= target.bound : target.direction === '≤' ? v <= target.bound : v < target.bound);
+    const expected = clears(min) && clears(max) ? 'met' : !clears(min) && !clears(max) ? 'not met' : 'straddles';
+    t.equal(target.status, expected, `${target.target}: ${target.status} for ${min}–${max} against ${target.direction} ${target.bound}`);
+  }
+  t.ok(report.targets.some((x) => x.target === 'zero errors' && x.status === 'met'), 'zero errors is met');
+  t.match(markdown, /^\| target \| median \| IQR \| min–max \| status \|$/m, 'the targets table shows the spreads');
   // Measured where the build has GET /v1/stream; otherwise the section says why not.
   t.match(markdown, /^## Live stream \(Agora alone: the baseline has no stream\)$/m, 'the table has the live stream section');
   t.ok('stream' in report, 'the JSON has the live stream');
