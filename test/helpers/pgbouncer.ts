@@ -1,6 +1,6 @@
 // A real PgBouncer (Debian's package) in front of the test run's PostgreSQL, in transaction mode,
 // for the tests and the benchmark that show Agora behind a pooler: a temporary ini and userlist
-// (trust), a free port, every database of the server reachable by its own name. PgBouncer refuses
+// (clients trusted, the server's password kept for PgBouncer's own logins), a free port, every database of the server reachable by its own name. PgBouncer refuses
 // to run as root: as root it is started with `-u postgres`, and its files are made readable.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,7 +40,9 @@ export async function startPgBouncer(serverUrl: string, options: PgBouncerOption
   chmodSync(dir, 0o755);
   const ini = join(dir, 'pgbouncer.ini');
   const userlist = join(dir, 'userlist.txt');
-  writeFileSync(userlist, `"${decodeURIComponent(server.username || 'postgres')}" ""\n`);
+  // Clients are trusted; the password (the embedded server's, when there is one) is what
+  // PgBouncer logs in to the server with.
+  writeFileSync(userlist, `"${decodeURIComponent(server.username || 'postgres')}" "${decodeURIComponent(server.password)}"\n`);
   writeFileSync(
     ini,
     [
