@@ -211,5 +211,11 @@ export class JobQueue {
    */
   async stop(timeoutMs: number): Promise<void> {
     await this.#boss.stop({ graceful: true, timeout: timeoutMs });
+    // The pool has ended, but its connections' sockets may still be closing (pg-boss gives them
+    // 10 ms): the database stopped next (the embedded one) would end them with "terminating
+    // connection due to administrator command", which the pool reports as an error. The queue
+    // has stopped; what its closing connections say is not an error of the process.
+    this.#boss.off('error', this.#options.onError);
+    this.#boss.on('error', () => {});
   }
 }
