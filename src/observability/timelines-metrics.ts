@@ -1,6 +1,5 @@
 // The home timelines' fan-out (src/services/timelines/): how far behind it is, and how much it writes.
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { PassOutcome } from '../services/timelines/index.ts';
 
 export function createTimelinesMetrics(registers: Registry[]) {
   const lag = new Histogram({
@@ -13,7 +12,7 @@ export function createTimelinesMetrics(registers: Registry[]) {
   const entries = new Counter({ name: 'agora_timeline_entries_written_total', help: 'Entries the fan-out has written into home timelines (new posts and new friendships).', registers });
   return {
     /** Pass as the fan-out's `onPass`. */
-    onPass(outcome: PassOutcome): void {
+    onPass(outcome: { posts: number; entries: number; maxLagSeconds: number }): void {
       if (outcome.posts > 0) lag.observe(outcome.maxLagSeconds);
       posts.inc(outcome.posts);
       entries.inc(outcome.entries);
