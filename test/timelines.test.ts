@@ -1,7 +1,8 @@
 // Home timelines (src/services/timelines/): the feed read from materialized timelines must be
-// exactly the feed fan-out on read gives, once the fan-out has caught up. The worker's loop is
-// not started here (no job queue): the test runs the fan-out's passes itself, so that "caught
-// up" is a point it chooses, and compares every reader's feed with a model of the data.
+// exactly the feed fan-out on read gives, once the fan-out has caught up. The worker's loop
+// runs one pass at start and then waits a minute: the test runs the passes itself (and waits
+// for the queue of new friendships), so that "caught up" is a point it chooses, and compares
+// every reader's feed with a model of the data.
 import t from 'tap';
 import { ifMatch, unwrap, type AgoraClient } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
@@ -10,13 +11,24 @@ import { startAgora } from './helpers/agora.ts';
 // wide (read on demand) with a handful of accounts.
 const LENGTH = 6;
 const WIDE = 4;
-const agora = await startAgora(t, { TIMELINE_LENGTH: String(LENGTH), TIMELINE_WIDE_FRIENDS: String(WIDE), TIMELINE_FRESH_MS: '600000' });
+const agora = await startAgora(
+  t,
+  { TIMELINE_LENGTH: String(LENGTH), TIMELINE_WIDE_FRIENDS: String(WIDE), TIMELINE_FRESH_MS: '600000', TIMELINE_FANOUT_INTERVAL_MS: '60000' },
+  { jobs: true, jobTuning: { pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 } },
+);
 
 type Member = Awaited<ReturnType<typeof agora.signUp>>;
 
-/** Runs fan-out passes (over the whole grace window) until one finds nothing left. */
+/** Waits for the jobs of new friendships, then runs fan-out passes until one finds nothing left. */
 async function catchUp(): Promise<void> {
-  for (let i = 0; i < 50; i++) {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const queue = (await agora.jobs!.backlog()).find((q) => q.queue === 'events.timelines');
+    if (!queue) throw new Error('no events.timelines queue');
+    if (queue.depth + queue.active > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      continue;
+    }
     const outcome = await agora.services.timelines.fanOut({ full: true });
     if (outcome.ran && outcome.caughtUp) return;
   }

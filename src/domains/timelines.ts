@@ -33,6 +33,8 @@ export const timelines = defineDomain({
     allowedMethods: timelinesAllowedMethods(),
   }),
   subscribe: (events, { timelines }) => {
+    // Durable: a job of the `events.timelines` queue (created by Migration20261202110000).
+    events.consume('friendRequest.accepted', 'timelines', (e, uow) => timelines.onFriendRequestAccepted(e, uow));
     events.on('account.closed', ({ accountId }) => timelines.forgetAccount(accountId));
   },
 });

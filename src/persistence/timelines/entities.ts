@@ -42,7 +42,7 @@ export const TimelineWideEntity = defineEntity({
   },
 });
 
-/** The posts and friendships (by id) the fan-out has handled, kept for its grace window. */
+/** The posts the fan-out has handled, kept for its grace window. */
 export const TimelineHandledEntity = defineEntity({
   name: 'TimelineHandled',
   schema: 'timelines',

@@ -50,7 +50,6 @@ export interface PassOutcome {
   /** False: another pass held the lock. */
   ran: boolean;
   posts: number;
-  friendships: number;
   entries: number;
   /** Seconds from the oldest handled post's creation to its fan-out (0 when none). */
   maxLagSeconds: number;
@@ -229,30 +228,19 @@ export class TimelinesStore {
 
   /**
    * One pass of the fan-out, in one transaction under its lock (false when another holds it):
-   * the general posts and friendships created in the last `windowMs` that no pass handled yet,
-   * `batch` of each at most. Each post goes to the timelines of its author's friends that are
-   * kept (unless the author is wide); each friendship brings the friend's posts since the
-   * horizon into the other's timeline.
+   * the general posts created in the last `windowMs` that no pass handled yet, `batch` at most.
+   * Each goes to the timelines of its author's friends that are kept, unless the author is wide.
    */
   async pass(settings: FanOutSettings): Promise<PassOutcome> {
     return this.#db.transaction(async (uow) => {
       const [lock] = await uow.query(`select pg_try_advisory_xact_lock(${LOCK}) as locked`, []);
-      const none = { posts: 0, friendships: 0, entries: 0, maxLagSeconds: 0, touched: [], caughtUp: false };
+      const none = { posts: 0, entries: 0, maxLagSeconds: 0, touched: [], caughtUp: false };
       if (lock!.locked !== true) return { ran: false, ...none };
       const posts = await this.#fanOutPosts(uow, settings);
-      const friendships = await this.#backfillFriendships(uow, settings);
-      const caughtUp = posts.posts < settings.batch && friendships.friendships < settings.batch;
-      if (caughtUp) await uow.query('update timelines.fanout set caught_up_at = now() where id = 1', []);
-      const touched = [...new Set([...posts.touched, ...friendships.touched])];
-      return {
-        ran: true,
-        posts: posts.posts,
-        friendships: friendships.friendships,
-        entries: posts.entries + friendships.entries,
-        maxLagSeconds: posts.maxLagSeconds,
-        touched,
-        caughtUp,
-      };
+      const caughtUp = posts.posts < settings.batch;
+      // The heartbeat, at most once a second: a pass that found nothing then writes nothing.
+      if (caughtUp) await uow.query("update timelines.fanout set caught_up_at = now() where id = 1 and caught_up_at < now() - interval '1 second'", []);
+      return { ran: true, posts: posts.posts, entries: posts.entries, maxLagSeconds: posts.maxLagSeconds, touched: posts.touched, caughtUp };
     });
   }
 
@@ -294,30 +282,26 @@ export class TimelinesStore {
   }
 
   /**
-   * New friendships: each side that keeps a timeline gets the other's general posts at or
-   * after its horizon (its newest `length` of them; when it has more there, the horizon moves
-   * up to the oldest one taken, so the timeline stays complete after it).
+   * A new friendship (`friendRequest.accepted`, consumed in the job's unit of work): each side
+   * that keeps a timeline gets the other's general posts at or after its horizon (its newest
+   * `length` of them; when it has more there, the horizon moves up to the oldest one taken, so
+   * the timeline stays complete after it). Under the fan-out's lock, so that a post is either
+   * fanned out by a pass that sees the friendship or taken here. Returns the owners that grew.
    */
-  async #backfillFriendships(uow: UnitOfWork, s: FanOutSettings) {
-    const fresh = await uow.query(
-      `with fresh as (
-         select f.id, f.account_id, f.friend_id, f.created_at from social.friendship f
-          where f.created_at > now() - make_interval(secs => $1::int / 1000.0)
-            and not exists (select 1 from timelines.handled h where h.created_at = f.created_at and h.id = f.id)
-          order by f.created_at, f.id
-          limit $2
-       ), handled as (
-         insert into timelines.handled (created_at, id) select created_at, id from fresh on conflict do nothing
-       )
-       select f.account_id, f.friend_id, o.horizon_at, o.horizon_id
-         from fresh f join timelines.owner o on o.owner_id = f.account_id`,
-      [s.windowMs, s.batch],
+  async befriend(uow: UnitOfWork, pair: [string, string], length: number): Promise<{ entries: number; touched: string[] }> {
+    await uow.query(`select pg_advisory_xact_lock(${LOCK})`, []);
+    const owners = await uow.query(
+      `select o.owner_id, o.horizon_at, o.horizon_id, case when o.owner_id = $1 then $2 else $1 end as friend_id
+         from timelines.owner o
+        where o.owner_id in ($1, $2)
+          and exists (select 1 from social.friendship s where s.account_id = $1 and s.friend_id = $2)`,
+      pair,
     );
     let entries = 0;
     const touched: string[] = [];
-    for (const row of fresh) {
-      const owner = row.account_id as string;
-      const params: unknown[] = [owner, row.friend_id, s.length];
+    for (const row of owners) {
+      const owner = row.owner_id as string;
+      const params: unknown[] = [owner, row.friend_id, length];
       const range = row.horizon_at ? `and ${keyCondition(params, 'x.created_at, x.id', '>=', { at: asDate(row.horizon_at), id: row.horizon_id as string })}` : '';
       const written = await uow.query(
         `with taken as (
@@ -335,7 +319,7 @@ export class TimelinesStore {
       );
       entries += written.length;
       if (written.length > 0) touched.push(owner);
-      if (written.length >= s.length) {
+      if (written.length >= length) {
         // More of the friend's posts than the timeline keeps: it is complete from the oldest taken.
         const oldest = oldestKey(written)!;
         await uow.query(
@@ -345,7 +329,7 @@ export class TimelinesStore {
         );
       }
     }
-    return { friendships: fresh.length, entries, touched };
+    return { entries, touched };
   }
 
   /**

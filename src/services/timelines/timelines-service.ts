@@ -12,8 +12,8 @@
 //   edits show at once); the author of each post must still exist;
 // - a timeline keeps its newest TIMELINE_LENGTH entries from its horizon on; a page past the
 //   horizon is read on demand, and a page across it is the two joined, cursors unchanged;
-// - a new friendship brings the friend's recent posts in (the fan-out handles new
-//   friendships as it handles new posts);
+// - a new friendship brings the friend's recent posts in (a durable consumer of
+//   `friendRequest.accepted`, on the job queue);
 // - while the fan-out has not caught up recently (no worker, or one far behind), feeds are read
 //   on demand, as before this domain: a stopped worker makes feeds slower, never wrong.
 import type { FeedRow, Key, PassOutcome, TimelinesStore } from '../../persistence/timelines/index.ts';
@@ -23,6 +23,7 @@ import { pageStart, toPage, type Page, type PageRequest } from '../pagination.ts
 import type { Post } from '../posts/index.ts';
 import type { SocialService } from '../social/index.ts';
 import type { TimelinesSettings } from './model.ts';
+import type { UnitOfWork } from '../unit-of-work.ts';
 
 const byTime = { byTime: true };
 const createdAt = (row: FeedRow) => row.createdAt;
@@ -143,6 +144,12 @@ export class TimelinesService {
         await running;
       },
     };
+  }
+
+  /** Two accounts became friends: each one's timeline takes the other's recent posts. */
+  async onFriendRequestAccepted(event: { accountId: string; friendId: string }, uow: UnitOfWork): Promise<void> {
+    const { touched } = await this.#store.befriend(uow, [event.accountId, event.friendId], this.#settings.length);
+    for (const owner of touched) this.#grown.add(owner);
   }
 
   /** A closed account keeps no timeline. */
