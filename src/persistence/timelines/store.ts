@@ -29,7 +29,9 @@ export interface TimelineState {
   materialized: boolean;
   /** Null: the timeline holds everything (or is not materialized). */
   horizon: Key | null;
-  /** Those of the friends asked about who are read on demand. */
+  /** The owner's friends (the ids of `social.friendship`). */
+  friends: string[];
+  /** Those of them who are read on demand. */
   wideFriends: string[];
   /** The fan-out caught up within the freshness bound: timelines may be read. */
   fresh: boolean;
@@ -91,18 +93,23 @@ export class TimelinesStore {
     this.#db = db;
   }
 
-  /** The owner's timeline state, which of `friendIds` are wide, and whether the fan-out is fresh. */
-  async state(ownerId: string, friendIds: string[], freshMs: number): Promise<TimelineState> {
+  /**
+   * In one statement: the owner's friends (which of them are wide), its timeline's state, and
+   * whether the fan-out is fresh.
+   */
+  async state(ownerId: string, freshMs: number): Promise<TimelineState> {
     const [row] = await this.#db.query(
       `select o.owner_id is not null as materialized, o.horizon_at, o.horizon_id,
-              (select f.caught_up_at > now() - make_interval(secs => $3::int / 1000.0) from timelines.fanout f where f.id = 1) as fresh,
-              array(select w.account_id from timelines.wide w where w.account_id = any($2::uuid[])) as wide
+              (select f.caught_up_at > now() - make_interval(secs => $2::int / 1000.0) from timelines.fanout f where f.id = 1) as fresh,
+              array(select s.friend_id from social.friendship s where s.account_id = $1) as friends,
+              array(select w.account_id from social.friendship s join timelines.wide w on w.account_id = s.friend_id where s.account_id = $1) as wide
          from (select 1) one left join timelines.owner o on o.owner_id = $1`,
-      [ownerId, friendIds, freshMs],
+      [ownerId, freshMs],
     );
     return {
       materialized: row!.materialized === true,
       horizon: row!.horizon_at ? { at: asDate(row!.horizon_at), id: row!.horizon_id as string } : null,
+      friends: (row!.friends as string[] | null) ?? [],
       wideFriends: (row!.wide as string[] | null) ?? [],
       fresh: row!.fresh === true,
     };

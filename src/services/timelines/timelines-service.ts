@@ -52,31 +52,31 @@ export class TimelinesService {
     const ownerId = caller.accountId;
     const filters = { feedOf: ownerId };
     const start = pageStart(request, filters, this.#settings.maxPage, byTime);
-    const friends = await this.#social.friendIdsOf(ownerId);
-    const authors = [ownerId, ...friends];
     const limit = request.limit + 1;
     const before: Key | undefined = start.afterAt && start.afterId ? { at: start.afterAt, id: start.afterId } : undefined;
     let rows: FeedRow[];
     if (start.offset !== undefined) {
       // A page number (v1's `page`, capped by MAX_PAGE): read on demand.
-      rows = await this.#store.onRead(authors, limit, undefined, start.offset);
+      rows = await this.#store.onRead([ownerId, ...(await this.#social.friendIdsOf(ownerId))], limit, undefined, start.offset);
     } else {
-      rows = await this.#page(ownerId, friends, limit, before);
+      rows = await this.#page(ownerId, limit, before);
     }
     const page = toPage(rows, request.limit, filters, createdAt);
     return { items: await this.#withAuthors(page.items), nextCursor: page.nextCursor };
   }
 
-  async #page(ownerId: string, friends: string[], limit: number, before: Key | undefined): Promise<FeedRow[]> {
-    const authors = [ownerId, ...friends];
-    let state = await this.#store.state(ownerId, friends, this.#settings.freshMs);
+  async #page(ownerId: string, limit: number, before: Key | undefined): Promise<FeedRow[]> {
+    // The friends, the timeline's state and the fan-out's freshness: one statement.
+    let state = await this.#store.state(ownerId, this.#settings.freshMs);
+    let authors = [ownerId, ...state.friends];
     if (!state.fresh) return this.#store.onRead(authors, limit, before);
     if (!state.materialized) {
       await this.#store.materialize(ownerId, this.#settings.length);
-      state = await this.#store.state(ownerId, friends, this.#settings.freshMs);
+      state = await this.#store.state(ownerId, this.#settings.freshMs);
+      authors = [ownerId, ...state.friends];
       if (!state.fresh || !state.materialized) return this.#store.onRead(authors, limit, before);
     }
-    const { horizon } = state;
+    const { horizon, friends } = state;
     // The whole page is older than the timeline keeps: on demand.
     if (horizon && before && compareKeys(before, horizon) <= 0) return this.#store.onRead(authors, limit, before);
     const wide = new Set(state.wideFriends);
