@@ -136,7 +136,7 @@ export class TimelinesService {
         if (!stopped) timer = setTimeout(loop, again ? 0 : this.#settings.fanOutIntervalMs);
       })();
     };
-    loop();
+    timer = setTimeout(loop, this.#settings.fanOutIntervalMs);
     return {
       async stop() {
         stopped = true;
