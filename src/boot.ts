@@ -181,8 +181,8 @@ export function boot(config: Config, options: BootOptions): Booting {
         server.events.attach((uow, name, job) => started.send(uow, name, { ...job }).then(() => undefined));
         check();
         if (worker) {
-          // The home timelines' fan-out (src/services/timelines/): passes over new posts and
-          // friendships, one worker at a time (an advisory lock).
+          // The home timelines' fan-out (src/services/timelines/): passes over new posts,
+          // one worker at a time (a row lock).
           fanOut = server.services.timelines.startFanOut({
             onPass: metrics.timelines.onPass,
             onError: (error) => jobLog.warn({ err: error }, 'a timelines fan-out pass failed; the next one retries'),

@@ -62,7 +62,9 @@ export interface PassOutcome {
 }
 
 const POST_COLUMNS = ['id', 'author_id', 'channel_id', 'text', 'created_at', 'updated_at', 'version'];
-const LOCK = "hashtext('agora.timelines.fanout')";
+// The fan-out's lock: the row of its heartbeat, locked for the transaction (a row lock, not an
+// advisory one: those are the idempotency keys').
+const LOCK = 'select 1 as locked from timelines.fanout where id = 1 for update';
 
 function fromRecord(r: Row): FeedRow {
   return {
@@ -200,7 +202,7 @@ export class TimelinesStore {
    */
   async materialize(ownerId: string, length: number): Promise<void> {
     await this.#db.transaction(async (uow) => {
-      await uow.query(`select pg_advisory_xact_lock(${LOCK})`, []);
+      await uow.query(LOCK, []);
       const [done] = await uow.query('select 1 as found from timelines.owner where owner_id = $1', [ownerId]);
       if (done) return;
       const written = await uow.query(
@@ -240,9 +242,9 @@ export class TimelinesStore {
    */
   async pass(settings: FanOutSettings): Promise<PassOutcome> {
     return this.#db.transaction(async (uow) => {
-      const [lock] = await uow.query(`select pg_try_advisory_xact_lock(${LOCK}) as locked`, []);
+      const [lock] = await uow.query(`${LOCK} skip locked`, []);
       const none = { posts: 0, entries: 0, maxLagSeconds: 0, touched: [], caughtUp: false };
-      if (lock!.locked !== true) return { ran: false, ...none };
+      if (!lock) return { ran: false, ...none };
       const posts = await this.#fanOutPosts(uow, settings);
       const caughtUp = posts.posts < settings.batch;
       // The heartbeat, at most once a second: a pass that found nothing then writes nothing.
@@ -296,7 +298,7 @@ export class TimelinesStore {
    * fanned out by a pass that sees the friendship or taken here. Returns the owners that grew.
    */
   async befriend(uow: UnitOfWork, pair: [string, string], length: number): Promise<{ entries: number; touched: string[] }> {
-    await uow.query(`select pg_advisory_xact_lock(${LOCK})`, []);
+    await uow.query(LOCK, []);
     const owners = await uow.query(
       `select o.owner_id, o.horizon_at, o.horizon_id, case when o.owner_id = $1 then $2 else $1 end as friend_id
          from timelines.owner o
@@ -346,7 +348,7 @@ export class TimelinesStore {
   async trim(ownerIds: string[], length: number): Promise<number> {
     if (ownerIds.length === 0) return 0;
     return this.#db.transaction(async (uow) => {
-      await uow.query(`select pg_advisory_xact_lock(${LOCK})`, []);
+      await uow.query(LOCK, []);
       const rows = await uow.query(
         `with cut as (
            select o.owner_id, k.created_at, k.post_id

@@ -116,7 +116,7 @@ export class TimelinesService {
   /**
    * Runs fan-out passes until `stop` is called: another at once while a pass finds a full
    * batch, otherwise after TIMELINE_FANOUT_INTERVAL_MS. Passes of several workers exclude one
-   * another (an advisory lock): one runs, the others find nothing to do.
+   * another (a row lock): one runs, the others skip their turn.
    */
   startFanOut(hooks: { onPass?(outcome: PassOutcome): void; onError?(error: unknown): void } = {}): { stop(): Promise<void> } {
     let stopped = false;
