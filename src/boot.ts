@@ -99,8 +99,9 @@ export function boot(config: Config, options: BootOptions): Booting {
   const drain = async () => {
     const apiServer = app, metricsServer = metricsApp, jobs = queue, pool = orm, database = embedded, timelines = fanOut;
     app = metricsApp = orm = embedded = queue = fanOut = undefined;
-    await apiServer?.close();
+    // The timelines' fan-out first: it has nothing in flight worth finishing.
     await timelines?.stop();
+    await apiServer?.close();
     await jobs?.stop(Math.max(1000, Math.floor(config.shutdownTimeoutMs / 2)));
     await metricsServer?.close();
     await pool?.close(true);
