@@ -102,6 +102,7 @@ export function boot(config: Config, options: BootOptions): Booting {
   let app: FastifyInstance | undefined;
   let metricsApp: FastifyInstance | undefined;
   let queue: JobQueue | undefined;
+  let fanOut: { stop(): Promise<void> } | undefined;
   let closing: Promise<void> | undefined;
   const api = options.roles?.api !== false;
   // A process that serves no API is a worker, whatever WORKER says.
@@ -113,8 +114,10 @@ export function boot(config: Config, options: BootOptions): Booting {
   // and retried by another worker), then /metrics, the pool, the database. Each is taken before
   // it is closed: a second pass closes only what opened since the first.
   const drain = async () => {
-    const apiServer = app, metricsServer = metricsApp, jobs = queue, pool = orm, database = embedded;
-    app = metricsApp = orm = embedded = queue = undefined;
+    const apiServer = app, metricsServer = metricsApp, jobs = queue, pool = orm, database = embedded, timelines = fanOut;
+    app = metricsApp = orm = embedded = queue = fanOut = undefined;
+    // The timelines' fan-out first: it has nothing in flight worth finishing.
+    await timelines?.stop();
     await apiServer?.close();
     await jobs?.stop(Math.max(1000, Math.floor(config.shutdownTimeoutMs / 2)));
     await metricsServer?.close();
@@ -204,7 +207,15 @@ export function boot(config: Config, options: BootOptions): Booting {
         // Durable events enqueue in the writer's unit of work, through this queue.
         server.events.attach((uow, name, job) => started.send(uow, name, { ...job }).then(() => undefined));
         check();
-        if (worker) jobLog.info({ consumers: consumers.map((c) => c.queue) }, 'worker started');
+        if (worker) {
+          // The home timelines' fan-out (src/services/timelines/): passes over new posts,
+          // one worker at a time (a row lock).
+          fanOut = server.services.timelines.startFanOut({
+            onPass: metrics.timelines.onPass,
+            onError: (error) => jobLog.warn({ err: error }, 'a timelines fan-out pass failed; the next one retries'),
+          });
+          jobLog.info({ consumers: consumers.map((c) => c.queue) }, 'worker started');
+        }
       } else {
         // No job queue (tests that do not exercise the consumers): durable events reach no one.
         server.events.withoutQueue();

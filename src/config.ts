@@ -63,6 +63,13 @@ export interface Config {
    * this instance's caches: past it, they are bypassed until its invalidations have caught up.
    */
   cacheMaxStalenessMs: number;
+  /** Home timelines (the timelines domain; README, "Home timelines"). */
+  timelines: {
+    length: number;
+    wideFriends: number;
+    fanOutIntervalMs: number;
+    freshMs: number;
+  };
   session: {
     idleTtlSeconds: number;
     absoluteTtlSeconds: number;
@@ -261,6 +268,12 @@ export function loadConfig(env: Env = process.env): Config {
     maxPage: integer(env, 'MAX_PAGE', 50, 1, 10000),
     cacheMaxEntries: integer(env, 'CACHE_MAX_ENTRIES', 50_000, 0, 10_000_000),
     cacheMaxStalenessMs: integer(env, 'CACHE_MAX_STALENESS_MS', 1000, 100, 600_000),
+    timelines: {
+      length: integer(env, 'TIMELINE_LENGTH', 400, 1, 100_000),
+      wideFriends: integer(env, 'TIMELINE_WIDE_FRIENDS', 2000, 1, 10_000_000),
+      fanOutIntervalMs: integer(env, 'TIMELINE_FANOUT_INTERVAL_MS', 100, 10, 60_000),
+      freshMs: integer(env, 'TIMELINE_FRESH_MS', 5000, 100, 600_000),
+    },
     session: { idleTtlSeconds: idle, absoluteTtlSeconds: absolute },
     rateLimit: {
       redisUrl,

@@ -7,7 +7,9 @@ import { unwrap } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
 
 // With its job queue and a worker: notifications arrive asynchronously, a job after the write.
-const agora = await startAgora(t, {}, { jobs: true, jobTuning: { pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 } });
+// The worker's timelines fan-out waits a minute before its first pass, so that the statements a
+// test records are the request's and its jobs' only (feeds are not read here).
+const agora = await startAgora(t, { TIMELINE_FANOUT_INTERVAL_MS: '60000' }, { jobs: true, jobTuning: { pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 } });
 
 /**
  * Waits until every domain event job enqueued so far has been run (none waiting, retrying or

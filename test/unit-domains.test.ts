@@ -142,8 +142,8 @@ t.test('the real list: every operation of both contracts is served by exactly on
 });
 
 t.test('the real list: its services, and the migrations of src/persistence/migrations each listed by one domain', async (t) => {
-  t.same(names(buildOrder(domains)), ['accounts', 'social', 'channels', 'posts', 'messages', 'notifications', 'stream', 'idempotency']);
-  t.same(Object.keys(createServices(context)).sort(), ['accounts', 'channels', 'idempotency', 'messages', 'notifications', 'posts', 'sessions', 'social', 'stream']);
+  t.same(names(buildOrder(domains)), ['accounts', 'social', 'channels', 'posts', 'messages', 'notifications', 'stream', 'idempotency', 'timelines']);
+  t.same(Object.keys(createServices(context)).sort(), ['accounts', 'channels', 'idempotency', 'messages', 'notifications', 'posts', 'sessions', 'social', 'stream', 'timelines']);
 
   const files = readdirSync(migrationsDir)
     .filter((file) => /\.(?:ts|js)$/.test(file) && !file.endsWith('.d.ts'))

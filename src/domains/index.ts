@@ -17,8 +17,9 @@ import { Migration20261202090000 } from '../persistence/migrations/Migration2026
 import { posts } from './posts.ts';
 import { social } from './social.ts';
 import { stream } from './stream.ts';
+import { timelines } from './timelines.ts';
 
-export const domains = domainList(accounts, social, channels, posts, messages, notifications, stream, idempotency);
+export const domains = domainList(accounts, social, channels, posts, messages, notifications, stream, idempotency, timelines);
 
 /** Every domain's public services: `services.accounts`, `services.sessions`, `services.posts`... */
 export type Services = ServicesOf<typeof domains>;

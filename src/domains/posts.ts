@@ -1,4 +1,5 @@
-// Posts: general and channel posts, and feeds (schema `posts`); version 2 of the API serves them too.
+// Posts: general and channel posts (schema `posts`); version 2 of the API serves them too. Feeds
+// are the timelines domain's.
 import { channelPostsAllowedMethods, channelPostsHandlers } from '../handlers/channels.ts';
 import { postsAllowedMethods, postsHandlers } from '../handlers/posts.ts';
 import { postsHandlersV2 } from '../handlers/v2/posts.ts';
@@ -7,15 +8,14 @@ import { postsEntities } from '../persistence/posts/index.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import type { ChannelsService } from '../services/channels/index.ts';
 import { createPostsDomain } from '../services/posts/index.ts';
-import type { SocialService } from '../services/social/index.ts';
 import { defineDomain } from './domain.ts';
 
 export const posts = defineDomain({
   name: 'posts',
-  needs: ['accounts', 'social', 'channels'],
+  needs: ['accounts', 'channels'],
   entities: postsEntities,
   migrations: { Migration20261123212515 },
-  create: ({ database, config, events }, others: { accounts: AccountsService; social: SocialService; channels: ChannelsService }) =>
+  create: ({ database, config, events }, others: { accounts: AccountsService; channels: ChannelsService }) =>
     createPostsDomain(database, others, { maxPage: config.maxPage }, events),
   handlers: ({ posts, accounts }) => ({
     v1: { ...postsHandlers(posts), ...channelPostsHandlers(posts) },

@@ -1,7 +1,8 @@
-// operationIds tagged `posts` (channel posts are created and listed in channels.ts).
+// operationIds tagged `posts` (channel posts are created and listed in channels.ts; the feed
+// in timelines.ts).
 import { signedIn, type AccountsService } from '../services/accounts/index.ts';
 import type { PostsService } from '../services/posts/index.ts';
-import { DEFAULT_LIMIT, paging } from './paging.ts';
+import { paging } from './paging.ts';
 import { etag } from './conditional.ts';
 import { permissions, when } from './allowed.ts';
 import type { Handlers } from './operations.ts';
@@ -33,11 +34,6 @@ export function postsHandlers(posts: PostsService) {
       const page = await posts.listByAuthor(path.accountId, { ...paging(query), between: query.between, tz: query.tz });
       return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
     },
-
-    async getFeed({ query, caller }) {
-      const page = await posts.feed(signedIn(caller), { limit: query.limit ?? DEFAULT_LIMIT, cursor: query.cursor, page: query.page });
-      return { status: 200, body: { data: page.items.map(postView), nextCursor: page.nextCursor } };
-    },
   } satisfies Partial<Handlers>;
 }
 
@@ -53,9 +49,6 @@ export function postsAllowedMethods(posts: PostsService, accounts: AccountsServi
     },
     async '/accounts/{accountId}/posts'({ path }) {
       await accounts.assertExists(path.accountId);
-      return ['GET'];
-    },
-    async '/feed'() {
       return ['GET'];
     },
   });

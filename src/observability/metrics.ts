@@ -4,6 +4,7 @@
 // templates, status classes, statement kinds; never raw URLs or ids.
 import { getHeapStatistics } from 'node:v8';
 import { createStreamMetrics } from './stream-metrics.ts';
+import { createTimelinesMetrics } from './timelines-metrics.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** From 1 ms to 10 s. */
@@ -310,6 +311,7 @@ export function createMetrics() {
   return {
     registry,
     stream: createStreamMetrics(registers),
+    timelines: createTimelinesMetrics(registers),
     http: {
       ...http,
       /** Starts an operation's series at zero, so that increase() sees its first event. */

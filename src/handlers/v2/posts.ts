@@ -48,8 +48,11 @@ function listing(query: { limit?: number; cursor?: string; sort?: 'createdAt' | 
 
 const location = (post: Post) => `${V2_PREFIX}/posts/${post.id}`;
 
-/** Every operation of openapi-v2.yaml; OPTIONS uses the permission functions of version 1 (one per path, both versions). */
-export function postsHandlersV2(posts: PostsService): Omit<HandlersV2, 'allowedMethods'> {
+/**
+ * Every operation of openapi-v2.yaml but the feed (served by the timelines domain, see
+ * ../timelines.ts); OPTIONS uses the permission functions of version 1 (one per path, both versions).
+ */
+export function postsHandlersV2(posts: PostsService): Omit<HandlersV2, 'allowedMethods' | 'getFeed'> {
   return {
     async createPost({ body, caller, unitOfWork }) {
       const post = await posts.publish(signedIn(caller), body, unitOfWork);
@@ -75,11 +78,6 @@ export function postsHandlersV2(posts: PostsService): Omit<HandlersV2, 'allowedM
       const page = await 
         posts.listByAuthor(path.accountId, { ...listing(query), between: query.between, tz: query.tz });
       return { status: 200, body: { data: page.items.map(postViewV2), next: nextLink(`/accounts/${path.accountId}/posts`, query, page.nextCursor) } };
-    },
-
-    async getFeed({ query, caller }) {
-      const page = await posts.feed(signedIn(caller), { limit: query.limit ?? DEFAULT_LIMIT, cursor: query.cursor });
-      return { status: 200, body: { data: page.items.map(postViewV2), next: nextLink('/feed', query, page.nextCursor) } };
     },
 
     async createChannelPost({ path, body, caller, unitOfWork }) {

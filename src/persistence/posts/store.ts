@@ -33,10 +33,6 @@ export interface ListPostsQuery extends Keyset {
   to?: Date;
 }
 
-export interface FeedQuery extends Keyset {
-  authorIds: string[];
-}
-
 const COLUMNS = ['id', 'author_id', 'channel_id', 'text', 'created_at', 'updated_at', 'version'];
 
 function fromRecord(r: Row): PostRow {
@@ -116,55 +112,13 @@ export class PostsStore {
     // For an author's general posts, leading with channel_id (null on every row here) lets
     // PostgreSQL see that (author_id, channel_id, created_at, id) is already in this order and
     // stop at the page's end; `channel_id is null` is not an equality, so without it PostgreSQL
-    // reads and sorts all of the author's posts (see `feed`).
+    // reads and sorts all of the author's posts.
     const leading = 'authorId' in query.of ? `p.channel_id ${order}, ` : '';
     params.push(query.limit, query.offset ?? 0);
     return this.#select(
       `select ${columns('p')} from posts.post p where ${where.join(' and ')}
         order by ${leading}p.created_at ${order}, p.id ${order} limit $${params.length - 1} offset $${params.length}`,
       params,
-    );
-  }
-
-  /**
-   * The newest general posts of any of `authorIds`, in three steps:
-   *
-   * 1. Per author, the keys (created_at, id) of its first `offset + limit` general posts after
-   *    the cursor, from `post_author_id_channel_id_created_at_id_index` alone: a backward
-   *    index-only scan that starts at the cursor and stops at the limit.
-   * 2. Those keys merged and cut to the page (`limit`, `offset`).
-   * 3. The page's rows, read by primary key.
-   *
-   * So a page reads a few index pages per author and `limit` rows: its cost grows with the
-   * number of authors and with `offset + limit`, not with how many posts they wrote nor with
-   * the cursor's depth. (Rows written since the last vacuum also cost a heap visit each in
-   * step 1, as index-only scans do.) The inner `order by` leads with `channel_id`, which is
-   * null on every row there: `channel_id is null` is not an equality, so without it the planner
-   * does not see that the index range is already in (created_at, id) order, and reads and
-   * sorts every general post of each author, heap rows included.
-   */
-  async feed(query: FeedQuery): Promise<PostRow[]> {
-    if (query.authorIds.length === 0) return [];
-    const cursor = query.afterAt && query.afterId ? [query.afterAt.toISOString(), query.afterId] : [];
-    const after = cursor.length > 0 ? 'and (x.created_at, x.id) < ($5::timestamptz, $6::uuid)' : '';
-    const offset = query.offset ?? 0;
-    return this.#select(
-      `select ${columns('p')}
-         from (
-           select k.created_at, k.id
-             from unnest($1::uuid[]) as a(author_id)
-             cross join lateral (
-               select x.created_at, x.id from posts.post x
-                where x.author_id = a.author_id and x.channel_id is null ${after}
-                order by x.channel_id desc, x.created_at desc, x.id desc
-                limit $2
-             ) k
-            order by k.created_at desc, k.id desc
-            limit $3 offset $4
-         ) page
-         join posts.post p on p.id = page.id
-        order by page.created_at desc, page.id desc`,
-      [query.authorIds, offset + query.limit, query.limit, offset, ...cursor],
     );
   }
 

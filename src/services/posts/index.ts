@@ -1,11 +1,10 @@
-// The posts domain's public API: general posts, channel posts and feeds. Everything else in
+// The posts domain's public API: general posts and channel posts (feeds: the timelines domain). Everything else in
 // this folder is private to it.
 import type { Database } from '../../persistence/sql.ts';
 import { PostsStore } from '../../persistence/posts/index.ts';
 import type { AccountsService } from '../accounts/index.ts';
 import type { ChannelsService } from '../channels/index.ts';
 import type { DomainEvents } from '../events.ts';
-import type { SocialService } from '../social/index.ts';
 import type { PostsSettings } from './model.ts';
 import { PostsService } from './posts-service.ts';
 
@@ -15,7 +14,7 @@ export type { ListPostsRequest, NewPost, PageRequest, Post, PostPatch, PostsSett
 
 export function createPostsDomain(
   db: Database,
-  others: { accounts: AccountsService; social: SocialService; channels: ChannelsService },
+  others: { accounts: AccountsService; channels: ChannelsService },
   settings: PostsSettings,
   events?: DomainEvents,
 ) {

@@ -1,7 +1,7 @@
-// Posts: general ones, on their author's profile and in feeds, and channel posts, which only
-// exist inside their channel. Other domains decide what this one cannot know: the channels
-// domain whether a caller may see or post in a channel, the social domain whose posts make a
-// feed, the accounts domain who the authors are. Each is asked once per request or page,
+// Posts: general ones, on their author's profile and in feeds (the timelines domain makes
+// those), and channel posts, which only exist inside their channel. Other domains decide what
+// this one cannot know: the channels domain whether a caller may see or post in a channel, the
+// accounts domain who the authors are. Each is asked once per request or page,
 // never once per post; posts whose author is gone are dropped even if the clean-up that
 // closing an account triggers has not finished.
 import { v7 as uuidv7 } from 'uuid';
@@ -11,9 +11,8 @@ import type { ChannelAccess, ChannelsService } from '../channels/index.ts';
 import { Forbidden, InvalidInput, NotFound, PreconditionFailed } from '../errors.ts';
 import type { DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
-import type { SocialService } from '../social/index.ts';
 import { parseBetween } from './between.ts';
-import type { ListPostsRequest, NewPost, PageRequest, Post, PostPatch, PostsSettings } from './model.ts';
+import type { ListPostsRequest, NewPost, Post, PostPatch, PostsSettings } from './model.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 
 const byTime = { byTime: true };
@@ -34,7 +33,6 @@ function validText(text: string): boolean {
 export class PostsService {
   readonly #store: PostsStore;
   readonly #accounts: AccountsService;
-  readonly #social: SocialService;
   readonly #channels: ChannelsService;
   readonly #settings: PostsSettings;
   readonly #now: () => Date;
@@ -42,7 +40,7 @@ export class PostsService {
 
   constructor(
     store: PostsStore,
-    others: { accounts: AccountsService; social: SocialService; channels: ChannelsService },
+    others: { accounts: AccountsService; channels: ChannelsService },
     settings: PostsSettings,
     now: () => Date = () => new Date(),
     events?: DomainEvents,
@@ -50,7 +48,6 @@ export class PostsService {
     this.#events = events;
     this.#store = store;
     this.#accounts = others.accounts;
-    this.#social = others.social;
     this.#channels = others.channels;
     this.#settings = settings;
     this.#now = now;
@@ -127,15 +124,6 @@ export class PostsService {
     const start = pageStart(request, filters, this.#settings.maxPage, byTime);
     await this.#channels.access(caller, channelId);
     const rows = await this.#store.list({ of: { channelId }, newestFirst: request.newestFirst, ...range, limit: request.limit + 1, ...start });
-    return this.#page(rows, request.limit, filters);
-  }
-
-  /** The general posts of the caller and its friends, newest first. */
-  async feed(caller: Caller, request: PageRequest): Promise<Page<Post>> {
-    const filters = { feedOf: caller.accountId };
-    const start = pageStart(request, filters, this.#settings.maxPage, byTime);
-    const friends = await this.#social.friendIdsOf(caller.accountId);
-    const rows = await this.#store.feed({ authorIds: [caller.accountId, ...friends], limit: request.limit + 1, ...start });
     return this.#page(rows, request.limit, filters);
   }
 

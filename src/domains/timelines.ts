@@ -1,0 +1,40 @@
+// Timelines: each reader's home timeline, materialized on write by the worker's fan-out, and the
+// feed read from it (schema `timelines`). It reads the posts and friendships it is made from
+// and changes nothing of theirs: the posts and social domains do not know it exists.
+import { timelinesAllowedMethods, timelinesHandlers, timelinesHandlersV2 } from '../handlers/timelines.ts';
+import { Migration20261202110000 } from '../persistence/migrations/Migration20261202110000.ts';
+import { timelinesEntities } from '../persistence/timelines/index.ts';
+import type { AccountsService } from '../services/accounts/index.ts';
+import type { SocialService } from '../services/social/index.ts';
+import { createTimelinesDomain } from '../services/timelines/index.ts';
+import { defineDomain } from './domain.ts';
+
+export const timelines = defineDomain({
+  name: 'timelines',
+  needs: ['accounts', 'social'],
+  entities: timelinesEntities,
+  migrations: { Migration20261202110000 },
+  create: ({ database, config }, others: { accounts: AccountsService; social: SocialService }) =>
+    createTimelinesDomain(database, others, {
+      maxPage: config.maxPage,
+      length: config.timelines.length,
+      wideFriends: config.timelines.wideFriends,
+      fanOutIntervalMs: config.timelines.fanOutIntervalMs,
+      freshMs: config.timelines.freshMs,
+      windowMs: 2000,
+      graceMs: 60_000,
+      sweepIntervalMs: 5000,
+      trimIntervalMs: 10_000,
+      batch: 2000,
+    }),
+  handlers: ({ timelines }) => ({
+    v1: timelinesHandlers(timelines),
+    v2: timelinesHandlersV2(timelines),
+    allowedMethods: timelinesAllowedMethods(),
+  }),
+  subscribe: (events, { timelines }) => {
+    // Durable: a job of the `events.timelines` queue (created by Migration20261202110000).
+    events.consume('friendRequest.accepted', 'timelines', (e, uow) => timelines.onFriendRequestAccepted(e, uow));
+    events.on('account.closed', ({ accountId }) => timelines.forgetAccount(accountId));
+  },
+});

@@ -1,0 +1,67 @@
+// The timelines domain's tables, in the `timelines` PostgreSQL schema: each reader's home
+// timeline materialized on write (fan-out), and the fan-out's own bookkeeping. Readers,
+// authors and posts live in other domains, so their ids are plain uuids without foreign keys.
+import { defineEntity, p } from '@mikro-orm/core';
+
+/** One post in one reader's timeline, keyed as the feed is ordered: (created_at, post_id). */
+export const TimelineEntryEntity = defineEntity({
+  name: 'TimelineEntry',
+  schema: 'timelines',
+  tableName: 'entry',
+  properties: {
+    ownerId: p.uuid().primary(),
+    createdAt: p.datetime(3).primary(),
+    postId: p.uuid().primary(),
+    authorId: p.uuid(),
+  },
+});
+
+/**
+ * A reader whose timeline is materialized (made on its first feed read). The timeline holds
+ * every post of its friends whose key is at or after the horizon (null: since the beginning);
+ * older ones are read on demand (fan-out on read).
+ */
+export const TimelineOwnerEntity = defineEntity({
+  name: 'TimelineOwner',
+  schema: 'timelines',
+  tableName: 'owner',
+  properties: {
+    ownerId: p.uuid().primary(),
+    horizonAt: p.datetime(3).nullable(),
+    horizonId: p.uuid().nullable(),
+  },
+});
+
+/** An author with more friends than TIMELINE_WIDE_FRIENDS: not fanned out, read on demand (hybrid). */
+export const TimelineWideEntity = defineEntity({
+  name: 'TimelineWide',
+  schema: 'timelines',
+  tableName: 'wide',
+  properties: {
+    accountId: p.uuid().primary(),
+  },
+});
+
+/** The posts the fan-out has handled, kept for its grace window. */
+export const TimelineHandledEntity = defineEntity({
+  name: 'TimelineHandled',
+  schema: 'timelines',
+  tableName: 'handled',
+  properties: {
+    createdAt: p.datetime(3).primary(),
+    id: p.uuid().primary(),
+  },
+});
+
+/** The fan-out's heartbeat: when a pass last found nothing left to do (one row). */
+export const TimelineFanoutEntity = defineEntity({
+  name: 'TimelineFanout',
+  schema: 'timelines',
+  tableName: 'fanout',
+  properties: {
+    id: p.integer().primary().autoincrement(false),
+    caughtUpAt: p.datetime(3),
+  },
+});
+
+export const timelinesEntities = [TimelineEntryEntity, TimelineOwnerEntity, TimelineWideEntity, TimelineHandledEntity, TimelineFanoutEntity];

@@ -1,0 +1,16 @@
+// The timelines domain's public API: feeds, and the fan-out that keeps home timelines. Everything
+// else in this folder is private to it.
+import type { Database } from '../../persistence/sql.ts';
+import { TimelinesStore } from '../../persistence/timelines/index.ts';
+import type { AccountsService } from '../accounts/index.ts';
+import type { SocialService } from '../social/index.ts';
+import type { TimelinesSettings } from './model.ts';
+import { TimelinesService } from './timelines-service.ts';
+
+export type { TimelinesService } from './timelines-service.ts';
+export type { PassOutcome } from '../../persistence/timelines/index.ts';
+export type { TimelinesSettings } from './model.ts';
+
+export function createTimelinesDomain(db: Database, others: { accounts: AccountsService; social: SocialService }, settings: TimelinesSettings) {
+  return { timelines: new TimelinesService(new TimelinesStore(db), others, settings) };
+}

@@ -1,0 +1,22 @@
+// What the timelines domain is configured by (see README, "Home timelines").
+export interface TimelinesSettings {
+  maxPage: number;
+  /** The entries each timeline keeps (TIMELINE_LENGTH); older pages are read on demand. */
+  length: number;
+  /** Authors with more friends than this are not fanned out but read on demand (TIMELINE_WIDE_FRIENDS). */
+  wideFriends: number;
+  /** Pause between fan-out passes that found little to do (TIMELINE_FANOUT_INTERVAL_MS). */
+  fanOutIntervalMs: number;
+  /** Feeds are read on demand when the fan-out has not caught up for this long (TIMELINE_FRESH_MS). */
+  freshMs: number;
+  /** How far back each pass looks for new posts and friendships (ms). */
+  windowMs: number;
+  /** How far back a sweep looks, for rows whose transaction committed late (ms). */
+  graceMs: number;
+  /** How often a sweep runs (ms). */
+  sweepIntervalMs: number;
+  /** How often grown timelines are cut back to their length (ms). */
+  trimIntervalMs: number;
+  /** Posts (and friendships) per pass at most. */
+  batch: number;
+}

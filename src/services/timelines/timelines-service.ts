@@ -1,0 +1,167 @@
+// Home timelines, materialized on write. A reader's feed is the general posts of the reader
+// and its friends, newest first; reading it by merging every friend's newest posts (fan-out
+// on read) costs more with every friend. Here each reader's timeline is kept for it instead:
+// the fan-out (a background pass of the worker, `fanOut`) pushes each new post into the
+// timelines of its author's friends, in bulk, outside the writer's transaction. A page then
+// reads one range of the reader's timeline, plus the reader's own posts and those of its
+// "wide" friends (authors with too many friends to fan out to, read on demand: the hybrid).
+//
+// The feed stays exactly what fan-out on read would give once the fan-out has caught up:
+// - what is read is filtered on read: entries by the reader's current friends only (so
+//   unfriending shows at once), joined to the posts (deletions, closed accounts' posts and
+//   edits show at once); the author of each post must still exist;
+// - a timeline keeps its newest TIMELINE_LENGTH entries from its horizon on; a page past the
+//   horizon is read on demand, and a page across it is the two joined, cursors unchanged;
+// - a new friendship brings the friend's recent posts in (a durable consumer of
+//   `friendRequest.accepted`, on the job queue);
+// - while the fan-out has not caught up recently (no worker, or one far behind), feeds are read
+//   on demand, as before this domain: a stopped worker makes feeds slower, never wrong.
+import type { FeedRow, Key, PassOutcome, TimelinesStore } from '../../persistence/timelines/index.ts';
+import { compareKeys } from '../../persistence/timelines/index.ts';
+import type { AccountsService, Caller } from '../accounts/index.ts';
+import { pageStart, toPage, type Page, type PageRequest } from '../pagination.ts';
+import type { Post } from '../posts/index.ts';
+import type { SocialService } from '../social/index.ts';
+import type { TimelinesSettings } from './model.ts';
+import type { UnitOfWork } from '../unit-of-work.ts';
+
+const byTime = { byTime: true };
+const createdAt = (row: FeedRow) => row.createdAt;
+
+export class TimelinesService {
+  readonly #store: TimelinesStore;
+  readonly #accounts: AccountsService;
+  readonly #social: SocialService;
+  readonly #settings: TimelinesSettings;
+  /** Owners whose timelines grew since the last trim. */
+  readonly #grown = new Set<string>();
+  #lastTrim = 0;
+  #lastSweep = 0;
+  /** A pass found more than a batch: the next ones look over the whole grace window until one catches up. */
+  #behind = false;
+
+  constructor(store: TimelinesStore, others: { accounts: AccountsService; social: SocialService }, settings: TimelinesSettings) {
+    this.#store = store;
+    this.#accounts = others.accounts;
+    this.#social = others.social;
+    this.#settings = settings;
+  }
+
+  /** The general posts of the caller and its friends, newest first. */
+  async feed(caller: Caller, request: PageRequest): Promise<Page<Post>> {
+    const ownerId = caller.accountId;
+    const filters = { feedOf: ownerId };
+    const start = pageStart(request, filters, this.#settings.maxPage, byTime);
+    const limit = request.limit + 1;
+    const before: Key | undefined = start.afterAt && start.afterId ? { at: start.afterAt, id: start.afterId } : undefined;
+    let rows: FeedRow[];
+    if (start.offset !== undefined) {
+      // A page number (v1's `page`, capped by MAX_PAGE): read on demand.
+      rows = await this.#store.onRead([ownerId, ...(await this.#social.friendIdsOf(ownerId))], limit, undefined, start.offset);
+    } else {
+      rows = await this.#page(ownerId, limit, before);
+    }
+    const page = toPage(rows, request.limit, filters, createdAt);
+    return { items: await this.#withAuthors(page.items), nextCursor: page.nextCursor };
+  }
+
+  async #page(ownerId: string, limit: number, before: Key | undefined): Promise<FeedRow[]> {
+    // The friends, the timeline's state and the fan-out's freshness: one statement.
+    let state = await this.#store.state(ownerId, this.#settings.freshMs);
+    let authors = [ownerId, ...state.friends];
+    if (!state.fresh) return this.#store.onRead(authors, limit, before);
+    if (!state.materialized) {
+      await this.#store.materialize(ownerId, this.#settings.length);
+      state = await this.#store.state(ownerId, this.#settings.freshMs);
+      authors = [ownerId, ...state.friends];
+      if (!state.fresh || !state.materialized) return this.#store.onRead(authors, limit, before);
+    }
+    const { horizon, friends } = state;
+    // The whole page is older than the timeline keeps: on demand.
+    if (horizon && before && compareKeys(before, horizon) <= 0) return this.#store.onRead(authors, limit, before);
+    const wide = new Set(state.wideFriends);
+    const fanned = friends.filter((f) => !wide.has(f));
+    const rows = await this.#store.page(ownerId, fanned, [ownerId, ...state.wideFriends], limit, horizon, before);
+    if (rows.length >= limit || !horizon) return rows;
+    // The timeline ends at its horizon before the page is full: the rest is read on demand,
+    // from just before the horizon (keys are unique, so nothing is read twice or skipped).
+    return [...rows, ...(await this.#store.onRead(authors, limit - rows.length, horizon))];
+  }
+
+  /**
+   * One fan-out pass (the worker runs them one after the other, see `startFanOut`), and the
+   * upkeep due: timelines that grew are cut back to their length now and then, and what was
+   * handled before the grace window forgotten. Returns what the pass did.
+   */
+  async fanOut(options: { full?: boolean } = {}): Promise<PassOutcome> {
+    const s = this.#settings;
+    const now = Date.now();
+    const full = options.full ?? (this.#behind || now - this.#lastSweep >= s.sweepIntervalMs);
+    const outcome = await this.#store.pass({ batch: s.batch, windowMs: full ? s.graceMs : s.windowMs, wideFriends: s.wideFriends, length: s.length });
+    if (outcome.ran) this.#behind = !outcome.caughtUp;
+    for (const owner of outcome.touched) this.#grown.add(owner);
+    if (full && outcome.ran) {
+      this.#lastSweep = now;
+      await this.#store.forgetHandled(s.graceMs);
+    }
+    if (this.#grown.size > 0 && (options.full || now - this.#lastTrim >= s.trimIntervalMs)) {
+      this.#lastTrim = now;
+      const owners = [...this.#grown];
+      this.#grown.clear();
+      for (let i = 0; i < owners.length; i += 1000) await this.#store.trim(owners.slice(i, i + 1000), s.length);
+    }
+    return outcome;
+  }
+
+  /**
+   * Runs fan-out passes until `stop` is called: another at once while a pass finds a full
+   * batch, otherwise after TIMELINE_FANOUT_INTERVAL_MS. Passes of several workers exclude one
+   * another (a row lock): one runs, the others skip their turn.
+   */
+  startFanOut(hooks: { onPass?(outcome: PassOutcome): void; onError?(error: unknown): void } = {}): { stop(): Promise<void> } {
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    let running: Promise<void> = Promise.resolve();
+    const loop = () => {
+      if (stopped) return;
+      running = (async () => {
+        let again = false;
+        try {
+          const outcome = await this.fanOut();
+          hooks.onPass?.(outcome);
+          again = outcome.ran && !outcome.caughtUp;
+        } catch (error) {
+          hooks.onError?.(error);
+        }
+        if (!stopped) timer = setTimeout(loop, again ? 0 : this.#settings.fanOutIntervalMs);
+      })();
+    };
+    timer = setTimeout(loop, this.#settings.fanOutIntervalMs);
+    return {
+      async stop() {
+        stopped = true;
+        clearTimeout(timer);
+        await running;
+      },
+    };
+  }
+
+  /** Two accounts became friends: each one's timeline takes the other's recent posts. */
+  async onFriendRequestAccepted(event: { accountId: string; friendId: string }, uow: UnitOfWork): Promise<void> {
+    const { touched } = await this.#store.befriend(uow, [event.accountId, event.friendId], this.#settings.length);
+    for (const owner of touched) this.#grown.add(owner);
+  }
+
+  /** A closed account keeps no timeline. */
+  async forgetAccount(accountId: string): Promise<void> {
+    await this.#store.forgetOwner(accountId);
+  }
+
+  async #withAuthors(rows: FeedRow[]): Promise<Post[]> {
+    const authors = await this.#accounts.summaries(rows.map((r) => r.authorId));
+    return rows.flatMap((row) => {
+      const author = authors.get(row.authorId);
+      return author ? [{ ...row, author }] : [];
+    });
+  }
+}

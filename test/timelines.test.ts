@@ -1,0 +1,215 @@
+// Home timelines (src/services/timelines/): the feed read from materialized timelines must be
+// exactly the feed fan-out on read gives, once the fan-out has caught up. The worker's loop
+// runs one pass at start and then waits a minute: the test runs the passes itself (and waits
+// for the queue of new friendships), so that "caught up" is a point it chooses, and compares
+// every reader's feed with a model of the data.
+import t from 'tap';
+import { ifMatch, unwrap, type AgoraClient } from 'agora-sdk';
+import { startAgora } from './helpers/agora.ts';
+
+// Small numbers, so that timelines are cut (horizons, pages across them) and some authors are
+// wide (read on demand) with a handful of accounts.
+const LENGTH = 6;
+const WIDE = 4;
+const agora = await startAgora(
+  t,
+  { TIMELINE_LENGTH: String(LENGTH), TIMELINE_WIDE_FRIENDS: String(WIDE), TIMELINE_FRESH_MS: '600000', TIMELINE_FANOUT_INTERVAL_MS: '60000' },
+  { jobs: true, jobTuning: { pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 } },
+);
+
+type Member = Awaited<ReturnType<typeof agora.signUp>>;
+
+/** Waits for the jobs of new friendships, then runs fan-out passes until one finds nothing left. */
+async function catchUp(): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const queue = (await agora.jobs!.backlog()).find((q) => q.queue === 'events.timelines');
+    if (!queue) throw new Error('no events.timelines queue');
+    if (queue.depth + queue.active > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      continue;
+    }
+    const outcome = await agora.services.timelines.fanOut({ full: true });
+    if (outcome.ran && outcome.caughtUp) return;
+  }
+  throw new Error('the fan-out did not catch up');
+}
+
+async function befriend(a: Member, b: Member) {
+  await unwrap(a.client.POST('/friend-requests', { body: { accountId: b.account.id } }));
+  await unwrap(b.client.PUT('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: b.account.id, friendId: a.account.id } } }));
+}
+
+/** The whole feed, walked by cursor `limit` posts at a time: `id:text`, newest first. */
+async function walk(client: AgoraClient, limit: number): Promise<string[]> {
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  for (let pages = 0; pages < 500; pages++) {
+    const page = await unwrap(client.GET('/feed', { params: { query: { limit, ...(cursor ? { cursor } : {}) } } }));
+    t.ok(page.data.length <= limit);
+    seen.push(...page.data.map((p) => `${p.id}:${p.text}`));
+    cursor = page.nextCursor ?? undefined;
+    if (!cursor) return seen;
+    t.equal(page.data.length, limit, 'only the last page is short');
+  }
+  throw new Error('the walk did not end');
+}
+
+/** A small seeded generator, so that a failure can be replayed (the seed is printed). */
+function generator(seed: number) {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+  return { int: (n: number) => Math.floor(next() * n), chance: (p: number) => next() < p };
+}
+
+t.test('materialized feeds equal fan-out on read on random data', async (t) => {
+  const seed = Number(process.env.TIMELINES_SEED ?? Date.now() % 1_000_000);
+  t.comment(`seed ${seed} (TIMELINES_SEED=${seed} replays it)`);
+  const rnd = generator(seed);
+  const members: Member[] = await Promise.all(Array.from({ length: 8 }, () => agora.signUp()));
+  const alive = new Set(members.map((m) => m.account.id));
+  const friends = new Map(members.map((m) => [m.account.id, new Set<string>()]));
+  const posts = new Map<string, { authorId: string; createdAt: number; text: string; version: number }>();
+  const pickAlive = () => {
+    const living = members.filter((m) => alive.has(m.account.id));
+    return living[rnd.int(living.length)]!;
+  };
+
+  const expected = (ownerId: string) =>
+    [...posts]
+      .filter(([, p]) => alive.has(p.authorId) && (p.authorId === ownerId || friends.get(ownerId)!.has(p.authorId)))
+      .sort(([ia, a], [ib, b]) => b.createdAt - a.createdAt || (ib < ia ? -1 : ib > ia ? 1 : 0))
+      .map(([id, p]) => `${id}:${p.text}`);
+
+  let serial = 0;
+  for (let round = 0; round < 6; round++) {
+    // Writes of every kind, then the fan-out catches up, then every reader's feed is compared.
+    for (let i = 0; i < 14; i++) {
+      // The first member befriends everyone in the first round: it is then wide, and posts on.
+      const author = i === 0 && alive.has(members[0]!.account.id) ? members[0]! : pickAlive();
+      const text = `r${round} p${serial++}`;
+      const post = await unwrap(author.client.POST('/posts', { body: { text } }));
+      posts.set(post.id, { authorId: author.account.id, createdAt: Date.parse(post.createdAt), text, version: post.version });
+    }
+    if (round === 0) {
+      for (const other of members.slice(1)) {
+        await befriend(members[0]!, other);
+        friends.get(members[0]!.account.id)!.add(other.account.id);
+        friends.get(other.account.id)!.add(members[0]!.account.id);
+      }
+    }
+    for (let i = 0; i < 4; i++) {
+      const [a, b] = [pickAlive(), pickAlive()];
+      if (a === b || friends.get(a.account.id)!.has(b.account.id)) continue;
+      await befriend(a, b);
+      friends.get(a.account.id)!.add(b.account.id);
+      friends.get(b.account.id)!.add(a.account.id);
+    }
+    if (round > 0 && rnd.chance(0.8)) {
+      const a = pickAlive();
+      const [b] = [...friends.get(a.account.id)!];
+      if (b) {
+        await unwrap(a.client.DELETE('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: a.account.id, friendId: b } } }));
+        friends.get(a.account.id)!.delete(b);
+        friends.get(b)!.delete(a.account.id);
+      }
+    }
+    const ids = [...posts.keys()];
+    for (let i = 0; i < 3; i++) {
+      const id = ids[rnd.int(ids.length)]!;
+      const post = posts.get(id);
+      if (!post || !alive.has(post.authorId)) continue;
+      const author = members.find((m) => m.account.id === post.authorId)!;
+      if (rnd.chance(0.5)) {
+        await unwrap(author.client.DELETE('/posts/{postId}', { params: { path: { postId: id }, header: { 'If-Match': ifMatch(post.version) } } }));
+        posts.delete(id);
+      } else {
+        post.text = `${post.text} (edited)`;
+        const edited = await unwrap(author.client.PATCH('/posts/{postId}', { params: { path: { postId: id }, header: { 'If-Match': ifMatch(post.version) } }, body: { text: post.text } }));
+        post.version = edited.version;
+      }
+    }
+    if (round === 3) {
+      const leaver = members[1 + rnd.int(members.length - 1)]!; // not the wide one
+      await unwrap(leaver.client.DELETE('/accounts/{accountId}', { params: { path: { accountId: leaver.account.id } } }));
+      alive.delete(leaver.account.id);
+      for (const other of friends.values()) other.delete(leaver.account.id);
+      friends.get(leaver.account.id)!.clear();
+    }
+    await catchUp();
+    for (const member of members.filter((m) => alive.has(m.account.id))) {
+      const limit = 1 + rnd.int(LENGTH + 2);
+      t.same(await walk(member.client, limit), expected(member.account.id), `round ${round}: ${member.account.handle}'s feed by ${limit}`);
+    }
+  }
+
+  // What the test went through: timelines were kept, cut (horizons), and some authors were wide.
+  const [kept] = await agora.sql('select count(*)::int as owners, count(horizon_at)::int as cut from timelines.owner');
+  t.ok(kept!.owners > 0, 'timelines were materialized');
+  t.ok(kept!.cut > 0, 'some were cut at a horizon (pages across it were read on demand)');
+  t.ok((await agora.count('timelines.entry')) > 0, 'entries were fanned out');
+  t.ok((await agora.count('timelines.wide')) > 0, 'some authors were wide (read on demand)');
+  t.ok(Math.max(...(await agora.sql('select count(*)::int as n from timelines.entry group by owner_id')).map((r) => r.n)) <= LENGTH + 14 * 2, 'timelines are cut back to their length');
+
+  // A page by number is read on demand, and agrees.
+  const reader = pickAlive();
+  const third = await unwrap(reader.client.GET('/feed', { params: { query: { limit: 2, page: 3 } } }));
+  t.same(third.data.map((p) => `${p.id}:${p.text}`), expected(reader.account.id).slice(4, 6), 'page 3');
+});
+
+t.test('a page is one range of the timeline, however many friends', async (t) => {
+  const [reader, ...others] = await Promise.all(Array.from({ length: 4 }, () => agora.signUp()));
+  for (const other of others) await befriend(reader!, other);
+  for (const other of others) await unwrap(other.client.POST('/posts', { body: { text: `by ${other.account.handle}` } }));
+  await catchUp();
+  await unwrap(reader!.client.GET('/feed', { params: { query: { limit: 2 } } })); // materializes
+  const { result, statements } = await agora.statementsDuring(() => unwrap(reader!.client.GET('/feed', { params: { query: { limit: 2 } } })));
+  t.equal(result.data.length, 2);
+  const pages = statements.filter((s) => s.includes('posts.post'));
+  t.equal(pages.length, 1, 'one statement reads the posts');
+  t.match(pages[0], /timelines\.entry/, 'from the timeline');
+  t.notMatch(pages[0], /social\.friendship/);
+});
+
+t.test("the reader's own post shows at once; friends' once fanned out", async (t) => {
+  const [reader, friend] = await Promise.all([agora.signUp(), agora.signUp()]);
+  await befriend(reader, friend);
+  await catchUp();
+  const texts = async () => (await unwrap(reader.client.GET('/feed', { params: { query: { limit: 10 } } }))).data.map((p) => p.text);
+  t.same(await texts(), []);
+  await unwrap(reader.client.POST('/posts', { body: { text: 'mine' } }));
+  await unwrap(friend.client.POST('/posts', { body: { text: 'theirs' } }));
+  t.same(await texts(), ['mine'], 'own posts are read on demand; the friend’s waits for the fan-out');
+  const outcome = await agora.services.timelines.fanOut();
+  t.ok(outcome.entries >= 1, 'the pass wrote entries');
+  t.same(await texts(), ['theirs', 'mine']);
+});
+
+t.test('without a fan-out that keeps up, feeds are read on demand', async (t) => {
+  const [reader, friend] = await Promise.all([agora.signUp(), agora.signUp()]);
+  await befriend(reader, friend);
+  await catchUp();
+  await unwrap(reader.client.GET('/feed')); // materializes
+  await agora.sql("update timelines.fanout set caught_up_at = now() - interval '1 hour'");
+  await unwrap(friend.client.POST('/posts', { body: { text: 'not fanned out yet' } }));
+  const { result, statements } = await agora.statementsDuring(() => unwrap(reader.client.GET('/feed')));
+  t.same(result.data.map((p) => p.text), ['not fanned out yet'], 'the stale fan-out is not trusted');
+  t.notOk(statements.some((s) => s.includes('timelines.entry')), 'read on demand');
+  await catchUp();
+  t.same((await unwrap(reader.client.GET('/feed'))).data.map((p) => p.text), ['not fanned out yet']);
+});
+
+t.test('an account that is closed keeps no timeline', async (t) => {
+  const [reader, friend] = await Promise.all([agora.signUp(), agora.signUp()]);
+  await befriend(reader, friend);
+  await unwrap(friend.client.POST('/posts', { body: { text: 'hello' } }));
+  await catchUp();
+  t.same((await unwrap(reader.client.GET('/feed'))).data.map((p) => p.text), ['hello']);
+  t.ok((await agora.sql('select 1 from timelines.entry where owner_id = $1', [reader.account.id])).length > 0);
+  await unwrap(reader.client.DELETE('/accounts/{accountId}', { params: { path: { accountId: reader.account.id } } }));
+  t.same(await agora.sql('select 1 from timelines.entry where owner_id = $1', [reader.account.id]), []);
+  t.same(await agora.sql('select 1 from timelines.owner where owner_id = $1', [reader.account.id]), []);
+});
