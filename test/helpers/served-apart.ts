@@ -134,3 +134,29 @@ export async function checkRecovered(t: Test, apart: ServedApart, instance: Agor
   t.equal(total(await instance.scrape(), 'agora_outbound_target_up', { target: apart.domain }), 1);
   t.ok(instance.logs.some((l) => l.msg === `the ${apart.domain} domain server answers again`), 'the end of the outage is logged');
 }
+
+/**
+ * The calls `instance` made are counted per operation and outcome (`ok` and `rejected`: at least
+ * so many of each operation), and timed (`timed`); the domain is reachable; the domain server
+ * counted what it answered (`answered`, a 2xx) and says what it serves.
+ */
+export async function checkCounted(
+  t: Test,
+  apart: ServedApart,
+  instance: Agora,
+  counts: { ok: Record<string, number>; rejected: Record<string, number>; timed: string; answered: string },
+): Promise<void> {
+  const target = apart.domain;
+  const scrape = await instance.scrape();
+  for (const [operation, least] of Object.entries(counts.ok)) {
+    t.ok(total(scrape, 'agora_outbound_requests_total', { target, operation, outcome: 'ok' }) >= least, `${operation}: at least ${least} answered`);
+  }
+  for (const [operation, least] of Object.entries(counts.rejected)) {
+    t.ok(total(scrape, 'agora_outbound_requests_total', { target, operation, outcome: 'rejected' }) >= least, `${operation}: domain errors counted as rejected`);
+  }
+  t.ok(total(scrape, 'agora_outbound_request_duration_seconds_count', { target, operation: counts.timed }) >= 1, `${counts.timed}: timed`);
+  t.equal(total(scrape, 'agora_outbound_target_up', { target }), 1);
+  const text = await (await fetch(apart.server.current.metricsUrl!)).text();
+  t.match(text, new RegExp(`agora_internal_requests_total\\{target="${target}",operation="${counts.answered}",status_class="2xx"\\} [1-9]`));
+  t.match(await (await fetch(`${apart.server.url}/readyz`)).json(), { status: 'ready', serves: [target] });
+}
