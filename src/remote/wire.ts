@@ -19,8 +19,9 @@ import {
 import type { UnitOfWork } from '../services/unit-of-work.ts';
 
 /**
- * A value as JSON carries it: dates become RFC 3339 strings, bigints decimal strings; a property
- * that may be undefined may be absent, and an undefined in an array (an argument) is a null.
+ * A value as JSON carries it: dates become RFC 3339 strings, bigints decimal strings, a Map its
+ * entries and another iterable an array; a property that may be undefined may be absent, and an
+ * undefined in an array (an argument) is a null.
  */
 export type Wire<T> = T extends Date
   ? string
@@ -29,7 +30,11 @@ export type Wire<T> = T extends Date
     : T extends readonly unknown[]
       ? { [K in keyof T]: T[K] extends infer I ? (I extends undefined ? null : Wire<I>) : never }
       : T extends object
-        ? WireObject<T>
+        ? T extends ReadonlyMap<infer K, infer V>
+          ? [Wire<K>, Wire<V>][]
+          : T extends Iterable<infer I>
+            ? Wire<I>[]
+            : WireObject<T>
         : T;
 
 type MayBeUndefined<T> = { [K in keyof T]-?: undefined extends T[K] ? K : never }[keyof T];
