@@ -99,6 +99,12 @@ t.test('signing out on one instance is seen at once on the other', async (t) => 
   t.equal((await who.client.DELETE('/sessions/me')).response.status, 204);
   t.equal((await other.GET('/sessions/me')).response.status, 401, 'refused at once elsewhere');
   t.equal((await who.client.GET('/sessions/me')).response.status, 401);
+
+  // The purge job (run by the instances' worker) purges through the accounts server.
+  const expiring = await a.signUp();
+  await a.sql(`update accounts.session set expires_at = now() - interval '1 minute' where account_id = $1`, [expiring.account.id]);
+  t.ok((await a.services.sessions.purgeExpired()) >= 1, 'expired sessions purged');
+  t.equal((await a.sql('select count(*)::int as n from accounts.session where account_id = $1', [expiring.account.id]))[0]!.n, 0);
 });
 
 t.test('closing an account: its sessions end, and the other domains forget it', async (t) => {
