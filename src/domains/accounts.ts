@@ -5,6 +5,7 @@ import { Migration20261123203244 } from '../persistence/migrations/Migration2026
 import { Migration20261124000000 } from '../persistence/migrations/Migration20261124000000.ts';
 import { accountsEntities } from '../persistence/accounts/index.ts';
 import { createAccountsDomain } from '../services/accounts/index.ts';
+import { accountsBinding, accountsContract, accountsStub } from '../remote/accounts.ts';
 import { defineDomain } from './domain.ts';
 
 export const accounts = defineDomain({
@@ -30,4 +31,12 @@ export const accounts = defineDomain({
     v1: { ...accountsHandlers(accounts), ...sessionsHandlers(sessions) },
     allowedMethods: { ...accountsAllowedMethods(accounts), ...sessionsAllowedMethods() },
   }),
+  // Served apart with SERVE_DOMAINS=accounts; used through the stub with ACCOUNTS_SERVICE_URL.
+  // Closing an account then emits `account.closed` on the accounts server, whose domains (on the
+  // same database) remove what was the account's before the request answers.
+  remote: {
+    contract: accountsContract,
+    serve: ({ accounts, sessions }) => accountsBinding(accounts, sessions),
+    stub: (client) => accountsStub(client),
+  },
 });

@@ -7,6 +7,7 @@ import { notificationsEntities } from '../persistence/notifications/index.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import type { ChannelsService } from '../services/channels/index.ts';
 import { concernsNotifications, createNotificationsDomain } from '../services/notifications/index.ts';
+import { notificationsBinding, notificationsContract, notificationsStub } from '../remote/notifications.ts';
 import { defineDomain } from './domain.ts';
 
 export const notifications = defineDomain({
@@ -20,6 +21,13 @@ export const notifications = defineDomain({
     v1: notificationsHandlers(notifications),
     allowedMethods: notificationsAllowedMethods(notifications),
   }),
+  // Served apart with SERVE_DOMAINS=notifications; used through the stub with NOTIFICATIONS_SERVICE_URL
+  // (the consumers below then run where the job queue's worker is, and call the domain server).
+  remote: {
+    contract: notificationsContract,
+    serve: ({ notifications }) => notificationsBinding(notifications),
+    stub: (client) => ({ notifications: notificationsStub(client) }),
+  },
   subscribe: (events, { notifications }) => {
     // Durable: each publication is a job of the `events.notifications` queue (created by
     // Migration20261202090000), run by a worker in the job's unit of work.

@@ -18,14 +18,28 @@ import {
 } from '../services/errors.ts';
 import type { UnitOfWork } from '../services/unit-of-work.ts';
 
-/** A value as JSON carries it: dates become RFC 3339 strings. */
+/**
+ * A value as JSON carries it: dates become RFC 3339 strings, bigints decimal strings, a Map its
+ * entries and another iterable an array; a property that may be undefined may be absent, and an
+ * undefined in an array (an argument) is a null.
+ */
 export type Wire<T> = T extends Date
   ? string
-  : T extends readonly unknown[]
-    ? { [K in keyof T]: Wire<T[K]> }
-    : T extends object
-      ? { [K in keyof T]: Wire<T[K]> }
-      : T;
+  : T extends bigint
+    ? string
+    : T extends readonly unknown[]
+      ? { [K in keyof T]: T[K] extends infer I ? (I extends undefined ? null : Wire<I>) : never }
+      : T extends object
+        ? T extends ReadonlyMap<infer K, infer V>
+          ? [Wire<K>, Wire<V>][]
+          : T extends Iterable<infer I>
+            ? Wire<I>[]
+            : WireObject<T>
+        : T;
+
+type MayBeUndefined<T> = { [K in keyof T]-?: undefined extends T[K] ? K : never }[keyof T];
+type WireObject<T> = Flat<{ [K in Exclude<keyof T, MayBeUndefined<T>>]: Wire<T[K]> } & { [K in MayBeUndefined<T>]?: Wire<Exclude<T[K], undefined>> }>;
+type Flat<T> = { [K in keyof T]: T[K] };
 
 /** One generated operation (openapi-typescript's `operations[...]`), as far as the wire needs it. */
 export interface AnyOperation {

@@ -1,8 +1,12 @@
 // Compile-time tests, run by `npm run typecheck`: a service interface and its internal contract's
 // generated operations must agree in both directions (src/remote/wire.ts, `agree`). Each
 // expect-error directive below fails the type check if the disagreement it shows stops being caught.
+import type { operations as accountsOperations } from '../../generated/internal/accounts.d.ts';
+import type { operations as notificationsOperations } from '../../generated/internal/notifications.d.ts';
 import type { operations } from '../../generated/internal/social.d.ts';
 import { agree } from '../../src/remote/wire.ts';
+import type { AccountSummary, AccountsService, SessionsService } from '../../src/services/accounts/index.ts';
+import type { MessageSent, NotificationsService } from '../../src/services/notifications/index.ts';
 import type { SocialService } from '../../src/services/social/index.ts';
 import type { UnitOfWork } from '../../src/services/unit-of-work.ts';
 
@@ -25,3 +29,25 @@ agree<Omit<SocialService, 'unfriend'> & { unfriend(caller: { accountId: string; 
 
 // @ts-expect-error operations differing from the interface (a property dropped from a result)
 agree<SocialService, Omit<operations, 'getFriend'> & { getFriend: Omit<operations['getFriend'], 'responses'> & { responses: { 200: { content: { 'application/json': { since: string } } } } } }>(true);
+
+// The notifications domain: positions are bigints in the service and strings on the wire, an
+// absent optional argument is a null, a result's undefined property an absent one.
+agree<NotificationsService, notificationsOperations>(true);
+
+// @ts-expect-error a bigint does not cross as a number
+agree<Omit<NotificationsService, 'streamTail'> & { streamTail(recipientId: string): Promise<{ txid: number; seq: number }> }, notificationsOperations>(true);
+
+// @ts-expect-error an argument that may be undefined crosses as a null, which the contract must allow
+agree<NotificationsService, Omit<notificationsOperations, 'moveMarker'> & { moveMarker: Omit<notificationsOperations['moveMarker'], 'requestBody'> & { requestBody: { content: { 'application/json': { args: [{ accountId: string; sessionId: string }, string, number] } } } } }>(true);
+
+// @ts-expect-error the consumers join the job's unit of work, so they must be x-idempotent
+agree<Omit<NotificationsService, 'onMessageSent'> & { onMessageSent(event: MessageSent): Promise<void> }, notificationsOperations>(true);
+
+// The accounts domain: both its service interfaces against one contract; maps cross as entries.
+agree<AccountsService & SessionsService, accountsOperations>(true);
+
+// @ts-expect-error a map does not cross as a record
+agree<Omit<AccountsService, 'summaries'> & SessionsService & { summaries(ids: Iterable<string>): Promise<Record<string, AccountSummary>> }, accountsOperations>(true);
+
+// @ts-expect-error the contract must have an operation for each method of both interfaces
+agree<AccountsService, accountsOperations>(true);

@@ -9,7 +9,25 @@ import type { Account, AccountSummary, AccountsSettings, Caller, ListAccountsReq
 import { hashPassword } from './passwords.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 
-export class AccountsService {
+/**
+ * The accounts' service interface: what the handlers and the other domains use. It is served in
+ * process (AccountsDirectory, below) or, with ACCOUNTS_SERVICE_URL, by a stub that calls a domain
+ * server (src/remote/accounts.ts); the internal contract (internal/accounts.openapi.yaml) is
+ * checked against it at compile time, in both directions.
+ */
+export interface AccountsService {
+  signUp(input: NewAccount, unitOfWork?: UnitOfWork): Promise<Account>;
+  get(accountId: string): Promise<Account>;
+  summaries(accountIds: Iterable<string>): Promise<Map<string, AccountSummary>>;
+  idsByHandles(handles: Iterable<string>): Promise<Map<string, string>>;
+  assertExists(accountId: string): Promise<void>;
+  list(request: ListAccountsRequest): Promise<Page<Account>>;
+  updateProfile(caller: Caller, accountId: string, expectedVersion: number | undefined, patch: ProfilePatch): Promise<Account>;
+  close(caller: Caller, accountId: string, expectedVersion: number | undefined): Promise<void>;
+  permissions(caller: Caller | null, accountId: string): Promise<{ update: boolean; delete: boolean }>;
+}
+
+export class AccountsDirectory implements AccountsService {
   readonly #store: AccountsStore;
   readonly #settings: AccountsSettings;
   readonly #events: DomainEvents | undefined;

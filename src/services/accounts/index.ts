@@ -4,9 +4,9 @@ import type { Database } from '../../persistence/sql.ts';
 import { AccountsStore } from '../../persistence/accounts/index.ts';
 import type { Caching } from '../cache.ts';
 import type { DomainEvents } from '../events.ts';
-import { AccountsService } from './accounts-service.ts';
+import { AccountsDirectory, type AccountsService } from './accounts-service.ts';
 import type { AccountsSettings } from './model.ts';
-import { SessionsService } from './sessions-service.ts';
+import { SessionKeeper, type SessionsService } from './sessions-service.ts';
 
 export type { AccountsService } from './accounts-service.ts';
 export type { SessionsService } from './sessions-service.ts';
@@ -14,12 +14,18 @@ export { signedIn } from './caller.ts';
 export type { AccountClosed } from './events.ts';
 export type { Account, AccountSummary, AccountsSettings, Caller, ListAccountsRequest, NewAccount, ProfilePatch, SignedIn } from './model.ts';
 
-export function createAccountsDomain(db: Database, settings: AccountsSettings, events?: DomainEvents, log: Log = silentLog, caching?: Caching) {
+export function createAccountsDomain(
+  db: Database,
+  settings: AccountsSettings,
+  events?: DomainEvents,
+  log: Log = silentLog,
+  caching?: Caching,
+): { accounts: AccountsService; sessions: SessionsService } {
   const store = new AccountsStore(db, log);
-  const sessions = new SessionsService(store, settings, undefined, log, caching);
+  const sessions = new SessionKeeper(store, settings, undefined, log, caching);
   events?.on('account.closed', ({ accountId }) => sessions.forgetAccount(accountId));
   return {
-    accounts: new AccountsService(store, settings, events, undefined, caching),
+    accounts: new AccountsDirectory(store, settings, events, undefined, caching),
     sessions,
   };
 }

@@ -21,7 +21,20 @@ interface CachedSession {
   verifiedAt: number;
 }
 
-export class SessionsService {
+/**
+ * The sessions' service interface (served in process by SessionKeeper, below, or by the accounts
+ * domain server through the stub of src/remote/accounts.ts, like AccountsService).
+ */
+export interface SessionsService {
+  signIn(email: string, password: string, unitOfWork?: UnitOfWork): Promise<SignedIn>;
+  authenticate(token: string): Promise<Caller>;
+  currentAccount(caller: Caller): Promise<Account>;
+  signOut(caller: Caller): Promise<void>;
+  forgetAccount(accountId: string): Promise<void>;
+  purgeExpired(): Promise<number>;
+}
+
+export class SessionKeeper implements SessionsService {
   readonly #store: AccountsStore;
   readonly #settings: AccountsSettings;
   readonly #now: () => Date;

@@ -6,9 +6,9 @@ import type { Database } from '../../persistence/sql.ts';
 import type { AccountsService } from '../accounts/index.ts';
 import type { ChannelsService } from '../channels/index.ts';
 import type { NotificationsSettings } from './model.ts';
-import { NotificationsService } from './notifications-service.ts';
+import { NotificationsInbox, type NotificationsService } from './notifications-service.ts';
 
-export type { NotificationsService } from './notifications-service.ts';
+export type { NotificationsService, StreamPosition } from './notifications-service.ts';
 export { CHANNEL_FAN_OUT_LIMIT, GROUP_SAMPLE_ACCOUNTS, UNREAD_CAP } from './notifications-service.ts';
 export { NOTIFICATION_TYPES } from './model.ts';
 export { concernsNotifications } from './mentions.ts';
@@ -25,6 +25,10 @@ export type {
   PostPublished,
 } from './model.ts';
 
-export function createNotificationsDomain(database: Database, others: { accounts: AccountsService; channels: ChannelsService }, settings: NotificationsSettings) {
-  return { notifications: new NotificationsService(new NotificationsStore(database), others, settings) };
+export function createNotificationsDomain(
+  database: Database,
+  others: { accounts: AccountsService; channels: ChannelsService },
+  settings: NotificationsSettings,
+): { notifications: NotificationsService } {
+  return { notifications: new NotificationsInbox(new NotificationsStore(database), others, settings) };
 }

@@ -40,12 +40,37 @@ export const GROUP_SAMPLE_ACCOUNTS = 3;
 const GROUP_ACTORS_READ = 40;
 
 /** A row's place in the live stream: its transaction's id, then its seq. */
-type StreamPosition = { txid: bigint; seq: bigint };
+export type StreamPosition = { txid: bigint; seq: bigint };
 
 type Subject = Pick<NewNotificationRow, 'postId' | 'channelId' | 'conversationId' | 'messageId' | 'friendRequestId'>;
 const NO_SUBJECT: Subject = { postId: null, channelId: null, conversationId: null, messageId: null, friendRequestId: null };
 
-export class NotificationsService {
+/**
+ * The notifications domain's service interface: what the handlers, the event consumers and the
+ * live stream use. It is served in process (NotificationsInbox, below) or, with
+ * NOTIFICATIONS_SERVICE_URL, by a stub that calls a domain server (src/remote/notifications.ts);
+ * the internal contract (internal/notifications.openapi.yaml) is checked against it at compile
+ * time, in both directions.
+ */
+export interface NotificationsService {
+  onFriendRequestReceived(event: FriendRequestReceived, uow?: UnitOfWork): Promise<void>;
+  onFriendRequestAccepted(event: FriendRequestAccepted, uow?: UnitOfWork): Promise<void>;
+  onPostPublished(event: PostPublished, uow?: UnitOfWork): Promise<void>;
+  onMessageSent(event: MessageSent, uow?: UnitOfWork): Promise<void>;
+  forgetAccount(accountId: string): Promise<void>;
+  forgetChannels(channelIds: string[]): Promise<void>;
+  list(caller: Caller, request: ListNotificationsRequest): Promise<Page<Notification>>;
+  listGroups(caller: Caller, request: ListNotificationsRequest): Promise<Page<NotificationGroup>>;
+  marker(caller: Caller): Promise<Marker>;
+  moveMarker(caller: Caller, lastReadId: string, expectedVersion: number | undefined): Promise<Marker>;
+  dismiss(caller: Caller, notificationId: string): Promise<void>;
+  permissions(caller: Caller, notificationId: string): Promise<{ delete: boolean }>;
+  /** `data` is undefined for a notification whose actor is gone (the stream passes it over). */
+  streamSince(recipientId: string, after: StreamPosition, limit: number): Promise<{ events: { position: StreamPosition; data: Notification | undefined }[]; pending: boolean }>;
+  streamTail(recipientId: string): Promise<StreamPosition>;
+}
+
+export class NotificationsInbox implements NotificationsService {
   readonly #store: NotificationsStore;
   readonly #accounts: AccountsService;
   readonly #channels: ChannelsService;
