@@ -18,11 +18,13 @@ import {
 } from '../services/errors.ts';
 import type { UnitOfWork } from '../services/unit-of-work.ts';
 
-/** A value as JSON carries it: dates become RFC 3339 strings. */
+/** A value as JSON carries it: dates become RFC 3339 strings, sets arrays, and nothing is read-only. */
 export type Wire<T> = T extends Date
   ? string
-  : T extends readonly unknown[]
-    ? { [K in keyof T]: Wire<T[K]> }
+  : T extends ReadonlySet<infer U>
+    ? Wire<U>[]
+    : T extends readonly unknown[]
+    ? { -readonly [K in keyof T]: Wire<T[K]> }
     : T extends object
       ? { [K in keyof T]: Wire<T[K]> }
       : T;
@@ -52,9 +54,12 @@ type MethodArgs<F> = F extends (...args: infer P) => unknown
 
 type MethodResult<F> = F extends (...args: never[]) => Promise<infer R> ? R : never;
 
+/** A method's arguments as JSON carries them: an argument that may be undefined is null there (JSON has no undefined in an array). */
+type WireArgs<A> = { [K in keyof A]: undefined extends A[K] ? Wire<Exclude<A[K], undefined>> | null : Wire<A[K]> };
+
 /** Why `method` and operation `O` disagree, or never. */
 type Disagreement<Name extends string, F, O> =
-  | (Equal<Wire<MethodArgs<F>['args']>, ArgsOf<O>> extends true ? never : `${Name}: its arguments differ from the operation's args`)
+  | (Equal<WireArgs<MethodArgs<F>['args']>, ArgsOf<O>> extends true ? never : `${Name}: its arguments differ from the operation's args`)
   | (Equal<Wire<MethodResult<F>>, ResultOf<O>> extends true ? never : `${Name}: its result differs from the operation's response`)
   | (Equal<MethodArgs<F>['keyed'], IsKeyed<O>> extends true
       ? never

@@ -1,8 +1,10 @@
 // Compile-time tests, run by `npm run typecheck`: a service interface and its internal contract's
 // generated operations must agree in both directions (src/remote/wire.ts, `agree`). Each
 // expect-error directive below fails the type check if the disagreement it shows stops being caught.
+import type { operations as channelsOperations } from '../../generated/internal/channels.d.ts';
 import type { operations } from '../../generated/internal/social.d.ts';
 import { agree } from '../../src/remote/wire.ts';
+import type { Channel, ChannelsService, NewChannel } from '../../src/services/channels/index.ts';
 import type { SocialService } from '../../src/services/social/index.ts';
 import type { UnitOfWork } from '../../src/services/unit-of-work.ts';
 
@@ -25,3 +27,15 @@ agree<Omit<SocialService, 'unfriend'> & { unfriend(caller: { accountId: string; 
 
 // @ts-expect-error operations differing from the interface (a property dropped from a result)
 agree<SocialService, Omit<operations, 'getFriend'> & { getFriend: Omit<operations['getFriend'], 'responses'> & { responses: { 200: { content: { 'application/json': { since: string } } } } } }>(true);
+
+// The channels domain: a set crosses as an array, an argument that may be undefined as null.
+agree<ChannelsService, channelsOperations>(true);
+
+// @ts-expect-error a set's members changed type on one side only
+agree<Omit<ChannelsService, 'whoCanSee'> & { whoCanSee(channelId: string, accountIds: readonly string[]): Promise<Set<number>> }, channelsOperations>(true);
+
+// @ts-expect-error an argument that may be undefined must be nullable in the contract
+agree<Omit<ChannelsService, 'memberIds'> & { memberIds(channelId: string, limit: number | undefined): Promise<string[]> }, channelsOperations>(true);
+
+// @ts-expect-error a keyed write (create takes a unit of work) whose operation lost x-idempotent
+agree<Omit<ChannelsService, 'create'> & { create(caller: { accountId: string; sessionId: string }, input: NewChannel): Promise<Channel> }, channelsOperations>(true);
