@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { ifMatch, unwrap } from 'agora-sdk';
 import { withCall } from '../src/services/call-context.ts';
-import { checkOutageAndRecovery, notificationsOf, outboundCalls, startDomainApart } from './helpers/domain-apart.ts';
+import { checkInternalApi, checkKeyedRetry, checkOutageAndRecovery, internalCalls, notificationsOf, outboundCalls, startDomainApart } from './helpers/domain-apart.ts';
 import { total } from './helpers/metrics.ts';
 
 t.setTimeout(120_000);
@@ -96,18 +96,7 @@ t.test('the channel scenarios through the API instance and the channels server',
 });
 
 t.test('a keyed create retried is made once, through the API and when the stub forwards it again', async (t) => {
-  const key = randomUUID();
-  const keyed = () =>
-    api.raw('POST', '/v1/channels', {
-      headers: { authorization: `Bearer ${member.token}`, 'content-type': 'application/json', 'idempotency-key': key },
-      body: JSON.stringify({ name: 'keyed', visibility: 'public' }),
-    });
-  const first = await keyed();
-  t.equal(first.status, 201);
-  const retried = await keyed();
-  t.equal(retried.status, 201, 'the retry is answered');
-  t.equal(retried.headers.get('idempotent-replayed'), 'true', 'from the record');
-  t.equal(retried.json.id, first.json.id);
+  await checkKeyedRetry(t, apart, member.token, '/v1/channels', { name: 'keyed', visibility: 'public' });
 
   // The outer request retried after its answer was lost: the stub forwards a key derived from the outer one.
   const caller = { accountId: member.account.id, sessionId: randomUUID() };
@@ -123,29 +112,17 @@ t.test('a keyed create retried is made once, through the API and when the stub f
 });
 
 t.test('outbound calls are counted per operation and outcome; the channels server counts what it answered', async (t) => {
-  t.ok((await outboundCalls(apart, 'channels', 'create', 'ok')) >= 3);
-  t.ok((await outboundCalls(apart, 'channels', 'access', 'rejected')) >= 1, 'domain errors are counted as rejected');
-  t.ok((await outboundCalls(apart, 'channels', 'whoCanSee', 'ok')) >= 1, "the notifications consumer's calls too");
-  const scrape = await api.scrape();
-  t.ok(total(scrape, 'agora_outbound_request_duration_seconds_count', { target: 'channels', operation: 'update' }) >= 2);
-  t.equal(total(scrape, 'agora_outbound_target_up', { target: 'channels' }), 1);
-  const text = await (await fetch(apart.server.metricsUrl!)).text();
-  t.match(text, /agora_internal_requests_total\{target="channels",operation="create",status_class="2xx"\} [1-9]/);
-  t.match(text, /agora_internal_requests_total\{target="channels",operation="update",status_class="4xx"\} [1-9]/);
+  t.ok((await outboundCalls(apart, 'create', 'ok')) >= 3);
+  t.ok((await outboundCalls(apart, 'access', 'rejected')) >= 1, 'domain errors are counted as rejected');
+  t.ok((await outboundCalls(apart, 'whoCanSee', 'ok')) >= 1, "the notifications consumer's calls too");
+  t.equal(total(await api.scrape(), 'agora_outbound_target_up', { target: 'channels' }), 1);
+  t.ok((await internalCalls(apart, 'create', '2xx')) >= 3);
+  t.ok((await internalCalls(apart, 'update', '4xx')) >= 2, 'the refused ones too');
 });
 
 t.test('the internal API takes only valid calls with the shared secret', async (t) => {
-  const call = (token: string, args: unknown) =>
-    fetch(`${apart.url}/internal/channels/whoCanSee`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-internal-token': token }, body: JSON.stringify({ args }) });
-  t.equal((await call(`${apart.token}x`, [randomUUID(), []])).status, 401);
-  for (const args of [[randomUUID()], ['not-a-uuid', []], [randomUUID(), ['not-a-uuid']]]) {
-    const invalid = await call(apart.token, args);
-    t.equal(invalid.status, 400, `${JSON.stringify(args)} is refused`);
-    t.match(await invalid.json(), { kind: 'bad-call' });
-  }
-  const ok = await call(apart.token, [randomUUID(), [owner.account.id]]);
-  t.equal(ok.status, 200);
-  t.same(await ok.json(), [], 'nobody sees a channel that does not exist');
+  const invalid = [[randomUUID()], ['not-a-uuid', []], [randomUUID(), ['not-a-uuid']]];
+  t.same(await checkInternalApi(t, apart, 'whoCanSee', [randomUUID(), [owner.account.id]], invalid), [], 'nobody sees a channel that does not exist');
 });
 
 t.test('the channels server stops: 503 with Retry-After at once; it returns: served again', async (t) => {

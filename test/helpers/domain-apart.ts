@@ -9,12 +9,14 @@ import { boot, type Booted } from '../../src/boot.ts';
 import { loadConfig } from '../../src/config.ts';
 import { loggerOptions } from '../../src/http/logger.ts';
 import { startAgora, type Agora } from './agora.ts';
-import { total } from './metrics.ts';
+import { parseMetrics, total } from './metrics.ts';
 import { cloneTemplate, freePort } from './postgres.ts';
 
 export type DomainServer = Booted & { logs: Record<string, any>[] };
 
 export interface DomainApart {
+  /** The domain, e.g. `channels` (the metrics' `target`). */
+  domain: string;
   /** The domain server as it runs now (replaced by `restart`). */
   server: DomainServer;
   /** Its base URL (the same after a restart). */
@@ -59,6 +61,7 @@ export async function startDomainApart(t: Test, domain: string, options: { jobs?
   };
   let running = true;
   const apart: DomainApart = {
+    domain,
     server: await start(),
     url,
     token,
@@ -85,8 +88,58 @@ export async function startDomainApart(t: Test, domain: string, options: { jobs?
 }
 
 /** How many calls of `operation` the API instance counted with `outcome` (agora_outbound_requests_total). */
-export async function outboundCalls(apart: DomainApart, target: string, operation: string, outcome: string): Promise<number> {
-  return total(await apart.api.scrape(), 'agora_outbound_requests_total', { target, operation, outcome });
+export async function outboundCalls(apart: DomainApart, operation: string, outcome: string): Promise<number> {
+  return total(await apart.api.scrape(), 'agora_outbound_requests_total', { target: apart.domain, operation, outcome });
+}
+
+/** How many calls of `operation` the domain server answered with `statusClass`, e.g. `2xx` (agora_internal_requests_total). */
+export async function internalCalls(apart: DomainApart, operation: string, statusClass: string): Promise<number> {
+  const text = await (await fetch(apart.server.metricsUrl!)).text();
+  return total(parseMetrics(text), 'agora_internal_requests_total', { target: apart.domain, operation, status_class: statusClass });
+}
+
+/** Calls `operation` of the domain server's internal API directly, with `token` (the shared secret by default). */
+export function internalCall(apart: DomainApart, operation: string, args: unknown, token = apart.token): Promise<Response> {
+  return fetch(`${apart.url}/internal/${apart.domain}/${operation}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-internal-token': token },
+    body: JSON.stringify({ args }),
+  });
+}
+
+/**
+ * Checks that the internal API refuses `operation` without the shared secret (401) and with
+ * each of `invalid` (400 bad-call: they do not match the internal contract), and serves it with
+ * `valid`; returns what it answered.
+ */
+export async function checkInternalApi(t: Test, apart: DomainApart, operation: string, valid: unknown[], invalid: unknown[][]): Promise<unknown> {
+  const wrong = await internalCall(apart, operation, valid, `${apart.token}x`);
+  t.equal(wrong.status, 401, 'refused without the shared secret');
+  await wrong.body?.cancel();
+  for (const args of invalid) {
+    const refused = await internalCall(apart, operation, args);
+    t.equal(refused.status, 400, `${JSON.stringify(args)} is refused`);
+    t.match(await refused.json(), { kind: 'bad-call' });
+  }
+  const ok = await internalCall(apart, operation, valid);
+  t.equal(ok.status, 200, 'a valid call is served');
+  return ok.json();
+}
+
+/** POSTs `body` to `path` twice with one Idempotency-Key: the retry must be replayed from the first's record (201, same id). */
+export async function checkKeyedRetry(t: Test, apart: DomainApart, token: string, path: string, body: unknown): Promise<void> {
+  const key = randomUUID();
+  const post = () =>
+    apart.api.raw('POST', path, {
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify(body),
+    });
+  const first = await post();
+  t.equal(first.status, 201);
+  const retried = await post();
+  t.equal(retried.status, 201, 'the retry is answered');
+  t.equal(retried.headers.get('idempotent-replayed'), 'true', 'from the record');
+  t.equal(retried.json.id, first.json.id, 'with the first one');
 }
 
 /**
