@@ -18,16 +18,18 @@ import {
 } from '../services/errors.ts';
 import type { UnitOfWork } from '../services/unit-of-work.ts';
 
-/** A value as JSON carries it: dates become RFC 3339 strings, sets arrays, and nothing is read-only. */
+/** A value as JSON carries it: dates become RFC 3339 strings, big integers decimal strings, sets arrays, and nothing is read-only. */
 export type Wire<T> = T extends Date
   ? string
-  : T extends ReadonlySet<infer U>
-    ? Wire<U>[]
-    : T extends readonly unknown[]
-    ? { -readonly [K in keyof T]: Wire<T[K]> }
-    : T extends object
-      ? { [K in keyof T]: Wire<T[K]> }
-      : T;
+  : T extends bigint
+    ? string
+    : T extends ReadonlySet<infer U>
+      ? Wire<U>[]
+      : T extends readonly unknown[]
+        ? { -readonly [K in keyof T]: Wire<T[K]> }
+        : T extends object
+          ? { [K in keyof T]: Wire<T[K]> }
+          : T;
 
 /** One generated operation (openapi-typescript's `operations[...]`), as far as the wire needs it. */
 export interface AnyOperation {

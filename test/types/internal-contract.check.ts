@@ -2,9 +2,11 @@
 // generated operations must agree in both directions (src/remote/wire.ts, `agree`). Each
 // expect-error directive below fails the type check if the disagreement it shows stops being caught.
 import type { operations as channelsOperations } from '../../generated/internal/channels.d.ts';
+import type { operations as messagesOperations } from '../../generated/internal/messages.d.ts';
 import type { operations } from '../../generated/internal/social.d.ts';
 import { agree } from '../../src/remote/wire.ts';
 import type { Channel, ChannelsService, NewChannel } from '../../src/services/channels/index.ts';
+import type { MessagesService } from '../../src/services/messages/index.ts';
 import type { SocialService } from '../../src/services/social/index.ts';
 import type { UnitOfWork } from '../../src/services/unit-of-work.ts';
 
@@ -39,3 +41,12 @@ agree<Omit<ChannelsService, 'memberIds'> & { memberIds(channelId: string, limit:
 
 // @ts-expect-error a keyed write (create takes a unit of work) whose operation lost x-idempotent
 agree<Omit<ChannelsService, 'create'> & { create(caller: { accountId: string; sessionId: string }, input: NewChannel): Promise<Channel> }, channelsOperations>(true);
+
+// The messages domain: the live stream's big integers cross as decimal strings.
+agree<MessagesService, messagesOperations>(true);
+
+// @ts-expect-error a position that would cross as numbers (JSON numbers lose 64-bit precision)
+agree<Omit<MessagesService, 'streamTail'> & { streamTail(accountId: string): Promise<{ txid: number; seq: number }> }, messagesOperations>(true);
+
+// @ts-expect-error send takes a unit of work, so its operation must be x-idempotent
+agree<Omit<MessagesService, 'send'> & { send: (...args: Parameters<MessagesService['deleteMessage']>) => ReturnType<MessagesService['send']> }, messagesOperations>(true);
