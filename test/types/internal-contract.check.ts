@@ -6,7 +6,7 @@ import type { operations as messagesOperations } from '../../generated/internal/
 import type { operations } from '../../generated/internal/social.d.ts';
 import { agree } from '../../src/remote/wire.ts';
 import type { Channel, ChannelsService, NewChannel } from '../../src/services/channels/index.ts';
-import type { MessagesService } from '../../src/services/messages/index.ts';
+import type { Message, MessagesService, NewMessage } from '../../src/services/messages/index.ts';
 import type { SocialService } from '../../src/services/social/index.ts';
 import type { UnitOfWork } from '../../src/services/unit-of-work.ts';
 
@@ -48,5 +48,5 @@ agree<MessagesService, messagesOperations>(true);
 // @ts-expect-error a position that would cross as numbers (JSON numbers lose 64-bit precision)
 agree<Omit<MessagesService, 'streamTail'> & { streamTail(accountId: string): Promise<{ txid: number; seq: number }> }, messagesOperations>(true);
 
-// @ts-expect-error send takes a unit of work, so its operation must be x-idempotent
-agree<Omit<MessagesService, 'send'> & { send: (...args: Parameters<MessagesService['deleteMessage']>) => ReturnType<MessagesService['send']> }, messagesOperations>(true);
+// @ts-expect-error a send that no longer takes a unit of work, while its operation is still x-idempotent
+agree<Omit<MessagesService, 'send'> & { send(caller: { accountId: string; sessionId: string }, conversationId: string, input: NewMessage): Promise<Message> }, messagesOperations>(true);
