@@ -17,8 +17,9 @@ import { stream } from './helpers/stream-source.ts';
 
 t.setTimeout(120_000);
 
-// The messages server runs the job queue: it publishes message.sent, and its worker makes the notifications.
-const apart = await startDomainApart(t, 'messages', { jobs: true });
+// The messages server runs the job queue (it publishes message.sent), and so does the instance (its
+// worker makes notifications while the messages server is down).
+const apart = await startDomainApart(t, 'messages', { jobs: true, apiJobs: true });
 const { api } = apart;
 const [ada, bob, stranger] = await Promise.all([api.signUp(), api.signUp(), api.signUp()]);
 await unwrap(ada.client.POST('/friend-requests', { body: { accountId: bob.account.id } }));
@@ -142,4 +143,30 @@ t.test('the messages server stops: 503 with Retry-After at once; it returns: ser
   await checkOutageAndRecovery(t, apart, 'messages', () => api.raw('GET', `/v1/conversations/${conversationId}`, { headers: { authorization: `Bearer ${ada.token}` } }), 200);
   t.equal((await api.raw('GET', `/v1/accounts/${ada.account.id}`)).status, 200, 'other domains kept serving');
   t.equal((await send(ada, conversationId, 'after')).response.status, 201, 'writes too');
+});
+
+t.test('a live stream held while the messages server is down ends, and resumes from Last-Event-ID once it is back', async (t) => {
+  const cy = await api.signUp();
+  const held = await stream(api, bob.token);
+  t.teardown(() => held.close());
+  await held.until('ready', () => held.events.length >= 1);
+  const lastEventId = held.events.at(-1)!.id;
+  await apart.stop();
+  // A notification wakes the stream; reading its messages then finds the server down.
+  const request = await unwrap(cy.client.POST('/friend-requests', { body: { accountId: bob.account.id } }));
+  await held.until('the stream to end', () => held.isEnded());
+  t.notOk(api.logs.some((l) => l.level >= 50), 'no error logged: an outage is expected');
+  t.ok(api.logs.some((l) => l.msg === 'event stream ended: a domain it reads is unavailable' && l.target === 'messages'));
+  // (Opening a stream reads where each source's tail is: a fresh one is refused at once.)
+  const refused = await stream(api, bob.token);
+  t.equal(refused.response.status, 503, 'a new stream is refused while it is down');
+  t.equal(refused.response.headers.get('retry-after'), '10', 'with Retry-After');
+
+  await apart.restart();
+  const resumed = await stream(api, bob.token, lastEventId);
+  t.teardown(() => resumed.close());
+  t.equal(resumed.response.status, 200, 'served again');
+  await resumed.until('the missed notification', () => resumed.events.some((e) => e.event === 'notification'));
+  t.match(resumed.events.find((e) => e.event === 'notification')!.data, { type: 'friendRequestReceived', friendRequestId: request.id });
+  t.same(resumed.violations, [], 'every event conforms to the contract');
 });
