@@ -14,6 +14,7 @@ import { boot, type Booted } from '../src/boot.ts';
 import { loggerOptions } from '../src/http/logger.ts';
 import { withCall } from '../src/services/call-context.ts';
 import { startAgora } from './helpers/agora.ts';
+import { notificationsOf as notificationsOfClient } from './helpers/domain-apart.ts';
 import { total } from './helpers/metrics.ts';
 import { cloneTemplate, freePort } from './helpers/postgres.ts';
 
@@ -54,14 +55,7 @@ t.teardown(async () => {
 const [ada, bob, cyd] = await Promise.all([a.signUp(), a.signUp(), b.signUp()]);
 const on = (instance: typeof a, who: { token: string }) => instance.client(who.token);
 
-async function notificationsOf(who: { token: string }, type: string, count: number) {
-  const until = Date.now() + 20_000;
-  for (;;) {
-    const found = (await unwrap(on(b, who).GET('/notifications', { params: { query: { limit: 100 } } }))).data.filter((n) => n.type === type);
-    if (found.length >= count || Date.now() > until) return found;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const notificationsOf = (who: { token: string }, type: string, count: number) => notificationsOfClient(on(b, who), type, count);
 
 t.test('the social scenarios through two API instances and the social server', async (t) => {
   const requestId = `trace-${randomUUID()}`;

@@ -67,8 +67,8 @@ t.test('with a client for it, a domain is its stub; its handlers and subscriptio
   t.doesNotThrow(() => checkServableApart([people, graph], [], () => 'unused'));
 });
 
-t.test('the real list: accounts, the social graph and notifications can be served apart', async (t) => {
-  t.same(domainsServableApart, ['accounts', 'social', 'notifications']);
+t.test('the real list: the domains with an internal contract can be served apart', async (t) => {
+  t.same(domainsServableApart, ['accounts', 'social', 'channels', 'messages', 'notifications']);
 });
 
 t.test('service errors cross the wire as themselves', async (t) => {

@@ -5,6 +5,7 @@ import { Migration20261123211816 } from '../persistence/migrations/Migration2026
 import { Migration20261124020000 } from '../persistence/migrations/Migration20261124020000.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import { createChannelsDomain } from '../services/channels/index.ts';
+import { channelsBinding, channelsContract, channelsStub } from '../remote/channels.ts';
 import { defineDomain } from './domain.ts';
 
 export const channels = defineDomain({
@@ -20,6 +21,12 @@ export const channels = defineDomain({
     v1: channelsHandlers(channels),
     allowedMethods: channelsAllowedMethods(channels),
   }),
+  // Served apart with SERVE_DOMAINS=channels; used through the stub with CHANNELS_SERVICE_URL.
+  remote: {
+    contract: channelsContract,
+    serve: ({ channels }) => channelsBinding(channels),
+    stub: (client) => ({ channels: channelsStub(client) }),
+  },
   subscribe: (events, { channels }) => {
     events.on('account.closed', ({ accountId }) => channels.forgetAccount(accountId));
   },

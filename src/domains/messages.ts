@@ -5,6 +5,7 @@ import { Migration20261202073214 } from '../persistence/migrations/Migration2026
 import { Migration20261202084846 } from '../persistence/migrations/Migration20261202084846.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import { createMessagesDomain } from '../services/messages/index.ts';
+import { messagesBinding, messagesContract, messagesStub } from '../remote/messages.ts';
 import type { SocialService } from '../services/social/index.ts';
 import { defineDomain } from './domain.ts';
 
@@ -19,6 +20,12 @@ export const messages = defineDomain({
     v1: conversationsHandlers(messages),
     allowedMethods: conversationsAllowedMethods(messages),
   }),
+  // Served apart with SERVE_DOMAINS=messages; used through the stub with MESSAGES_SERVICE_URL.
+  remote: {
+    contract: messagesContract,
+    serve: ({ messages }) => messagesBinding(messages),
+    stub: (client) => ({ messages: messagesStub(client) }),
+  },
   subscribe: (events, { messages }) => {
     // Closing an account keeps its messages: it stays in its conversations, shown as closed.
     events.on('account.closed', ({ accountId }) => messages.forgetAccount(accountId));

@@ -20,15 +20,15 @@ import type { UnitOfWork } from '../services/unit-of-work.ts';
 
 /**
  * A value as JSON carries it: dates become RFC 3339 strings, bigints decimal strings, a Map its
- * entries and another iterable an array; a property that may be undefined may be absent, and an
- * undefined in an array (an argument) is a null.
+ * entries and another iterable (a Set) an array; nothing is read-only; a property that may be
+ * undefined may be absent, and an undefined in an array (an argument) is a null.
  */
 export type Wire<T> = T extends Date
   ? string
   : T extends bigint
     ? string
     : T extends readonly unknown[]
-      ? { [K in keyof T]: T[K] extends infer I ? (I extends undefined ? null : Wire<I>) : never }
+      ? { -readonly [K in keyof T]: T[K] extends infer I ? (I extends undefined ? null : Wire<I>) : never }
       : T extends object
         ? T extends ReadonlyMap<infer K, infer V>
           ? [Wire<K>, Wire<V>][]
@@ -38,7 +38,9 @@ export type Wire<T> = T extends Date
         : T;
 
 type MayBeUndefined<T> = { [K in keyof T]-?: undefined extends T[K] ? K : never }[keyof T];
-type WireObject<T> = Flat<{ [K in Exclude<keyof T, MayBeUndefined<T>>]: Wire<T[K]> } & { [K in MayBeUndefined<T>]?: Wire<Exclude<T[K], undefined>> }>;
+type WireObject<T> = Flat<
+  { -readonly [K in Exclude<keyof T, MayBeUndefined<T>>]: Wire<T[K]> } & { -readonly [K in MayBeUndefined<T>]?: Wire<Exclude<T[K], undefined>> }
+>;
 type Flat<T> = { [K in keyof T]: T[K] };
 
 /** One generated operation (openapi-typescript's `operations[...]`), as far as the wire needs it. */
@@ -66,9 +68,12 @@ type MethodArgs<F> = F extends (...args: infer P) => unknown
 
 type MethodResult<F> = F extends (...args: never[]) => Promise<infer R> ? R : never;
 
+/** A method's arguments as JSON carries them: an argument that may be undefined is null there (JSON has no undefined in an array). */
+type WireArgs<A> = { [K in keyof A]: undefined extends A[K] ? Wire<Exclude<A[K], undefined>> | null : Wire<A[K]> };
+
 /** Why `method` and operation `O` disagree, or never. */
 type Disagreement<Name extends string, F, O> =
-  | (Equal<Wire<MethodArgs<F>['args']>, ArgsOf<O>> extends true ? never : `${Name}: its arguments differ from the operation's args`)
+  | (Equal<WireArgs<MethodArgs<F>['args']>, ArgsOf<O>> extends true ? never : `${Name}: its arguments differ from the operation's args`)
   | (Equal<Wire<MethodResult<F>>, ResultOf<O>> extends true ? never : `${Name}: its result differs from the operation's response`)
   | (Equal<MethodArgs<F>['keyed'], IsKeyed<O>> extends true
       ? never

@@ -6,7 +6,11 @@ import type { operations as notificationsOperations } from '../../generated/inte
 import type { operations } from '../../generated/internal/social.d.ts';
 import { agree } from '../../src/remote/wire.ts';
 import type { AccountSummary, AccountsService, SessionsService } from '../../src/services/accounts/index.ts';
+import type { operations as channelsOperations } from '../../generated/internal/channels.d.ts';
+import type { operations as messagesOperations } from '../../generated/internal/messages.d.ts';
 import type { MessageSent, NotificationsService } from '../../src/services/notifications/index.ts';
+import type { Channel, ChannelsService, NewChannel } from '../../src/services/channels/index.ts';
+import type { Message, MessagesService, NewMessage } from '../../src/services/messages/index.ts';
 import type { SocialService } from '../../src/services/social/index.ts';
 import type { UnitOfWork } from '../../src/services/unit-of-work.ts';
 
@@ -51,3 +55,24 @@ agree<Omit<AccountsService, 'summaries'> & SessionsService & { summaries(ids: It
 
 // @ts-expect-error the contract must have an operation for each method of both interfaces
 agree<AccountsService, accountsOperations>(true);
+
+// The channels domain: a set crosses as an array, an argument that may be undefined as null.
+agree<ChannelsService, channelsOperations>(true);
+
+// @ts-expect-error a set's members changed type on one side only
+agree<Omit<ChannelsService, 'whoCanSee'> & { whoCanSee(channelId: string, accountIds: readonly string[]): Promise<Set<number>> }, channelsOperations>(true);
+
+// @ts-expect-error an argument that may be undefined must be nullable in the contract
+agree<Omit<ChannelsService, 'memberIds'> & { memberIds(channelId: string, limit: number | undefined): Promise<string[]> }, channelsOperations>(true);
+
+// @ts-expect-error a keyed write (create takes a unit of work) whose operation lost x-idempotent
+agree<Omit<ChannelsService, 'create'> & { create(caller: { accountId: string; sessionId: string }, input: NewChannel): Promise<Channel> }, channelsOperations>(true);
+
+// The messages domain: the live stream's big integers cross as decimal strings.
+agree<MessagesService, messagesOperations>(true);
+
+// @ts-expect-error a position that would cross as numbers (JSON numbers lose 64-bit precision)
+agree<Omit<MessagesService, 'streamTail'> & { streamTail(accountId: string): Promise<{ txid: number; seq: number }> }, messagesOperations>(true);
+
+// @ts-expect-error a send that no longer takes a unit of work, while its operation is still x-idempotent
+agree<Omit<MessagesService, 'send'> & { send(caller: { accountId: string; sessionId: string }, conversationId: string, input: NewMessage): Promise<Message> }, messagesOperations>(true);

@@ -12,7 +12,7 @@
 // bound (the client resumes with Last-Event-ID).
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
-import type { EventSource, SentEvent } from '../../handlers/index.ts';
+import { ServiceUnavailable, type EventSource, type SentEvent } from '../../handlers/index.ts';
 
 export interface EventStreamOptions {
   /** How often a comment line is sent on a stream with nothing else to send. */
@@ -89,7 +89,10 @@ export const eventStream = fp(async (app: FastifyInstance, options: EventStreamO
         reply.log.warn({ bufferedBytes: buffered(raw) }, 'event stream client does not read; disconnected');
         options.onSlowClient?.();
       }
-      if (why === 'error') reply.log.error({ err: error }, 'event stream failed; ended');
+      // A domain served by another process that is down (its outage is logged where it begins):
+      // the stream ends, and the client's reconnection is answered 503 with Retry-After until it is back.
+      if (why === 'error' && error instanceof ServiceUnavailable) reply.log.info({ target: error.target }, 'event stream ended: a domain it reads is unavailable');
+      else if (why === 'error') reply.log.error({ err: error }, 'event stream failed; ended');
       if (why === 'slow' || why === 'error') raw.destroy();
       else if (!raw.writableEnded && !raw.destroyed) raw.end();
     };

@@ -11,7 +11,31 @@ import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { Channel, ChannelAccess, ChannelPatch, ChannelsSettings, ListRequest, Member, NewChannel } from './model.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 
-export class ChannelsService {
+/**
+ * The channels domain's service interface: what the handlers and the posts and notifications
+ * domains use. It is served in process (ChannelsDirectory, below) or, with CHANNELS_SERVICE_URL,
+ * by a stub that calls a domain server (src/remote/channels.ts); the internal contract
+ * (internal/channels.openapi.yaml) is checked against it at compile time, in both directions.
+ */
+export interface ChannelsService {
+  create(caller: Caller, input: NewChannel, unitOfWork?: UnitOfWork): Promise<Channel>;
+  access(caller: Caller | null, channelId: string): Promise<ChannelAccess>;
+  get(caller: Caller | null, channelId: string): Promise<Channel>;
+  listPublic(request: ListRequest): Promise<Page<Channel>>;
+  update(caller: Caller, channelId: string, expectedVersion: number | undefined, patch: ChannelPatch): Promise<Channel>;
+  delete(caller: Caller, channelId: string, expectedVersion: number | undefined): Promise<void>;
+  permissions(caller: Caller | null, channelId: string): Promise<{ update: boolean; delete: boolean }>;
+  listMembers(caller: Caller | null, channelId: string, request: ListRequest): Promise<Page<Member>>;
+  getMember(caller: Caller | null, channelId: string, accountId: string): Promise<Member>;
+  addMember(caller: Caller, channelId: string, accountId: string): Promise<{ member: Member; created: boolean }>;
+  removeMember(caller: Caller, channelId: string, accountId: string): Promise<void>;
+  memberPermissions(caller: Caller | null, channelId: string, accountId: string): Promise<{ put: boolean; delete: boolean }>;
+  memberIds(channelId: string, limit: number): Promise<string[]>;
+  whoCanSee(channelId: string, accountIds: readonly string[]): Promise<Set<string>>;
+  forgetAccount(accountId: string): Promise<void>;
+}
+
+export class ChannelsDirectory implements ChannelsService {
   readonly #store: ChannelsStore;
   readonly #accounts: AccountsService;
   readonly #events: DomainEvents | undefined;

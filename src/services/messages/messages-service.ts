@@ -26,7 +26,7 @@ import {
 const byTime = { byTime: true };
 
 /** A message's place in the live stream: its transaction's id, then its seq. */
-type StreamPosition = { txid: bigint; seq: bigint };
+export type StreamPosition = { txid: bigint; seq: bigint };
 
 function checkText(text: string): string {
   if (text.trim() === '') throw new InvalidInput([{ field: 'text', detail: 'must not be blank' }]);
@@ -47,7 +47,30 @@ function asParticipant(row: ParticipantRow, people: Map<string, AccountSummary>)
     : { id: row.accountId, closed: true, handle: null, displayName: null };
 }
 
-export class MessagesService {
+/**
+ * The messages domain's service interface: what the handlers and the stream domain use. It is
+ * served in process (DirectMessages, below) or, with MESSAGES_SERVICE_URL, by a stub that calls a
+ * domain server (src/remote/messages.ts); the internal contract (internal/messages.openapi.yaml)
+ * is checked against it at compile time, in both directions.
+ */
+export interface MessagesService {
+  start(caller: Caller, input: NewConversation, uow?: UnitOfWork): Promise<{ conversation: Conversation; created: boolean }>;
+  get(caller: Caller, conversationId: string): Promise<Conversation>;
+  list(caller: Caller, request: PageRequest): Promise<Page<Conversation>>;
+  listMessages(caller: Caller, conversationId: string, request: PageRequest): Promise<Page<Message>>;
+  getMessage(caller: Caller, conversationId: string, messageId: string): Promise<Message>;
+  send(caller: Caller, conversationId: string, input: NewMessage, uow?: UnitOfWork): Promise<Message>;
+  deleteMessage(caller: Caller, conversationId: string, messageId: string): Promise<void>;
+  marker(caller: Caller, conversationId: string): Promise<Marker>;
+  moveMarker(caller: Caller, conversationId: string, expectedVersion: number | undefined, lastReadMessageId: string): Promise<Marker>;
+  messagesPermissions(caller: Caller, conversationId: string): Promise<{ send: boolean }>;
+  messagePermissions(caller: Caller, conversationId: string, messageId: string): Promise<{ delete: boolean }>;
+  forgetAccount(accountId: string): Promise<void>;
+  streamSince(accountId: string, after: StreamPosition, limit: number): Promise<{ events: { position: StreamPosition; data: Message }[]; pending: boolean }>;
+  streamTail(accountId: string): Promise<StreamPosition>;
+}
+
+export class DirectMessages implements MessagesService {
   readonly #store: MessagesStore;
   readonly #accounts: AccountsService;
   readonly #social: SocialService;
@@ -225,7 +248,7 @@ export class MessagesService {
   }
 
   /** Where the participant's live stream of messages starts when it opens now. */
-  streamTail(accountId: string): Promise<StreamPosition> {
+  async streamTail(accountId: string): Promise<StreamPosition> {
     return this.#store.streamTail(accountId);
   }
 
