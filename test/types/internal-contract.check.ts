@@ -9,10 +9,12 @@ import type { AccountSummary, AccountsService, SessionsService } from '../../src
 import type { operations as channelsOperations } from '../../generated/internal/channels.d.ts';
 import type { operations as messagesOperations } from '../../generated/internal/messages.d.ts';
 import type { operations as postsOperations } from '../../generated/internal/posts.d.ts';
+import type { operations as timelinesOperations } from '../../generated/internal/timelines.d.ts';
 import type { MessageSent, NotificationsService } from '../../src/services/notifications/index.ts';
 import type { Channel, ChannelsService, NewChannel } from '../../src/services/channels/index.ts';
 import type { Message, MessagesService, NewMessage } from '../../src/services/messages/index.ts';
 import type { NewPost, Post, PostsService } from '../../src/services/posts/index.ts';
+import type { TimelinesCalls, TimelinesService } from '../../src/services/timelines/index.ts';
 import type { SocialService } from '../../src/services/social/index.ts';
 import type { UnitOfWork } from '../../src/services/unit-of-work.ts';
 
@@ -87,3 +89,12 @@ agree<Omit<PostsService, 'get'> & { get(caller: null, postId: string): Promise<O
 
 // @ts-expect-error a keyed publish (it takes a unit of work) whose operation lost x-idempotent
 agree<Omit<PostsService, 'publish'> & { publish(caller: { accountId: string; sessionId: string }, input: NewPost): Promise<Post> }, postsOperations>(true);
+
+// The timelines domain: its calls cross the wire; the fan-out's loop (startFanOut) is no call.
+agree<TimelinesCalls, timelinesOperations>(true);
+
+// @ts-expect-error the whole service, loop included, has a method without an operation
+agree<TimelinesService, timelinesOperations>(true);
+
+// @ts-expect-error the friendships' consumer must stay keyed (it joins the job's unit of work)
+agree<Omit<TimelinesCalls, 'onFriendRequestAccepted'> & { onFriendRequestAccepted(event: { accountId: string; friendId: string }): Promise<void> }, timelinesOperations>(true);
