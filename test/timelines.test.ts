@@ -183,7 +183,7 @@ t.test("the reader's own post shows at once; friends' once fanned out", async (t
   await unwrap(reader.client.POST('/posts', { body: { text: 'mine' } }));
   await unwrap(friend.client.POST('/posts', { body: { text: 'theirs' } }));
   t.same(await texts(), ['mine'], 'own posts are read on demand; the friend’s waits for the fan-out');
-  const outcome = await agora.services.timelines.fanOut();
+  const outcome = await agora.services.timelines.fanOut({});
   t.ok(outcome.entries >= 1, 'the pass wrote entries');
   t.same(await texts(), ['theirs', 'mine']);
 });

@@ -8,6 +8,7 @@ import { postsEntities } from '../persistence/posts/index.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import type { ChannelsService } from '../services/channels/index.ts';
 import { createPostsDomain } from '../services/posts/index.ts';
+import { postsBinding, postsContract, postsStub } from '../remote/posts.ts';
 import { defineDomain } from './domain.ts';
 
 export const posts = defineDomain({
@@ -22,6 +23,12 @@ export const posts = defineDomain({
     v2: postsHandlersV2(posts),
     allowedMethods: { ...postsAllowedMethods(posts, accounts), ...channelPostsAllowedMethods(posts) },
   }),
+  // Served apart with SERVE_DOMAINS=posts; used through the stub with POSTS_SERVICE_URL.
+  remote: {
+    contract: postsContract,
+    serve: ({ posts }) => postsBinding(posts),
+    stub: (client) => ({ posts: postsStub(client) }),
+  },
   subscribe: (events, { posts }) => {
     events.on('account.closed', ({ accountId }) => posts.forgetAuthor(accountId));
     events.on('channels.deleted', ({ channelIds }) => posts.forgetChannels(channelIds));

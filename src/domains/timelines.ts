@@ -7,6 +7,7 @@ import { timelinesEntities } from '../persistence/timelines/index.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import type { SocialService } from '../services/social/index.ts';
 import { createTimelinesDomain } from '../services/timelines/index.ts';
+import { timelinesBinding, timelinesContract, timelinesStub } from '../remote/timelines.ts';
 import { defineDomain } from './domain.ts';
 
 export const timelines = defineDomain({
@@ -32,6 +33,13 @@ export const timelines = defineDomain({
     v2: timelinesHandlersV2(timelines),
     allowedMethods: timelinesAllowedMethods(),
   }),
+  // Served apart with SERVE_DOMAINS=timelines; used through the stub with TIMELINES_SERVICE_URL.
+  // The fan-out then runs in the timelines server's workers (the stub's startFanOut runs nothing).
+  remote: {
+    contract: timelinesContract,
+    serve: ({ timelines }) => timelinesBinding(timelines),
+    stub: (client) => ({ timelines: timelinesStub(client) }),
+  },
   subscribe: (events, { timelines }) => {
     // Durable: a job of the `events.timelines` queue (created by Migration20261202110000).
     events.consume('friendRequest.accepted', 'timelines', (e, uow) => timelines.onFriendRequestAccepted(e, uow));

@@ -8,9 +8,13 @@ import { agree } from '../../src/remote/wire.ts';
 import type { AccountSummary, AccountsService, SessionsService } from '../../src/services/accounts/index.ts';
 import type { operations as channelsOperations } from '../../generated/internal/channels.d.ts';
 import type { operations as messagesOperations } from '../../generated/internal/messages.d.ts';
+import type { operations as postsOperations } from '../../generated/internal/posts.d.ts';
+import type { operations as timelinesOperations } from '../../generated/internal/timelines.d.ts';
 import type { MessageSent, NotificationsService } from '../../src/services/notifications/index.ts';
 import type { Channel, ChannelsService, NewChannel } from '../../src/services/channels/index.ts';
 import type { Message, MessagesService, NewMessage } from '../../src/services/messages/index.ts';
+import type { NewPost, Post, PostsService } from '../../src/services/posts/index.ts';
+import type { TimelinesCalls, TimelinesService } from '../../src/services/timelines/index.ts';
 import type { SocialService } from '../../src/services/social/index.ts';
 import type { UnitOfWork } from '../../src/services/unit-of-work.ts';
 
@@ -76,3 +80,21 @@ agree<Omit<MessagesService, 'streamTail'> & { streamTail(accountId: string): Pro
 
 // @ts-expect-error a send that no longer takes a unit of work, while its operation is still x-idempotent
 agree<Omit<MessagesService, 'send'> & { send(caller: { accountId: string; sessionId: string }, conversationId: string, input: NewMessage): Promise<Message> }, messagesOperations>(true);
+
+// The posts domain: a post whose channel may be null, an expected version that may be undefined.
+agree<PostsService, postsOperations>(true);
+
+// @ts-expect-error a general post's channel is null, not absent: the contract must say so
+agree<Omit<PostsService, 'get'> & { get(caller: null, postId: string): Promise<Omit<Post, 'channelId'> & { channelId: string }> }, postsOperations>(true);
+
+// @ts-expect-error a keyed publish (it takes a unit of work) whose operation lost x-idempotent
+agree<Omit<PostsService, 'publish'> & { publish(caller: { accountId: string; sessionId: string }, input: NewPost): Promise<Post> }, postsOperations>(true);
+
+// The timelines domain: its calls cross the wire; the fan-out's loop (startFanOut) is no call.
+agree<TimelinesCalls, timelinesOperations>(true);
+
+// @ts-expect-error the whole service, loop included, has a method without an operation
+agree<TimelinesService, timelinesOperations>(true);
+
+// @ts-expect-error the friendships' consumer must stay keyed (it joins the job's unit of work)
+agree<Omit<TimelinesCalls, 'onFriendRequestAccepted'> & { onFriendRequestAccepted(event: { accountId: string; friendId: string }): Promise<void> }, timelinesOperations>(true);

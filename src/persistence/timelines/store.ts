@@ -7,7 +7,7 @@
 // A feed's key is (created_at, id), newest first. A timeline holds every post of the owner's
 // fanned-out friends whose key is at or after its horizon (null: all of them); the owner's own
 // posts and those of wide authors are read on demand, and so is everything before the horizon.
-import { asDate, type Database, type Row, type UnitOfWork } from '../sql.ts';
+import { asDate, joinOrBegin, type Database, type Row, type UnitOfWork } from '../sql.ts';
 
 export interface FeedRow {
   id: string;
@@ -297,7 +297,12 @@ export class TimelinesStore {
    * the timeline stays complete after it). Under the fan-out's lock, so that a post is either
    * fanned out by a pass that sees the friendship or taken here. Returns the owners that grew.
    */
-  async befriend(uow: UnitOfWork, pair: [string, string], length: number): Promise<{ entries: number; touched: string[] }> {
+  async befriend(given: UnitOfWork | undefined, pair: [string, string], length: number): Promise<{ entries: number; touched: string[] }> {
+    // In the caller's unit of work (the event's job), or in a transaction of its own.
+    return joinOrBegin(this.#db, given, (uow) => this.#befriend(uow, pair, length));
+  }
+
+  async #befriend(uow: UnitOfWork, pair: [string, string], length: number): Promise<{ entries: number; touched: string[] }> {
     await uow.query(LOCK, []);
     const owners = await uow.query(
       `select o.owner_id, o.horizon_at, o.horizon_id, case when o.owner_id = $1 then $2 else $1 end as friend_id

@@ -6,7 +6,7 @@ import type { AccountsService } from '../accounts/index.ts';
 import type { ChannelsService } from '../channels/index.ts';
 import type { DomainEvents } from '../events.ts';
 import type { PostsSettings } from './model.ts';
-import { PostsService } from './posts-service.ts';
+import { PostsArchive, type PostsService } from './posts-service.ts';
 
 export type { PostsService } from './posts-service.ts';
 export type { PostPublished } from './events.ts';
@@ -17,6 +17,6 @@ export function createPostsDomain(
   others: { accounts: AccountsService; channels: ChannelsService },
   settings: PostsSettings,
   events?: DomainEvents,
-) {
-  return { posts: new PostsService(new PostsStore(db), others, settings, undefined, events) };
+): { posts: PostsService } {
+  return { posts: new PostsArchive(new PostsStore(db), others, settings, undefined, events) };
 }

@@ -30,7 +30,22 @@ function validText(text: string): boolean {
   return text.trim() !== '' && !text.includes('\u0000');
 }
 
-export class PostsService {
+/** The posts domain's public service: what other domains and the handlers use, in process or through the stub (src/remote/posts.ts). */
+export interface PostsService {
+  publish(caller: Caller, input: NewPost, unitOfWork?: UnitOfWork): Promise<Post>;
+  publishInChannel(caller: Caller, channelId: string, input: NewPost, unitOfWork?: UnitOfWork): Promise<Post>;
+  get(caller: Caller | null, postId: string): Promise<Post>;
+  edit(caller: Caller, postId: string, expectedVersion: number | undefined, patch: PostPatch): Promise<Post>;
+  remove(caller: Caller, postId: string, expectedVersion: number | undefined): Promise<void>;
+  permissions(caller: Caller | null, postId: string): Promise<{ update: boolean; delete: boolean }>;
+  listByAuthor(accountId: string, request: ListPostsRequest): Promise<Page<Post>>;
+  listInChannel(caller: Caller | null, channelId: string, request: ListPostsRequest): Promise<Page<Post>>;
+  channelPermissions(caller: Caller | null, channelId: string): Promise<{ post: boolean }>;
+  forgetAuthor(accountId: string): Promise<void>;
+  forgetChannels(channelIds: string[]): Promise<void>;
+}
+
+export class PostsArchive implements PostsService {
   readonly #store: PostsStore;
   readonly #accounts: AccountsService;
   readonly #channels: ChannelsService;

@@ -5,12 +5,12 @@ import { TimelinesStore } from '../../persistence/timelines/index.ts';
 import type { AccountsService } from '../accounts/index.ts';
 import type { SocialService } from '../social/index.ts';
 import type { TimelinesSettings } from './model.ts';
-import { TimelinesService } from './timelines-service.ts';
+import { HomeTimelines, type TimelinesService } from './timelines-service.ts';
 
-export type { TimelinesService } from './timelines-service.ts';
+export type { TimelinesCalls, TimelinesService } from './timelines-service.ts';
 export type { PassOutcome } from '../../persistence/timelines/index.ts';
 export type { TimelinesSettings } from './model.ts';
 
-export function createTimelinesDomain(db: Database, others: { accounts: AccountsService; social: SocialService }, settings: TimelinesSettings) {
-  return { timelines: new TimelinesService(new TimelinesStore(db), others, settings) };
+export function createTimelinesDomain(db: Database, others: { accounts: AccountsService; social: SocialService }, settings: TimelinesSettings): { timelines: TimelinesService } {
+  return { timelines: new HomeTimelines(new TimelinesStore(db), others, settings) };
 }

@@ -28,7 +28,27 @@ import type { UnitOfWork } from '../unit-of-work.ts';
 const byTime = { byTime: true };
 const createdAt = (row: FeedRow) => row.createdAt;
 
-export class TimelinesService {
+/**
+ * What the timelines domain does when asked, in process or through the stub
+ * (src/remote/timelines.ts, over internal/timelines.openapi.yaml).
+ */
+export interface TimelinesCalls {
+  feed(caller: Caller, request: PageRequest): Promise<Page<Post>>;
+  /** `full`: look over the whole grace window and trim every timeline that grew, now; `{}`: as the worker's passes do. */
+  fanOut(options: { full?: boolean }): Promise<PassOutcome>;
+  onFriendRequestAccepted(event: { accountId: string; friendId: string }, uow?: UnitOfWork): Promise<void>;
+  forgetAccount(accountId: string): Promise<void>;
+}
+
+/**
+ * The timelines domain's public service: its calls, and the fan-out's loop, which runs in the
+ * workers of the process that serves the domain (the timelines server's when it is served apart).
+ */
+export interface TimelinesService extends TimelinesCalls {
+  startFanOut(hooks?: { onPass?(outcome: PassOutcome): void; onError?(error: unknown): void }): { stop(): Promise<void> };
+}
+
+export class HomeTimelines implements TimelinesService {
   readonly #store: TimelinesStore;
   readonly #accounts: AccountsService;
   readonly #social: SocialService;
@@ -93,7 +113,7 @@ export class TimelinesService {
    * upkeep due: timelines that grew are cut back to their length now and then, and what was
    * handled before the grace window forgotten. Returns what the pass did.
    */
-  async fanOut(options: { full?: boolean } = {}): Promise<PassOutcome> {
+  async fanOut(options: { full?: boolean }): Promise<PassOutcome> {
     const s = this.#settings;
     const now = Date.now();
     const full = options.full ?? (this.#behind || now - this.#lastSweep >= s.sweepIntervalMs);
@@ -127,7 +147,7 @@ export class TimelinesService {
       running = (async () => {
         let again = false;
         try {
-          const outcome = await this.fanOut();
+          const outcome = await this.fanOut({});
           hooks.onPass?.(outcome);
           again = outcome.ran && !outcome.caughtUp;
         } catch (error) {
@@ -146,8 +166,8 @@ export class TimelinesService {
     };
   }
 
-  /** Two accounts became friends: each one's timeline takes the other's recent posts. */
-  async onFriendRequestAccepted(event: { accountId: string; friendId: string }, uow: UnitOfWork): Promise<void> {
+  /** Two accounts became friends: each one's timeline takes the other's recent posts (in the event's unit of work when given). */
+  async onFriendRequestAccepted(event: { accountId: string; friendId: string }, uow?: UnitOfWork): Promise<void> {
     const { touched } = await this.#store.befriend(uow, [event.accountId, event.friendId], this.#settings.length);
     for (const owner of touched) this.#grown.add(owner);
   }
