@@ -8,9 +8,11 @@ import { agree } from '../../src/remote/wire.ts';
 import type { AccountSummary, AccountsService, SessionsService } from '../../src/services/accounts/index.ts';
 import type { operations as channelsOperations } from '../../generated/internal/channels.d.ts';
 import type { operations as messagesOperations } from '../../generated/internal/messages.d.ts';
+import type { operations as streamOperations } from '../../generated/internal/stream.d.ts';
 import type { MessageSent, NotificationsService } from '../../src/services/notifications/index.ts';
 import type { Channel, ChannelsService, NewChannel } from '../../src/services/channels/index.ts';
 import type { Message, MessagesService, NewMessage } from '../../src/services/messages/index.ts';
+import type { StreamOperations } from '../../src/services/stream/index.ts';
 import type { SocialService } from '../../src/services/social/index.ts';
 import type { UnitOfWork } from '../../src/services/unit-of-work.ts';
 
@@ -76,3 +78,12 @@ agree<Omit<MessagesService, 'streamTail'> & { streamTail(accountId: string): Pro
 
 // @ts-expect-error a send that no longer takes a unit of work, while its operation is still x-idempotent
 agree<Omit<MessagesService, 'send'> & { send(caller: { accountId: string; sessionId: string }, conversationId: string, input: NewMessage): Promise<Message> }, messagesOperations>(true);
+
+// The stream domain: `open` answers a stream (NDJSON lines), its items checked against the lines' schema.
+agree<StreamOperations, streamOperations>(true);
+
+// @ts-expect-error a stream whose events lost their id on one side only
+agree<{ open(caller: { accountId: string; sessionId: string }, lastEventId: string | undefined): Promise<AsyncIterator<{ event: string; data?: unknown }>> }, streamOperations>(true);
+
+// @ts-expect-error an open that answers one value where the contract answers a stream
+agree<{ open(caller: { accountId: string; sessionId: string }, lastEventId: string | undefined): Promise<{ id: string; event: string; data?: unknown }> }, streamOperations>(true);
