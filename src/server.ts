@@ -200,6 +200,7 @@ export async function createServer(
     retryAfterSeconds: config.pressure.retryAfterSeconds,
     onCall: metrics.internal.onCall,
     onClose: closeParts,
+    streams: { heartbeatMs: config.stream.heartbeatSeconds * 1000, maxBufferedBytes: config.stream.maxBufferedBytes, onSlowClient: metrics.stream.onSlowClient },
   }) : await buildApp(
     appOptions(services, config, {
       onIdempotentReplay: hooks.onIdempotentReplay,

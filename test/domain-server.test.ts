@@ -250,7 +250,7 @@ t.test('only domains with an internal contract can be served apart, and the inte
   const base = { DATABASE_URL: databaseUrl, INTERNAL_API_TOKEN: TOKEN };
   const start = (env: Record<string, string>) => boot(loadConfig({ ...base, ...env }), { logger: false, databaseUrl, migrate: false, jobs: false, listen: { host: '127.0.0.1', port: 0, metricsPort: 0 } });
   await t.rejects(start({ SERVE_DOMAINS: 'idempotency' }), /SERVE_DOMAINS=idempotency: domain "idempotency" has no internal contract.*can be served apart are: .*social/);
-  await t.rejects(start({ STREAM_SERVICE_URL: 'http://127.0.0.1:1' }), /STREAM_SERVICE_URL: domain "stream" has no internal contract.*social/);
+  await t.rejects(start({ IDEMPOTENCY_SERVICE_URL: 'http://127.0.0.1:1' }), /IDEMPOTENCY_SERVICE_URL: domain "idempotency" has no internal contract.*social/);
   await t.rejects(start({ SERVE_DOMAINS: 'gossip' }), /there is no domain "gossip".*social/);
   t.throws(() => loadConfig({ SERVE_DOMAINS: 'social' }), new ConfigError('INTERNAL_API_TOKEN (at least 16 characters, the same on every process) is required with SERVE_DOMAINS or a <DOMAIN>_SERVICE_URL: it protects the internal API'));
   t.throws(() => loadConfig({ SOCIAL_SERVICE_URL: socialUrl, INTERNAL_API_TOKEN: 'short' }), /INTERNAL_API_TOKEN/);

@@ -68,7 +68,7 @@ t.test('with a client for it, a domain is its stub; its handlers and subscriptio
 });
 
 t.test('the real list: the domains with an internal contract can be served apart', async (t) => {
-  t.same(domainsServableApart, ['accounts', 'social', 'channels', 'posts', 'messages', 'notifications', 'timelines']);
+  t.same(domainsServableApart, ['accounts', 'social', 'channels', 'posts', 'messages', 'notifications', 'stream', 'timelines']);
 });
 
 t.test('service errors cross the wire as themselves', async (t) => {

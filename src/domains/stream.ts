@@ -5,7 +5,8 @@
 import { streamAllowedMethods, streamHandlers } from '../handlers/stream.ts';
 import type { MessagesService } from '../services/messages/index.ts';
 import type { NotificationsService } from '../services/notifications/index.ts';
-import { createStreamDomain } from '../services/stream/index.ts';
+import { createStreamDomain, type StreamService } from '../services/stream/index.ts';
+import { streamBinding, streamContract, streamStub } from '../remote/stream.ts';
 import { defineDomain } from './domain.ts';
 
 export const stream = defineDomain({
@@ -32,10 +33,18 @@ export const stream = defineDomain({
       since: (accountId, after, limit) => messages.streamSince(accountId, after, limit),
       tail: (accountId) => messages.streamTail(accountId),
     });
-    return domain;
+    const service: { stream: StreamService } = domain;
+    return service;
   },
   handlers: ({ stream }) => ({
     v1: streamHandlers(stream),
     allowedMethods: streamAllowedMethods(),
   }),
+  // Served apart with SERVE_DOMAINS=stream (it reads its sources and holds the per-account cap
+  // there); used through the stub with STREAM_SERVICE_URL.
+  remote: {
+    contract: streamContract,
+    serve: ({ stream }) => streamBinding(stream),
+    stub: (client) => ({ stream: streamStub(client) }),
+  },
 });

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Log } from '../log.ts';
 import { currentCall } from '../services/call-context.ts';
 import { ServiceError, ServiceUnavailable } from '../services/errors.ts';
-import { decodeError, type ArgsOf, type ResultOf, type WireError } from './wire.ts';
+import { decodeError, type ArgsOf, type LinesOf, type ResultOf, type WireError } from './wire.ts';
 
 /** How a call ended: answered (ok), refused by the domain (rejected: a 4xx service error), failed on the server (error), or no answer. */
 export type OutboundOutcome = 'ok' | 'rejected' | 'error' | 'unavailable' | 'timeout';
@@ -62,7 +62,7 @@ export class RemoteClient<Ops> {
    * an Idempotency-Key, forwarded (derived) so that the domain server replays a repeat.
    */
   async call<K extends keyof Ops & string>(operation: K, args: ArgsOf<Ops[K]>, options: { keyed?: boolean } = {}): Promise<ResultOf<Ops[K]>> {
-    const { target, token, deadlineMs, log, observe } = this.#options;
+    const { target, token, deadlineMs, observe } = this.#options;
     const context = currentCall();
     const headers: Record<string, string> = { 'content-type': 'application/json', [TOKEN_HEADER]: token };
     if (context?.requestId) headers['x-request-id'] = context.requestId;
@@ -94,21 +94,138 @@ export class RemoteClient<Ops> {
       done('ok');
       return JSON.parse(text) as ResultOf<Ops[K]>;
     }
+    throw this.#refusal(operation, response, text, done);
+  }
+
+  /** What a call answered with an error status raises: the domain's error (rejected), a 503 as ServiceUnavailable, anything else as an error. */
+  #refusal(
+    operation: string,
+    response: Response,
+    text: string,
+    done: (outcome: OutboundOutcome) => void,
+    decode: (wire: WireError) => ServiceError | undefined = () => undefined,
+  ): Error {
+    const { target, log } = this.#options;
     if (response.status >= 400 && response.status < 500) {
-      const decoded = parseError(text);
+      const decoded = parseError(text, decode);
       if (decoded) {
         done('rejected');
-        throw decoded;
+        return decoded;
       }
     }
     done('error');
     if (response.status === 503) {
       // The domain server is up but cannot serve (its database, its load): retry later, as it says.
       const retryAfter = Number(response.headers.get('retry-after')) || this.#options.retryAfterSeconds;
-      throw new ServiceUnavailable(target, 'overloaded or without its database', retryAfter);
+      return new ServiceUnavailable(target, 'overloaded or without its database', retryAfter);
     }
     log.error({ target, operation, status: response.status, body: text.slice(0, 500) }, 'a domain server answered a call with an error');
-    throw new Error(`the ${target} domain server answered ${operation} with status ${response.status}`);
+    return new Error(`the ${target} domain server answered ${operation} with status ${response.status}`);
+  }
+
+  /**
+   * Calls `operation`, which answers a stream (`application/x-ndjson`): its lines, one JSON value
+   * each, as the domain server writes them; an empty line is its heartbeat. The deadline holds
+   * until the answer starts; then the stream is alive as long as a line (a heartbeat at least)
+   * arrives within twice the heartbeat interval the server announces (`X-Heartbeat-Ms`) plus the
+   * deadline. A stream the server ends (its shutdown) is done; one cut off, or silent for longer,
+   * fails with ServiceUnavailable (the outage is logged where it begins). `decode` reads the
+   * domain's own error kinds, beside the shared ones.
+   */
+  async stream<K extends keyof Ops & string>(
+    operation: K,
+    args: ArgsOf<Ops[K]>,
+    decode: (wire: WireError) => ServiceError | undefined = () => undefined,
+  ): Promise<AsyncIterator<LinesOf<Ops[K]>> & { return(): Promise<IteratorResult<LinesOf<Ops[K]>>> }> {
+    const { target, token, deadlineMs, observe } = this.#options;
+    const context = currentCall();
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/x-ndjson', [TOKEN_HEADER]: token };
+    if (context?.requestId) headers['x-request-id'] = context.requestId;
+    const started = performance.now();
+    const done = (outcome: OutboundOutcome) => observe?.(target, operation, outcome, (performance.now() - started) / 1000);
+    const abort = new AbortController();
+    const deadline = setTimeout(() => abort.abort(new DOMException('no answer in time', 'TimeoutError')), deadlineMs);
+    let response: Response;
+    try {
+      response = await fetch(`${this.#base}/internal/${target}/${operation}`, { method: 'POST', headers, body: JSON.stringify({ args }), signal: abort.signal });
+    } catch (error) {
+      clearTimeout(deadline);
+      const timedOut = abort.signal.aborted;
+      done(timedOut ? 'timeout' : 'unavailable');
+      this.#down(timedOut ? `no answer within ${deadlineMs} ms` : describe(error), operation);
+      throw new ServiceUnavailable(target, timedOut ? 'no answer in time' : 'unreachable', this.#options.retryAfterSeconds);
+    }
+    clearTimeout(deadline);
+    this.#up();
+    if (!response.ok || !response.body) {
+      let text = '';
+      try {
+        text = await response.text();
+      } catch {
+        // The body is lost with the connection: the status says enough.
+      }
+      throw this.#refusal(operation, response, text, done, decode);
+    }
+    done('ok');
+    const heartbeatMs = Number(response.headers.get('x-heartbeat-ms')) || 15_000;
+    const silenceMs = 2 * heartbeatMs + deadlineMs;
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      abort.abort();
+      void reader.cancel().catch(() => {});
+    };
+    const read = async (): Promise<Chunk> => {
+      let timer: NodeJS.Timeout | undefined;
+      const silent = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error(`no line within ${silenceMs} ms`), { silent: true })), silenceMs);
+      });
+      try {
+        return await Promise.race([reader.read(), silent]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const unavailable = (error: unknown) => {
+      finish();
+      this.#down((error as { silent?: boolean }).silent ? (error as Error).message : `its stream was cut off (${describe(error)})`, operation);
+      return new ServiceUnavailable(target, 'its stream was cut off', this.#options.retryAfterSeconds);
+    };
+    type Line = LinesOf<Ops[K]>;
+    return {
+      async next(): Promise<IteratorResult<Line>> {
+        for (;;) {
+          if (finished) return { done: true, value: undefined };
+          const newline = buffer.indexOf('\n');
+          if (newline >= 0) {
+            const line = buffer.slice(0, newline).trim();
+            buffer = buffer.slice(newline + 1);
+            if (line === '') continue;
+            return { done: false, value: JSON.parse(line) as Line };
+          }
+          let chunk: Chunk;
+          try {
+            chunk = await read();
+          } catch (error) {
+            if (finished) return { done: true, value: undefined };
+            throw unavailable(error);
+          }
+          if (chunk.done) {
+            finish();
+            return { done: true, value: undefined };
+          }
+          buffer += decoder.decode(chunk.value, { stream: true });
+        }
+      },
+      async return(): Promise<IteratorResult<Line>> {
+        finish();
+        return { done: true, value: undefined };
+      },
+    };
   }
 
   #down(reason: string, operation: string): void {
@@ -126,10 +243,13 @@ export class RemoteClient<Ops> {
   }
 }
 
-function parseError(text: string): ServiceError | undefined {
+/** One read of a response body. */
+type Chunk = { done: true; value?: undefined } | { done: false; value: Uint8Array };
+
+function parseError(text: string, decode: (wire: WireError) => ServiceError | undefined = () => undefined): ServiceError | undefined {
   try {
     const body = JSON.parse(text) as WireError;
-    return typeof body?.kind === 'string' && typeof body.message === 'string' ? decodeError(body) : undefined;
+    return typeof body?.kind === 'string' && typeof body.message === 'string' ? (decodeError(body) ?? decode(body)) : undefined;
   } catch {
     return undefined;
   }

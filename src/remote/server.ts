@@ -9,7 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { parse } from 'yaml';
 import type { IdempotencyService } from '../services/idempotency/index.ts';
 import { ServiceError } from '../services/errors.ts';
@@ -21,7 +21,19 @@ import { BAD_CALL, encodeError, type WireError } from './wire.ts';
 export interface InternalOperation {
   /** Takes Idempotency-Key: `run` is given the unit of work its result is recorded in. */
   keyed: boolean;
+  /** Answers a stream: `run` gives an iterator whose items are written as NDJSON lines (see `streams`). */
+  stream?: boolean;
   run(args: never, unitOfWork?: UnitOfWork): Promise<unknown>;
+}
+
+/** How operations that answer a stream are written. */
+export interface InternalStreamOptions {
+  /** How often an empty line is written on a stream with nothing else to send (announced as X-Heartbeat-Ms). */
+  heartbeatMs: number;
+  /** The most bytes a stream may have waiting to be sent before its caller is dropped. */
+  maxBufferedBytes: number;
+  /** A caller dropped for not reading. */
+  onSlowClient?: () => void;
 }
 
 /** A domain's internal API, bound to its services. */
@@ -47,6 +59,8 @@ export interface DomainServerOptions {
   retryAfterSeconds: number;
   onCall?: (target: string, operation: string, status: number, seconds: number) => void;
   onClose?: () => Promise<void>;
+  /** How streams are written (operations with `stream`). */
+  streams?: InternalStreamOptions;
 }
 
 // ajv-formats is CommonJS: its default export is the function (as src/http/validation.ts takes it).
@@ -99,6 +113,13 @@ export async function buildDomainServer(options: DomainServerOptions): Promise<F
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
   });
   const fail = (status: number, body: WireError) => ({ status, body });
+  const streams = { heartbeatMs: 15_000, maxBufferedBytes: 1024 * 1024, ...options.streams };
+  // The streams open now: ended cleanly (their responses complete) when the server closes, so
+  // that callers see the end of a stream rather than a cut, and `close()` is not held up by them.
+  const openStreams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of [...openStreams]) end();
+  });
 
   app.setErrorHandler((error, request, reply) => {
     let answer: { status: number; body: WireError };
@@ -118,9 +139,11 @@ export async function buildDomainServer(options: DomainServerOptions): Promise<F
   });
 
   // One line and one count per call, whatever its outcome (the caller logs it under the same request id).
+  // (A stream is counted and logged when it starts: see sendLines.)
+  const streamed = new WeakSet<FastifyRequest>();
   app.addHook('onResponse', async (request, reply) => {
     const { target, operation } = (request.routeOptions.config ?? {}) as { target?: string; operation?: string };
-    if (target === undefined || operation === undefined) return;
+    if (target === undefined || operation === undefined || streamed.has(request)) return;
     const seconds = reply.elapsedTime / 1000;
     options.onCall?.(target, operation, reply.statusCode, seconds);
     request.log.info({ target, operation, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'internal call');
@@ -174,11 +197,81 @@ export async function buildDomainServer(options: DomainServerOptions): Promise<F
           return response.body === null ? reply.send() : reply.type('application/json').send(response.body);
         }
         const result = await operation.run(args);
+        if (operation.stream) return sendLines(request, reply, result as AsyncIterator<unknown> & { return(): Promise<unknown> });
         if (result === undefined) return reply.code(204).send();
         return reply.code(200).send(result);
       });
     }
   }
+  /**
+   * Writes `items` as NDJSON as they are pulled, with an empty line every heartbeat. Ends when
+   * they end, when the caller leaves, when the server closes (cleanly: the response completes),
+   * when they fail (cut off: the caller must not take it for an end), and when the caller does
+   * not read (past maxBufferedBytes: cut off, the caller resumes from its last event).
+   */
+  function sendLines(request: FastifyRequest, reply: FastifyReply, items: AsyncIterator<unknown> & { return(): Promise<unknown> }) {
+    const { log } = request;
+    const raw = reply.raw;
+    reply.hijack();
+    raw.writeHead(200, {
+      ...(reply.getHeaders() as Record<string, string | number | string[]>),
+      'content-type': 'application/x-ndjson',
+      'cache-control': 'no-store',
+      'x-heartbeat-ms': String(streams.heartbeatMs),
+      // The connection closes with the stream: kept alive, one ended at shutdown would hold the
+      // server's close up until the keep-alive timeout.
+      connection: 'close',
+    });
+    raw.flushHeaders();
+    // Counted and logged as answered when it starts (its end is the caller's or the server's).
+    const { target, operation } = request.routeOptions.config as unknown as { target: string; operation: string };
+    streamed.add(request);
+    options.onCall?.(target, operation, 200, reply.elapsedTime / 1000);
+    log.info({ target, operation, status: 200, ms: Math.round(reply.elapsedTime) }, 'internal call (a stream, open)');
+    let ended = false;
+    const end = (why: 'done' | 'caller' | 'shutdown' | 'slow' | 'error', error?: unknown) => {
+      if (ended) return;
+      ended = true;
+      clearInterval(heartbeat);
+      openStreams.delete(shutdown);
+      void items.return().catch(() => {});
+      if (why === 'slow') {
+        log.warn({ bufferedBytes: raw.writableLength }, 'internal stream caller does not read; disconnected');
+        streams.onSlowClient?.();
+      }
+      if (why === 'error') log.error({ err: error }, 'internal stream failed; cut off');
+      if (why === 'slow' || why === 'error') raw.destroy();
+      else if (!raw.writableEnded && !raw.destroyed) raw.end();
+    };
+    const shutdown = () => end('shutdown');
+    openStreams.add(shutdown);
+    raw.on('close', () => end('caller'));
+    const write = (text: string): boolean => {
+      if (ended) return false;
+      if (raw.writableLength > streams.maxBufferedBytes) {
+        end('slow');
+        return false;
+      }
+      raw.write(text);
+      return true;
+    };
+    const heartbeat = setInterval(() => write('\n'), streams.heartbeatMs);
+    heartbeat.unref();
+    void (async () => {
+      try {
+        for (;;) {
+          const next = await items.next();
+          if (next.done || ended) break;
+          if (!write(`${JSON.stringify(next.value)}\n`)) return;
+        }
+        end('done');
+      } catch (error) {
+        end('error', error);
+      }
+    })();
+    return reply;
+  }
+
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ kind: 'not-found', message: `no internal operation at ${request.method} ${request.url.split('?')[0]}` } satisfies WireError),
   );

@@ -54,6 +54,8 @@ export interface AnyOperation {
 export type ArgsOf<O> = O extends { requestBody?: { content: { 'application/json': { args: infer A } } } } ? A : never;
 /** Its 200 response's body, or void when it answers 204. */
 export type ResultOf<O> = O extends { responses: { 200: { content: { 'application/json': infer R } } } } ? R : void;
+/** The lines of its 200 response when it answers a stream (`application/x-ndjson`, one JSON value a line), or never. */
+export type LinesOf<O> = O extends { responses: { 200: { content: { 'application/x-ndjson': infer L } } } } ? L : never;
 /** Whether it takes Idempotency-Key (`x-idempotent` in its document). */
 export type IsKeyed<O> = O extends { parameters: { header?: infer H } } ? ([NonNullable<H>] extends [never] ? false : true) : false;
 
@@ -74,7 +76,13 @@ type WireArgs<A> = { [K in keyof A]: undefined extends A[K] ? Wire<Exclude<A[K],
 /** Why `method` and operation `O` disagree, or never. */
 type Disagreement<Name extends string, F, O> =
   | (Equal<WireArgs<MethodArgs<F>['args']>, ArgsOf<O>> extends true ? never : `${Name}: its arguments differ from the operation's args`)
-  | (Equal<Wire<MethodResult<F>>, ResultOf<O>> extends true ? never : `${Name}: its result differs from the operation's response`)
+  | (MethodResult<F> extends AsyncIterator<infer E>
+      ? Equal<Wire<E>, LinesOf<O>> extends true
+        ? never
+        : `${Name}: the items it yields differ from the lines of the operation's stream`
+      : Equal<Wire<MethodResult<F>>, ResultOf<O>> extends true
+        ? never
+        : `${Name}: its result differs from the operation's response`)
   | (Equal<MethodArgs<F>['keyed'], IsKeyed<O>> extends true
       ? never
       : `${Name}: takes a unit of work if and only if the operation takes Idempotency-Key (x-idempotent)`);
@@ -118,6 +126,7 @@ const STATUS_OF_KIND: Record<string, number> = {
   'invalid-credentials': 401,
   'idempotency-key-in-flight': 409,
   'idempotency-key-reused': 422,
+  'too-many-streams': 429,
   [BAD_CALL]: 400,
 };
 
@@ -127,7 +136,8 @@ export function encodeError(error: ServiceError): { status: number; body: WireEr
   if (error instanceof Conflict && error.field !== undefined) body.field = error.field;
   if (error instanceof InvalidInput) body.errors = error.errors;
   if (error instanceof PreconditionFailed) body.currentVersion = error.currentVersion;
-  if (error instanceof IdempotencyKeyInFlight) body.retryAfterSeconds = error.retryAfterSeconds;
+  const { retryAfterSeconds } = error as { retryAfterSeconds?: unknown };
+  if (typeof retryAfterSeconds === 'number') body.retryAfterSeconds = retryAfterSeconds;
   return { status: STATUS_OF_KIND[error.kind] ?? 400, body };
 }
 

@@ -37,9 +37,14 @@ export const DEADLINE_MS = 1500;
 /**
  * `domain` served apart, and an API instance on it. `jobs`: the domain server runs the job
  * queue and a worker (it publishes the domain's durable events); `apiJobs`: so does the API
- * instance (its consumers then call the domain server through the stub).
+ * instance (its consumers then call the domain server through the stub); `serverEnv`: more
+ * settings of the domain server.
  */
-export async function startDomainApart(t: Test, domain: string, options: { jobs?: boolean; apiJobs?: boolean } = {}): Promise<DomainApart> {
+export async function startDomainApart(
+  t: Test,
+  domain: string,
+  options: { jobs?: boolean; apiJobs?: boolean; serverEnv?: Record<string, string> } = {},
+): Promise<DomainApart> {
   const token = `internal-${randomUUID()}`;
   const { url: databaseUrl, drop } = await cloneTemplate();
   const port = await freePort();
@@ -47,7 +52,7 @@ export async function startDomainApart(t: Test, domain: string, options: { jobs?
   const start = async (): Promise<DomainServer> => {
     const logs: Record<string, any>[] = [];
     const stream = { write: (line: string) => void logs.push(JSON.parse(line)) };
-    const config = loadConfig({ SERVE_DOMAINS: domain, INTERNAL_API_TOKEN: token, DATABASE_URL: databaseUrl, MAX_EVENT_LOOP_DELAY_MS: '0' });
+    const config = loadConfig({ ...options.serverEnv, SERVE_DOMAINS: domain, INTERNAL_API_TOKEN: token, DATABASE_URL: databaseUrl, MAX_EVENT_LOOP_DELAY_MS: '0' });
     const server = await boot(config, {
       logger: loggerOptions({ level: 'info', pretty: false, stream }),
       databaseUrl,

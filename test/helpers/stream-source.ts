@@ -6,7 +6,7 @@ import { checkedFetch, type Agora } from './agora.ts';
 import { openStream, type OpenStream } from './sse.ts';
 import { readStreamRows, streamTail, STREAM_COLUMNS_DDL, WAKE_STREAMS_SQL, type StreamTable } from '../../src/persistence/stream-rows.ts';
 import type { Queryable } from '../../src/persistence/sql.ts';
-import type { StreamSource } from '../../src/services/stream/index.ts';
+import { LiveStreams, type StreamSource } from '../../src/services/stream/index.ts';
 
 export const TABLE: StreamTable = { table: 'public.stream_test_event', accountColumn: 'account_id', columns: 'body' };
 
@@ -35,7 +35,9 @@ export async function testSource(t: Test, agora: Agora): Promise<TestSource> {
     },
     tail: (accountId) => streamTail(db, TABLE, accountId),
   };
-  agora.services.stream.register(source);
+  const streams = agora.services.stream;
+  if (!(streams instanceof LiveStreams)) throw new Error('a test stream source is registered where the streams are read (not with STREAM_SERVICE_URL)');
+  streams.register(source);
   return {
     pool,
     db,

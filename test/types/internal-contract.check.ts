@@ -15,6 +15,8 @@ import type { Channel, ChannelsService, NewChannel } from '../../src/services/ch
 import type { Message, MessagesService, NewMessage } from '../../src/services/messages/index.ts';
 import type { NewPost, Post, PostsService } from '../../src/services/posts/index.ts';
 import type { TimelinesCalls, TimelinesService } from '../../src/services/timelines/index.ts';
+import type { operations as streamOperations } from '../../generated/internal/stream.d.ts';
+import type { StreamOperations } from '../../src/services/stream/index.ts';
 import type { SocialService } from '../../src/services/social/index.ts';
 import type { UnitOfWork } from '../../src/services/unit-of-work.ts';
 
@@ -98,3 +100,12 @@ agree<TimelinesService, timelinesOperations>(true);
 
 // @ts-expect-error the friendships' consumer must stay keyed (it joins the job's unit of work)
 agree<Omit<TimelinesCalls, 'onFriendRequestAccepted'> & { onFriendRequestAccepted(event: { accountId: string; friendId: string }): Promise<void> }, timelinesOperations>(true);
+
+// The stream domain: `open` answers a stream (NDJSON lines), its items checked against the lines' schema.
+agree<StreamOperations, streamOperations>(true);
+
+// @ts-expect-error a stream whose events lost their id on one side only
+agree<{ open(caller: { accountId: string; sessionId: string }, lastEventId: string | undefined): Promise<AsyncIterator<{ event: string; data?: unknown }>> }, streamOperations>(true);
+
+// @ts-expect-error an open that answers one value where the contract answers a stream
+agree<{ open(caller: { accountId: string; sessionId: string }, lastEventId: string | undefined): Promise<{ id: string; event: string; data?: unknown }> }, streamOperations>(true);

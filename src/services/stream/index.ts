@@ -9,14 +9,37 @@
 // safety net), or a retry shortly after rows were held back by the safe-tail rule.
 import type { Caller } from '../accounts/index.ts';
 import { InvalidInput, ServiceError } from '../errors.ts';
-import { LiveStream, type StreamSource } from './live-stream.ts';
+import { LiveStream as OpenLiveStream, type StreamEvent, type StreamSource } from './live-stream.ts';
 import { parsePosition, type Position } from './position.ts';
 import type { StreamSlotPool, StreamTransport, StreamWakes } from '../stream-transport.ts';
 
 export type { StreamSlotPool, StreamTransport, StreamWakes } from '../stream-transport.ts';
 
 export type { StreamEvent, StreamSource, StreamSourceEvent } from './live-stream.ts';
-export { LiveStream } from './live-stream.ts';
+
+/** One open stream as its consumer sees it: its events, pulled one at a time; `return()` ends it. */
+export type LiveStream = AsyncIterator<StreamEvent> & { return(): Promise<IteratorResult<StreamEvent>> };
+
+/**
+ * What the stream domain does for a caller, wherever the streams are read (this process, or a
+ * stream domain server: src/remote/stream.ts): the operations of its internal contract.
+ */
+export interface StreamOperations {
+  /**
+   * Opens a stream of the caller's events: after `lastEventId` (the id of the last event the
+   * client received) when given, from now otherwise. The first event is `ready`, whose id is the
+   * starting position.
+   */
+  open(caller: Caller, lastEventId: string | undefined): Promise<LiveStream>;
+}
+
+/** The stream domain's service: its operations, and the streams open through this process. */
+export interface StreamService extends StreamOperations {
+  /** Streams open through this process. */
+  readonly openCount: number;
+  /** Ends every stream open through this process (at shutdown). */
+  closeAll(): void;
+}
 export { MAX_POSITION_LENGTH } from './position.ts';
 export type { SourcePosition } from './position.ts';
 
@@ -43,11 +66,12 @@ export interface StreamOptions {
   retryAfterSeconds?: number;
 }
 
-export class StreamService {
+/** The streams read in this process, from the sources registered with it. */
+export class LiveStreams implements StreamService {
   readonly #options: Required<StreamOptions>;
   readonly #slots: StreamSlotPool;
   readonly #sources: StreamSource[] = [];
-  readonly #open = new Map<string, Set<LiveStream>>();
+  readonly #open = new Map<string, Set<OpenLiveStream>>();
   #count = 0;
   #recheck: NodeJS.Timeout | undefined;
 
@@ -74,12 +98,7 @@ export class StreamService {
     return this.#count;
   }
 
-  /**
-   * Opens a stream of the caller's events: after `lastEventId` (the id of the last event the
-   * client received) when given, from now otherwise. The first event is `ready`, whose id is the
-   * starting position.
-   */
-  async open(caller: Caller, lastEventId: string | undefined): Promise<LiveStream> {
+  async open(caller: Caller, lastEventId: string | undefined): Promise<OpenLiveStream> {
     const sources = [...this.#sources];
     let position: Position = new Map();
     if (lastEventId !== undefined) {
@@ -98,7 +117,7 @@ export class StreamService {
       slot.release();
       throw error;
     }
-    const stream = new LiveStream({
+    const stream = new OpenLiveStream({
       accountId: caller.accountId,
       sources,
       position,
@@ -148,9 +167,9 @@ export class StreamService {
  * transport (a server without a listener connection) wake-ups never come, streams rely on their
  * periodic recheck, and the cap holds per instance.
  */
-export function createStreamDomain(transport: StreamTransport | undefined, options: StreamOptions) {
+export function createStreamDomain(transport: StreamTransport | undefined, options: StreamOptions): { stream: LiveStreams } {
   const { wakes, slots } = transport ?? { wakes: noWakes, slots: localSlots(options.maxPerAccount) };
-  return { stream: new StreamService(wakes, slots, options) };
+  return { stream: new LiveStreams(wakes, slots, options) };
 }
 
 /** Wake-ups that never come: streams then rely on their periodic recheck (for a server without a listener). */
