@@ -346,9 +346,10 @@ t.test("a post and its event's job are written in one transaction, the request's
     agora.raw('POST', '/v1/posts', { headers: { ...headers, 'idempotency-key': `one-transaction-${ada.account.id}` }, body: JSON.stringify({ text: `keyed, for @${bob.account.handle}` }) }),
   );
   const at = (pattern: RegExp) => keyed.statements.findIndex((s) => pattern.test(s));
-  // The keyed transaction's BEGIN goes with its claim, its COMMIT with the record (src/persistence/sql.ts).
-  const [begin, post, job, commit] = ([/^begin;[\s\S]*pg_try_advisory_xact_lock/, /^insert into posts\.post/, /INSERT INTO pgboss\.job/, /insert into idempotency\.record[\s\S]*;\s*commit$/].map(at)) as [number, number, number, number];
-  t.ok(begin >= 0 && begin < post && post < job && job < commit, `the post and its job in the idempotency record's transaction:\n${keyed.statements.join('\n')}`);
+  // The keyed transaction's BEGIN goes with its claim in front of the post's insert, its COMMIT
+  // with the record (src/persistence/sql.ts); the key's lookup comes before, in no transaction.
+  const [lookup, post, job, commit] = ([/^select [^;]* from idempotency\.record where/, /^begin;\nselect idempotency\.claim\([^;]*\);\ninsert into posts\.post/, /INSERT INTO pgboss\.job/, /insert into idempotency\.record[\s\S]*;\s*commit$/].map(at)) as [number, number, number, number];
+  t.ok(lookup >= 0 && lookup < post && post < job && job < commit, `the post and its job in the idempotency record's transaction:\n${keyed.statements.join('\n')}`);
   t.equal(keyed.statements.filter((s) => /^begin\b/.test(s)).length, 1, 'one transaction');
   t.equal(keyed.statements.filter((s) => /\bcommit$/.test(s)).length, 1, 'committed once');
 });

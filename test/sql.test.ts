@@ -132,6 +132,52 @@ t.test("a keyed creation's post and its record commit together, or neither does"
   t.equal(again.response.body, body, 'its body the same text');
 });
 
+t.test('a statement sent ahead goes with the BEGIN in front of the first statement, or with the COMMIT; its failure fails the transaction whatever the work does', async (t) => {
+  const ahead = { sql: 'select 1 / $1::int as n', params: [1] };
+  statements.length = 0;
+  const post = newPost('sent ahead');
+  const rows = await db.transaction(async (uow) => uow.query<{ id: string }>('insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version) values ($1, $2, null, $3, now(), now(), 0) returning id', [post.id, post.authorId, "it's ahead"]), { ahead });
+  t.same(rows, [{ id: post.id }], "the first statement's own rows");
+  t.equal(statements.length, 2, `begin, the statement ahead and the insert; commit:\n${statements.join('\n')}`);
+  t.match(statements[0], /^begin;\nselect 1 \/ '1'::int as n;\ninsert into posts\.post/);
+  t.equal(statements[1], 'commit');
+  t.equal(await count('posts.post where id = $1 and text = $2', [post.id, "it's ahead"]), 1, 'committed');
+
+  statements.length = 0;
+  const closed = newPost('nothing but the closing');
+  await db.transaction(async (uow) => closeWith(uow, { sql: "insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version) values ($1, $2, null, 'closed', now(), now(), 0)", params: [closed.id, closed.authorId] }), { ahead });
+  t.equal(statements.length, 1, `one round trip: ${statements.join('\n')}`);
+  t.match(statements[0], /^begin;\nselect 1 \/ '1'::int as n;\ninsert into posts\.post[\s\S]*;\ncommit$/);
+  t.equal(await count('posts.post where id = $1', [closed.id]), 1);
+
+  statements.length = 0;
+  const bound = newPost('bound');
+  await db.transaction(async (uow) => {
+    await uow.query("insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version) select $1, $2, null, t, now(), now(), 0 from unnest($3::text[]) t", [bound.id, bound.authorId, ['from an array']]);
+  }, { ahead });
+  t.equal(statements.length, 3, `parameters that cannot be written in: the BEGIN and the statement ahead on their own:\n${statements.join('\n')}`);
+  t.match(statements[0], /^begin;\nselect 1 \/ '1'::int as n$/);
+  t.equal(await count('posts.post where id = $1', [bound.id]), 1);
+
+  const failing = { sql: 'select 1 / $1::int as n', params: [0] };
+  const doomed = newPost('behind a failing statement');
+  let refused: unknown;
+  await t.rejects(
+    db.transaction(async (uow) => {
+      await posts.insert(doomed, uow).catch(() => undefined);
+      refused = await uow.query('select 1').catch((error: unknown) => error);
+      return 'the work swallowed the failure';
+    }, { ahead: failing }),
+    { code: '22012' },
+    'the failure of the statement ahead is the transaction\'s',
+  );
+  t.match(refused, { code: '22012' }, 'a statement after it is refused with it');
+  t.equal(await count('posts.post where id = $1', [doomed.id]), 0, 'nothing written');
+  await t.rejects(db.transaction(async () => 'sends nothing', { ahead: failing }), { code: '22012' }, 'failing with the COMMIT too');
+  await t.rejects(db.transaction(async () => 'both', { opening: ahead, ahead }), /not both/);
+  t.equal((await db.query<{ n: number }>('select 1 as n'))[0]?.n, 1, 'and the connections are usable again');
+});
+
 t.test('transactions leave a connection for single statements: units of work that read on the pool never wait for each other', async (t) => {
   // The pool has 3 connections. Were all 3 held by transactions that each then read on the pool
   // (as a keyed post reads its author's summary), every read would wait for a connection that

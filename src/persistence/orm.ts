@@ -151,6 +151,10 @@ export function ormConfig(options: DatabaseOptions) {
       allOrNothing: true,
       silent: true,
     },
+    // Functions are the migrations' (as the triggers' are): idempotency.claim
+    // (Migration20261202120000) is not described by an entity, and must not be dropped by the
+    // schema check's comparison.
+    schemaGenerator: { ignoreRoutines: true },
     preferTs: true,
     forceUtcTimezone: true,
     allowGlobalContext: false,

@@ -33,6 +33,14 @@ export interface TransactionOptions {
    * work's second argument. A failure of it rolls back and is thrown before the work runs.
    */
   opening?: Statement;
+  /**
+   * A statement that runs right after the BEGIN, sent with it in front of the work's first
+   * statement (one round trip for the three), or with the COMMIT when the work sends none: the
+   * transaction begins only when it has something to send. Its failure fails the transaction:
+   * `transaction` rolls back and throws it, whatever the work did with it (a statement the work
+   * sends after it is refused with that error). Exclusive with `opening`.
+   */
+  ahead?: Statement;
 }
 
 /** The pool: each statement on a connection of its own, or several in one transaction. */
@@ -83,14 +91,45 @@ class Transaction implements UnitOfWork {
   readonly #observe: QueryObserver | undefined;
   open = true;
   closing: Statement | undefined;
+  /** The BEGIN and the statement to send with the first statement (see `ahead`), until it is sent. */
+  ahead: string | undefined;
+  /** Whether the BEGIN has been sent. */
+  begun = true;
+  /** The failure of the statement sent ahead: the transaction's, whatever the work did with it. */
+  failure: unknown;
 
-  constructor(client: PoolClient, observe: QueryObserver | undefined) {
+  constructor(client: PoolClient, observe: QueryObserver | undefined, ahead?: Statement) {
     this.#client = client;
     this.#observe = observe;
+    if (ahead) {
+      this.ahead = `begin;\n${inlined(ahead)}`;
+      this.begun = false;
+    }
   }
 
   async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
     if (!this.open) throw new Error('this unit of work has ended: its transaction committed or rolled back');
+    if (this.failure !== undefined) throw this.failure;
+    if (this.ahead !== undefined) {
+      const ahead = this.ahead;
+      this.ahead = undefined;
+      this.begun = true;
+      // Sent with the BEGIN and the statement ahead when its parameters can be written in as
+      // literals; otherwise they go first, on their own.
+      let text: string | undefined;
+      try {
+        text = inlined({ sql, params });
+      } catch {
+        text = undefined;
+      }
+      try {
+        if (text !== undefined) return (await this.batch(`${ahead};\n${text}`)).at(-1) as R[];
+        await this.batch(ahead);
+      } catch (error) {
+        this.failure = error;
+        throw error;
+      }
+    }
     return observed(this.#observe, sql, async () => (await this.#client.query(sql, params)).rows as R[]);
   }
 
@@ -165,7 +204,7 @@ export function createDatabase(orm: Orm): Database {
       const { pool, onQuery } = resolved ?? (await opened());
       await gate!.enter();
       try {
-        return await run(pool, onQuery, work, options.opening);
+        return await run(pool, onQuery, work, options.opening, options.ahead);
       } finally {
         gate!.leave();
       }
@@ -215,13 +254,21 @@ async function run<T>(
   onQuery: QueryObserver | undefined,
   work: (uow: UnitOfWork, opened: Row[]) => Promise<T>,
   opening: Statement | undefined,
+  ahead: Statement | undefined,
 ): Promise<T> {
+  if (opening && ahead) throw new Error('a transaction has an opening statement or one sent ahead, not both');
   const client = await pool.connect();
-  const uow = new Transaction(client, onQuery);
+  let uow: Transaction;
+  try {
+    uow = new Transaction(client, onQuery, ahead);
+  } catch (error) {
+    client.release();
+    throw error;
+  }
   let opened: Row[] = [];
   try {
     if (opening) opened = (await uow.batch(`begin;\n${inlined(opening)}`))[1] ?? [];
-    else await uow.control('begin');
+    else if (!ahead) await uow.control('begin');
   } catch (error) {
     uow.open = false;
     // A BEGIN refused leaves no transaction; an opening statement refused leaves an aborted one.
@@ -234,19 +281,30 @@ async function run<T>(
     result = await work(uow, opened);
   } catch (error) {
     uow.open = false;
-    await rollBack(uow, client, error);
-    throw error;
+    const failure = uow.failure ?? error;
+    if (uow.begun) await rollBack(uow, client, failure);
+    else client.release();
+    throw failure;
   }
   uow.open = false;
+  if (uow.failure !== undefined) {
+    await rollBack(uow, client, uow.failure);
+    throw uow.failure;
+  }
+  // A work that sent nothing: the BEGIN and the statement ahead go with the COMMIT.
+  const head = uow.ahead === undefined ? '' : `${uow.ahead};\n`;
+  uow.ahead = undefined;
+  uow.begun = true;
   try {
-    if (uow.closing) await uow.batch(`${inlined(uow.closing)};\ncommit`);
+    if (uow.closing) await uow.batch(`${head}${inlined(uow.closing)};\ncommit`);
+    else if (head) await uow.batch(`${head}commit`);
     else await uow.control('commit');
   } catch (error) {
     // A COMMIT refused by the server ends the transaction and leaves the connection usable;
     // one that got no answer leaves it in an unknown state, so the pool must drop it. A closing
     // statement refused leaves the transaction aborted (PostgreSQL skips the COMMIT after it):
     // it is rolled back (after a refused COMMIT, the ROLLBACK finds nothing to do).
-    if (uow.closing && !isConnectionFailure(error)) await rollBack(uow, client, error);
+    if ((uow.closing || head) && !isConnectionFailure(error)) await rollBack(uow, client, error);
     else client.release(isConnectionFailure(error) ? (error as Error) : undefined);
     throw error;
   }

@@ -28,12 +28,8 @@ export interface StoredRecord extends KeyId {
   expiresAt: Date;
 }
 
-/**
- * What a claim found: the key's live record (whoever holds its lock), or the lock held (the
- * work ran, and its value), or neither (another transaction holds the lock: the first request
- * with the key is still running).
- */
-export type ClaimOutcome<T> = { kind: 'recorded'; record: StoredRecord } | { kind: 'locked'; value: T } | { kind: 'busy' };
+/** What a claim found: the key's lock held (the work ran, and its value), or another transaction holding it. */
+export type ClaimOutcome<T> = { kind: 'locked'; value: T } | { kind: 'busy' };
 
 // Distinct from any other advisory lock the application might take.
 function lockName(id: KeyId): string {
@@ -59,30 +55,17 @@ function fromRow(id: KeyId, row: Row): StoredRecord {
 }
 
 /**
- * The claim, the first statement of a keyed request's transaction (sent with its BEGIN):
- *
- * - the key's live record, if any: a retry is answered from it, and takes no lock (concurrent
- *   retries of a finished request never refuse each other);
- * - otherwise the key's lock, a transaction-level advisory lock taken without waiting, with the
- *   lease (`idle_in_transaction_session_timeout` and `statement_timeout` of this transaction);
- * - holding it, the key's expired record, if any, deleted: the record written at the end is a
- *   plain INSERT, which a live record of the key makes fail (see `save`).
+ * The claim, the statement of a keyed request's transaction that runs first (the function
+ * idempotency.claim, Migration20261202120000), sent with its BEGIN in front of the request's
+ * first write: it sets the lease (`idle_in_transaction_session_timeout` and `statement_timeout`
+ * of this transaction), takes the key's lock, a transaction-level advisory lock taken without
+ * waiting, failing with lock_not_available when another transaction holds it (which stops the
+ * write sent after it), and, holding it, deletes the key's expired record, if any: the record
+ * written at the end is a plain INSERT, which a live record of the key makes fail (see `save`).
  *
  * $1 lease, $2 lock name, $3..$5 scope, operation, key, $6 now.
  */
-const CLAIM = `with live as (
-       select ${RECORD_COLUMNS} from idempotency.record
-        where scope = $3 and operation = $4 and key = $5 and expires_at > $6::timestamptz),
-     claim as (
-       select case when exists (select 1 from live) then null
-                   else set_config('idle_in_transaction_session_timeout', $1, true) is not null
-                    and set_config('statement_timeout', $1, true) is not null
-                    and pg_try_advisory_xact_lock(hashtextextended($2, 0)) end as locked),
-     expired as (
-       delete from idempotency.record r using claim
-        where claim.locked and r.scope = $3 and r.operation = $4 and r.key = $5 and r.expires_at <= $6::timestamptz
-       returning 1)
-select claim.locked, live.* from claim left join live on true`;
+const CLAIM = 'select idempotency.claim($1, $2, $3, $4, $5, $6::timestamptz)';
 
 export class IdempotencyStore {
   readonly #db: Database;
@@ -101,24 +84,29 @@ export class IdempotencyStore {
   }
 
   /**
-   * Opens a unit of work with the claim of `id` (see CLAIM), in the round trip of its BEGIN, and
-   * runs `work` in it when the claim got the key's lock: whatever `work` writes through the unit
-   * of work it receives commits, or rolls back, with it. Answers `recorded` with the key's live
-   * record, and `busy` at once when another transaction (in any process on this database) holds
-   * the lock. PostgreSQL releases the lock when the transaction ends, however it ends, including
-   * when the process running it dies and its connection drops.
+   * Runs `work` in a unit of work that holds `id`'s lock (see CLAIM): the claim is sent with the
+   * BEGIN, in front of the first statement `work` sends (or with the COMMIT, if it sends none),
+   * so that it costs no round trip of its own. Whatever `work` writes through the unit of work it
+   * receives commits, or rolls back, with it. Answers `busy` when another transaction (in any
+   * process on this database) holds the lock: the transaction then rolls back, whatever `work`
+   * did. PostgreSQL releases the lock when the transaction ends, however it ends, including when
+   * the process running it dies and its connection drops. (`work` may run up to its first
+   * statement before the claim is known: it writes nothing there, and reads only.)
    *
    * `leaseSeconds` bounds how long the transaction may sit idle or run one statement: should the
    * process die without its connection closing (a host lost to the network), PostgreSQL ends
    * the transaction, and frees the key, within that time.
    */
   async claim<T>(id: KeyId, leaseSeconds: number, now: Date, work: (uow: UnitOfWork) => Promise<T>): Promise<ClaimOutcome<T>> {
-    const opening = { sql: CLAIM, params: [`${leaseSeconds * 1000}ms`, lockName(id), id.scope, id.operation, id.key, now.toISOString()] };
-    return this.#db.transaction(async (uow, [claimed]): Promise<ClaimOutcome<T>> => {
-      if (claimed?.fingerprint != null) return { kind: 'recorded', record: fromRow(id, claimed) };
-      if (claimed?.locked !== true) return { kind: 'busy' };
-      return { kind: 'locked', value: await work(uow) };
-    }, { opening });
+    const ahead = { sql: CLAIM, params: [`${leaseSeconds * 1000}ms`, lockName(id), id.scope, id.operation, id.key, now.toISOString()] };
+    try {
+      return { kind: 'locked', value: await this.#db.transaction((uow) => work(uow), { ahead }) };
+    } catch (error) {
+      if ((error as { code?: unknown; constraint?: unknown } | null)?.code === '55P03' && (error as { constraint?: unknown }).constraint === 'idempotency_key_in_flight') {
+        return { kind: 'busy' };
+      }
+      throw error;
+    }
   }
 
   /**

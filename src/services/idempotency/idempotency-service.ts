@@ -1,14 +1,16 @@
 // At-most-once execution of keyed requests. A request's key, its fingerprint and its response
 // are written in the same transaction as whatever the request itself writes, so that no
-// failure can separate the data from its key. The transaction is three round trips:
+// failure can separate the data from its key. A retry of a finished request is one statement,
+// in no transaction; a fresh request three round trips, in one transaction:
 //
-//   1. The claim, sent with the BEGIN: a finished key (a committed record) answers the retry
-//      from the record; otherwise the request takes the key's lock, and another request holding
-//      it means the first is still running: IdempotencyKeyInFlight.
-//   2. Holding the lock, it runs the work, which writes through the unit of work it is handed.
+//   1. The lookup: a finished key (a committed record) answers the retry from the record,
+//      and takes no lock (concurrent retries of a finished request never refuse each other).
+//   2. The claim, sent with the BEGIN in front of the work's first write: the request takes the
+//      key's lock, and another request holding it means the first is still running:
+//      IdempotencyKeyInFlight (the claim's failure stops the write sent with it).
 //   3. The record, sent with the COMMIT, which commits all of it. The record is a plain INSERT:
-//      a record the first request committed between the claim's snapshot and its lock makes it
-//      fail, everything rolls back, and the request is answered from that record.
+//      a record the first request committed between the lookup and the lock makes it fail,
+//      everything rolls back, and the request is answered from that record.
 //
 // A crash before the commit rolls everything back, key included: the retry runs afresh and
 // creates once. A crash after it leaves both, and the retry gets the replay. The lock dies with
@@ -54,6 +56,8 @@ export class IdempotencyService {
    */
   async execute(request: KeyedRequest, work: (uow: UnitOfWork) => Promise<{ response: RecordedResponse; keep: boolean }>): Promise<Execution> {
     const id = { scope: request.scope, operation: request.operation, key: request.key };
+    const earlier = await this.#store.find(id, this.#now());
+    if (earlier) return replay(earlier, request);
     let claimed;
     try {
       claimed = await this.#store.claim(id, this.#settings.lockSeconds, this.#now(), async (uow) => {
@@ -72,13 +76,12 @@ export class IdempotencyService {
     } catch (error) {
       if (error instanceof Discarded) return { response: error.response, replayed: false };
       if (!this.#store.isKeyTaken(error)) throw error;
-      // The first request with this key committed after the claim's snapshot was taken.
+      // The first request with this key committed after the lookup.
       const committed = await this.#store.find(id, this.#now());
       if (!committed) throw error;
       return replay(committed, request);
     }
     if (claimed.kind === 'busy') throw new IdempotencyKeyInFlight(RETRY_AFTER_SECONDS);
-    if (claimed.kind === 'recorded') return replay(claimed.record, request);
     return claimed.value;
   }
 
