@@ -99,7 +99,7 @@ export interface Config {
     serveDomains: string[];
     /** `<DOMAIN>_SERVICE_URL`, by domain name: these domains are used through a stub calling that server. */
     serviceUrls: Record<string, string>;
-    /** INTERNAL_API_TOKEN: the shared secret of the internal API (required with either setting above). */
+    /** INTERNAL_API_TOKEN: the shared secret of the internal API; without it, domain servers answer loopback callers only. */
     token: string | undefined;
     /** REMOTE_CALL_TIMEOUT_MS: the deadline of one call to a domain server, answer included. */
     callTimeoutMs: number;
@@ -196,9 +196,10 @@ function remoteSettings(env: Env): Config['remote'] {
     if (serveDomains.includes(name)) throw new ConfigError(`${key} and SERVE_DOMAINS=${name}: a process cannot both serve the ${name} domain and call it elsewhere`);
     serviceUrls[name] = value;
   }
+  // Without a token, a domain server answers callers on its own machine only (loopback).
   const token = env.INTERNAL_API_TOKEN || undefined;
-  if ((serveDomains.length > 0 || Object.keys(serviceUrls).length > 0) && (token === undefined || token.length < 16)) {
-    throw new ConfigError('INTERNAL_API_TOKEN (at least 16 characters, the same on every process) is required with SERVE_DOMAINS or a <DOMAIN>_SERVICE_URL: it protects the internal API');
+  if (token !== undefined && token.length < 16) {
+    throw new ConfigError('INTERNAL_API_TOKEN must be at least 16 characters (the same on every process): it protects the internal API');
   }
   return { serveDomains, serviceUrls, token, callTimeoutMs: integer(env, 'REMOTE_CALL_TIMEOUT_MS', 2000, 50, 600_000) };
 }

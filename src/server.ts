@@ -49,7 +49,7 @@ function remoteClients(config: Config, log: Log, metrics: Metrics): Record<strin
     clients[target] = new RemoteClient({
       target,
       url,
-      token: config.remote.token!,
+      token: config.remote.token,
       deadlineMs: config.remote.callTimeoutMs,
       retryAfterSeconds: config.pressure.retryAfterSeconds,
       log,
@@ -191,7 +191,7 @@ export async function createServer(
   // A domain server (SERVE_DOMAINS) serves its domains' internal API instead of the public one.
   const app = config.remote.serveDomains.length > 0 ? await buildDomainServer({
     bindings: servedBindings(config.remote.serveDomains, services),
-    token: config.remote.token!,
+    token: config.remote.token,
     idempotency: services.idempotency,
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -235,6 +235,9 @@ export async function createServer(
     }),
   );
   log.attach(app.log);
+  if (config.remote.serveDomains.length > 0 && config.remote.token === undefined) {
+    app.log.warn({ serves: config.remote.serveDomains }, 'no INTERNAL_API_TOKEN: the internal API answers callers on this machine only (set it, on this server and its callers, to serve other hosts)');
+  }
   availability.start();
   await invalidations.start();
   await rateLimitStore?.start();

@@ -10,6 +10,7 @@ import { domainsServableApart } from '../src/domains/index.ts';
 import { silentLog } from '../src/log.ts';
 import type { Database } from '../src/persistence/sql.ts';
 import { internalKey, RemoteClient } from '../src/remote/client.ts';
+import { isLoopback } from '../src/remote/server.ts';
 import { decodeError, encodeError } from '../src/remote/wire.ts';
 import { noCaching } from '../src/services/cache.ts';
 import {
@@ -107,4 +108,9 @@ t.test('internal idempotency keys', async (t) => {
     internalKey(outer, 'accounts', 'sendRequest'),
   ];
   t.equal(new Set([key, ...others]).size, 6, 'another caller, outer operation, key, internal operation or target: another key');
+});
+
+t.test('a domain server without INTERNAL_API_TOKEN answers loopback callers only', async (t) => {
+  for (const address of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) t.ok(isLoopback(address), address);
+  for (const address of ['10.0.0.1', '192.168.1.2', '::ffff:10.0.0.1', 'fe80::1', '::', undefined]) t.notOk(isLoopback(address), String(address));
 });

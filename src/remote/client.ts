@@ -20,7 +20,7 @@ export interface RemoteClientOptions {
   /** The domain server's base URL (`SOCIAL_SERVICE_URL`). */
   url: string;
   /** INTERNAL_API_TOKEN, sent as X-Internal-Token. */
-  token: string;
+  token: string | undefined;
   /** The longest a call may take, answer included (REMOTE_CALL_TIMEOUT_MS). */
   deadlineMs: number;
   /** What a 503 tells its client to wait. */
@@ -64,7 +64,7 @@ export class RemoteClient<Ops> {
   async call<K extends keyof Ops & string>(operation: K, args: ArgsOf<Ops[K]>, options: { keyed?: boolean } = {}): Promise<ResultOf<Ops[K]>> {
     const { target, token, deadlineMs, observe } = this.#options;
     const context = currentCall();
-    const headers: Record<string, string> = { 'content-type': 'application/json', [TOKEN_HEADER]: token };
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...(token === undefined ? {} : { [TOKEN_HEADER]: token }) };
     if (context?.requestId) headers['x-request-id'] = context.requestId;
     if (options.keyed && context?.idempotency) headers['idempotency-key'] = internalKey(context.idempotency, target, operation);
     const started = performance.now();
@@ -139,7 +139,7 @@ export class RemoteClient<Ops> {
   ): Promise<AsyncIterator<LinesOf<Ops[K]>> & { return(): Promise<IteratorResult<LinesOf<Ops[K]>>> }> {
     const { target, token, deadlineMs, observe } = this.#options;
     const context = currentCall();
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/x-ndjson', [TOKEN_HEADER]: token };
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/x-ndjson', ...(token === undefined ? {} : { [TOKEN_HEADER]: token }) };
     if (context?.requestId) headers['x-request-id'] = context.requestId;
     const started = performance.now();
     const done = (outcome: OutboundOutcome) => observe?.(target, operation, outcome, (performance.now() - started) / 1000);

@@ -47,8 +47,8 @@ export interface InternalBinding {
 
 export interface DomainServerOptions {
   bindings: readonly InternalBinding[];
-  /** INTERNAL_API_TOKEN. */
-  token: string;
+  /** INTERNAL_API_TOKEN; without it, only callers on this machine (loopback) are answered. */
+  token: string | undefined;
   idempotency: Pick<IdempotencyService, 'execute'>;
   logger: FastifyServerOptions['logger'];
   bodyLimitBytes: number;
@@ -73,6 +73,13 @@ function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+}
+
+/** A caller on this machine: 127.0.0.0/8, ::1, or IPv4 loopback mapped into IPv6. */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return address === '::1' || /^127\.\d+\.\d+\.\d+$/.test(v4);
 }
 
 function sameSecret(sent: unknown, token: string): boolean {
@@ -163,9 +170,12 @@ export async function buildDomainServer(options: DomainServerOptions): Promise<F
       const validate = validators.get(operationId)!;
       app.post(`/internal/${binding.target}/${operationId}`, { config: { target: binding.target, operation: operationId } }, async (request, reply) => {
         reply.header('x-request-id', request.id);
-        if (!sameSecret(request.headers[TOKEN_HEADER], options.token)) {
+        if (options.token === undefined ? !isLoopback(request.socket.remoteAddress) : !sameSecret(request.headers[TOKEN_HEADER], options.token)) {
           request.log.warn({ target: binding.target, operation: operationId }, 'internal call without the right X-Internal-Token');
-          return reply.code(401).send({ kind: 'unauthenticated', message: `send the shared secret (INTERNAL_API_TOKEN) as ${TOKEN_HEADER}` } satisfies WireError);
+          const message = options.token === undefined
+            ? 'this domain server has no INTERNAL_API_TOKEN: it answers callers on its own machine only'
+            : `send the shared secret (INTERNAL_API_TOKEN) as ${TOKEN_HEADER}`;
+          return reply.code(401).send({ kind: 'unauthenticated', message } satisfies WireError);
         }
         if (!validate(request.body)) {
           const detail = validate.errors?.map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ') ?? 'invalid';
