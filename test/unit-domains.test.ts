@@ -10,6 +10,7 @@ import { createHandlers, createServices, domains, persistence, type Services } f
 import type { Handlers } from '../src/handlers/index.ts';
 import { HTTP_METHODS, loadSpec, specV2Path, type OpenApiDocument } from '../src/http/spec.ts';
 import { silentLog } from '../src/log.ts';
+import { DomainEvents } from '../src/services/events.ts';
 import { migrationsDir } from '../src/persistence/orm.ts';
 import type { Database } from '../src/persistence/sql.ts';
 import { noCaching } from '../src/services/cache.ts';
@@ -107,6 +108,39 @@ t.test('an operation or a permission function served by two domains stops the st
   t.equal(both.v1.getPost, getPost);
   t.equal((both.v2 as unknown as Record<string, unknown>).getPost, getPost, 'one operationId in each version: not a clash');
   t.same(Object.keys(both.v2.allowedMethods), ['/posts'], 'both versions share the permission functions');
+});
+
+t.test('a new domain joins the real list by one entry: built on the public services and events of others, none of them edited', async (t) => {
+  // What the notifications and messages domains are to the rest: a descriptor of their own that
+  // needs other domains' public services and subscribes to their events. Nothing else changes.
+  const heard: string[] = [];
+  const bookmarks = defineDomain({
+    name: 'bookmarks',
+    needs: ['accounts', 'posts'],
+    entities: [],
+    migrations: {},
+    create: (_context, needed: Pick<Services, 'accounts' | 'posts'>) => ({ bookmarks: { given: Object.keys(needed).sort(), needed } }),
+    subscribe: (events) => {
+      events.on('post.published', ({ postId }) => void heard.push(`post ${postId}`));
+    },
+  });
+  const events = new DomainEvents();
+  const list = [...domains, bookmarks];
+  t.same(names(buildOrder(list)).at(-1), 'bookmarks');
+  const services = createDomainServices(list, { ...context, events }) as unknown as Services & {
+    bookmarks: { given: string[]; needed: Pick<Services, 'accounts' | 'posts'> };
+  };
+  t.same(services.bookmarks.given, ['accounts', 'posts', 'sessions'], 'it gets the services of the domains it needs (accounts has two)');
+  t.equal(services.bookmarks.needed.posts, services.posts, 'the same services as everyone else');
+  t.equal(services.bookmarks.needed.accounts, services.accounts);
+  t.same(
+    Object.keys(services).sort(),
+    [...Object.keys(createServices(context)), 'bookmarks'].sort(),
+    'the other domains are built as before',
+  );
+  await events.emit('post.published', { postId: 'p1', authorId: 'a1', channelId: null, text: 'hi', createdAt: new Date(0) });
+  t.same(heard, ['post p1'], "it hears the others' events through its own subscription");
+  t.same(names(buildOrder(domains)), names(buildOrder(list)).slice(0, -1), 'the rest of the list is untouched');
 });
 
 /** operationId → the domains whose handlers serve it, for one version of the real list. */
