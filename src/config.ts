@@ -109,6 +109,8 @@ export interface Config {
     ttlSeconds: number;
     /** The longest a request whose process died can keep its key busy. */
     lockSeconds: number;
+    /** IDEMPOTENCY_CACHE_ENTRIES: finished requests this instance keeps in memory for their retries; 0: none. */
+    cacheEntries: number;
   };
 }
 
@@ -292,6 +294,7 @@ export function loadConfig(env: Env = process.env): Config {
     idempotency: {
       ttlSeconds: integer(env, 'IDEMPOTENCY_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600),
       lockSeconds: integer(env, 'IDEMPOTENCY_LOCK_SECONDS', 30, 1, 3600),
+      cacheEntries: integer(env, 'IDEMPOTENCY_CACHE_ENTRIES', 2000, 0, 1_000_000),
     },
   };
 }

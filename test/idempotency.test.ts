@@ -216,6 +216,44 @@ t.test('while the first request with a key runs, another gets 409 in flight with
   t.equal(await accountsWithHandle(body.handle), 1);
 });
 
+t.test('a record replayed once is replayed from memory, until it changes or goes', async (t) => {
+  const body = newAccount();
+  const key = randomUUID();
+  const hits = async () =>
+    (await agora.scrape()).samples.find((s) => s.name === 'agora_cache_lookups_total' && s.labels.cache === 'idempotency_replays' && s.labels.outcome === 'hit')?.value ?? 0;
+  const first = await signUp(body, key);
+  t.equal(first.status, 201);
+  const before = await hits();
+  const fromRecord = await signUp(body, key);
+  t.equal(fromRecord.headers.get('idempotent-replayed'), 'true');
+  t.equal(await hits(), before, 'the first replay reads the record');
+  const fromMemory = await signUp(body, key);
+  t.equal(fromMemory.headers.get('idempotent-replayed'), 'true');
+  t.equal(fromMemory.text, first.text, 'the same bytes');
+  t.equal(fromMemory.headers.get('location'), first.headers.get('location'));
+  t.equal(await hits(), before + 1, 'the next one is held in memory');
+  const misuse = await signUp(newAccount(), key);
+  t.equal(misuse.status, 422, 'a reuse is refused from memory as from the record');
+
+  // Changed by hand (expired early): every instance is told, and the key is free again.
+  await agora.sql(`update idempotency.record set expires_at = now() - interval '1 second' where key = $1`, [key]);
+  const other = newAccount();
+  const fresh = await signUp(other, key);
+  t.equal(fresh.status, 201, 'a new request, not a replay of the copy in memory');
+  t.equal(fresh.headers.get('idempotent-replayed'), null);
+  t.equal(await accountsWithHandle(other.handle), 1);
+  t.equal((await signUp(other, key)).headers.get('idempotent-replayed'), 'true');
+  t.equal((await signUp(other, key)).headers.get('idempotent-replayed'), 'true', 'held again');
+
+  // Deleted by hand: the same.
+  await agora.sql('delete from idempotency.record where key = $1', [key]);
+  const third = newAccount();
+  const again = await signUp(third, key);
+  t.equal(again.status, 201);
+  t.equal(again.headers.get('idempotent-replayed'), null);
+  t.equal(await accountsWithHandle(third.handle), 1);
+});
+
 t.test('expired keys are forgotten, and purged', async (t) => {
   const body = newAccount();
   const key = randomUUID();

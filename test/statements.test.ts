@@ -143,7 +143,7 @@ t.test("an anonymous channel page reads the channel from the cache, and the chan
 // one, and so is a COMMIT sent with its last): the bare baseline (bench/baseline) creates a post
 // in one statement and a keyed one in three (replay lookup, write, record), besides its session
 // lookup, which Agora caches; a replay is its lookup alone.
-t.test('a create is one round trip, a keyed create three (a lookup, then a transaction of two), a replay one, an edit one', async (t) => {
+t.test('a create is one round trip, a keyed create three (a lookup, then a transaction of two), a replay one (then none), an edit one', async (t) => {
   const author = await agora.signUp();
   const headers = (key?: string) => ({
     authorization: `Bearer ${author.token}`,
@@ -174,6 +174,13 @@ t.test('a create is one round trip, a keyed create three (a lookup, then a trans
   t.same(replay.result.json, keyed.result.json, 'the first answer again');
   t.equal(replay.statements.length, 1, `the lookup finds the record, in no transaction: ${replay.statements.join('\n')}`);
   t.match(replay.statements[0], /^select [^;]* from idempotency\.record where/);
+  const again = await agora.statementsDuring(() => create('with a key', key));
+  t.equal(again.result.headers.get('idempotent-replayed'), 'true');
+  t.equal(again.result.text, replay.result.text, 'the same bytes');
+  t.same(again.statements, [], 'a record this instance has replayed is replayed from memory: no round trip');
+  const misuse = await agora.statementsDuring(() => create('another text', key));
+  t.equal(misuse.result.status, 422, 'a reuse of the key is still refused');
+  t.same(misuse.statements, [], 'from memory too');
   t.equal((await agora.sql('select count(*)::int as n from posts.post where text = $1', ['with a key']))[0]!.n, 1, 'and nothing written twice');
 
   const post = keyed.result.json as { id: string };

@@ -138,7 +138,7 @@ t.test('a new domain joins the real list by one entry: built on the public servi
     [...Object.keys(createServices(context)), 'bookmarks'].sort(),
     'the other domains are built as before',
   );
-  await events.emit('post.published', { postId: 'p1', authorId: 'a1', channelId: null, text: 'hi', createdAt: new Date(0) });
+  await events.emit('post.published', { postId: 'p1', authorId: 'a1', channelId: null, text: 'hi', createdAt: new Date(0).toISOString() });
   t.same(heard, ['post p1'], "it hears the others' events through its own subscription");
   t.same(names(buildOrder(domains)), names(buildOrder(list)).slice(0, -1), 'the rest of the list is untouched');
 });

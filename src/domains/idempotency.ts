@@ -2,6 +2,7 @@
 // operation of its own: the HTTP layer runs every `x-idempotent` operation through it.
 import { Migration20261123211530 } from '../persistence/migrations/Migration20261123211530.ts';
 import { Migration20261202120000 } from '../persistence/migrations/Migration20261202120000.ts';
+import { Migration20261202140000 } from '../persistence/migrations/Migration20261202140000.ts';
 import { idempotencyEntities } from '../persistence/idempotency/index.ts';
 import { createIdempotencyDomain } from '../services/idempotency/index.ts';
 import { defineDomain } from './domain.ts';
@@ -10,6 +11,7 @@ export const idempotency = defineDomain({
   name: 'idempotency',
   needs: [],
   entities: idempotencyEntities,
-  migrations: { Migration20261123211530, Migration20261202120000 },
-  create: ({ database, config }) => createIdempotencyDomain(database, config.idempotency),
+  migrations: { Migration20261123211530, Migration20261202120000, Migration20261202140000 },
+  cacheTopics: ['i'],
+  create: ({ database, config, caching }) => createIdempotencyDomain(database, config.idempotency, caching),
 });

@@ -194,11 +194,11 @@ export function createMetrics() {
 
   const cacheLookups = new Counter({
     name: 'agora_cache_lookups_total',
-    help: 'Lookups in the in-process caches (sessions, account summaries, channels), by cache and outcome (hit, miss).',
+    help: 'Lookups in the in-process caches (sessions, account summaries, channels, idempotency replays), by cache and outcome (hit, miss).',
     labelNames: ['cache', 'outcome'] as const,
     registers,
   });
-  for (const cache of ['sessions', 'account_summaries', 'channels']) {
+  for (const cache of ['sessions', 'account_summaries', 'channels', 'idempotency_replays']) {
     for (const outcome of ['hit', 'miss']) cacheLookups.inc({ cache, outcome }, 0);
   }
   const invalidationsUp = new Gauge({

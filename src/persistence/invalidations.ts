@@ -2,7 +2,8 @@
 // `agora_invalidate`, where triggers announce, at commit, the ids of sessions that stopped
 // being usable ("s:<ids>") and of accounts whose summary changed or that were closed
 // ("a:<ids>") (migration 20261124000000), and of channels that changed or went ("c:<ids>",
-// migration 20261124020000). "y:<token>" is the echo of one of this listener's own probes:
+// migration 20261124020000), and of idempotency records that changed or went ("i:<ids>",
+// migration 20261202140000). "y:<token>" is the echo of one of this listener's own probes:
 // sent every quarter of the staleness bound (and by `sync`), each one that comes back moves the
 // watermark (src/persistence/watermark.ts), and caches serve entries only while it is within
 // the bound. When the connection drops, every cache is emptied and bypassed until it is back

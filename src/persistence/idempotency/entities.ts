@@ -1,6 +1,7 @@
 // The idempotency domain's table, in its own `idempotency` PostgreSQL schema: one row per
 // finished keyed request, written in the transaction of the request itself.
 import { defineEntity, p } from '@mikro-orm/core';
+import { notifyingTrigger } from '../triggers.ts';
 
 export const IdempotencyRecordEntity = defineEntity({
   name: 'IdempotencyRecord',
@@ -21,6 +22,8 @@ export const IdempotencyRecordEntity = defineEntity({
     createdAt: p.datetime(),
     expiresAt: p.datetime().index('record_expires_at_index'),
   },
+  // Invalidate the replays every instance keeps in memory (Migration20261202140000).
+  triggers: [notifyingTrigger('idempotency', 'record', 'record_gone', 'delete'), notifyingTrigger('idempotency', 'record', 'record_changed', 'update')],
 });
 
 export const idempotencyEntities = [IdempotencyRecordEntity];

@@ -12,10 +12,18 @@
 //      a record the first request committed between the lookup and the lock makes it fail,
 //      everything rolls back, and the request is answered from that record.
 //
+// A retry this instance has already answered from a record is answered from memory: a finished
+// record never changes (it only goes once expired, or is replaced after that), so the copy is
+// served until the record's own expiry, and a trigger evicts it from every instance whenever a
+// record is changed or deleted all the same (Migration20261202140000; served only while the
+// invalidations are fresh, as every cache, src/services/cache.ts).
+//
 // A crash before the commit rolls everything back, key included: the retry runs afresh and
 // creates once. A crash after it leaves both, and the retry gets the replay. The lock dies with
 // the transaction, so a dead request holds its key for at most the configured lease.
-import type { IdempotencyStore, StoredRecord } from '../../persistence/idempotency/index.ts';
+import { createHash } from 'node:crypto';
+import type { IdempotencyStore, KeyId, StoredRecord } from '../../persistence/idempotency/index.ts';
+import { InvalidatedCache, noCaching, type Caching } from '../cache.ts';
 import { IdempotencyKeyInFlight, IdempotencyKeyReused } from '../errors.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 import type { Execution, IdempotencySettings, KeyedRequest, RecordedResponse } from './model.ts';
@@ -32,15 +40,26 @@ class Discarded extends Error {
 // An in-flight request usually finishes within a second; retrying sooner only adds load.
 const RETRY_AFTER_SECONDS = 1;
 
+/** Larger responses are not kept in memory: their retries read the record. */
+const MAX_CACHED_BODY_CHARS = 16 * 1024;
+
+/** A record's id in invalidations: as the trigger makes it (Migration20261202140000). */
+export function recordId(id: KeyId): string {
+  return createHash('md5').update(`${id.scope}\n${id.operation}\n${id.key}`).digest('hex');
+}
+
 export class IdempotencyService {
   readonly #store: IdempotencyStore;
   readonly #settings: IdempotencySettings;
   readonly #now: () => Date;
+  /** Records this instance has replayed, by `recordId`. */
+  readonly #replays: InvalidatedCache<StoredRecord>;
 
-  constructor(store: IdempotencyStore, settings: IdempotencySettings, now: () => Date = () => new Date()) {
+  constructor(store: IdempotencyStore, settings: IdempotencySettings, now: () => Date = () => new Date(), caching: Caching = noCaching) {
     this.#store = store;
     this.#settings = settings;
     this.#now = now;
+    this.#replays = new InvalidatedCache({ ...caching, maxEntries: Math.min(caching.maxEntries, settings.cacheEntries) }, { name: 'idempotency_replays', topic: 'i' });
   }
 
   /**
@@ -56,8 +75,16 @@ export class IdempotencyService {
    */
   async execute(request: KeyedRequest, work: (uow: UnitOfWork) => Promise<{ response: RecordedResponse; keep: boolean }>): Promise<Execution> {
     const id = { scope: request.scope, operation: request.operation, key: request.key };
-    const earlier = await this.#store.find(id, this.#now());
-    if (earlier) return replay(earlier, request);
+    const recordKey = recordId(id);
+    const now = this.#now();
+    const held = this.#replays.get(recordKey);
+    if (held && held.expiresAt > now) return replay(held, request);
+    const stamp = this.#replays.stamp();
+    const earlier = await this.#store.find(id, now);
+    if (earlier) {
+      if ((earlier.response.body?.length ?? 0) <= MAX_CACHED_BODY_CHARS) this.#replays.set(recordKey, earlier, stamp);
+      return replay(earlier, request);
+    }
     let claimed;
     try {
       claimed = await this.#store.claim(id, this.#settings.lockSeconds, this.#now(), async (uow) => {

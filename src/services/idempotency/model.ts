@@ -25,4 +25,6 @@ export interface IdempotencySettings {
   ttlSeconds: number;
   /** The longest a dead request can keep its key from being retried. */
   lockSeconds: number;
+  /** Finished requests kept in memory for their retries (0: none; caching off: none either). */
+  cacheEntries: number;
 }
