@@ -24,7 +24,7 @@ import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs } from '../test/helpers/server-command.ts';
-import { email, finishSeeding, PASSWORD, SCALES, seedBase, seedConversations, seedNotifications, seedPosts, seedSessions, wideAccountIndexes, wideFriendCounts, type Session } from './seed.ts';
+import { dropTimelines, email, finishSeeding, PASSWORD, SCALES, seedBase, seedConversations, seedNotifications, seedPosts, seedSessions, wideAccountIndexes, wideFriendCounts, type Session } from './seed.ts';
 import { fanout, hasStream, openStreams, postJson, type FanoutResult, type OpenStream } from './stream.ts';
 import { probeVisibility, type ProbeGroup, type VisibilityResult } from './visibility.ts';
 
@@ -344,6 +344,25 @@ async function prime(servers: Server[], accountIds: readonly string[], tokens: r
   }
 }
 
+/**
+ * Both servers give the same first feed page (the same posts in the same order) to each of
+ * `tokens`: a run that compared a feed missing posts with a complete one would mean nothing.
+ */
+async function sameFeeds(servers: Server[], tokens: readonly string[]): Promise<void> {
+  const ids = async (server: Server, token: string) => {
+    const response = await fetch(`${server.origin}/v1/feed`, { headers: { authorization: `Bearer ${token}` } });
+    if (response.status !== 200) throw new Error(`${server.name}: GET /v1/feed answered ${response.status}`);
+    const page = (await response.json()) as { data: { id: string }[] };
+    return page.data.map((p) => p.id).join(' ');
+  };
+  for (const token of tokens) {
+    const pages = await Promise.all(servers.map((server) => ids(server, token)));
+    if (pages.some((page) => page !== pages[0])) {
+      throw new Error(`the servers' feeds differ for one reader:\n${servers.map((s, i) => `${s.name}: ${pages[i]}`).join('\n')}`);
+    }
+  }
+}
+
 interface StreamReport {
   /** False when this build of Agora has no live stream (GET /v1/stream answered 404). */
   available: boolean;
@@ -557,6 +576,7 @@ try {
 
   started = Date.now();
   await seedPosts(client, scale, scale.firstPosts, scale.posts);
+  await dropTimelines(client);
   await finishSeeding(client);
   log(`seeded the other ${scale.posts - scale.firstPosts} posts in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
@@ -564,6 +584,7 @@ try {
   started = Date.now();
   await prime(servers, accountIds, feedTokens);
   log(`primed both servers' caches in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  await sameFeeds(servers, [...tokens.slice(0, 40), ...wideTokens]);
 
   // For PATCH: one post per connection, each by an account we hold a session of; versions
   // are tracked from the responses and re-read before each run.

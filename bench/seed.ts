@@ -285,6 +285,17 @@ export async function seedPosts(client: pg.Client, scale: Scale, from: number, t
   await client.query('analyze posts.post');
 }
 
+/**
+ * Posts seeded straight into `posts.post` bypass Agora's fan-out, as no post made through the API
+ * does: the home timelines built before (by the feed-small-data scenario's reads) would lack
+ * them. Timelines are derived data; dropping them has each reader's built again, from all the
+ * posts, at its first read (the priming that follows), which is the state a server that had
+ * received these posts one by one would be in.
+ */
+export async function dropTimelines(client: pg.Client): Promise<void> {
+  await client.query('truncate timelines.entry, timelines.owner');
+}
+
 export async function finishSeeding(client: pg.Client): Promise<void> {
   await client.query('vacuum analyze');
 }
