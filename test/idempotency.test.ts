@@ -200,9 +200,11 @@ t.test('while the first request with a key runs, another gets 409 in flight with
   });
   const first = signUp(body, key);
   await keysLocked(1);
-  const second = await signUp(body, key);
+  const { result: second, statements } = await agora.statementsDuring(() => signUp(body, key));
   t.equal(second.status, 409);
   t.equal(second.json.type, 'urn:agora:problem:idempotency-in-flight');
+  t.equal(statements.length, 1, `refused by its lookup, before any work of its own (no password hashed, no transaction): ${statements.join('\n')}`);
+  t.match(statements[0], /pg_try_advisory_xact_lock/);
   t.equal(second.headers.get('retry-after'), '1');
   const misuse = await signUp(newAccount(), key);
   t.equal(misuse.status, 409, 'even another request with the key: it cannot be judged until the first ends');

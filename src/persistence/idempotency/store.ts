@@ -74,6 +74,23 @@ export class IdempotencyStore {
     this.#db = db;
   }
 
+  /**
+   * The first statement of a keyed request, in no transaction: the record of `id` that has not
+   * expired at `now`, and, when there is none, whether another request holds the key now
+   * (`busy`): its lock is tried and, the statement being a transaction of its own, released as
+   * the statement ends. A busy key is refused before the request does any work of its own (a
+   * sign-up's password hashing, say); one taken just after this is still refused by the claim.
+   */
+  async lookup(id: KeyId, now: Date): Promise<{ record: StoredRecord | null; busy: boolean }> {
+    const [row] = await this.#db.query(
+      `select r.*, r.fingerprint is null and not pg_try_advisory_xact_lock(hashtextextended($5, 0)) as busy
+         from (select 1) one
+         left join (select ${RECORD_COLUMNS} from idempotency.record where scope = $1 and operation = $2 and key = $3 and expires_at > $4::timestamptz) r on true`,
+      [id.scope, id.operation, id.key, now.toISOString(), lockName(id)],
+    );
+    return { record: row && row.fingerprint !== null ? fromRow(id, row) : null, busy: row?.busy === true };
+  }
+
   /** The record of `id` that has not expired at `now`. */
   async find(id: KeyId, now: Date): Promise<StoredRecord | null> {
     const [row] = await this.#db.query(

@@ -4,7 +4,9 @@
 // in no transaction; a fresh request three round trips, in one transaction:
 //
 //   1. The lookup: a finished key (a committed record) answers the retry from the record,
-//      and takes no lock (concurrent retries of a finished request never refuse each other).
+//      and takes no lock (concurrent retries of a finished request never refuse each other);
+//      without one, a key another request holds is refused at once (IdempotencyKeyInFlight),
+//      before the request does any work.
 //   2. The claim, sent with the BEGIN in front of the work's first write: the request takes the
 //      key's lock, and another request holding it means the first is still running:
 //      IdempotencyKeyInFlight (the claim's failure stops the write sent with it).
@@ -80,7 +82,8 @@ export class IdempotencyService {
     const held = this.#replays.get(recordKey);
     if (held && held.expiresAt > now) return replay(held, request);
     const stamp = this.#replays.stamp();
-    const earlier = await this.#store.find(id, now);
+    const { record: earlier, busy } = await this.#store.lookup(id, now);
+    if (busy) throw new IdempotencyKeyInFlight(RETRY_AFTER_SECONDS);
     if (earlier) {
       if ((earlier.response.body?.length ?? 0) <= MAX_CACHED_BODY_CHARS) this.#replays.set(recordKey, earlier, stamp);
       return replay(earlier, request);
