@@ -160,7 +160,9 @@ async function startServer(name: Server['name'], script: string, env: Record<str
   children.push(child);
   let exited = false;
   child.once('exit', () => (exited = true));
-  const deadline = Date.now() + 30_000;
+  // A server starts in about 3 s here; on a machine busy with other work (npm test runs the smoke
+  // bench beside other test files) it has taken over 30. A server that exits is reported at once.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     const match = ready.exec(readFileSync(logPath, 'utf8'));
     if (match) {
@@ -168,7 +170,7 @@ async function startServer(name: Server['name'], script: string, env: Record<str
       return { name, origin: match[1]!, pid: child.pid! };
     }
     if (exited) throw new Error(`${name} exited at start-up; see ${logPath}`);
-    if (Date.now() > deadline) throw new Error(`${name} did not start within 30 s; see ${logPath}`);
+    if (Date.now() > deadline) throw new Error(`${name} did not start within 120 s; see ${logPath}`);
     await sleep(100);
   }
 }
