@@ -8,6 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 
+// The whole harness (seeding, four server starts, every scenario, the live stream's measures):
+// about 85 s alone, and past tap's default of 120 beside the other test files on a busy machine.
+t.setTimeout(300_000);
+
 const SCENARIOS = [
   'feed-small-data', 'get-post', 'account-posts', 'feed', 'feed-1000-friends', 'channel-posts', 'channel-page-1',
   'create-post', 'feed-while-posting', 'replay-post', 'patch-post', 'list-notifications', 'list-conversations', 'list-messages', 'send-message', 'sessions',
