@@ -91,15 +91,6 @@ export class IdempotencyStore {
     return { record: row && row.fingerprint !== null ? fromRow(id, row) : null, busy: row?.busy === true };
   }
 
-  /** The record of `id` that has not expired at `now`. */
-  async find(id: KeyId, now: Date): Promise<StoredRecord | null> {
-    const [row] = await this.#db.query(
-      `select ${RECORD_COLUMNS} from idempotency.record where scope = $1 and operation = $2 and key = $3 and expires_at > $4::timestamptz`,
-      [id.scope, id.operation, id.key, now.toISOString()],
-    );
-    return row ? fromRow(id, row) : null;
-  }
-
   /**
    * Runs `work` in a unit of work that holds `id`'s lock (see CLAIM): the claim is sent with the
    * BEGIN, in front of the first statement `work` sends (or with the COMMIT, if it sends none),

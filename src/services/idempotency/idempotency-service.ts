@@ -107,7 +107,7 @@ export class IdempotencyService {
       if (error instanceof Discarded) return { response: error.response, replayed: false };
       if (!this.#store.isKeyTaken(error)) throw error;
       // The first request with this key committed after the lookup.
-      const committed = await this.#store.find(id, this.#now());
+      const { record: committed } = await this.#store.lookup(id, this.#now());
       if (!committed) throw error;
       return replay(committed, request);
     }
