@@ -11,7 +11,6 @@ import { withCall } from '../src/services/call-context.ts';
 import { uniqueHandle } from './helpers/agora.ts';
 import { checkCounted, checkOutage, checkRecovered, serveApart } from './helpers/served-apart.ts';
 
-t.setTimeout(120_000);
 
 const apart = await serveApart(t, 'accounts', { instances: 2 });
 const [a, b] = apart.instances as [(typeof apart.instances)[number], (typeof apart.instances)[number]];

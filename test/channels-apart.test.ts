@@ -12,7 +12,6 @@ import { withCall } from '../src/services/call-context.ts';
 import { checkInternalApi, checkKeyedRetry, checkOutageAndRecovery, internalCalls, notificationsOf, outboundCalls, startDomainApart } from './helpers/domain-apart.ts';
 import { total } from './helpers/metrics.ts';
 
-t.setTimeout(120_000);
 
 // The instance runs the job queue: its notifications consumer asks the channels server who may hear of a post.
 const apart = await startDomainApart(t, 'channels', { apiJobs: true });

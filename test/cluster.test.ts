@@ -151,7 +151,10 @@ t.test('durable events across instances: a friend request notifies once, within 
 t.test('key misuse across instances: the same key with another body is a 422 and creates nothing', (t) => scenarios.keyMisuse(t));
 
 t.test('crash: an instance killed while it processes keyed creations; the keys are retried on another', async (t) => {
-  const LEASE_SECONDS = 3;
+  // Long enough that every probe below is answered while the dead instance's keys are still
+  // held, even on a machine busy with other work (each probe gets PROBE_MS).
+  const LEASE_SECONDS = 8;
+  const PROBE_MS = 4000;
   const doomed = await cluster.start('doomed', { IDEMPOTENCY_LOCK_SECONDS: String(LEASE_SECONDS) });
 
   // Finished before the crash: committed with their keys.
@@ -169,7 +172,7 @@ t.test('crash: an instance killed while it processes keyed creations; the keys a
   const release = await blockSignUps(t);
   const inFlight = Array.from({ length: 20 }, (_, i) => ({ key: randomUUID(), body: newAccount(`crashfly${i}`) }));
   const doomedSends = inFlight.map(({ key, body }) => cluster.send(doomed, 'POST', '/v1/accounts', { headers: { 'idempotency-key': key }, body }).catch(() => 'connection lost'));
-  await eventually('8 of its transactions hold their keys and wait for the table', 10_000, async () => {
+  await eventually('8 of its transactions hold their keys and wait for the table', 60_000, async () => {
     const [row] = await cluster.sql<{ n: number }>(
       `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like 'insert into accounts.account %'`,
     );
@@ -189,7 +192,7 @@ t.test('crash: an instance killed while it processes keyed creations; the keys a
   // three instances, so that those waiting do not fill one instance's pool of 10 connections.)
   const probes = await Promise.all(
     inFlight.map(({ key, body }, i) =>
-      cluster.send(cluster.instances[i % 3]!, 'POST', '/v1/accounts', { headers: { 'idempotency-key': key }, body, signal: AbortSignal.timeout(1000) }).then(
+      cluster.send(cluster.instances[i % 3]!, 'POST', '/v1/accounts', { headers: { 'idempotency-key': key }, body, signal: AbortSignal.timeout(PROBE_MS) }).then(
         (res) => (res.status === 409 && res.json.type === 'urn:agora:problem:idempotency-in-flight' ? 'in flight' : `${res.status}`),
         () => 'waiting',
       ),

@@ -10,6 +10,8 @@ import t from 'tap';
 import { startAgora } from './helpers/agora.ts';
 
 const CHROMIUM = process.env.CHROMIUM ?? 'chromium';
+// Three renders in a real browser, each a few seconds alone and many times that on a busy machine.
+t.setTimeout(600_000);
 
 function run(file: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -41,7 +43,7 @@ if (!available && process.env.CI !== 'true') {
       '--dump-dom',
       `${agora.origin}${path}`,
     ];
-    const result = await run(CHROMIUM, args, 110_000);
+    const result = await run(CHROMIUM, args, 200_000);
     if (result.code !== 0) throw new Error(`chromium failed (${result.code}): ${result.stderr.slice(-2000)}`);
     return result.stdout;
   }

@@ -18,7 +18,6 @@ import { notificationsOf as notificationsOfClient } from './helpers/domain-apart
 import { total } from './helpers/metrics.ts';
 import { cloneTemplate, freePort } from './helpers/postgres.ts';
 
-t.setTimeout(120_000);
 
 const TOKEN = `internal-${randomUUID()}`;
 const DEADLINE_MS = 1500;

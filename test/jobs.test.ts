@@ -10,6 +10,7 @@ import { loadConfig } from '../src/config.ts';
 import { eventually } from './helpers/locks.ts';
 import { clientUow, createTestQueue, testEffects, TEST_QUEUE, type EffectJob } from './helpers/jobs.ts';
 import { parseMetrics, total } from './helpers/metrics.ts';
+import { START_MS } from './helpers/deadlines.ts';
 import { cloneTemplate, freePort } from './helpers/postgres.ts';
 import { projectRoot } from './helpers/server-command.ts';
 
@@ -80,7 +81,7 @@ function workerProcess(t: Test, url: string) {
     await exited;
   });
   const waitFor = (what: string, match: (line: Record<string, unknown>) => boolean) =>
-    eventually(what, () => (lines.some(match) ? true : undefined), 60_000);
+    eventually(what, () => (lines.some(match) ? true : undefined), START_MS);
   return { child, lines, exited, waitFor };
 }
 
@@ -158,7 +159,7 @@ t.test('a worker alone (npm run worker) runs the consumers and serves no API', a
   const lines: string[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => void lines.push(line));
   t.teardown(() => void child.kill('SIGKILL'));
-  await eventually('the worker started', () => (lines.some((l) => l.includes('"worker started"')) ? true : undefined), 60_000);
+  await eventually('the worker started', () => (lines.some((l) => l.includes('"worker started"')) ? true : undefined), START_MS);
   await t.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'nothing listens on PORT');
   t.notOk(lines.some((l) => l.includes('docs at')), 'no API announced');
   child.kill('SIGTERM');

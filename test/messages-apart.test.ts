@@ -15,7 +15,6 @@ import { total } from './helpers/metrics.ts';
 import type { OpenStream } from './helpers/sse.ts';
 import { stream } from './helpers/stream-source.ts';
 
-t.setTimeout(120_000);
 
 // The messages server runs the job queue (it publishes message.sent), and so does the instance (its
 // worker makes notifications while the messages server is down).

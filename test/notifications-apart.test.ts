@@ -13,7 +13,6 @@ import { total } from './helpers/metrics.ts';
 import { checkCounted, checkOutage, checkRecovered, serveApart, waitFor } from './helpers/served-apart.ts';
 import { stream } from './helpers/stream-source.ts';
 
-t.setTimeout(120_000);
 
 const apart = await serveApart(t, 'notifications');
 const api = apart.instances[0]!;

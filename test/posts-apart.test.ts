@@ -14,7 +14,6 @@ import { withCall } from '../src/services/call-context.ts';
 import { checkInternalApi, checkKeyedRetry, checkOutageAndRecovery, internalCalls, notificationsOf, outboundCalls, startDomainApart } from './helpers/domain-apart.ts';
 import { total } from './helpers/metrics.ts';
 
-t.setTimeout(120_000);
 
 // The posts server runs the job queue (it publishes post.published), and so does the instance (its worker makes notifications).
 const apart = await startDomainApart(t, 'posts', { jobs: true, apiJobs: true });

@@ -5,6 +5,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import t from 'tap';
+import { START_MS } from './helpers/deadlines.ts';
 import { eventually } from './helpers/locks.ts';
 import { freePort } from './helpers/postgres.ts';
 import { embeddedDataDir, isRunning, postmasterPid, spawnServer, whenListening } from './helpers/server-process.ts';
@@ -55,7 +56,7 @@ t.test('a start that fails (the port is taken) says so in one line, stops the da
   const port = (squatter.address() as { port: number }).port;
 
   const server = await spawnServer(t, { via: 'node', dataDir, env: { PORT: String(port) } });
-  const failedAt = await eventually('the failure to be reported', () => (/EADDRINUSE/.test(server.stderr()) ? Date.now() : undefined), 60_000);
+  const failedAt = await eventually('the failure to be reported', () => (/EADDRINUSE/.test(server.stderr()) ? Date.now() : undefined), START_MS);
   const exit = await Promise.race([
     server.exited,
     new Promise<never>((_, fail) => setTimeout(() => fail(new Error('no exit within 30 s of the failure')), 30_000).unref()),

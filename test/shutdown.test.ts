@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import t from 'tap';
 import { createAgoraClient, unwrap } from 'agora-sdk';
 import { checkedFetch, createTestDatabase, uniqueHandle } from './helpers/agora.ts';
+import { START_MS } from './helpers/deadlines.ts';
 import { eventually, lockRows, waitForLockWaiters } from './helpers/locks.ts';
 import { freePort } from './helpers/postgres.ts';
 import { projectRoot, serverArgs } from './helpers/server-command.ts';
@@ -56,7 +57,7 @@ t.test('SIGTERM: in-flight requests complete, new connections are refused, exit 
   await eventually('the server to listen', () => {
     if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}: ${stderr}`);
     return logs.some((l) => /^docs at /.test(l.msg ?? '')) ? true : undefined;
-  }, 30_000);
+  }, START_MS);
 
   const baseUrl = `http://127.0.0.1:${port}/v1`;
   const anonymous = createAgoraClient({ baseUrl, fetch: checkedFetch() });

@@ -14,7 +14,6 @@ import { checkedFetch } from './helpers/agora.ts';
 import { openStream, type OpenStream } from './helpers/sse.ts';
 import { stream } from './helpers/stream-source.ts';
 
-t.setTimeout(120_000);
 
 // The stream server holds a cap of two streams per account and sends a heartbeat every second;
 // the instance runs the job queue (its worker makes the notifications).

@@ -13,7 +13,6 @@ import { withCall } from '../src/services/call-context.ts';
 import { checkInternalApi, checkOutageAndRecovery, internalCalls, outboundCalls, startDomainApart } from './helpers/domain-apart.ts';
 import { parseMetrics, total } from './helpers/metrics.ts';
 
-t.setTimeout(120_000);
 
 // The timelines server runs the worker (the fan-out, and the friendships' consumer); so does the instance (the consumer, through the stub).
 const apart = await startDomainApart(t, 'timelines', { jobs: true, apiJobs: true });

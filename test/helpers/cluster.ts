@@ -6,6 +6,7 @@ import pg from 'pg';
 import { assertConforms } from './contract.ts';
 import { readResponse, type RawResponse } from './http.ts';
 import { parseMetrics, type Scrape } from './metrics.ts';
+import { START_MS } from './deadlines.ts';
 import { cloneTemplate, createEmptyDatabase } from './postgres.ts';
 import { serverArgs } from './server-command.ts';
 
@@ -113,7 +114,7 @@ export async function startCluster(t: Tap, count: number, env: Record<string, st
     const listening = new Promise<string>((resolve, reject) => {
       // Generous: instances started together on an empty database wait for the one migrating it,
       // on a machine that may be busy with other work.
-      const timer = setTimeout(() => reject(new Error(`${name} did not start within 90 s: ${stderr.join('')}`)), 90_000);
+      const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_MS / 1000} s: ${stderr.join('')}`)), START_MS);
       void exited.then(() => reject(new Error(`${name} exited at start-up: ${stderr.join('')}`)));
       createInterface({ input: child.stdout! }).on('line', (line) => {
         let entry: Record<string, any>;

@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { START_MS } from './deadlines.ts';
 import { eventually } from './locks.ts';
 import { freePort } from './postgres.ts';
 import { projectRoot, serverArgs } from './server-command.ts';
@@ -128,6 +129,6 @@ export async function spawnServer(t: Tap, options: SpawnOptions): Promise<Server
 
 /** Waits until the server listens and names its node process. */
 export async function whenListening(server: ServerProcess): Promise<{ nodePid: number }> {
-  const line = await server.waitForLog('the server to listen', (l) => /^docs at /.test(l.msg ?? ''));
+  const line = await server.waitForLog('the server to listen', (l) => /^docs at /.test(l.msg ?? ''), START_MS);
   return { nodePid: line.pid as number };
 }
