@@ -19,7 +19,19 @@ export interface OpenApiDocument {
 
 export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
+const parsed = new Map<string, Spec>();
+
+/**
+ * The contract at `path`, read and parsed once per process (YAML parsing costs about a quarter of
+ * a second for `openapi.yaml`; a process that builds several apps, as the tests do, pays it once).
+ * Each call gets a document of its own: the app's plugins may add to the one they are given.
+ */
 export function loadSpec(path: URL = specPath): Spec {
-  const text = readFileSync(path, 'utf8');
-  return { text, document: parse(text) as OpenApiDocument };
+  let spec = parsed.get(path.href);
+  if (!spec) {
+    const text = readFileSync(path, 'utf8');
+    spec = { text, document: parse(text) as OpenApiDocument };
+    parsed.set(path.href, spec);
+  }
+  return { text: spec.text, document: structuredClone(spec.document) };
 }
