@@ -1,7 +1,8 @@
 // `npm test`: one PostgreSQL for the whole run (embedded unless DATABASE_URL is set), a template
-// database migrated once, then tap. Each test file clones the template into its own database.
-import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+// database migrated once, then the test files (test/runner.ts), each a tap test in a process of its
+// own; each clones the template into its own database. `npm test -- test/a.test.ts …` runs only
+// those files.
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { persistence } from '../src/domains/index.ts';
@@ -9,8 +10,16 @@ import { migrate } from '../src/persistence/migrations.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl, freePort, runAdmin } from './helpers/postgres.ts';
+import { findTestFiles, runTests } from './runner.ts';
 
 const TEMPLATE = `agora_test_template_${process.pid}`;
+
+const files = process.argv.slice(2);
+const option = files.find((arg) => arg.startsWith('-'));
+if (option) {
+  console.error(`npm test takes test files only (npm test -- test/a.test.ts …), not options: ${option}`);
+  process.exit(2);
+}
 
 let embedded: EmbeddedDatabase | undefined;
 let adminUrl: string;
@@ -38,24 +47,28 @@ try {
   await migrate(orm);
   await orm.close(true);
 
-  const tap = spawn(resolve('node_modules/.bin/tap'), process.argv.slice(2), {
-    stdio: ['inherit', 'pipe', 'inherit'],
+  const { tap: settings } = JSON.parse(readFileSync(resolve('package.json'), 'utf8')) as { tap: { jobs: number; timeout: number } };
+  const results = await runTests(files.length > 0 ? files : findTestFiles(resolve('.')), {
+    root: resolve('.'),
+    jobs: settings.jobs,
+    timeoutSeconds: settings.timeout,
     env: {
       ...process.env,
+      // tap's TypeScript plugin: Node strips the types itself.
       TAP_TYPE_STRIP_ONLY: '1',
       AGORA_TEST_ADMIN_URL: adminUrl,
       AGORA_TEST_TEMPLATE: TEMPLATE,
     },
+    write: (text) => void process.stdout.write(text),
   });
-  let tail = '';
-  tap.stdout.on('data', (chunk: Buffer) => {
-    process.stdout.write(chunk);
-    tail = (tail + chunk.toString()).slice(-4096);
-  });
-  code = await new Promise<number>((done) => tap.on('close', (c, signal) => done(c ?? (signal ? 1 : 0))));
-  // tap's own summary is a comment; CI reads a plain "N passed, N failed" line.
-  const summary = /# \{ total: (\d+)(?:, pass: (\d+))?(?:, fail: (\d+))?[^}]*\}/.exec(tail);
-  if (summary) console.log(`\ntests: ${summary[2] ?? 0} passed, ${summary[3] ?? 0} failed`);
+  const failed = results.filter((r) => !r.ok);
+  const pass = results.reduce((sum, r) => sum + r.pass, 0);
+  const fail = results.reduce((sum, r) => sum + r.fail, 0);
+  console.log(`# { total: ${pass + fail}, pass: ${pass}${fail ? `, fail: ${fail}` : ''} }`);
+  for (const r of failed) console.log(`# failed: ${r.file}${r.reason ? ` (${r.reason})` : ''}`);
+  // CI reads a plain "N passed, N failed" line.
+  console.log(`\ntests: ${pass} passed, ${fail} failed`);
+  code = failed.length === 0 ? 0 : 1;
 } finally {
   await admin(`drop database if exists "${TEMPLATE}"`).catch(() => {});
   await embedded?.stop();
