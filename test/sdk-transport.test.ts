@@ -28,10 +28,26 @@ const problem = (status: number, type: string, headers: Record<string, string> =
     headers: { 'content-type': 'application/problem+json', ...headers },
   });
 
+/**
+ * Requests a fake fetch has not answered yet. A real fetch holds its request while the request is
+ * in flight; without this, a request that only a hanging promise refers to can be collected,
+ * and with it the signal that was to abort it (undici links a request's signal to the caller's
+ * through a weak reference): the timeout would then fire into nothing.
+ */
+const unanswered = new Set<Request>();
+
 /** A fetch that never answers; it rejects with the signal's reason when the attempt is aborted. */
 const hanging = (request: Request) =>
   new Promise<Response>((_, reject) => {
-    request.signal.addEventListener('abort', () => reject(request.signal.reason), { once: true });
+    unanswered.add(request);
+    request.signal.addEventListener(
+      'abort',
+      () => {
+        unanswered.delete(request);
+        reject(request.signal.reason);
+      },
+      { once: true },
+    );
   });
 
 function scripted(steps: ((request: Request) => Response | Promise<Response>)[], options: Partial<AgoraClientOptions> = {}) {

@@ -82,6 +82,9 @@ t.test('paginate follows next links as they are (scripted)', async (t) => {
   );
 });
 
+/** Requests the hanging fake fetch below has not answered. */
+const unanswered = new Set<Request>();
+
 t.test("v2 shares v1's machinery: a failed page is retried, timeouts and cancellation hold (scripted)", async (t) => {
   const json = (body: unknown, status = 200) =>
     new Response(JSON.stringify(body), { status, headers: { 'content-type': status < 400 ? 'application/json' : 'application/problem+json' } });
@@ -110,7 +113,17 @@ t.test("v2 shares v1's machinery: a failed page is retried, timeouts and cancell
     baseUrl: 'http://agora.test/v2',
     retry: false,
     timeoutMs: 50,
-    fetch: (request: Request) => new Promise<Response>((_, reject) => request.signal.addEventListener('abort', () => reject(request.signal.reason))),
+    // Held while unanswered, as a real fetch holds its request: otherwise the request, and the
+    // signal that is to abort it (linked to the caller's through a weak reference), could be
+    // collected before the timeout fires, which would then abort nothing.
+    fetch: (request: Request) =>
+      new Promise<Response>((_, reject) => {
+        unanswered.add(request);
+        request.signal.addEventListener('abort', () => {
+          unanswered.delete(request);
+          reject(request.signal.reason);
+        });
+      }),
   });
   await t.rejects(unwrap(hanging.GET('/feed')), AgoraTimeoutError, 'an attempt without an answer times out');
 
