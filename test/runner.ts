@@ -103,7 +103,8 @@ export async function runTests(files: readonly string[], options: RunnerOptions)
       // A failed assertion shows in the file's own output; these would not.
       const reason = killed ? 'killed: it ran past every timeout' : code !== 0 ? `exited with ${signal ?? code}` : !summary ? 'exited without a summary' : undefined;
       const ok = !reason && !!summary && summary.fail === 0;
-      const result: FileResult = { file, ok, pass: summary?.pass ?? 0, fail: summary?.fail ?? (ok ? 0 : 1), ms, ...(reason ? { reason } : {}) };
+      // A file that failed without a failed assertion (it crashed, or was killed) counts as one.
+      const result: FileResult = { file, ok, pass: summary?.pass ?? 0, fail: ok ? 0 : Math.max(1, summary?.fail ?? 0), ms, ...(reason ? { reason } : {}) };
       results.push(result);
       options.write(`# Subtest: ${file}\n${indent(output.trimEnd())}\n${ok ? 'ok' : 'not ok'} ${results.length} - ${file} # time=${ms}ms${reason ? `\n  ---\n  reason: ${JSON.stringify(reason)}\n  ...` : ''}\n\n`);
     }
