@@ -79,7 +79,9 @@ t.test('a stalled database: 503 with Retry-After within the deadline, refused at
   const resumedAt = Date.now();
   await eventually('a request to succeed', async () => ((await read()).status === 200 ? true : undefined));
   const back = Date.now() - resumedAt;
-  t.ok(back < 1000, `served again ${back} ms after the database returned`);
+  // Probed every 200 ms during an outage: back within a second alone (without the probes it
+  // would be the next periodic check, 10 minutes away here); a busy machine may add SLACK_MS.
+  t.ok(back < 1000 + SLACK_MS, `served again ${back} ms after the database returned`);
   t.equal(total(await agora.scrape(), 'agora_db_up'), 1);
   t.equal((await probe(agora.origin)).status, 200);
 
