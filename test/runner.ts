@@ -2,7 +2,7 @@
 // TAP stream. Each file is a tap test (`import t from 'tap'`) that runs as it is, with `node
 // <file>`. This replaces tap's own runner, which loads a module-tracking hook (for coverage and
 // `--changed`, neither used here) into every test process and every process a test spawns: about
-// a second of CPU each, a seventh of the whole suite on two cores.
+// a second of CPU each, a quarter of the suite's CPU (README, "Tests").
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
