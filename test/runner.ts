@@ -31,7 +31,7 @@ export interface FileResult {
 
 /** The test files under `dir`, recursively: every `*.test.ts`, sorted. */
 export function findTestFiles(root: string, dir = 'test'): string[] {
-  return (readdirSync(join(root, dir), { recursive: true, withFileTypes: true }) as { name: string; parentPath: string; isFile(): boolean }[])
+  return readdirSync(join(root, dir), { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile() && entry.name.endsWith('.test.ts'))
     .map((entry) => relative(root, join(entry.parentPath, entry.name)))
     .sort((a, b) => a.localeCompare(b, 'en'));

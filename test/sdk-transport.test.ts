@@ -18,6 +18,7 @@ import {
   type AgoraClientOptions,
   type RetryEvent,
 } from 'agora-sdk';
+import { hangingFetch } from './helpers/fake-fetch.ts';
 
 const accountId = randomUUID();
 const account = { id: accountId, handle: 'ada', displayName: 'Ada', bio: null, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z', version: 0 };
@@ -26,28 +27,6 @@ const problem = (status: number, type: string, headers: Record<string, string> =
   new Response(JSON.stringify({ type: `urn:agora:problem:${type}`, title: type, status, requestId: 'r1' }), {
     status,
     headers: { 'content-type': 'application/problem+json', ...headers },
-  });
-
-/**
- * Requests a fake fetch has not answered yet. A real fetch holds its request while the request is
- * in flight; without this, a request that only a hanging promise refers to can be collected,
- * and with it the signal that was to abort it (undici links a request's signal to the caller's
- * through a weak reference): the timeout would then fire into nothing.
- */
-const unanswered = new Set<Request>();
-
-/** A fetch that never answers; it rejects with the signal's reason when the attempt is aborted. */
-const hanging = (request: Request) =>
-  new Promise<Response>((_, reject) => {
-    unanswered.add(request);
-    request.signal.addEventListener(
-      'abort',
-      () => {
-        unanswered.delete(request);
-        reject(request.signal.reason);
-      },
-      { once: true },
-    );
   });
 
 function scripted(steps: ((request: Request) => Response | Promise<Response>)[], options: Partial<AgoraClientOptions> = {}) {
@@ -105,7 +84,7 @@ t.test('Retry-After in seconds and as an HTTP date is a floor for the wait', asy
 });
 
 t.test('the timeout of an attempt: retried when safe, then an AgoraTimeoutError', async (t) => {
-  const read = scripted([hanging, hanging, hanging], { timeoutMs: 50, retry: { attempts: 3, baseDelayMs: 1 } });
+  const read = scripted([hangingFetch, hangingFetch, hangingFetch], { timeoutMs: 50, retry: { attempts: 3, baseDelayMs: 1 } });
   const started = Date.now();
   const error = await getAccount(read.client).catch((e: unknown) => e);
   t.ok(error instanceof AgoraTimeoutError, `${error}`);
@@ -114,7 +93,7 @@ t.test('the timeout of an attempt: retried when safe, then an AgoraTimeoutError'
   t.equal(read.sent.length, 3, 'a GET is retried after a timeout');
   t.ok(Date.now() - started >= 140);
 
-  const signIn = scripted([hanging, ok], { timeoutMs: 50 });
+  const signIn = scripted([hangingFetch, ok], { timeoutMs: 50 });
   await t.rejects(signIn.client.POST('/sessions', { body: { email: 'a@example.com', password: 'x' } }), AgoraTimeoutError);
   t.equal(signIn.sent.length, 1, 'a POST without a key may have run: not repeated');
 
@@ -127,7 +106,7 @@ t.test('the timeout of an attempt: retried when safe, then an AgoraTimeoutError'
 
 t.test('cancellation: the caller’s signal stops the attempt and every retry, with its own reason', async (t) => {
   const errors: unknown[] = [];
-  const { client, sent } = scripted([hanging, ok], { hooks: { onError: (e) => void errors.push(e.error) } });
+  const { client, sent } = scripted([hangingFetch, ok], { hooks: { onError: (e) => void errors.push(e.error) } });
   const controller = new AbortController();
   const reason = new Error('the user went away');
   setTimeout(() => controller.abort(reason), 30);

@@ -20,6 +20,7 @@ import {
   type PostV2,
 } from 'agora-sdk';
 import { checkedFetch, startAgora } from './helpers/agora.ts';
+import { hangingFetch } from './helpers/fake-fetch.ts';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -82,9 +83,6 @@ t.test('paginate follows next links as they are (scripted)', async (t) => {
   );
 });
 
-/** Requests the hanging fake fetch below has not answered. */
-const unanswered = new Set<Request>();
-
 t.test("v2 shares v1's machinery: a failed page is retried, timeouts and cancellation hold (scripted)", async (t) => {
   const json = (body: unknown, status = 200) =>
     new Response(JSON.stringify(body), { status, headers: { 'content-type': status < 400 ? 'application/json' : 'application/problem+json' } });
@@ -113,17 +111,7 @@ t.test("v2 shares v1's machinery: a failed page is retried, timeouts and cancell
     baseUrl: 'http://agora.test/v2',
     retry: false,
     timeoutMs: 50,
-    // Held while unanswered, as a real fetch holds its request: otherwise the request, and the
-    // signal that is to abort it (linked to the caller's through a weak reference), could be
-    // collected before the timeout fires, which would then abort nothing.
-    fetch: (request: Request) =>
-      new Promise<Response>((_, reject) => {
-        unanswered.add(request);
-        request.signal.addEventListener('abort', () => {
-          unanswered.delete(request);
-          reject(request.signal.reason);
-        });
-      }),
+    fetch: hangingFetch,
   });
   await t.rejects(unwrap(hanging.GET('/feed')), AgoraTimeoutError, 'an attempt without an answer times out');
 
