@@ -6,6 +6,7 @@
 import t from 'tap';
 import { ifMatch, unwrap, type AgoraClient } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
+import { befriend, catchUp as catchUpWith } from './helpers/timelines.ts';
 
 // Small numbers, so that timelines are cut (horizons, pages across them) and some authors are
 // wide (read on demand) with a handful of accounts.
@@ -18,27 +19,7 @@ const agora = await startAgora(
 );
 
 type Member = Awaited<ReturnType<typeof agora.signUp>>;
-
-/** Waits for the jobs of new friendships, then runs fan-out passes until one finds nothing left. */
-async function catchUp(): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const queue = (await agora.jobs!.backlog()).find((q) => q.queue === 'events.timelines');
-    if (!queue) throw new Error('no events.timelines queue');
-    if (queue.depth + queue.active > 0) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      continue;
-    }
-    const outcome = await agora.services.timelines.fanOut({ full: true });
-    if (outcome.ran && outcome.caughtUp) return;
-  }
-  throw new Error('the fan-out did not catch up');
-}
-
-async function befriend(a: Member, b: Member) {
-  await unwrap(a.client.POST('/friend-requests', { body: { accountId: b.account.id } }));
-  await unwrap(b.client.PUT('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: b.account.id, friendId: a.account.id } } }));
-}
+const catchUp = () => catchUpWith(agora);
 
 /** The whole feed, walked by cursor `limit` posts at a time: `id:text`, newest first. */
 async function walk(client: AgoraClient, limit: number): Promise<string[]> {

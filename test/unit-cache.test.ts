@@ -2,34 +2,8 @@
 // hits and misses, eviction by notification, resets, the size bound, freshness, and reads that
 // race an eviction. No server, no database.
 import t from 'tap';
-import { InvalidatedCache, noCaching, type CacheObserver, type InvalidationSource } from '../src/services/cache.ts';
-
-/** An invalidation source whose freshness, notifications and resets the test controls. */
-class FakeSource implements InvalidationSource {
-  fresh = true;
-  readonly #topics = new Map<string, ((ids: string[]) => void)[]>();
-  readonly #resets: (() => void)[] = [];
-
-  on(topic: string, listener: (ids: string[]) => void): void {
-    this.#topics.set(topic, [...(this.#topics.get(topic) ?? []), listener]);
-  }
-
-  onReset(listener: () => void): void {
-    this.#resets.push(listener);
-  }
-
-  async sync(): Promise<boolean> {
-    return true;
-  }
-
-  notify(topic: string, ids: string[]): void {
-    for (const listener of this.#topics.get(topic) ?? []) listener(ids);
-  }
-
-  reset(): void {
-    for (const listener of this.#resets) listener();
-  }
-}
+import { InvalidatedCache, noCaching, type CacheObserver } from '../src/services/cache.ts';
+import { FakeSource } from './helpers/fake-invalidations.ts';
 
 interface Account {
   id: string;

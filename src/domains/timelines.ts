@@ -3,6 +3,7 @@
 // and changes nothing of theirs: the posts and social domains do not know it exists.
 import { timelinesAllowedMethods, timelinesHandlers, timelinesHandlersV2 } from '../handlers/timelines.ts';
 import { Migration20261202110000 } from '../persistence/migrations/Migration20261202110000.ts';
+import { Migration20261202220000 } from '../persistence/migrations/Migration20261202220000.ts';
 import { timelinesEntities } from '../persistence/timelines/index.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import type { SocialService } from '../services/social/index.ts';
@@ -14,20 +15,23 @@ export const timelines = defineDomain({
   name: 'timelines',
   needs: ['accounts', 'social'],
   entities: timelinesEntities,
-  migrations: { Migration20261202110000 },
-  create: ({ database, config }, others: { accounts: AccountsService; social: SocialService }) =>
+  migrations: { Migration20261202110000, Migration20261202220000 },
+  // The feed pages kept in memory, evicted by Migration20261202220000's notifications.
+  cacheTopics: ['f', 'n', 'p', 'h', 'k'],
+  create: ({ database, config, caching, events }, others: { accounts: AccountsService; social: SocialService }) =>
     createTimelinesDomain(database, others, {
       maxPage: config.maxPage,
       length: config.timelines.length,
       wideFriends: config.timelines.wideFriends,
       fanOutIntervalMs: config.timelines.fanOutIntervalMs,
       freshMs: config.timelines.freshMs,
+      cachePages: config.timelines.cachePages,
       windowMs: 2000,
       graceMs: 60_000,
       sweepIntervalMs: 5000,
       trimIntervalMs: 10_000,
       batch: 2000,
-    }),
+    }, caching, events),
   handlers: ({ timelines }) => ({
     v1: timelinesHandlers(timelines),
     v2: timelinesHandlersV2(timelines),

@@ -143,3 +143,150 @@ export class InvalidatedCache<V> {
     if (id !== key) this.#keysById.delete(id);
   }
 }
+
+/** The evictions a `TaggedCache` remembers, to tell a read that overlapped one of them. */
+const MAX_EVICTIONS_KEPT = 256;
+
+/** What differs between tagged caches (see `TaggedCache`). */
+export interface TaggedCacheOptions<V> {
+  /** The `cache` label of its metrics. */
+  name: string;
+  /** The notification topics whose ids evict entries: an id `x` on topic `t` evicts the entries tagged `t:x`. */
+  topics: readonly string[];
+  /** Topics of which any notification empties the cache (changes too wide to say which entries they touch). */
+  resetTopics?: readonly string[];
+  /** The tags of an entry (`<topic>:<id>`): any notification that names one of them evicts it. */
+  tagsOf: (value: V) => Iterable<string>;
+  /** The most entries it holds (at most `Caching.maxEntries`); 0 turns it off. */
+  maxEntries: number;
+  /** An entry is served for this long at most after it was read (ms). */
+  ttlMs: number;
+  /** Whether entries may be served now, beside the source's freshness (true when absent). */
+  usable?: () => boolean;
+  now?: () => number;
+}
+
+/**
+ * A cache whose entries each depend on several things: an entry carries tags, and a notification
+ * (or a local `evictTags`) naming any of them evicts it. Served, like `InvalidatedCache`, only
+ * while the invalidation source is fresh; emptied when notifications may have been missed; and
+ * a read stamped before an eviction of one of its tags (or a reset) never stores its result:
+ * evictions of other tags meanwhile do not stop it, so that a busy cache still fills. Entries
+ * also expire (`ttlMs`), a last resort for what changes without a notification.
+ */
+export class TaggedCache<V> {
+  readonly #name: string;
+  readonly #source: InvalidationSource;
+  readonly #tagsOf: (value: V) => Iterable<string>;
+  readonly #maxEntries: number;
+  readonly #ttlMs: number;
+  readonly #usable: () => boolean;
+  readonly #now: () => number;
+  readonly #observe: CacheObserver | undefined;
+  readonly #entries = new Map<string, { value: V; tags: string[]; storedAt: number }>();
+  /** Keys by tag. */
+  readonly #keysByTag = new Map<string, Set<string>>();
+  #epoch = 0;
+  /** The latest evictions, oldest first: each one's epoch and tags (null: everything). */
+  readonly #evictions: { epoch: number; tags: ReadonlySet<string> | null }[] = [];
+
+  constructor(caching: Caching, options: TaggedCacheOptions<V>) {
+    this.#name = options.name;
+    this.#source = caching.source;
+    this.#tagsOf = options.tagsOf;
+    this.#maxEntries = Math.min(caching.maxEntries, options.maxEntries);
+    this.#ttlMs = options.ttlMs;
+    this.#usable = options.usable ?? (() => true);
+    this.#now = options.now ?? performance.now.bind(performance);
+    this.#observe = caching.observe;
+    for (const topic of options.topics) caching.source.on(topic, (ids) => this.evictTags(ids.map((id) => `${topic}:${id}`)));
+    for (const topic of options.resetTopics ?? []) caching.source.on(topic, () => this.clear());
+    caching.source.onReset(() => this.clear());
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get #enabled(): boolean {
+    return this.#maxEntries > 0 && this.#source.fresh && this.#usable();
+  }
+
+  /** The cached value, if the cache may serve one. Counts a hit or a miss. */
+  get(key: string): V | undefined {
+    let value: V | undefined;
+    if (this.#enabled) {
+      const entry = this.#entries.get(key);
+      if (entry && this.#now() - entry.storedAt < this.#ttlMs) value = entry.value;
+      else if (entry) this.#remove(key);
+    }
+    this.#observe?.(this.#name, value === undefined ? 'miss' : 'hit', 1);
+    return value;
+  }
+
+  /** Taken before reading the database; `set` stores the result only if nothing was evicted since. */
+  stamp(): number {
+    return this.#epoch;
+  }
+
+  set(key: string, value: V, stamp: number): void {
+    if (!this.#enabled) return;
+    const tags = [...new Set(this.#tagsOf(value))];
+    if (stamp !== this.#epoch && this.#evictedSince(stamp, tags)) return;
+    this.#remove(key);
+    if (this.#entries.size >= this.#maxEntries) {
+      // Oldest first: Map iterates in insertion order.
+      this.#remove(this.#entries.keys().next().value as string);
+    }
+    this.#entries.set(key, { value, tags, storedAt: this.#now() });
+    for (const tag of tags) {
+      const keys = this.#keysByTag.get(tag);
+      if (keys) keys.add(key);
+      else this.#keysByTag.set(tag, new Set([key]));
+    }
+  }
+
+  /** Removes the entries tagged with any of `tags`. */
+  evictTags(tags: Iterable<string>): void {
+    const evicted = new Set(tags);
+    this.#note(evicted);
+    for (const tag of evicted) {
+      const keys = this.#keysByTag.get(tag);
+      if (keys) for (const key of [...keys]) this.#remove(key);
+    }
+  }
+
+  clear(): void {
+    this.#note(null);
+    this.#entries.clear();
+    this.#keysByTag.clear();
+  }
+
+  #note(tags: ReadonlySet<string> | null): void {
+    this.#epoch++;
+    this.#evictions.push({ epoch: this.#epoch, tags });
+    if (this.#evictions.length > MAX_EVICTIONS_KEPT) this.#evictions.shift();
+  }
+
+  /** Whether anything tagged like this may have been evicted since `stamp` (true when it cannot tell). */
+  #evictedSince(stamp: number, tags: readonly string[]): boolean {
+    const first = this.#evictions[0];
+    if (!first || first.epoch > stamp + 1) return true;
+    for (let i = this.#evictions.length - 1; i >= 0 && this.#evictions[i]!.epoch > stamp; i--) {
+      const evicted = this.#evictions[i]!.tags;
+      if (evicted === null || tags.some((tag) => evicted.has(tag))) return true;
+    }
+    return false;
+  }
+
+  #remove(key: string): void {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return;
+    this.#entries.delete(key);
+    for (const tag of entry.tags) {
+      const keys = this.#keysByTag.get(tag);
+      keys?.delete(key);
+      if (keys?.size === 0) this.#keysByTag.delete(tag);
+    }
+  }
+}

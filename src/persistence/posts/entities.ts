@@ -1,6 +1,7 @@
 // The posts domain's table, in the `posts` PostgreSQL schema. Authors and channels live in
 // other domains, so their ids are plain uuids without foreign keys.
 import { defineEntity, p } from '@mikro-orm/core';
+import { notifyingTrigger } from '../triggers.ts';
 
 export const PostEntity = defineEntity({
   name: 'Post',
@@ -23,6 +24,13 @@ export const PostEntity = defineEntity({
   indexes: [
     { name: 'post_author_id_channel_id_created_at_id_index', properties: ['authorId', 'channelId', 'createdAt', 'id'] },
     { name: 'post_channel_id_created_at_id_index', properties: ['channelId', 'createdAt', 'id'] },
+  ],
+  // Invalidate the feed pages every instance keeps in memory (Migration20261202220000; the
+  // functions are the timelines domain's).
+  triggers: [
+    notifyingTrigger('posts', 'post', 'timelines_post_added', 'insert', 'timelines'),
+    notifyingTrigger('posts', 'post', 'timelines_post_changed', 'update', 'timelines'),
+    notifyingTrigger('posts', 'post', 'timelines_post_gone', 'delete', 'timelines'),
   ],
 });
 

@@ -1,6 +1,7 @@
 // The social graph's tables, all in the `social` PostgreSQL schema. Account ids are plain
 // uuids: accounts live in another domain, so there is no foreign key to them.
 import { defineEntity, p } from '@mikro-orm/core';
+import { notifyingTrigger } from '../triggers.ts';
 
 export const FriendRequestEntity = defineEntity({
   name: 'FriendRequest',
@@ -36,6 +37,12 @@ export const FriendshipEntity = defineEntity({
     { name: 'friendship_account_id_id_index', properties: ['accountId', 'id'] },
     // Removing a closed account from everybody else's friends.
     { name: 'friendship_friend_id_index', properties: ['friendId'] },
+  ],
+  // Invalidate the feed pages every instance keeps in memory (Migration20261202220000; the
+  // functions are the timelines domain's).
+  triggers: [
+    notifyingTrigger('social', 'friendship', 'timelines_friendship_added', 'insert', 'timelines'),
+    notifyingTrigger('social', 'friendship', 'timelines_friendship_gone', 'delete', 'timelines'),
   ],
 });
 

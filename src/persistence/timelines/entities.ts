@@ -2,6 +2,7 @@
 // timeline materialized on write (fan-out), and the fan-out's own bookkeeping. Readers,
 // authors and posts live in other domains, so their ids are plain uuids without foreign keys.
 import { defineEntity, p } from '@mikro-orm/core';
+import { notifyingTrigger } from '../triggers.ts';
 
 /** One post in one reader's timeline, keyed as the feed is ordered: (created_at, post_id). */
 export const TimelineEntryEntity = defineEntity({
@@ -14,6 +15,8 @@ export const TimelineEntryEntity = defineEntity({
     postId: p.uuid().primary(),
     authorId: p.uuid(),
   },
+  // Invalidate the feed pages every instance keeps in memory (Migration20261202220000).
+  triggers: [notifyingTrigger('timelines', 'entry', 'entry_added', 'insert'), notifyingTrigger('timelines', 'entry', 'entry_gone', 'delete')],
 });
 
 /**
@@ -30,6 +33,11 @@ export const TimelineOwnerEntity = defineEntity({
     horizonAt: p.datetime(3).nullable(),
     horizonId: p.uuid().nullable(),
   },
+  triggers: [
+    notifyingTrigger('timelines', 'owner', 'owner_added', 'insert'),
+    notifyingTrigger('timelines', 'owner', 'owner_changed', 'update'),
+    notifyingTrigger('timelines', 'owner', 'owner_gone', 'delete'),
+  ],
 });
 
 /** An author with more friends than TIMELINE_WIDE_FRIENDS: not fanned out, read on demand (hybrid). */
@@ -40,6 +48,7 @@ export const TimelineWideEntity = defineEntity({
   properties: {
     accountId: p.uuid().primary(),
   },
+  triggers: [notifyingTrigger('timelines', 'wide', 'wide_added', 'insert'), notifyingTrigger('timelines', 'wide', 'wide_gone', 'delete')],
 });
 
 /** The posts the fan-out has handled, kept for its grace window. */
@@ -62,6 +71,8 @@ export const TimelineFanoutEntity = defineEntity({
     id: p.integer().primary().autoincrement(false),
     caughtUpAt: p.datetime(3),
   },
+  // Its heartbeat reaches every instance (Migration20261202220000): kept feed pages are served only while it is recent.
+  triggers: [notifyingTrigger('timelines', 'fanout', 'fanout_changed', 'update')],
 });
 
 export const timelinesEntities = [TimelineEntryEntity, TimelineOwnerEntity, TimelineWideEntity, TimelineHandledEntity, TimelineFanoutEntity];

@@ -10,8 +10,18 @@ export interface PostPublished {
   createdAt: string;
 }
 
+/**
+ * A general post was published, edited or deleted by this instance (in process only, emitted
+ * once the write is done): for caches that hold what it changed.
+ */
+export interface PostChanged {
+  postId: string;
+  authorId: string;
+}
+
 declare module '../events.ts' {
   interface DomainEventMap {
     'post.published': PostPublished;
+    'post.changed': PostChanged;
   }
 }

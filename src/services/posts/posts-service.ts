@@ -92,7 +92,10 @@ export class PostsArchive implements PostsService {
     // stale) or to edit a channel post, as if the attempt had not been made.
     if (patch.text !== undefined && validText(patch.text)) {
       const edited = await this.#store.updateOwnText(postId, caller.accountId, expectedVersion, patch.text, this.#now());
-      if (edited) return this.#one(edited);
+      if (edited) {
+        await this.#changed(edited);
+        return this.#one(edited);
+      }
     }
     const { row } = await this.#visible(caller, postId);
     if (row.authorId !== caller.accountId) throw new Forbidden('only the author may edit a post');
@@ -104,6 +107,7 @@ export class PostsArchive implements PostsService {
     const outcome = await this.#store.updateText(postId, expectedVersion, checkText(patch.text), this.#now());
     if (outcome.kind === 'not-found') throw new NotFound('post');
     if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
+    await this.#changed(outcome.row);
     return this.#one(outcome.row);
   }
 
@@ -114,6 +118,7 @@ export class PostsArchive implements PostsService {
     const outcome = await this.#store.delete(postId, expectedVersion);
     if (outcome.kind === 'not-found') throw new NotFound('post');
     if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
+    await this.#changed(row);
   }
 
   async permissions(caller: Caller | null, postId: string): Promise<{ update: boolean; delete: boolean }> {
@@ -167,13 +172,28 @@ export class PostsArchive implements PostsService {
     const published = { postId: post.id, authorId: post.authorId, channelId, text, createdAt: now.toISOString() };
     // The post and its event's jobs commit together: with the caller's unit of work when given.
     // A post whose event concerns no consumer (no mention, no channel) is one statement.
-    if (!this.#events?.concerns('post.published', published)) return { ...(await this.#store.insert(post, unitOfWork)), author };
-    const row = await this.#store.unitOfWork(unitOfWork, async (uow) => {
-      const inserted = await this.#store.insert(post, uow);
-      await this.#events!.publish('post.published', published, uow);
-      return inserted;
-    });
+    let row: PostRow;
+    if (!this.#events?.concerns('post.published', published)) {
+      row = await this.#store.insert(post, unitOfWork);
+    } else {
+      row = await this.#store.unitOfWork(unitOfWork, async (uow) => {
+        const inserted = await this.#store.insert(post, uow);
+        await this.#events!.publish('post.published', published, uow);
+        return inserted;
+      });
+    }
+    await this.#changed(row);
     return { ...row, author };
+  }
+
+  /**
+   * Tells this instance's caches that a general post was published, edited or deleted (in
+   * process; other instances hear it from PostgreSQL). In a caller's unit of work the write is not
+   * committed yet: a read between the two may keep the old page until the notification of the
+   * commit evicts it.
+   */
+  async #changed(row: PostRow): Promise<void> {
+    if (row.channelId === null) await this.#events?.emit('post.changed', { postId: row.id, authorId: row.authorId });
   }
 
   /** The post if `caller` may see it, with the caller's access to its channel for a channel post. */

@@ -14,8 +14,14 @@ export interface FriendRequestAccepted {
   friendId: string;
 }
 
+/** Friendships of these accounts began or ended, by this instance (in process only, emitted once the write is done). */
+export interface FriendshipsChanged {
+  accountIds: string[];
+}
+
 declare module '../events.ts' {
   interface DomainEventMap {
+    'friendships.changed': FriendshipsChanged;
     'friendRequest.created': FriendRequestCreated;
     'friendRequest.accepted': FriendRequestAccepted;
   }

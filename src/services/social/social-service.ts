@@ -123,6 +123,7 @@ export class SocialGraphService implements SocialService {
     if (outcome.kind === 'no-request') {
       throw new Conflict('this account has not asked you to be friends; send a request with POST /v1/friend-requests');
     }
+    if (outcome.kind === 'done') await this.#events?.emit('friendships.changed', { accountIds: [accountId, friendId] });
     return { friend: { account: friend, since: outcome.row.createdAt }, created: outcome.kind === 'done' };
   }
 
@@ -151,6 +152,7 @@ export class SocialGraphService implements SocialService {
   async unfriend(caller: Caller, accountId: string, friendId: string): Promise<void> {
     await this.#assertSelf(caller, accountId, 'only the account itself may end its friendships');
     if (!(await this.#store.deleteFriendship(accountId, friendId))) throw new NotFound('friendship');
+    await this.#events?.emit('friendships.changed', { accountIds: [accountId, friendId] });
   }
 
   /** The ids of an account's friends, in one query (for feeds). */

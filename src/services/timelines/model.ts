@@ -7,8 +7,10 @@ export interface TimelinesSettings {
   wideFriends: number;
   /** Pause between fan-out passes that found little to do (TIMELINE_FANOUT_INTERVAL_MS). */
   fanOutIntervalMs: number;
-  /** Feeds are read on demand when the fan-out has not caught up for this long (TIMELINE_FRESH_MS). */
+  /** Feeds are read on demand when the fan-out has not caught up for this long (TIMELINE_FRESH_MS); kept pages are served only while it has. */
   freshMs: number;
+  /** Feed pages this instance keeps in memory (TIMELINE_CACHE_PAGES); 0: none. */
+  cachePages: number;
   /** How far back each pass looks for new posts and friendships (ms). */
   windowMs: number;
   /** How far back a sweep looks, for rows whose transaction committed late (ms). */

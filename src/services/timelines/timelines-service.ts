@@ -16,9 +16,24 @@
 //   `friendRequest.accepted`, on the job queue);
 // - while the fan-out has not caught up recently (no worker, or one far behind), feeds are read
 //   on demand, as before this domain: a stopped worker makes feeds slower, never wrong.
+//
+// Pages read by cursor are kept in memory (TIMELINE_CACHE_PAGES), as the rows read, before the
+// authors are added (their summaries are the accounts domain's cache): a page is served again,
+// with no query, until something it was read from changes. PostgreSQL announces those changes to
+// every instance (Migration20261202220000): the reader's timeline entries, horizon or friendships
+// ("f:<owner>"), a new general post by an author the page reads on demand, the reader itself
+// or a wide friend ("n:<author>"), an edit or deletion of a post the page read ("p:<post>"),
+// and a change of the wide authors ("h:", which empties it). This instance's own writes evict
+// at once, through the posts and social domains' in-process events, so that a writer reads its
+// own write; others' within the caches' staleness bound (CACHE_MAX_STALENESS_MS). Kept pages are
+// served only while the fan-out is fresh, as the database sees it: each time a pass catches up
+// it says so ("k:<when>"), and a page is served only while the last of these is more recent
+// than TIMELINE_FRESH_MS (otherwise feeds are read on demand, as above). A page is kept for a
+// minute at most (KEPT_MS), a last resort for a change that would come without a notification.
 import type { FeedRow, Key, PassOutcome, TimelinesStore } from '../../persistence/timelines/index.ts';
 import { compareKeys } from '../../persistence/timelines/index.ts';
 import type { AccountsService, Caller } from '../accounts/index.ts';
+import { noCaching, TaggedCache, type Caching } from '../cache.ts';
 import { pageStart, toPage, type Page, type PageRequest } from '../pagination.ts';
 import type { Post } from '../posts/index.ts';
 import type { SocialService } from '../social/index.ts';
@@ -26,7 +41,32 @@ import type { TimelinesSettings } from './model.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 
 const byTime = { byTime: true };
+/** How long a feed page is kept at most, however little changed. */
+const KEPT_MS = 60_000;
 const createdAt = (row: FeedRow) => row.createdAt;
+
+/** A page as read: its rows (one beyond the page, which tells whether there is a next one), and what it was read from. */
+interface CachedPage {
+  ownerId: string;
+  /** The authors read on demand: the reader and its wide friends. */
+  onDemand: string[];
+  rows: FeedRow[];
+}
+
+function* pageTags(page: CachedPage): Iterable<string> {
+  yield `f:${page.ownerId}`;
+  for (const author of page.onDemand) yield `n:${author}`;
+  for (const row of page.rows) yield `p:${row.id}`;
+}
+
+/** What changed, as this instance's writers tell it: the pages it touches are evicted at once. */
+export interface FeedChange {
+  /** Accounts whose friendships changed. */
+  owners?: string[];
+  /** Authors who published, edited or deleted a general post. */
+  authors?: string[];
+  posts?: string[];
+}
 
 /**
  * What the timelines domain does when asked, in process or through the stub
@@ -59,12 +99,42 @@ export class HomeTimelines implements TimelinesService {
   #lastSweep = 0;
   /** A pass found more than a batch: the next ones look over the whole grace window until one catches up. */
   #behind = false;
+  readonly #pages: TaggedCache<CachedPage>;
+  /** When the fan-out last caught up, as its notifications tell (ms since the epoch). */
+  #caughtUpAt = Number.NEGATIVE_INFINITY;
 
-  constructor(store: TimelinesStore, others: { accounts: AccountsService; social: SocialService }, settings: TimelinesSettings) {
+  constructor(store: TimelinesStore, others: { accounts: AccountsService; social: SocialService }, settings: TimelinesSettings, caching: Caching = noCaching) {
     this.#store = store;
     this.#accounts = others.accounts;
     this.#social = others.social;
     this.#settings = settings;
+    this.#pages = new TaggedCache(caching, {
+      name: 'feed_pages',
+      topics: ['f', 'n', 'p'],
+      resetTopics: ['h'],
+      // Also 'k' (the fan-out caught up), heard below.
+      tagsOf: pageTags,
+      maxEntries: settings.cachePages,
+      ttlMs: KEPT_MS,
+      usable: () => Date.now() - this.#caughtUpAt < settings.freshMs,
+    });
+    caching.source.on('k', (ids) => {
+      const at = Number(ids[0]);
+      if (Number.isFinite(at)) this.#caughtUpAt = at;
+    });
+    caching.source.onReset(() => {
+      this.#caughtUpAt = Number.NEGATIVE_INFINITY;
+    });
+  }
+
+  /** This instance's own writes: the pages they touch are evicted now, not when PostgreSQL's notification comes back. */
+  forgetPages(change: FeedChange | 'all'): void {
+    if (change === 'all') return this.#pages.clear();
+    this.#pages.evictTags([
+      ...(change.owners ?? []).map((id) => `f:${id}`),
+      ...(change.authors ?? []).map((id) => `n:${id}`),
+      ...(change.posts ?? []).map((id) => `p:${id}`),
+    ]);
   }
 
   /** The general posts of the caller and its friends, newest first. */
@@ -79,33 +149,48 @@ export class HomeTimelines implements TimelinesService {
       // A page number (v1's `page`, capped by MAX_PAGE): read on demand.
       rows = await this.#store.onRead([ownerId, ...(await this.#social.friendIdsOf(ownerId))], limit, undefined, start.offset);
     } else {
-      rows = await this.#page(ownerId, limit, before);
+      const key = `${ownerId} ${limit} ${request.cursor ?? ''}`;
+      const cached = this.#pages.get(key);
+      if (cached) {
+        rows = cached.rows;
+      } else {
+        const stamp = this.#pages.stamp();
+        const read = await this.#page(ownerId, limit, before);
+        rows = read.rows;
+        if (read.onDemand) this.#pages.set(key, { ownerId, onDemand: read.onDemand, rows }, stamp);
+      }
     }
     const page = toPage(rows, request.limit, filters, createdAt);
     return { items: await this.#withAuthors(page.items), nextCursor: page.nextCursor };
   }
 
-  async #page(ownerId: string, limit: number, before: Key | undefined): Promise<FeedRow[]> {
+  /**
+   * The rows of a page by cursor, and (`onDemand`, the authors it read on demand) whether it may
+   * be kept: not when it was read on demand because the fan-out is behind, since it then
+   * depends on every friend's new posts.
+   */
+  async #page(ownerId: string, limit: number, before: Key | undefined): Promise<{ rows: FeedRow[]; onDemand?: string[] }> {
     // The friends, the timeline's state and the fan-out's freshness: one statement.
     let state = await this.#store.state(ownerId, this.#settings.freshMs);
     let authors = [ownerId, ...state.friends];
-    if (!state.fresh) return this.#store.onRead(authors, limit, before);
+    if (!state.fresh) return { rows: await this.#store.onRead(authors, limit, before) };
     if (!state.materialized) {
       await this.#store.materialize(ownerId, this.#settings.length);
       state = await this.#store.state(ownerId, this.#settings.freshMs);
       authors = [ownerId, ...state.friends];
-      if (!state.fresh || !state.materialized) return this.#store.onRead(authors, limit, before);
+      if (!state.fresh || !state.materialized) return { rows: await this.#store.onRead(authors, limit, before) };
     }
     const { horizon, friends } = state;
-    // The whole page is older than the timeline keeps: on demand.
-    if (horizon && before && compareKeys(before, horizon) <= 0) return this.#store.onRead(authors, limit, before);
+    const onDemand = [ownerId, ...state.wideFriends];
+    // The whole page is older than the timeline keeps: on demand (no new post can enter it).
+    if (horizon && before && compareKeys(before, horizon) <= 0) return { rows: await this.#store.onRead(authors, limit, before), onDemand };
     const wide = new Set(state.wideFriends);
     const fanned = friends.filter((f) => !wide.has(f));
-    const rows = await this.#store.page(ownerId, fanned, [ownerId, ...state.wideFriends], limit, horizon, before);
-    if (rows.length >= limit || !horizon) return rows;
+    const rows = await this.#store.page(ownerId, fanned, onDemand, limit, horizon, before);
+    if (rows.length >= limit || !horizon) return { rows, onDemand };
     // The timeline ends at its horizon before the page is full: the rest is read on demand,
     // from just before the horizon (keys are unique, so nothing is read twice or skipped).
-    return [...rows, ...(await this.#store.onRead(authors, limit - rows.length, horizon))];
+    return { rows: [...rows, ...(await this.#store.onRead(authors, limit - rows.length, horizon))], onDemand };
   }
 
   /**
@@ -120,6 +205,8 @@ export class HomeTimelines implements TimelinesService {
     const outcome = await this.#store.pass({ batch: s.batch, windowMs: full ? s.graceMs : s.windowMs, wideFriends: s.wideFriends, length: s.length });
     if (outcome.ran) this.#behind = !outcome.caughtUp;
     for (const owner of outcome.touched) this.#grown.add(owner);
+    // This instance's own pass: its pages now, other instances' when the notification comes.
+    if (outcome.touched.length > 0) this.forgetPages({ owners: outcome.touched });
     if (full && outcome.ran) {
       this.#lastSweep = now;
       await this.#store.forgetHandled(s.graceMs);
@@ -129,6 +216,7 @@ export class HomeTimelines implements TimelinesService {
       const owners = [...this.#grown];
       this.#grown.clear();
       for (let i = 0; i < owners.length; i += 1000) await this.#store.trim(owners.slice(i, i + 1000), s.length);
+      this.forgetPages({ owners });
     }
     return outcome;
   }
@@ -170,11 +258,14 @@ export class HomeTimelines implements TimelinesService {
   async onFriendRequestAccepted(event: { accountId: string; friendId: string }, uow?: UnitOfWork): Promise<void> {
     const { touched } = await this.#store.befriend(uow, [event.accountId, event.friendId], this.#settings.length);
     for (const owner of touched) this.#grown.add(owner);
+    this.forgetPages({ owners: touched });
   }
 
   /** A closed account keeps no timeline. */
   async forgetAccount(accountId: string): Promise<void> {
     await this.#store.forgetOwner(accountId);
+    // Its posts went from every page that read them, and its friends' friendships changed.
+    this.#pages.clear();
   }
 
   async #withAuthors(rows: FeedRow[]): Promise<Post[]> {
