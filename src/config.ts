@@ -278,7 +278,7 @@ export function loadConfig(env: Env = process.env): Config {
       wideFriends: integer(env, 'TIMELINE_WIDE_FRIENDS', 2000, 1, 10_000_000),
       fanOutIntervalMs: integer(env, 'TIMELINE_FANOUT_INTERVAL_MS', 100, 10, 60_000),
       freshMs: integer(env, 'TIMELINE_FRESH_MS', 5000, 100, 600_000),
-      cachePages: integer(env, 'TIMELINE_CACHE_PAGES', 2000, 0, 1_000_000),
+      cachePages: integer(env, 'TIMELINE_CACHE_PAGES', 1000, 0, 1_000_000),
     },
     session: { idleTtlSeconds: idle, absoluteTtlSeconds: absolute },
     rateLimit: {

@@ -23,8 +23,8 @@ function setup(options: { maxEntries?: number; ttlMs?: number; usable?: () => bo
       topics: ['f', 'p'],
       resetTopics: ['h'],
       tagsOf: function* (page) {
-        yield `f:${page.owner}`;
-        for (const post of page.posts) yield `p:${post}`;
+        yield ['f', page.owner] as const;
+        for (const post of page.posts) yield ['p', post] as const;
       },
       maxEntries: options.maxEntries ?? 10,
       ttlMs: options.ttlMs ?? 1000,
@@ -84,6 +84,30 @@ t.test('a read that raced an eviction of its own tags is not stored; one that ra
   for (let i = 0; i < 300; i++) source.notify('p', [`q${i}`]);
   cache.set('c', { owner: 'c', posts: [] }, stamp);
   t.equal(cache.get('c'), undefined, 'too many evictions since to tell');
+  stamp = cache.stamp();
+  source.notify('f', Array.from({ length: 30_000 }, (_, i) => `o${i}`));
+  cache.set('d', { owner: 'o5', posts: [] }, stamp);
+  t.equal(cache.get('d'), undefined, 'one eviction of more ids than it keeps in all is still kept, and names it');
+  stamp = cache.stamp();
+  source.notify('f', ['o1']);
+  cache.set('d', { owner: 'o5', posts: [] }, stamp);
+  t.ok(cache.get('d'), 'a read that raced another id is stored');
+});
+
+t.test('an entry tagged by ids that other entries share leaves the others alone', async (t) => {
+  const { source, cache, put } = setup();
+  put('a', { owner: 'a', posts: ['p1', 'p2'] });
+  put('b', { owner: 'b', posts: ['p1'] });
+  put('c', { owner: 'c', posts: ['p1', 'p3'] });
+  put('a', { owner: 'a', posts: ['p2'] });
+  source.notify('p', ['p1']);
+  t.ok(cache.get('a'), 'replaced by a page without p1');
+  t.equal(cache.get('b'), undefined);
+  t.equal(cache.get('c'), undefined);
+  source.notify('p', ['p3']);
+  source.notify('p', ['p2']);
+  t.equal(cache.get('a'), undefined);
+  t.equal(cache.size, 0);
 });
 
 t.test('entries expire after ttlMs', async (t) => {

@@ -144,19 +144,24 @@ export class InvalidatedCache<V> {
   }
 }
 
-/** The evictions a `TaggedCache` remembers, to tell a read that overlapped one of them. */
+/** The evictions a `TaggedCache` remembers, to tell a read that overlapped one of them: at most this many, */
 const MAX_EVICTIONS_KEPT = 256;
+/** and at most this many ids in all. */
+const MAX_EVICTED_IDS_KEPT = 20_000;
+
+/** A tag of a `TaggedCache` entry: a notification on `topic` naming `id` evicts it. */
+export type Tag = readonly [topic: string, id: string];
 
 /** What differs between tagged caches (see `TaggedCache`). */
 export interface TaggedCacheOptions<V> {
   /** The `cache` label of its metrics. */
   name: string;
-  /** The notification topics whose ids evict entries: an id `x` on topic `t` evicts the entries tagged `t:x`. */
+  /** The notification topics whose ids evict entries. */
   topics: readonly string[];
   /** Topics of which any notification empties the cache (changes too wide to say which entries they touch). */
   resetTopics?: readonly string[];
-  /** The tags of an entry (`<topic>:<id>`): any notification that names one of them evicts it. */
-  tagsOf: (value: V) => Iterable<string>;
+  /** The tags of an entry, the same whenever asked: any notification that names one of them evicts it. */
+  tagsOf: (value: V) => Iterable<Tag>;
   /** The most entries it holds (at most `Caching.maxEntries`); 0 turns it off. */
   maxEntries: number;
   /** An entry is served for this long at most after it was read (ms). */
@@ -168,27 +173,29 @@ export interface TaggedCacheOptions<V> {
 
 /**
  * A cache whose entries each depend on several things: an entry carries tags, and a notification
- * (or a local `evictTags`) naming any of them evicts it. Served, like `InvalidatedCache`, only
+ * (or a local `evict`) naming any of them evicts it. Served, like `InvalidatedCache`, only
  * while the invalidation source is fresh; emptied when notifications may have been missed; and
  * a read stamped before an eviction of one of its tags (or a reset) never stores its result:
  * evictions of other tags meanwhile do not stop it, so that a busy cache still fills. Entries
- * also expire (`ttlMs`), a last resort for what changes without a notification.
+ * also expire (`ttlMs`), a last resort for what changes without a notification. Its index
+ * holds the ids the entries already hold, not strings of its own.
  */
 export class TaggedCache<V> {
   readonly #name: string;
   readonly #source: InvalidationSource;
-  readonly #tagsOf: (value: V) => Iterable<string>;
+  readonly #tagsOf: (value: V) => Iterable<Tag>;
   readonly #maxEntries: number;
   readonly #ttlMs: number;
   readonly #usable: () => boolean;
   readonly #now: () => number;
   readonly #observe: CacheObserver | undefined;
-  readonly #entries = new Map<string, { value: V; tags: string[]; storedAt: number }>();
-  /** Keys by tag. */
-  readonly #keysByTag = new Map<string, Set<string>>();
+  readonly #entries = new Map<string, { value: V; storedAt: number }>();
+  /** By topic, then id: the key, or keys, of the entries tagged so. */
+  readonly #index = new Map<string, Map<string, string | string[]>>();
   #epoch = 0;
-  /** The latest evictions, oldest first: each one's epoch and tags (null: everything). */
-  readonly #evictions: { epoch: number; tags: ReadonlySet<string> | null }[] = [];
+  /** The latest evictions, oldest first: each one's epoch, topic and ids (null: everything). */
+  readonly #evictions: { epoch: number; topic: string; ids: ReadonlySet<string> | null }[] = [];
+  #evictedIds = 0;
 
   constructor(caching: Caching, options: TaggedCacheOptions<V>) {
     this.#name = options.name;
@@ -199,7 +206,10 @@ export class TaggedCache<V> {
     this.#usable = options.usable ?? (() => true);
     this.#now = options.now ?? performance.now.bind(performance);
     this.#observe = caching.observe;
-    for (const topic of options.topics) caching.source.on(topic, (ids) => this.evictTags(ids.map((id) => `${topic}:${id}`)));
+    for (const topic of options.topics) {
+      this.#index.set(topic, new Map());
+      caching.source.on(topic, (ids) => this.evict(topic, ids));
+    }
     for (const topic of options.resetTopics ?? []) caching.source.on(topic, () => this.clear());
     caching.source.onReset(() => this.clear());
   }
@@ -224,58 +234,66 @@ export class TaggedCache<V> {
     return value;
   }
 
-  /** Taken before reading the database; `set` stores the result only if nothing was evicted since. */
+  /** Taken before reading the database; `set` stores the result only if none of its tags was evicted since. */
   stamp(): number {
     return this.#epoch;
   }
 
   set(key: string, value: V, stamp: number): void {
     if (!this.#enabled) return;
-    const tags = [...new Set(this.#tagsOf(value))];
-    if (stamp !== this.#epoch && this.#evictedSince(stamp, tags)) return;
+    if (stamp !== this.#epoch && this.#evictedSince(stamp, value)) return;
     this.#remove(key);
     if (this.#entries.size >= this.#maxEntries) {
       // Oldest first: Map iterates in insertion order.
       this.#remove(this.#entries.keys().next().value as string);
     }
-    this.#entries.set(key, { value, tags, storedAt: this.#now() });
-    for (const tag of tags) {
-      const keys = this.#keysByTag.get(tag);
-      if (keys) keys.add(key);
-      else this.#keysByTag.set(tag, new Set([key]));
+    this.#entries.set(key, { value, storedAt: this.#now() });
+    for (const [topic, id] of this.#tagsOf(value)) {
+      const ids = this.#index.get(topic);
+      if (!ids) throw new Error(`tag topic "${topic}" is not one of the cache's topics`);
+      const keys = ids.get(id);
+      if (keys === undefined) ids.set(id, key);
+      else if (typeof keys === 'string') {
+        if (keys !== key) ids.set(id, [keys, key]);
+      } else if (!keys.includes(key)) keys.push(key);
     }
   }
 
-  /** Removes the entries tagged with any of `tags`. */
-  evictTags(tags: Iterable<string>): void {
-    const evicted = new Set(tags);
-    this.#note(evicted);
-    for (const tag of evicted) {
-      const keys = this.#keysByTag.get(tag);
-      if (keys) for (const key of [...keys]) this.#remove(key);
+  /** Removes the entries tagged `topic` with any of `ids`. */
+  evict(topic: string, ids: Iterable<string>): void {
+    const evicted = new Set(ids);
+    this.#note(topic, evicted);
+    const index = this.#index.get(topic);
+    if (!index) return;
+    for (const id of evicted) {
+      const keys = index.get(id);
+      if (keys === undefined) continue;
+      for (const key of typeof keys === 'string' ? [keys] : [...keys]) this.#remove(key);
     }
   }
 
   clear(): void {
-    this.#note(null);
+    this.#note('', null);
     this.#entries.clear();
-    this.#keysByTag.clear();
+    for (const ids of this.#index.values()) ids.clear();
   }
 
-  #note(tags: ReadonlySet<string> | null): void {
+  #note(topic: string, ids: ReadonlySet<string> | null): void {
     this.#epoch++;
-    this.#evictions.push({ epoch: this.#epoch, tags });
-    if (this.#evictions.length > MAX_EVICTIONS_KEPT) this.#evictions.shift();
+    this.#evictions.push({ epoch: this.#epoch, topic, ids });
+    this.#evictedIds += ids?.size ?? 0;
+    while (this.#evictions.length > MAX_EVICTIONS_KEPT || (this.#evictedIds > MAX_EVICTED_IDS_KEPT && this.#evictions.length > 1)) {
+      this.#evictedIds -= this.#evictions.shift()!.ids?.size ?? 0;
+    }
   }
 
-  /** Whether anything tagged like this may have been evicted since `stamp` (true when it cannot tell). */
-  #evictedSince(stamp: number, tags: readonly string[]): boolean {
+  /** Whether a tag of `value` may have been evicted since `stamp` (true when it cannot tell). */
+  #evictedSince(stamp: number, value: V): boolean {
     const first = this.#evictions[0];
     if (!first || first.epoch > stamp + 1) return true;
-    for (let i = this.#evictions.length - 1; i >= 0 && this.#evictions[i]!.epoch > stamp; i--) {
-      const evicted = this.#evictions[i]!.tags;
-      if (evicted === null || tags.some((tag) => evicted.has(tag))) return true;
-    }
+    const since = this.#evictions.filter((e) => e.epoch > stamp);
+    if (since.some((e) => e.ids === null)) return true;
+    for (const [topic, id] of this.#tagsOf(value)) if (since.some((e) => e.topic === topic && e.ids!.has(id))) return true;
     return false;
   }
 
@@ -283,10 +301,17 @@ export class TaggedCache<V> {
     const entry = this.#entries.get(key);
     if (entry === undefined) return;
     this.#entries.delete(key);
-    for (const tag of entry.tags) {
-      const keys = this.#keysByTag.get(tag);
-      keys?.delete(key);
-      if (keys?.size === 0) this.#keysByTag.delete(tag);
+    for (const [topic, id] of this.#tagsOf(entry.value)) {
+      const ids = this.#index.get(topic);
+      const keys = ids?.get(id);
+      if (keys === undefined) continue;
+      if (typeof keys === 'string') {
+        if (keys === key) ids!.delete(id);
+        continue;
+      }
+      const at = keys.indexOf(key);
+      if (at >= 0) keys.splice(at, 1);
+      if (keys.length === 1) ids!.set(id, keys[0]!);
     }
   }
 }

@@ -29,11 +29,11 @@
 // served only while the fan-out is fresh, as the database sees it: each time a pass catches up
 // it says so ("k:<when>"), and a page is served only while the last of these is more recent
 // than TIMELINE_FRESH_MS (otherwise feeds are read on demand, as above). A page is kept for a
-// minute at most (KEPT_MS), a last resort for a change that would come without a notification.
+// ten minutes at most (KEPT_MS), a last resort for a change that would come without a notification.
 import type { FeedRow, Key, PassOutcome, TimelinesStore } from '../../persistence/timelines/index.ts';
 import { compareKeys } from '../../persistence/timelines/index.ts';
 import type { AccountsService, Caller } from '../accounts/index.ts';
-import { noCaching, TaggedCache, type Caching } from '../cache.ts';
+import { noCaching, TaggedCache, type Caching, type Tag } from '../cache.ts';
 import { pageStart, toPage, type Page, type PageRequest } from '../pagination.ts';
 import type { Post } from '../posts/index.ts';
 import type { SocialService } from '../social/index.ts';
@@ -42,7 +42,7 @@ import type { UnitOfWork } from '../unit-of-work.ts';
 
 const byTime = { byTime: true };
 /** How long a feed page is kept at most, however little changed. */
-const KEPT_MS = 60_000;
+const KEPT_MS = 600_000;
 const createdAt = (row: FeedRow) => row.createdAt;
 
 /** A page as read: its rows (one beyond the page, which tells whether there is a next one), and what it was read from. */
@@ -53,10 +53,10 @@ interface CachedPage {
   rows: FeedRow[];
 }
 
-function* pageTags(page: CachedPage): Iterable<string> {
-  yield `f:${page.ownerId}`;
-  for (const author of page.onDemand) yield `n:${author}`;
-  for (const row of page.rows) yield `p:${row.id}`;
+function* pageTags(page: CachedPage): Iterable<Tag> {
+  yield ['f', page.ownerId];
+  for (const author of page.onDemand) yield ['n', author];
+  for (const row of page.rows) yield ['p', row.id];
 }
 
 /** What changed, as this instance's writers tell it: the pages it touches are evicted at once. */
@@ -130,11 +130,9 @@ export class HomeTimelines implements TimelinesService {
   /** This instance's own writes: the pages they touch are evicted now, not when PostgreSQL's notification comes back. */
   forgetPages(change: FeedChange | 'all'): void {
     if (change === 'all') return this.#pages.clear();
-    this.#pages.evictTags([
-      ...(change.owners ?? []).map((id) => `f:${id}`),
-      ...(change.authors ?? []).map((id) => `n:${id}`),
-      ...(change.posts ?? []).map((id) => `p:${id}`),
-    ]);
+    if (change.owners?.length) this.#pages.evict('f', change.owners);
+    if (change.authors?.length) this.#pages.evict('n', change.authors);
+    if (change.posts?.length) this.#pages.evict('p', change.posts);
   }
 
   /** The general posts of the caller and its friends, newest first. */
