@@ -45,18 +45,49 @@ const byTime = { byTime: true };
 const KEPT_MS = 600_000;
 const createdAt = (row: FeedRow) => row.createdAt;
 
-/** A page as read: its rows (one beyond the page, which tells whether there is a next one), and what it was read from. */
+/**
+ * A page as read (its rows, one beyond the page, which tells whether there is a next one), and
+ * what it was read from. The rows are kept as columns, times as numbers: about half the memory
+ * of row objects with their dates; the rows are made again at each hit. Every feed row is a
+ * general post (its channel is null).
+ */
 interface CachedPage {
   ownerId: string;
   /** The authors read on demand: the reader and its wide friends. */
   onDemand: string[];
-  rows: FeedRow[];
+  ids: string[];
+  authorIds: string[];
+  texts: string[];
+  /** Per row: created at, updated at (ms since the epoch), version. */
+  numbers: Float64Array;
+}
+
+function keep(ownerId: string, onDemand: string[], rows: FeedRow[]): CachedPage {
+  const numbers = new Float64Array(rows.length * 3);
+  rows.forEach((row, i) => {
+    numbers[i * 3] = row.createdAt.getTime();
+    numbers[i * 3 + 1] = row.updatedAt.getTime();
+    numbers[i * 3 + 2] = row.version;
+  });
+  return { ownerId, onDemand, ids: rows.map((r) => r.id), authorIds: rows.map((r) => r.authorId), texts: rows.map((r) => r.text), numbers };
+}
+
+function rowsOf(page: CachedPage): FeedRow[] {
+  return page.ids.map((id, i) => ({
+    id,
+    authorId: page.authorIds[i]!,
+    channelId: null,
+    text: page.texts[i]!,
+    createdAt: new Date(page.numbers[i * 3]!),
+    updatedAt: new Date(page.numbers[i * 3 + 1]!),
+    version: page.numbers[i * 3 + 2]!,
+  }));
 }
 
 function* pageTags(page: CachedPage): Iterable<Tag> {
   yield ['f', page.ownerId];
   for (const author of page.onDemand) yield ['n', author];
-  for (const row of page.rows) yield ['p', row.id];
+  for (const id of page.ids) yield ['p', id];
 }
 
 /** What changed, as this instance's writers tell it: the pages it touches are evicted at once. */
@@ -150,12 +181,12 @@ export class HomeTimelines implements TimelinesService {
       const key = `${ownerId} ${limit} ${request.cursor ?? ''}`;
       const cached = this.#pages.get(key);
       if (cached) {
-        rows = cached.rows;
+        rows = rowsOf(cached);
       } else {
         const stamp = this.#pages.stamp();
         const read = await this.#page(ownerId, limit, before);
         rows = read.rows;
-        if (read.onDemand) this.#pages.set(key, { ownerId, onDemand: read.onDemand, rows }, stamp);
+        if (read.onDemand && rows.every((row) => row.channelId === null)) this.#pages.set(key, keep(ownerId, read.onDemand, rows), stamp);
       }
     }
     const page = toPage(rows, request.limit, filters, createdAt);
