@@ -23,7 +23,7 @@ import { migrate } from '../src/persistence/migrations.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
-import { serverArgs } from '../test/helpers/server-command.ts';
+import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
 import { dropTimelines, email, finishSeeding, PASSWORD, SCALES, seedBase, seedConversations, seedNotifications, seedPosts, seedSessions, wideAccountIndexes, wideFriendCounts, type Session } from './seed.ts';
 import { fanout, hasStream, openStreams, postJson, type FanoutResult, type OpenStream } from './stream.ts';
 import { probeVisibility, type ProbeGroup, type VisibilityResult } from './visibility.ts';
@@ -533,6 +533,7 @@ try {
   const agoraArgs = serverArgs();
   const agoraEntry = agoraArgs.pop()!;
   const agoraEnvironment = {
+      ...serverEnv(),
       NODE_ENV: 'production',
       HOST: '127.0.0.1',
       PORT: '0',

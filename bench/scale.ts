@@ -23,7 +23,7 @@ import { migrate } from '../src/persistence/migrations.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { pgbouncerAvailable, startPgBouncer, type PgBouncer } from '../test/helpers/pgbouncer.ts';
 import { databaseUrl as databaseUrlOn, runAdmin } from '../test/helpers/postgres.ts';
-import { serverArgs } from '../test/helpers/server-command.ts';
+import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
 import { finishSeeding, SCALES, seedBase, seedPosts } from './seed.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -73,6 +73,7 @@ async function startInstance(name: string, bouncer: PgBouncer, logDir: string): 
     cwd: root,
     stdio: ['ignore', fd, fd],
     env: {
+      ...serverEnv(),
       PATH: process.env.PATH,
       NODE_ENV: 'production',
       HOST: '127.0.0.1',

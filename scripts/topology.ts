@@ -102,11 +102,13 @@ if (SOCIAL_APART && !(buildKnows(INTER_SERVER.serveDomains) && buildKnows(INTER_
 if (PGBOUNCER && !buildKnows(INTER_SERVER.directDatabaseUrl)) {
   fail(`this build does not know ${INTER_SERVER.directDatabaseUrl} (dist/config.js): behind PgBouncer in transaction mode it would lose LISTEN and the migrations' lock; run with --no-pgbouncer`);
 }
-const nodeFlags = (() => {
+// As `npm start` runs Node: its environment settings (MALLOC_ARENA_MAX) and flags.
+const [startEnv, nodeFlags] = (() => {
   const start = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
-  const match = /^exec node((?:\s+--\S+)*)\s+dist\/main\.js$/.exec(start);
-  if (!match) fail(`package.json's start script should be "exec node [--flag …] dist/main.js", got "${start}"`);
-  return match[1]!.split(/\s+/).filter(Boolean);
+  const match = /^((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)exec node((?:\s+--\S+)*)\s+dist\/main\.js$/.exec(start);
+  if (!match) fail(`package.json's start script should be "[NAME=value …] exec node [--flag …] dist/main.js", got "${start}"`);
+  const pairs = match[1]!.split(/\s+/).filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]);
+  return [Object.fromEntries(pairs) as Record<string, string>, match[2]!.split(/\s+/).filter(Boolean)];
 })();
 
 // ---------------------------------------------------------------- clean-up, whatever happens
@@ -307,7 +309,7 @@ async function startProc(name: string, role: Proc['role'], env: Record<string, s
   const child = spawn(process.execPath, [...nodeFlags, entry], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH, ...common, METRICS_PORT: '0', ...env },
+    env: { ...startEnv, PATH: process.env.PATH, ...common, METRICS_PORT: '0', ...env },
   });
   const proc: Proc = { name, role, child, logs: [], stderr: [], exited: new Promise((resolve) => child.once('exit', () => resolve())) };
   procs.push(proc);

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
-import { projectRoot } from './helpers/server-command.ts';
+import { projectRoot, serverArgs, serverEnv } from './helpers/server-command.ts';
 
 const read = (path: string) => readFileSync(join(projectRoot, path), 'utf8');
 const config = read('src/config.ts');
@@ -25,10 +25,8 @@ function checkSettings(t: { ok(value: unknown, message: string): unknown }, wher
   }
 }
 
-const startFlags = (() => {
-  const start = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.start!;
-  return /^exec node((?:\s+--\S+)*)\s+dist\/main\.js$/.exec(start)![1]!.split(/\s+/).filter(Boolean);
-})();
+const startFlags = serverArgs().slice(0, -1);
+const startEnv = serverEnv();
 
 t.test('Dockerfile: Node 24, non-root, npm start\'s command', async (t) => {
   const dockerfile = read('Dockerfile');
@@ -38,6 +36,9 @@ t.test('Dockerfile: Node 24, non-root, npm start\'s command', async (t) => {
   t.match(dockerfile, /^USER node$/m);
   const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!);
   t.same(cmd, ['node', ...startFlags, 'dist/main.js'], 'the CMD is package.json\'s start');
+  // and its environment: ENV in the image, so that compose and Kubernetes inherit it.
+  t.ok(Object.keys(startEnv).length > 0, 'the start script sets the allocator\'s environment');
+  for (const [name, value] of Object.entries(startEnv)) t.match(dockerfile, new RegExp(`^ENV ${name}=${value}$`, 'm'), `the image sets ${name}=${value}`);
   // The build context keeps what the build needs.
   const ignored = read('.dockerignore').split('\n').filter((l) => l && !l.startsWith('#'));
   for (const needed of ['src', 'sdk', 'openapi.yaml', 'openapi-v2.yaml', 'package-lock.json', 'tsconfig.build.json']) t.notOk(ignored.includes(needed), `${needed} is in the build context`);

@@ -9,7 +9,7 @@ import { checkedFetch, createTestDatabase, uniqueHandle } from './helpers/agora.
 import { START_MS } from './helpers/deadlines.ts';
 import { eventually, lockRows, waitForLockWaiters } from './helpers/locks.ts';
 import { freePort } from './helpers/postgres.ts';
-import { projectRoot, serverArgs } from './helpers/server-command.ts';
+import { projectRoot, serverArgs, serverEnv } from './helpers/server-command.ts';
 
 /** 'open' if something accepts a TCP connection on the port, 'refused' if not. */
 function tryConnect(port: number): Promise<'open' | 'refused'> {
@@ -30,6 +30,7 @@ t.test('SIGTERM: in-flight requests complete, new connections are refused, exit 
     cwd: projectRoot,
     env: {
       ...process.env,
+      ...serverEnv(),
       DATABASE_URL: databaseUrl,
       HOST: '127.0.0.1',
       PORT: String(port),

@@ -8,7 +8,7 @@ import { readResponse, type RawResponse } from './http.ts';
 import { parseMetrics, type Scrape } from './metrics.ts';
 import { START_MS } from './deadlines.ts';
 import { cloneTemplate, createEmptyDatabase } from './postgres.ts';
-import { serverArgs } from './server-command.ts';
+import { serverArgs, serverEnv } from './server-command.ts';
 
 interface Tap {
   teardown(fn: () => unknown): void;
@@ -86,6 +86,7 @@ export async function startCluster(t: Tap, count: number, env: Record<string, st
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
+        ...serverEnv(),
         PATH: process.env.PATH,
         NODE_ENV: 'production',
         HOST: '127.0.0.1',

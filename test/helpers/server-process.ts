@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { START_MS } from './deadlines.ts';
 import { eventually } from './locks.ts';
 import { freePort } from './postgres.ts';
-import { projectRoot, serverArgs } from './server-command.ts';
+import { projectRoot, serverArgs, serverEnv } from './server-command.ts';
 
 interface Tap {
   teardown(fn: () => unknown): void;
@@ -70,6 +70,7 @@ export async function spawnServer(t: Tap, options: SpawnOptions): Promise<Server
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...serverEnv(),
     NODE_ENV: 'production',
     LOG_FORMAT: 'json',
     LOG_LEVEL: 'info',
