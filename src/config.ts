@@ -36,8 +36,11 @@ export interface Config {
   jobs: {
     /** This instance runs the job consumers and schedules (WORKER=on, the default). */
     worker: boolean;
-    /** The job queue's own connections (pg-boss's pool). */
-    poolMax: number;
+    /**
+     * The job queue's own connections (pg-boss's pool); undefined (JOBS_POOL_MAX unset): as many as
+     * its consumers need (`jobPoolSize`).
+     */
+    poolMax: number | undefined;
     /** How often an idle worker asks for jobs. */
     pollIntervalMs: number;
   };
@@ -257,7 +260,8 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 3_600_000),
     jobs: {
       worker: onOff(env, 'WORKER', true),
-      poolMax: integer(env, 'JOBS_POOL_MAX', 4, 2, 100),
+      // Unset: sized by the job queue for the consumers it runs (src/jobs/queue.ts, jobPoolSize).
+      poolMax: env.JOBS_POOL_MAX === undefined || env.JOBS_POOL_MAX === '' ? undefined : integer(env, 'JOBS_POOL_MAX', 4, 2, 100),
       pollIntervalMs: integer(env, 'JOBS_POLL_INTERVAL_MS', 2000, 500, 600_000),
     },
     pressure: {

@@ -5,6 +5,8 @@ import pg from 'pg';
 import t, { type Test } from 'tap';
 import { boot, BootClosed, type Booting } from '../src/boot.ts';
 import { loadConfig } from '../src/config.ts';
+import { loggerOptions } from '../src/http/logger.ts';
+import { jobPoolSize } from '../src/jobs/queue.ts';
 import { eventually } from './helpers/locks.ts';
 import { cloneTemplate } from './helpers/postgres.ts';
 
@@ -86,4 +88,27 @@ t.test('with the job queue and a worker, the close also stops the queue and its 
   t.equal(server.close(), first, 'a second close is the same close');
   await first;
   await eventually('the connections closed, the queue\'s included', async () => ((await connections(pool)) === 0 ? true : undefined), 30_000);
+});
+
+t.test('a worker\'s job queue has a connection for every consumer and room beyond them (JOBS_POOL_MAX unset)', async (t) => {
+  const { url, pool } = await database(t);
+  const logs: Record<string, any>[] = [];
+  const stream = { write: (line: string) => void logs.push(JSON.parse(line)) };
+  const server = await boot(loadConfig({ DATABASE_URL: url }), {
+    ...options,
+    logger: loggerOptions({ level: 'info', pretty: false, stream }),
+    jobs: true,
+    jobTuning: { pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 },
+  });
+  t.teardown(() => server.close());
+  const started = logs.find((line) => line.msg === 'worker started');
+  t.ok(started, 'the worker started');
+  const consumers = (started?.consumers as string[]).length;
+  t.ok(consumers >= 4, `${consumers} consumers`);
+  t.equal(jobPoolSize(true, consumers), consumers + 2, 'the pool: one per consumer, two more');
+  t.equal(jobPoolSize(false, consumers), 4, 'an instance that only enqueues: four');
+  const warnings = logs.filter((line) => line.level >= 40 && /connections/.test(String(line.msg)));
+  t.same(warnings.map((line) => line.msg), [], 'pg-boss finds room for fetches and failures beside the consumers');
+  const queue = (await pool.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = 'agora-jobs'`)).rows[0].n as number;
+  t.ok(queue <= consumers + 2 + 1, `the queue's connections (${queue}) stay within its pool and its listener`);
 });

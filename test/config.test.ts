@@ -12,7 +12,7 @@ t.test('DATABASE_QUERY_TIMEOUT_MS: the deadline of every SQL statement, 5 s unle
 });
 
 t.test('WORKER, JOBS_POOL_MAX, JOBS_POLL_INTERVAL_MS: the job queue of this instance', async (t) => {
-  t.same(loadConfig({}).jobs, { worker: true, poolMax: 4, pollIntervalMs: 2000 }, 'a worker by default');
+  t.same(loadConfig({}).jobs, { worker: true, poolMax: undefined, pollIntervalMs: 2000 }, 'a worker by default, its pool sized by its consumers');
   t.equal(loadConfig({ WORKER: 'off' }).jobs.worker, false);
   t.equal(loadConfig({ WORKER: 'on' }).jobs.worker, true);
   t.equal(loadConfig({ JOBS_POOL_MAX: '8', JOBS_POLL_INTERVAL_MS: '500' }).jobs.poolMax, 8);

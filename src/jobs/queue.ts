@@ -71,8 +71,8 @@ export interface JobQueueOptions {
   listen?: {
     subscribe(channel: string, onNotification: (payload: string) => void, onReconnect: () => void): Promise<{ close(): Promise<void> }>;
   };
-  /** pg-boss's pool size. */
-  poolMax: number;
+  /** pg-boss's pool size; undefined: `jobPoolSize` of the consumers this process runs. */
+  poolMax: number | undefined;
   /** Run the consumers and schedules (a worker); false for an instance that only enqueues. */
   worker: boolean;
   consumers: readonly Consumer[];
@@ -103,6 +103,17 @@ function unitOfWork(db: Db): UnitOfWork {
   };
 }
 
+/**
+ * pg-boss's pool when JOBS_POOL_MAX is unset. Every consumer runs its job in a transaction that
+ * holds one of the pool's connections while its handler runs, so a worker needs one per consumer
+ * plus two for the fetches, the failures and the supervision meanwhile (with fewer, those wait for a
+ * handler to finish, and pg-boss warns at start); an instance that only enqueues (in its callers'
+ * transactions) needs a few for the backlog and the schema check.
+ */
+export function jobPoolSize(worker: boolean, consumers: number): number {
+  return worker ? Math.max(4, consumers + 2) : 4;
+}
+
 export class JobQueue {
   readonly #boss: PgBoss;
   readonly #options: JobQueueOptions;
@@ -116,7 +127,7 @@ export class JobQueue {
   static async start(options: JobQueueOptions): Promise<JobQueue> {
     const boss = new PgBoss({
       connectionString: options.connectionString,
-      max: options.poolMax,
+      max: options.poolMax ?? jobPoolSize(options.worker, options.consumers.length),
       application_name: 'agora-jobs',
       // The migrations create the schema and the queues; pg-boss only checks the version.
       migrate: false,
