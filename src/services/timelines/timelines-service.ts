@@ -119,13 +119,18 @@ export interface TimelinesService extends TimelinesCalls {
   startFanOut(hooks?: { onPass?(outcome: PassOutcome): void; onError?(error: unknown): void }): { stop(): Promise<void> };
 }
 
+/** Timelines trimmed after one fan-out pass (each read back to its length'th entry, the rest deleted). */
+const TRIM_CHUNK = 200;
+
 export class HomeTimelines implements TimelinesService {
   readonly #store: TimelinesStore;
   readonly #accounts: AccountsService;
   readonly #social: SocialService;
   readonly #settings: TimelinesSettings;
-  /** Owners whose timelines grew since the last trim. */
+  /** Owners whose timelines grew since the last trim began. */
   readonly #grown = new Set<string>();
+  /** Owners being trimmed, TRIM_CHUNK after each pass (a trim holds the fan-out's lock). */
+  #trimming: string[] = [];
   #lastTrim = 0;
   #lastSweep = 0;
   /** A pass found more than a batch: the next ones look over the whole grace window until one catches up. */
@@ -240,12 +245,24 @@ export class HomeTimelines implements TimelinesService {
       this.#lastSweep = now;
       await this.#store.forgetHandled(s.graceMs);
     }
-    if (this.#grown.size > 0 && (options.full || now - this.#lastTrim >= s.trimIntervalMs)) {
+    // Every TIMELINE trim interval, the timelines that grew are cut back to their length: one chunk
+    // after each pass, since a trim holds the fan-out's lock and the next pass (new posts reaching
+    // feeds) waits for it. All at once, thousands of timelines took over a second under load.
+    if (this.#grown.size > 0 && (options.full || (this.#trimming.length === 0 && now - this.#lastTrim >= s.trimIntervalMs))) {
       this.#lastTrim = now;
-      const owners = [...this.#grown];
+      this.#trimming.push(...this.#grown);
       this.#grown.clear();
-      for (let i = 0; i < owners.length; i += 1000) await this.#store.trim(owners.slice(i, i + 1000), s.length);
+    }
+    while (this.#trimming.length > 0) {
+      const owners = this.#trimming.splice(0, TRIM_CHUNK);
+      try {
+        await this.#store.trim(owners, s.length);
+      } catch (error) {
+        for (const owner of owners) this.#grown.add(owner); // the next trim takes them again
+        throw error;
+      }
       this.forgetPages({ owners });
+      if (!options.full) break;
     }
     return outcome;
   }

@@ -1,0 +1,99 @@
+// The fan-out's trims (src/services/timelines/timelines-service.ts) on a fake store: timelines
+// that grew are cut back a chunk at a time after each pass, since a trim holds the fan-out's lock
+// and the next pass waits for it (all at once, thousands of timelines held new posts back from
+// feeds for over a second under load); a full pass trims them all; a trim that fails is retried.
+import t from 'tap';
+import type { PassOutcome, TimelinesStore } from '../src/persistence/timelines/store.ts';
+import type { AccountsService } from '../src/services/accounts/index.ts';
+import type { SocialService } from '../src/services/social/index.ts';
+import { HomeTimelines } from '../src/services/timelines/timelines-service.ts';
+import type { TimelinesSettings } from '../src/services/timelines/model.ts';
+
+const SETTINGS: TimelinesSettings = {
+  maxPage: 50,
+  length: 400,
+  wideFriends: 2000,
+  fanOutIntervalMs: 100,
+  freshMs: 5000,
+  cachePages: 0,
+  windowMs: 2000,
+  graceMs: 60_000,
+  sweepIntervalMs: 60_000,
+  trimIntervalMs: 0,
+  batch: 2000,
+};
+
+function setup() {
+  const trims: string[][] = [];
+  let touched: string[] = [];
+  let failNext = false;
+  const store = {
+    async pass(): Promise<PassOutcome> {
+      const outcome = { ran: true, posts: touched.length, entries: touched.length, maxLagSeconds: 0, touched, caughtUp: true };
+      touched = [];
+      return outcome;
+    },
+    async trim(owners: string[]) {
+      if (failNext) {
+        failNext = false;
+        throw new Error('the database went away');
+      }
+      trims.push(owners);
+      return 0;
+    },
+    async forgetHandled() {
+      return 0;
+    },
+  } as unknown as TimelinesStore;
+  const timelines = new HomeTimelines(store, { accounts: {} as AccountsService, social: {} as SocialService }, SETTINGS);
+  return {
+    timelines,
+    trims,
+    grow: (owners: string[]) => void (touched = owners),
+    failNextTrim: () => void (failNext = true),
+  };
+}
+
+const owners = (n: number, prefix = 'o') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+t.test('timelines that grew are trimmed a chunk per pass, until all are', async (t) => {
+  const { timelines, trims, grow } = setup();
+  grow(owners(450));
+  await timelines.fanOut({});
+  t.equal(trims.length, 1, 'one trim after the pass that found them');
+  t.ok(trims[0]!.length < 450 && trims[0]!.length > 0, `a chunk of them (${trims[0]!.length})`);
+  while (trims.flat().length < 450) await timelines.fanOut({});
+  t.ok(trims.every((chunk) => chunk.length <= trims[0]!.length), 'every chunk at most that size');
+  t.same(new Set(trims.flat()), new Set(owners(450)), 'each of them trimmed');
+  t.equal(trims.flat().length, 450, 'once');
+  await timelines.fanOut({});
+  t.equal(trims.flat().length, 450, 'nothing left to trim');
+});
+
+t.test('timelines that grow during a trim wait for the next one', async (t) => {
+  const { timelines, trims, grow } = setup();
+  grow(owners(300));
+  await timelines.fanOut({});
+  grow(owners(5, 'late'));
+  while (trims.flat().length < 300) await timelines.fanOut({});
+  t.notOk(trims.flat().some((o) => o.startsWith('late')), 'the first trim is the timelines that had grown when it began');
+  await timelines.fanOut({});
+  t.same(trims.at(-1), owners(5, 'late'), 'the next one takes the rest');
+});
+
+t.test('a full pass trims every timeline that grew, now', async (t) => {
+  const { timelines, trims, grow } = setup();
+  grow(owners(450));
+  await timelines.fanOut({ full: true });
+  t.same(new Set(trims.flat()), new Set(owners(450)));
+  t.ok(trims.length > 1, 'still in chunks');
+});
+
+t.test('a trim that fails is taken again by the next one', async (t) => {
+  const { timelines, trims, grow, failNextTrim } = setup();
+  grow(owners(10));
+  failNextTrim();
+  await t.rejects(timelines.fanOut({}), /went away/);
+  await timelines.fanOut({});
+  t.same(new Set(trims.flat()), new Set(owners(10)));
+});
