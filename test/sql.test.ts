@@ -233,3 +233,26 @@ t.test('a transaction opened with its first statement and closed with its last: 
   t.throws(() => inlined({ sql: 'select $2', params: [1] }), /no parameter \$2/);
   t.throws(() => closeWith({ transaction: true, query: async () => [] }, { sql: 'select 1' }), /only a unit of work opened by Database.transaction/);
 });
+
+t.test('statements run atomically: one message, one transaction, each seeing the one before; a failure leaves nothing', async (t) => {
+  const first = newPost('first of two');
+  const second = newPost('second of two');
+  statements.length = 0;
+  const results = await db.atomically([
+    { sql: 'insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version) values ($1, $2, null, $3, now(), now(), 0) returning text', params: [first.id, first.authorId, first.text] },
+    { sql: 'select count(*)::int as n from posts.post where id = $1', params: [first.id] },
+  ]);
+  t.equal(statements.length, 1, 'one round trip, reported as one statement');
+  t.same(results, [[{ text: 'first of two' }], [{ n: 1 }]], 'the rows of each, the second seeing the first');
+
+  await t.rejects(
+    db.atomically([
+      { sql: 'insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version) values ($1, $2, null, $3, now(), now(), 0)', params: [second.id, second.authorId, second.text] },
+      { sql: 'select 1 / 0 as never' },
+    ]),
+    /division by zero/,
+  );
+  t.equal(await count('posts.post where id = $1', [second.id]), 0, 'the failure rolled the first statement back');
+  t.same(await db.query('select 1 as one'), [{ one: 1 }], 'and left the pool usable');
+  t.throws(() => inlined({ sql: 'select $1', params: [[1, 2]] }), /cannot inline/, 'only values that can be written as literals');
+});

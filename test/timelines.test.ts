@@ -3,6 +3,7 @@
 // runs one pass at start and then waits a minute: the test runs the passes itself (and waits
 // for the queue of new friendships), so that "caught up" is a point it chooses, and compares
 // every reader's feed with a model of the data.
+import pg from 'pg';
 import t from 'tap';
 import { ifMatch, unwrap, type AgoraClient } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
@@ -193,4 +194,24 @@ t.test('an account that is closed keeps no timeline', async (t) => {
   await unwrap(reader.client.DELETE('/accounts/{accountId}', { params: { path: { accountId: reader.account.id } } }));
   t.same(await agora.sql('select 1 from timelines.entry where owner_id = $1', [reader.account.id]), []);
   t.same(await agora.sql('select 1 from timelines.owner where owner_id = $1', [reader.account.id]), []);
+});
+
+t.test('a pass does nothing while another holds the fan-out\'s lock', async (t) => {
+  const [reader, friend] = await Promise.all([agora.signUp(), agora.signUp()]);
+  await befriend(reader, friend);
+  await catchUp();
+  await unwrap(reader.client.GET('/feed')); // materializes
+  const holder = new pg.Client({ connectionString: agora.databaseUrl });
+  await holder.connect();
+  t.teardown(() => holder.end());
+  await holder.query('begin');
+  await holder.query('select 1 from timelines.fanout where id = 1 for update');
+  await unwrap(friend.client.POST('/posts', { body: { text: 'while locked' } }));
+  const skipped = await agora.services.timelines.fanOut({});
+  t.equal(skipped.ran, false, 'the pass skipped its turn');
+  t.same(await agora.sql('select 1 from timelines.entry e join posts.post p on p.id = e.post_id where e.owner_id = $1 and p.text = $2', [reader.account.id, 'while locked']), [], 'and wrote nothing');
+  await holder.query('commit');
+  const outcome = await agora.services.timelines.fanOut({});
+  t.ok(outcome.ran && outcome.entries >= 1, 'once the lock is free, the next pass fans the post out');
+  t.same((await unwrap(reader.client.GET('/feed'))).data.map((p) => p.text), ['while locked']);
 });

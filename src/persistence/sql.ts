@@ -47,6 +47,14 @@ export interface TransactionOptions {
 export interface Database extends Queryable {
   /** Runs `work` in one transaction: commits when it resolves, rolls back when it throws. */
   transaction<T>(work: (uow: UnitOfWork, opened: Row[]) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * Several statements in one message and one round trip (the simple query protocol, their
+   * parameters written in as literals: see `inlined`), which PostgreSQL runs as one transaction:
+   * all commit, or none when one fails (its error is thrown). Each statement sees what the ones
+   * before it did and, at READ COMMITTED, what other transactions committed meanwhile (a lock
+   * taken by one is held when the next takes its snapshot). Each statement's rows, in order.
+   */
+  atomically(statements: Statement[]): Promise<Row[][]>;
 }
 
 /**
@@ -193,6 +201,22 @@ export function createDatabase(orm: Orm): Database {
           const result = await client.query(sql, params as unknown[]);
           client.release();
           return result.rows as R[];
+        } catch (error) {
+          client.release(isConnectionFailure(error) ? (error as Error) : undefined);
+          throw error;
+        }
+      });
+    },
+
+    async atomically(statements: Statement[]): Promise<Row[][]> {
+      const { pool, onQuery } = resolved ?? (await opened());
+      const sql = statements.map(inlined).join(';\n');
+      return observed(onQuery, sql, async () => {
+        const client = await pool.connect();
+        try {
+          const results = (await client.query(sql)) as unknown as { rows: Row[] } | { rows: Row[] }[];
+          client.release();
+          return Array.isArray(results) ? results.map((r) => r.rows) : [results.rows];
         } catch (error) {
           client.release(isConnectionFailure(error) ? (error as Error) : undefined);
           throw error;

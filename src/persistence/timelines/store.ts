@@ -236,28 +236,24 @@ export class TimelinesStore {
   }
 
   /**
-   * One pass of the fan-out, in one transaction under its lock (false when another holds it):
-   * the general posts created in the last `windowMs` that no pass handled yet, `batch` at most.
-   * Each goes to the timelines of its author's friends that are kept, unless the author is wide.
+   * One pass of the fan-out, in one transaction under its lock (nothing when another pass holds
+   * it), sent as one message: one round trip, however busy this process's event loop is (five
+   * when each statement waited for it, which under full load held posts back from feeds for
+   * hundreds of ms). The general posts created in the last `windowMs` that no pass handled yet,
+   * `batch` at most: each goes to the timelines of its author's friends that are kept, unless the
+   * author is wide. A pass that caught up writes the heartbeat, at most once a second.
    */
-  async pass(settings: FanOutSettings): Promise<PassOutcome> {
-    return this.#db.transaction(async (uow) => {
-      const [lock] = await uow.query(`${LOCK} skip locked`, []);
-      const none = { posts: 0, entries: 0, maxLagSeconds: 0, touched: [], caughtUp: false };
-      if (!lock) return { ran: false, ...none };
-      const posts = await this.#fanOutPosts(uow, settings);
-      const caughtUp = posts.posts < settings.batch;
-      // The heartbeat, at most once a second: a pass that found nothing then writes nothing.
-      if (caughtUp) await uow.query("update timelines.fanout set caught_up_at = now() where id = 1 and caught_up_at < now() - interval '1 second'", []);
-      return { ran: true, posts: posts.posts, entries: posts.entries, maxLagSeconds: posts.maxLagSeconds, touched: posts.touched, caughtUp };
-    });
-  }
-
-  async #fanOutPosts(uow: UnitOfWork, s: FanOutSettings) {
-    const rows = await uow.query(
-      `with fresh as (
+  async pass(s: FanOutSettings): Promise<PassOutcome> {
+    // The lock first, on its own: the pass's statement takes its snapshot once the lock is held,
+    // so it sees everything the lock's last holder (a pass, a new friendship) committed. It takes
+    // the lock again (held already: it has it; not held: it skips, and the pass does nothing).
+    const [, rows] = await this.#db.atomically([{ sql: `${LOCK} skip locked` }, {
+      sql: `with lock as (
+         select 1 as locked from timelines.fanout where id = 1 for update skip locked
+       ), fresh as (
          select p.id, p.author_id, p.created_at from posts.post p
-          where p.channel_id is null and p.created_at > now() - make_interval(secs => $1::int / 1000.0)
+          where exists (select 1 from lock)
+            and p.channel_id is null and p.created_at > now() - make_interval(secs => $1::int / 1000.0)
             and not exists (select 1 from timelines.handled h where h.created_at = p.created_at and h.id = p.id)
           order by p.channel_id, p.created_at, p.id
           limit $2
@@ -279,15 +275,22 @@ export class TimelinesStore {
            join timelines.owner o on o.owner_id = s.account_id
          on conflict do nothing
          returning owner_id
+       ), heartbeat as (
+         update timelines.fanout set caught_up_at = now()
+          where id = 1 and exists (select 1 from lock) and (select count(*) from fresh) < $2
+            and caught_up_at < now() - interval '1 second'
        )
-       select (select count(*) from fresh)::int as posts,
+       select exists (select 1 from lock) as ran,
+              (select count(*) from fresh)::int as posts,
               coalesce(extract(epoch from now() - (select min(created_at) from fresh)), 0)::float8 as lag,
               coalesce((select array_agg(distinct owner_id) from written), '{}') as touched,
               (select count(*) from written)::int as entries`,
-      [s.windowMs, s.batch, s.wideFriends],
-    );
-    const r = rows[0]!;
-    return { posts: Number(r.posts), entries: Number(r.entries), maxLagSeconds: Math.max(0, Number(r.lag)), touched: r.touched as string[] };
+      params: [s.windowMs, s.batch, s.wideFriends],
+    }]);
+    const r = rows![0]!;
+    if (!r.ran) return { ran: false, posts: 0, entries: 0, maxLagSeconds: 0, touched: [], caughtUp: false };
+    const posts = Number(r.posts);
+    return { ran: true, posts, entries: Number(r.entries), maxLagSeconds: Math.max(0, Number(r.lag)), touched: r.touched as string[], caughtUp: posts < s.batch };
   }
 
   /**
@@ -352,10 +355,10 @@ export class TimelinesStore {
    */
   async trim(ownerIds: string[], length: number): Promise<number> {
     if (ownerIds.length === 0) return 0;
-    return this.#db.transaction(async (uow) => {
-      await uow.query(LOCK, []);
-      const rows = await uow.query(
-        `with cut as (
+    // Under the fan-out's lock, taken by a statement of its own so that the trim's snapshot comes
+    // after it; both in one round trip.
+    const [, rows] = await this.#db.atomically([{ sql: LOCK }, {
+      sql: `with cut as (
            select o.owner_id, k.created_at, k.post_id
              from timelines.owner o
              cross join lateral (
@@ -364,7 +367,7 @@ export class TimelinesStore {
                 order by e.created_at desc, e.post_id desc
                 offset $2 limit 1
              ) k
-            where o.owner_id = any($1::uuid[])
+            where o.owner_id = any(string_to_array($1, ',')::uuid[])
          ), moved as (
            update timelines.owner o set horizon_at = cut.created_at, horizon_id = cut.post_id
              from cut where o.owner_id = cut.owner_id
@@ -374,10 +377,9 @@ export class TimelinesStore {
            returning 1
          )
          select (select count(*) from gone)::int as deleted`,
-        [ownerIds, length - 1],
-      );
-      return Number(rows[0]!.deleted);
-    });
+      params: [ownerIds.join(','), length - 1],
+    }]);
+    return Number(rows![0]!.deleted);
   }
 
   /** Forgets what was handled before the grace window. */
