@@ -1,12 +1,13 @@
 // The fan-out's trims (src/services/timelines/timelines-service.ts) on a fake store: timelines
-// that grew are cut back a chunk at a time after each pass, since a trim holds the fan-out's lock
-// and the next pass waits for it (all at once, thousands of timelines held new posts back from
-// feeds for over a second under load); a full pass trims them all; a trim that fails is retried.
+// that gained a tenth of their length are cut back a chunk at a time after each pass, since a trim
+// holds the fan-out's lock and the next pass waits for it (every timeline that grew, all at once,
+// held new posts back from feeds for seconds under load); a full pass trims every one that grew;
+// a trim that fails is retried.
 import t from 'tap';
 import type { PassOutcome, TimelinesStore } from '../src/persistence/timelines/store.ts';
 import type { AccountsService } from '../src/services/accounts/index.ts';
 import type { SocialService } from '../src/services/social/index.ts';
-import { HomeTimelines } from '../src/services/timelines/timelines-service.ts';
+import { HomeTimelines, trimSlack } from '../src/services/timelines/timelines-service.ts';
 import type { TimelinesSettings } from '../src/services/timelines/model.ts';
 
 const SETTINGS: TimelinesSettings = {
@@ -26,10 +27,11 @@ const SETTINGS: TimelinesSettings = {
 function setup() {
   const trims: string[][] = [];
   let touched: string[] = [];
+  let gained = 0;
   let failNext = false;
   const store = {
     async pass(): Promise<PassOutcome> {
-      const outcome = { ran: true, posts: touched.length, entries: touched.length, maxLagSeconds: 0, touched, caughtUp: true };
+      const outcome = { ran: true, posts: touched.length, entries: touched.length * gained, maxLagSeconds: 0, touched, added: touched.map(() => gained), caughtUp: true };
       touched = [];
       return outcome;
     },
@@ -49,7 +51,11 @@ function setup() {
   return {
     timelines,
     trims,
-    grow: (owners: string[]) => void (touched = owners),
+    /** The next pass writes `entries` to each of `owners` (by default, as many as make them due for a trim). */
+    grow: (owners: string[], entries = trimSlack(SETTINGS.length)) => {
+      touched = owners;
+      gained = entries;
+    },
     failNextTrim: () => void (failNext = true),
   };
 }
@@ -96,4 +102,20 @@ t.test('a trim that fails is taken again by the next one', async (t) => {
   await t.rejects(timelines.fanOut({}), /went away/);
   await timelines.fanOut({});
   t.same(new Set(trims.flat()), new Set(owners(10)));
+});
+
+t.test('a timeline is trimmed once it gained a tenth of its length, or at a full pass', async (t) => {
+  t.equal(trimSlack(400), 40);
+  t.equal(trimSlack(6), 1, 'at least one');
+  const { timelines, trims, grow } = setup();
+  grow(['a', 'b'], 30);
+  await timelines.fanOut({});
+  t.same(trims, [], 'neither gained 40 entries yet');
+  grow(['a'], 10);
+  await timelines.fanOut({});
+  t.same(trims, [['a']], 'a has, b has not');
+  await timelines.fanOut({ full: true });
+  t.same(trims, [['a'], ['b']], 'a full pass trims b too');
+  await timelines.fanOut({ full: true });
+  t.equal(trims.length, 2, 'and then nothing is left');
 });

@@ -61,6 +61,12 @@ export interface PassOutcome {
   caughtUp: boolean;
 }
 
+/** A pass as the store reports it: also how many entries each touched timeline gained. */
+export interface StorePass extends PassOutcome {
+  /** Entries written to each of `touched`, in its order. */
+  added: number[];
+}
+
 const POST_COLUMNS = ['id', 'author_id', 'channel_id', 'text', 'created_at', 'updated_at', 'version'];
 // The fan-out's lock: the row of its heartbeat, locked for the transaction (a row lock, not an
 // advisory one: those are the idempotency keys').
@@ -243,7 +249,7 @@ export class TimelinesStore {
    * `batch` at most: each goes to the timelines of its author's friends that are kept, unless the
    * author is wide. A pass that caught up writes the heartbeat, at most once a second.
    */
-  async pass(s: FanOutSettings): Promise<PassOutcome> {
+  async pass(s: FanOutSettings): Promise<StorePass> {
     // The lock first, on its own: the pass's statement takes its snapshot once the lock is held,
     // so it sees everything the lock's last holder (a pass, a new friendship) committed. It takes
     // the lock again (held already: it has it; not held: it skips, and the pass does nothing).
@@ -275,6 +281,8 @@ export class TimelinesStore {
            join timelines.owner o on o.owner_id = s.account_id
          on conflict do nothing
          returning owner_id
+       ), grew as (
+         select owner_id, count(*)::int as n from written group by owner_id
        ), heartbeat as (
          update timelines.fanout set caught_up_at = now()
           where id = 1 and exists (select 1 from lock) and (select count(*) from fresh) < $2
@@ -283,14 +291,23 @@ export class TimelinesStore {
        select exists (select 1 from lock) as ran,
               (select count(*) from fresh)::int as posts,
               coalesce(extract(epoch from now() - (select min(created_at) from fresh)), 0)::float8 as lag,
-              coalesce((select array_agg(distinct owner_id) from written), '{}') as touched,
+              coalesce((select array_agg(owner_id order by owner_id) from grew), '{}') as touched,
+              coalesce((select array_agg(n order by owner_id) from grew), '{}') as added,
               (select count(*) from written)::int as entries`,
       params: [s.windowMs, s.batch, s.wideFriends],
     }]);
     const r = rows![0]!;
-    if (!r.ran) return { ran: false, posts: 0, entries: 0, maxLagSeconds: 0, touched: [], caughtUp: false };
+    if (!r.ran) return { ran: false, posts: 0, entries: 0, maxLagSeconds: 0, touched: [], added: [], caughtUp: false };
     const posts = Number(r.posts);
-    return { ran: true, posts, entries: Number(r.entries), maxLagSeconds: Math.max(0, Number(r.lag)), touched: r.touched as string[], caughtUp: posts < s.batch };
+    return {
+      ran: true,
+      posts,
+      entries: Number(r.entries),
+      maxLagSeconds: Math.max(0, Number(r.lag)),
+      touched: r.touched as string[],
+      added: (r.added as unknown[]).map(Number),
+      caughtUp: posts < s.batch,
+    };
   }
 
   /**

@@ -121,14 +121,20 @@ export interface TimelinesService extends TimelinesCalls {
 
 /** Timelines trimmed after one fan-out pass (each read back to its length'th entry, the rest deleted). */
 const TRIM_CHUNK = 200;
+/** Timelines remembered as grown at most: past it, every one of them is trimmed (memory's bound). */
+const MAX_GROWN = 100_000;
+/** The entries a timeline may gain past its length before it is trimmed: a tenth of it. */
+export function trimSlack(length: number): number {
+  return Math.max(1, Math.floor(length / 10));
+}
 
 export class HomeTimelines implements TimelinesService {
   readonly #store: TimelinesStore;
   readonly #accounts: AccountsService;
   readonly #social: SocialService;
   readonly #settings: TimelinesSettings;
-  /** Owners whose timelines grew since the last trim began. */
-  readonly #grown = new Set<string>();
+  /** Entries each timeline gained since it was last trimmed (or taken for a trim). */
+  readonly #grown = new Map<string, number>();
   /** Owners being trimmed, TRIM_CHUNK after each pass (a trim holds the fan-out's lock). */
   #trimming: string[] = [];
   #lastTrim = 0;
@@ -236,29 +242,35 @@ export class HomeTimelines implements TimelinesService {
     const s = this.#settings;
     const now = Date.now();
     const full = options.full ?? (this.#behind || now - this.#lastSweep >= s.sweepIntervalMs);
-    const outcome = await this.#store.pass({ batch: s.batch, windowMs: full ? s.graceMs : s.windowMs, wideFriends: s.wideFriends, length: s.length });
+    const { added, ...outcome } = await this.#store.pass({ batch: s.batch, windowMs: full ? s.graceMs : s.windowMs, wideFriends: s.wideFriends, length: s.length });
     if (outcome.ran) this.#behind = !outcome.caughtUp;
-    for (const owner of outcome.touched) this.#grown.add(owner);
+    outcome.touched.forEach((owner, i) => this.#grow(owner, added[i] ?? 1));
     // This instance's own pass: its pages now, other instances' when the notification comes.
     if (outcome.touched.length > 0) this.forgetPages({ owners: outcome.touched });
     if (full && outcome.ran) {
       this.#lastSweep = now;
       await this.#store.forgetHandled(s.graceMs);
     }
-    // Every TIMELINE trim interval, the timelines that grew are cut back to their length: one chunk
-    // after each pass, since a trim holds the fan-out's lock and the next pass (new posts reaching
-    // feeds) waits for it. All at once, thousands of timelines took over a second under load.
+    // Every trim interval, the timelines that gained a tenth of their length (all that grew, on a
+    // full pass) are cut back to it: one chunk after each pass, since a trim holds the fan-out's
+    // lock and the next pass (new posts reaching feeds) waits for it. A trim reads a timeline's
+    // length'th entry whatever it gained: trimming every timeline that gained a few entries,
+    // thousands at a time under load, held posts back from feeds for seconds.
     if (this.#grown.size > 0 && (options.full || (this.#trimming.length === 0 && now - this.#lastTrim >= s.trimIntervalMs))) {
       this.#lastTrim = now;
-      this.#trimming.push(...this.#grown);
-      this.#grown.clear();
+      const slack = options.full || this.#grown.size > MAX_GROWN ? 1 : trimSlack(s.length);
+      for (const [owner, gained] of this.#grown) {
+        if (gained < slack) continue;
+        this.#trimming.push(owner);
+        this.#grown.delete(owner);
+      }
     }
     while (this.#trimming.length > 0) {
       const owners = this.#trimming.splice(0, TRIM_CHUNK);
       try {
         await this.#store.trim(owners, s.length);
       } catch (error) {
-        for (const owner of owners) this.#grown.add(owner); // the next trim takes them again
+        for (const owner of owners) this.#grow(owner, s.length); // the next trim takes them again
         throw error;
       }
       this.forgetPages({ owners });
@@ -303,8 +315,12 @@ export class HomeTimelines implements TimelinesService {
   /** Two accounts became friends: each one's timeline takes the other's recent posts (in the event's unit of work when given). */
   async onFriendRequestAccepted(event: { accountId: string; friendId: string }, uow?: UnitOfWork): Promise<void> {
     const { touched } = await this.#store.befriend(uow, [event.accountId, event.friendId], this.#settings.length);
-    for (const owner of touched) this.#grown.add(owner);
+    for (const owner of touched) this.#grow(owner, this.#settings.length);
     this.forgetPages({ owners: touched });
+  }
+
+  #grow(owner: string, entries: number): void {
+    this.#grown.set(owner, (this.#grown.get(owner) ?? 0) + entries);
   }
 
   /** A closed account keeps no timeline. */
