@@ -28,6 +28,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -102,14 +103,9 @@ if (SOCIAL_APART && !(buildKnows(INTER_SERVER.serveDomains) && buildKnows(INTER_
 if (PGBOUNCER && !buildKnows(INTER_SERVER.directDatabaseUrl)) {
   fail(`this build does not know ${INTER_SERVER.directDatabaseUrl} (dist/config.js): behind PgBouncer in transaction mode it would lose LISTEN and the migrations' lock; run with --no-pgbouncer`);
 }
-// As `npm start` runs Node: its environment settings (MALLOC_ARENA_MAX) and flags.
-const [startEnv, nodeFlags] = (() => {
-  const start = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
-  const match = /^((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)exec node((?:\s+--\S+)*)\s+dist\/main\.js$/.exec(start);
-  if (!match) fail(`package.json's start script should be "[NAME=value …] exec node [--flag …] dist/main.js", got "${start}"`);
-  const pairs = match[1]!.split(/\s+/).filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]);
-  return [Object.fromEntries(pairs) as Record<string, string>, match[2]!.split(/\s+/).filter(Boolean)];
-})();
+// As `npm start` runs Node: its environment settings (MALLOC_ARENA_MAX) and flags (without its entry point).
+const startEnv = serverEnv();
+const nodeFlags = serverArgs().slice(0, -1);
 
 // ---------------------------------------------------------------- clean-up, whatever happens
 

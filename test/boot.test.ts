@@ -111,4 +111,5 @@ t.test('a worker\'s job queue has a connection for every consumer and room beyon
   t.same(warnings.map((line) => line.msg), [], 'pg-boss finds room for fetches and failures beside the consumers');
   const queue = (await pool.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = 'agora-jobs'`)).rows[0].n as number;
   t.ok(queue <= consumers + 2 + 1, `the queue's connections (${queue}) stay within its pool and its listener`);
+  await server.close(); // before the database is dropped
 });

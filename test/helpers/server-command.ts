@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 export const projectRoot = resolve(import.meta.dirname, '../..');
 
 /** `npm start`'s command: `[NAME=value …] exec node [--flag …] dist/main.js`. */
-export const START_SCRIPT = /^((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)exec node((?:\s+--\S+)*)\s+(dist\/main\.js)$/;
+const START_SCRIPT = /^((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)exec node((?:\s+--\S+)*)\s+(dist\/main\.js)$/;
 
 function startScript(): RegExpExecArray {
   const scripts = (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
