@@ -60,19 +60,19 @@ export const securityHeaders = fp(async (app: FastifyInstance, options: Security
   const methodsOf = pathMethods(options.apis);
   const allowedHeaders = [...policy.allowedHeaders, REQUEST_ID];
   const exposedHeaders = [...policy.exposedHeaders, REQUEST_ID];
+  const common = { allowedHeaders, exposedHeaders, maxAge: 600 };
+  // A request from no allowed origin (every request that is not a browser's cross-origin one)
+  // gets these, worked out once: only Vary: Origin. The methods of the path, a scan of the
+  // contract's paths, are looked up only for an allowed origin's preflight, which announces them.
+  const refused = { ...common, origin: false, preflight: false, methods: policy.methods };
   await app.register(cors, {
     delegator: (request, callback) => {
       const origin = request.headers.origin;
-      const permitted = typeof origin === 'string' && allowed.has(origin);
-      callback(null, {
-        origin: permitted ? origin : false,
-        // Only real preflights are answered here; a plain OPTIONS reaches the API's own handler.
-        preflight: permitted && typeof request.headers['access-control-request-method'] === 'string',
-        methods: methodsOf(request.url.split('?')[0] ?? '')?.methods ?? policy.methods,
-        allowedHeaders,
-        exposedHeaders,
-        maxAge: 600,
-      });
+      if (typeof origin !== 'string' || !allowed.has(origin)) return callback(null, refused);
+      // Only real preflights are answered here; a plain OPTIONS reaches the API's own handler.
+      const preflight = typeof request.headers['access-control-request-method'] === 'string';
+      const methods = preflight ? (methodsOf(request.url.split('?')[0] ?? '')?.methods ?? policy.methods) : policy.methods;
+      callback(null, { ...common, origin, preflight, methods });
     },
   });
 });
