@@ -150,10 +150,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }),
     conditionalRequests,
   ];
+  // Before the routes: it hooks the deprecated ones as they are added.
+  await app.register(deprecation, { document: options.spec.document, prefix: API_PREFIX });
   await app.register(routes, { document: options.spec.document, prefix: API_PREFIX, handlers: options.handlers, plugins });
   // Version 2 beside version 1: the same services, auth and idempotency store; its own contract.
   await app.register(routes, { document: options.v2.spec.document, prefix: V2_PREFIX, handlers: options.v2.handlers, plugins });
-  await app.register(deprecation, { document: options.spec.document, prefix: API_PREFIX });
   await app.register(docs, { spec: options.spec, v2: options.v2.spec });
   const onClose = options.onClose;
   if (onClose) app.addHook('onClose', async () => onClose());

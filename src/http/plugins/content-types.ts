@@ -1,19 +1,19 @@
 // Bodies are JSON: application/json, and application/merge-patch+json where an operation takes a
 // merge patch. A body in any type its operation does not declare is refused with 415 before
 // it is parsed.
-import type { FastifyInstance, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiProblem, ECHO_LENGTH, clip } from '../../handlers/index.ts';
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    bodyTypes?: string[];
-  }
-}
 
 function hasBody(headers: Record<string, string | string[] | undefined>): boolean {
   const length = headers['content-length'];
   return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
+}
+
+type HookDone = (error?: Error) => void;
+
+function existing<T>(hooks: T | T[] | undefined): T[] {
+  return hooks === undefined ? [] : [hooks].flat() as T[];
 }
 
 /** The JSON Pointer of the first string (key or value) holding a NUL, which PostgreSQL text cannot store. */
@@ -34,39 +34,43 @@ export const contentTypes = fp(async (app: FastifyInstance) => {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, parseJson);
 
-  app.addHook('onRoute', (route: RouteOptions) => {
-    const content = (route.schema?.body as { content?: Record<string, unknown> } | undefined)?.content;
-    if (content) route.config = { ...(route.config as object), bodyTypes: Object.keys(content) };
-  });
-
   // With no Content-Type Fastify picks no body schema, so a missing body is ours to refuse
   // (every operation of this API that takes a body requires one).
-  app.addHook('preValidation', async (request) => {
-    if (request.routeOptions.config.bodyTypes && request.body === undefined) {
-      throw new ApiProblem('validation-error', 'this operation needs a JSON body', {
+  const bodyRequired = (request: FastifyRequest, _reply: FastifyReply, done: HookDone) => {
+    if (request.body !== undefined) return done();
+    done(
+      new ApiProblem('validation-error', 'this operation needs a JSON body', {
         errors: [{ pointer: '', detail: 'a request body is required' }],
-      });
-    }
-  });
-
+      }),
+    );
+  };
   // After schema validation, so the body's shape (and depth) is already bounded.
-  app.addHook('preHandler', async (request) => {
-    if (!request.routeOptions.config.bodyTypes) return;
+  const noNul = (request: FastifyRequest, _reply: FastifyReply, done: HookDone) => {
     const pointer = nulPointer(request.body);
-    if (pointer !== undefined) {
-      throw new ApiProblem('validation-error', 'text may not contain NUL characters', {
+    if (pointer === undefined) return done();
+    done(
+      new ApiProblem('validation-error', 'text may not contain NUL characters', {
         errors: [{ pointer, detail: 'must not contain the NUL character (\\u0000)' }],
-      });
-    }
-  });
-
-  app.addHook('onRequest', async (request) => {
-    if (!hasBody(request.headers)) return;
-    const declared = request.routeOptions.config.bodyTypes;
-    if (!declared) return;
+      }),
+    );
+  };
+  const declaredType = (declared: string[]) => (request: FastifyRequest, _reply: FastifyReply, done: HookDone) => {
+    if (!hasBody(request.headers)) return done();
     const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (!declared.includes(type)) {
-      throw new ApiProblem('unsupported-media-type', `send the body as ${declared.join(' or ')}${type ? `, not ${clip(type, ECHO_LENGTH)}` : ''}`);
-    }
+    if (declared.includes(type)) return done();
+    done(new ApiProblem('unsupported-media-type', `send the body as ${declared.join(' or ')}${type ? `, not ${clip(type, ECHO_LENGTH)}` : ''}`));
+  };
+
+  // Only the operations that take a body get these checks, as hooks of their own routes: the
+  // others pay nothing for them. Each runs where the global hook it replaces ran: the type check
+  // after every global onRequest hook (the rate limit, load shedding), the NUL check before the
+  // sign-in rate limit's preHandler (plugins/rate-limit.ts), so a refused body costs no attempt.
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const content = (route.schema?.body as { content?: Record<string, unknown> } | undefined)?.content;
+    if (!content) return;
+    const bodyTypes = Object.keys(content);
+    route.onRequest = [...existing(route.onRequest), declaredType(bodyTypes)] as never;
+    route.preValidation = [bodyRequired, ...existing(route.preValidation)] as never;
+    route.preHandler = [noNul, ...existing(route.preHandler)] as never;
   });
 });

@@ -4,7 +4,7 @@
 // `Link: <…>; rel="successor-version"` (the same resource in the next version). The dates and
 // the successor are the path item's `x-successor-version`; the headers go on the responses
 // whose declaration in the contract lists `Deprecation`, so the contract stays exact.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { operationsOf, resolveRef } from '../conventions.ts';
 import type { OpenApiDocument } from '../spec.ts';
@@ -65,14 +65,26 @@ function successorLink(template: string, request: FastifyRequest): string {
   return `<${path}>; rel="successor-version"`;
 }
 
+/**
+ * Registered before the routes: each deprecated route gets its own onSend hook (the others pay
+ * nothing), which runs after the instance's onSend hooks, as the global hook it replaces did.
+ */
 export const deprecation = fp(async (app: FastifyInstance, options: { document: OpenApiDocument; prefix: string }) => {
   const routes = deprecatedRoutes(options.document, options.prefix);
   if (routes.size === 0) return;
-  app.addHook('onSend', async (request, reply) => {
-    const found = routes.get(`${request.method} ${request.routeOptions.url}`);
-    if (!found || !found.statuses.has(reply.statusCode)) return;
-    reply.header('deprecation', found.deprecation);
-    reply.header('sunset', found.sunset);
-    reply.header('link', successorLink(found.successor, request));
+  app.addHook('onRoute', (route: RouteOptions) => {
+    for (const method of [route.method].flat()) {
+      const found = routes.get(`${method} ${route.url}`);
+      if (!found) continue;
+      const headers = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
+        if (request.method === method && found.statuses.has(reply.statusCode)) {
+          reply.header('deprecation', found.deprecation);
+          reply.header('sunset', found.sunset);
+          reply.header('link', successorLink(found.successor, request));
+        }
+        done(null, payload);
+      };
+      route.onSend = [...(route.onSend === undefined ? [] : [route.onSend].flat()), headers] as never;
+    }
   });
 });

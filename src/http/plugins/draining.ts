@@ -32,14 +32,18 @@ export const draining = fp(async (app: FastifyInstance, options: { retryAfterSec
     for (const socket of unused) socket.destroy();
     unused.clear();
   });
-  app.addHook('onRequest', async () => {
-    if (!closing) return;
-    throw new ApiProblem('service-unavailable', 'the server is shutting down; retry on another connection', {
-      headers: { 'retry-after': String(options.retryAfterSeconds) },
-    });
+  // Callback hooks, not async ones: every request passes them, and a promise per hook is not free.
+  app.addHook('onRequest', (_request, _reply, done) => {
+    if (!closing) return done();
+    done(
+      new ApiProblem('service-unavailable', 'the server is shutting down; retry on another connection', {
+        headers: { 'retry-after': String(options.retryAfterSeconds) },
+      }),
+    );
   });
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     // HTTP/2 has no such header: Fastify closes its sessions with GOAWAY.
     if (closing && request.raw.httpVersionMajor === 1) reply.header('connection', 'close');
+    done(null, payload);
   });
 });

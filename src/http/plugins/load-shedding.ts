@@ -75,7 +75,8 @@ export const loadShedding = fp(async (app: FastifyInstance, options: LoadSheddin
     },
   });
   // After under-pressure's own hook: a request it refused is not counted twice.
-  app.addHook('onRequest', async (request) => {
-    if (!options.databaseAvailable() && request.routeOptions.config?.shedLoad !== false) throw refuse('databaseUnavailable');
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (options.databaseAvailable() || request.routeOptions.config?.shedLoad === false) return done();
+    done(refuse('databaseUnavailable'));
   });
 });

@@ -29,8 +29,8 @@ function bytesOut(request: FastifyRequest, reply: FastifyReply, streamed: number
 export const logRequests = fp(async (app: FastifyInstance) => {
   // Streamed bodies (compressed ones, files) have no Content-Length: count what goes out.
   const streamed = new WeakMap<FastifyRequest, { bytes: number }>();
-  async function countStreamedBytes(request: FastifyRequest, _reply: FastifyReply, payload: unknown) {
-    if (!payload || typeof (payload as NodeJS.ReadableStream).pipe !== 'function') return payload;
+  function countStreamedBytes(request: FastifyRequest, _reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) {
+    if (!payload || typeof (payload as NodeJS.ReadableStream).pipe !== 'function') return done(null, payload);
     const counter = { bytes: 0 };
     streamed.set(request, counter);
     const counting = new Transform({
@@ -41,7 +41,7 @@ export const logRequests = fp(async (app: FastifyInstance) => {
     });
     // An error or an abort destroys both streams; Fastify reports it for the response.
     pipeline(payload as NodeJS.ReadableStream, counting).catch(() => {});
-    return counting;
+    done(null, counting);
   }
   // Route-level, and registered after @fastify/compress: runs after it, on the bytes sent.
   app.addHook('onRoute', (route: RouteOptions) => {
@@ -72,5 +72,8 @@ export const logRequests = fp(async (app: FastifyInstance) => {
     });
   }
   app.decorate('logRequestWhenOver', logWhenOver);
-  app.addHook('onRequest', async (request, reply) => logWhenOver(request, reply));
+  app.addHook('onRequest', (request, reply, done) => {
+    logWhenOver(request, reply);
+    done();
+  });
 });

@@ -41,5 +41,8 @@ export const httpMetrics = fp(async (app: FastifyInstance, options: { metrics: H
     });
   }
   app.decorate('countRequestWhenOver', countWhenOver);
-  app.addHook('onRequest', async (request, reply) => countWhenOver(request, reply));
+  app.addHook('onRequest', (request, reply, done) => {
+    countWhenOver(request, reply);
+    done();
+  });
 });

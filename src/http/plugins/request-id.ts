@@ -14,8 +14,9 @@ export function genReqId(request: IncomingMessage): string {
 }
 
 export const requestId = fp(async (app: FastifyInstance) => {
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
   // The handler runs in the request's call context: calls to a domain served apart carry its id.
   app.addHook('preHandler', (request, _reply, done) => withCall({ requestId: request.id }, done));
