@@ -1,6 +1,6 @@
 // The contract readers of src/http/conventions.ts on small fixture documents, without a server:
 // $ref resolution, operationsOf, the convention checks, path matching over several served APIs,
-// and the CORS policy derived from the contracts.
+// the CORS policy derived from the contracts, and the successor links of deprecated routes.
 import t from 'tap';
 import {
   MAX_PATH_PARAMETER_LENGTH,
@@ -256,4 +256,16 @@ t.test('corsPolicy lets a browser send the header of any scheme: an API key’s 
   t.same(withScheme({ type: 'oauth2', flows: {} }), ['authorization']);
   t.same(withScheme({ type: 'openIdConnect', openIdConnectUrl: 'https://example.com/.well-known/openid-configuration' }), ['authorization']);
   t.same(withScheme({ type: 'mutualTLS' }), [], 'a client certificate is no header');
+});
+
+t.test('successorLink: the successor path with the request path parameters encoded into it', async (t) => {
+  const { successorLink } = await import('../src/http/plugins/deprecation.ts');
+  t.equal(successorLink('/v2/posts/{postId}')({ postId: 'abc' }), '</v2/posts/abc>; rel="successor-version"');
+  t.equal(
+    successorLink('/v2/channels/{channelId}/posts/{postId}/x')({ channelId: 'a b', postId: 'c/d' }),
+    '</v2/channels/a%20b/posts/c%2Fd/x>; rel="successor-version"',
+    'each parameter in its place, encoded',
+  );
+  t.equal(successorLink('/v2/feed')({}), '</v2/feed>; rel="successor-version"', 'a path without parameters');
+  t.equal(successorLink('/v2/posts/{postId}')({}), '</v2/posts/>; rel="successor-version"', 'a missing parameter is empty, as before');
 });

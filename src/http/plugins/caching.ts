@@ -35,11 +35,22 @@ function headerText(value: ReturnType<FastifyReply['getHeader']>): string | unde
 }
 
 export const caching = fp(async (app: FastifyInstance) => {
+  // The Vary a response ends with, by the one it had: a handful of values in practice (none, or
+  // CORS's `Origin`), so each is worked out once. Bounded, should a handler vary by more.
+  const varies = new Map<string | undefined, string>();
+  const varyWithAuthorization = (vary: string | undefined): string => {
+    let result = varies.get(vary);
+    if (result === undefined) {
+      result = withVary(vary, 'Authorization');
+      if (varies.size < 64) varies.set(vary, result);
+    }
+    return result;
+  };
   app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
     if (!reply.hasHeader('cache-control')) {
       const policy = cacheControlFor(request, reply.statusCode);
       reply.header('cache-control', policy);
-      if (policy === PUBLIC_REVALIDATED) reply.header('vary', withVary(headerText(reply.getHeader('vary')), 'Authorization'));
+      if (policy === PUBLIC_REVALIDATED) reply.header('vary', varyWithAuthorization(headerText(reply.getHeader('vary'))));
     }
     done(null, payload);
   });

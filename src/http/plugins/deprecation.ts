@@ -59,10 +59,18 @@ export function deprecatedRoutes(document: OpenApiDocument, prefix: string): Map
   return routes;
 }
 
-function successorLink(template: string, request: FastifyRequest): string {
-  const params = (request.params ?? {}) as Record<string, string>;
-  const path = template.replace(/\{([^}]+)\}/g, (_, name: string) => encodeURIComponent(params[name] ?? ''));
-  return `<${path}>; rel="successor-version"`;
+/**
+ * The Link header's builder for a successor path template (`/v2/posts/{postId}`), split once into
+ * its literal parts and parameter names: `<path>; rel="successor-version"`, the request's path
+ * parameters encoded into it.
+ */
+export function successorLink(template: string): (params: Record<string, string | undefined>) => string {
+  const parts = template.split(/\{([^}]+)\}/); // literal, name, literal, name, …, literal
+  return (params) => {
+    let path = parts[0]!;
+    for (let i = 1; i < parts.length; i += 2) path += encodeURIComponent(params[parts[i]!] ?? '') + parts[i + 1]!;
+    return `<${path}>; rel="successor-version"`;
+  };
 }
 
 /**
@@ -76,11 +84,12 @@ export const deprecation = fp(async (app: FastifyInstance, options: { document: 
     for (const method of [route.method].flat()) {
       const found = routes.get(`${method} ${route.url}`);
       if (!found) continue;
+      const link = successorLink(found.successor);
       const headers = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
         if (request.method === method && found.statuses.has(reply.statusCode)) {
           reply.header('deprecation', found.deprecation);
           reply.header('sunset', found.sunset);
-          reply.header('link', successorLink(found.successor, request));
+          reply.header('link', link((request.params ?? {}) as Record<string, string | undefined>));
         }
         done(null, payload);
       };
