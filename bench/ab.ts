@@ -1,0 +1,221 @@
+// Agora against Agora: two builds (or two settings) of the server, in alternating short rounds on
+// the same data, to tell whether a change moved Agora's own CPU per request. `npm run bench`
+// compares Agora with the bare baseline, which moves as much with the machine's load as a small
+// change does; here both sides are Agora, started as `npm start` starts it, and each round's
+// ratio compares runs seconds apart.
+//
+//   (cd ../other-checkout && npm run build)
+//   npm run bench:ab -- --b ../other-checkout                    # this checkout (A) against another (B)
+//   npm run bench:ab -- --b-env LOG_LEVEL=warn --only get-post   # one checkout, two settings
+//
+// Options: --a DIR, --b DIR (checkouts with a built dist/; default this one), --a-env / --b-env
+// KEY=VALUE (repeatable), --only get-post,account-posts,feed (default get-post), --rounds N (12),
+// --duration S (2), --connections N (50), --scale smoke|small (small), --database-url URL (a
+// PostgreSQL server: a fresh database is made there and dropped; default DATABASE_URL, else an
+// embedded one), --no-pin.
+// Prints, per scenario, each side's medians and B/A per-round ratios as median (min–max).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { persistence } from '../src/domains/index.ts';
+import { migrate } from '../src/persistence/migrations.ts';
+import { openDatabase } from '../src/persistence/orm.ts';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
+import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
+import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
+import { finishSeeding, SCALES, seedBase, seedPosts } from './seed.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const { values: args } = parseArgs({
+  options: {
+    a: { type: 'string', default: root },
+    b: { type: 'string', default: root },
+    'a-env': { type: 'string', multiple: true, default: [] },
+    'b-env': { type: 'string', multiple: true, default: [] },
+    only: { type: 'string', default: 'get-post' },
+    rounds: { type: 'string', default: '12' },
+    duration: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+    scale: { type: 'string', default: 'small' },
+    'database-url': { type: 'string' },
+    'no-pin': { type: 'boolean', default: false },
+  },
+});
+
+function environment(pairs: string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const at = pair.indexOf('=');
+      if (at < 1) throw new Error(`an environment setting is KEY=VALUE, got "${pair}"`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+}
+
+const SCENARIOS = ['get-post', 'account-posts', 'feed'] as const;
+type ScenarioName = (typeof SCENARIOS)[number];
+const scenarios = args.only!.split(',').map((s) => s.trim()) as ScenarioName[];
+const unknown = scenarios.filter((s) => !SCENARIOS.includes(s));
+const scale = SCALES[args.scale!];
+if (unknown.length > 0 || !scale || (args.scale !== 'smoke' && args.scale !== 'small')) {
+  console.error(`ab: --only takes ${SCENARIOS.join(', ')}; --scale smoke or small`);
+  process.exit(2);
+}
+// Without a server of yours, an embedded one, as `npm run bench` does.
+let adminUrl = args['database-url'] ?? process.env.DATABASE_URL;
+let embedded: EmbeddedDatabase | undefined;
+let embeddedParent: string | undefined;
+if (!adminUrl) {
+  embeddedParent = mkdtempSync(join(tmpdir(), 'agora-ab-'));
+  chmodSync(embeddedParent, 0o755);
+  embedded = await startEmbeddedPostgres({ dataDir: join(embeddedParent, 'postgres'), port: await freePort(), database: 'postgres' });
+  adminUrl = embedded.url;
+}
+const rounds = Number(args.rounds);
+const duration = Number(args.duration);
+const connections = Number(args.connections);
+const sides = [
+  { name: 'A', dir: resolve(args.a!), env: environment(args['a-env']!) },
+  { name: 'B', dir: resolve(args.b!), env: environment(args['b-env']!) },
+];
+
+// As bench/run.ts does: the servers (and PostgreSQL's backends, where they can be pinned) on
+// core 0, the load on core 1.
+const canPin = !args['no-pin'] && cpus().length >= 2 && spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
+const pin = (pid: number, core: number) => canPin && spawnSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
+pin(process.pid, 1);
+
+/** User + system CPU time of a process so far, in microseconds. */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * (1_000_000 / 100);
+}
+
+const database = `agora_ab_${process.pid}`;
+const url = databaseUrlOn(adminUrl, database);
+const children: ChildProcess[] = [];
+/** The servers' output: kept when the run fails, to read why. */
+const logPaths: string[] = [];
+
+interface Round {
+  requestsPerSec: number;
+  cpuPerRequest: number;
+  p99: number;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const spread = (values: number[]) => `${median(values).toFixed(3)} (${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)})`;
+
+let exitCode = 0;
+try {
+  await runAdmin(adminUrl, `create database "${database}"`);
+  const orm = await openDatabase({ clientUrl: url, poolMax: 1, persistence });
+  await migrate(orm);
+  await orm.close(true);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const sessions = await seedBase(client, scale);
+  await seedPosts(client, scale, scale.firstPosts, scale.posts);
+  await finishSeeding(client);
+  const postIds = (await client.query<{ id: string }>('select id from posts.post where channel_id is null limit 5000')).rows.map((r) => r.id);
+  const accountIds = (await client.query<{ id: string }>('select id from public.bench_account')).rows.map((r) => r.id);
+  await client.end();
+  const tokens = sessions.map((s) => s.token);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)]!;
+
+  const servers: { name: string; dir: string; env: Record<string, string>; origin: string; pid: number }[] = [];
+  for (const side of sides) {
+    const port = await freePort();
+    const logPath = join(tmpdir(), `agora-ab-${process.pid}-${side.name}.log`);
+    const fd = openSync(logPath, 'w');
+    logPaths.push(logPath);
+    const command = serverArgs();
+    const child = spawn(process.execPath, command, {
+      cwd: side.dir,
+      stdio: ['ignore', fd, fd],
+      env: {
+        PATH: process.env.PATH,
+        ...serverEnv(),
+        NODE_ENV: 'production',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        METRICS_PORT: '0',
+        LOG_LEVEL: 'info',
+        LOG_FORMAT: 'json',
+        DATABASE_URL: url,
+        RATE_LIMIT_PER_MINUTE: '1000000',
+        ...side.env,
+      },
+    });
+    closeSync(fd);
+    if (child.pid === undefined) {
+      // Not spawned at all (no such directory, say): the error event says why.
+      const error = await new Promise<Error>((done) => child.once('error', done));
+      throw new Error(`Agora ${side.name} (${side.dir}) could not start: ${error.message}`);
+    }
+    children.push(child);
+    const origin = `http://127.0.0.1:${port}`;
+    for (let waited = 0; ; waited += 200) {
+      if (child.exitCode !== null) throw new Error(`Agora ${side.name} (${side.dir}) exited with ${child.exitCode}; its output: ${logPath}`);
+      if (waited > 60_000) throw new Error(`Agora ${side.name} did not answer within a minute; its output: ${logPath}`);
+      const live = await fetch(`${origin}/healthz`).then((r) => r.ok, () => false);
+      if (live) break;
+      await sleep(200);
+    }
+    pin(child.pid!, 0);
+    servers.push({ ...side, origin, pid: child.pid! });
+  }
+
+  const request = (scenario: ScenarioName) => (req: autocannon.Request) => {
+    if (scenario === 'get-post') return { ...req, path: `/v1/posts/${pick(postIds)}` };
+    if (scenario === 'account-posts') return { ...req, path: `/v1/accounts/${pick(accountIds)}/posts` };
+    return { ...req, path: '/v1/feed', headers: { ...req.headers, authorization: `Bearer ${pick(tokens)}` } };
+  };
+  const measure = async (scenario: ScenarioName, server: (typeof servers)[number], seconds: number): Promise<Round> => {
+    const before = cpuMicros(server.pid);
+    const result = await autocannon({ url: server.origin, connections, duration: seconds, requests: [{ setupRequest: request(scenario) }] });
+    const cpu = cpuMicros(server.pid) - before;
+    if (result.non2xx > 0 || result.errors > 0) throw new Error(`${scenario} on ${server.name}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
+    return { requestsPerSec: result.requests.average, cpuPerRequest: cpu / Math.max(1, result.requests.total), p99: result.latency.p99 };
+  };
+
+  for (const scenario of scenarios) {
+    for (const server of servers) await measure(scenario, server, Math.max(1, duration)); // warm-up
+    const results: Round[][] = [[], []];
+    for (let round = 0; round < rounds; round++) {
+      for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) results[i]!.push(await measure(scenario, servers[i]!, duration));
+    }
+    console.log(`${scenario}, ${rounds} alternating rounds of ${duration} s, ${connections} connections:`);
+    for (const [i, server] of servers.entries()) {
+      const own = results[i]!;
+      const env = Object.entries(server.env).map(([k, v]) => `${k}=${v}`).join(' ');
+      console.log(
+        `  ${server.name} (${server.dir}${env ? `, ${env}` : ''}): ${median(own.map((r) => r.requestsPerSec)).toFixed(0)} req/s, ` +
+          `${median(own.map((r) => r.cpuPerRequest)).toFixed(0)} µs CPU/request, p99 ${median(own.map((r) => r.p99))} ms`,
+      );
+    }
+    const ratio = (of: (r: Round) => number) => results[1]!.map((r, i) => of(r) / of(results[0]![i]!));
+    console.log(`  B/A: CPU/request ${spread(ratio((r) => r.cpuPerRequest))}; req/s ${spread(ratio((r) => r.requestsPerSec))}`);
+  }
+} catch (error) {
+  console.error(`ab: ${error instanceof Error ? error.message : String(error)}`);
+  if (logPaths.length > 0) console.error(`ab: the servers' output: ${logPaths.join(' ')}`);
+  exitCode = 1;
+} finally {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+  await runAdmin(adminUrl, `drop database if exists "${database}" with (force)`).catch(() => {});
+  await embedded?.stop();
+  if (exitCode === 0) for (const path of logPaths) rmSync(path, { force: true });
+  if (embeddedParent) rmSync(embeddedParent, { recursive: true, force: true });
+}
+process.exit(exitCode);
