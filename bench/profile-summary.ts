@@ -1,6 +1,6 @@
 // Summarises a V8 CPU profile (from `npm run bench -- --profile`, which starts Agora with
 // --cpu-prof): self time by package (or by our own folder) and the hottest functions.
-//   node bench/profile-summary.ts bench/results/<stamp>-profile/<file>.cpuprofile
+//   npx node bench/profile-summary.ts bench/results/<stamp>-profile/<file>.cpuprofile
 import { readFileSync } from 'node:fs';
 
 interface Node {
@@ -16,7 +16,7 @@ interface Profile {
 
 const file = process.argv[2];
 if (!file) {
-  console.error('usage: node bench/profile-summary.ts <file.cpuprofile>');
+  console.error('usage: npx node bench/profile-summary.ts <file.cpuprofile>');
   process.exit(2);
 }
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
