@@ -44,6 +44,7 @@ export interface ListenerOptions {
 }
 
 export const DEFAULT_MAX_STALENESS_MS = 1000;
+const NOTIFY = 'select pg_notify($1, $2)';
 /** Probes in flight at once, so that a stalled connection does not pile them up. */
 const MAX_PROBES_IN_FLIGHT = 2;
 
@@ -74,6 +75,11 @@ export class InvalidationListener {
   /** While deaf: when the probe from another connection was last tried (it is tried again, in case the first was only slow). */
   #lastCrossCheck = 0;
   #crossChecking = false;
+  /**
+   * The last statement sent on the listening connection (see `#send`), and that connection: the
+   * next waits for it.
+   */
+  #tail: { client: pg.Client; done: Promise<unknown> } | undefined;
   /** Channels subscribed to besides the invalidations' own (see `subscribe`). */
   readonly #channels = new Map<string, { onNotification: (payload: string) => void; onReconnect: () => void }>();
 
@@ -111,7 +117,7 @@ export class InvalidationListener {
     // other clients share.
     if (!client || !this.#live || this.#deaf) return undefined;
     const connection = this.#generation;
-    const { rows } = await client.query<T>(text, params);
+    const { rows } = await this.#send<T>(client, text, params);
     return { rows, connection };
   }
 
@@ -137,13 +143,13 @@ export class InvalidationListener {
     const entry = { onNotification, onReconnect };
     this.#channels.set(channel, entry);
     const client = this.#client;
-    if (client && this.#live) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+    if (client && this.#live) await this.#send(client, `listen ${pg.escapeIdentifier(channel)}`);
     return {
       close: async () => {
         if (this.#channels.get(channel) !== entry) return;
         this.#channels.delete(channel);
         const current = this.#client;
-        if (current && this.#live) await current.query(`unlisten ${pg.escapeIdentifier(channel)}`).catch(() => {});
+        if (current && this.#live) await this.#send(current, `unlisten ${pg.escapeIdentifier(channel)}`).catch(() => {});
       },
     };
   }
@@ -339,11 +345,25 @@ export class InvalidationListener {
     // Taken before the query is sent: the probe commits after it.
     const sentAt = this.#watermark.now();
     const back = new Promise<boolean>((resolve) => this.#probes.set(token, { sentAt, settle: resolve }));
-    sender.query('select pg_notify($1, $2)', [INVALIDATION_CHANNEL, `${PROBE_TOPIC}:${token}`]).catch(() => {
+    const sent = sender === this.#client ? this.#send(sender, NOTIFY, [INVALIDATION_CHANNEL, `${PROBE_TOPIC}:${token}`]) : sender.query(NOTIFY, [INVALIDATION_CHANNEL, `${PROBE_TOPIC}:${token}`]);
+    sent.catch(() => {
       this.#probes.get(token)?.settle(false);
       this.#probes.delete(token);
     });
     return back;
+  }
+
+  /**
+   * Sends a statement on the listening connection once the one sent before it is done. Probes
+   * (periodic, and one per `sync`, which concurrent requests call), session locks and LISTENs
+   * share the connection. pg queued them itself, but queueing a query behind another is
+   * deprecated (pg 8.23 warns) and goes in pg 9.
+   */
+  #send<T extends Record<string, unknown>>(client: pg.Client, text: string, params?: unknown[]): Promise<pg.QueryResult<T>> {
+    const before = this.#tail?.client === client ? this.#tail.done : undefined;
+    const result = before ? before.then(() => client.query<T>(text, params)) : client.query<T>(text, params);
+    this.#tail = { client, done: result.catch(() => {}) };
+    return result;
   }
 
   #receive(payload: string): void {

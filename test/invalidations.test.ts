@@ -1,0 +1,44 @@
+// The cache invalidation listener (src/persistence/invalidations.ts) on a real PostgreSQL: its
+// one connection carries probes (one per `sync`, which concurrent requests call), session
+// locks and LISTENs, one statement at a time, never a query queued behind another inside pg
+// (deprecated in pg 8.23, gone in pg 9: "Calling client.query() when the client is already
+// executing a query").
+import pg from 'pg';
+import t from 'tap';
+import { InvalidationListener } from '../src/persistence/invalidations.ts';
+import { createEmptyDatabase } from './helpers/postgres.ts';
+
+t.test('concurrent syncs, locks and subscriptions share the connection one statement at a time', async (t) => {
+  const { url, drop } = await createEmptyDatabase();
+  t.teardown(drop);
+  const listener = new InvalidationListener({ clientUrl: url });
+  t.teardown(() => listener.close());
+  await listener.start();
+
+  // Each query sent on a connection that already has one waiting in pg's queue: what pg deprecates.
+  const original = pg.Client.prototype.query;
+  let queuedBehindAnother = 0;
+  let sent = 0;
+  pg.Client.prototype.query = function (this: pg.Client & { _queryQueue?: unknown[] }, ...args: unknown[]) {
+    sent += 1;
+    if ((this._queryQueue?.length ?? 0) > 0) queuedBehindAnother += 1;
+    return (original as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof original;
+  t.teardown(() => {
+    pg.Client.prototype.query = original;
+  });
+
+  const subscribed = listener.subscribe('agora_test_channel', () => {}, () => {});
+  const results = await Promise.all([
+    ...Array.from({ length: 8 }, () => listener.sync()),
+    listener.query<{ locked: boolean }>('select pg_try_advisory_lock(42) as locked', []),
+    listener.query<{ unlocked: boolean }>('select pg_advisory_unlock(42) as unlocked', []),
+  ]);
+  const subscription = await subscribed;
+  t.same(results.slice(0, 8), Array(8).fill(true), 'every sync saw its echo');
+  t.same(results[8] && typeof results[8] === 'object' ? results[8].rows : undefined, [{ locked: true }], 'the lock was taken on the listening connection');
+  t.same(results[9] && typeof results[9] === 'object' ? results[9].rows : undefined, [{ unlocked: true }], 'and released there, after it: statements keep their order');
+  await subscription.close();
+  t.ok(sent >= 11, `the statements were sent (${sent})`);
+  t.equal(queuedBehindAnother, 0, 'none was queued behind another inside pg');
+});
