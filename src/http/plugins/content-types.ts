@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiProblem, ECHO_LENGTH, clip } from '../../handlers/index.ts';
+import { addRouteHook } from '../route-hooks.ts';
 
 function hasBody(headers: Record<string, string | string[] | undefined>): boolean {
   const length = headers['content-length'];
@@ -11,10 +12,6 @@ function hasBody(headers: Record<string, string | string[] | undefined>): boolea
 }
 
 type HookDone = (error?: Error) => void;
-
-function existing<T>(hooks: T | T[] | undefined): T[] {
-  return hooks === undefined ? [] : [hooks].flat() as T[];
-}
 
 /** The JSON Pointer of the first string (key or value) holding a NUL, which PostgreSQL text cannot store. */
 function nulPointer(value: unknown, path = ''): string | undefined {
@@ -68,9 +65,8 @@ export const contentTypes = fp(async (app: FastifyInstance) => {
   app.addHook('onRoute', (route: RouteOptions) => {
     const content = (route.schema?.body as { content?: Record<string, unknown> } | undefined)?.content;
     if (!content) return;
-    const bodyTypes = Object.keys(content);
-    route.onRequest = [...existing(route.onRequest), declaredType(bodyTypes)] as never;
-    route.preValidation = [bodyRequired, ...existing(route.preValidation)] as never;
-    route.preHandler = [noNul, ...existing(route.preHandler)] as never;
+    addRouteHook(route, 'onRequest', declaredType(Object.keys(content)), 'last');
+    addRouteHook(route, 'preValidation', bodyRequired, 'first');
+    addRouteHook(route, 'preHandler', noNul, 'first');
   });
 });

@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { operationsOf, resolveRef } from '../conventions.ts';
+import { addRouteHook } from '../route-hooks.ts';
 import type { OpenApiDocument } from '../spec.ts';
 
 export interface SuccessorVersion {
@@ -93,7 +94,7 @@ export const deprecation = fp(async (app: FastifyInstance, options: { document: 
         }
         done(null, payload);
       };
-      route.onSend = [...(route.onSend === undefined ? [] : [route.onSend].flat()), headers] as never;
+      addRouteHook(route, 'onSend', headers, 'last');
     }
   });
 });

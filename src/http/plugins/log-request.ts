@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { operationOf, routeOf, whenOver } from '../request-facts.ts';
+import { addRouteHook } from '../route-hooks.ts';
 import '../types.ts';
 
 declare module 'fastify' {
@@ -45,7 +46,7 @@ export const logRequests = fp(async (app: FastifyInstance) => {
   }
   // Route-level, and registered after @fastify/compress: runs after it, on the bytes sent.
   app.addHook('onRoute', (route: RouteOptions) => {
-    route.onSend = [...(route.onSend ? [route.onSend].flat() : []), countStreamedBytes as never];
+    addRouteHook(route, 'onSend', countStreamedBytes, 'last');
   });
 
   function logWhenOver(request: FastifyRequest, reply: FastifyReply) {

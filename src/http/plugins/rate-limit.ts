@@ -13,6 +13,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiProblem } from '../../handlers/index.ts';
 import type { SharedRateLimitStore } from '../rate-limit-store.ts';
+import { addRouteHook } from '../route-hooks.ts';
 
 export interface RateLimitOptions {
   perMinute: number;
@@ -143,15 +144,12 @@ export const rateLimits = fp(async (app: FastifyInstance, options: RateLimitOpti
   app.addHook('onRoute', (route) => {
     const limiters = limits[(route.schema as { operationId?: string } | undefined)?.operationId ?? ''];
     if (!limiters) return;
-    const existing = route.preHandler ? [route.preHandler].flat() : [];
-    route.preHandler = [
-      async (request: FastifyRequest) => {
-        for (const [limiter, what] of limiters) {
-          const limit = await ask(limiter, request);
-          if (limit && !limit.isAllowed && limit.isExceeded) throw tooMany(limit.ttlInSeconds, what);
-        }
-      },
-      ...existing,
-    ];
+    const check = async (request: FastifyRequest) => {
+      for (const [limiter, what] of limiters) {
+        const limit = await ask(limiter, request);
+        if (limit && !limit.isAllowed && limit.isExceeded) throw tooMany(limit.ttlInSeconds, what);
+      }
+    };
+    addRouteHook(route, 'preHandler', check, 'first');
   });
 });
