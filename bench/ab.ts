@@ -14,9 +14,9 @@
 // PostgreSQL server: a fresh database is made there and dropped; default DATABASE_URL, else an
 // embedded one), --no-pin.
 // Prints, per scenario, each side's medians and B/A per-round ratios as median (min–max).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -28,6 +28,7 @@ import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
+import { cpuSeconds, median, pinningAvailable, pinToCore } from './measure.ts';
 import { finishSeeding, SCALES, seedBase, seedPosts } from './seed.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -86,15 +87,9 @@ const sides = [
 
 // As bench/run.ts does: the servers (and PostgreSQL's backends, where they can be pinned) on
 // core 0, the load on core 1.
-const canPin = !args['no-pin'] && cpus().length >= 2 && spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
-const pin = (pid: number, core: number) => canPin && spawnSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
+const canPin = !args['no-pin'] && pinningAvailable();
+const pin = (pid: number, core: number) => canPin && pinToCore(pid, core);
 pin(process.pid, 1);
-
-/** User + system CPU time of a process so far, in microseconds. */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * (1_000_000 / 100);
-}
 
 const database = `agora_ab_${process.pid}`;
 const url = databaseUrlOn(adminUrl, database);
@@ -108,11 +103,6 @@ interface Round {
   p99: number;
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 const spread = (values: number[]) => `${median(values).toFixed(3)} (${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)})`;
 
 let exitCode = 0;
@@ -181,9 +171,9 @@ try {
     return { ...req, path: '/v1/feed', headers: { ...req.headers, authorization: `Bearer ${pick(tokens)}` } };
   };
   const measure = async (scenario: ScenarioName, server: (typeof servers)[number], seconds: number): Promise<Round> => {
-    const before = cpuMicros(server.pid);
+    const before = cpuSeconds(server.pid);
     const result = await autocannon({ url: server.origin, connections, duration: seconds, requests: [{ setupRequest: request(scenario) }] });
-    const cpu = cpuMicros(server.pid) - before;
+    const cpu = (cpuSeconds(server.pid) - before) * 1e6;
     if (result.non2xx > 0 || result.errors > 0) throw new Error(`${scenario} on ${server.name}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
     return { requestsPerSec: result.requests.average, cpuPerRequest: cpu / Math.max(1, result.requests.total), p99: result.latency.p99 };
   };

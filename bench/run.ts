@@ -8,7 +8,7 @@
 //   node bench/run.ts [--scale smoke|small|default|large] [--duration s] [--warmup s]
 //                     [--rounds n] [--connections n] [--database-url url] [--out dir]
 //                     [--no-pin] [--profile] [--only scenario,scenario…] [--agora-env KEY=VALUE]…
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +24,7 @@ import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
+import { cpuSeconds, median, pinningAvailable, pinToCore, quantile, statFields, TICKS_PER_SECOND } from './measure.ts';
 import { dropTimelines, email, finishSeeding, PASSWORD, SCALES, seedBase, seedConversations, seedNotifications, seedPosts, seedSessions, wideAccountIndexes, wideFriendCounts, type Session } from './seed.ts';
 import { fanout, hasStream, openStreams, postJson, type FanoutResult, type OpenStream } from './stream.ts';
 import { probeVisibility, type ProbeGroup, type VisibilityResult } from './visibility.ts';
@@ -83,13 +84,10 @@ const log = (message: string) => console.log(`bench: ${message}`);
 // ---------------------------------------------------------------------------------------------
 // CPU pinning: the servers and PostgreSQL on core 0, this process (the load generator) on core 1.
 
-const canPin =
-  !args['no-pin'] && cpus().length >= 2 && spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
+const canPin = !args['no-pin'] && pinningAvailable();
 
 function pin(pid: number, core: number): void {
-  if (!canPin) return;
-  const result = spawnSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
-  if (result.status !== 0) log(`could not pin pid ${pid} to core ${core}`);
+  if (canPin && !pinToCore(pid, core)) log(`could not pin pid ${pid} to core ${core}`);
 }
 
 function childrenOf(pid: number): number[] {
@@ -226,24 +224,6 @@ function rssMb(pid: number): number {
   } catch {
     return 0;
   }
-}
-
-const TICKS_PER_SECOND = 100; // USER_HZ, for utime and stime in /proc/<pid>/stat
-
-/** The fields of /proc/<pid>/stat after the command name; empty once the process is gone. */
-function statFields(pid: number): string[] {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return [];
-  }
-}
-
-/** CPU time a process has used so far (user + system), in seconds; 0 once it is gone. */
-function cpuSeconds(pid: number): number {
-  const fields = statFields(pid);
-  return fields.length === 0 ? 0 : (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
 }
 
 /** The embedded PostgreSQL's postmaster, whose children are its backends and workers. */
@@ -869,19 +849,6 @@ function peakRss(pid: number): number | null {
   } catch {
     return null;
   }
-}
-
-/** The q-quantile of a list, interpolated between the two nearest values (0 for an empty list). */
-function quantile(values: readonly number[], q: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (sorted.length - 1) * q;
-  const low = Math.floor(at);
-  return sorted[low]! + (sorted[Math.min(low + 1, sorted.length - 1)]! - sorted[low]!) * (at - low);
-}
-
-function median(values: readonly number[]): number {
-  return quantile(values, 0.5);
 }
 
 /** The median of per-round values with their interquartile range and their whole range. */

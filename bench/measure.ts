@@ -1,0 +1,46 @@
+// What bench/run.ts and bench/ab.ts both measure with: a process's CPU time from /proc, CPU
+// pinning with taskset, and quantiles of per-round values.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+
+export const TICKS_PER_SECOND = 100; // USER_HZ, for the times in /proc/<pid>/stat
+
+/** The fields of /proc/<pid>/stat after the command name; empty once the process is gone. */
+export function statFields(pid: number): string[] {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return [];
+  }
+}
+
+/** CPU time a process has used so far (user + system), in seconds; 0 once it is gone. */
+export function cpuSeconds(pid: number): number {
+  const fields = statFields(pid);
+  return fields.length === 0 ? 0 : (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
+}
+
+/** Whether processes can be pinned to cores here: two cores or more, and taskset. */
+export function pinningAvailable(): boolean {
+  return cpus().length >= 2 && spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Pins a process and all its threads to one core; false if taskset refused. */
+export function pinToCore(pid: number, core: number): boolean {
+  return spawnSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' }).status === 0;
+}
+
+/** The q-quantile of a list, interpolated between the two nearest values (0 for an empty list). */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (sorted.length - 1) * q;
+  const low = Math.floor(at);
+  return sorted[low]! + (sorted[Math.min(low + 1, sorted.length - 1)]! - sorted[low]!) * (at - low);
+}
+
+export function median(values: readonly number[]): number {
+  return quantile(values, 0.5);
+}
