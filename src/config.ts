@@ -66,6 +66,11 @@ export interface Config {
    * this instance's caches: past it, they are bypassed until its invalidations have caught up.
    */
   cacheMaxStalenessMs: number;
+  /** Posts (the posts domain). */
+  posts: {
+    /** POST_CACHE_MB: what the posts this instance keeps in memory for GET /posts/{id} may weigh, in MiB; 0: none. */
+    cacheMb: number;
+  };
   /** Home timelines (the timelines domain; README, "Home timelines"). */
   timelines: {
     length: number;
@@ -277,6 +282,9 @@ export function loadConfig(env: Env = process.env): Config {
     maxPage: integer(env, 'MAX_PAGE', 50, 1, 10000),
     cacheMaxEntries: integer(env, 'CACHE_MAX_ENTRIES', 50_000, 0, 10_000_000),
     cacheMaxStalenessMs: integer(env, 'CACHE_MAX_STALENESS_MS', 1000, 100, 600_000),
+    posts: {
+      cacheMb: integer(env, 'POST_CACHE_MB', 8, 0, 4096),
+    },
     timelines: {
       length: integer(env, 'TIMELINE_LENGTH', 400, 1, 100_000),
       wideFriends: integer(env, 'TIMELINE_WIDE_FRIENDS', 2000, 1, 10_000_000),

@@ -1,7 +1,7 @@
 // TaggedCache (src/services/cache.ts), the cache of feed pages, on a fake invalidation source the
 // test drives: an entry depends on several things (tags), any of which evicts it; resets and
 // reset topics empty it; reads that raced an eviction of their own tags are not stored, while
-// evictions of other tags do not stop them; entries expire; the size bound; and `usable`.
+// evictions of other tags do not stop them; entries expire; the size and weight bounds; and `usable`.
 import t from 'tap';
 import { TaggedCache, type CacheObserver } from '../src/services/cache.ts';
 import { FakeSource } from './helpers/fake-invalidations.ts';
@@ -11,7 +11,7 @@ interface Page {
   posts: string[];
 }
 
-function setup(options: { maxEntries?: number; ttlMs?: number; usable?: () => boolean } = {}) {
+function setup(options: { maxEntries?: number; ttlMs?: number; usable?: () => boolean; maxWeight?: number } = {}) {
   const source = new FakeSource();
   const counts = { hit: 0, miss: 0 };
   const observe: CacheObserver = (_, outcome, count) => (counts[outcome] += count);
@@ -29,6 +29,7 @@ function setup(options: { maxEntries?: number; ttlMs?: number; usable?: () => bo
       maxEntries: options.maxEntries ?? 10,
       ttlMs: options.ttlMs ?? 1000,
       ...(options.usable ? { usable: options.usable } : {}),
+      ...(options.maxWeight !== undefined ? { weightOf: (page: Page) => page.posts.length, maxWeight: options.maxWeight } : {}),
       now: () => now,
     },
   );
@@ -150,4 +151,29 @@ t.test('maxEntries 0 turns it off', async (t) => {
   put('a', { owner: 'a', posts: [] });
   t.equal(cache.get('a'), undefined);
   t.equal(cache.size, 0);
+});
+
+t.test('the weight bound drops the oldest entries until the new one fits, and refuses one heavier than the bound', async (t) => {
+  const { source, cache, put } = setup({ maxWeight: 5 });
+  put('a', { owner: 'a', posts: ['1', '2'] });
+  put('b', { owner: 'b', posts: ['3', '4'] });
+  t.equal(cache.weight, 4);
+  put('c', { owner: 'c', posts: ['5'] });
+  t.ok(cache.get('a'), 'a fit: nothing dropped');
+  t.equal(cache.weight, 5);
+  put('c', { owner: 'c', posts: ['5', '6', '7', '8'] });
+  t.equal(cache.get('a'), undefined, 'the oldest went');
+  t.equal(cache.get('b'), undefined, 'and the next, for the new one to fit');
+  t.ok(cache.get('c'));
+  t.equal(cache.weight, 4);
+  put('c', { owner: 'c', posts: ['5'] });
+  t.equal(cache.weight, 1, 'a replaced entry weighs as the new one');
+  put('heavy', { owner: 'h', posts: ['1', '2', '3', '4', '5', '6'] });
+  t.equal(cache.get('heavy'), undefined, 'heavier than the bound: not stored');
+  t.ok(cache.get('c'), 'and nothing dropped for it');
+  source.notify('p', ['5']);
+  t.equal(cache.weight, 0, 'an eviction gives its weight back');
+  put('d', { owner: 'd', posts: ['8'] });
+  cache.clear();
+  t.equal(cache.weight, 0, 'and so does a reset');
 });

@@ -4,6 +4,7 @@ import { channelPostsAllowedMethods, channelPostsHandlers } from '../handlers/ch
 import { postsAllowedMethods, postsHandlers } from '../handlers/posts.ts';
 import { postsHandlersV2 } from '../handlers/v2/posts.ts';
 import { Migration20261123212515 } from '../persistence/migrations/Migration20261123212515.ts';
+import { Migration20261203120000 } from '../persistence/migrations/Migration20261203120000.ts';
 import { postsEntities } from '../persistence/posts/index.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import type { ChannelsService } from '../services/channels/index.ts';
@@ -15,9 +16,11 @@ export const posts = defineDomain({
   name: 'posts',
   needs: ['accounts', 'channels'],
   entities: postsEntities,
-  migrations: { Migration20261123212515 },
-  create: ({ database, config, events }, others: { accounts: AccountsService; channels: ChannelsService }) =>
-    createPostsDomain(database, others, { maxPage: config.maxPage }, events),
+  migrations: { Migration20261123212515, Migration20261203120000 },
+  // Posts that changed or went ("o"), and the table emptied ("o!"): Migration20261203120000's triggers.
+  cacheTopics: ['o', 'o!'],
+  create: ({ database, config, events, caching }, others: { accounts: AccountsService; channels: ChannelsService }) =>
+    createPostsDomain(database, others, { maxPage: config.maxPage, cacheBytes: config.posts.cacheMb * 1024 * 1024 }, events, caching),
   handlers: ({ posts, accounts }) => ({
     v1: { ...postsHandlers(posts), ...channelPostsHandlers(posts) },
     v2: postsHandlersV2(posts),

@@ -1,7 +1,8 @@
 // The cache-invalidation triggers (see invalidations.ts), as entities declare them so that the
 // schema check knows them. Their functions, and the triggers themselves, are made by migrations
 // (Migration20261124000000 for accounts, Migration20261124020000 for channels,
-// Migration20261202140000 for idempotency, Migration20261202220000 for the feed pages).
+// Migration20261202140000 for idempotency, Migration20261202220000 for the feed pages,
+// Migration20261203120000 for posts).
 
 const TRANSITION = { insert: 'new table as added', update: 'old table as before_rows new table as after_rows', delete: 'old table as gone' };
 

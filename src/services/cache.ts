@@ -166,6 +166,12 @@ export interface TaggedCacheOptions<V> {
   maxEntries: number;
   /** An entry is served for this long at most after it was read (ms). */
   ttlMs: number;
+  /**
+   * What an entry weighs (an estimate of its bytes, say), when entries differ widely in size:
+   * the oldest are dropped while the entries' total weight is over `maxWeight`.
+   */
+  weightOf?: (value: V) => number;
+  maxWeight?: number;
   /** Whether entries may be served now, beside the source's freshness (true when absent). */
   usable?: () => boolean;
   now?: () => number;
@@ -189,7 +195,10 @@ export class TaggedCache<V> {
   readonly #usable: () => boolean;
   readonly #now: () => number;
   readonly #observe: CacheObserver | undefined;
-  readonly #entries = new Map<string, { value: V; storedAt: number }>();
+  readonly #weightOf: ((value: V) => number) | undefined;
+  readonly #maxWeight: number;
+  #weight = 0;
+  readonly #entries = new Map<string, { value: V; storedAt: number; weight: number }>();
   /** By topic, then id: the key, or keys, of the entries tagged so. */
   readonly #index = new Map<string, Map<string, string | string[]>>();
   #epoch = 0;
@@ -204,6 +213,8 @@ export class TaggedCache<V> {
     this.#maxEntries = Math.min(caching.maxEntries, options.maxEntries);
     this.#ttlMs = options.ttlMs;
     this.#usable = options.usable ?? (() => true);
+    this.#weightOf = options.weightOf;
+    this.#maxWeight = options.maxWeight ?? Number.POSITIVE_INFINITY;
     this.#now = options.now ?? performance.now.bind(performance);
     this.#observe = caching.observe;
     for (const topic of options.topics) {
@@ -216,6 +227,11 @@ export class TaggedCache<V> {
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** The entries' total weight (0 without `weightOf`). */
+  get weight(): number {
+    return this.#weight;
   }
 
   get #enabled(): boolean {
@@ -243,11 +259,14 @@ export class TaggedCache<V> {
     if (!this.#enabled) return;
     if (stamp !== this.#epoch && this.#evictedSince(stamp, value)) return;
     this.#remove(key);
-    if (this.#entries.size >= this.#maxEntries) {
-      // Oldest first: Map iterates in insertion order.
+    const weight = this.#weightOf?.(value) ?? 0;
+    if (weight > this.#maxWeight) return;
+    // Oldest first: Map iterates in insertion order.
+    while (this.#entries.size > 0 && (this.#entries.size >= this.#maxEntries || this.#weight + weight > this.#maxWeight)) {
       this.#remove(this.#entries.keys().next().value as string);
     }
-    this.#entries.set(key, { value, storedAt: this.#now() });
+    this.#entries.set(key, { value, storedAt: this.#now(), weight });
+    this.#weight += weight;
     for (const [topic, id] of this.#tagsOf(value)) {
       const ids = this.#index.get(topic);
       if (!ids) throw new Error(`tag topic "${topic}" is not one of the cache's topics`);
@@ -275,6 +294,7 @@ export class TaggedCache<V> {
   clear(): void {
     this.#note('', null);
     this.#entries.clear();
+    this.#weight = 0;
     for (const ids of this.#index.values()) ids.clear();
   }
 
@@ -301,6 +321,7 @@ export class TaggedCache<V> {
     const entry = this.#entries.get(key);
     if (entry === undefined) return;
     this.#entries.delete(key);
+    this.#weight -= entry.weight;
     for (const [topic, id] of this.#tagsOf(entry.value)) {
       const ids = this.#index.get(topic);
       const keys = ids?.get(id);

@@ -3,6 +3,7 @@
 import type { Database } from '../../persistence/sql.ts';
 import { PostsStore } from '../../persistence/posts/index.ts';
 import type { AccountsService } from '../accounts/index.ts';
+import { noCaching, type Caching } from '../cache.ts';
 import type { ChannelsService } from '../channels/index.ts';
 import type { DomainEvents } from '../events.ts';
 import type { PostsSettings } from './model.ts';
@@ -17,6 +18,7 @@ export function createPostsDomain(
   others: { accounts: AccountsService; channels: ChannelsService },
   settings: PostsSettings,
   events?: DomainEvents,
+  caching: Caching = noCaching,
 ): { posts: PostsService } {
-  return { posts: new PostsArchive(new PostsStore(db), others, settings, undefined, events) };
+  return { posts: new PostsArchive(new PostsStore(db), others, settings, undefined, events, caching) };
 }

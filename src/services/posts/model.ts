@@ -37,4 +37,6 @@ export interface ListPostsRequest extends PageRequest {
 
 export interface PostsSettings {
   maxPage: number;
+  /** POST_CACHE_MB in bytes: what the posts kept in memory may weigh (see `keptPostBytes`); 0: none. */
+  cacheBytes: number;
 }

@@ -7,6 +7,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { PostRow, PostsStore } from '../../persistence/posts/index.ts';
 import type { AccountsService, Caller } from '../accounts/index.ts';
+import { noCaching, TaggedCache, type Caching, type Tag } from '../cache.ts';
 import type { ChannelAccess, ChannelsService } from '../channels/index.ts';
 import { Forbidden, InvalidInput, NotFound, PreconditionFailed } from '../errors.ts';
 import type { DomainEvents } from '../events.ts';
@@ -16,6 +17,19 @@ import type { ListPostsRequest, NewPost, Post, PostPatch, PostsSettings } from '
 import type { UnitOfWork } from '../unit-of-work.ts';
 
 const byTime = { byTime: true };
+
+/**
+ * What a kept post costs in memory, roughly: its text (two bytes a character at most) and
+ * about 400 bytes for the row's object, its ids and dates, and the cache's own entry and index.
+ */
+export function keptPostBytes(row: PostRow): number {
+  return 400 + 2 * row.text.length;
+}
+
+/** A kept post is served for this long at most: a last resort, since every change notifies. */
+const KEPT_MS = 10 * 60_000;
+
+const postTags = (row: PostRow): Tag[] => [['o', row.id]];
 const createdAt = (row: PostRow) => row.createdAt;
 
 function checkText(text: string): string {
@@ -52,6 +66,14 @@ export class PostsArchive implements PostsService {
   readonly #settings: PostsSettings;
   readonly #now: () => Date;
   readonly #events: DomainEvents | undefined;
+  /**
+   * Posts read by id (GET /posts/{id}), kept in memory (POST_CACHE_MB) until PostgreSQL says
+   * they changed or went ("o:", Migration20261203120000): this instance's own edits and
+   * deletions evict at once, others' within the caches' staleness bound. Only the row is kept:
+   * its author (the accounts domain's cache) and, for a channel post, the caller's access to the
+   * channel (the channels domain's) are asked for at every read, as before.
+   */
+  readonly #kept: TaggedCache<PostRow>;
 
   constructor(
     store: PostsStore,
@@ -59,8 +81,19 @@ export class PostsArchive implements PostsService {
     settings: PostsSettings,
     now: () => Date = () => new Date(),
     events?: DomainEvents,
+    caching: Caching = noCaching,
   ) {
     this.#events = events;
+    this.#kept = new TaggedCache(caching, {
+      name: 'posts',
+      topics: ['o'],
+      resetTopics: ['o!'],
+      tagsOf: postTags,
+      maxEntries: settings.cacheBytes > 0 ? caching.maxEntries : 0,
+      ttlMs: KEPT_MS,
+      weightOf: keptPostBytes,
+      maxWeight: settings.cacheBytes,
+    });
     this.#store = store;
     this.#accounts = others.accounts;
     this.#channels = others.channels;
@@ -81,7 +114,7 @@ export class PostsArchive implements PostsService {
   }
 
   async get(caller: Caller | null, postId: string): Promise<Post> {
-    const { row } = await this.#visible(caller, postId);
+    const { row } = await this.#visible(caller, postId, true);
     return this.#one(row);
   }
 
@@ -101,12 +134,12 @@ export class PostsArchive implements PostsService {
     if (row.authorId !== caller.accountId) throw new Forbidden('only the author may edit a post');
     if (patch.text === undefined) {
       // An empty merge patch changes nothing, but the precondition still holds.
-      if (expectedVersion !== undefined && row.version !== expectedVersion) throw new PreconditionFailed(row.version);
+      if (expectedVersion !== undefined && row.version !== expectedVersion) throw this.#stale(postId, row.version);
       return this.#one(row);
     }
     const outcome = await this.#store.updateText(postId, expectedVersion, checkText(patch.text), this.#now());
-    if (outcome.kind === 'not-found') throw new NotFound('post');
-    if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
+    if (outcome.kind === 'not-found') throw this.#gone(postId);
+    if (outcome.kind === 'stale') throw this.#stale(postId, outcome.currentVersion);
     await this.#changed(outcome.row);
     return this.#one(outcome.row);
   }
@@ -116,13 +149,13 @@ export class PostsArchive implements PostsService {
     const { row, channel } = await this.#visible(caller, postId);
     if (row.authorId !== caller.accountId && !channel?.owner) throw new Forbidden('only the author or the channel owner may delete a post');
     const outcome = await this.#store.delete(postId, expectedVersion);
-    if (outcome.kind === 'not-found') throw new NotFound('post');
-    if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
+    if (outcome.kind === 'not-found') throw this.#gone(postId);
+    if (outcome.kind === 'stale') throw this.#stale(postId, outcome.currentVersion);
     await this.#changed(row);
   }
 
   async permissions(caller: Caller | null, postId: string): Promise<{ update: boolean; delete: boolean }> {
-    const { row, channel } = await this.#visible(caller, postId);
+    const { row, channel } = await this.#visible(caller, postId, true);
     const author = caller !== null && row.authorId === caller.accountId;
     return { update: author, delete: author || channel?.owner === true };
   }
@@ -193,13 +226,32 @@ export class PostsArchive implements PostsService {
    * commit evicts it.
    */
   async #changed(row: PostRow): Promise<void> {
+    this.#kept.evict('o', [row.id]);
     if (row.channelId === null) await this.#events?.emit('post.changed', { postId: row.id, authorId: row.authorId });
   }
 
-  /** The post if `caller` may see it, with the caller's access to its channel for a channel post. */
-  async #visible(caller: Caller | null, postId: string): Promise<{ row: PostRow; channel: ChannelAccess | null }> {
-    const row = await this.#store.find(postId);
-    if (!row) throw new NotFound('post');
+  /**
+   * A write found the post at another version than its precondition's, or gone: should this
+   * instance keep another copy (a change whose notification has not come, or never will), it
+   * is dropped, so that the client's next read agrees with the answer.
+   */
+  #stale(postId: string, currentVersion: number): PreconditionFailed {
+    this.#kept.evict('o', [postId]);
+    return new PreconditionFailed(currentVersion);
+  }
+
+  #gone(postId: string): NotFound {
+    this.#kept.evict('o', [postId]);
+    return new NotFound('post');
+  }
+
+  /**
+   * The post if `caller` may see it, with the caller's access to its channel for a channel post;
+   * from memory when `kept` says a kept row will do (reads; a write reads the database).
+   */
+  async #visible(caller: Caller | null, postId: string, kept = false): Promise<{ row: PostRow; channel: ChannelAccess | null }> {
+    const row = kept ? await this.#find(postId) : await this.#store.find(postId);
+    if (!row) throw kept ? new NotFound('post') : this.#gone(postId);
     if (row.channelId === null) return { row, channel: null };
     try {
       return { row, channel: await this.#channels.access(caller, row.channelId) };
@@ -207,6 +259,16 @@ export class PostsArchive implements PostsService {
       if (error instanceof NotFound) throw new NotFound('post');
       throw error;
     }
+  }
+
+  /** A post by id, kept for the next read (a post that does not exist is not). */
+  async #find(postId: string): Promise<PostRow | null> {
+    const kept = this.#kept.get(postId);
+    if (kept) return kept;
+    const stamp = this.#kept.stamp();
+    const row = await this.#store.find(postId);
+    if (row) this.#kept.set(postId, row, stamp);
+    return row;
   }
 
   async #one(row: PostRow): Promise<Post> {
