@@ -58,6 +58,42 @@ t.test('a unit of work commits what ran in it when its work resolves, and leaves
   t.same(await db.query('select 1 as one'), [{ one: 1 }], 'the pool still serves after a rollback');
 });
 
+t.test("a unit of work's after-commit callbacks run once it has committed, before its result; never when it rolls back", async (t) => {
+  const post = newPost('seen after the commit');
+  const seen: number[] = [];
+  const order: string[] = [];
+  const result = await db.transaction(async (uow) => {
+    await posts.insert(post, uow);
+    // What another connection sees from the callback: the post, committed (before the change, the
+    // callbacks of a keyed create ran here, before its COMMIT).
+    uow.afterCommit!(async () => {
+      seen.push(await count('posts.post where id = $1', [post.id]));
+      order.push('first');
+    });
+    uow.afterCommit!(() => void order.push('second'));
+    order.push('work');
+    return 'done';
+  });
+  order.push('returned');
+  t.equal(result, 'done');
+  t.same(seen, [1], 'the callback saw the committed row');
+  t.same(order, ['work', 'first', 'second', 'returned'], 'in order, before the transaction resolves');
+
+  let ran = false;
+  await t.rejects(
+    db.transaction(async (uow) => {
+      await posts.insert(newPost('rolled back'), uow);
+      uow.afterCommit!(() => void (ran = true));
+      throw new Error('the work failed');
+    }),
+    { message: 'the work failed' },
+  );
+  t.notOk(ran, 'not after a rollback');
+
+  const late = await db.transaction(async (uow) => uow);
+  t.throws(() => late.afterCommit!(() => {}), /this unit of work has ended/, 'not once it has ended');
+});
+
 t.test('a failed statement in a savepoint leaves the unit of work usable', async (t) => {
   const post = newPost('duplicate id');
   await db.transaction(async (uow) => {

@@ -25,7 +25,16 @@ export interface Statement {
 /** An open transaction. Statements run through it commit or roll back together. */
 export interface UnitOfWork extends Queryable {
   readonly transaction: true;
+  /**
+   * Runs `callback` once the transaction has committed (never if it rolls back), before the
+   * work's caller gets its result: for what must not happen before the writes are visible, such
+   * as evicting an in-process cache (a read between an eviction and the commit would put the old
+   * state back). Absent where the commit is not ours to see (a job's transaction, which pg-boss
+   * commits): callers then do it at once, as the notification of the commit corrects it.
+   */
+  afterCommit?(callback: () => void | Promise<void>): void;
 }
+
 
 export interface TransactionOptions {
   /**
@@ -105,6 +114,8 @@ class Transaction implements UnitOfWork {
   begun = true;
   /** The failure of the statement sent ahead: the transaction's, whatever the work did with it. */
   failure: unknown;
+  /** What runs once the transaction has committed. */
+  readonly committed: (() => void | Promise<void>)[] = [];
 
   constructor(client: PoolClient, observe: QueryObserver | undefined, ahead?: Statement) {
     this.#client = client;
@@ -113,6 +124,11 @@ class Transaction implements UnitOfWork {
       this.ahead = `begin;\n${inlined(ahead)}`;
       this.begun = false;
     }
+  }
+
+  afterCommit(callback: () => void | Promise<void>): void {
+    if (!this.open) throw new Error('this unit of work has ended: its transaction committed or rolled back');
+    this.committed.push(callback);
   }
 
   async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
@@ -333,6 +349,8 @@ async function run<T>(
     throw error;
   }
   client.release();
+  // Committed: the callbacks' failures are the caller's to hear, but undo nothing.
+  for (const callback of uow.committed) await callback();
   return result;
 }
 

@@ -14,7 +14,7 @@ import type { DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import { parseBetween } from './between.ts';
 import type { ListPostsRequest, NewPost, Post, PostPatch, PostsSettings } from './model.ts';
-import type { UnitOfWork } from '../unit-of-work.ts';
+import { whenCommitted, type UnitOfWork } from '../unit-of-work.ts';
 
 const byTime = { byTime: true };
 
@@ -215,15 +215,14 @@ export class PostsArchive implements PostsService {
         return inserted;
       });
     }
-    await this.#changed(row);
+    // In the caller's unit of work, once it commits: a read in between would keep the old page.
+    await whenCommitted(unitOfWork, () => this.#changed(row));
     return { ...row, author };
   }
 
   /**
-   * Tells this instance's caches that a general post was published, edited or deleted (in
-   * process; other instances hear it from PostgreSQL). In a caller's unit of work the write is not
-   * committed yet: a read between the two may keep the old page until the notification of the
-   * commit evicts it.
+   * Tells this instance's caches that a post was published, edited or deleted, once the write has
+   * committed (in process; other instances hear it from PostgreSQL).
    */
   async #changed(row: PostRow): Promise<void> {
     this.#kept.evict('o', [row.id]);

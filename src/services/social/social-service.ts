@@ -9,7 +9,7 @@ import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors.ts';
 import type { DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { Friend, FriendRequest, ListFriendRequestsRequest, ListRequest, SocialSettings } from './model.ts';
-import type { UnitOfWork } from '../unit-of-work.ts';
+import { whenCommitted, type UnitOfWork } from '../unit-of-work.ts';
 
 /**
  * The social graph's service interface: what other domains and the handlers use. It is served
@@ -123,7 +123,7 @@ export class SocialGraphService implements SocialService {
     if (outcome.kind === 'no-request') {
       throw new Conflict('this account has not asked you to be friends; send a request with POST /v1/friend-requests');
     }
-    if (outcome.kind === 'done') await this.#events?.emit('friendships.changed', { accountIds: [accountId, friendId] });
+    if (outcome.kind === 'done') await whenCommitted(unitOfWork, () => this.#events?.emit('friendships.changed', { accountIds: [accountId, friendId] }));
     return { friend: { account: friend, since: outcome.row.createdAt }, created: outcome.kind === 'done' };
   }
 
