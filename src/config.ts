@@ -70,6 +70,8 @@ export interface Config {
   posts: {
     /** POST_CACHE_MB: what the posts this instance keeps in memory for GET /posts/{id} may weigh, in MiB; 0: none. */
     cacheMb: number;
+    /** CHANNEL_PAGE_CACHE_MB: what the pages of channels' posts this instance keeps in memory may weigh, in MiB; 0: none. */
+    channelPageCacheMb: number;
   };
   /** Home timelines (the timelines domain; README, "Home timelines"). */
   timelines: {
@@ -284,6 +286,7 @@ export function loadConfig(env: Env = process.env): Config {
     cacheMaxStalenessMs: integer(env, 'CACHE_MAX_STALENESS_MS', 1000, 100, 600_000),
     posts: {
       cacheMb: integer(env, 'POST_CACHE_MB', 8, 0, 4096),
+      channelPageCacheMb: integer(env, 'CHANNEL_PAGE_CACHE_MB', 4, 0, 4096),
     },
     timelines: {
       length: integer(env, 'TIMELINE_LENGTH', 400, 1, 100_000),

@@ -150,3 +150,112 @@ t.test('emptying the table empties the cache', async (t) => {
   await agora.sql('truncate posts.post');
   t.equal((await get(null, post.id)).response.status, 404);
 });
+
+// Channel pages (CHANNEL_PAGE_CACHE_MB).
+
+async function pageLookups(outcome: 'hit' | 'miss'): Promise<number> {
+  const samples = (await agora.scrape()).samples;
+  return samples.find((s) => s.name === 'agora_cache_lookups_total' && s.labels.cache === 'channel_pages' && s.labels.outcome === outcome)?.value ?? 0;
+}
+
+async function channelWith(owner: Member, visibility: 'public' | 'private', ...texts: string[]) {
+  const channel = await unwrap(owner.client.POST('/channels', { body: { name: `${visibility} room`, visibility } }));
+  const posts = [];
+  for (const text of texts) posts.push(await unwrap(owner.client.POST('/channels/{channelId}/posts', { params: { path: { channelId: channel.id } }, body: { text } })));
+  return { channel, posts };
+}
+
+const channelPage = (member: Member | null, channelId: string, query: { limit?: number; cursor?: string; page?: number } = {}) =>
+  (member ? member.client : agora.client()).GET('/channels/{channelId}/posts', { params: { path: { channelId }, query } });
+
+const pageTexts = async (member: Member | null, channelId: string, query: { limit?: number; cursor?: string } = {}) =>
+  (await unwrap(channelPage(member, channelId, query))).data.map((p) => p.text);
+
+t.test('a channel page read again is served from memory, with no statement, and is the same page, cursor included', async (t) => {
+  const owner = await agora.signUp();
+  const { channel } = await channelWith(owner, 'public', 'one', 'two', 'three');
+  const first = await unwrap(channelPage(null, channel.id, { limit: 2 }));
+  t.same(first.data.map((p) => p.text), ['three', 'two']);
+  t.ok(first.nextCursor);
+  const hits = await pageLookups('hit');
+  const { result, statements } = await agora.statementsDuring(() => unwrap(channelPage(null, channel.id, { limit: 2 })));
+  t.same(result, first, 'the same page and the same cursor');
+  t.notOk(readsPosts(statements), `no statement reads the posts: ${statements.join(' | ')}`);
+  t.equal((await pageLookups('hit')) - hits, 1, 'one hit');
+
+  // The next page by cursor is kept too; a page by number is not.
+  const next = await unwrap(channelPage(null, channel.id, { limit: 2, cursor: first.nextCursor! }));
+  t.same(next.data.map((p) => p.text), ['one']);
+  t.equal(next.nextCursor, null);
+  const { statements: nextStatements } = await agora.statementsDuring(() => unwrap(channelPage(null, channel.id, { limit: 2, cursor: first.nextCursor! })));
+  t.notOk(readsPosts(nextStatements), 'the cursor page, kept');
+  await unwrap(channelPage(null, channel.id, { limit: 2, page: 2 }));
+  const { result: numbered, statements: numberedStatements } = await agora.statementsDuring(() => unwrap(channelPage(null, channel.id, { limit: 2, page: 2 })));
+  t.same(numbered.data.map((p) => p.text), ['one']);
+  t.ok(readsPosts(numberedStatements), 'a page by number is read every time');
+  // Another size is another page.
+  const { statements: other } = await agora.statementsDuring(() => unwrap(channelPage(null, channel.id, { limit: 1 })));
+  t.ok(readsPosts(other), 'a page of another size is read');
+});
+
+t.test("this instance's own new posts, edits and deletions show at once on every page", async (t) => {
+  const owner = await agora.signUp();
+  const { channel, posts } = await channelWith(owner, 'public', 'one', 'two', 'three');
+  const first = await unwrap(channelPage(null, channel.id, { limit: 2 }));
+  await pageTexts(null, channel.id, { limit: 2, cursor: first.nextCursor! });
+
+  await unwrap(owner.client.POST('/channels/{channelId}/posts', { params: { path: { channelId: channel.id } }, body: { text: 'four' } }));
+  t.same(await pageTexts(null, channel.id, { limit: 2 }), ['four', 'three'], 'a new post (keyed, as the SDK sends it)');
+  const before = await unwrap(channelPage(null, channel.id, { limit: 2 }));
+  t.same(await pageTexts(null, channel.id, { limit: 2, cursor: before.nextCursor! }), ['two', 'one']);
+
+  await unwrap(owner.client.PATCH('/posts/{postId}', { params: { path: { postId: posts[0]!.id }, header: { 'If-Match': ifMatch(posts[0]!.version) } }, body: { text: 'one, edited' } }));
+  t.same(await pageTexts(null, channel.id, { limit: 2, cursor: before.nextCursor! }), ['two', 'one, edited'], 'an edit');
+  await unwrap(owner.client.DELETE('/posts/{postId}', { params: { path: { postId: posts[1]!.id } } }));
+  t.same(await pageTexts(null, channel.id, { limit: 2, cursor: before.nextCursor! }), ['one, edited'], 'a deletion');
+  t.same(await pageTexts(null, channel.id, { limit: 10 }), ['four', 'three', 'one, edited']);
+});
+
+t.test('changes made elsewhere show once their notification is in', async (t) => {
+  const owner = await agora.signUp();
+  const { channel, posts } = await channelWith(owner, 'public', 'one', 'two');
+  const { channel: other } = await channelWith(owner, 'public', 'elsewhere');
+  t.same(await pageTexts(null, channel.id), ['two', 'one']);
+  t.same(await pageTexts(null, other.id), ['elsewhere']);
+
+  await agora.sql("update posts.post set text = 'two, by hand' where id = $1", [posts[1]!.id]);
+  t.same(await pageTexts(null, channel.id), ['two, by hand', 'one'], 'an edit');
+  await agora.sql(
+    `insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version)
+     values (gen_random_uuid(), $1, $2, 'inserted by hand', now(), now(), 0)`,
+    [owner.account.id, channel.id],
+  );
+  t.same(await pageTexts(null, channel.id), ['inserted by hand', 'two, by hand', 'one'], 'a new post');
+  await agora.sql('update posts.post set channel_id = $2 where id = $1', [posts[0]!.id, other.id]);
+  t.same(await pageTexts(null, channel.id), ['inserted by hand', 'two, by hand'], 'a post moved out');
+  t.same(await pageTexts(null, other.id), ['elsewhere', 'one'], 'and into another channel');
+  await agora.sql("update posts.post set created_at = now() + interval '1 minute' where id = $1", [posts[0]!.id]);
+  t.same(await pageTexts(null, other.id), ['one', 'elsewhere'], 'a post given another time');
+  await agora.sql('delete from posts.post where channel_id = $1', [channel.id]);
+  t.same(await pageTexts(null, channel.id), [], 'deletions');
+});
+
+t.test("a kept channel page is still shown only to those who may see the channel", async (t) => {
+  const [owner, stranger] = await Promise.all([agora.signUp(), agora.signUp()]);
+  const { channel } = await channelWith(owner, 'private', 'secret');
+  t.same(await pageTexts(owner, channel.id), ['secret']);
+  const { statements } = await agora.statementsDuring(() => pageTexts(owner, channel.id));
+  t.notOk(readsPosts(statements), 'kept');
+  t.equal((await channelPage(stranger, channel.id)).response.status, 404, 'a stranger');
+  t.equal((await channelPage(null, channel.id)).response.status, 404, 'anonymous');
+});
+
+t.test("a kept channel page leaves out a closed author's posts at once", async (t) => {
+  const [owner, member] = await Promise.all([agora.signUp(), agora.signUp()]);
+  const { channel } = await channelWith(owner, 'public', 'by the owner');
+  await unwrap(owner.client.PUT('/channels/{channelId}/members/{accountId}', { params: { path: { channelId: channel.id, accountId: member.account.id } } }));
+  await unwrap(member.client.POST('/channels/{channelId}/posts', { params: { path: { channelId: channel.id } }, body: { text: 'by the member' } }));
+  t.same(await pageTexts(null, channel.id), ['by the member', 'by the owner']);
+  await unwrap(member.client.DELETE('/accounts/{accountId}', { params: { path: { accountId: member.account.id } } }));
+  t.same(await pageTexts(null, channel.id), ['by the owner']);
+});

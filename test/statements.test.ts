@@ -98,17 +98,20 @@ t.test('a post read is one statement once its author is cached, none once the po
   t.equal((await agora.raw('GET', `/v1/posts/${post.id}`)).json.author.displayName, 'Changed by hand', 'so does a change made in the database');
 });
 
-t.test("an anonymous channel page reads the channel from the cache, and the channel's changes show at once", async (t) => {
+t.test("an anonymous channel page reads the channel from the cache, the page is kept, and the channel's changes show at once", async (t) => {
   const owner = await agora.signUp();
   const open = await unwrap(owner.client.POST('/channels', { body: { name: 'open', visibility: 'public' } }));
   await unwrap(owner.client.POST('/channels/{channelId}/posts', { params: { path: { channelId: open.id } }, body: { text: 'in the open' } }));
-  const read = () => agora.statementsDuring(() => agora.raw('GET', `/v1/channels/${open.id}/posts`));
+  const read = (query = '') => agora.statementsDuring(() => agora.raw('GET', `/v1/channels/${open.id}/posts${query}`));
   await read();
-  const { result, statements } = await read();
+  const { result, statements } = await read('?limit=5');
   t.equal(result.status, 200);
   t.equal(result.json.data.length, 1);
-  t.equal(statements.length, 1, `the posts only, no channel lookup: ${statements.join('\n')}`);
+  t.equal(statements.length, 1, `a page not read before: the posts only, no channel lookup: ${statements.join('\n')}`);
   t.match(statements[0], /posts/);
+  const again = await read('?limit=5');
+  t.equal(again.result.status, 200);
+  t.same(again.statements, [], 'read again: no statement (CHANNEL_PAGE_CACHE_MB)');
   t.equal((await agora.raw('GET', `/v1/channels/${open.id}`)).json.name, 'open', 'the channel itself, from the cache');
 
   await unwrap(owner.client.PATCH('/channels/{channelId}', {

@@ -12,15 +12,18 @@ import { createPostsDomain } from '../services/posts/index.ts';
 import { postsBinding, postsContract, postsStub } from '../remote/posts.ts';
 import { defineDomain } from './domain.ts';
 
+const MiB = 1024 * 1024;
+
 export const posts = defineDomain({
   name: 'posts',
   needs: ['accounts', 'channels'],
   entities: postsEntities,
   migrations: { Migration20261123212515, Migration20261203120000 },
-  // Posts that changed or went ("o"), and the table emptied ("o!"): Migration20261203120000's triggers.
-  cacheTopics: ['o', 'o!'],
+  // Posts that changed or went ("o"), channels with new posts ("oc"), and the table emptied ("o!"):
+  // Migration20261203120000's triggers.
+  cacheTopics: ['o', 'oc', 'o!'],
   create: ({ database, config, events, caching }, others: { accounts: AccountsService; channels: ChannelsService }) =>
-    createPostsDomain(database, others, { maxPage: config.maxPage, cacheBytes: config.posts.cacheMb * 1024 * 1024 }, events, caching),
+    createPostsDomain(database, others, { maxPage: config.maxPage, cacheBytes: config.posts.cacheMb * MiB, channelPageCacheBytes: config.posts.channelPageCacheMb * MiB }, events, caching),
   handlers: ({ posts, accounts }) => ({
     v1: { ...postsHandlers(posts), ...channelPostsHandlers(posts) },
     v2: postsHandlersV2(posts),

@@ -198,7 +198,7 @@ export function createMetrics() {
     labelNames: ['cache', 'outcome'] as const,
     registers,
   });
-  for (const cache of ['sessions', 'account_summaries', 'channels', 'idempotency_replays', 'feed_pages', 'posts']) {
+  for (const cache of ['sessions', 'account_summaries', 'channels', 'idempotency_replays', 'feed_pages', 'posts', 'channel_pages']) {
     for (const outcome of ['hit', 'miss']) cacheLookups.inc({ cache, outcome }, 0);
   }
   const invalidationsUp = new Gauge({

@@ -25,9 +25,10 @@ export const PostEntity = defineEntity({
     { name: 'post_author_id_channel_id_created_at_id_index', properties: ['authorId', 'channelId', 'createdAt', 'id'] },
     { name: 'post_channel_id_created_at_id_index', properties: ['channelId', 'createdAt', 'id'] },
   ],
-  // Invalidate the posts every instance keeps in memory (Migration20261203120000), and the feed
+  // Invalidate the posts and channel pages every instance keeps in memory (Migration20261203120000), and the feed
   // pages (Migration20261202220000; those functions are the timelines domain's).
   triggers: [
+    notifyingTrigger('posts', 'post', 'post_added', 'insert'),
     notifyingTrigger('posts', 'post', 'post_changed', 'update'),
     notifyingTrigger('posts', 'post', 'post_gone', 'delete'),
     notifyingTrigger('posts', 'post', 'timelines_post_added', 'insert', 'timelines'),

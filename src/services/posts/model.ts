@@ -39,4 +39,6 @@ export interface PostsSettings {
   maxPage: number;
   /** POST_CACHE_MB in bytes: what the posts kept in memory may weigh (see `keptPostBytes`); 0: none. */
   cacheBytes: number;
+  /** CHANNEL_PAGE_CACHE_MB in bytes: what the channel pages kept in memory may weigh; 0: none. */
+  channelPageCacheBytes: number;
 }

@@ -30,6 +30,20 @@ export function keptPostBytes(row: PostRow): number {
 const KEPT_MS = 10 * 60_000;
 
 const postTags = (row: PostRow): Tag[] => [['o', row.id]];
+
+/** A page of a channel's posts as read: the rows (one more than the page, to tell whether there is a next) and the page made of them. */
+interface KeptPage {
+  channelId: string;
+  read: PostRow[];
+  page: Page<PostRow>;
+}
+
+function* pageTags(kept: KeptPage): Iterable<Tag> {
+  yield ['oc', kept.channelId];
+  for (const row of kept.read) yield ['o', row.id];
+}
+
+const keptPageBytes = (kept: KeptPage) => 200 + kept.read.reduce((bytes, row) => bytes + keptPostBytes(row), 0);
 const createdAt = (row: PostRow) => row.createdAt;
 
 function checkText(text: string): string {
@@ -74,6 +88,14 @@ export class PostsArchive implements PostsService {
    * channel (the channels domain's) are asked for at every read, as before.
    */
   readonly #kept: TaggedCache<PostRow>;
+  /**
+   * Pages of channels' posts read by cursor (CHANNEL_PAGE_CACHE_MB), as read: evicted when one of
+   * their rows changes or goes ("o") or the channel has a new post ("oc"), so a page served is
+   * the page the database would give. Who may see the channel is asked at every read, and the
+   * authors are added then. Pages by number (`page=N`) are not kept: a deletion before them
+   * shifts them without naming any of their rows.
+   */
+  readonly #channelPages: TaggedCache<KeptPage>;
 
   constructor(
     store: PostsStore,
@@ -93,6 +115,16 @@ export class PostsArchive implements PostsService {
       ttlMs: KEPT_MS,
       weightOf: keptPostBytes,
       maxWeight: settings.cacheBytes,
+    });
+    this.#channelPages = new TaggedCache(caching, {
+      name: 'channel_pages',
+      topics: ['o', 'oc'],
+      resetTopics: ['o!'],
+      tagsOf: pageTags,
+      maxEntries: settings.channelPageCacheBytes > 0 ? caching.maxEntries : 0,
+      ttlMs: KEPT_MS,
+      weightOf: keptPageBytes,
+      maxWeight: settings.channelPageCacheBytes,
     });
     this.#store = store;
     this.#accounts = others.accounts;
@@ -176,8 +208,14 @@ export class PostsArchive implements PostsService {
     const filters = { channelId, ...this.#rangeFilters(range), newestFirst: request.newestFirst };
     const start = pageStart(request, filters, this.#settings.maxPage, byTime);
     await this.#channels.access(caller, channelId);
-    const rows = await this.#store.list({ of: { channelId }, newestFirst: request.newestFirst, ...range, limit: request.limit + 1, ...start });
-    return this.#page(rows, request.limit, filters);
+    const key = request.page === undefined ? `${channelId} ${request.limit} ${request.newestFirst} ${request.cursor ?? ''} ${request.between ?? ''} ${request.tz ?? ''}` : undefined;
+    const kept = key === undefined ? undefined : this.#channelPages.get(key);
+    if (kept) return { items: await this.#withAuthors(kept.page.items), nextCursor: kept.page.nextCursor };
+    const stamp = this.#channelPages.stamp();
+    const read = await this.#store.list({ of: { channelId }, newestFirst: request.newestFirst, ...range, limit: request.limit + 1, ...start });
+    const page = toPage(read, request.limit, filters, createdAt);
+    if (key !== undefined) this.#channelPages.set(key, { channelId, read, page }, stamp);
+    return { items: await this.#withAuthors(page.items), nextCursor: page.nextCursor };
   }
 
   /** Which post-related methods `caller` may use in a channel (it must be able to see it). */
@@ -226,6 +264,8 @@ export class PostsArchive implements PostsService {
    */
   async #changed(row: PostRow): Promise<void> {
     this.#kept.evict('o', [row.id]);
+    this.#channelPages.evict('o', [row.id]);
+    if (row.channelId !== null) this.#channelPages.evict('oc', [row.channelId]);
     if (row.channelId === null) await this.#events?.emit('post.changed', { postId: row.id, authorId: row.authorId });
   }
 
@@ -235,13 +275,18 @@ export class PostsArchive implements PostsService {
    * is dropped, so that the client's next read agrees with the answer.
    */
   #stale(postId: string, currentVersion: number): PreconditionFailed {
-    this.#kept.evict('o', [postId]);
+    this.#forget(postId);
     return new PreconditionFailed(currentVersion);
   }
 
   #gone(postId: string): NotFound {
-    this.#kept.evict('o', [postId]);
+    this.#forget(postId);
     return new NotFound('post');
+  }
+
+  #forget(postId: string): void {
+    this.#kept.evict('o', [postId]);
+    this.#channelPages.evict('o', [postId]);
   }
 
   /**
