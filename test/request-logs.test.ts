@@ -8,6 +8,11 @@ const agora = await startAgora(t);
 
 const linesOf = (requestId: string | null) => agora.logs.filter((l) => l.requestId === requestId && /^request (completed|aborted)/.test(l.msg));
 
+t.test('starting logs no warning: the contract binds cleanly (no "ContentTypeParser not found" for response media types)', async (t) => {
+  const warnings = agora.logs.filter((line) => line.level >= 40 && line.time <= (agora.logs.find((l) => l.msg === 'request completed')?.time ?? Infinity));
+  t.same(warnings.map((line) => line.msg), [], 'no warning or error before the first request');
+});
+
 t.test('one line per request: operation, route, status, latency, bytes, requestId, account, idempotency key', async (t) => {
   const { account, token } = await agora.signUp();
 

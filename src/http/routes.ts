@@ -73,6 +73,35 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
     app.addHook('onRoute', strictQuery);
   }
 
+  // The glue warns of every media type of the contract that has no body parser, the responses'
+  // (application/problem+json, text/event-stream) included, which no request carries: at every
+  // start, in every log. It is asked about those as if they had one; a request body's media type
+  // without a parser is still warned of.
+  const hasParser = app.hasContentTypeParser;
+  const requestTypes = requestMediaTypes(options.document);
+  app.hasContentTypeParser = function (contentType) {
+    return hasParser.call(this, contentType) || (typeof contentType === 'string' && !requestTypes.has(contentType));
+  };
+  try {
+    await registerGlue(app, options, handlers);
+  } finally {
+    app.hasContentTypeParser = hasParser;
+  }
+});
+
+/** The media types the contract's request bodies take. */
+export function requestMediaTypes(document: OpenApiDocument): Set<string> {
+  const types = new Set<string>();
+  for (const item of Object.values(document.paths)) {
+    for (const operation of Object.values(item)) {
+      const content = (operation as { requestBody?: { content?: Record<string, unknown> } } | null)?.requestBody?.content;
+      for (const type of Object.keys(content ?? {})) types.add(type);
+    }
+  }
+  return types;
+}
+
+async function registerGlue(app: FastifyInstance, options: RoutesOptions, handlers: Map<string, Handler>): Promise<void> {
   await app.register(openapiGlue, {
     specification: options.document,
     prefix: options.prefix,
@@ -101,4 +130,4 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
       } as unknown as RouteOptions;
     },
   });
-});
+}
