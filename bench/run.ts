@@ -303,15 +303,16 @@ async function measure(scenario: Scenario, server: Server, seconds: number, roun
 
 /**
  * What a long-running server has in its caches: each server reads every account's first page of
- * posts once (so every author's summary has been asked for) and the feed twice with every
+ * posts once (so every author's summary has been asked for), the feed twice with every
  * session's token (the first read of a feed makes its reader's home timeline, whose
  * notification evicts the page read with it; the second is kept, as a reader's page is on a
- * server that has served it before). Without it, the first measured round of get-post at default
- * scale is Agora filling its cache of 10,000 authors (bench/README.md, "Warm caches"). Not measured.
+ * server that has served it before), and each post get-post picks from once (POST_CACHE_MB
+ * keeps them). Without it, the first measured rounds of a scenario are Agora filling its caches
+ * (bench/README.md, "Warm caches"). Not measured.
  */
-async function prime(servers: Server[], accountIds: readonly string[], tokens: readonly string[]): Promise<void> {
+async function prime(servers: Server[], accountIds: readonly string[], tokens: readonly string[], postIds: readonly string[] = []): Promise<void> {
   const feeds = tokens.map((token) => ({ path: '/v1/feed', headers: { authorization: `Bearer ${token}` } }));
-  const requests = [...accountIds.map((id) => ({ path: `/v1/accounts/${id}/posts` })), ...feeds, ...feeds];
+  const requests = [...accountIds.map((id) => ({ path: `/v1/accounts/${id}/posts` })), ...feeds, ...feeds, ...postIds.map((id) => ({ path: `/v1/posts/${id}` }))];
   for (const server of servers) {
     let next = 0;
     const result = await autocannon({
@@ -565,7 +566,7 @@ try {
 
   const postIds = (await client.query<{ id: string }>('select id from posts.post where channel_id is null order by random() limit 10000')).rows.map((r) => r.id);
   started = Date.now();
-  await prime(servers, accountIds, feedTokens);
+  await prime(servers, accountIds, feedTokens, selected('get-post') ? postIds : []);
   log(`primed both servers' caches in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   await sameFeeds(servers, [...tokens.slice(0, 40), ...wideTokens]);
 
