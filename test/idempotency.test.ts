@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { lockTable } from './helpers/locks.ts';
+import { lockTable, waitForLockWaiters } from './helpers/locks.ts';
 import { startAgora, uniqueHandle, type Agora } from './helpers/agora.ts';
 import { spec } from './helpers/contract.ts';
 import { conventionViolations } from '../src/http/conventions.ts';
@@ -200,6 +200,10 @@ t.test('while the first request with a key runs, another gets 409 in flight with
   });
   const first = signUp(body, key);
   await keysLocked(1);
+  // And the first is waiting for the table, past its claim: the claim's answer has reached the
+  // server, whose statement log counts a statement when its answer comes (on a busy machine,
+  // that can be after the key shows as locked, and would be counted as the second's).
+  await waitForLockWaiters(agora.databaseUrl, 1);
   const { result: second, statements } = await agora.statementsDuring(() => signUp(body, key));
   t.equal(second.status, 409);
   t.equal(second.json.type, 'urn:agora:problem:idempotency-in-flight');
