@@ -90,7 +90,7 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
 });
 
 /** The media types the contract's request bodies take. */
-export function requestMediaTypes(document: OpenApiDocument): Set<string> {
+function requestMediaTypes(document: OpenApiDocument): Set<string> {
   const types = new Set<string>();
   for (const item of Object.values(document.paths)) {
     for (const operation of Object.values(item)) {

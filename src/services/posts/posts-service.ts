@@ -7,43 +7,18 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { PostRow, PostsStore } from '../../persistence/posts/index.ts';
 import type { AccountsService, Caller } from '../accounts/index.ts';
-import { noCaching, TaggedCache, type Caching, type Tag } from '../cache.ts';
+import { noCaching, type Caching } from '../cache.ts';
 import type { ChannelAccess, ChannelsService } from '../channels/index.ts';
 import { Forbidden, InvalidInput, NotFound, PreconditionFailed } from '../errors.ts';
 import type { DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import { parseBetween } from './between.ts';
+import { KeptPosts } from './kept.ts';
 import type { ListPostsRequest, NewPost, Post, PostPatch, PostsSettings } from './model.ts';
 import { whenCommitted, type UnitOfWork } from '../unit-of-work.ts';
 
 const byTime = { byTime: true };
 
-/**
- * What a kept post costs in memory, roughly: its text (two bytes a character at most) and
- * about 400 bytes for the row's object, its ids and dates, and the cache's own entry and index.
- */
-export function keptPostBytes(row: PostRow): number {
-  return 400 + 2 * row.text.length;
-}
-
-/** A kept post is served for this long at most: a last resort, since every change notifies. */
-const KEPT_MS = 10 * 60_000;
-
-const postTags = (row: PostRow): Tag[] => [['o', row.id]];
-
-/** A page of a channel's posts as read: the rows (one more than the page, to tell whether there is a next) and the page made of them. */
-interface KeptPage {
-  channelId: string;
-  read: PostRow[];
-  page: Page<PostRow>;
-}
-
-function* pageTags(kept: KeptPage): Iterable<Tag> {
-  yield ['oc', kept.channelId];
-  for (const row of kept.read) yield ['o', row.id];
-}
-
-const keptPageBytes = (kept: KeptPage) => 200 + kept.read.reduce((bytes, row) => bytes + keptPostBytes(row), 0);
 const createdAt = (row: PostRow) => row.createdAt;
 
 function checkText(text: string): string {
@@ -80,22 +55,8 @@ export class PostsArchive implements PostsService {
   readonly #settings: PostsSettings;
   readonly #now: () => Date;
   readonly #events: DomainEvents | undefined;
-  /**
-   * Posts read by id (GET /posts/{id}), kept in memory (POST_CACHE_MB) until PostgreSQL says
-   * they changed or went ("o:", Migration20261203120000): this instance's own edits and
-   * deletions evict at once, others' within the caches' staleness bound. Only the row is kept:
-   * its author (the accounts domain's cache) and, for a channel post, the caller's access to the
-   * channel (the channels domain's) are asked for at every read, as before.
-   */
-  readonly #kept: TaggedCache<PostRow>;
-  /**
-   * Pages of channels' posts read by cursor (CHANNEL_PAGE_CACHE_MB), as read: evicted when one of
-   * their rows changes or goes ("o") or the channel has a new post ("oc"), so a page served is
-   * the page the database would give. Who may see the channel is asked at every read, and the
-   * authors are added then. Pages by number (`page=N`) are not kept: a deletion before them
-   * shifts them without naming any of their rows.
-   */
-  readonly #channelPages: TaggedCache<KeptPage>;
+  /** Posts read by id and channel pages kept in memory (kept.ts); writes read the database. */
+  readonly #kept: KeptPosts;
 
   constructor(
     store: PostsStore,
@@ -106,26 +67,7 @@ export class PostsArchive implements PostsService {
     caching: Caching = noCaching,
   ) {
     this.#events = events;
-    this.#kept = new TaggedCache(caching, {
-      name: 'posts',
-      topics: ['o'],
-      resetTopics: ['o!'],
-      tagsOf: postTags,
-      maxEntries: settings.cacheBytes > 0 ? caching.maxEntries : 0,
-      ttlMs: KEPT_MS,
-      weightOf: keptPostBytes,
-      maxWeight: settings.cacheBytes,
-    });
-    this.#channelPages = new TaggedCache(caching, {
-      name: 'channel_pages',
-      topics: ['o', 'oc'],
-      resetTopics: ['o!'],
-      tagsOf: pageTags,
-      maxEntries: settings.channelPageCacheBytes > 0 ? caching.maxEntries : 0,
-      ttlMs: KEPT_MS,
-      weightOf: keptPageBytes,
-      maxWeight: settings.channelPageCacheBytes,
-    });
+    this.#kept = new KeptPosts(caching, settings);
     this.#store = store;
     this.#accounts = others.accounts;
     this.#channels = others.channels;
@@ -208,13 +150,10 @@ export class PostsArchive implements PostsService {
     const filters = { channelId, ...this.#rangeFilters(range), newestFirst: request.newestFirst };
     const start = pageStart(request, filters, this.#settings.maxPage, byTime);
     await this.#channels.access(caller, channelId);
-    const key = request.page === undefined ? `${channelId} ${request.limit} ${request.newestFirst} ${request.cursor ?? ''} ${request.between ?? ''} ${request.tz ?? ''}` : undefined;
-    const kept = key === undefined ? undefined : this.#channelPages.get(key);
-    if (kept) return { items: await this.#withAuthors(kept.page.items), nextCursor: kept.page.nextCursor };
-    const stamp = this.#channelPages.stamp();
-    const read = await this.#store.list({ of: { channelId }, newestFirst: request.newestFirst, ...range, limit: request.limit + 1, ...start });
-    const page = toPage(read, request.limit, filters, createdAt);
-    if (key !== undefined) this.#channelPages.set(key, { channelId, read, page }, stamp);
+    const page = await this.#kept.channelPage({ channelId, ...request }, async () => {
+      const read = await this.#store.list({ of: { channelId }, newestFirst: request.newestFirst, ...range, limit: request.limit + 1, ...start });
+      return { read, page: toPage(read, request.limit, filters, createdAt) };
+    });
     return { items: await this.#withAuthors(page.items), nextCursor: page.nextCursor };
   }
 
@@ -254,7 +193,7 @@ export class PostsArchive implements PostsService {
       });
     }
     // In the caller's unit of work, once it commits: a read in between would keep the old page.
-    await whenCommitted(unitOfWork, () => this.#changed(row));
+    await whenCommitted(unitOfWork, () => this.#changed(row, 'published'));
     return { ...row, author };
   }
 
@@ -262,31 +201,21 @@ export class PostsArchive implements PostsService {
    * Tells this instance's caches that a post was published, edited or deleted, once the write has
    * committed (in process; other instances hear it from PostgreSQL).
    */
-  async #changed(row: PostRow): Promise<void> {
-    this.#kept.evict('o', [row.id]);
-    this.#channelPages.evict('o', [row.id]);
-    if (row.channelId !== null) this.#channelPages.evict('oc', [row.channelId]);
+  async #changed(row: PostRow, how: 'published' | 'changed' = 'changed'): Promise<void> {
+    if (how === 'published') this.#kept.published(row);
+    else this.#kept.forget(row.id);
     if (row.channelId === null) await this.#events?.emit('post.changed', { postId: row.id, authorId: row.authorId });
   }
 
-  /**
-   * A write found the post at another version than its precondition's, or gone: should this
-   * instance keep another copy (a change whose notification has not come, or never will), it
-   * is dropped, so that the client's next read agrees with the answer.
-   */
+  /** A write found the post at another version than its precondition's: see KeptPosts.forget. */
   #stale(postId: string, currentVersion: number): PreconditionFailed {
-    this.#forget(postId);
+    this.#kept.forget(postId);
     return new PreconditionFailed(currentVersion);
   }
 
   #gone(postId: string): NotFound {
-    this.#forget(postId);
+    this.#kept.forget(postId);
     return new NotFound('post');
-  }
-
-  #forget(postId: string): void {
-    this.#kept.evict('o', [postId]);
-    this.#channelPages.evict('o', [postId]);
   }
 
   /**
@@ -294,7 +223,7 @@ export class PostsArchive implements PostsService {
    * from memory when `kept` says a kept row will do (reads; a write reads the database).
    */
   async #visible(caller: Caller | null, postId: string, kept = false): Promise<{ row: PostRow; channel: ChannelAccess | null }> {
-    const row = kept ? await this.#find(postId) : await this.#store.find(postId);
+    const row = kept ? await this.#kept.post(postId, () => this.#store.find(postId)) : await this.#store.find(postId);
     if (!row) throw kept ? new NotFound('post') : this.#gone(postId);
     if (row.channelId === null) return { row, channel: null };
     try {
@@ -303,16 +232,6 @@ export class PostsArchive implements PostsService {
       if (error instanceof NotFound) throw new NotFound('post');
       throw error;
     }
-  }
-
-  /** A post by id, kept for the next read (a post that does not exist is not). */
-  async #find(postId: string): Promise<PostRow | null> {
-    const kept = this.#kept.get(postId);
-    if (kept) return kept;
-    const stamp = this.#kept.stamp();
-    const row = await this.#store.find(postId);
-    if (row) this.#kept.set(postId, row, stamp);
-    return row;
   }
 
   async #one(row: PostRow): Promise<Post> {
