@@ -9,11 +9,12 @@
 //   npm run bench:ab -- --b-env LOG_LEVEL=warn --only get-post   # one checkout, two settings
 //
 // Options: --a DIR, --b DIR (checkouts with a built dist/; default this one), --a-env / --b-env
-// KEY=VALUE (repeatable), --only get-post,account-posts,feed (default get-post), --rounds N (12),
+// KEY=VALUE (repeatable), --only get-post,account-posts,feed,list-messages,send-message (default get-post), --rounds N (12),
 // --duration S (2), --connections N (50), --scale smoke|small (small), --database-url URL (a
 // PostgreSQL server: a fresh database is made there and dropped; default DATABASE_URL, else an
 // embedded one), --no-pin.
 // Prints, per scenario, each side's medians and B/A per-round ratios as median (min–max).
+import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +30,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
 import { cpuSeconds, median, pinningAvailable, pinToCore } from './measure.ts';
-import { finishSeeding, SCALES, seedBase, seedPosts } from './seed.ts';
+import { finishSeeding, SCALES, seedBase, seedConversations, seedPosts } from './seed.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -58,7 +59,7 @@ function environment(pairs: string[]): Record<string, string> {
   );
 }
 
-const SCENARIOS = ['get-post', 'account-posts', 'feed'] as const;
+const SCENARIOS = ['get-post', 'account-posts', 'feed', 'list-messages', 'send-message'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 const scenarios = args.only!.split(',').map((s) => s.trim()) as ScenarioName[];
 const unknown = scenarios.filter((s) => !SCENARIOS.includes(s));
@@ -115,9 +116,18 @@ try {
   await client.connect();
   const sessions = await seedBase(client, scale);
   await seedPosts(client, scale, scale.firstPosts, scale.posts);
+  await seedConversations(client, scale);
   await finishSeeding(client);
   const postIds = (await client.query<{ id: string }>('select id from posts.post where channel_id is null limit 5000')).rows.map((r) => r.id);
   const accountIds = (await client.query<{ id: string }>('select id from public.bench_account')).rows.map((r) => r.id);
+  // For the messages scenarios: each session's conversations.
+  const tokenOf = new Map(sessions.map((s) => [s.accountId, s.token]));
+  const conversationsOfSessions = (
+    await client.query<{ account_id: string; conversation_id: string }>(
+      'select account_id, conversation_id from messages.participant where account_id = any($1::uuid[]) order by account_id, conversation_id',
+      [sessions.map((s) => s.accountId)],
+    )
+  ).rows.map((r) => ({ token: tokenOf.get(r.account_id)!, conversationId: r.conversation_id }));
   await client.end();
   const tokens = sessions.map((s) => s.token);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)]!;
@@ -168,6 +178,18 @@ try {
   const request = (scenario: ScenarioName) => (req: autocannon.Request) => {
     if (scenario === 'get-post') return { ...req, path: `/v1/posts/${pick(postIds)}` };
     if (scenario === 'account-posts') return { ...req, path: `/v1/accounts/${pick(accountIds)}/posts` };
+    if (scenario === 'list-messages' || scenario === 'send-message') {
+      const { token, conversationId } = pick(conversationsOfSessions);
+      const path = `/v1/conversations/${conversationId}/messages`;
+      if (scenario === 'list-messages') return { ...req, path, headers: { ...req.headers, authorization: `Bearer ${token}` } };
+      return {
+        ...req,
+        method: 'POST' as const,
+        path,
+        headers: { ...req.headers, authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        body: JSON.stringify({ text: 'A message sent by the benchmark' }),
+      };
+    }
     return { ...req, path: '/v1/feed', headers: { ...req.headers, authorization: `Bearer ${pick(tokens)}` } };
   };
   const measure = async (scenario: ScenarioName, server: (typeof servers)[number], seconds: number): Promise<Round> => {
