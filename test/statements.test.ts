@@ -204,3 +204,46 @@ t.test('a create is one round trip, a keyed create three (a lookup, then a trans
   t.equal(edit.statements.length, 1, `the conditional update only: ${edit.statements.join('\n')}`);
   t.match(edit.statements[0], /^update posts\.post/);
 });
+
+t.test('a page of messages is one statement, participants and page together; a keyed send writes with its claim in one round trip', async (t) => {
+  const [ada, bob] = [reader, friends[0]!];
+  const conversation = await unwrap(ada.client.POST('/conversations', { body: { participantIds: [bob.account.id] } }));
+  const send = (text: string, key: string) =>
+    agora.raw('POST', `/v1/conversations/${conversation.id}/messages`, {
+      headers: { authorization: `Bearer ${ada.token}`, 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify({ text }),
+    });
+  await send('warm the caches', `statements-${uuidv7()}`);
+
+  const keyed = await agora.statementsDuring(() => send('with a key', `statements-${uuidv7()}`));
+  t.equal(keyed.result.status, 201);
+  const list = keyed.statements.join('\n');
+  const claim = keyed.statements.findIndex((s) => /^begin;\nselect idempotency\.claim\(/.test(s));
+  t.ok(claim >= 0, `the claim goes with BEGIN: ${list}`);
+  t.match(keyed.statements[claim], /insert into messages\.message[\s\S]*update messages\.conversation[\s\S]*pg_notify/, 'and the message, its conversation and its wake-up with them');
+  t.notOk(keyed.statements.some((s) => /^update messages\.conversation|^select pg_notify/.test(s.trim())), `no statement of their own: ${list}`);
+  t.match(keyed.statements.at(-1), /^insert into idempotency\.record[\s\S]*;\s*commit$/, 'the record goes with COMMIT');
+  const stored = await agora.sql('select count(*)::int as n from messages.message where conversation_id = $1 and text = $2', [conversation.id, 'with a key']);
+  t.equal(stored[0]!.n, 1, 'the message was written');
+  const [activity] = await agora.sql('select last_activity_at from messages.conversation where id = $1', [conversation.id]);
+  t.equal((activity!.last_activity_at as Date).toISOString(), (keyed.result.json as { createdAt: string }).createdAt, "and the conversation's latest activity moved to it");
+
+  const page = await agora.statementsDuring(() =>
+    agora.raw('GET', `/v1/conversations/${conversation.id}/messages?limit=1`, { headers: { authorization: `Bearer ${bob.token}` } }),
+  );
+  t.equal(page.result.status, 200);
+  t.same(
+    (page.result.json as { data: { text: string }[] }).data.map((m) => m.text),
+    ['with a key'],
+    'the newest message',
+  );
+  t.equal(page.statements.length, 1, `one statement: ${page.statements.join('\n')}`);
+  t.match(page.statements[0], /from messages\.participant[\s\S]*from messages\.message/);
+
+  const stranger = await agora.signUp();
+  const asStranger = () => agora.raw('GET', `/v1/conversations/${conversation.id}/messages`, { headers: { authorization: `Bearer ${stranger.token}` } });
+  await asStranger(); // its session is looked up once
+  const refused = await agora.statementsDuring(asStranger);
+  t.equal(refused.result.status, 404, 'a stranger is still told there is no such conversation');
+  t.equal(refused.statements.length, 1, `in one statement too: ${refused.statements.join('\n')}`);
+});

@@ -200,14 +200,30 @@ export class MessagesStore {
     return rows.map((r) => ({ accountId: r.account_id as string, closed: r.closed === true }));
   }
 
-  async listMessages(query: ListMessagesQuery): Promise<MessageRow[]> {
+  /**
+   * A page of the conversation's messages, newest first, with its participants in order (empty
+   * when there is no such conversation), in one round trip: the caller's access is checked on
+   * the participants, and reading the page beside them costs less than a second statement.
+   */
+  async listMessages(query: ListMessagesQuery): Promise<{ participants: ParticipantRow[]; messages: MessageRow[] }> {
     const rows = await this.#db.query(
-      `select id, conversation_id, author_id, text, created_at from messages.message
-        where conversation_id = $1 and ($2::uuid is null or id < $2)
-        order by id desc limit $3 offset $4`,
+      `select true as participant, account_id as id, null::uuid as conversation_id, null::uuid as author_id, null as text,
+              null::timestamptz as created_at, closed_at is not null as closed, position
+         from messages.participant where conversation_id = $1
+       union all
+       (select false, id, conversation_id, author_id, text, created_at, null, null from messages.message
+         where conversation_id = $1 and ($2::uuid is null or id < $2)
+         order by id desc limit $3 offset $4)
+       order by participant desc, position, id desc`,
       [query.conversationId, query.afterId ?? null, query.limit, query.offset ?? 0],
     );
-    return rows.map(toMessage);
+    const participants: ParticipantRow[] = [];
+    const messages: MessageRow[] = [];
+    for (const r of rows) {
+      if (r.participant === true) participants.push({ accountId: r.id as string, closed: r.closed === true });
+      else messages.push(toMessage(r));
+    }
+    return { participants, messages };
   }
 
   async findMessage(conversationId: string, messageId: string): Promise<MessageRow | null> {
@@ -218,22 +234,23 @@ export class MessagesStore {
     return row ? toMessage(row) : null;
   }
 
-  /** Stores a message and moves its conversation's latest activity; runs on `uow` when given. */
+  /**
+   * Stores a message, moves its conversation's latest activity and wakes every participant's
+   * live streams (the author's other ones too) at commit: one statement, so a keyed send's
+   * whole write goes with its claim in one round trip. Runs on `uow` when given.
+   */
   async insertMessage(row: MessageRow, uow?: UnitOfWork): Promise<MessageRow> {
-    const work = async (tx: Queryable) => {
-      await tx.query('insert into messages.message (id, conversation_id, author_id, text, created_at) values ($1, $2, $3, $4, $5)', [
-        row.id,
-        row.conversationId,
-        row.authorId,
-        row.text,
-        row.createdAt,
-      ]);
-      await tx.query('update messages.conversation set last_activity_at = greatest(last_activity_at, $2) where id = $1', [row.conversationId, row.createdAt]);
-      // Every participant's live streams (the author's other ones too) wake when this commits.
-      await tx.query(`select ${wakePayloadSql('account_id::text')} from messages.participant where conversation_id = $1`, [row.conversationId]);
-      return row;
-    };
-    return uow ? work(uow) : this.#db.transaction(work);
+    // A WITH's data-modifying statements run to completion whether or not the query reads them.
+    await (uow ?? this.#db).query(
+      `with message as (
+           insert into messages.message (id, conversation_id, author_id, text, created_at) values ($1, $2, $3, $4, $5)
+         ), activity as (
+           update messages.conversation set last_activity_at = greatest(last_activity_at, $5) where id = $2
+         )
+         select ${wakePayloadSql('account_id::text')} from messages.participant where conversation_id = $2`,
+      [row.id, row.conversationId, row.authorId, row.text, row.createdAt],
+    );
+    return row;
   }
 
   /** The participant's messages after `after`, in the live stream's order, up to its safe tail (stream-rows.ts). */

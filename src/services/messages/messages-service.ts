@@ -152,9 +152,9 @@ export class DirectMessages implements MessagesService {
   async listMessages(caller: Caller, conversationId: string, request: PageRequest): Promise<Page<Message>> {
     const filters = { conversationId };
     const start = pageStart(request, filters, this.#settings.maxPage);
-    const participants = await this.#participantsFor(caller, conversationId);
-    const rows = await this.#store.listMessages({ conversationId, limit: request.limit + 1, ...start });
-    const page = toPage(rows, request.limit, filters);
+    const { participants, messages } = await this.#store.listMessages({ conversationId, limit: request.limit + 1, ...start });
+    assertParticipant(caller, participants);
+    const page = toPage(messages, request.limit, filters);
     const people = await this.#accounts.summaries(participants.map((p) => p.accountId));
     return { items: page.items.map((m) => this.#asMessage(m, participants, people)), nextCursor: page.nextCursor };
   }
@@ -255,7 +255,7 @@ export class DirectMessages implements MessagesService {
   /** The conversation's participants, if the caller is one of them; NotFound otherwise. */
   async #participantsFor(caller: Caller, conversationId: string): Promise<ParticipantRow[]> {
     const participants = await this.#store.participants(conversationId);
-    if (!participants.some((p) => p.accountId === caller.accountId && !p.closed)) throw new NotFound('conversation');
+    assertParticipant(caller, participants);
     return participants;
   }
 
@@ -283,6 +283,11 @@ export class DirectMessages implements MessagesService {
       lastActivityAt: r.lastActivityAt,
     }));
   }
+}
+
+/** NotFound unless the caller is one of the participants, and still open. */
+function assertParticipant(caller: Caller, participants: ParticipantRow[]): void {
+  if (!participants.some((p) => p.accountId === caller.accountId && !p.closed)) throw new NotFound('conversation');
 }
 
 function asMarker(conversationId: string, row: MarkerRow): Marker {
