@@ -25,6 +25,7 @@ import { rateLimits, type RateLimitOptions } from './plugins/rate-limit.ts';
 import { genReqId, requestId } from './plugins/request-id.ts';
 import { SECURITY_HEADERS, securityHeaders } from './plugins/security-headers.ts';
 import { routes } from './routes.ts';
+import { serializerCompiler } from './serialization.ts';
 import type { Spec } from './spec.ts';
 import { validatorCompiler } from './validation.ts';
 
@@ -109,6 +110,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   } as FastifyServerOptions) as unknown as FastifyInstance;
   refuseUnknownMethods(app, { trustProxy: options.trustProxy });
   app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   const retryAfterSeconds = options.pressure.retryAfterSeconds;
 
   await app.register(requestId);

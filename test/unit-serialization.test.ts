@@ -1,0 +1,114 @@
+// The response serializer (src/http/serialization.ts): the contract's "this or null"
+// (`oneOf: [<schema>, {type: 'null'}]`) read as `<schema>, nullable`, which fast-json-stringify
+// writes without trying each option with Ajv. The bytes must not change: every list response of
+// the contract is written by both readings, from values made from the schemas (their examples,
+// and null wherever null is allowed, then wherever it is not).
+import t from 'tap';
+import fastJsonStringify from 'fast-json-stringify';
+import { nullableInsteadOfOneOf, serializerCompiler } from '../src/http/serialization.ts';
+import { loadSpec } from '../src/http/spec.ts';
+
+type Schema = Record<string, any>;
+const { document } = loadSpec();
+
+/** The schema with every `$ref` into the document replaced by its target, as the routes get it. */
+function resolve(schema: unknown, seen = new Map<string, unknown>()): any {
+  if (Array.isArray(schema)) return schema.map((s) => resolve(s, seen));
+  if (schema === null || typeof schema !== 'object') return schema;
+  const ref = (schema as Schema).$ref;
+  if (typeof ref === 'string') {
+    if (!seen.has(ref)) {
+      const target = ref.slice(2).split('/').reduce((node: any, key) => node[key], document);
+      seen.set(ref, undefined);
+      seen.set(ref, resolve(target, seen));
+    }
+    return seen.get(ref);
+  }
+  return Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, resolve(v, seen)]));
+}
+
+/** A value the schema allows: its example, or one made from its type; `nulls` picks null where allowed. */
+function sample(schema: Schema, nulls: boolean): unknown {
+  const options = schema.oneOf ?? schema.anyOf;
+  if (Array.isArray(options)) {
+    const nullable = options.some((o: Schema) => o.type === 'null');
+    if (nullable && nulls) return null;
+    return sample(options.find((o: Schema) => o.type !== 'null'), nulls);
+  }
+  if (Array.isArray(schema.examples) && schema.examples.length > 0 && typeof schema.examples[0] !== 'object') return schema.examples[0];
+  if (schema.const !== undefined) return schema.const;
+  if (Array.isArray(schema.enum)) return schema.enum[0];
+  const type = Array.isArray(schema.type) ? schema.type.find((x: string) => x !== 'null') : schema.type;
+  switch (type) {
+    case 'object': {
+      const out: Record<string, unknown> = {};
+      for (const [name, property] of Object.entries((schema.properties ?? {}) as Record<string, Schema>)) out[name] = sample(property, nulls);
+      return out;
+    }
+    case 'array':
+      return [0, 1, 2].map(() => sample(schema.items ?? {}, nulls));
+    case 'integer':
+    case 'number':
+      return schema.minimum ?? 3;
+    case 'boolean':
+      return true;
+    case 'string':
+      if (schema.format === 'date-time') return new Date('2026-12-03T12:00:00.123Z');
+      if (schema.format === 'uuid') return '01a23c54-e046-75bb-83ea-8511f43097d9';
+      return 'text';
+    default:
+      return null;
+  }
+}
+
+const listResponses = Object.entries(document.paths).flatMap(([path, item]) => {
+  const get = (item as Schema).get;
+  const schema = get?.responses?.['200']?.content?.['application/json']?.schema;
+  return schema ? [{ path, schema: resolve(schema) as Schema }] : [];
+});
+
+t.ok(listResponses.length >= 10, `the contract's GET responses: ${listResponses.length}`);
+
+t.test('every GET response is written to the same bytes, nulls or no nulls', async (t) => {
+  let withOneOf = 0;
+  for (const { path, schema } of listResponses) {
+    const rewritten = JSON.stringify(nullableInsteadOfOneOf(schema));
+    if (/"type":"null"/.test(JSON.stringify(schema)) && !/"type":"null"/.test(rewritten)) withOneOf++;
+    const before = fastJsonStringify(schema);
+    const after = serializerCompiler({ schema, method: 'GET', url: path, httpStatus: '200' });
+    for (const nulls of [true, false]) {
+      const value = sample(schema, nulls);
+      t.equal(after(value), before(value), `${path}, ${nulls ? 'nulls where allowed' : 'no nulls'}`);
+    }
+  }
+  t.ok(withOneOf >= 5, `responses whose "or null" changed: ${withOneOf}`);
+});
+
+t.test('"or null" becomes nullable; other oneOfs, shared and cyclic schemas stay as they were; the input is untouched', async (t) => {
+  const id = { type: 'string', format: 'uuid' };
+  const node: Schema = {
+    type: 'object',
+    properties: {
+      a: { oneOf: [id, { type: 'null' }], description: 'an id or null' },
+      b: { anyOf: [{ type: 'null' }, { type: 'object', properties: { x: { type: 'integer' } } }] },
+      c: { oneOf: [{ type: 'string' }, { type: 'integer' }] },
+      d: { oneOf: [id, { type: 'null' }, { type: 'integer' }] },
+      e: id,
+    },
+  };
+  node.properties.self = node;
+  const copy = structuredClone(node);
+  const out = nullableInsteadOfOneOf(node) as Schema;
+  t.same(out.properties.a, { type: 'string', format: 'uuid', description: 'an id or null', nullable: true });
+  t.same(out.properties.b, { type: 'object', properties: { x: { type: 'integer' } }, nullable: true });
+  t.same(out.properties.c, node.properties.c, 'a oneOf of two non-null schemas is kept');
+  t.same(out.properties.d, node.properties.d, 'so is one of three');
+  t.equal(out.properties.self, out, 'a cycle stays a cycle');
+  t.equal(out.properties.e, out.properties.d.oneOf[0], 'a shared subschema stays shared');
+  t.same(node, copy, 'the input is not changed');
+  t.equal(nullableInsteadOfOneOf(node), out, 'the same schema is rewritten once');
+  const { self: _, ...acyclic } = out.properties;
+  const write = fastJsonStringify({ type: 'object', properties: acyclic }); // fast-json-stringify takes no cycles
+  t.equal(write({ a: null, b: null, c: 'c', e: '01a23c54-e046-75bb-83ea-8511f43097d9' }), '{"a":null,"b":null,"c":"c","e":"01a23c54-e046-75bb-83ea-8511f43097d9"}');
+  t.equal(write({ a: '01a23c54-e046-75bb-83ea-8511f43097d9', b: { x: 2 } }), '{"a":"01a23c54-e046-75bb-83ea-8511f43097d9","b":{"x":2}}');
+});
