@@ -9,7 +9,7 @@
 //   npm run bench:ab -- --b-env LOG_LEVEL=warn --only get-post   # one checkout, two settings
 //
 // Options: --a DIR, --b DIR (checkouts with a built dist/; default this one), --a-env / --b-env
-// KEY=VALUE (repeatable), --only get-post,account-posts,feed,list-messages,send-message (default get-post), --rounds N (12),
+// KEY=VALUE (repeatable), --only get-post,account-posts,feed,list-conversations,list-notifications,list-messages,send-message (default get-post), --rounds N (12),
 // --duration S (2), --connections N (50), --scale smoke|small (small), --database-url URL (a
 // PostgreSQL server: a fresh database is made there and dropped; default DATABASE_URL, else an
 // embedded one), --no-pin.
@@ -30,7 +30,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
 import { cpuSeconds, median, pinningAvailable, pinToCore } from './measure.ts';
-import { finishSeeding, SCALES, seedBase, seedConversations, seedPosts } from './seed.ts';
+import { finishSeeding, SCALES, seedBase, seedConversations, seedNotifications, seedPosts } from './seed.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -59,7 +59,7 @@ function environment(pairs: string[]): Record<string, string> {
   );
 }
 
-const SCENARIOS = ['get-post', 'account-posts', 'feed', 'list-messages', 'send-message'] as const;
+const SCENARIOS = ['get-post', 'account-posts', 'feed', 'list-conversations', 'list-notifications', 'list-messages', 'send-message'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 const scenarios = args.only!.split(',').map((s) => s.trim()) as ScenarioName[];
 const unknown = scenarios.filter((s) => !SCENARIOS.includes(s));
@@ -117,6 +117,7 @@ try {
   const sessions = await seedBase(client, scale);
   await seedPosts(client, scale, scale.firstPosts, scale.posts);
   await seedConversations(client, scale);
+  await seedNotifications(client, scale);
   await finishSeeding(client);
   const postIds = (await client.query<{ id: string }>('select id from posts.post where channel_id is null limit 5000')).rows.map((r) => r.id);
   const accountIds = (await client.query<{ id: string }>('select id from public.bench_account')).rows.map((r) => r.id);
@@ -178,6 +179,9 @@ try {
   const request = (scenario: ScenarioName) => (req: autocannon.Request) => {
     if (scenario === 'get-post') return { ...req, path: `/v1/posts/${pick(postIds)}` };
     if (scenario === 'account-posts') return { ...req, path: `/v1/accounts/${pick(accountIds)}/posts` };
+    if (scenario === 'list-conversations' || scenario === 'list-notifications') {
+      return { ...req, path: `/v1/${scenario.slice(5)}`, headers: { ...req.headers, authorization: `Bearer ${pick(tokens)}` } };
+    }
     if (scenario === 'list-messages' || scenario === 'send-message') {
       const { token, conversationId } = pick(conversationsOfSessions);
       const path = `/v1/conversations/${conversationId}/messages`;
