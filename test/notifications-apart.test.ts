@@ -163,3 +163,13 @@ t.test('closing an account: the instance tells the domain server to forget it', 
   t.equal((await api.sql('select count(*)::int as n from notifications.notification where actor_id = $1', [fay.account.id]))[0]!.n, 0, 'what it caused is gone');
   t.ok(total(await api.scrape(), 'agora_outbound_requests_total', { target: 'notifications', operation: 'forgetAccount', outcome: 'ok' }) >= 1);
 });
+
+t.test("deleting a post: the instance tells the domain server to forget the post's notifications", async (t) => {
+  const post = await unwrap(ada.client.POST('/posts', { body: { text: `soon gone, @${cyd.account.handle}` } }));
+  const count = async () => (await api.sql('select count(*)::int as n from notifications.notification where post_id = $1', [post.id]))[0]!.n;
+  await waitFor(async () => (await count()) === 1);
+  t.equal(await count(), 1, 'the mention was made');
+  await unwrap(ada.client.DELETE('/posts/{postId}', { params: { path: { postId: post.id } } }));
+  t.equal(await count(), 0, 'the mention is gone when the deletion answers');
+  t.ok(total(await api.scrape(), 'agora_outbound_requests_total', { target: 'notifications', operation: 'forgetPosts', outcome: 'ok' }) >= 1);
+});

@@ -234,6 +234,28 @@ t.test('deleting a channel removes the notifications about its posts', async (t)
   t.same(await list(member), []);
 });
 
+t.test('deleting a post removes the notifications about it, and only those', async (t) => {
+  const [owner, member, mentioned] = await Promise.all([agora.signUp(), agora.signUp(), agora.signUp()]);
+  const channel = await unwrap(owner.client.POST('/channels', { body: { name: 'kept', visibility: 'public' } }));
+  await unwrap(member.client.PUT('/channels/{channelId}/members/{accountId}', { params: { path: { channelId: channel.id, accountId: member.account.id } } }));
+  const mention = await unwrap(owner.client.POST('/posts', { body: { text: `soon gone, @${mentioned.account.handle}` } }));
+  const kept = await unwrap(owner.client.POST('/posts', { body: { text: `staying, @${mentioned.account.handle}` } }));
+  const inChannel = await unwrap(owner.client.POST('/channels/{channelId}/posts', { params: { path: { channelId: channel.id } }, body: { text: 'soon gone too' } }));
+  const keptInChannel = await unwrap(owner.client.POST('/channels/{channelId}/posts', { params: { path: { channelId: channel.id } }, body: { text: 'staying too' } }));
+  t.same((await list(mentioned)).map((n) => n.postId).toSorted(), [mention.id, kept.id].toSorted());
+  t.same((await list(member)).map((n) => n.postId).toSorted(), [inChannel.id, keptInChannel.id].toSorted());
+
+  // By its author; a channel post by the channel's owner, who wrote it here.
+  await unwrap(owner.client.DELETE('/posts/{postId}', { params: { path: { postId: mention.id } } }));
+  await unwrap(owner.client.DELETE('/posts/{postId}', { params: { path: { postId: inChannel.id } } }));
+  // At once: the deletion answered after the notifications went (no job to wait for).
+  const left = (who: Person) => agora.sql('select post_id from notifications.notification where recipient_id = $1', [who.account.id]);
+  t.same((await left(mentioned)).map((r) => r.post_id), [kept.id], "the deleted post's mention is gone, the other stays");
+  t.same((await left(member)).map((r) => r.post_id), [keptInChannel.id], "the deleted channel post's notification is gone, the other stays");
+  t.same((await list(mentioned)).map((n) => n.postId), [kept.id]);
+  t.same((await list(member)).map((n) => n.postId), [keptInChannel.id]);
+});
+
 t.test('an idempotent request and its notification commit together, once', async (t) => {
   const [ada, bob] = await Promise.all([agora.signUp(), agora.signUp()]);
   const send = () => ada.client.POST('/friend-requests', { body: { accountId: bob.account.id }, params: { header: { 'Idempotency-Key': `notify-${bob.account.id}` } } });

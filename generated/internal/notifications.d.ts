@@ -106,6 +106,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/internal/notifications/forgetPosts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Removes the notifications about deleted posts. */
+        post: operations["forgetPosts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/internal/notifications/list": {
         parameters: {
             query?: never;
@@ -521,6 +538,33 @@ export interface operations {
         };
     };
     forgetChannels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    args: [
+                        components["schemas"]["Id"][]
+                    ];
+                };
+            };
+        };
+        responses: {
+            /** @description Forgotten. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ServiceError"];
+        };
+    };
+    forgetPosts: {
         parameters: {
             query?: never;
             header?: never;

@@ -38,5 +38,6 @@ export const notifications = defineDomain({
     // In-process: clean-ups done before the closing or deleting request answers.
     events.on('account.closed', ({ accountId }) => notifications.forgetAccount(accountId));
     events.on('channels.deleted', ({ channelIds }) => notifications.forgetChannels(channelIds));
+    events.on('post.deleted', ({ postId }) => notifications.forgetPosts([postId]));
   },
 });

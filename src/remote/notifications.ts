@@ -47,6 +47,9 @@ export function notificationsStub(client: RemoteClient<operations>): Notificatio
     async forgetChannels(channelIds) {
       await client.call('forgetChannels', [channelIds]);
     },
+    async forgetPosts(postIds) {
+      await client.call('forgetPosts', [postIds]);
+    },
     async list(caller, request) {
       const page = await client.call('list', [caller, request]);
       return { items: page.items.map(notification), nextCursor: page.nextCursor };
@@ -89,6 +92,7 @@ export function notificationsBinding(notifications: NotificationsService): Inter
     onMessageSent: { keyed: true, run: ([event], uow) => notifications.onMessageSent(event, uow) },
     forgetAccount: { keyed: false, run: ([accountId]) => notifications.forgetAccount(accountId) },
     forgetChannels: { keyed: false, run: ([channelIds]) => notifications.forgetChannels(channelIds) },
+    forgetPosts: { keyed: false, run: ([postIds]) => notifications.forgetPosts(postIds) },
     list: { keyed: false, run: ([caller, request]) => notifications.list(caller, request) },
     listGroups: { keyed: false, run: ([caller, request]) => notifications.listGroups(caller, request) },
     marker: { keyed: false, run: ([caller]) => notifications.marker(caller) },

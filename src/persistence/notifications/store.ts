@@ -314,4 +314,9 @@ export class NotificationsStore {
     if (channelIds.length === 0) return;
     await this.#db.query('delete from notifications.notification where channel_id = any(string_to_array($1::text, \',\')::uuid[])', [channelIds.join(',')]);
   }
+
+  async deletePosts(postIds: readonly string[]): Promise<void> {
+    if (postIds.length === 0) return;
+    await this.#db.query('delete from notifications.notification where post_id = any(string_to_array($1::text, \',\')::uuid[])', [postIds.join(',')]);
+  }
 }

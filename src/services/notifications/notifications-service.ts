@@ -59,6 +59,7 @@ export interface NotificationsService {
   onMessageSent(event: MessageSent, uow?: UnitOfWork): Promise<void>;
   forgetAccount(accountId: string): Promise<void>;
   forgetChannels(channelIds: string[]): Promise<void>;
+  forgetPosts(postIds: string[]): Promise<void>;
   list(caller: Caller, request: ListNotificationsRequest): Promise<Page<Notification>>;
   listGroups(caller: Caller, request: ListNotificationsRequest): Promise<Page<NotificationGroup>>;
   marker(caller: Caller): Promise<Marker>;
@@ -208,6 +209,11 @@ export class NotificationsInbox implements NotificationsService {
   /** Notifications about deleted channels' posts go with them. */
   async forgetChannels(channelIds: string[]): Promise<void> {
     await this.#store.deleteChannels(channelIds);
+  }
+
+  /** Notifications about deleted posts (mentions, a channel's new post) go with them. */
+  async forgetPosts(postIds: string[]): Promise<void> {
+    await this.#store.deletePosts(postIds);
   }
 
   /* ---------------------------------------------------------------- recipients */

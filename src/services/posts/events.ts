@@ -19,9 +19,20 @@ export interface PostChanged {
   authorId: string;
 }
 
+/**
+ * A post was deleted, by its author or its channel's owner (in process, emitted once the
+ * deletion is done): other domains remove what they hold about it.
+ */
+export interface PostDeleted {
+  postId: string;
+  authorId: string;
+  channelId: string | null;
+}
+
 declare module '../events.ts' {
   interface DomainEventMap {
     'post.published': PostPublished;
     'post.changed': PostChanged;
+    'post.deleted': PostDeleted;
   }
 }

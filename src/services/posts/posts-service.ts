@@ -126,6 +126,7 @@ export class PostsArchive implements PostsService {
     if (outcome.kind === 'not-found') throw this.#gone(postId);
     if (outcome.kind === 'stale') throw this.#stale(postId, outcome.currentVersion);
     await this.#changed(row);
+    await this.#events?.emit('post.deleted', { postId: row.id, authorId: row.authorId, channelId: row.channelId });
   }
 
   async permissions(caller: Caller | null, postId: string): Promise<{ update: boolean; delete: boolean }> {
