@@ -223,6 +223,9 @@ t.test('a page of messages is one statement, participants and page together; a k
   t.match(keyed.statements[claim], /insert into messages\.message[\s\S]*update messages\.conversation[\s\S]*pg_notify/, 'and the message, its conversation and its wake-up with them');
   t.notOk(keyed.statements.some((s) => /^update messages\.conversation|^select pg_notify/.test(s.trim())), `no statement of their own: ${list}`);
   t.match(keyed.statements.at(-1), /^insert into idempotency\.record[\s\S]*;\s*commit$/, 'the record goes with COMMIT');
+  const friendships = keyed.statements.filter((s) => /from social\.friendship/.test(s));
+  t.equal(friendships.length, 1, `one look at the friendship: ${list}`);
+  t.match(friendships[0], /where account_id = \$1 and friend_id = \$2/, "the one friendship, not the sender's every friend");
   const stored = await agora.sql('select count(*)::int as n from messages.message where conversation_id = $1 and text = $2', [conversation.id, 'with a key']);
   t.equal(stored[0]!.n, 1, 'the message was written');
   const [activity] = await agora.sql('select last_activity_at from messages.conversation where id = $1', [conversation.id]);

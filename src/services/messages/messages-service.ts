@@ -263,7 +263,14 @@ export class DirectMessages implements MessagesService {
     if (participants.length !== 2) return true;
     const other = participants.find((p) => p.accountId !== caller.accountId);
     if (!other || other.closed) return false;
-    return (await this.#social.friendIdsOf(caller.accountId)).includes(other.accountId);
+    // The one friendship asked about, not the caller's whole list of friends.
+    return this.#social.getFriend(caller.accountId, other.accountId).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof NotFound) return false;
+        throw error;
+      },
+    );
   }
 
   #asMessage(row: MessageRow, participants: ParticipantRow[], people: Map<string, AccountSummary>): Message {
