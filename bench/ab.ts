@@ -13,10 +13,11 @@
 // --duration S (2), --connections N (50), --scale smoke|small (small), --database-url URL (a
 // PostgreSQL server: a fresh database is made there and dropped; default DATABASE_URL, else an
 // embedded one), --no-pin.
-// Prints, per scenario, each side's medians and B/A per-round ratios as median (min–max).
+// Prints, per scenario, each side's medians, B/A per-round ratios as median (min–max), and each
+// side's peak resident memory so far.
 import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -221,6 +222,7 @@ try {
     }
     const ratio = (of: (r: Round) => number) => results[1]!.map((r, i) => of(r) / of(results[0]![i]!));
     console.log(`  B/A: CPU/request ${spread(ratio((r) => r.cpuPerRequest))}; req/s ${spread(ratio((r) => r.requestsPerSec))}`);
+    console.log(`  peak RSS so far (VmHWM): A ${peakRssMb(servers[0]!.pid)} MB, B ${peakRssMb(servers[1]!.pid)} MB`);
   }
 } catch (error) {
   console.error(`ab: ${error instanceof Error ? error.message : String(error)}`);
@@ -235,3 +237,9 @@ try {
   if (embeddedParent) rmSync(embeddedParent, { recursive: true, force: true });
 }
 process.exit(exitCode);
+
+/** The process's peak resident memory so far, in MB. */
+function peakRssMb(pid: number): number | string {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Math.round(Number(match[1]) / 1024) : '?';
+}
