@@ -31,7 +31,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
 import { cpuSeconds, median, pinningAvailable, pinToCore } from './measure.ts';
-import { finishSeeding, SCALES, seedBase, seedConversations, seedNotifications, seedPosts } from './seed.ts';
+import { conversationsOfSessions, finishSeeding, SCALES, seedBase, seedConversations, seedNotifications, seedPosts } from './seed.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -122,14 +122,7 @@ try {
   await finishSeeding(client);
   const postIds = (await client.query<{ id: string }>('select id from posts.post where channel_id is null limit 5000')).rows.map((r) => r.id);
   const accountIds = (await client.query<{ id: string }>('select id from public.bench_account')).rows.map((r) => r.id);
-  // For the messages scenarios: each session's conversations.
-  const tokenOf = new Map(sessions.map((s) => [s.accountId, s.token]));
-  const conversationsOfSessions = (
-    await client.query<{ account_id: string; conversation_id: string }>(
-      'select account_id, conversation_id from messages.participant where account_id = any($1::uuid[]) order by account_id, conversation_id',
-      [sessions.map((s) => s.accountId)],
-    )
-  ).rows.map((r) => ({ token: tokenOf.get(r.account_id)!, conversationId: r.conversation_id }));
+  const conversations = await conversationsOfSessions(client, sessions);
   await client.end();
   const tokens = sessions.map((s) => s.token);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)]!;
@@ -184,7 +177,7 @@ try {
       return { ...req, path: `/v1/${scenario.slice(5)}`, headers: { ...req.headers, authorization: `Bearer ${pick(tokens)}` } };
     }
     if (scenario === 'list-messages' || scenario === 'send-message') {
-      const { token, conversationId } = pick(conversationsOfSessions);
+      const { token, conversationId } = pick(conversations);
       const path = `/v1/conversations/${conversationId}/messages`;
       if (scenario === 'list-messages') return { ...req, path, headers: { ...req.headers, authorization: `Bearer ${token}` } };
       return {

@@ -25,7 +25,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
 import { cpuSeconds, median, pinningAvailable, pinToCore, quantile, statFields, TICKS_PER_SECOND } from './measure.ts';
-import { dropTimelines, email, finishSeeding, PASSWORD, SCALES, seedBase, seedConversations, seedNotifications, seedPosts, seedSessions, wideAccountIndexes, wideFriendCounts, type Session } from './seed.ts';
+import { conversationsOfSessions, dropTimelines, email, finishSeeding, PASSWORD, SCALES, seedBase, seedConversations, seedNotifications, seedPosts, seedSessions, wideAccountIndexes, wideFriendCounts, type Session } from './seed.ts';
 import { fanout, hasStream, openStreams, postJson, type FanoutResult, type OpenStream } from './stream.ts';
 import { probeVisibility, type ProbeGroup, type VisibilityResult } from './visibility.ts';
 
@@ -607,15 +607,7 @@ try {
   }
   const deepestPage = depthPath.get('agora')!.page;
 
-  // For the messages scenarios: each session's conversations (every account is in some).
-  const tokenOf = new Map(sessions.map((s) => [s.accountId, s.token]));
-  const conversationsOfSessions = (
-    await client.query<{ account_id: string; conversation_id: string }>(
-      'select account_id, conversation_id from messages.participant where account_id = any($1::uuid[]) order by account_id, conversation_id',
-      [sessions.map((s) => s.accountId)],
-    )
-  ).rows.map((r) => ({ token: tokenOf.get(r.account_id)!, conversationId: r.conversation_id }));
-  if (conversationsOfSessions.length === 0) throw new Error('no seeded conversation has a participant with a session');
+  const conversations = await conversationsOfSessions(client, sessions);
   const signedIn = (req: autocannon.Request) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${pick(tokens)}` } });
   const createPost = (): autocannon.Request => ({
     method: 'POST',
@@ -771,7 +763,7 @@ try {
         method: 'GET',
         path: '/v1/conversations/x/messages',
         setupRequest: (req) => {
-          const { token, conversationId } = pick(conversationsOfSessions);
+          const { token, conversationId } = pick(conversations);
           return { ...req, path: `/v1/conversations/${conversationId}/messages`, headers: { ...req.headers, authorization: `Bearer ${token}` } };
         },
       }),
@@ -785,7 +777,7 @@ try {
         path: '/v1/conversations/x/messages',
         body: JSON.stringify({ text: 'A message sent by the benchmark' }),
         setupRequest: (req) => {
-          const { token, conversationId } = pick(conversationsOfSessions);
+          const { token, conversationId } = pick(conversations);
           return {
             ...req,
             path: `/v1/conversations/${conversationId}/messages`,

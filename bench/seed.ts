@@ -47,6 +47,21 @@ export interface Session {
   accountId: string;
 }
 
+/**
+ * For the messages scenarios: each session's conversations (every account is in some), as the
+ * session's token and the conversation's id.
+ */
+export async function conversationsOfSessions(client: pg.Client, sessions: readonly Session[]): Promise<{ token: string; conversationId: string }[]> {
+  const tokenOf = new Map(sessions.map((s) => [s.accountId, s.token]));
+  const { rows } = await client.query<{ account_id: string; conversation_id: string }>(
+    'select account_id, conversation_id from messages.participant where account_id = any($1::uuid[]) order by account_id, conversation_id',
+    [sessions.map((s) => s.accountId)],
+  );
+  const found = rows.map((r) => ({ token: tokenOf.get(r.account_id)!, conversationId: r.conversation_id }));
+  if (found.length === 0) throw new Error('no seeded conversation has a participant with a session');
+  return found;
+}
+
 // pg_temp functions live as long as the seeding connection.
 const UUID7 = `
 create or replace function pg_temp.uuid7(ts timestamptz) returns uuid language sql volatile as $$
