@@ -52,7 +52,8 @@ export interface paths {
         /**
          * Delete a post
          * @description Its author may delete a post; so may the owner of the channel a channel post is in
-         *     (`403` for anybody else who can see it). Honours `If-Match` when sent.
+         *     (`403` for anybody else who can see it). Honours `If-Match` when sent. The
+         *     notifications about the post (its mentions, its channel's new-post notices) go with it.
          */
         delete: operations["deletePost"];
         /**
