@@ -72,10 +72,19 @@ export interface Agora {
 }
 
 /** A fetch that checks every response against openapi.yaml; `send` does the actual request. */
+/**
+ * Each response's request, kept for as long as the response is. A `Request` made with a signal
+ * follows that signal only through a weak reference (undici's `new Request(input, { signal })`):
+ * once the request is garbage-collected, aborting the signal no longer aborts its fetch, and a
+ * stream the test "closed" stays open on the server.
+ */
+const requestOf = new WeakMap<Response, Request>();
+
 export function checkedFetch(send: (request: Request) => Promise<Response> = (request) => fetch(request)): typeof fetch {
   return async (input, init) => {
     const request = new Request(input, init);
     const response = await send(request);
+    requestOf.set(response, request);
     // A stream's body lasts as long as the stream: its headers are checked here, its events by the test.
     const streaming = (response.headers.get('content-type') ?? '').startsWith('text/event-stream');
     const body = streaming ? '' : await response.clone().text();

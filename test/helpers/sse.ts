@@ -37,6 +37,8 @@ export async function openStream(
   const comments: string[] = [];
   const violations: string[] = [];
   let ended = false;
+  /** Cancels the body's read: a stream closed ends whatever became of the abort's link to its fetch (see checkedFetch). */
+  let cancel = () => {};
   const stream: OpenStream = {
     response,
     events,
@@ -52,7 +54,10 @@ export async function openStream(
         await new Promise((r) => setTimeout(r, 20));
       }
     },
-    close: () => abort.abort(),
+    close: () => {
+      abort.abort();
+      cancel();
+    },
   };
   if (response.status !== 200 || !response.body) {
     ended = true;
@@ -62,6 +67,7 @@ export async function openStream(
     return stream;
   }
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  cancel = () => void reader.cancel().catch(() => {});
   stream.ended = (async () => {
     let buffer = '';
     let fields: Record<string, string> = {};
