@@ -39,6 +39,8 @@ export const NotificationEntity = defineEntity({
     // Closing an account removes what it caused in others' lists; deleting a channel, what was about it.
     { name: 'notification_actor_id_index', properties: ['actorId'] },
     { name: 'notification_channel_id_index', properties: ['channelId'] },
+    // Deleting a post removes its notifications.
+    { name: 'notification_post_id_index', properties: ['postId'] },
   ],
 });
 
