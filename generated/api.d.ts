@@ -730,7 +730,9 @@ export interface paths {
         /**
          * Delete your message
          * @description Its author deletes a message, for everybody in the conversation; another participant
-         *     gets `403`, anybody else `404`.
+         *     gets `403`, anybody else `404`. A participant's `messageReceived` notification raised by
+         *     this message then stands for the next message after it that they did not write (whose
+         *     author becomes its actor), or goes when there is none.
          */
         delete: operations["deleteMessage"];
         /**

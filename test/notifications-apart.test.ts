@@ -173,3 +173,19 @@ t.test("deleting a post: the instance tells the domain server to forget the post
   t.equal(await count(), 0, 'the mention is gone when the deletion answers');
   t.ok(total(await api.scrape(), 'agora_outbound_requests_total', { target: 'notifications', operation: 'forgetPosts', outcome: 'ok' }) >= 1);
 });
+
+t.test("deleting a message: the instance tells the domain server what its notices should name", async (t) => {
+  const [eve, fox] = await Promise.all([api.signUp(), api.signUp()]);
+  await unwrap(eve.client.POST('/friend-requests', { body: { accountId: fox.account.id } }));
+  await unwrap(fox.client.PUT('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: fox.account.id, friendId: eve.account.id } } }));
+  const conversation = await unwrap(eve.client.POST('/conversations', { body: { participantIds: [fox.account.id] } }));
+  const send = (text: string) => unwrap(eve.client.POST('/conversations/{conversationId}/messages', { params: { path: { conversationId: conversation.id } }, body: { text } }));
+  const first = await send('soon gone');
+  const second = await send('staying');
+  const named = async () => (await api.sql("select message_id from notifications.notification where recipient_id = $1 and type = 'messageReceived'", [fox.account.id])).map((r) => r.message_id);
+  await waitFor(async () => (await named()).length === 1);
+  t.same(await named(), [first.id], 'the notice names the first message');
+  await unwrap(eve.client.DELETE('/conversations/{conversationId}/messages/{messageId}', { params: { path: { conversationId: conversation.id, messageId: first.id } } }));
+  t.same(await named(), [second.id], 'it names the next one when the deletion answers');
+  t.ok(total(await api.scrape(), 'agora_outbound_requests_total', { target: 'notifications', operation: 'onMessageDeleted', outcome: 'ok' }) >= 1);
+});

@@ -256,6 +256,50 @@ t.test('deleting a post removes the notifications about it, and only those', asy
   t.same((await list(member)).map((n) => n.postId), [keptInChannel.id]);
 });
 
+t.test("deleting a message: its notice names the next message its recipient did not write, or goes", async (t) => {
+  const [ada, bob, cy] = await Promise.all([agora.signUp(), agora.signUp(), agora.signUp()]);
+  await befriend(ada, bob);
+  await befriend(ada, cy);
+  const say = async (who: Person, conversationId: string, text: string) =>
+    unwrap(who.client.POST('/conversations/{conversationId}/messages', { params: { path: { conversationId } }, body: { text } }));
+  const unsay = (who: Person, conversationId: string, messageId: string) =>
+    unwrap(who.client.DELETE('/conversations/{conversationId}/messages/{messageId}', { params: { path: { conversationId, messageId } } }));
+  // As listed (the actor, the conversation), with the message it names (stored, not shown).
+  const notices = async (who: Person) => {
+    const listed = await list(who, { types: 'messageReceived' });
+    const named = new Map((await agora.sql('select id, message_id from notifications.notification where recipient_id = $1', [who.account.id])).map((r) => [r.id as string, r.message_id as string]));
+    return listed.map((n) => ({ id: n.id, conversationId: n.conversationId, messageId: named.get(n.id), actorId: n.actor.id }));
+  };
+
+  // Two: the notice names the first unread message; deleted, it names the next; both deleted, it goes.
+  const pair = await unwrap(ada.client.POST('/conversations', { body: { participantIds: [bob.account.id] } }));
+  const first = await say(ada, pair.id, 'first');
+  const second = await say(ada, pair.id, 'second');
+  const [notice] = await notices(bob);
+  t.same(notice, { id: notice!.id, conversationId: pair.id, messageId: first.id, actorId: ada.account.id }, 'the notice names the first unread message');
+  await unsay(ada, pair.id, first.id);
+  // At once: the deletion answered after the notice was renamed (no job to wait for).
+  t.same(await notices(bob), [{ id: notice!.id, conversationId: pair.id, messageId: second.id, actorId: ada.account.id }], 'it names the next message now');
+  t.equal((await bob.client.GET('/conversations/{conversationId}/messages/{messageId}', { params: { path: { conversationId: pair.id, messageId: second.id } } })).response.status, 200, 'which is there');
+  await unsay(ada, pair.id, second.id);
+  t.same(await notices(bob), [], 'with no message left to name, the notice goes');
+
+  // Three: each recipient's notice names the next message it did not write itself.
+  const group = await unwrap(ada.client.POST('/conversations', { body: { participantIds: [bob.account.id, cy.account.id] } }));
+  const opening = await say(ada, group.id, 'opening');
+  const reply = await say(cy, group.id, 'a reply by cy');
+  const [bobs] = await notices(bob);
+  const [cys] = await notices(cy);
+  const [adas] = await notices(ada);
+  t.equal(bobs!.messageId, opening.id);
+  t.equal(cys!.messageId, opening.id);
+  t.equal(adas!.messageId, reply.id, "ada hears of cy's reply");
+  await unsay(ada, group.id, opening.id);
+  t.same(await notices(bob), [{ id: bobs!.id, conversationId: group.id, messageId: reply.id, actorId: cy.account.id }], "bob's names cy's reply, by cy");
+  t.same(await notices(cy), [], "cy's goes: what follows is cy's own");
+  t.same(await notices(ada), [adas], "ada's, about another message, stays as it was");
+});
+
 t.test('an idempotent request and its notification commit together, once', async (t) => {
   const [ada, bob] = await Promise.all([agora.signUp(), agora.signUp()]);
   const send = () => ada.client.POST('/friend-requests', { body: { accountId: bob.account.id }, params: { header: { 'Idempotency-Key': `notify-${bob.account.id}` } } });

@@ -123,6 +123,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/internal/notifications/onMessageDeleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A deleted message's notices name its successor for each recipient, or go. */
+        post: operations["onMessageDeleted"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/internal/notifications/list": {
         parameters: {
             query?: never;
@@ -356,6 +373,16 @@ export interface components {
             recipientIds: components["schemas"]["Id"][];
             readingIds?: components["schemas"]["Id"][];
         };
+        MessageDeleted: {
+            conversationId: components["schemas"]["Id"];
+            messageId: components["schemas"]["Id"];
+            authorId: components["schemas"]["Id"];
+            successors: {
+                recipientId: components["schemas"]["Id"];
+                messageId: components["schemas"]["Id"] | null;
+                authorId: components["schemas"]["Id"] | null;
+            }[];
+        };
         ServiceError: {
             /** @enum {string} */
             kind: "not-found" | "forbidden" | "conflict" | "invalid-input" | "precondition-failed" | "unauthenticated" | "sign-in-required" | "invalid-credentials" | "idempotency-key-in-flight" | "idempotency-key-reused" | "bad-call";
@@ -582,6 +609,33 @@ export interface operations {
         };
         responses: {
             /** @description Forgotten. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ServiceError"];
+        };
+    };
+    onMessageDeleted: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    args: [
+                        components["schemas"]["MessageDeleted"]
+                    ];
+                };
+            };
+        };
+        responses: {
+            /** @description Renamed or removed. */
             204: {
                 headers: {
                     [name: string]: unknown;

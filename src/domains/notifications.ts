@@ -4,6 +4,7 @@ import { notificationsAllowedMethods, notificationsHandlers } from '../handlers/
 import { Migration20261202073755 } from '../persistence/migrations/Migration20261202073755.ts';
 import { Migration20261202084847 } from '../persistence/migrations/Migration20261202084847.ts';
 import { Migration20261203200000 } from '../persistence/migrations/Migration20261203200000.ts';
+import { Migration20261203210000 } from '../persistence/migrations/Migration20261203210000.ts';
 import { notificationsEntities } from '../persistence/notifications/index.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import type { ChannelsService } from '../services/channels/index.ts';
@@ -15,7 +16,7 @@ export const notifications = defineDomain({
   name: 'notifications',
   needs: ['accounts', 'channels'],
   entities: notificationsEntities,
-  migrations: { Migration20261202073755, Migration20261202084847, Migration20261203200000 },
+  migrations: { Migration20261202073755, Migration20261202084847, Migration20261203200000, Migration20261203210000 },
   create: ({ database, config }, others: { accounts: AccountsService; channels: ChannelsService }) =>
     createNotificationsDomain(database, others, { maxPage: config.maxPage }),
   handlers: ({ notifications }) => ({
@@ -40,5 +41,6 @@ export const notifications = defineDomain({
     events.on('account.closed', ({ accountId }) => notifications.forgetAccount(accountId));
     events.on('channels.deleted', ({ channelIds }) => notifications.forgetChannels(channelIds));
     events.on('post.deleted', ({ postId }) => notifications.forgetPosts([postId]));
+    events.on('message.deleted', (event) => notifications.onMessageDeleted(event));
   },
 });

@@ -50,6 +50,9 @@ export function notificationsStub(client: RemoteClient<operations>): Notificatio
     async forgetPosts(postIds) {
       await client.call('forgetPosts', [postIds]);
     },
+    async onMessageDeleted(event) {
+      await client.call('onMessageDeleted', [event]);
+    },
     async list(caller, request) {
       const page = await client.call('list', [caller, request]);
       return { items: page.items.map(notification), nextCursor: page.nextCursor };
@@ -93,6 +96,7 @@ export function notificationsBinding(notifications: NotificationsService): Inter
     forgetAccount: { keyed: false, run: ([accountId]) => notifications.forgetAccount(accountId) },
     forgetChannels: { keyed: false, run: ([channelIds]) => notifications.forgetChannels(channelIds) },
     forgetPosts: { keyed: false, run: ([postIds]) => notifications.forgetPosts(postIds) },
+    onMessageDeleted: { keyed: false, run: ([event]) => notifications.onMessageDeleted(event) },
     list: { keyed: false, run: ([caller, request]) => notifications.list(caller, request) },
     listGroups: { keyed: false, run: ([caller, request]) => notifications.listGroups(caller, request) },
     marker: { keyed: false, run: ([caller]) => notifications.marker(caller) },

@@ -18,6 +18,13 @@ export interface MessageRow {
   createdAt: Date;
 }
 
+/** For one participant, the oldest message after a deleted one that they did not write (null: none). */
+export interface MessageSuccessor {
+  recipientId: string;
+  messageId: string | null;
+  authorId: string | null;
+}
+
 export interface MarkerRow {
   lastReadMessageId: string | null;
   version: number;
@@ -264,9 +271,30 @@ export class MessagesStore {
     return streamTail(this.#db, STREAM_TABLE, accountId);
   }
 
-  async deleteMessage(conversationId: string, messageId: string): Promise<boolean> {
-    const rows = await this.#db.query('delete from messages.message where id = $1 and conversation_id = $2 returning id', [messageId, conversationId]);
-    return rows.length > 0;
+  /**
+   * Deletes the message; null when there was none. Otherwise, in the same statement, each other
+   * participant's successor of it: the oldest message after it that they did not write, and its
+   * author (null when there is none).
+   */
+  async deleteMessage(conversationId: string, messageId: string, authorId: string): Promise<MessageSuccessor[] | null> {
+    const rows = await this.#db.query(
+      `with gone as (
+         delete from messages.message where id = $1 and conversation_id = $2 returning id
+       )
+       select p.account_id, next.id as next_id, next.author_id as next_author_id
+         from gone
+         left join messages.participant p on p.conversation_id = $2 and p.account_id <> $3
+         left join lateral (
+           select m.id, m.author_id from messages.message m
+            where m.conversation_id = $2 and m.id > $1 and m.author_id <> p.account_id
+            order by m.id limit 1
+         ) next on true`,
+      [messageId, conversationId, authorId],
+    );
+    if (rows.length === 0) return null;
+    return rows
+      .filter((r) => r.account_id !== null)
+      .map((r) => ({ recipientId: r.account_id as string, messageId: (r.next_id as string | null) ?? null, authorId: (r.next_author_id as string | null) ?? null }));
   }
 
   /** `accountId`'s marker in the conversation; null when it is not in it. */

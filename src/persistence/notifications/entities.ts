@@ -41,6 +41,8 @@ export const NotificationEntity = defineEntity({
     { name: 'notification_channel_id_index', properties: ['channelId'] },
     // Deleting a post removes its notifications.
     { name: 'notification_post_id_index', properties: ['postId'] },
+    // Deleting a message renames or removes the notices that name it.
+    { name: 'notification_message_id_index', properties: ['messageId'] },
   ],
 });
 

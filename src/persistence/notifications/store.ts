@@ -319,4 +319,24 @@ export class NotificationsStore {
     if (postIds.length === 0) return;
     await this.#db.query('delete from notifications.notification where post_id = any(string_to_array($1::text, \',\')::uuid[])', [postIds.join(',')]);
   }
+
+  /**
+   * The notifications naming a deleted message: each recipient's now names its successor (and
+   * that message's author), or goes when it has none (or is not among them). One statement: the
+   * update and the delete take disjoint rows.
+   */
+  async repointMessage(messageId: string, successors: readonly { recipientId: string; messageId: string | null; authorId: string | null }[]): Promise<void> {
+    const next = successors.filter((s) => s.messageId !== null && s.authorId !== null);
+    await this.#db.query(
+      `with next as (
+         select * from unnest($2::uuid[], $3::uuid[], $4::uuid[]) as s(recipient_id, message_id, author_id)
+       ), repointed as (
+         update notifications.notification n set message_id = next.message_id, actor_id = next.author_id
+           from next where n.message_id = $1 and n.recipient_id = next.recipient_id
+       )
+       delete from notifications.notification n
+        where n.message_id = $1 and not exists (select 1 from next where next.recipient_id = n.recipient_id)`,
+      [messageId, next.map((s) => s.recipientId), next.map((s) => s.messageId), next.map((s) => s.authorId)],
+    );
+  }
 }

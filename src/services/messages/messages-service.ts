@@ -193,7 +193,10 @@ export class DirectMessages implements MessagesService {
     const row = await this.#store.findMessage(conversationId, messageId);
     if (!row) throw new NotFound('message');
     if (row.authorId !== caller.accountId) throw new Forbidden('only its author may delete a message');
-    if (!(await this.#store.deleteMessage(conversationId, messageId))) throw new NotFound('message');
+    const successors = await this.#store.deleteMessage(conversationId, messageId, row.authorId);
+    if (!successors) throw new NotFound('message');
+    // Before the deletion answers: a notice naming the message names the next one, or goes.
+    await this.#events?.emit('message.deleted', { conversationId, messageId, authorId: row.authorId, successors });
   }
 
   async marker(caller: Caller, conversationId: string): Promise<Marker> {

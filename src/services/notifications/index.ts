@@ -17,6 +17,7 @@ export type {
   FriendRequestReceived,
   ListNotificationsRequest,
   Marker,
+  MessageDeleted,
   MessageSent,
   Notification,
   NotificationGroup,

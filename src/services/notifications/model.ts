@@ -74,6 +74,18 @@ export interface PostPublished {
   createdAt: string;
 }
 
+/**
+ * A direct message was deleted. `successors`: for each other participant, the oldest message
+ * after it that they did not write (and its author), or null: a notice naming the deleted
+ * message names that one instead, or goes.
+ */
+export interface MessageDeleted {
+  conversationId: string;
+  messageId: string;
+  authorId: string;
+  successors: { recipientId: string; messageId: string | null; authorId: string | null }[];
+}
+
 export interface MessageSent {
   conversationId: string;
   messageId: string;

@@ -19,6 +19,7 @@ import type {
   FriendRequestReceived,
   ListNotificationsRequest,
   Marker,
+  MessageDeleted,
   MessageSent,
   Notification,
   NotificationGroup,
@@ -60,6 +61,7 @@ export interface NotificationsService {
   forgetAccount(accountId: string): Promise<void>;
   forgetChannels(channelIds: string[]): Promise<void>;
   forgetPosts(postIds: string[]): Promise<void>;
+  onMessageDeleted(event: MessageDeleted): Promise<void>;
   list(caller: Caller, request: ListNotificationsRequest): Promise<Page<Notification>>;
   listGroups(caller: Caller, request: ListNotificationsRequest): Promise<Page<NotificationGroup>>;
   marker(caller: Caller): Promise<Marker>;
@@ -214,6 +216,15 @@ export class NotificationsInbox implements NotificationsService {
   /** Notifications about deleted posts (mentions, a channel's new post) go with them. */
   async forgetPosts(postIds: string[]): Promise<void> {
     await this.#store.deletePosts(postIds);
+  }
+
+  /**
+   * A conversation's notice names the first message its recipient had not read: when that
+   * message is deleted, it names the next one the recipient did not write (and that one's
+   * author), or goes when there is none.
+   */
+  async onMessageDeleted(event: MessageDeleted): Promise<void> {
+    await this.#store.repointMessage(event.messageId, event.successors);
   }
 
   /* ---------------------------------------------------------------- recipients */
