@@ -300,6 +300,40 @@ t.test("deleting a message: its notice names the next message its recipient did 
   t.same(await notices(ada), [adas], "ada's, about another message, stays as it was");
 });
 
+t.test("a post or a message deleted before its event's job ran: the job, run late, notifies nobody", async (t) => {
+  const [ada, bob] = await Promise.all([agora.signUp(), agora.signUp()]);
+  await befriend(ada, bob);
+  await settled();
+  const { notifications } = agora.services;
+  const count = async () => (await agora.sql('select count(*)::int as n from notifications.notification where recipient_id = $1', [bob.account.id]))[0]!.n as number;
+  const before = await count();
+
+  // A message unsent before its message.sent job ran: that job runs afterwards (here: again), as a late or retried one would.
+  const conversation = await unwrap(ada.client.POST('/conversations', { body: { participantIds: [bob.account.id] } }));
+  const unsent = await unwrap(ada.client.POST('/conversations/{conversationId}/messages', { params: { path: { conversationId: conversation.id } }, body: { text: 'oops' } }));
+  await settled();
+  await unwrap(ada.client.DELETE('/conversations/{conversationId}/messages/{messageId}', { params: { path: { conversationId: conversation.id, messageId: unsent.id } } }));
+  t.equal(await count(), before, "the notice the job made went with the message");
+  await notifications.onMessageSent({ conversationId: conversation.id, messageId: unsent.id, authorId: ada.account.id, recipientIds: [bob.account.id] });
+  t.equal(await count(), before, 'its job run again, late, makes none');
+  const kept = await unwrap(ada.client.POST('/conversations/{conversationId}/messages', { params: { path: { conversationId: conversation.id } }, body: { text: 'meant to say' } }));
+  await settled();
+  t.equal(await count(), before + 1, 'the next message notifies as usual');
+  t.equal((await agora.sql('select message_id from notifications.notification where recipient_id = $1 and type = $2', [bob.account.id, 'messageReceived']))[0]!.message_id, kept.id);
+
+  // A post deleted before its post.published job ran; a week-old forgotten key is let go meanwhile.
+  await agora.sql("insert into notifications.forgotten (source_key, forgotten_at) values ('post:long-ago', now() - interval '8 days')");
+  const post = await unwrap(ada.client.POST('/posts', { body: { text: `soon gone, @${bob.account.handle}` } }));
+  await settled();
+  await unwrap(ada.client.DELETE('/posts/{postId}', { params: { path: { postId: post.id } } }));
+  const mentions = async () => (await agora.sql('select count(*)::int as n from notifications.notification where post_id = $1', [post.id]))[0]!.n as number;
+  t.equal(await mentions(), 0);
+  await notifications.onPostPublished({ postId: post.id, authorId: ada.account.id, channelId: null, text: `soon gone, @${bob.account.handle}`, createdAt: post.createdAt });
+  t.equal(await mentions(), 0, 'its job run again, late, mentions nobody');
+  const remembered = await agora.sql('select source_key from notifications.forgotten where source_key in ($1, $2, $3) order by source_key', [`post:${post.id}`, `message:${unsent.id}`, 'post:long-ago']);
+  t.same(remembered.map((r) => r.source_key), [`message:${unsent.id}`, `post:${post.id}`], 'both source keys are kept as forgotten; one older than a week is not');
+});
+
 t.test('an idempotent request and its notification commit together, once', async (t) => {
   const [ada, bob] = await Promise.all([agora.signUp(), agora.signUp()]);
   const send = () => ada.client.POST('/friend-requests', { body: { accountId: bob.account.id }, params: { header: { 'Idempotency-Key': `notify-${bob.account.id}` } } });

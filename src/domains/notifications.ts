@@ -5,6 +5,7 @@ import { Migration20261202073755 } from '../persistence/migrations/Migration2026
 import { Migration20261202084847 } from '../persistence/migrations/Migration20261202084847.ts';
 import { Migration20261203200000 } from '../persistence/migrations/Migration20261203200000.ts';
 import { Migration20261203210000 } from '../persistence/migrations/Migration20261203210000.ts';
+import { Migration20261203220000 } from '../persistence/migrations/Migration20261203220000.ts';
 import { notificationsEntities } from '../persistence/notifications/index.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import type { ChannelsService } from '../services/channels/index.ts';
@@ -16,7 +17,7 @@ export const notifications = defineDomain({
   name: 'notifications',
   needs: ['accounts', 'channels'],
   entities: notificationsEntities,
-  migrations: { Migration20261202073755, Migration20261202084847, Migration20261203200000, Migration20261203210000 },
+  migrations: { Migration20261202073755, Migration20261202084847, Migration20261203200000, Migration20261203210000, Migration20261203220000 },
   create: ({ database, config }, others: { accounts: AccountsService; channels: ChannelsService }) =>
     createNotificationsDomain(database, others, { maxPage: config.maxPage }),
   handlers: ({ notifications }) => ({

@@ -60,4 +60,19 @@ export const NotificationMarkerEntity = defineEntity({
   },
 });
 
-export const notificationsEntities = [NotificationEntity, NotificationMarkerEntity];
+/**
+ * The source keys (`post:<id>`, `message:<id>`) of what was deleted, kept a week: a job that runs
+ * after the deletion inserts no notification about it (Migration20261203220000).
+ */
+export const ForgottenSourceEntity = defineEntity({
+  name: 'ForgottenSource',
+  schema: 'notifications',
+  tableName: 'forgotten',
+  properties: {
+    sourceKey: p.string().length(100).primary(),
+    forgottenAt: p.datetime(3),
+  },
+  indexes: [{ name: 'forgotten_forgotten_at_index', properties: ['forgottenAt'] }],
+});
+
+export const notificationsEntities = [NotificationEntity, NotificationMarkerEntity, ForgottenSourceEntity];

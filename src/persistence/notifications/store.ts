@@ -126,6 +126,19 @@ function textArray(value: unknown): string[] {
   return text === '{}' ? [] : text.slice(1, -1).split(',');
 }
 
+/**
+ * Not about something deleted before its event's job ran: a deletion keeps the source keys it
+ * forgot (`notifications.forgotten`) for FORGOTTEN_DAYS.
+ */
+const NOT_FORGOTTEN = 'not exists (select 1 from notifications.forgotten f where f.source_key = r.source_key)';
+const FORGOTTEN_DAYS = 7;
+/** Remembers source keys (`$n::text[]`) as forgotten, and lets go of those past FORGOTTEN_DAYS: CTEs of a deletion's statement. */
+const forget = (keys: string) => `forgotten as (
+         insert into notifications.forgotten (source_key, forgotten_at) select k, now() from unnest(${keys}) k on conflict (source_key) do nothing
+       ), expired as (
+         delete from notifications.forgotten where forgotten_at < now() - interval '${FORGOTTEN_DAYS} days'
+       )`;
+
 const typeFilter = (types: readonly NotificationType[] | undefined) => (types === undefined ? null : types.join(','));
 
 export class NotificationsStore {
@@ -145,7 +158,7 @@ export class NotificationsStore {
     const inserted = await (uow ?? (this.#db as Queryable)).query(
       waking(`insert into notifications.notification (${INSERTED_COLUMNS})
        select ${INSERTED_COLUMNS} from ${RECORDSET}
-        where r.recipient_id <> r.actor_id
+        where r.recipient_id <> r.actor_id and ${NOT_FORGOTTEN}
        on conflict (recipient_id, source_key) do nothing
        returning id, recipient_id`),
       [asJson(rows)],
@@ -166,7 +179,7 @@ export class NotificationsStore {
       const inserted = await uow.query(
         waking(`insert into notifications.notification (${INSERTED_COLUMNS})
          select ${INSERTED_COLUMNS} from ${RECORDSET}
-          where r.recipient_id <> r.actor_id
+          where r.recipient_id <> r.actor_id and ${NOT_FORGOTTEN}
             and not exists (
               select 1 from notifications.notification n
                where n.recipient_id = r.recipient_id and n.type = 'messageReceived' and n.conversation_id = r.conversation_id
@@ -315,22 +328,28 @@ export class NotificationsStore {
     await this.#db.query('delete from notifications.notification where channel_id = any(string_to_array($1::text, \',\')::uuid[])', [channelIds.join(',')]);
   }
 
+  /** Removes the notifications about deleted posts, and keeps their source keys, so that a job run late makes none. */
   async deletePosts(postIds: readonly string[]): Promise<void> {
     if (postIds.length === 0) return;
-    await this.#db.query('delete from notifications.notification where post_id = any(string_to_array($1::text, \',\')::uuid[])', [postIds.join(',')]);
+    await this.#db.query(
+      `with ids as (select unnest(string_to_array($1::text, ',')::uuid[]) as id), ${forget("(select array_agg('post:' || id) from ids)")}
+       delete from notifications.notification where post_id in (select id from ids)`,
+      [postIds.join(',')],
+    );
   }
 
   /**
    * The notifications naming a deleted message: each recipient's now names its successor (and
-   * that message's author), or goes when it has none (or is not among them). One statement: the
-   * update and the delete take disjoint rows.
+   * that message's author), or goes when it has none (or is not among them); its source key is
+   * kept, so that its job, if it runs later, makes none. One statement: the update and the
+   * delete take disjoint rows.
    */
   async repointMessage(messageId: string, successors: readonly { recipientId: string; messageId: string | null; authorId: string | null }[]): Promise<void> {
     const next = successors.filter((s) => s.messageId !== null && s.authorId !== null);
     await this.#db.query(
       `with next as (
          select * from unnest($2::uuid[], $3::uuid[], $4::uuid[]) as s(recipient_id, message_id, author_id)
-       ), repointed as (
+       ), ${forget("array['message:' || $1::uuid::text]")}, repointed as (
          update notifications.notification n set message_id = next.message_id, actor_id = next.author_id
            from next where n.message_id = $1 and n.recipient_id = next.recipient_id
        )
