@@ -133,6 +133,13 @@ t.test('the domain server stops: 503 with Retry-After, the rest served, events w
   const eve = await api.signUp();
   const during = await eve.client.POST('/friend-requests', { body: { accountId: bob.account.id } });
   t.equal(during.response.status, 201, 'other domains keep serving');
+  // A deletion whose clean-up in the domain server cannot run: 503 with Retry-After, not a 500
+  // (the post is gone already; the notifications about it stay).
+  const post = await unwrap(eve.client.POST('/posts', { body: { text: 'posted during the outage' } }));
+  const deleted = await api.raw('DELETE', `/v1/posts/${post.id}`, { headers: { authorization: `Bearer ${eve.token}` } });
+  t.equal(deleted.status, 503, "a deletion whose notifications' clean-up cannot reach the domain server");
+  t.equal(deleted.json.type, 'urn:agora:problem:service-unavailable');
+  t.match(deleted.headers.get('retry-after'), /^\d+$/);
   const job = () => api.sql<{ id: string; state: string; retry_count: number }>(
     `select id, state, retry_count from pgboss.job where name = 'events.notifications' and data->'payload'->>'requestId' = $1`,
     [during.data!.id],

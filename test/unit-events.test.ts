@@ -3,6 +3,7 @@
 // `publish` enqueues one job per consuming domain in the given unit of work, and the consumers
 // run the handler of the job's event.
 import t from 'tap';
+import { ServiceUnavailable } from '../src/services/errors.ts';
 import { DomainEvents } from '../src/services/events.ts';
 
 t.test('emit awaits every listener of the event, in order, and none of another event', async (t) => {
@@ -48,6 +49,30 @@ t.test('failing listeners do not stop the others; emit then throws all their err
     t.same((error as AggregateError).errors, [sync, rejected]);
   }
   t.same(ran, [1, 2, 3, 4]);
+});
+
+t.test('one failing listener: its own error; an unreachable domain among several: that one (the request answers 503, not 500)', async (t) => {
+  const alone = new DomainEvents();
+  const only = new Error('only failure');
+  alone.on('account.closed', () => {
+    throw only;
+  });
+  await t.rejects(alone.emit('account.closed', { accountId: 'a1' }), only);
+
+  const several = new DomainEvents();
+  const down = new ServiceUnavailable('notifications', 'unreachable', 5);
+  let ran = 0;
+  several.on('account.closed', () => {
+    ran++;
+    throw new Error('another failure');
+  });
+  several.on('account.closed', async () => {
+    ran++;
+    throw down;
+  });
+  several.on('account.closed', () => void ran++);
+  await t.rejects(several.emit('account.closed', { accountId: 'a1' }), down);
+  t.equal(ran, 3, 'every listener ran all the same');
 });
 
 const uow = { transaction: true as const, query: async () => [] };

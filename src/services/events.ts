@@ -12,6 +12,7 @@
 //   backoff until it succeeds or ends in the dead letters. Handlers must therefore be idempotent
 //   (a job repeated after a crash must have its effect once), and payloads must be JSON-safe
 //   (a time is an ISO string, not a Date): they travel as the job's data.
+import { ServiceUnavailable } from './errors.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 
 /**
@@ -82,6 +83,11 @@ export class DomainEvents {
         failures.push(error);
       }
     }
+    // A listener whose domain is unreachable (served apart, and down) fails the emitter's request
+    // as unavailable, with its Retry-After, rather than as an error of the server.
+    const unavailable = failures.find((failure) => failure instanceof ServiceUnavailable);
+    if (unavailable) throw unavailable;
+    if (failures.length === 1) throw failures[0];
     if (failures.length > 0) throw new AggregateError(failures, `${failures.length} listener(s) of ${name} failed`);
   }
 
