@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import t from 'tap';
 
-// Seeding, two server starts and three scenarios: about 40 s alone, 90 s on a busy machine.
+// Seeding, two server starts and three scenarios: about 30 s alone, 85–110 s on a busy machine.
 t.setTimeout(300_000);
 
 t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when it cannot', async (t) => {
