@@ -105,7 +105,9 @@ interface Round {
   p99: number;
 }
 
-const spread = (values: number[]) => `${median(values).toFixed(3)} (${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)})`;
+// One precision for all three: rounding keeps their order, so the median printed is never outside
+// its printed range (1.031 with a range printed as 1.03–1.03 was).
+const spread = (values: number[]) => `${median(values).toFixed(3)} (${Math.min(...values).toFixed(3)}–${Math.max(...values).toFixed(3)})`;
 
 let exitCode = 0;
 try {
