@@ -162,6 +162,10 @@ async function channelWith(owner: Member, visibility: 'public' | 'private', ...t
   const channel = await unwrap(owner.client.POST('/channels', { body: { name: `${visibility} room`, visibility } }));
   const posts = [];
   for (const text of texts) posts.push(await unwrap(owner.client.POST('/channels/{channelId}/posts', { params: { path: { channelId: channel.id } }, body: { text } })));
+  // Each post's announcement ("oc:<channel>") reaches the server a moment after its answer, and
+  // evicts the channel's pages again: a page kept before it came would be read again, which the
+  // tests below would take for a page not kept.
+  await agora.notified();
   return { channel, posts };
 }
 

@@ -46,6 +46,13 @@ export interface Agora {
    * received the cache invalidations it caused.
    */
   sql<T extends Record<string, unknown> = Record<string, any>>(text: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * Waits until the server has received the cache invalidations of every change committed so
+   * far, its own writes' included: PostgreSQL announces a write at its commit, and the server
+   * hears it a moment after it answered. A page kept after this call is not then evicted by the
+   * announcement of a write made before it.
+   */
+  notified(): Promise<void>;
   /** Counts rows of a table, to prove what a request did or did not store. */
   count(table: string): Promise<number>;
   /** Signs up a fresh account and signs it in. */
@@ -221,6 +228,10 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
       // moment later.
       if (!/^\s*select\b/i.test(text)) await invalidations?.sync(30_000);
       return rows;
+    },
+    async notified() {
+      if (!invalidations) throw new Error('this server has no invalidation listener');
+      if (!(await invalidations.sync(30_000))) throw new Error('the invalidation listener could not tell that it had heard every change within 30 s');
     },
     async count(table) {
       const rows = await pool.query(`select count(*)::int as n from ${table}`);
