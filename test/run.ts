@@ -13,6 +13,14 @@ import { databaseUrl, freePort, runAdmin } from './helpers/postgres.ts';
 import { findTestFiles, runTests } from './runner.ts';
 
 const TEMPLATE = `agora_test_template_${process.pid}`;
+/**
+ * Connections the run may hold at once: test files run in parallel (package.json's tap.jobs),
+ * and one that starts three instances with their job queues holds about 35 (each instance's
+ * pool, pg-boss's, its listener and the test's own). PostgreSQL's default of 100 is reached by
+ * three such files together, and a server refused a connection ("too many clients") answers
+ * 503 as it should: the tests would then fail for the run's sake, not the product's.
+ */
+const MAX_CONNECTIONS = 300;
 
 const files = process.argv.slice(2);
 const option = files.find((arg) => arg.startsWith('-'));
@@ -26,12 +34,16 @@ let adminUrl: string;
 if (process.env.DATABASE_URL) {
   adminUrl = process.env.DATABASE_URL;
   console.log(`# tests use the PostgreSQL server of DATABASE_URL`);
+  const allowed = Number((await runAdmin(adminUrl, 'show max_connections'))[0]?.max_connections);
+  if (allowed < MAX_CONNECTIONS) {
+    console.log(`# warning: that server allows ${allowed} connections (max_connections); test files running together may need up to ${MAX_CONNECTIONS}, and a refused connection fails a test with 503`);
+  }
 } else {
   // Under the system temp folder, which the `postgres` user can always reach.
   const parent = mkdtempSync(join(tmpdir(), 'agora-test-'));
   chmodSync(parent, 0o755); // mkdtemp makes it 0700
   const dataDir = join(parent, 'postgres');
-  embedded = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: 'postgres' });
+  embedded = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: 'postgres', settings: { max_connections: String(MAX_CONNECTIONS) } });
   adminUrl = embedded.url;
   process.on('exit', () => rmSync(parent, { recursive: true, force: true }));
   console.log(`# tests use an embedded PostgreSQL in ${dataDir}`);

@@ -50,6 +50,8 @@ export interface EmbeddedOptions {
    * (warn), it is back (info). Lines on stderr when not given.
    */
   events?: Log;
+  /** Server settings given at start (`-c name=value`), e.g. `{ max_connections: '300' }`. */
+  settings?: Record<string, string>;
 }
 
 const USER = 'postgres';
@@ -164,7 +166,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   /** Starts the postmaster; resolves once it accepts connections, rejects if it exits first. */
   function launch(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const started = spawn(binary, ['-D', options.dataDir, '-p', String(options.port), '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=on'], {
+      const settings = Object.entries({ listen_addresses: '127.0.0.1', fsync: 'on', ...options.settings }).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
+      const started = spawn(binary, ['-D', options.dataDir, '-p', String(options.port), ...settings], {
         ...user,
         detached: true, // a process group of its own: the terminal's signals are not for it
         stdio: ['ignore', 'pipe', 'pipe'],

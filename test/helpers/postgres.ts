@@ -25,11 +25,11 @@ export function databaseUrl(serverUrl: string, name: string): string {
 }
 
 /** Runs one statement on its own connection (`create database` cannot run in a pool's transaction). */
-export async function runAdmin(serverUrl: string, sql: string): Promise<void> {
+export async function runAdmin(serverUrl: string, sql: string): Promise<Record<string, unknown>[]> {
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {
-    await client.query(sql);
+    return (await client.query(sql)).rows;
   } finally {
     await client.end();
   }
@@ -53,6 +53,6 @@ async function newDatabase(migrated: boolean): Promise<{ url: string; drop: () =
   await runAdmin(adminUrl, `create database "${database}"${migrated ? ` template "${template}"` : ''}`);
   return {
     url: databaseUrl(adminUrl, database),
-    drop: () => runAdmin(adminUrl, `drop database if exists "${database}" with (force)`),
+    drop: async () => void (await runAdmin(adminUrl, `drop database if exists "${database}" with (force)`)),
   };
 }
