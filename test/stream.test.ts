@@ -1,11 +1,12 @@
 // GET /v1/stream, over a source of the test's own (test/helpers/stream-source.ts): events arrive
 // live, on whichever instance they were written, and resume with Last-Event-ID exactly, even
 // when transactions commit out of seq order. The transport's bounds: stream-transport.test.ts.
-import t from 'tap';
+import pg from 'pg';
+import t, { type Test } from 'tap';
 import { startAgora } from './helpers/agora.ts';
 import { total } from './helpers/metrics.ts';
-import { bodies, eventually, stream, TABLE, testSource } from './helpers/stream-source.ts';
-import { SAFE_ROW_SQL, WAKE_STREAMS_SQL } from '../src/persistence/stream-rows.ts';
+import { bodies, eventually, stream, TABLE, testSource, type TestSource } from './helpers/stream-source.ts';
+import { SAFE_ROW_SQL, streamTail, WAKE_STREAMS_SQL } from '../src/persistence/stream-rows.ts';
 
 t.setTimeout(300_000);
 
@@ -179,4 +180,108 @@ t.test('a transaction that took its id first but its seq last is delivered befor
   await source.write(alice.account.id, 'next');
   await resumed.until('next', () => bodies(resumed).length >= 2);
   t.same(bodies(resumed), ['T', 'next'], 'each once');
+});
+
+/** Whether `body`, committed for the account, is deliverable yet (no older transaction runs anywhere on the server). */
+async function deliverable(source: TestSource, accountId: string, body: string): Promise<boolean> {
+  const { rows } = await source.pool.query(`select ${SAFE_ROW_SQL} as safe from ${TABLE.table} where account_id = $1 and body = $2`, [accountId, body]);
+  return rows[0].safe;
+}
+
+/** Whether a stream's start is waiting for older transactions of its database (streamTail's query). */
+async function tailWaiting(source: TestSource): Promise<boolean> {
+  const { rows } = await source.pool.query(
+    `select /* tailWaiting */ count(*)::int as n from pg_stat_activity
+      where datname = current_database() and query like '%age(backend_xid) > age(%' and query not like '%tailWaiting%'`,
+  );
+  return rows[0].n > 0;
+}
+
+/** A transaction of this database, begun and given its id, that writes nothing yet. */
+async function olderTransaction(t: Test, source: TestSource): Promise<pg.PoolClient> {
+  const older = await source.pool.connect();
+  t.teardown(async () => {
+    await older.query('rollback').catch(() => {});
+    older.release();
+  });
+  await older.query('begin');
+  await older.query('select pg_current_xact_id()');
+  return older;
+}
+
+t.test('a stream that starts now carries nothing committed before it opened, though an older transaction was still running', async (t) => {
+  const agora = await startAgora(t);
+  const source = await testSource(t, agora);
+  const alice = await agora.signUp();
+  const older = await olderTransaction(t, source);
+  await source.write(alice.account.id, 'before');
+  t.equal(await deliverable(source, alice.account.id, 'before'), false, "'before' is committed, not yet deliverable");
+
+  const opening = stream(agora, alice.token);
+  await eventually('the start waiting for the older transaction', () => tailWaiting(source));
+  await older.query('commit');
+  const s = await opening;
+  t.teardown(() => s.close());
+  await s.until('ready', () => s.events.length >= 1);
+  await source.write(alice.account.id, 'after');
+  await s.until('after', () => bodies(s).length >= 1);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.same(bodies(s), ['after'], 'only what was committed after it opened');
+});
+
+t.test('what an older transaction commits for the account after a stream opened is not lost', async (t) => {
+  const agora = await startAgora(t);
+  const source = await testSource(t, agora);
+  const alice = await agora.signUp();
+  const older = await olderTransaction(t, source);
+  await source.write(alice.account.id, 'before');
+
+  const opening = stream(agora, alice.token);
+  await eventually('the start waiting for the older transaction', () => tailWaiting(source));
+  await older.query(`insert into ${TABLE.table} (account_id, body) values ($1, 'late')`, [alice.account.id]);
+  await older.query(WAKE_STREAMS_SQL, [alice.account.id]);
+  await older.query('commit');
+  const s = await opening;
+  t.teardown(() => s.close());
+  await source.write(alice.account.id, 'after');
+  await s.until('late and after', () => bodies(s).includes('late') && bodies(s).includes('after'));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // 'late' sorts before 'before' (its transaction is older): the stream starts just before it,
+  // and so carries 'before' too, rather than lose 'late'.
+  t.same(bodies(s), ['late', 'before', 'after'], 'in (txid, seq) order, each once');
+});
+
+t.test("a stream's start does not wait for another database's transactions, nor for ever", async (t) => {
+  const agora = await startAgora(t);
+  const source = await testSource(t, agora);
+  const alice = await agora.signUp();
+  const elsewhere = new pg.Client({ connectionString: process.env.AGORA_TEST_ADMIN_URL });
+  await elsewhere.connect();
+  t.teardown(() => elsewhere.end());
+  await elsewhere.query('begin');
+  await elsewhere.query('select pg_current_xact_id()');
+  await source.write(alice.account.id, 'before');
+  t.equal(await deliverable(source, alice.account.id, 'before'), false, "another database's transaction holds 'before' back too");
+
+  const started = performance.now();
+  const s = await stream(agora, alice.token);
+  t.teardown(() => s.close());
+  await s.until('ready', () => s.events.length >= 1);
+  const ms = performance.now() - started;
+  t.ok(ms < 15_000, `opened without waiting for it (${Math.round(ms)} ms; the test source would wait up to 30 s)`);
+  await elsewhere.query('commit');
+  await source.write(alice.account.id, 'after');
+  await s.until('after', () => bodies(s).length >= 1);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.same(bodies(s), ['after'], 'only what was committed after it opened');
+
+  // A transaction of this database that runs longer than the wait: the stream starts at the last
+  // deliverable row, so that nothing committed later is lost (what was committed before may come too).
+  const older = await olderTransaction(t, source);
+  await source.write(alice.account.id, 'held');
+  const [{ txid, seq }] = (await source.pool.query(`select txid::text, seq::text from ${TABLE.table} where account_id = $1 and body = 'after'`, [alice.account.id])).rows;
+  t.same(await streamTail(source.db, TABLE, alice.account.id, 100), { txid: BigInt(txid), seq: BigInt(seq) }, 'after 100 ms: the last deliverable row');
+  await older.query('commit');
+  const [held] = (await source.pool.query(`select txid::text, seq::text from ${TABLE.table} where account_id = $1 and body = 'held'`, [alice.account.id])).rows;
+  t.same(await streamTail(source.db, TABLE, alice.account.id, 100), { txid: BigInt(held.txid), seq: BigInt(held.seq) }, 'once it ended: the last row');
 });

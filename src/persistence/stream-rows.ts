@@ -93,16 +93,62 @@ export async function readStreamRows<R extends Record<string, unknown>>(
 }
 
 /**
- * The position a stream that starts now begins after: the account's last deliverable row
- * ({0, 0} when none). Rows committed but not yet safe lie beyond it, and so does every row
- * committed from now on.
+ * How long a stream that starts now waits, at most, for the transactions of this database that
+ * are older than the account's last committed row (see `streamTail`). Below the domain servers'
+ * call deadline (REMOTE_CALL_TIMEOUT_MS, 2 s by default), since a stub asks for the tail remotely.
  */
-export async function streamTail(db: Queryable, source: StreamTable, accountId: string): Promise<{ txid: bigint; seq: bigint }> {
+export const TAIL_WAIT_MS = 1000;
+
+/**
+ * The position a stream that starts now begins after: the account's last committed row ({0, 0}
+ * when none), so that the stream carries what is committed from then on, and nothing before.
+ *
+ * That row may not be deliverable yet: a transaction older than it may still be running, and a
+ * row it commits later sorts before it. Such a transaction can only be one of this database (a
+ * transaction elsewhere on the server holds back the safe tail, but writes no row here): the tail
+ * waits until none older than the row is running here (at most `waitMs`). Then every row behind
+ * it is known: one committed since the tail was asked for (the older transaction wrote for this
+ * account) is delivered, by starting just before it, at the cost of delivering again the rows
+ * after it that were committed before. If the wait runs out, the stream starts at the last
+ * deliverable row: rows committed before it opened may then come too, and none is lost.
+ */
+export async function streamTail(db: Queryable, source: StreamTable, accountId: string, waitMs = TAIL_WAIT_MS): Promise<{ txid: bigint; seq: bigint }> {
   const a = source.alias ? `${source.alias}.` : '';
-  const [row] = await db.query<RowPosition>(
-    `select ${a}txid::text as txid, ${a}seq::text as seq from ${source.table}
-      where ${source.accountColumn} = $1 and ${safeRowSql(a)} order by ${a}txid desc, ${a}seq desc limit 1`,
+  const last = (condition: string) =>
+    `(select ${a}txid::text || '-' || ${a}seq::text from ${source.table}
+       where ${source.accountColumn} = $1${condition} order by ${a}txid desc, ${a}seq desc limit 1)`;
+  const [tail] = await db.query<{ snapshot: string; committed: string | null; deliverable: string | null }>(
+    `select pg_current_snapshot()::text as snapshot, ${last('')} as committed, ${last(` and ${safeRowSql(a)}`)} as deliverable`,
     [accountId],
   );
-  return row ? { txid: BigInt(row.txid), seq: BigInt(row.seq) } : { txid: 0n, seq: 0n };
+  const deliverable = parsePair(tail!.deliverable);
+  if (tail!.committed === tail!.deliverable) return deliverable;
+  const committed = parsePair(tail!.committed);
+
+  const deadline = performance.now() + waitMs;
+  for (let pause = 5; ; pause = Math.min(2 * pause, 100)) {
+    const [running] = await db.query<{ older: boolean }>(
+      `select exists (select 1 from pg_stat_activity
+         where datname = current_database() and backend_xid is not null and age(backend_xid) > age($1::xid8::xid)) as older`,
+      [String(committed.txid)],
+    );
+    if (!running?.older) break;
+    if (performance.now() + pause > deadline) return deliverable;
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+  const [late] = await db.query<RowPosition>(
+    `select ${a}txid::text as txid, ${a}seq::text as seq from ${source.table}
+      where ${source.accountColumn} = $1 and (${a}txid, ${a}seq) < ($2::xid8, $3::bigint)
+        and not pg_visible_in_snapshot(${a}txid, $4::pg_snapshot)
+      order by ${a}txid, ${a}seq limit 1`,
+    [accountId, String(committed.txid), String(committed.seq), tail!.snapshot],
+  );
+  return late ? { txid: BigInt(late.txid), seq: BigInt(late.seq) - 1n } : committed;
+}
+
+/** `txid-seq` as read by `streamTail` ({0, 0} for none). */
+function parsePair(pair: string | null): { txid: bigint; seq: bigint } {
+  if (pair === null) return { txid: 0n, seq: 0n };
+  const [txid, seq] = pair.split('-') as [string, string];
+  return { txid: BigInt(txid), seq: BigInt(seq) };
 }

@@ -8,6 +8,9 @@ import { readStreamRows, streamTail, STREAM_COLUMNS_DDL, WAKE_STREAMS_SQL, type 
 import type { Queryable } from '../../src/persistence/sql.ts';
 import { LiveStreams, type StreamSource } from '../../src/services/stream/index.ts';
 
+/** How long the test source's tail waits, at most, for older transactions of its database. */
+export const TEST_TAIL_WAIT_MS = 30_000;
+
 export const TABLE: StreamTable = { table: 'public.stream_test_event', accountColumn: 'account_id', columns: 'body' };
 
 export interface TestSource {
@@ -33,7 +36,9 @@ export async function testSource(t: Test, agora: Agora): Promise<TestSource> {
       const { rows, pending } = await readStreamRows<{ body: string }>(db, TABLE, accountId, after, limit);
       return { events: rows.map((row) => ({ position: { txid: BigInt(row.txid), seq: BigInt(row.seq) }, data: { body: row.body } })), pending };
     },
-    tail: (accountId) => streamTail(db, TABLE, accountId),
+    // A bound on the wait for older transactions far above the product's (TAIL_WAIT_MS), so that
+    // the tests of that wait (stream.test.ts) do not depend on the machine's speed.
+    tail: (accountId) => streamTail(db, TABLE, accountId, TEST_TAIL_WAIT_MS),
   };
   const streams = agora.services.stream;
   if (!(streams instanceof LiveStreams)) throw new Error('a test stream source is registered where the streams are read (not with STREAM_SERVICE_URL)');
