@@ -5,29 +5,14 @@
 import t from 'tap';
 import { unwrap } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
+import { domainEventsSettled } from './helpers/jobs.ts';
 
 // With its job queue and a worker: notifications arrive asynchronously, a job after the write.
 // The worker's timelines fan-out waits a minute before its first pass, so that the statements a
 // test records are the request's and its jobs' only (feeds are not read here).
 const agora = await startAgora(t, { TIMELINE_FANOUT_INTERVAL_MS: '60000' }, { jobs: true, jobTuning: { pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 } });
 
-/**
- * Waits until every domain event job enqueued so far has been run (none waiting, retrying or
- * active): what a request published before this call is then in the notifications, or never
- * will be. Generous: the machine may be busy.
- */
-async function settled(timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const [{ pending }] = (await agora.sql(`select count(*)::int as pending from pgboss.job where name = 'events.notifications' and state < 'completed'`)) as [{ pending: number }];
-    if (pending === 0) return;
-    if (Date.now() > deadline) {
-      const jobs = await agora.sql(`select state, retry_count, output from pgboss.job where name = 'events.notifications' and state < 'completed'`);
-      throw new Error(`${pending} domain event job(s) still pending after ${timeoutMs} ms: ${JSON.stringify(jobs)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const settled = () => domainEventsSettled((text) => agora.sql(text));
 
 type Person = Awaited<ReturnType<typeof agora.signUp>>;
 const list = async (who: Person, query: Record<string, unknown> = {}) => {

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Test } from 'tap';
 import { createAgoraClient, unwrap } from 'agora-sdk';
 import type { Cluster, Instance } from './cluster.ts';
+import { domainEventsSettled } from './jobs.ts';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -286,14 +287,7 @@ export function clusterScenarios(cluster: Cluster, { boundMs: BOUND_MS, run }: S
       }
     };
     /** Waits until no job of the notifications' queue is waiting, retrying or running. */
-    const settled = async () => {
-      for (const deadline = Date.now() + 20_000; ; ) {
-        const pending = (await cluster.sql<{ n: number }>(`select count(*)::int as n from pgboss.job where name = 'events.notifications' and state < 'completed'`))[0]!.n;
-        if (pending === 0) return;
-        if (Date.now() > deadline) throw new Error(`${pending} job(s) still pending`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    };
+    const settled = () => domainEventsSettled((text) => cluster.sql(text));
 
     // A friend request made on a, read on c: enqueued in the request's transaction, woken by
     // NOTIFY on whichever worker takes it.

@@ -63,3 +63,19 @@ export function clientUow(client: pg.Client): Queryable {
     query: async <R extends Row = Row>(sql: string, params?: readonly unknown[]) => (await client.query(sql, params ? [...params] : [])).rows as R[],
   };
 }
+
+/**
+ * Waits until every domain event job enqueued so far has run (none waiting, retrying or active):
+ * what a request published before this call is then in the notifications, or never will be.
+ * `sql` runs a query on the database the queue lives in. Generous: the machine may be busy.
+ */
+export async function domainEventsSettled(sql: (text: string) => Promise<Record<string, any>[]>, timeoutMs = 20_000): Promise<void> {
+  const pendingJobs = `select state::text, retry_count, output from pgboss.job where name = 'events.notifications' and state < 'completed'`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [{ pending }] = (await sql(`select count(*)::int as pending from pgboss.job where name = 'events.notifications' and state < 'completed'`)) as [{ pending: number }];
+    if (pending === 0) return;
+    if (Date.now() > deadline) throw new Error(`${pending} domain event job(s) still pending after ${timeoutMs} ms: ${JSON.stringify(await sql(pendingJobs))}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

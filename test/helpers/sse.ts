@@ -37,6 +37,8 @@ export async function openStream(
   const comments: string[] = [];
   const violations: string[] = [];
   let ended = false;
+  /** Closed by the test: nothing read after that is taken as received (a read may already have resolved). */
+  let closed = false;
   /** Cancels the body's read: a stream closed ends whatever became of the abort's link to its fetch (see checkedFetch). */
   let cancel = () => {};
   const stream: OpenStream = {
@@ -55,6 +57,7 @@ export async function openStream(
       }
     },
     close: () => {
+      closed = true;
       abort.abort();
       cancel();
     },
@@ -74,7 +77,7 @@ export async function openStream(
     try {
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) break;
+        if (done || closed) break;
         buffer += value;
         let newline: number;
         while ((newline = buffer.indexOf('\n')) >= 0) {
