@@ -116,7 +116,12 @@ export async function startCluster(t: Tap, count: number, env: Record<string, st
       // Generous: instances started together on an empty database wait for the one migrating it,
       // on a machine that may be busy with other work.
       const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_MS / 1000} s: ${stderr.join('')}`)), START_MS);
-      void exited.then(() => reject(new Error(`${name} exited at start-up: ${stderr.join('')}`)));
+      // Cleared, or an instance that exits at start-up (as some tests want) would keep the test's
+      // process alive for the whole START_MS after its last test (180 s of a test slot).
+      void exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`${name} exited at start-up: ${stderr.join('')}`));
+      });
       createInterface({ input: child.stdout! }).on('line', (line) => {
         let entry: Record<string, any>;
         try {
