@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { startAgora } from './helpers/agora.ts';
 import { total } from './helpers/metrics.ts';
 import { bodies, eventually, stream, TABLE, testSource, type TestSource } from './helpers/stream-source.ts';
-import { SAFE_ROW_SQL, streamTail, WAKE_STREAMS_SQL } from '../src/persistence/stream-rows.ts';
+import { SAFE_ROW_SQL, streamTail, TAIL_WAIT_MARK, WAKE_STREAMS_SQL } from '../src/persistence/stream-rows.ts';
 
 t.setTimeout(300_000);
 
@@ -188,11 +188,13 @@ async function deliverable(source: TestSource, accountId: string, body: string):
   return rows[0].safe;
 }
 
-/** Whether a stream's start is waiting for older transactions of its database (streamTail's query). */
+/** Whether a stream's start is waiting for older transactions of its database (streamTail's marked statement). */
 async function tailWaiting(source: TestSource): Promise<boolean> {
+  // This statement holds the mark too (in its pattern): it is told apart by its own comment.
   const { rows } = await source.pool.query(
     `select /* tailWaiting */ count(*)::int as n from pg_stat_activity
-      where datname = current_database() and query like '%age(backend_xid) > age(%' and query not like '%tailWaiting%'`,
+      where datname = current_database() and query like $1 and query not like '%tailWaiting%'`,
+    [`%${TAIL_WAIT_MARK}%`],
   );
   return rows[0].n > 0;
 }
@@ -209,16 +211,25 @@ async function olderTransaction(t: Test, source: TestSource): Promise<pg.PoolCli
   return older;
 }
 
-t.test('a stream that starts now carries nothing committed before it opened, though an older transaction was still running', async (t) => {
+/**
+ * A server with the test source, alice, a transaction of its database older than alice's row
+ * 'before' (committed, so not yet deliverable), and alice's stream opening: resolved once its
+ * start is seen waiting for that transaction, which the caller then ends.
+ */
+async function openingBehindOlderTransaction(t: Test) {
   const agora = await startAgora(t);
   const source = await testSource(t, agora);
   const alice = await agora.signUp();
   const older = await olderTransaction(t, source);
   await source.write(alice.account.id, 'before');
   t.equal(await deliverable(source, alice.account.id, 'before'), false, "'before' is committed, not yet deliverable");
-
   const opening = stream(agora, alice.token);
   await eventually('the start waiting for the older transaction', () => tailWaiting(source));
+  return { source, alice, older, opening };
+}
+
+t.test('a stream that starts now carries nothing committed before it opened, though an older transaction was still running', async (t) => {
+  const { source, alice, older, opening } = await openingBehindOlderTransaction(t);
   await older.query('commit');
   const s = await opening;
   t.teardown(() => s.close());
@@ -230,14 +241,7 @@ t.test('a stream that starts now carries nothing committed before it opened, tho
 });
 
 t.test('what an older transaction commits for the account after a stream opened is not lost', async (t) => {
-  const agora = await startAgora(t);
-  const source = await testSource(t, agora);
-  const alice = await agora.signUp();
-  const older = await olderTransaction(t, source);
-  await source.write(alice.account.id, 'before');
-
-  const opening = stream(agora, alice.token);
-  await eventually('the start waiting for the older transaction', () => tailWaiting(source));
+  const { source, alice, older, opening } = await openingBehindOlderTransaction(t);
   await older.query(`insert into ${TABLE.table} (account_id, body) values ($1, 'late')`, [alice.account.id]);
   await older.query(WAKE_STREAMS_SQL, [alice.account.id]);
   await older.query('commit');

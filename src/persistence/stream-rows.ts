@@ -99,6 +99,9 @@ export async function readStreamRows<R extends Record<string, unknown>>(
  */
 export const TAIL_WAIT_MS = 1000;
 
+/** A comment in the waiting statement's text, so that it can be told in `pg_stat_activity` (the tests look for it). */
+export const TAIL_WAIT_MARK = 'stream tail: waiting for older transactions';
+
 /**
  * The position a stream that starts now begins after: the account's last committed row ({0, 0}
  * when none), so that the stream carries what is committed from then on, and nothing before.
@@ -128,7 +131,7 @@ export async function streamTail(db: Queryable, source: StreamTable, accountId: 
   const deadline = performance.now() + waitMs;
   for (let pause = 5; ; pause = Math.min(2 * pause, 100)) {
     const [running] = await db.query<{ older: boolean }>(
-      `select exists (select 1 from pg_stat_activity
+      `/* ${TAIL_WAIT_MARK} */ select exists (select 1 from pg_stat_activity
          where datname = current_database() and backend_xid is not null and age(backend_xid) > age($1::xid8::xid)) as older`,
       [String(committed.txid)],
     );
