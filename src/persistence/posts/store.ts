@@ -33,6 +33,12 @@ export interface ListPostsQuery extends Keyset {
   to?: Date;
 }
 
+/**
+ * The database's time, to the millisecond: a post's times are set by the database, not by the
+ * instance that writes them, and cut to what a JavaScript Date (and so a cursor) holds.
+ */
+const NOW = "date_trunc('milliseconds', statement_timestamp())";
+
 const COLUMNS = ['id', 'author_id', 'channel_id', 'text', 'created_at', 'updated_at', 'version'];
 
 function fromRecord(r: Row): PostRow {
@@ -70,14 +76,20 @@ export class PostsStore {
     return (await this.#db.query(sql, params)).map(fromRecord);
   }
 
-  async insert(row: Omit<PostRow, 'version'>, uow?: UnitOfWork): Promise<PostRow> {
-    const post = { ...row, version: 0 };
-    await (uow ?? this.#db).query(
+  /**
+   * A new post at version 0. Its times are the database's (now, to the millisecond, as every
+   * time read back is): the fan-out finds new posts by comparing them with the database's clock,
+   * so a post stamped by an instance whose clock lags would be missed (see timelines' `pass`).
+   */
+  async insert(row: Omit<PostRow, 'version' | 'createdAt' | 'updatedAt'>, uow?: UnitOfWork): Promise<PostRow> {
+    const [stamped] = await (uow ?? this.#db).query(
       `insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version)
-       values ($1, $2, $3, $4, $5::timestamptz, $6::timestamptz, 0)`,
-      [post.id, post.authorId, post.channelId, post.text, post.createdAt.toISOString(), post.updatedAt.toISOString()],
+       values ($1, $2, $3, $4, ${NOW}, ${NOW}, 0)
+       returning created_at`,
+      [row.id, row.authorId, row.channelId, row.text],
     );
-    return post;
+    const at = asDate(stamped!.created_at);
+    return { ...row, createdAt: at, updatedAt: at, version: 0 };
   }
 
   async find(id: string): Promise<PostRow | null> {
@@ -123,15 +135,15 @@ export class PostsStore {
   }
 
   /** Changes the text if the row still has `expectedVersion` (any version when undefined). */
-  async updateText(id: string, expectedVersion: number | undefined, text: string, now: Date): Promise<WriteOutcome<PostRow>> {
+  async updateText(id: string, expectedVersion: number | undefined, text: string): Promise<WriteOutcome<PostRow>> {
     return conditionalWrite(
       this.#db,
       {
         table: 'posts.post',
         id,
         expectedVersion,
-        statement: 'update posts.post set text = $1, updated_at = $2::timestamptz, version = version + 1',
-        params: [text, now.toISOString()],
+        statement: `update posts.post set text = $1, updated_at = greatest(created_at, ${NOW}), version = version + 1`,
+        params: [text],
         returning: COLUMNS.join(', '),
       },
       fromRecord,
@@ -143,12 +155,12 @@ export class PostsStore {
    * version when undefined), in one statement; null when it changed nothing (no such post, not a
    * general post of `authorId`, or another version), for the caller to find out which.
    */
-  async updateOwnText(id: string, authorId: string, expectedVersion: number | undefined, text: string, now: Date): Promise<PostRow | null> {
-    const params: unknown[] = [text, now.toISOString(), id, authorId];
+  async updateOwnText(id: string, authorId: string, expectedVersion: number | undefined, text: string): Promise<PostRow | null> {
+    const params: unknown[] = [text, id, authorId];
     if (expectedVersion !== undefined) params.push(expectedVersion);
     const [row] = await this.#db.query(
-      `update posts.post set text = $1, updated_at = $2::timestamptz, version = version + 1
-        where id = $3 and author_id = $4 and channel_id is null${expectedVersion === undefined ? '' : ' and version = $5'}
+      `update posts.post set text = $1, updated_at = greatest(created_at, ${NOW}), version = version + 1
+        where id = $2 and author_id = $3 and channel_id is null${expectedVersion === undefined ? '' : ' and version = $4'}
        returning ${COLUMNS.join(', ')}`,
       params,
     );

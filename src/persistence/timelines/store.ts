@@ -245,7 +245,8 @@ export class TimelinesStore {
    * One pass of the fan-out, in one transaction under its lock (nothing when another pass holds
    * it), sent as one message: one round trip, however busy this process's event loop is (five
    * when each statement waited for it, which under full load held posts back from feeds for
-   * hundreds of ms). The general posts created in the last `windowMs` that no pass handled yet,
+   * hundreds of ms). The general posts created in the last `windowMs` that no pass handled yet
+   * (their `created_at` is the database's clock, as `now()` is: see PostsStore.insert),
    * `batch` at most: each goes to the timelines of its author's friends that are kept, unless the
    * author is wide. A pass that caught up writes the heartbeat, at most once a second.
    */

@@ -20,5 +20,5 @@ export function createPostsDomain(
   events?: DomainEvents,
   caching: Caching = noCaching,
 ): { posts: PostsService } {
-  return { posts: new PostsArchive(new PostsStore(db), others, settings, undefined, events, caching) };
+  return { posts: new PostsArchive(new PostsStore(db), others, settings, events, caching) };
 }

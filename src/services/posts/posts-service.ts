@@ -53,7 +53,6 @@ export class PostsArchive implements PostsService {
   readonly #accounts: AccountsService;
   readonly #channels: ChannelsService;
   readonly #settings: PostsSettings;
-  readonly #now: () => Date;
   readonly #events: DomainEvents | undefined;
   /** Posts read by id and channel pages kept in memory (kept.ts); writes read the database. */
   readonly #kept: KeptPosts;
@@ -62,7 +61,6 @@ export class PostsArchive implements PostsService {
     store: PostsStore,
     others: { accounts: AccountsService; channels: ChannelsService },
     settings: PostsSettings,
-    now: () => Date = () => new Date(),
     events?: DomainEvents,
     caching: Caching = noCaching,
   ) {
@@ -72,7 +70,6 @@ export class PostsArchive implements PostsService {
     this.#accounts = others.accounts;
     this.#channels = others.channels;
     this.#settings = settings;
-    this.#now = now;
   }
 
   /** Publishes a general post by the caller. */
@@ -98,7 +95,7 @@ export class PostsArchive implements PostsService {
     // When that changes nothing, the post is read to tell why (not found, not the caller's,
     // stale) or to edit a channel post, as if the attempt had not been made.
     if (patch.text !== undefined && validText(patch.text)) {
-      const edited = await this.#store.updateOwnText(postId, caller.accountId, expectedVersion, patch.text, this.#now());
+      const edited = await this.#store.updateOwnText(postId, caller.accountId, expectedVersion, patch.text);
       if (edited) {
         await this.#changed(edited);
         return this.#one(edited);
@@ -111,7 +108,7 @@ export class PostsArchive implements PostsService {
       if (expectedVersion !== undefined && row.version !== expectedVersion) throw this.#stale(postId, row.version);
       return this.#one(row);
     }
-    const outcome = await this.#store.updateText(postId, expectedVersion, checkText(patch.text), this.#now());
+    const outcome = await this.#store.updateText(postId, expectedVersion, checkText(patch.text));
     if (outcome.kind === 'not-found') throw this.#gone(postId);
     if (outcome.kind === 'stale') throw this.#stale(postId, outcome.currentVersion);
     await this.#changed(outcome.row);
@@ -178,9 +175,10 @@ export class PostsArchive implements PostsService {
     const text = checkText(input.text);
     const author = (await this.#accounts.summaries([caller.accountId])).get(caller.accountId);
     if (!author) throw new NotFound('account');
-    const now = this.#now();
-    const post = { id: uuidv7(), authorId: caller.accountId, channelId, text, createdAt: now, updatedAt: now };
-    const published = { postId: post.id, authorId: post.authorId, channelId, text, createdAt: now.toISOString() };
+    // Its times are the database's, set by the insert (see PostsStore.insert).
+    const post = { id: uuidv7(), authorId: caller.accountId, channelId, text };
+    // Whether the event concerns a consumer does not depend on its time, which the insert sets.
+    const published = { postId: post.id, authorId: post.authorId, channelId, text, createdAt: '' };
     // The post and its event's jobs commit together: with the caller's unit of work when given.
     // A post whose event concerns no consumer (no mention, no channel) is one statement.
     let row: PostRow;
@@ -189,7 +187,7 @@ export class PostsArchive implements PostsService {
     } else {
       row = await this.#store.unitOfWork(unitOfWork, async (uow) => {
         const inserted = await this.#store.insert(post, uow);
-        await this.#events!.publish('post.published', published, uow);
+        await this.#events!.publish('post.published', { ...published, createdAt: inserted.createdAt.toISOString() }, uow);
         return inserted;
       });
     }
