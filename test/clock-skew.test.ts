@@ -15,6 +15,7 @@ import t from 'tap';
 import { ifMatch, unwrap } from 'agora-sdk';
 import { startCluster, type Instance } from './helpers/cluster.ts';
 import { PASSWORD, clusterScenarios } from './helpers/cluster-scenarios.ts';
+import { total } from './helpers/metrics.ts';
 
 const LAG_MS = 300_000;
 const FRESH_MS = 2000;
@@ -78,4 +79,22 @@ t.test("a post made on an instance whose clock lags reaches a friend's kept time
   const edited = await unwrap(ada.client.PATCH('/posts/{postId}', { params: { path: { postId: post.id }, header: { 'If-Match': ifMatch(post.version) } }, body: { text: 'edited on a lagging clock' } }));
   t.ok(Date.parse(edited.updatedAt) >= Date.parse(edited.createdAt), 'an edit is stamped by the database too: never before the creation');
   t.ok(Math.abs(Date.parse(edited.updatedAt) - (await databaseNow())) < 10_000, 'the edit is stamped with the database’s time');
+});
+
+t.test('a lagging instance stops serving kept feed pages once the fan-out has been silent for TIMELINE_FRESH_MS', async (t) => {
+  const hits = async () => total(await cluster.scrape(lagging), 'agora_cache_lookups_total', { cache: 'feed_pages', outcome: 'hit' });
+  await eventually("bob's page is served from the lagging instance's memory", 20_000, async () => {
+    await feedOf(bob);
+    const before = await hits();
+    await feedOf(bob);
+    return (await hits()) > before;
+  });
+
+  // The fan-out stops with the worker. A post by a friend whose timeline is fanned out to does not
+  // evict the reader's pages: only the fan-out's writes (or its silence) do.
+  worker.process.kill('SIGTERM');
+  await worker.exited;
+  await unwrap(ada.client.POST('/posts', { body: { text: 'after the fan-out stopped' } }));
+  // Its last heartbeat may have come just before it stopped: FRESH_MS from then, read on demand.
+  await eventually("bob's feed is read on demand and shows the new post", FRESH_MS + 8000, async () => (await feedOf(bob)).includes('after the fan-out stopped'));
 });

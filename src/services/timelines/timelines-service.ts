@@ -142,7 +142,12 @@ export class HomeTimelines implements TimelinesService {
   /** A pass found more than a batch: the next ones look over the whole grace window until one catches up. */
   #behind = false;
   readonly #pages: TaggedCache<CachedPage>;
-  /** When the fan-out last caught up, as its notifications tell (ms since the epoch). */
+  /**
+   * When the fan-out last caught up, as its notifications tell, on this process's monotonic
+   * clock (`performance.now()`): the time they carry is the database's, and this instance's
+   * clock may lag it. Taken as the moment heard, less the delay the two clocks show when it
+   * is positive: a clock that lags cannot make a page look fresher than when it was heard.
+   */
   #caughtUpAt = Number.NEGATIVE_INFINITY;
 
   constructor(store: TimelinesStore, others: { accounts: AccountsService; social: SocialService }, settings: TimelinesSettings, caching: Caching = noCaching) {
@@ -158,11 +163,11 @@ export class HomeTimelines implements TimelinesService {
       tagsOf: pageTags,
       maxEntries: settings.cachePages,
       ttlMs: KEPT_MS,
-      usable: () => Date.now() - this.#caughtUpAt < settings.freshMs,
+      usable: () => performance.now() - this.#caughtUpAt < settings.freshMs,
     });
     caching.source.on('k', (ids) => {
       const at = Number(ids[0]);
-      if (Number.isFinite(at)) this.#caughtUpAt = at;
+      if (Number.isFinite(at)) this.#caughtUpAt = performance.now() - Math.max(0, Date.now() - at);
     });
     caching.source.onReset(() => {
       this.#caughtUpAt = Number.NEGATIVE_INFINITY;
