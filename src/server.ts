@@ -156,7 +156,7 @@ export async function createServer(
   });
   metrics.cache.watchInvalidationLag(() => invalidations.lagSeconds, config.cacheMaxStalenessMs);
   const caching: Caching = config.cacheMaxEntries > 0
-    ? { source: invalidations, maxEntries: config.cacheMaxEntries, observe: metrics.cache.onLookup }
+    ? { source: invalidations, maxEntries: config.cacheMaxEntries, observe: metrics.cache.onLookup, watch: metrics.cache.watch }
     : noCaching;
   const events = new DomainEvents();
   const remotes = remoteClients(config, log, metrics);

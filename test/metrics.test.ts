@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { v7 as uuidv7 } from 'uuid';
+import { unwrap } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
 import { spec } from './helpers/contract.ts';
 import { delta, has, total } from './helpers/metrics.ts';
@@ -82,6 +83,22 @@ t.test('database pool, health and the process', async (t) => {
   t.ok(total(scrape, 'process_cpu_seconds_total') > 0, 'CPU');
   t.ok(has(scrape, 'nodejs_eventloop_lag_p99_seconds'), 'event-loop lag');
   t.equal(scrape.types.get('nodejs_gc_duration_seconds'), 'histogram', 'GC');
+});
+
+t.test("each cache's contents: its entries, and the weight of those bounded by it", async (t) => {
+  const { client } = await agora.signUp();
+  const post = await unwrap(client.POST('/posts', { body: { text: 'kept' } }));
+  await unwrap(client.GET('/posts/{postId}', { params: { path: { postId: post.id } } }));
+  const scrape = await agora.scrape();
+  const caches = ['sessions', 'account_summaries', 'channels', 'idempotency_replays', 'feed_pages', 'posts', 'channel_pages'];
+  for (const cache of caches) t.ok(has(scrape, 'agora_cache_entries', { cache }), `${cache}: entries`);
+  t.same(
+    scrape.samples.filter((s) => s.name === 'agora_cache_weight_bytes').map((s) => s.labels.cache).sort(),
+    ['channel_pages', 'posts'],
+    'a weight for the caches bounded by weight, and only for them',
+  );
+  t.ok(total(scrape, 'agora_cache_entries', { cache: 'posts' }) >= 1, 'the post read is kept');
+  t.ok(total(scrape, 'agora_cache_weight_bytes', { cache: 'posts' }) >= 400, 'and weighs what a kept post is estimated at');
 });
 
 t.test('labels are bounded: operations and templates, never raw paths or ids', async (t) => {

@@ -201,6 +201,31 @@ export function createMetrics() {
   for (const cache of ['sessions', 'account_summaries', 'channels', 'idempotency_replays', 'feed_pages', 'posts', 'channel_pages']) {
     for (const outcome of ['hit', 'miss']) cacheLookups.inc({ cache, outcome }, 0);
   }
+  // What each cache holds, read from the caches at every scrape (`watch`, below).
+  const caches = new Map<string, () => { entries: number; weight: number | undefined }>();
+  new Gauge({
+    name: 'agora_cache_entries',
+    help: 'Entries each in-process cache holds now, by cache.',
+    labelNames: ['cache'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [cache, contents] of caches) this.set({ cache }, contents().entries);
+    },
+  });
+  new Gauge({
+    name: 'agora_cache_weight_bytes',
+    help: 'What the entries of the caches bounded by weight (POST_CACHE_MB, CHANNEL_PAGE_CACHE_MB) weigh now, estimated in bytes, by cache.',
+    labelNames: ['cache'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [cache, contents] of caches) {
+        const { weight } = contents();
+        if (weight !== undefined) this.set({ cache }, weight);
+      }
+    },
+  });
   const invalidationsUp = new Gauge({
     name: 'agora_cache_invalidation_listener_up',
     help: 'Whether the connection that receives cache invalidations is up (1); while it is down (0), caches are bypassed.',
@@ -341,6 +366,10 @@ export function createMetrics() {
       /** Pass as the caches' observer. */
       onLookup(cache: string, outcome: 'hit' | 'miss', count: number): void {
         cacheLookups.inc({ cache, outcome }, count);
+      },
+      /** Pass as the caches' watcher (`Caching.watch`): each cache's contents are read at every scrape. */
+      watch(cache: string, contents: () => { entries: number; weight: number | undefined }): void {
+        caches.set(cache, contents);
       },
       /** Pass as the invalidation listener's `onLiveChange`. */
       setListenerUp(up: boolean): void {

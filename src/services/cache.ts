@@ -31,12 +31,25 @@ export interface Caching {
   /** The most entries each cache holds; 0 turns caching off. */
   maxEntries: number;
   observe?: CacheObserver;
+  /** Told of each cache made, with what it holds now (read at every metrics scrape). */
+  watch?: CacheWatcher;
 }
 
 export const noCaching: Caching = { source: noInvalidations, maxEntries: 0 };
 
 /** Hits and misses, for metrics: `count` lookups with that outcome. */
 export type CacheObserver = (cache: string, outcome: 'hit' | 'miss', count: number) => void;
+
+/**
+ * What a cache holds: its entries and, for a cache bounded by weight, their estimated bytes
+ * (undefined for the others).
+ */
+export interface CacheContents {
+  entries: number;
+  weight: number | undefined;
+}
+
+export type CacheWatcher = (cache: string, contents: () => CacheContents) => void;
 
 /** What differs between caches; their source, size and observer come from `Caching`. */
 export interface CacheOptions<V> {
@@ -66,6 +79,7 @@ export class InvalidatedCache<V> {
     this.#idOf = options.idOf ?? ((_, key) => key);
     this.#maxEntries = caching.maxEntries;
     this.#observe = caching.observe;
+    caching.watch?.(this.#name, () => ({ entries: this.size, weight: undefined }));
     caching.source.on(options.topic, (ids) => this.evict(ids));
     caching.source.onReset(() => this.clear());
   }
@@ -217,6 +231,7 @@ export class TaggedCache<V> {
     this.#maxWeight = options.maxWeight ?? Number.POSITIVE_INFINITY;
     this.#now = options.now ?? performance.now.bind(performance);
     this.#observe = caching.observe;
+    caching.watch?.(this.#name, () => ({ entries: this.size, weight: this.#weightOf ? this.#weight : undefined }));
     for (const topic of options.topics) {
       this.#index.set(topic, new Map());
       caching.source.on(topic, (ids) => this.evict(topic, ids));
