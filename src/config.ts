@@ -81,6 +81,8 @@ export interface Config {
     freshMs: number;
     /** TIMELINE_CACHE_PAGES: feed pages this instance keeps in memory (bounded by CACHE_MAX_ENTRIES too); 0: none. */
     cachePages: number;
+    /** TIMELINE_CACHE_MB: what those pages may weigh, in MiB; 0: none. */
+    cacheMb: number;
   };
   session: {
     idleTtlSeconds: number;
@@ -294,6 +296,7 @@ export function loadConfig(env: Env = process.env): Config {
       fanOutIntervalMs: integer(env, 'TIMELINE_FANOUT_INTERVAL_MS', 100, 10, 60_000),
       freshMs: integer(env, 'TIMELINE_FRESH_MS', 5000, 100, 600_000),
       cachePages: integer(env, 'TIMELINE_CACHE_PAGES', 1000, 0, 1_000_000),
+      cacheMb: integer(env, 'TIMELINE_CACHE_MB', 12, 0, 4096),
     },
     session: { idleTtlSeconds: idle, absoluteTtlSeconds: absolute },
     rateLimit: {

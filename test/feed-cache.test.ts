@@ -15,7 +15,8 @@ const SLACK_MS = 4000;
 const agora = await startAgora(
   t,
   // Passes run when the test says (it calls fanOut), as in timelines.test.ts.
-  { TIMELINE_FRESH_MS: '600000', TIMELINE_FANOUT_INTERVAL_MS: '60000', CACHE_MAX_STALENESS_MS: String(STALENESS_MS) },
+  // One MiB of pages (TIMELINE_CACHE_MB): a few pages of long posts fill it.
+  { TIMELINE_FRESH_MS: '600000', TIMELINE_FANOUT_INTERVAL_MS: '60000', CACHE_MAX_STALENESS_MS: String(STALENESS_MS), TIMELINE_CACHE_MB: '1' },
   { jobs: true, jobTuning: { pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 } },
 );
 
@@ -155,4 +156,28 @@ t.test('a stale fan-out stops kept pages from being served', async (t) => {
   t.equal(await hits(), before, 'no page served from memory');
   t.notOk(statements.some((s) => s.includes('timelines.entry')), 'read on demand');
   await catchUp();
+});
+
+t.test('kept pages weigh at most TIMELINE_CACHE_MB: pages of long posts push the oldest out', async (t) => {
+  const MiB = 1024 * 1024;
+  const gauge = async (name: string) => (await agora.scrape()).samples.find((s) => s.name === name && s.labels.cache === 'feed_pages')?.value;
+  // Twenty posts of 5,000 characters: a page of n of them is estimated at about 10 KB each.
+  const long = (i: number) => `${i} ${'long post '.repeat(500)}`.slice(0, 5000);
+  const { reader } = await scene(...Array.from({ length: 20 }, (_, i) => long(i)));
+  const page = (limit: number) => unwrap(reader.client.GET('/feed', { params: { query: { limit } } }));
+  // Pages of 1 to 20 posts (each limit is a page of its own): about 2.2 MB together.
+  for (let limit = 1; limit <= 20; limit++) t.equal((await page(limit)).data.length, limit);
+  const weight = (await gauge('agora_cache_weight_bytes'))!;
+  const entries = (await gauge('agora_cache_entries'))!;
+  t.ok(weight > 0.5 * MiB && weight <= MiB, `the pages kept weigh ${weight} bytes: over half the bound, not over it`);
+  t.ok(entries >= 3 && entries < 20, `${entries} pages kept: the newest, not all 20`);
+
+  // The newest page is served from memory; the oldest was pushed out, and is read again.
+  let before = await hits();
+  await page(20);
+  t.equal(await hits(), before + 1, 'the newest page is kept');
+  before = await hits();
+  const { statements } = await agora.statementsDuring(() => page(1));
+  t.equal(await hits(), before, 'the oldest page is not');
+  t.ok(statements.some((s) => s.includes('timelines.entry')), 'it is read from the timeline again');
 });

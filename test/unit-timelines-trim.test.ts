@@ -17,6 +17,7 @@ const SETTINGS: TimelinesSettings = {
   fanOutIntervalMs: 100,
   freshMs: 5000,
   cachePages: 0,
+  cacheBytes: 0,
   windowMs: 2000,
   graceMs: 60_000,
   sweepIntervalMs: 60_000,

@@ -26,6 +26,7 @@ export const timelines = defineDomain({
       fanOutIntervalMs: config.timelines.fanOutIntervalMs,
       freshMs: config.timelines.freshMs,
       cachePages: config.timelines.cachePages,
+      cacheBytes: config.timelines.cacheMb * 1024 * 1024,
       windowMs: 2000,
       graceMs: 60_000,
       sweepIntervalMs: 5000,

@@ -11,6 +11,8 @@ export interface TimelinesSettings {
   freshMs: number;
   /** Feed pages this instance keeps in memory (TIMELINE_CACHE_PAGES); 0: none. */
   cachePages: number;
+  /** What those pages may weigh, estimated in bytes (TIMELINE_CACHE_MB); 0: none. */
+  cacheBytes: number;
   /** How far back each pass looks for new posts and friendships (ms). */
   windowMs: number;
   /** How far back a sweep looks, for rows whose transaction committed late (ms). */

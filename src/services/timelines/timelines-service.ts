@@ -51,7 +51,7 @@ const createdAt = (row: FeedRow) => row.createdAt;
  * of row objects with their dates; the rows are made again at each hit. Every feed row is a
  * general post (its channel is null).
  */
-interface CachedPage {
+export interface CachedPage {
   ownerId: string;
   /** The authors read on demand: the reader and its wide friends. */
   onDemand: string[];
@@ -62,7 +62,7 @@ interface CachedPage {
   numbers: Float64Array;
 }
 
-function keep(ownerId: string, onDemand: string[], rows: FeedRow[]): CachedPage {
+export function keep(ownerId: string, onDemand: string[], rows: FeedRow[]): CachedPage {
   const numbers = new Float64Array(rows.length * 3);
   rows.forEach((row, i) => {
     numbers[i * 3] = row.createdAt.getTime();
@@ -84,7 +84,23 @@ function rowsOf(page: CachedPage): FeedRow[] {
   }));
 }
 
-function* pageTags(page: CachedPage): Iterable<Tag> {
+/**
+ * What a kept page weighs in memory, an estimate in bytes that is not below it: 800 for the
+ * page (its key, entry, arrays and numbers), 60 for each author it reads on demand, and for
+ * each post 350 (two ids and their index entries; measured: 185) and two a character of its
+ * text (one for Latin-1 text, which V8 stores a byte a character). Measured against the cache
+ * itself (test/unit-feed-page-weight.test.ts): a page of 21 posts of 100 characters holds
+ * 7.1 KiB, one of 21 posts of 5,000 Greek characters 210 KiB. Posts run from one character to
+ * 5,000, so a bound on the pages' count alone is no bound on their memory: a thousand pages of
+ * long posts would hold 100 to 200 MiB.
+ */
+export function feedPageBytes(page: { ids: readonly string[]; texts: readonly string[]; onDemand: readonly string[] }): number {
+  let bytes = 800 + 60 * page.onDemand.length;
+  for (let i = 0; i < page.ids.length; i++) bytes += 350 + 2 * page.texts[i]!.length;
+  return bytes;
+}
+
+export function* pageTags(page: CachedPage): Iterable<Tag> {
   yield ['f', page.ownerId];
   for (const author of page.onDemand) yield ['n', author];
   for (const id of page.ids) yield ['p', id];
@@ -161,7 +177,9 @@ export class HomeTimelines implements TimelinesService {
       resetTopics: ['h'],
       // Also 'k' (the fan-out caught up), heard below.
       tagsOf: pageTags,
-      maxEntries: settings.cachePages,
+      maxEntries: settings.cacheBytes > 0 ? settings.cachePages : 0,
+      weightOf: feedPageBytes,
+      maxWeight: settings.cacheBytes,
       ttlMs: KEPT_MS,
       usable: () => performance.now() - this.#caughtUpAt < settings.freshMs,
     });
