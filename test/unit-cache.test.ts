@@ -112,6 +112,39 @@ t.test('the cache holds at most maxEntries, dropping the oldest stored first', a
   t.equal(cache.get('c3'), carol);
 });
 
+t.test('with weightOf, the cache holds at most maxWeight, dropping the oldest stored first', async (t) => {
+  const source = new FakeSource();
+  // A handle's length is its weight: at most 10.
+  const cache = new InvalidatedCache<Account>(
+    { source, maxEntries: 100 },
+    { name: 'accounts', topic: 'account', idOf: (value) => value.id, weightOf: (value) => value.handle.length, maxWeight: 10 },
+  );
+  const put = (key: string, value: Account) => cache.set(key, value, cache.stamp());
+  put('a', alice); // 5
+  put('b', bob); // 3
+  t.equal(cache.weight, 8);
+  put('c', carol); // 5: alice goes
+  t.same([cache.get('a'), cache.get('b'), cache.get('c')], [undefined, bob, carol]);
+  t.equal(cache.weight, 8);
+  put('b', { id: 'b2', handle: 'bobby' }); // replaced in its place: 5 + 5
+  t.equal(cache.weight, 10, 'a replaced value counts its own weight, not both');
+  t.equal(cache.size, 2);
+  put('d', { id: 'd4', handle: 'dan' }); // 3: the oldest (b) goes, carol stays
+  t.same([cache.get('b'), cache.get('c')?.handle, cache.get('d')?.handle], [undefined, 'carol', 'dan']);
+  t.equal(cache.weight, 8);
+  put('e', { id: 'e5', handle: 'a handle too long' });
+  t.equal(cache.get('e'), undefined, 'a value heavier than the bound is not kept');
+  t.equal(cache.weight, 8, 'and drops nothing');
+  put('c', { id: 'c3', handle: 'carol with a long handle' });
+  t.equal(cache.get('c'), undefined, 'a key given a value too heavy to keep drops its old value');
+  t.equal(cache.weight, 3);
+  source.notify('account', ['d4']);
+  t.equal(cache.weight, 0, 'an eviction takes its weight away');
+  put('a', alice);
+  source.reset();
+  t.equal(cache.weight, 0, 'so does a reset');
+});
+
 t.test('a dropped entry leaves no id behind to evict what its key holds later', async (t) => {
   const { source, cache, put } = setup(1, (value) => value.id);
   put('me', alice);

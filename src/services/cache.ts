@@ -59,6 +59,13 @@ export interface CacheOptions<V> {
   topic: string;
   /** The id a notification names for an entry (defaults to its key). */
   idOf?: (value: V, key: string) => string;
+  /**
+   * What an entry weighs (an estimate of its bytes), for entries whose size varies widely: the
+   * oldest are dropped while the entries' total weight is over `maxWeight`, and an entry that
+   * weighs more than `maxWeight` is not kept.
+   */
+  weightOf?: (value: V) => number;
+  maxWeight?: number;
 }
 
 export class InvalidatedCache<V> {
@@ -67,6 +74,9 @@ export class InvalidatedCache<V> {
   readonly #idOf: (value: V, key: string) => string;
   readonly #maxEntries: number;
   readonly #observe: CacheObserver | undefined;
+  readonly #weightOf: ((value: V) => number) | undefined;
+  readonly #maxWeight: number;
+  #weight = 0;
   readonly #entries = new Map<string, V>();
   /** Keys by notification id, when they differ. */
   readonly #keysById = new Map<string, string>();
@@ -79,13 +89,20 @@ export class InvalidatedCache<V> {
     this.#idOf = options.idOf ?? ((_, key) => key);
     this.#maxEntries = caching.maxEntries;
     this.#observe = caching.observe;
-    caching.watch?.(this.#name, () => ({ entries: this.size, weight: undefined }));
+    this.#weightOf = options.weightOf;
+    this.#maxWeight = options.maxWeight ?? Number.POSITIVE_INFINITY;
+    caching.watch?.(this.#name, () => ({ entries: this.size, weight: this.#weightOf ? this.#weight : undefined }));
     caching.source.on(options.topic, (ids) => this.evict(ids));
     caching.source.onReset(() => this.clear());
   }
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** The entries' total weight (0 without `weightOf`). */
+  get weight(): number {
+    return this.#weight;
   }
 
   get #enabled(): boolean {
@@ -121,12 +138,25 @@ export class InvalidatedCache<V> {
 
   set(key: string, value: V, stamp: number): void {
     if (!this.#enabled || stamp !== this.#epoch) return;
-    if (!this.#entries.has(key) && this.#entries.size >= this.#maxEntries) {
-      // Oldest first: Map iterates in insertion order.
-      const oldest = this.#entries.keys().next().value as string;
-      this.#remove(oldest);
+    const weight = this.#weightOf?.(value) ?? 0;
+    if (weight > this.#maxWeight) return this.#remove(key);
+    // A value replaced keeps its key's place; its weight and id go.
+    const previous = this.#entries.get(key);
+    if (previous !== undefined) {
+      this.#weight -= this.#weightOf?.(previous) ?? 0;
+      const id = this.#idOf(previous, key);
+      if (id !== key) this.#keysById.delete(id);
+    }
+    // Others go, oldest first (Map iterates in insertion order), while a new key would exceed
+    // the count or the value the weight.
+    const oldestFirst = this.#entries.keys();
+    while ((previous === undefined && this.#entries.size >= this.#maxEntries) || this.#weight + weight > this.#maxWeight) {
+      const next = oldestFirst.next();
+      if (next.done) break;
+      if (next.value !== key) this.#remove(next.value);
     }
     this.#entries.set(key, value);
+    this.#weight += weight;
     const id = this.#idOf(value, key);
     if (id !== key) this.#keysById.set(id, key);
   }
@@ -147,12 +177,14 @@ export class InvalidatedCache<V> {
     this.#epoch++;
     this.#entries.clear();
     this.#keysById.clear();
+    this.#weight = 0;
   }
 
   #remove(key: string): void {
     const value = this.#entries.get(key);
     if (value === undefined) return;
     this.#entries.delete(key);
+    this.#weight -= this.#weightOf?.(value) ?? 0;
     const id = this.#idOf(value, key);
     if (id !== key) this.#keysById.delete(id);
   }
