@@ -73,6 +73,11 @@ export interface Config {
     /** CHANNEL_PAGE_CACHE_MB: what the pages of channels' posts this instance keeps in memory may weigh, in MiB; 0: none. */
     channelPageCacheMb: number;
   };
+  /** Channels (the channels domain). */
+  channels: {
+    /** CHANNEL_CACHE_MB: what the channels this instance keeps in memory may weigh, in MiB; 0: none. */
+    cacheMb: number;
+  };
   /** Home timelines (the timelines domain; README, "Home timelines"). */
   timelines: {
     length: number;
@@ -125,6 +130,8 @@ export interface Config {
     lockSeconds: number;
     /** IDEMPOTENCY_CACHE_ENTRIES: finished requests this instance keeps in memory for their retries; 0: none. */
     cacheEntries: number;
+    /** IDEMPOTENCY_CACHE_MB: what those may weigh, in MiB; 0: none. */
+    cacheMb: number;
   };
 }
 
@@ -290,6 +297,9 @@ export function loadConfig(env: Env = process.env): Config {
       cacheMb: integer(env, 'POST_CACHE_MB', 8, 0, 4096),
       channelPageCacheMb: integer(env, 'CHANNEL_PAGE_CACHE_MB', 4, 0, 4096),
     },
+    channels: {
+      cacheMb: integer(env, 'CHANNEL_CACHE_MB', 4, 0, 4096),
+    },
     timelines: {
       length: integer(env, 'TIMELINE_LENGTH', 400, 1, 100_000),
       wideFriends: integer(env, 'TIMELINE_WIDE_FRIENDS', 2000, 1, 10_000_000),
@@ -316,6 +326,7 @@ export function loadConfig(env: Env = process.env): Config {
       ttlSeconds: integer(env, 'IDEMPOTENCY_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600),
       lockSeconds: integer(env, 'IDEMPOTENCY_LOCK_SECONDS', 30, 1, 3600),
       cacheEntries: integer(env, 'IDEMPOTENCY_CACHE_ENTRIES', 2000, 0, 1_000_000),
+      cacheMb: integer(env, 'IDEMPOTENCY_CACHE_MB', 4, 0, 4096),
     },
   };
 }

@@ -94,7 +94,7 @@ t.test("each cache's contents: its entries, and the weight of those bounded by i
   for (const cache of caches) t.ok(has(scrape, 'agora_cache_entries', { cache }), `${cache}: entries`);
   t.same(
     scrape.samples.filter((s) => s.name === 'agora_cache_weight_bytes').map((s) => s.labels.cache).sort(),
-    ['channel_pages', 'feed_pages', 'posts'],
+    ['channel_pages', 'channels', 'feed_pages', 'idempotency_replays', 'posts'],
     'a weight for the caches bounded by weight, and only for them',
   );
   t.ok(total(scrape, 'agora_cache_entries', { cache: 'posts' }) >= 1, 'the post read is kept');

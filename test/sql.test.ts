@@ -126,7 +126,7 @@ t.test('a conditional write tells a stale version from a missing row', async (t)
 });
 
 t.test("a keyed creation's post and its record commit together, or neither does", async (t) => {
-  const idempotency = new IdempotencyService(new IdempotencyStore(db), { ttlSeconds: 3600, lockSeconds: 10, cacheEntries: 0 });
+  const idempotency = new IdempotencyService(new IdempotencyStore(db), { ttlSeconds: 3600, lockSeconds: 10, cacheEntries: 0, cacheBytes: 0 });
   const request = (key: string) => ({ scope: randomUUID(), operation: 'createPost', key, fingerprint: 'f'.repeat(64) });
   const recordsOf = (key: string) => count('idempotency.record where key = $1', [key]);
 

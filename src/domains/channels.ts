@@ -16,7 +16,7 @@ export const channels = defineDomain({
   // Channels that changed or went ("c"): Migration20261124020000's triggers.
   cacheTopics: ['c'],
   create: ({ database, config, events, caching }, { accounts }: { accounts: AccountsService }) =>
-    createChannelsDomain(database, accounts, { maxPage: config.maxPage }, events, caching),
+    createChannelsDomain(database, accounts, { maxPage: config.maxPage, cacheBytes: config.channels.cacheMb * 1024 * 1024 }, events, caching),
   handlers: ({ channels }) => ({
     v1: channelsHandlers(channels),
     allowedMethods: channelsAllowedMethods(channels),

@@ -13,5 +13,10 @@ export const idempotency = defineDomain({
   entities: idempotencyEntities,
   migrations: { Migration20261123211530, Migration20261202120000, Migration20261202140000 },
   cacheTopics: ['i'],
-  create: ({ database, config, caching }) => createIdempotencyDomain(database, config.idempotency, caching),
+  create: ({ database, config, caching }) =>
+    createIdempotencyDomain(
+      database,
+      { ttlSeconds: config.idempotency.ttlSeconds, lockSeconds: config.idempotency.lockSeconds, cacheEntries: config.idempotency.cacheEntries, cacheBytes: config.idempotency.cacheMb * 1024 * 1024 },
+      caching,
+    ),
 });

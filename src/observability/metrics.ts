@@ -215,7 +215,7 @@ export function createMetrics() {
   });
   new Gauge({
     name: 'agora_cache_weight_bytes',
-    help: 'What the entries of the caches bounded by weight (POST_CACHE_MB, CHANNEL_PAGE_CACHE_MB, TIMELINE_CACHE_MB) weigh now, estimated in bytes, by cache.',
+    help: 'What the entries of the caches bounded by weight (POST_CACHE_MB, CHANNEL_PAGE_CACHE_MB, TIMELINE_CACHE_MB, CHANNEL_CACHE_MB, IDEMPOTENCY_CACHE_MB) weigh now, estimated from above in bytes, by cache.',
     labelNames: ['cache'] as const,
     registers,
     collect() {

@@ -27,4 +27,6 @@ export interface IdempotencySettings {
   lockSeconds: number;
   /** Finished requests kept in memory for their retries (0: none; caching off: none either). */
   cacheEntries: number;
+  /** What those may weigh, estimated in bytes (IDEMPOTENCY_CACHE_MB; 0: none). */
+  cacheBytes: number;
 }

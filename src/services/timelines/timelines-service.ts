@@ -33,7 +33,7 @@
 import type { FeedRow, Key, PassOutcome, TimelinesStore } from '../../persistence/timelines/index.ts';
 import { compareKeys } from '../../persistence/timelines/index.ts';
 import type { AccountsService, Caller } from '../accounts/index.ts';
-import { noCaching, TaggedCache, type Caching, type Tag } from '../cache.ts';
+import { noCaching, stringBytes, TaggedCache, type Caching, type Tag } from '../cache.ts';
 import { pageStart, toPage, type Page, type PageRequest } from '../pagination.ts';
 import type { Post } from '../posts/index.ts';
 import type { SocialService } from '../social/index.ts';
@@ -85,18 +85,17 @@ function rowsOf(page: CachedPage): FeedRow[] {
 }
 
 /**
- * What a kept page weighs in memory, an estimate in bytes that is not below it: 800 for the
- * page (its key, entry, arrays and numbers), 60 for each author it reads on demand, and for
- * each post 350 (two ids and their index entries; measured: 185) and two a character of its
- * text (one for Latin-1 text, which V8 stores a byte a character). Measured against the cache
- * itself (test/unit-feed-page-weight.test.ts): a page of 21 posts of 100 characters holds
- * 7.1 KiB, one of 21 posts of 5,000 Greek characters 210 KiB. Posts run from one character to
+ * What a kept page weighs in memory, estimated from above: 1,000 bytes for the page (its key,
+ * entry, arrays and numbers; measured: 850), 60 for each author it reads on demand, and for each
+ * post 250 (two ids and their index entries; measured: 185) and its text (`stringBytes`).
+ * Measured against the cache itself (test/unit-cache-weights.test.ts): a page of 21 posts of 100
+ * characters holds 7.1 KiB, one of 21 posts of 5,000 Greek characters 212 KiB. Posts run from one character to
  * 5,000, so a bound on the pages' count alone is no bound on their memory: a thousand pages of
  * long posts would hold 100 to 200 MiB.
  */
 export function feedPageBytes(page: { ids: readonly string[]; texts: readonly string[]; onDemand: readonly string[] }): number {
-  let bytes = 800 + 60 * page.onDemand.length;
-  for (let i = 0; i < page.ids.length; i++) bytes += 350 + 2 * page.texts[i]!.length;
+  let bytes = 1000 + 60 * page.onDemand.length;
+  for (let i = 0; i < page.ids.length; i++) bytes += 250 + stringBytes(page.texts[i]!);
   return bytes;
 }
 

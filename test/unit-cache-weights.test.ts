@@ -1,0 +1,26 @@
+// What the caches bounded by weight estimate their entries at (TIMELINE_CACHE_MB's feed pages,
+// POST_CACHE_MB's posts and CHANNEL_PAGE_CACHE_MB's pages of them, CHANNEL_CACHE_MB's channels,
+// IDEMPOTENCY_CACHE_MB's records), against what the entries take on the heap once kept in the
+// cache that keeps them, its index included: the estimate must not fall below it (or the bound
+// would not bound), nor waste most of the budget. Short and long texts, Latin-1 (one byte a
+// character in V8) and other text (two). Each case is measured in a process of its own
+// (test/helpers/cache-weight-probe.ts), with nothing else allocating meanwhile.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { CASES } from './helpers/cache-weight-probe.ts';
+
+const run = promisify(execFile);
+const probe = join(import.meta.dirname, 'helpers/cache-weight-probe.ts');
+
+for (const name of Object.keys(CASES)) {
+  t.test(`${name}: the estimate covers what it holds, within 2.5 ×`, async (t) => {
+    const { stdout } = await run(process.execPath, [probe, name]);
+    const { held, estimated } = JSON.parse(stdout) as { held: number; estimated: number };
+    t.comment(`held ${Math.round(held)} bytes each, estimated ${Math.round(estimated)}`);
+    t.ok(held > 0, 'something is held');
+    t.ok(estimated >= held, `estimated ${Math.round(estimated)} ≥ held ${Math.round(held)}`);
+    t.ok(estimated <= 2.5 * held, `estimated ${Math.round(estimated)} ≤ 2.5 × held ${Math.round(held)}`);
+  });
+}
