@@ -10,11 +10,15 @@
 //
 // Options: --a DIR, --b DIR (checkouts with a built dist/; default this one), --a-env / --b-env
 // KEY=VALUE (repeatable), --only get-post,account-posts,feed,list-conversations,list-notifications,list-messages,send-message (default get-post), --rounds N (12),
-// --duration S (2), --connections N (50), --scale smoke|small (small), --database-url URL (a
+// --duration S (2), --warmup S (3, each server twice per scenario), --connections N (50), --scale smoke|small (small), --database-url URL (a
 // PostgreSQL server: a fresh database is made there and dropped; default DATABASE_URL, else an
 // embedded one), --no-pin.
+// The two servers serve the API only (WORKER=off); a third process of A's build runs the worker
+// (job consumers, fan-out), unmeasured, and, when the feed is measured, a fourth reads every
+// reader's feed once first (see below).
 // Prints, per scenario, each side's medians, B/A per-round ratios as median (min–max), and each
-// side's peak resident memory so far.
+// side's peak resident memory so far. Two servers of one build can still differ by up to 1.2 ×
+// on the feed within a run, either way (bench/README.md): run a comparison both ways round.
 import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -43,6 +47,7 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'get-post' },
     rounds: { type: 'string', default: '12' },
     duration: { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
     scale: { type: 'string', default: 'small' },
     'database-url': { type: 'string' },
@@ -81,6 +86,7 @@ if (!adminUrl) {
 }
 const rounds = Number(args.rounds);
 const duration = Number(args.duration);
+const warmup = Number(args.warmup);
 const connections = Number(args.connections);
 const sides = [
   { name: 'A', dir: resolve(args.a!), env: environment(args['a-env']!) },
@@ -130,46 +136,70 @@ try {
   const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)]!;
 
   const servers: { name: string; dir: string; env: Record<string, string>; origin: string; pid: number }[] = [];
-  for (const side of sides) {
-    const port = await freePort();
-    const logPath = join(tmpdir(), `agora-ab-${process.pid}-${side.name}.log`);
+  /** Starts `entry` of checkout `dir` as `npm start` starts the server (its flags and environment); its output goes to a log. */
+  const start = (name: string, dir: string, entry: string, env: Record<string, string>): ChildProcess => {
+    const logPath = join(tmpdir(), `agora-ab-${process.pid}-${name}.log`);
     const fd = openSync(logPath, 'w');
     logPaths.push(logPath);
     const command = serverArgs();
-    const child = spawn(process.execPath, command, {
-      cwd: side.dir,
+    const child = spawn(process.execPath, [...command.slice(0, -1), entry], {
+      cwd: dir,
       stdio: ['ignore', fd, fd],
       env: {
         PATH: process.env.PATH,
         ...serverEnv(),
         NODE_ENV: 'production',
         HOST: '127.0.0.1',
-        PORT: String(port),
         METRICS_PORT: '0',
         LOG_LEVEL: 'info',
         LOG_FORMAT: 'json',
         DATABASE_URL: url,
         RATE_LIMIT_PER_MINUTE: '1000000',
-        ...side.env,
+        ...env,
       },
     });
     closeSync(fd);
+    children.push(child);
+    return child;
+  };
+  for (const side of sides) {
+    const port = await freePort();
+    // The two servers measured serve the API only (WORKER=off unless a side's environment says
+    // otherwise): the job consumers, the fan-out and pg-boss's upkeep run in a worker process of
+    // their own, below, whose CPU is not measured. With a worker in each server, the jobs that
+    // one server's requests cause (send-message's events) were run, and counted, by either.
+    const child = start(side.name, side.dir, 'dist/main.js', { PORT: String(port), WORKER: 'off', ...side.env });
     if (child.pid === undefined) {
       // Not spawned at all (no such directory, say): the error event says why.
       const error = await new Promise<Error>((done) => child.once('error', done));
       throw new Error(`Agora ${side.name} (${side.dir}) could not start: ${error.message}`);
     }
-    children.push(child);
     const origin = `http://127.0.0.1:${port}`;
     for (let waited = 0; ; waited += 200) {
-      if (child.exitCode !== null) throw new Error(`Agora ${side.name} (${side.dir}) exited with ${child.exitCode}; its output: ${logPath}`);
-      if (waited > 60_000) throw new Error(`Agora ${side.name} did not answer within a minute; its output: ${logPath}`);
+      if (child.exitCode !== null) throw new Error(`Agora ${side.name} (${side.dir}) exited with ${child.exitCode}; its output: ${logPaths.at(-1)}`);
+      if (waited > 60_000) throw new Error(`Agora ${side.name} did not answer within a minute; its output: ${logPaths.at(-1)}`);
       const live = await fetch(`${origin}/healthz`).then((r) => r.ok, () => false);
       if (live) break;
       await sleep(200);
     }
     pin(child.pid!, 0);
     servers.push({ ...side, origin, pid: child.pid! });
+  }
+  // The worker (A's build), unpinned and unmeasured: the feed's kept pages are served only while
+  // its fan-out is fresh, so the measurements start once it has caught up.
+  const worker = start('worker', sides[0]!.dir, 'dist/worker.js', {});
+  const watcher = new pg.Client({ connectionString: url });
+  await watcher.connect();
+  try {
+    for (let waited = 0; ; waited += 200) {
+      if (worker.exitCode !== null) throw new Error(`the worker exited with ${worker.exitCode}; its output: ${logPaths.at(-1)}`);
+      if (waited > 60_000) throw new Error(`the worker's fan-out did not catch up within a minute; its output: ${logPaths.at(-1)}`);
+      const [fresh] = (await watcher.query<{ fresh: boolean }>("select caught_up_at > now() - interval '2 seconds' as fresh from timelines.fanout where id = 1")).rows;
+      if (fresh?.fresh) break;
+      await sleep(200);
+    }
+  } finally {
+    await watcher.end();
   }
 
   const request = (scenario: ScenarioName) => (req: autocannon.Request) => {
@@ -192,6 +222,28 @@ try {
     }
     return { ...req, path: '/v1/feed', headers: { ...req.headers, authorization: `Bearer ${pick(tokens)}` } };
   };
+  // A reader's first feed read makes its timeline in the database both servers share. Made by
+  // whichever server read first, that work went to the server warmed up first, and so did the
+  // type feedback V8 optimized its code from: the same build was measured 1.15–1.3 × slower on
+  // the feed as A than as B, in run after run. So a third server of A's build, unmeasured, reads
+  // every signed-in reader's feed once before either is warmed up, and stops.
+  if (scenarios.includes('feed')) {
+    const port = await freePort();
+    const primer = start('primer', sides[0]!.dir, 'dist/main.js', { PORT: String(port), WORKER: 'off' });
+    const origin = `http://127.0.0.1:${port}`;
+    for (let waited = 0; !(await fetch(`${origin}/healthz`).then((r) => r.ok, () => false)); waited += 200) {
+      if (primer.exitCode !== null || waited > 60_000) throw new Error(`the primer did not start; its output: ${logPaths.at(-1)}`);
+      await sleep(200);
+    }
+    for (const token of tokens) {
+      const response = await fetch(`${origin}/v1/feed`, { headers: { authorization: `Bearer ${token}` } });
+      if (!response.ok) throw new Error(`the primer's GET /v1/feed answered ${response.status}`);
+      await response.arrayBuffer();
+    }
+    primer.kill('SIGTERM');
+    await new Promise((done) => (primer.exitCode === null ? primer.once('exit', done) : done(undefined)));
+  }
+
   const measure = async (scenario: ScenarioName, server: (typeof servers)[number], seconds: number): Promise<Round> => {
     const before = cpuSeconds(server.pid);
     const result = await autocannon({ url: server.origin, connections, duration: seconds, requests: [{ setupRequest: request(scenario) }] });
@@ -201,7 +253,12 @@ try {
   };
 
   for (const scenario of scenarios) {
-    for (const server of servers) await measure(scenario, server, Math.max(1, duration)); // warm-up
+    // Warm-up: A, B, B, A, each `--warmup` seconds. Both servers share the database, and the
+    // first reads of a scenario do work the other then finds done (a reader's first feed read
+    // makes its timeline): measured in the first rounds, the server that went first was the
+    // slower by 1.2–1.4 × on the feed (the first rounds ran at a tenth of the later ones), the
+    // same build on both sides.
+    for (const i of [0, 1, 1, 0]) await measure(scenario, servers[i]!, warmup);
     const results: Round[][] = [[], []];
     for (let round = 0; round < rounds; round++) {
       for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) results[i]!.push(await measure(scenario, servers[i]!, duration));
