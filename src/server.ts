@@ -175,6 +175,7 @@ export async function createServer(
     retryIntervalMs: Math.min(config.pressure.healthCheckIntervalMs, OUTAGE_PROBE_INTERVAL_MS),
     log,
     onChange: metrics.database.setUp,
+    onClockOffset: metrics.database.setClockOffset,
   });
   metrics.database.setUp(true);
   guardQueries(orm, availability);

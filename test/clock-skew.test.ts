@@ -60,6 +60,23 @@ t.test('the lagging instance does lag: it stamps what it stamps itself five minu
   t.ok(behind > LAG_MS - 60_000 && behind < LAG_MS + 60_000, `the account was stamped ${Math.round(behind / 1000)} s behind the database`);
 });
 
+t.test('the lagging instance reports how far its clock is behind the database’s (agora_db_clock_offset_seconds)', async (t) => {
+  // Measured at each health check (every HEALTH_CHECK_INTERVAL_MS, 5 s by default).
+  let offset = 0;
+  await eventually('a health check to measure the offset', 20_000, async () => {
+    offset = total(await cluster.scrape(lagging), 'agora_db_clock_offset_seconds');
+    return offset > 0;
+  });
+  t.ok(Math.abs(offset - LAG_MS / 1000) < 5, `the database's clock is ${offset.toFixed(3)} s ahead of the lagging instance's`);
+  // The gauge reads 0 until the first health check: until then, nothing was measured.
+  let onTime = 0;
+  await eventually("a health check of the other instance's", 20_000, async () => {
+    onTime = total(await cluster.scrape(worker), 'agora_db_clock_offset_seconds');
+    return onTime !== 0;
+  });
+  t.ok(Math.abs(onTime) < 1, `and ${onTime.toFixed(3)} s ahead of the instance whose clock is right`);
+});
+
 t.test("a post made on an instance whose clock lags reaches a friend's kept timeline and feed", async (t) => {
   // Bob's timeline is made at a feed read while the fan-out is fresh.
   await eventually("bob's timeline is kept", 20_000, async () => {

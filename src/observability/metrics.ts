@@ -192,6 +192,12 @@ export function createMetrics() {
     registers,
   });
 
+  const clockOffset = new Gauge({
+    name: 'agora_db_clock_offset_seconds',
+    help: "How far the database's clock is ahead of this instance's (negative: behind), measured at each of its health checks (HEALTH_CHECK_INTERVAL_MS).",
+    registers,
+  });
+
   const cacheLookups = new Counter({
     name: 'agora_cache_lookups_total',
     help: 'Lookups in the in-process caches (sessions, account summaries, channels, idempotency replays), by cache and outcome (hit, miss).',
@@ -360,6 +366,10 @@ export function createMetrics() {
       },
       setUp(reachable: boolean): void {
         databaseUp.set(reachable ? 1 : 0);
+      },
+      /** Pass as the availability's `onClockOffset`. */
+      setClockOffset(offsetMs: number): void {
+        clockOffset.set(offsetMs / 1000);
       },
     },
     cache: {
