@@ -145,6 +145,13 @@ t.test('with weightOf, the cache holds at most maxWeight, dropping the oldest st
   t.equal(cache.weight, 0, 'so does a reset');
 });
 
+t.test('maxWeight 0 turns the cache off', async (t) => {
+  const cache = new InvalidatedCache<Account>({ source: new FakeSource(), maxEntries: 100 }, { name: 'accounts', topic: 'account', weightOf: () => 1, maxWeight: 0 });
+  cache.set('a1', alice, cache.stamp());
+  t.equal(cache.get('a1'), undefined);
+  t.equal(cache.size, 0);
+});
+
 t.test('a dropped entry leaves no id behind to evict what its key holds later', async (t) => {
   const { source, cache, put } = setup(1, (value) => value.id);
   put('me', alice);

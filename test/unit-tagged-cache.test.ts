@@ -153,6 +153,13 @@ t.test('maxEntries 0 turns it off', async (t) => {
   t.equal(cache.size, 0);
 });
 
+t.test('maxWeight 0 turns the cache off', async (t) => {
+  const { cache, put } = setup({ maxWeight: 0 });
+  put('a', { owner: 'a', posts: [] });
+  t.equal(cache.get('a'), undefined);
+  t.equal(cache.size, 0);
+});
+
 t.test('the weight bound drops the oldest entries until the new one fits, and refuses one heavier than the bound', async (t) => {
   const { source, cache, put } = setup({ maxWeight: 5 });
   put('a', { owner: 'a', posts: ['1', '2'] });

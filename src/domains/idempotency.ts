@@ -14,9 +14,5 @@ export const idempotency = defineDomain({
   migrations: { Migration20261123211530, Migration20261202120000, Migration20261202140000 },
   cacheTopics: ['i'],
   create: ({ database, config, caching }) =>
-    createIdempotencyDomain(
-      database,
-      { ttlSeconds: config.idempotency.ttlSeconds, lockSeconds: config.idempotency.lockSeconds, cacheEntries: config.idempotency.cacheEntries, cacheBytes: config.idempotency.cacheMb * 1024 * 1024 },
-      caching,
-    ),
+    createIdempotencyDomain(database, { ...config.idempotency, cacheBytes: config.idempotency.cacheMb * 1024 * 1024 }, caching),
 });

@@ -73,7 +73,7 @@ export interface CacheOptions<V> {
   /**
    * What an entry weighs (an estimate of its bytes), for entries whose size varies widely: the
    * oldest are dropped while the entries' total weight is over `maxWeight`, and an entry that
-   * weighs more than `maxWeight` is not kept.
+   * weighs more than `maxWeight` is not kept. A `maxWeight` of 0 turns the cache off.
    */
   weightOf?: (value: V) => number;
   maxWeight?: number;
@@ -98,7 +98,7 @@ export class InvalidatedCache<V> {
     this.#name = options.name;
     this.#source = caching.source;
     this.#idOf = options.idOf ?? ((_, key) => key);
-    this.#maxEntries = caching.maxEntries;
+    this.#maxEntries = options.maxWeight === 0 ? 0 : caching.maxEntries;
     this.#observe = caching.observe;
     this.#weightOf = options.weightOf;
     this.#maxWeight = options.maxWeight ?? Number.POSITIVE_INFINITY;
@@ -225,7 +225,8 @@ export interface TaggedCacheOptions<V> {
   ttlMs: number;
   /**
    * What an entry weighs (an estimate of its bytes, say), when entries differ widely in size:
-   * the oldest are dropped while the entries' total weight is over `maxWeight`.
+   * the oldest are dropped while the entries' total weight is over `maxWeight`. A `maxWeight` of
+   * 0 turns the cache off.
    */
   weightOf?: (value: V) => number;
   maxWeight?: number;
@@ -267,7 +268,7 @@ export class TaggedCache<V> {
     this.#name = options.name;
     this.#source = caching.source;
     this.#tagsOf = options.tagsOf;
-    this.#maxEntries = Math.min(caching.maxEntries, options.maxEntries);
+    this.#maxEntries = options.maxWeight === 0 ? 0 : Math.min(caching.maxEntries, options.maxEntries);
     this.#ttlMs = options.ttlMs;
     this.#usable = options.usable ?? (() => true);
     this.#weightOf = options.weightOf;

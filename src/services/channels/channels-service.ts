@@ -73,8 +73,7 @@ export class ChannelsDirectory implements ChannelsService {
     this.#events = events;
     this.#now = now;
     this.#invalidations = caching.source;
-    const cacheBytes = settings.cacheBytes ?? Number.POSITIVE_INFINITY;
-    this.#channels = new InvalidatedCache(cacheBytes > 0 ? caching : { ...caching, maxEntries: 0 }, { name: 'channels', topic: 'c', weightOf: keptChannelBytes, maxWeight: cacheBytes });
+    this.#channels = new InvalidatedCache(caching, { name: 'channels', topic: 'c', weightOf: keptChannelBytes, maxWeight: settings.cacheBytes });
   }
 
   /** Creates a channel owned by the caller, who becomes its first member. */

@@ -48,6 +48,6 @@ export interface ListRequest {
 
 export interface ChannelsSettings {
   maxPage: number;
-  /** What the channels kept in memory may weigh, estimated in bytes (CHANNEL_CACHE_MB; 0: none; undefined: no bound but the count). */
-  cacheBytes?: number;
+  /** What the channels kept in memory may weigh, estimated in bytes (CHANNEL_CACHE_MB; 0: none). */
+  cacheBytes: number;
 }

@@ -74,7 +74,7 @@ export class IdempotencyService {
     this.#settings = settings;
     this.#now = now;
     this.#replays = new InvalidatedCache(
-      { ...caching, maxEntries: settings.cacheBytes > 0 ? Math.min(caching.maxEntries, settings.cacheEntries) : 0 },
+      { ...caching, maxEntries: Math.min(caching.maxEntries, settings.cacheEntries) },
       { name: 'idempotency_replays', topic: 'i', weightOf: keptRecordBytes, maxWeight: settings.cacheBytes },
     );
   }

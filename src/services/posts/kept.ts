@@ -51,7 +51,7 @@ export class KeptPosts {
       topics: ['o'],
       resetTopics: ['o!'],
       tagsOf: (row) => [['o', row.id]],
-      maxEntries: settings.cacheBytes > 0 ? caching.maxEntries : 0,
+      maxEntries: caching.maxEntries,
       ttlMs: KEPT_MS,
       weightOf: keptPostBytes,
       maxWeight: settings.cacheBytes,
@@ -64,7 +64,7 @@ export class KeptPosts {
         yield ['oc', kept.channelId];
         for (const row of kept.read) yield ['o', row.id];
       },
-      maxEntries: settings.channelPageCacheBytes > 0 ? caching.maxEntries : 0,
+      maxEntries: caching.maxEntries,
       ttlMs: KEPT_MS,
       weightOf: (kept) => 200 + kept.read.reduce((bytes, row) => bytes + keptPostBytes(row), 0),
       maxWeight: settings.channelPageCacheBytes,

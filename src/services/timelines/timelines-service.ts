@@ -176,7 +176,7 @@ export class HomeTimelines implements TimelinesService {
       resetTopics: ['h'],
       // Also 'k' (the fan-out caught up), heard below.
       tagsOf: pageTags,
-      maxEntries: settings.cacheBytes > 0 ? settings.cachePages : 0,
+      maxEntries: settings.cachePages,
       weightOf: feedPageBytes,
       maxWeight: settings.cacheBytes,
       ttlMs: KEPT_MS,
