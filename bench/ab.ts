@@ -162,26 +162,30 @@ try {
     children.push(child);
     return child;
   };
-  for (const side of sides) {
+  /** Starts an API server of checkout `dir` on a port of its own; resolves once it answers. */
+  const startServer = async (name: string, dir: string, env: Record<string, string>): Promise<{ child: ChildProcess; origin: string }> => {
     const port = await freePort();
+    const child = start(name, dir, 'dist/main.js', { PORT: String(port), ...env });
+    const output = logPaths.at(-1);
+    if (child.pid === undefined) {
+      // Not spawned at all (no such directory, say): the error event says why.
+      const error = await new Promise<Error>((done) => child.once('error', done));
+      throw new Error(`Agora ${name} (${dir}) could not start: ${error.message}`);
+    }
+    const origin = `http://127.0.0.1:${port}`;
+    for (let waited = 0; !(await fetch(`${origin}/healthz`).then((r) => r.ok, () => false)); waited += 200) {
+      if (child.exitCode !== null) throw new Error(`Agora ${name} (${dir}) exited with ${child.exitCode}; its output: ${output}`);
+      if (waited > 60_000) throw new Error(`Agora ${name} did not answer within a minute; its output: ${output}`);
+      await sleep(200);
+    }
+    return { child, origin };
+  };
+  for (const side of sides) {
     // The two servers measured serve the API only (WORKER=off unless a side's environment says
     // otherwise): the job consumers, the fan-out and pg-boss's upkeep run in a worker process of
     // their own, below, whose CPU is not measured. With a worker in each server, the jobs that
     // one server's requests cause (send-message's events) were run, and counted, by either.
-    const child = start(side.name, side.dir, 'dist/main.js', { PORT: String(port), WORKER: 'off', ...side.env });
-    if (child.pid === undefined) {
-      // Not spawned at all (no such directory, say): the error event says why.
-      const error = await new Promise<Error>((done) => child.once('error', done));
-      throw new Error(`Agora ${side.name} (${side.dir}) could not start: ${error.message}`);
-    }
-    const origin = `http://127.0.0.1:${port}`;
-    for (let waited = 0; ; waited += 200) {
-      if (child.exitCode !== null) throw new Error(`Agora ${side.name} (${side.dir}) exited with ${child.exitCode}; its output: ${logPaths.at(-1)}`);
-      if (waited > 60_000) throw new Error(`Agora ${side.name} did not answer within a minute; its output: ${logPaths.at(-1)}`);
-      const live = await fetch(`${origin}/healthz`).then((r) => r.ok, () => false);
-      if (live) break;
-      await sleep(200);
-    }
+    const { child, origin } = await startServer(side.name, side.dir, { WORKER: 'off', ...side.env });
     pin(child.pid!, 0);
     servers.push({ ...side, origin, pid: child.pid! });
   }
@@ -228,13 +232,7 @@ try {
   // the feed as A than as B, in run after run. So a third server of A's build, unmeasured, reads
   // every signed-in reader's feed once before either is warmed up, and stops.
   if (scenarios.includes('feed')) {
-    const port = await freePort();
-    const primer = start('primer', sides[0]!.dir, 'dist/main.js', { PORT: String(port), WORKER: 'off' });
-    const origin = `http://127.0.0.1:${port}`;
-    for (let waited = 0; !(await fetch(`${origin}/healthz`).then((r) => r.ok, () => false)); waited += 200) {
-      if (primer.exitCode !== null || waited > 60_000) throw new Error(`the primer did not start; its output: ${logPaths.at(-1)}`);
-      await sleep(200);
-    }
+    const { child: primer, origin } = await startServer('primer', sides[0]!.dir, { WORKER: 'off' });
     for (const token of tokens) {
       const response = await fetch(`${origin}/v1/feed`, { headers: { authorization: `Bearer ${token}` } });
       if (!response.ok) throw new Error(`the primer's GET /v1/feed answered ${response.status}`);
