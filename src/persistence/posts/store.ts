@@ -42,13 +42,18 @@ const NOW = "date_trunc('milliseconds', statement_timestamp())";
 const COLUMNS = ['id', 'author_id', 'channel_id', 'text', 'created_at', 'updated_at', 'version'];
 
 function fromRecord(r: Row): PostRow {
+  const createdAt = asDate(r.created_at);
+  const updatedAt = asDate(r.updated_at);
   return {
     id: r.id as string,
     authorId: r.author_id as string,
     channelId: (r.channel_id as string | null) ?? null,
     text: r.text as string,
-    createdAt: asDate(r.created_at),
-    updatedAt: asDate(r.updated_at),
+    createdAt,
+    // An unedited post's two times are one Date (no code changes a Date in place): a kept post
+    // then holds about 100 bytes less (a Date is 96 on the heap). keptPostBytes still covers an
+    // edited post's two.
+    updatedAt: updatedAt.getTime() === createdAt.getTime() ? createdAt : updatedAt,
     version: Number(r.version),
   };
 }

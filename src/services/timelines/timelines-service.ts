@@ -73,15 +73,21 @@ export function keep(ownerId: string, onDemand: string[], rows: FeedRow[]): Cach
 }
 
 function rowsOf(page: CachedPage): FeedRow[] {
-  return page.ids.map((id, i) => ({
-    id,
-    authorId: page.authorIds[i]!,
-    channelId: null,
-    text: page.texts[i]!,
-    createdAt: new Date(page.numbers[i * 3]!),
-    updatedAt: new Date(page.numbers[i * 3 + 1]!),
-    version: page.numbers[i * 3 + 2]!,
-  }));
+  return page.ids.map((id, i) => {
+    const created = page.numbers[i * 3]!;
+    const updated = page.numbers[i * 3 + 1]!;
+    const createdAt = new Date(created);
+    return {
+      id,
+      authorId: page.authorIds[i]!,
+      channelId: null,
+      text: page.texts[i]!,
+      createdAt,
+      // An unedited post's two times are one Date, as the posts store reads them.
+      updatedAt: updated === created ? createdAt : new Date(updated),
+      version: page.numbers[i * 3 + 2]!,
+    };
+  });
 }
 
 /**
