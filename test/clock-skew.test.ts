@@ -29,6 +29,13 @@ const lagging = await cluster.start('lagging', {
   AGORA_TEST_CLOCK_LAG_MS: String(LAG_MS),
   WORKER: 'off',
 });
+// An instance whose clock runs five minutes ahead (WORKER=off too): the fan-out's heartbeats,
+// which carry the database's time, look five minutes old on its clock.
+const ahead = await cluster.start('ahead', {
+  NODE_OPTIONS: `--import=${pathToFileURL(join(import.meta.dirname, 'helpers/clock-lag.ts')).href}`,
+  AGORA_TEST_CLOCK_LAG_MS: String(-LAG_MS),
+  WORKER: 'off',
+});
 const { newAccount, client } = clusterScenarios(cluster, { boundMs: 1000, run: Math.random().toString(36).slice(2, 8) });
 
 async function member(label: string, on: Instance) {
@@ -52,6 +59,10 @@ async function eventually(what: string, timeoutMs: number, check: () => Promise<
 const [ada, bob] = [await member('lagada', lagging), await member('lagbob', lagging)];
 await unwrap(ada.client.POST('/friend-requests', { body: { accountId: bob.account.id } }));
 await unwrap(bob.client.PUT('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: bob.account.id, friendId: ada.account.id } } }));
+// Cy and Dee use the instance whose clock runs ahead.
+const [cy, dee] = [await member('aheadcy', ahead), await member('aheaddee', ahead)];
+await unwrap(cy.client.POST('/friend-requests', { body: { accountId: dee.account.id } }));
+await unwrap(dee.client.PUT('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: dee.account.id, friendId: cy.account.id } } }));
 const feedOf = async (who: typeof bob) => (await unwrap(who.client.GET('/feed', { params: { query: { limit: 10 } } }))).data.map((p) => p.text);
 
 t.test('the lagging instance does lag: it stamps what it stamps itself five minutes behind', async (t) => {
@@ -98,7 +109,25 @@ t.test("a post made on an instance whose clock lags reaches a friend's kept time
   t.ok(Math.abs(Date.parse(edited.updatedAt) - (await databaseNow())) < 10_000, 'the edit is stamped with the database’s time');
 });
 
-t.test('a lagging instance stops serving kept feed pages once the fan-out has been silent for TIMELINE_FRESH_MS', async (t) => {
+t.test('an instance whose clock runs ahead still serves kept feed pages, and the right ones', async (t) => {
+  const hits = async () => total(await cluster.scrape(ahead), 'agora_cache_lookups_total', { cache: 'feed_pages', outcome: 'hit' });
+  await unwrap(cy.client.POST('/posts', { body: { text: 'before the page was kept' } }));
+  // Without the database's clock, every heartbeat looked five minutes old here (older than
+  // TIMELINE_FRESH_MS), and no feed page was ever served from memory.
+  await eventually("dee's page is served from the memory of the instance whose clock runs ahead", 20_000, async () => {
+    await feedOf(dee);
+    const before = await hits();
+    await feedOf(dee);
+    return (await hits()) > before;
+  });
+  t.same(await feedOf(dee), ['before the page was kept']);
+  // A kept page is still evicted by what changes it: cy's new post reaches dee's feed.
+  await unwrap(cy.client.POST('/posts', { body: { text: 'after the page was kept' } }));
+  await eventually("dee's feed shows cy's new post", 20_000, async () => (await feedOf(dee))[0] === 'after the page was kept');
+  t.same(await feedOf(dee), ['after the page was kept', 'before the page was kept']);
+});
+
+t.test('an instance whose clock lags, or runs ahead, stops serving kept feed pages once the fan-out has been silent for TIMELINE_FRESH_MS', async (t) => {
   const hits = async () => total(await cluster.scrape(lagging), 'agora_cache_lookups_total', { cache: 'feed_pages', outcome: 'hit' });
   await eventually("bob's page is served from the lagging instance's memory", 20_000, async () => {
     await feedOf(bob);
@@ -112,6 +141,9 @@ t.test('a lagging instance stops serving kept feed pages once the fan-out has be
   worker.process.kill('SIGTERM');
   await worker.exited;
   await unwrap(ada.client.POST('/posts', { body: { text: 'after the fan-out stopped' } }));
+  await unwrap(cy.client.POST('/posts', { body: { text: 'after the fan-out stopped, ahead' } }));
   // Its last heartbeat may have come just before it stopped: FRESH_MS from then, read on demand.
   await eventually("bob's feed is read on demand and shows the new post", FRESH_MS + 8000, async () => (await feedOf(bob)).includes('after the fan-out stopped'));
+  // The same holds where the clock runs ahead (its heartbeats' age is counted on the database's clock).
+  await eventually("dee's feed is read on demand and shows cy's new post", FRESH_MS + 8000, async () => (await feedOf(dee)).includes('after the fan-out stopped, ahead'));
 });

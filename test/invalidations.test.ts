@@ -42,3 +42,17 @@ t.test('concurrent syncs, locks and subscriptions share the connection one state
   t.ok(sent >= 11, `the statements were sent (${sent})`);
   t.equal(queuedBehindAnother, 0, 'none was queued behind another inside pg');
 });
+
+t.test("its probes measure how far the database's clock is from this process's", async (t) => {
+  const { url, drop } = await createEmptyDatabase();
+  t.teardown(drop);
+  const listener = new InvalidationListener({ clientUrl: url });
+  t.teardown(() => listener.close());
+  t.equal(listener.clockOffsetMs, undefined, 'nothing is measured before the first probe');
+  await listener.start();
+  t.ok(await listener.sync(), 'a probe came back');
+  const offset = listener.clockOffsetMs;
+  // The test's PostgreSQL runs on this machine's clock: the reading is off by at most half a
+  // round trip (and the round trips measured are under a second).
+  t.ok(offset !== undefined && Math.abs(offset) < 500, `measured ${offset} ms`);
+});

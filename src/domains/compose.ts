@@ -57,6 +57,9 @@ function scopedCaching(caching: Caching, domain: AnyDomain): Caching {
       get fresh() {
         return source.fresh;
       },
+      get clockOffsetMs() {
+        return source.clockOffsetMs;
+      },
       on(topic, listener) {
         if (!topics.has(topic)) {
           throw new CompositionError(`domain "${domain.name}" listens to cache topic "${topic}", which its cacheTopics do not declare`);

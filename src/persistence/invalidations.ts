@@ -45,6 +45,10 @@ export interface ListenerOptions {
 
 export const DEFAULT_MAX_STALENESS_MS = 1000;
 const NOTIFY = 'select pg_notify($1, $2)';
+/** A probe also reads the database's clock (ms since the epoch), for `clockOffsetMs`. */
+const PROBE = 'select pg_notify($1, $2), extract(epoch from clock_timestamp()) * 1000 as now';
+/** A probe's reading of the clock counts only if its round trip took less than this. */
+const CLOCK_READING_MAX_RTT_MS = 1000;
 /** Probes in flight at once, so that a stalled connection does not pile them up. */
 const MAX_PROBES_IN_FLIGHT = 2;
 
@@ -63,6 +67,7 @@ export class InvalidationListener {
   /** Probes sent and not yet back, by token: when each was sent, and what to tell when it is back. */
   readonly #probes = new Map<string, { sentAt: number; settle: (echoed: boolean) => void }>();
   #probeTimer: NodeJS.Timeout | undefined;
+  #clockOffsetMs: number | undefined;
   #client: pg.Client | undefined;
   #live = false;
   #closed = false;
@@ -103,6 +108,15 @@ export class InvalidationListener {
   }
 
   /** Seconds since the latest moment up to which every invalidation is known to have been applied. */
+  /**
+   * How far the database's clock is ahead of this instance's wall clock (ms; negative: behind),
+   * from the latest probe whose round trip was short: the database's reading against the middle
+   * of the round trip, so off by at most half of it. Undefined until a probe has measured it.
+   */
+  get clockOffsetMs(): number | undefined {
+    return this.#clockOffsetMs;
+  }
+
   get lagSeconds(): number {
     return this.#watermark.lagSeconds;
   }
@@ -345,11 +359,24 @@ export class InvalidationListener {
     // Taken before the query is sent: the probe commits after it.
     const sentAt = this.#watermark.now();
     const back = new Promise<boolean>((resolve) => this.#probes.set(token, { sentAt, settle: resolve }));
-    const sent = sender === this.#client ? this.#send(sender, NOTIFY, [INVALIDATION_CHANNEL, `${PROBE_TOPIC}:${token}`]) : sender.query(NOTIFY, [INVALIDATION_CHANNEL, `${PROBE_TOPIC}:${token}`]);
-    sent.catch(() => {
-      this.#probes.get(token)?.settle(false);
-      this.#probes.delete(token);
-    });
+    const params = [INVALIDATION_CHANNEL, `${PROBE_TOPIC}:${token}`];
+    const sent = sender === this.#client ? this.#send<{ now: string }>(sender, PROBE, params) : sender.query<{ now: string }>(PROBE, params);
+    // Taken when the statement is passed to pg; #send may queue it behind another, which the
+    // round-trip bound below then leaves out.
+    const sentWall = Date.now();
+    sent.then(
+      (result) => {
+        const receivedWall = Date.now();
+        const databaseNow = Number(result.rows[0]?.now);
+        if (Number.isFinite(databaseNow) && receivedWall - sentWall < CLOCK_READING_MAX_RTT_MS) {
+          this.#clockOffsetMs = databaseNow - (sentWall + receivedWall) / 2;
+        }
+      },
+      () => {
+        this.#probes.get(token)?.settle(false);
+        this.#probes.delete(token);
+      },
+    );
     return back;
   }
 

@@ -20,6 +20,11 @@ export interface InvalidationSource {
    * instances apply it within the staleness bound). False if it could not tell.
    */
   sync(timeoutMs?: number): Promise<boolean>;
+  /**
+   * How far the database's clock is ahead of this instance's (ms; negative: behind), as last
+   * measured; undefined until measured. For times that notifications carry from the database.
+   */
+  readonly clockOffsetMs?: number | undefined;
 }
 
 /** Caching off: nothing is ever served from a cache. */

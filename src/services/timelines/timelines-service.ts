@@ -166,8 +166,11 @@ export class HomeTimelines implements TimelinesService {
   /**
    * When the fan-out last caught up, as its notifications tell, on this process's monotonic
    * clock (`performance.now()`): the time they carry is the database's, and this instance's
-   * clock may lag it. Taken as the moment heard, less the delay the two clocks show when it
-   * is positive: a clock that lags cannot make a page look fresher than when it was heard.
+   * clock may be off it either way. Taken as the moment heard, less the delay since the time it
+   * carries, counted on the database's clock (the invalidation source measures how far it is from
+   * ours; until it has, on ours) when that delay is positive. An instance whose clock lags cannot
+   * make a page look fresher than when it was heard, and one whose clock runs ahead does not take
+   * every heartbeat for an old one (and then never serve a kept page).
    */
   #caughtUpAt = Number.NEGATIVE_INFINITY;
 
@@ -190,7 +193,7 @@ export class HomeTimelines implements TimelinesService {
     });
     caching.source.on('k', (ids) => {
       const at = Number(ids[0]);
-      if (Number.isFinite(at)) this.#caughtUpAt = performance.now() - Math.max(0, Date.now() - at);
+      if (Number.isFinite(at)) this.#caughtUpAt = performance.now() - Math.max(0, Date.now() + (caching.source.clockOffsetMs ?? 0) - at);
     });
     caching.source.onReset(() => {
       this.#caughtUpAt = Number.NEGATIVE_INFINITY;
