@@ -44,8 +44,7 @@ export interface ListenerOptions {
 }
 
 export const DEFAULT_MAX_STALENESS_MS = 1000;
-const NOTIFY = 'select pg_notify($1, $2)';
-/** A probe also reads the database's clock (ms since the epoch), for `clockOffsetMs`. */
+/** A probe: a NOTIFY of this listener's channel, which also reads the database's clock (ms since the epoch, for `clockOffsetMs`). */
 const PROBE = 'select pg_notify($1, $2), extract(epoch from clock_timestamp()) * 1000 as now';
 /** A probe's reading of the clock counts only if its round trip took less than this. */
 const CLOCK_READING_MAX_RTT_MS = 1000;
@@ -107,7 +106,6 @@ export class InvalidationListener {
     return this.#live && !this.#deaf && this.#watermark.fresh;
   }
 
-  /** Seconds since the latest moment up to which every invalidation is known to have been applied. */
   /**
    * How far the database's clock is ahead of this instance's wall clock (ms; negative: behind),
    * from the latest probe whose round trip was short: the database's reading against the middle
@@ -117,6 +115,7 @@ export class InvalidationListener {
     return this.#clockOffsetMs;
   }
 
+  /** Seconds since the latest moment up to which every invalidation is known to have been applied. */
   get lagSeconds(): number {
     return this.#watermark.lagSeconds;
   }
