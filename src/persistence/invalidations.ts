@@ -359,10 +359,11 @@ export class InvalidationListener {
     const sentAt = this.#watermark.now();
     const back = new Promise<boolean>((resolve) => this.#probes.set(token, { sentAt, settle: resolve }));
     const params = [INVALIDATION_CHANNEL, `${PROBE_TOPIC}:${token}`];
-    const sent = sender === this.#client ? this.#send<{ now: string }>(sender, PROBE, params) : sender.query<{ now: string }>(PROBE, params);
-    // Taken when the statement is passed to pg; #send may queue it behind another, which the
-    // round-trip bound below then leaves out.
+    // Taken before the statement is passed to pg, so that the database's reading falls between
+    // it and the answer; #send may queue the statement behind another, which the round-trip
+    // bound below then leaves out.
     const sentWall = Date.now();
+    const sent = sender === this.#client ? this.#send<{ now: string }>(sender, PROBE, params) : sender.query<{ now: string }>(PROBE, params);
     sent.then(
       (result) => {
         const receivedWall = Date.now();
