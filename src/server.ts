@@ -155,6 +155,7 @@ export async function createServer(
     maxStalenessMs: config.cacheMaxStalenessMs,
   });
   metrics.cache.watchInvalidationLag(() => invalidations.lagSeconds, config.cacheMaxStalenessMs);
+  metrics.database.watchClockOffset(() => invalidations.clockOffsetMs);
   const caching: Caching = config.cacheMaxEntries > 0
     ? { source: invalidations, maxEntries: config.cacheMaxEntries, observe: metrics.cache.onLookup, watch: metrics.cache.watch }
     : noCaching;
@@ -175,7 +176,6 @@ export async function createServer(
     retryIntervalMs: Math.min(config.pressure.healthCheckIntervalMs, OUTAGE_PROBE_INTERVAL_MS),
     log,
     onChange: metrics.database.setUp,
-    onClockOffset: metrics.database.setClockOffset,
   });
   metrics.database.setUp(true);
   guardQueries(orm, availability);

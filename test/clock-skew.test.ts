@@ -72,16 +72,16 @@ t.test('the lagging instance does lag: it stamps what it stamps itself five minu
 });
 
 t.test('the lagging instance reports how far its clock is behind the database’s (agora_db_clock_offset_seconds)', async (t) => {
-  // Measured at each health check (every HEALTH_CHECK_INTERVAL_MS, 5 s by default).
+  // Measured by the invalidation listener's probes (every quarter of CACHE_MAX_STALENESS_MS).
   let offset = 0;
-  await eventually('a health check to measure the offset', 20_000, async () => {
+  await eventually('a probe to measure the offset', 20_000, async () => {
     offset = total(await cluster.scrape(lagging), 'agora_db_clock_offset_seconds');
     return offset > 0;
   });
   t.ok(Math.abs(offset - LAG_MS / 1000) < 5, `the database's clock is ${offset.toFixed(3)} s ahead of the lagging instance's`);
-  // The gauge reads 0 until the first health check: until then, nothing was measured.
+  // The gauge reads 0 until the first probe: until then, nothing was measured.
   let onTime = 0;
-  await eventually("a health check of the other instance's", 20_000, async () => {
+  await eventually("a probe of the other instance's", 20_000, async () => {
     onTime = total(await cluster.scrape(worker), 'agora_db_clock_offset_seconds');
     return onTime !== 0;
   });

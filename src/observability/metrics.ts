@@ -192,9 +192,13 @@ export function createMetrics() {
     registers,
   });
 
-  const clockOffset = new Gauge({
+  let clockOffsetMs: () => number | undefined = () => undefined;
+  new Gauge({
     name: 'agora_db_clock_offset_seconds',
-    help: "How far the database's clock is ahead of this instance's (negative: behind), measured at each of its health checks (HEALTH_CHECK_INTERVAL_MS).",
+    help: "How far the database's clock is ahead of this instance's (negative: behind), as the cache invalidation listener's probes last measured it (0 until the first).",
+    collect() {
+      this.set((clockOffsetMs() ?? 0) / 1000);
+    },
     registers,
   });
 
@@ -367,9 +371,9 @@ export function createMetrics() {
       setUp(reachable: boolean): void {
         databaseUp.set(reachable ? 1 : 0);
       },
-      /** Pass as the availability's `onClockOffset`. */
-      setClockOffset(offsetMs: number): void {
-        clockOffset.set(offsetMs / 1000);
+      /** Reports how far the database's clock is ahead of this instance's (ms), read at every scrape. */
+      watchClockOffset(offsetMs: () => number | undefined): void {
+        clockOffsetMs = offsetMs;
       },
     },
     cache: {

@@ -21,16 +21,10 @@ export interface AvailabilityOptions {
   log: Log;
   /** Told when an outage begins (false) and ends (true). */
   onChange?: (available: boolean) => void;
-  /** Told, at each probe answered, how far the database's clock is ahead of this process's (ms; negative: behind). */
-  onClockOffset?: (offsetMs: number) => void;
 }
 
-/**
- * Connects afresh (not through the pool, which may be saturated) and reads the database's clock,
- * within `deadlineMs`. Returns how far that clock is ahead of this process's (ms; negative:
- * behind), against the middle of the round trip: a few milliseconds of error on a local network.
- */
-export async function probeDatabase(clientUrl: string, deadlineMs: number): Promise<number> {
+/** Connects afresh (not through the pool, which may be saturated) and runs `select 1`, within `deadlineMs`. */
+export async function probeDatabase(clientUrl: string, deadlineMs: number): Promise<void> {
   const client = new pg.Client({ connectionString: clientUrl, connectionTimeoutMillis: deadlineMs });
   client.on('error', () => {}); // the failure is the probe's outcome
   let expired = false;
@@ -40,10 +34,7 @@ export async function probeDatabase(clientUrl: string, deadlineMs: number): Prom
   }, deadlineMs);
   try {
     await client.connect();
-    const sent = Date.now();
-    const { rows } = await client.query<{ now: number }>('select extract(epoch from clock_timestamp()) * 1000 as now');
-    const answered = Date.now();
-    return Number(rows[0]!.now) - (sent + answered) / 2;
+    await client.query('select 1');
   } catch (error) {
     throw expired ? new QueryDeadlineError(deadlineMs, error) : error;
   } finally {
@@ -106,8 +97,7 @@ export class DatabaseAvailability implements QueryGuard {
 
   async #probe(): Promise<boolean> {
     try {
-      const offsetMs = await probeDatabase(this.#options.clientUrl, this.deadlineMs);
-      this.#options.onClockOffset?.(offsetMs);
+      await probeDatabase(this.#options.clientUrl, this.deadlineMs);
       this.onAnswer();
       return true;
     } catch (error) {

@@ -110,6 +110,7 @@ export class InvalidationListener {
    * How far the database's clock is ahead of this instance's wall clock (ms; negative: behind),
    * from the latest probe whose round trip was short: the database's reading against the middle
    * of the round trip, so off by at most half of it. Undefined until a probe has measured it.
+   * Read by the feed's freshness (services/timelines) and `agora_db_clock_offset_seconds`.
    */
   get clockOffsetMs(): number | undefined {
     return this.#clockOffsetMs;
