@@ -1,10 +1,11 @@
 // Domain events (src/services/events.ts), without a server. In-process: listeners run in the
 // order they were added and are awaited; a failing one does not stop the others. Durable:
 // `publish` enqueues one job per consuming domain in the given unit of work, and the consumers
-// run the handler of the job's event.
+// run the handler of the job's event. Clean-ups are both, and one that fails in process is left
+// to its job; `publishing` commits a deletion with its clean-ups' jobs.
 import t from 'tap';
 import { ServiceUnavailable } from '../src/services/errors.ts';
-import { DomainEvents } from '../src/services/events.ts';
+import { DomainEvents, publishing } from '../src/services/events.ts';
 
 t.test('emit awaits every listener of the event, in order, and none of another event', async (t) => {
   const events = new DomainEvents();
@@ -135,4 +136,105 @@ t.test("a consumer runs the handler of its job's event in the job's unit of work
   await consumer!.handle('post.published', published, uow);
   t.same(seen, [['post', published, uow]]);
   await t.rejects(consumer!.handle('account.closed', { accountId: 'a' }, uow), /notifications does not consume account.closed/);
+});
+
+t.test('a clean-up is an in-process listener and a durable consumer of its domain, in the order it was added', async (t) => {
+  const events = new DomainEvents();
+  const ran: string[] = [];
+  events.on('account.closed', ({ accountId }) => void ran.push(`cache ${accountId}`));
+  events.cleanUp('account.closed', 'posts', async ({ accountId }) => void ran.push(`posts ${accountId}`));
+  events.cleanUp('channels.deleted', 'posts', async ({ channelIds }) => void ran.push(`posts of ${channelIds.join(',')}`));
+  events.attach(async () => {});
+  await events.emit('account.closed', { accountId: 'a1' });
+  t.same(ran, ['cache a1', 'posts a1'], 'emitted: done in process');
+  const [consumer, ...others] = events.consumers;
+  t.same(others, []);
+  t.match(consumer, { consumer: 'posts', queue: 'events.posts', events: ['account.closed', 'channels.deleted'] });
+  await consumer!.handle('channels.deleted', { channelIds: ['c1', 'c2'] }, uow);
+  t.same(ran, ['cache a1', 'posts a1', 'posts of c1,c2'], "and its job's handler does it again");
+  t.ok(events.publishes('account.closed'), 'a deletion publishes the event: its job is enqueued');
+  t.notOk(events.publishes('post.deleted'), 'an event nobody consumes durably enqueues nothing');
+});
+
+t.test("a clean-up that fails in process is left to its job (reported, not thrown); other listeners' failures still throw", async (t) => {
+  const events = new DomainEvents();
+  const down = new ServiceUnavailable('notifications', 'unreachable', 5);
+  const ran: string[] = [];
+  events.cleanUp('post.deleted', 'notifications', async () => {
+    ran.push('notifications');
+    throw down;
+  });
+  events.on('post.deleted', () => void ran.push('cache'));
+  const deferred: unknown[][] = [];
+  events.onDeferred((event, consumer, error) => void deferred.push([event, consumer, error]));
+  events.attach(async () => {});
+  await t.resolves(events.emit('post.deleted', { postId: 'p1', authorId: 'a1', channelId: null }), 'the deletion answers as done');
+  t.same(ran, ['notifications', 'cache'], 'every listener ran');
+  t.same(deferred, [['post.deleted', 'notifications', down]], 'the failure is reported with its event and consuming domain');
+
+  const failing = new Error('cache failure');
+  events.on('post.deleted', () => {
+    throw failing;
+  });
+  await t.rejects(events.emit('post.deleted', { postId: 'p2', authorId: 'a1', channelId: null }), failing, 'a listener without a job: thrown as before');
+  t.equal(deferred.length, 2, 'the clean-up was reported again');
+});
+
+t.test('without a job queue, nothing would redo a clean-up: its failure is thrown', async (t) => {
+  const events = new DomainEvents();
+  const down = new ServiceUnavailable('notifications', 'unreachable', 5);
+  events.cleanUp('post.deleted', 'notifications', async () => {
+    throw down;
+  });
+  const deferred: unknown[] = [];
+  events.onDeferred((...args) => void deferred.push(args));
+  events.withoutQueue();
+  await t.rejects(events.emit('post.deleted', { postId: 'p1', authorId: 'a1', channelId: null }), down);
+  t.same(deferred, []);
+  t.notOk(events.publishes('post.deleted'), 'and a deletion enqueues nothing');
+});
+
+t.test('publishing: a deletion and its clean-ups\' jobs in one unit of work; alone when nothing is enqueued', async (t) => {
+  const events = new DomainEvents();
+  events.cleanUp('account.closed', 'posts', async () => {});
+  events.cleanUp('account.closed', 'social', async () => {});
+  const sent: unknown[][] = [];
+  events.attach(async (into, queue, job) => void sent.push([into, queue, job]));
+  const steps: unknown[] = [];
+  const begin = async <T>(work: (into: typeof uow) => Promise<T>) => {
+    steps.push('begin');
+    const result = await work(uow);
+    steps.push('commit');
+    return result;
+  };
+  const done = await publishing(
+    events,
+    'account.closed',
+    async (into) => {
+      steps.push(['write', into]);
+      return { kind: 'done' as const };
+    },
+    (outcome) => (outcome.kind === 'done' ? { accountId: 'a1' } : null),
+    begin,
+  );
+  t.same(done, { kind: 'done' }, 'what the write returned');
+  t.same(steps, ['begin', ['write', uow], 'commit'], 'the write ran in the unit of work begun for it');
+  t.same(sent, [
+    [uow, 'events.posts', { event: 'account.closed', payload: { accountId: 'a1' } }],
+    [uow, 'events.social', { event: 'account.closed', payload: { accountId: 'a1' } }],
+  ], 'one job per consuming domain, in the same unit of work, before it commits');
+
+  sent.length = 0;
+  steps.length = 0;
+  await publishing(events, 'account.closed', async (into) => void steps.push(['write', into]), () => null, begin);
+  t.same(sent, [], 'a write that deleted nothing enqueues nothing');
+
+  steps.length = 0;
+  const quiet = new DomainEvents();
+  quiet.attach(async () => {});
+  await publishing(quiet, 'account.closed', async (into) => void steps.push(['write', into]), () => ({ accountId: 'a1' }), begin);
+  t.same(steps, [['write', undefined]], 'an event with no durable consumer: the write alone, without a transaction');
+  steps.length = 0;
+  await publishing(undefined, 'account.closed', async (into) => void steps.push(['write', into]), () => ({ accountId: 'a1' }), begin);
+  t.same(steps, [['write', undefined]], 'and without domain events at all');
 });

@@ -1,10 +1,10 @@
 // Domain events: how a domain tells the others that something happened without knowing who
-// cares (accounts do not know that posts exist). Two kinds of delivery:
+// cares (accounts do not know that posts exist). Three kinds of delivery:
 //
-// - In-process (`on` / `emit`), for synchronous clean-ups that must be done before the request
-//   answers (account.closed, channels.deleted). Listeners are wired by the composition root and
-//   awaited in order, so the effects are done when `emit` returns; a failing listener does not
-//   stop the others, and `emit` then throws all their errors at once.
+// - In-process (`on` / `emit`), for what must be done before the request answers (evicting
+//   this instance's caches). Listeners are wired by the composition root and awaited in order,
+//   so the effects are done when `emit` returns; a failing listener does not stop the others, and
+//   `emit` then throws all their errors at once.
 // - Durable (`consume` / `publish`), a transactional outbox on the job queue: `publish` enqueues,
 //   in the unit of work of the write that causes the event, one job per durable consumer of it.
 //   The jobs exist once that write commits and never if it rolls back; a worker runs each
@@ -12,6 +12,13 @@
 //   backoff until it succeeds or ends in the dead letters. Handlers must therefore be idempotent
 //   (a job repeated after a crash must have its effect once), and payloads must be JSON-safe
 //   (a time is an ISO string, not a Date): they travel as the job's data.
+// - Both, for clean-ups (`cleanUp`): what a deletion leaves in other domains (account.closed,
+//   channels.deleted, post.deleted, message.deleted). The deleting write publishes the event in
+//   its unit of work, then emits it once committed: the clean-up is done before the request
+//   answers, and its job does it again (a no-op, since clean-ups are idempotent) or for the
+//   first time when the process died in between or the in-process attempt failed (the consuming
+//   domain served apart, and down). Such a failure is then reported (`onDeferred`), not thrown:
+//   the deletion is done, and so will its clean-up be.
 import { ServiceUnavailable } from './errors.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 
@@ -56,8 +63,17 @@ export function eventQueue(consumer: string): string {
   return `events.${consumer}`;
 }
 
+/** An in-process listener; `consumer`, for a clean-up's, whose job does it again (see `cleanUp`). */
+interface Listener {
+  listener: DomainEventListener<never>;
+  consumer?: string;
+}
+
+/** Told of a clean-up that failed in process and is left to its job: the event, the consuming domain, the error. */
+export type DeferredCleanUp = (event: DomainEventName, consumer: string, error: unknown) => void;
+
 export class DomainEvents {
-  readonly #listeners = new Map<DomainEventName, DomainEventListener<never>[]>();
+  readonly #listeners = new Map<DomainEventName, Listener[]>();
   /** By consuming domain, then by event. */
   readonly #durable = new Map<string, Map<DomainEventName, DurableHandler<never>>>();
   /** By consuming domain, then by event: which publications concern it (all, when absent). */
@@ -67,20 +83,44 @@ export class DomainEvents {
    * started without a job queue (see `withoutQueue`).
    */
   #enqueue: Enqueue | null | undefined;
+  #onDeferred: DeferredCleanUp | undefined;
 
   on<K extends DomainEventName>(name: K, listener: DomainEventListener<K>): void {
+    this.#listen(name, { listener: listener as DomainEventListener<never> });
+  }
+
+  #listen(name: DomainEventName, listener: Listener): void {
     const list = this.#listeners.get(name) ?? [];
-    list.push(listener as DomainEventListener<never>);
+    list.push(listener);
     this.#listeners.set(name, list);
   }
 
+  /**
+   * `consumer` (a domain) cleans up after `name` (a deletion elsewhere) twice over: in process,
+   * when the deleting write has committed and `emit`s it, so that the request answers with it
+   * done; and durably, a job of its queue that the write enqueued with itself (`publish`), which
+   * does it again, or for the first time when the process died before, or the in-process attempt
+   * failed. `cleanUp` must therefore be idempotent, and an event consumed so must be published in
+   * its write's unit of work before it is emitted.
+   */
+  cleanUp<K extends DomainEventName>(name: K, consumer: string, cleanUp: (payload: DomainEventMap[K]) => Promise<void>): void {
+    this.consume(name, consumer, (payload) => cleanUp(payload));
+    this.#listen(name, { listener: cleanUp as DomainEventListener<never>, consumer });
+  }
+
+  /**
+   * Runs the in-process listeners of `name`, in the order they were added. A clean-up that fails
+   * is reported to `onDeferred` when its job exists (a job queue is attached); any other failure
+   * is thrown, after every listener has run.
+   */
   async emit<K extends DomainEventName>(name: K, payload: DomainEventMap[K]): Promise<void> {
     const failures: unknown[] = [];
-    for (const listener of this.#listeners.get(name) ?? []) {
+    for (const { listener, consumer } of this.#listeners.get(name) ?? []) {
       try {
         await (listener as DomainEventListener<K>)(payload);
       } catch (error) {
-        failures.push(error);
+        if (consumer !== undefined && typeof this.#enqueue === 'function') this.#onDeferred?.(name, consumer, error);
+        else failures.push(error);
       }
     }
     // A listener whose domain is unreachable (served apart, and down) fails the emitter's request
@@ -130,6 +170,11 @@ export class DomainEvents {
     return this.#enqueue !== null && this.#concerned(name, payload).length > 0;
   }
 
+  /** Whether publishing `name` may enqueue anything (it has durable consumers, and there is a job queue). */
+  publishes(name: DomainEventName): boolean {
+    return this.#enqueue !== null && [...this.#durable.values()].some((handlers) => handlers.has(name));
+  }
+
   /**
    * Enqueues `name` for each of its durable consumers, in `uow`: the unit of work of the write
    * that caused it, so that the jobs commit (or roll back) with that write.
@@ -147,6 +192,11 @@ export class DomainEvents {
   /** From now on `publish` enqueues through `enqueue` (the job queue, once started). */
   attach(enqueue: Enqueue): void {
     this.#enqueue = enqueue;
+  }
+
+  /** Where clean-ups that failed in process, and are left to their jobs, are reported (the log). */
+  onDeferred(report: DeferredCleanUp): void {
+    this.#onDeferred = report;
   }
 
   /** This process has no job queue: `publish` enqueues nothing (tests that do not need the consumers). */
@@ -167,4 +217,26 @@ export class DomainEvents {
       },
     }));
   }
+}
+
+/**
+ * Runs `write` and publishes the event `eventOf` finds in its result (none: null) in the same
+ * unit of work, which `begin` opens, when `name` may enqueue anything; otherwise `write` runs alone
+ * (`uow` undefined: a single statement needs no transaction). For a deletion, whose clean-ups'
+ * jobs must commit with it (`DomainEvents.cleanUp`); the caller emits the event once this returns.
+ */
+export async function publishing<K extends DomainEventName, T>(
+  events: DomainEvents | undefined,
+  name: K,
+  write: (uow: UnitOfWork | undefined) => Promise<T>,
+  eventOf: (result: T) => DomainEventMap[K] | null,
+  begin: (work: (uow: UnitOfWork) => Promise<T>) => Promise<T>,
+): Promise<T> {
+  if (!events?.publishes(name)) return write(undefined);
+  return begin(async (uow) => {
+    const result = await write(uow);
+    const event = eventOf(result);
+    if (event) await events.publish(name, event, uow);
+    return result;
+  });
 }
