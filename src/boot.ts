@@ -16,6 +16,7 @@ import { openDatabase, type Orm } from './persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './persistence/embedded-postgres.ts';
 import type { InvalidationListener } from './persistence/invalidations.ts';
 import { createServer, type Services } from './server.ts';
+import { eventQueue } from './services/events.ts';
 
 export interface BootOptions {
   /** Fastify's logger options (e.g. loggerOptions(...) with a stream of the caller's). */
@@ -206,6 +207,11 @@ export function boot(config: Config, options: BootOptions): Booting {
         metrics.jobs.watchBacklog(() => started.backlog());
         // Durable events enqueue in the writer's unit of work, through this queue.
         server.events.attach((uow, name, job) => started.send(uow, name, { ...job }).then(() => undefined));
+        // A deletion's clean-up that failed in process (its domain served apart, and down) is
+        // left to the job the deletion enqueued with itself: the request answers as done.
+        server.events.onDeferred((event, consumer, error) =>
+          jobLog.warn({ err: error, event, consumer, queue: eventQueue(consumer) }, 'a clean-up failed in process; its job will do it'),
+        );
         check();
         if (worker) {
           // The home timelines' fan-out (src/services/timelines/): passes over new posts,

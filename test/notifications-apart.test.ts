@@ -4,7 +4,8 @@
 // list, group, mark read and dismiss through the instance, with the statuses and bodies of the
 // public API; the live stream reads its notifications from the domain server. A keyed write is
 // made once; calls are counted; stopping the domain server gives prompt 503s with Retry-After
-// (other domains keep serving, events wait in the queue), which end by themselves when it returns.
+// (other domains keep serving, events wait in the queue, and so do the clean-ups of deletions,
+// which answer as done), which end by themselves when it returns.
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { unwrap } from 'agora-sdk';
@@ -120,7 +121,12 @@ t.test('outbound calls are counted and timed per operation; the domain server co
   });
 });
 
-t.test('the domain server stops: 503 with Retry-After, the rest served, events wait; it returns: served again, events delivered once', async (t) => {
+t.test('the domain server stops: 503 with Retry-After, the rest served, events and clean-ups wait; it returns: served again, events delivered once, clean-ups done', async (t) => {
+  // A post that mentions Bob, notified before the outage; deleted during it.
+  const mentioned = await unwrap(cyd.client.POST('/posts', { body: { text: `soon deleted, @${bob.account.handle}` } }));
+  const aboutPost = async () => (await api.sql('select count(*)::int as n from notifications.notification where post_id = $1', [mentioned.id]))[0]!.n;
+  await waitFor(async () => (await aboutPost()) === 1);
+  t.equal(await aboutPost(), 1, 'the mention was made before the outage');
   await server.stop();
   await checkOutage(t, apart, api, { method: 'GET', path: '/v1/notifications', token: bob.token, operation: 'list' });
   const marker = await api.raw('PUT', '/v1/notifications/marker', {
@@ -133,13 +139,21 @@ t.test('the domain server stops: 503 with Retry-After, the rest served, events w
   const eve = await api.signUp();
   const during = await eve.client.POST('/friend-requests', { body: { accountId: bob.account.id } });
   t.equal(during.response.status, 201, 'other domains keep serving');
-  // A deletion whose clean-up in the domain server cannot run: 503 with Retry-After, not a 500
-  // (the post is gone already; the notifications about it stay).
-  const post = await unwrap(eve.client.POST('/posts', { body: { text: 'posted during the outage' } }));
-  const deleted = await api.raw('DELETE', `/v1/posts/${post.id}`, { headers: { authorization: `Bearer ${eve.token}` } });
-  t.equal(deleted.status, 503, "a deletion whose notifications' clean-up cannot reach the domain server");
-  t.equal(deleted.json.type, 'urn:agora:problem:service-unavailable');
-  t.match(deleted.headers.get('retry-after'), /^\d+$/);
+  // A deletion whose clean-up in the domain server cannot run now is done all the same: its
+  // clean-up's job, enqueued with it, waits in the queue like the events' jobs.
+  const deleted = await api.raw('DELETE', `/v1/posts/${mentioned.id}`, { headers: { authorization: `Bearer ${cyd.token}` } });
+  t.equal(deleted.status, 204, "a deletion whose notifications' clean-up cannot reach the domain server is done");
+  t.equal((await api.sql('select count(*)::int as n from posts.post where id = $1', [mentioned.id]))[0]!.n, 0, 'the post is gone');
+  t.equal(await aboutPost(), 1, 'the notification about it stays while the domain server is down');
+  t.ok(
+    api.logs.some((l) => l.msg === 'a clean-up failed in process; its job will do it' && l.event === 'post.deleted' && l.consumer === 'notifications'),
+    'the failed clean-up is logged',
+  );
+  const cleanUp = () => api.sql<{ id: string; state: string }>(
+    `select id, state from pgboss.job where name = 'events.notifications' and data->>'event' = 'post.deleted' and data->'payload'->>'postId' = $1`,
+    [mentioned.id],
+  );
+  t.equal((await cleanUp()).length, 1, "the clean-up's job was enqueued with the deletion");
   const job = () => api.sql<{ id: string; state: string; retry_count: number }>(
     `select id, state, retry_count from pgboss.job where name = 'events.notifications' and data->'payload'->>'requestId' = $1`,
     [during.data!.id],
@@ -160,6 +174,12 @@ t.test('the domain server stops: 503 with Retry-After, the rest served, events w
   t.ok(delivered, 'the event of the outage was consumed once the domain server was back');
   t.equal((await api.sql('select count(*)::int as n from notifications.notification where friend_request_id = $1', [during.data!.id]))[0]!.n, 1, 'once');
   t.match(await job(), [{ state: 'completed' }]);
+  // The clean-up's job, failed while the server was down (or not yet run), made due in the same way.
+  await api.sql(`update pgboss.job set start_after = now() where name = 'events.notifications' and data->>'event' = 'post.deleted' and state in ('created', 'retry')`);
+  await api.sql(`select pg_notify('pgboss_' || left(encode(sha224('pgboss'::bytea), 'hex'), 24), 'events.notifications')`);
+  await waitFor(async () => (await aboutPost()) === 0);
+  t.equal(await aboutPost(), 0, 'the notification about the deleted post is gone once the domain server is back');
+  t.match(await waitFor(async () => ((await cleanUp())[0]?.state === 'completed' ? cleanUp() : undefined)), [{ state: 'completed' }], "the clean-up's job completed");
 });
 
 t.test('closing an account: the instance tells the domain server to forget it', async (t) => {

@@ -28,6 +28,6 @@ export const channels = defineDomain({
     stub: (client) => ({ channels: channelsStub(client) }),
   },
   subscribe: (events, { channels }) => {
-    events.on('account.closed', ({ accountId }) => channels.forgetAccount(accountId));
+    events.cleanUp('account.closed', 'channels', ({ accountId }) => channels.forgetAccount(accountId));
   },
 });

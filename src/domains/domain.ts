@@ -83,9 +83,9 @@ export interface Domain<Name extends string = string, S extends object = object,
   /** The operations it serves, over its own services and those it needs. */
   handlers?(services: S & N): DomainHandlers;
   /**
-   * Reacts to other domains' events, after every domain is built: in-process listeners (`on`), and
+   * Reacts to other domains' events, after every domain is built: in-process listeners (`on`),
    * durable consumers (`consume(event, <its name>, …)`, jobs of its queue `events.<its name>`,
-   * which a migration creates).
+   * which a migration creates), and clean-ups after deletions, which are both (`cleanUp`).
    */
   subscribe?(events: DomainEvents, services: S & N): void;
 }

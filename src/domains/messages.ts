@@ -28,6 +28,6 @@ export const messages = defineDomain({
   },
   subscribe: (events, { messages }) => {
     // Closing an account keeps its messages: it stays in its conversations, shown as closed.
-    events.on('account.closed', ({ accountId }) => messages.forgetAccount(accountId));
+    events.cleanUp('account.closed', 'messages', ({ accountId }) => messages.forgetAccount(accountId));
   },
 });

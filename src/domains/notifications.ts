@@ -38,10 +38,12 @@ export const notifications = defineDomain({
     events.consume('friendRequest.accepted', 'notifications', (e, uow) => notifications.onFriendRequestAccepted(e, uow));
     events.consume('post.published', 'notifications', (e, uow) => notifications.onPostPublished(e, uow), { when: concernsNotifications });
     events.consume('message.sent', 'notifications', (e, uow) => notifications.onMessageSent(e, uow));
-    // In-process: clean-ups done before the closing or deleting request answers.
-    events.on('account.closed', ({ accountId }) => notifications.forgetAccount(accountId));
-    events.on('channels.deleted', ({ channelIds }) => notifications.forgetChannels(channelIds));
-    events.on('post.deleted', ({ postId }) => notifications.forgetPosts([postId]));
-    events.on('message.deleted', (event) => notifications.onMessageDeleted(event));
+    // Clean-ups: done before the closing or deleting request answers, and again by a job of the
+    // same queue, which the deletion enqueued with itself (so they are done even if this process
+    // dies first, or the domain server is down then).
+    events.cleanUp('account.closed', 'notifications', ({ accountId }) => notifications.forgetAccount(accountId));
+    events.cleanUp('channels.deleted', 'notifications', ({ channelIds }) => notifications.forgetChannels(channelIds));
+    events.cleanUp('post.deleted', 'notifications', ({ postId }) => notifications.forgetPosts([postId]));
+    events.cleanUp('message.deleted', 'notifications', (event) => notifications.onMessageDeleted(event));
   },
 });

@@ -36,7 +36,7 @@ export const posts = defineDomain({
     stub: (client) => ({ posts: postsStub(client) }),
   },
   subscribe: (events, { posts }) => {
-    events.on('account.closed', ({ accountId }) => posts.forgetAuthor(accountId));
-    events.on('channels.deleted', ({ channelIds }) => posts.forgetChannels(channelIds));
+    events.cleanUp('account.closed', 'posts', ({ accountId }) => posts.forgetAuthor(accountId));
+    events.cleanUp('channels.deleted', 'posts', ({ channelIds }) => posts.forgetChannels(channelIds));
   },
 });

@@ -24,6 +24,6 @@ export const social = defineDomain({
     stub: (client) => ({ social: socialStub(client) }),
   },
   subscribe: (events, { social }) => {
-    events.on('account.closed', ({ accountId }) => social.forgetAccount(accountId));
+    events.cleanUp('account.closed', 'social', ({ accountId }) => social.forgetAccount(accountId));
   },
 });

@@ -48,6 +48,6 @@ export const timelines = defineDomain({
   subscribe: (events, { timelines }) => {
     // Durable: a job of the `events.timelines` queue (created by Migration20261202110000).
     events.consume('friendRequest.accepted', 'timelines', (e, uow) => timelines.onFriendRequestAccepted(e, uow));
-    events.on('account.closed', ({ accountId }) => timelines.forgetAccount(accountId));
+    events.cleanUp('account.closed', 'timelines', ({ accountId }) => timelines.forgetAccount(accountId));
   },
 });

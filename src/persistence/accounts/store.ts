@@ -193,9 +193,17 @@ export class AccountsStore {
     );
   }
 
-  /** Deletes the account (and, by cascade, its sessions) if it still has `expectedVersion`. */
-  async deleteAccount(id: string, expectedVersion: number | undefined): Promise<WriteOutcome<null>> {
-    return conditionalWrite(this.#db, { table: 'accounts.account', id, expectedVersion, statement: 'delete from accounts.account' });
+  /**
+   * Deletes the account (and, by cascade, its sessions) if it still has `expectedVersion`, on
+   * `uow` when given (with the jobs of the clean-ups it causes).
+   */
+  async deleteAccount(id: string, expectedVersion: number | undefined, uow?: UnitOfWork): Promise<WriteOutcome<null>> {
+    return conditionalWrite(uow ?? this.#db, { table: 'accounts.account', id, expectedVersion, statement: 'delete from accounts.account' });
+  }
+
+  /** Runs `work` in a transaction: for a write and the events it publishes (a job each), which must commit together. */
+  unitOfWork<T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+    return this.#db.transaction(work);
   }
 
   async insertSession(row: SessionRow & { tokenHash: string }, uow?: UnitOfWork): Promise<void> {

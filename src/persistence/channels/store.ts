@@ -139,9 +139,17 @@ export class ChannelsStore {
     );
   }
 
-  /** Deletes the channel (and, by cascade, its memberships) if it still has `expectedVersion`. */
-  async deleteChannel(id: string, expectedVersion: number | undefined): Promise<WriteOutcome<null>> {
-    return conditionalWrite(this.#db, { table: 'channels.channel', id, expectedVersion, statement: 'delete from channels.channel' });
+  /**
+   * Deletes the channel (and, by cascade, its memberships) if it still has `expectedVersion`, on
+   * `uow` when given (with the jobs of the clean-ups it causes).
+   */
+  async deleteChannel(id: string, expectedVersion: number | undefined, uow?: UnitOfWork): Promise<WriteOutcome<null>> {
+    return conditionalWrite(uow ?? this.#db, { table: 'channels.channel', id, expectedVersion, statement: 'delete from channels.channel' });
+  }
+
+  /** Runs `work` in a transaction: for a write and the events it publishes (a job each), which must commit together. */
+  unitOfWork<T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+    return this.#db.transaction(work);
   }
 
   /** Inserts a membership, or returns the one that already exists. */
@@ -201,9 +209,12 @@ export class ChannelsStore {
     return deleted.length > 0;
   }
 
-  /** Deletes the channels an account owns and its memberships elsewhere; returns the deleted channels' ids. */
-  async deleteAccountChannels(accountId: string): Promise<string[]> {
-    return this.#db.transaction(async (tx) => {
+  /**
+   * Deletes the channels an account owns and its memberships elsewhere, in `uow` (with the jobs
+   * of the clean-ups it causes) or a transaction of its own; returns the deleted channels' ids.
+   */
+  async deleteAccountChannels(accountId: string, uow?: UnitOfWork): Promise<string[]> {
+    return joinOrBegin(this.#db, uow, async (tx) => {
       const owned = await tx.query('delete from channels.channel where owner_id = $1 returning id', [accountId]);
       await tx.query('delete from channels.membership where account_id = $1', [accountId]);
       return owned.map((c) => c.id as string);

@@ -274,10 +274,10 @@ export class MessagesStore {
   /**
    * Deletes the message; null when there was none. Otherwise, in the same statement, each other
    * participant's successor of it: the oldest message after it that they did not write, and its
-   * author (null when there is none).
+   * author (null when there is none). On `uow` when given (with the jobs of the clean-ups it causes).
    */
-  async deleteMessage(conversationId: string, messageId: string, authorId: string): Promise<MessageSuccessor[] | null> {
-    const rows = await this.#db.query(
+  async deleteMessage(conversationId: string, messageId: string, authorId: string, uow?: UnitOfWork): Promise<MessageSuccessor[] | null> {
+    const rows = await (uow ?? this.#db).query(
       `with gone as (
          delete from messages.message where id = $1 and conversation_id = $2 returning id
        )

@@ -172,8 +172,9 @@ export class PostsStore {
     return row ? fromRecord(row) : null;
   }
 
-  async delete(id: string, expectedVersion: number | undefined): Promise<WriteOutcome<null>> {
-    return conditionalWrite(this.#db, { table: 'posts.post', id, expectedVersion, statement: 'delete from posts.post' });
+  /** Deletes the post if it still has `expectedVersion`, on `uow` when given (with the jobs of the clean-ups it causes). */
+  async delete(id: string, expectedVersion: number | undefined, uow?: UnitOfWork): Promise<WriteOutcome<null>> {
+    return conditionalWrite(uow ?? this.#db, { table: 'posts.post', id, expectedVersion, statement: 'delete from posts.post' });
   }
 
   async deleteByAuthor(authorId: string): Promise<number> {

@@ -3,7 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { AccountsStore } from '../../persistence/accounts/index.ts';
 import { InvalidatedCache, noCaching, type Caching } from '../cache.ts';
 import { Conflict, Forbidden, NotFound, PreconditionFailed } from '../errors.ts';
-import type { DomainEvents } from '../events.ts';
+import { publishing, type DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { Account, AccountSummary, AccountsSettings, Caller, ListAccountsRequest, NewAccount, ProfilePatch } from './model.ts';
 import { hashPassword } from './passwords.ts';
@@ -150,11 +150,19 @@ export class AccountsDirectory implements AccountsService {
 
   /**
    * Closes the caller's own account; its sessions go with it, and `account.closed` tells the
-   * other domains to remove what was the account's before this returns.
+   * other domains to remove what was the account's before this returns (and again in the jobs
+   * enqueued with the deletion: see `DomainEvents.cleanUp`).
    */
   async close(caller: Caller, accountId: string, expectedVersion: number | undefined): Promise<void> {
     await this.#assertOwner(caller, accountId);
-    const outcome = await this.#store.deleteAccount(accountId, expectedVersion);
+    // The deletion and its clean-ups' jobs commit together; the clean-ups are also done now.
+    const outcome = await publishing(
+      this.#events,
+      'account.closed',
+      (uow) => this.#store.deleteAccount(accountId, expectedVersion, uow),
+      (outcome) => (outcome.kind === 'done' ? { accountId } : null),
+      (work) => this.#store.unitOfWork(work),
+    );
     this.#summaries.evict([accountId]);
     if (outcome.kind === 'not-found') throw new NotFound('account');
     if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);

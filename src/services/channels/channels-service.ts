@@ -6,7 +6,7 @@ import type { ChannelRow, ChannelsStore, MembershipRow } from '../../persistence
 import type { AccountsService, Caller } from '../accounts/index.ts';
 import { InvalidatedCache, noCaching, stringBytes, type Caching, type InvalidationSource } from '../cache.ts';
 import { Conflict, Forbidden, NotFound, PreconditionFailed } from '../errors.ts';
-import type { DomainEvents } from '../events.ts';
+import { publishing, type DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { Channel, ChannelAccess, ChannelPatch, ChannelsSettings, ListRequest, Member, NewChannel } from './model.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
@@ -156,7 +156,14 @@ export class ChannelsDirectory implements ChannelsService {
   /** Deletes the caller's own channel; its memberships go with it and its posts are removed. */
   async delete(caller: Caller, channelId: string, expectedVersion: number | undefined): Promise<void> {
     await this.#ownerAccess(caller, channelId, 'only the owner may delete a channel');
-    const outcome = await this.#store.deleteChannel(channelId, expectedVersion);
+    // The deletion and its clean-ups' jobs commit together; the clean-ups are also done now.
+    const outcome = await publishing(
+      this.#events,
+      'channels.deleted',
+      (uow) => this.#store.deleteChannel(channelId, expectedVersion, uow),
+      (outcome) => (outcome.kind === 'done' ? { channelIds: [channelId] } : null),
+      (work) => this.#store.unitOfWork(work),
+    );
     this.#channels.evict([channelId]);
     if (outcome.kind === 'not-found') throw new NotFound('channel');
     if (outcome.kind === 'stale') throw new PreconditionFailed(outcome.currentVersion);
@@ -243,7 +250,14 @@ export class ChannelsDirectory implements ChannelsService {
 
   /** Deletes a closed account's channels (their posts go through `channels.deleted`) and memberships. */
   async forgetAccount(accountId: string): Promise<void> {
-    const deleted = await this.#store.deleteAccountChannels(accountId);
+    // Itself a clean-up (of account.closed), run again by its job: the second run deletes nothing.
+    const deleted = await publishing(
+      this.#events,
+      'channels.deleted',
+      (uow) => this.#store.deleteAccountChannels(accountId, uow),
+      (ids) => (ids.length > 0 ? { channelIds: ids } : null),
+      (work) => this.#store.unitOfWork(work),
+    );
     this.#channels.evict(deleted);
     if (deleted.length > 0) await this.#invalidations.sync();
     if (deleted.length > 0) await this.#events?.emit('channels.deleted', { channelIds: deleted });

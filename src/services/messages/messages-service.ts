@@ -8,7 +8,7 @@ import type { ConversationRow, MarkerRow, MessageRow, MessagesStore, Participant
 import type { UnitOfWork } from '../../persistence/sql.ts';
 import type { AccountsService, AccountSummary, Caller } from '../accounts/index.ts';
 import { Forbidden, InvalidInput, NotFound, PreconditionFailed } from '../errors.ts';
-import type { DomainEvents } from '../events.ts';
+import { publishing, type DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { SocialService } from '../social/index.ts';
 import {
@@ -193,10 +193,18 @@ export class DirectMessages implements MessagesService {
     const row = await this.#store.findMessage(conversationId, messageId);
     if (!row) throw new NotFound('message');
     if (row.authorId !== caller.accountId) throw new Forbidden('only its author may delete a message');
-    const successors = await this.#store.deleteMessage(conversationId, messageId, row.authorId);
+    const about = { conversationId, messageId, authorId: row.authorId };
+    // The deletion and its clean-ups' jobs commit together.
+    const successors = await publishing(
+      this.#events,
+      'message.deleted',
+      (uow) => this.#store.deleteMessage(conversationId, messageId, row.authorId, uow),
+      (successors) => (successors ? { ...about, successors } : null),
+      (work) => this.#store.unitOfWork(undefined, work),
+    );
     if (!successors) throw new NotFound('message');
     // Before the deletion answers: a notice naming the message names the next one, or goes.
-    await this.#events?.emit('message.deleted', { conversationId, messageId, authorId: row.authorId, successors });
+    await this.#events?.emit('message.deleted', { ...about, successors });
   }
 
   async marker(caller: Caller, conversationId: string): Promise<Marker> {

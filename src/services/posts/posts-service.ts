@@ -10,7 +10,7 @@ import type { AccountsService, Caller } from '../accounts/index.ts';
 import { noCaching, type Caching } from '../cache.ts';
 import type { ChannelAccess, ChannelsService } from '../channels/index.ts';
 import { Forbidden, InvalidInput, NotFound, PreconditionFailed } from '../errors.ts';
-import type { DomainEvents } from '../events.ts';
+import { publishing, type DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import { parseBetween } from './between.ts';
 import { KeptPosts } from './kept.ts';
@@ -119,11 +119,19 @@ export class PostsArchive implements PostsService {
   async remove(caller: Caller, postId: string, expectedVersion: number | undefined): Promise<void> {
     const { row, channel } = await this.#visible(caller, postId);
     if (row.authorId !== caller.accountId && !channel?.owner) throw new Forbidden('only the author or the channel owner may delete a post');
-    const outcome = await this.#store.delete(postId, expectedVersion);
+    const deleted = { postId: row.id, authorId: row.authorId, channelId: row.channelId };
+    // The deletion and its clean-ups' jobs commit together; the clean-ups are also done now.
+    const outcome = await publishing(
+      this.#events,
+      'post.deleted',
+      (uow) => this.#store.delete(postId, expectedVersion, uow),
+      (outcome) => (outcome.kind === 'done' ? deleted : null),
+      (work) => this.#store.unitOfWork(undefined, work),
+    );
     if (outcome.kind === 'not-found') throw this.#gone(postId);
     if (outcome.kind === 'stale') throw this.#stale(postId, outcome.currentVersion);
     await this.#changed(row);
-    await this.#events?.emit('post.deleted', { postId: row.id, authorId: row.authorId, channelId: row.channelId });
+    await this.#events?.emit('post.deleted', deleted);
   }
 
   async permissions(caller: Caller | null, postId: string): Promise<{ update: boolean; delete: boolean }> {
