@@ -21,6 +21,7 @@ import {
   InvalidInput,
   NotFound,
   PreconditionFailed,
+  ServiceUnavailable,
   SignInRequired,
   Unauthenticated,
 } from '../src/services/errors.ts';
@@ -93,6 +94,21 @@ t.test('service errors cross the wire as themselves', async (t) => {
     t.same({ ...back, message: back!.message }, { ...error, message: error.message }, `${error.kind}: message and fields`);
   }
   t.equal(decodeError({ kind: 'something-new', message: 'x' }), undefined, 'an unknown kind is no service error');
+});
+
+t.test("a domain that a domain server calls in turn is unavailable: a 503 naming it, raised again as that domain's unavailability", async (t) => {
+  const down = new ServiceUnavailable('messages', 'unreachable', 5);
+  const { status, body } = encodeError(down);
+  t.equal(status, 503, 'not a 4xx: its caller must not take it for a domain error, nor answer 500');
+  t.same(body, { kind: 'service-unavailable', message: down.message, retryAfterSeconds: 5, target: 'messages' });
+  const back = decodeError(JSON.parse(JSON.stringify(body)));
+  t.ok(back instanceof ServiceUnavailable);
+  t.match(back, { target: 'messages', retryAfterSeconds: 5, message: down.message });
+  t.equal(
+    decodeError({ kind: 'service-unavailable', message: 'the database is unreachable' }),
+    undefined,
+    "without a target (the domain server's own database): left to the caller, which takes it as the domain server's unavailability",
+  );
 });
 
 t.test('internal idempotency keys', async (t) => {

@@ -315,7 +315,7 @@ export interface components {
         };
         ServiceError: {
             /** @enum {string} */
-            kind: "not-found" | "forbidden" | "conflict" | "invalid-input" | "precondition-failed" | "unauthenticated" | "sign-in-required" | "invalid-credentials" | "idempotency-key-in-flight" | "idempotency-key-reused" | "bad-call";
+            kind: "not-found" | "forbidden" | "conflict" | "invalid-input" | "precondition-failed" | "unauthenticated" | "sign-in-required" | "invalid-credentials" | "idempotency-key-in-flight" | "idempotency-key-reused" | "bad-call" | "service-unavailable";
             message: string;
             field?: string;
             errors?: {
@@ -324,12 +324,29 @@ export interface components {
             }[];
             currentVersion?: number;
             retryAfterSeconds?: number;
+            /** @description For `service-unavailable`, the domain that did not answer (one this domain server calls in turn). */
+            target?: string;
         };
     };
     responses: {
         /** @description A domain error, as the service raised it. */
         ServiceError: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ServiceError"];
+            };
+        };
+        /**
+         * @description The domain server cannot serve now: its database is unreachable (`kind`
+         *     `service-unavailable`, no `target`), or a domain it calls in turn, served apart too, does
+         *     not answer (`target` names it). Its caller answers 503 as well, naming that domain.
+         */
+        Unavailable: {
+            headers: {
+                /** @description Seconds to wait before calling again. */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -376,6 +393,7 @@ export interface operations {
                     "application/json": components["schemas"]["Account"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -405,6 +423,7 @@ export interface operations {
                     "application/json": components["schemas"]["Account"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -437,6 +456,7 @@ export interface operations {
                     ][];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -469,6 +489,7 @@ export interface operations {
                     ][];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -496,6 +517,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -525,6 +547,7 @@ export interface operations {
                     "application/json": components["schemas"]["AccountPage"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -557,6 +580,7 @@ export interface operations {
                     "application/json": components["schemas"]["Account"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -586,6 +610,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -619,6 +644,7 @@ export interface operations {
                     };
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -652,6 +678,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignedIn"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -681,6 +708,7 @@ export interface operations {
                     "application/json": components["schemas"]["Caller"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -710,6 +738,7 @@ export interface operations {
                     "application/json": components["schemas"]["Account"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -737,6 +766,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -764,6 +794,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -792,6 +823,7 @@ export interface operations {
                     "application/json": number;
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };

@@ -325,7 +325,7 @@ export interface components {
         };
         ServiceError: {
             /** @enum {string} */
-            kind: "not-found" | "forbidden" | "conflict" | "invalid-input" | "precondition-failed" | "unauthenticated" | "sign-in-required" | "invalid-credentials" | "idempotency-key-in-flight" | "idempotency-key-reused" | "bad-call";
+            kind: "not-found" | "forbidden" | "conflict" | "invalid-input" | "precondition-failed" | "unauthenticated" | "sign-in-required" | "invalid-credentials" | "idempotency-key-in-flight" | "idempotency-key-reused" | "bad-call" | "service-unavailable";
             message: string;
             field?: string;
             errors?: {
@@ -334,12 +334,29 @@ export interface components {
             }[];
             currentVersion?: number;
             retryAfterSeconds?: number;
+            /** @description For `service-unavailable`, the domain that did not answer (one this domain server calls in turn). */
+            target?: string;
         };
     };
     responses: {
         /** @description A domain error, as the service raised it. */
         ServiceError: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ServiceError"];
+            };
+        };
+        /**
+         * @description The domain server cannot serve now: its database is unreachable (`kind`
+         *     `service-unavailable`, no `target`), or a domain it calls in turn, served apart too, does
+         *     not answer (`target` names it). Its caller answers 503 as well, naming that domain.
+         */
+        Unavailable: {
+            headers: {
+                /** @description Seconds to wait before calling again. */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -390,6 +407,7 @@ export interface operations {
                     };
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -420,6 +438,7 @@ export interface operations {
                     "application/json": components["schemas"]["Conversation"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -450,6 +469,7 @@ export interface operations {
                     "application/json": components["schemas"]["ConversationPage"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -481,6 +501,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessagePage"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -512,6 +533,7 @@ export interface operations {
                     "application/json": components["schemas"]["Message"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -546,6 +568,7 @@ export interface operations {
                     "application/json": components["schemas"]["Message"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -575,6 +598,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -605,6 +629,7 @@ export interface operations {
                     "application/json": components["schemas"]["Marker"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -637,6 +662,7 @@ export interface operations {
                     "application/json": components["schemas"]["Marker"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -669,6 +695,7 @@ export interface operations {
                     };
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -702,6 +729,7 @@ export interface operations {
                     };
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -729,6 +757,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -760,6 +789,7 @@ export interface operations {
                     "application/json": components["schemas"]["StreamBatch"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -789,6 +819,7 @@ export interface operations {
                     "application/json": components["schemas"]["StreamPosition"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };

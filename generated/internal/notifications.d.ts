@@ -385,7 +385,7 @@ export interface components {
         };
         ServiceError: {
             /** @enum {string} */
-            kind: "not-found" | "forbidden" | "conflict" | "invalid-input" | "precondition-failed" | "unauthenticated" | "sign-in-required" | "invalid-credentials" | "idempotency-key-in-flight" | "idempotency-key-reused" | "bad-call";
+            kind: "not-found" | "forbidden" | "conflict" | "invalid-input" | "precondition-failed" | "unauthenticated" | "sign-in-required" | "invalid-credentials" | "idempotency-key-in-flight" | "idempotency-key-reused" | "bad-call" | "service-unavailable";
             message: string;
             field?: string;
             errors?: {
@@ -394,12 +394,29 @@ export interface components {
             }[];
             currentVersion?: number;
             retryAfterSeconds?: number;
+            /** @description For `service-unavailable`, the domain that did not answer (one this domain server calls in turn). */
+            target?: string;
         };
     };
     responses: {
         /** @description A domain error, as the service raised it. */
         ServiceError: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ServiceError"];
+            };
+        };
+        /**
+         * @description The domain server cannot serve now: its database is unreachable (`kind`
+         *     `service-unavailable`, no `target`), or a domain it calls in turn, served apart too, does
+         *     not answer (`target` names it). Its caller answers 503 as well, naming that domain.
+         */
+        Unavailable: {
+            headers: {
+                /** @description Seconds to wait before calling again. */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -444,6 +461,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -474,6 +492,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -504,6 +523,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -534,6 +554,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -561,6 +582,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -588,6 +610,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -615,6 +638,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -642,6 +666,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -672,6 +697,7 @@ export interface operations {
                     "application/json": components["schemas"]["NotificationPage"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -702,6 +728,7 @@ export interface operations {
                     "application/json": components["schemas"]["NotificationGroupPage"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -731,6 +758,7 @@ export interface operations {
                     "application/json": components["schemas"]["Marker"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -762,6 +790,7 @@ export interface operations {
                     "application/json": components["schemas"]["Marker"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -790,6 +819,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -822,6 +852,7 @@ export interface operations {
                     };
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -853,6 +884,7 @@ export interface operations {
                     "application/json": components["schemas"]["StreamPage"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -882,6 +914,7 @@ export interface operations {
                     "application/json": components["schemas"]["StreamPosition"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };

@@ -247,7 +247,7 @@ export interface components {
         };
         ServiceError: {
             /** @enum {string} */
-            kind: "not-found" | "forbidden" | "conflict" | "invalid-input" | "precondition-failed" | "unauthenticated" | "sign-in-required" | "invalid-credentials" | "idempotency-key-in-flight" | "idempotency-key-reused" | "bad-call";
+            kind: "not-found" | "forbidden" | "conflict" | "invalid-input" | "precondition-failed" | "unauthenticated" | "sign-in-required" | "invalid-credentials" | "idempotency-key-in-flight" | "idempotency-key-reused" | "bad-call" | "service-unavailable";
             message: string;
             field?: string;
             errors?: {
@@ -256,12 +256,29 @@ export interface components {
             }[];
             currentVersion?: number;
             retryAfterSeconds?: number;
+            /** @description For `service-unavailable`, the domain that did not answer (one this domain server calls in turn). */
+            target?: string;
         };
     };
     responses: {
         /** @description A domain error, as the service raised it. */
         ServiceError: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ServiceError"];
+            };
+        };
+        /**
+         * @description The domain server cannot serve now: its database is unreachable (`kind`
+         *     `service-unavailable`, no `target`), or a domain it calls in turn, served apart too, does
+         *     not answer (`target` names it). Its caller answers 503 as well, naming that domain.
+         */
+        Unavailable: {
+            headers: {
+                /** @description Seconds to wait before calling again. */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -309,6 +326,7 @@ export interface operations {
                     "application/json": components["schemas"]["Post"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -343,6 +361,7 @@ export interface operations {
                     "application/json": components["schemas"]["Post"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -373,6 +392,7 @@ export interface operations {
                     "application/json": components["schemas"]["Post"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -405,6 +425,7 @@ export interface operations {
                     "application/json": components["schemas"]["Post"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -434,6 +455,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -464,6 +486,7 @@ export interface operations {
                     "application/json": components["schemas"]["PostPermissions"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -494,6 +517,7 @@ export interface operations {
                     "application/json": components["schemas"]["PostPage"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -525,6 +549,7 @@ export interface operations {
                     "application/json": components["schemas"]["PostPage"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -555,6 +580,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChannelPostPermissions"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -582,6 +608,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };
@@ -609,6 +636,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };

@@ -41,7 +41,7 @@ export interface components {
         };
         ServiceError: {
             /** @enum {string} */
-            kind: "not-found" | "forbidden" | "conflict" | "invalid-input" | "precondition-failed" | "unauthenticated" | "sign-in-required" | "invalid-credentials" | "idempotency-key-in-flight" | "idempotency-key-reused" | "bad-call" | "too-many-streams";
+            kind: "not-found" | "forbidden" | "conflict" | "invalid-input" | "precondition-failed" | "unauthenticated" | "sign-in-required" | "invalid-credentials" | "idempotency-key-in-flight" | "idempotency-key-reused" | "bad-call" | "too-many-streams" | "service-unavailable";
             message: string;
             field?: string;
             errors?: {
@@ -50,12 +50,29 @@ export interface components {
             }[];
             currentVersion?: number;
             retryAfterSeconds?: number;
+            /** @description For `service-unavailable`, the domain that did not answer (one this domain server calls in turn). */
+            target?: string;
         };
     };
     responses: {
         /** @description A domain error, as the service raised it. */
         ServiceError: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ServiceError"];
+            };
+        };
+        /**
+         * @description The domain server cannot serve now: its database is unreachable (`kind`
+         *     `service-unavailable`, no `target`), or a domain it calls in turn, served apart too, does
+         *     not answer (`target` names it). Its caller answers 503 as well, naming that domain.
+         */
+        Unavailable: {
+            headers: {
+                /** @description Seconds to wait before calling again. */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -99,6 +116,7 @@ export interface operations {
                     "application/x-ndjson": components["schemas"]["StreamEvent"];
                 };
             };
+            503: components["responses"]["Unavailable"];
             "4XX": components["responses"]["ServiceError"];
         };
     };

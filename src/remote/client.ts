@@ -97,7 +97,11 @@ export class RemoteClient<Ops> {
     throw this.#refusal(operation, response, text, done);
   }
 
-  /** What a call answered with an error status raises: the domain's error (rejected), a 503 as ServiceUnavailable, anything else as an error. */
+  /**
+   * What a call answered with an error status raises: the domain's error (rejected), a 503 as
+   * ServiceUnavailable (of the domain it names, when one the domain server calls is down; of this
+   * one otherwise), anything else as an error.
+   */
   #refusal(
     operation: string,
     response: Response,
@@ -115,6 +119,9 @@ export class RemoteClient<Ops> {
     }
     done('error');
     if (response.status === 503) {
+      // A domain the domain server calls in turn is unavailable: that one's outage, said as such.
+      const further = parseError(text);
+      if (further instanceof ServiceUnavailable) return further;
       // The domain server is up but cannot serve (its database, its load): retry later, as it says.
       const retryAfter = Number(response.headers.get('retry-after')) || this.#options.retryAfterSeconds;
       return new ServiceUnavailable(target, 'overloaded or without its database', retryAfter);
@@ -137,7 +144,7 @@ export class RemoteClient<Ops> {
     args: ArgsOf<Ops[K]>,
     decode: (wire: WireError) => ServiceError | undefined = () => undefined,
   ): Promise<AsyncIterator<LinesOf<Ops[K]>> & { return(): Promise<IteratorResult<LinesOf<Ops[K]>>> }> {
-    const { target, token, deadlineMs, observe } = this.#options;
+    const { target, token, deadlineMs, observe, retryAfterSeconds } = this.#options;
     const context = currentCall();
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/x-ndjson', ...(token === undefined ? {} : { [TOKEN_HEADER]: token }) };
     if (context?.requestId) headers['x-request-id'] = context.requestId;
@@ -205,7 +212,14 @@ export class RemoteClient<Ops> {
             const line = buffer.slice(0, newline).trim();
             buffer = buffer.slice(newline + 1);
             if (line === '') continue;
-            return { done: false, value: JSON.parse(line) as Line };
+            const value = JSON.parse(line) as Line | { error: WireError };
+            if (isErrorLine(value)) {
+              // The stream failed on the domain server with a domain error (a domain it reads is
+              // down): that error, as the domain server raised it; this server is not unavailable.
+              finish();
+              throw decodeError(value.error) ?? decode(value.error) ?? new ServiceUnavailable(target, value.error.message, retryAfterSeconds);
+            }
+            return { done: false, value };
           }
           let chunk: Chunk;
           try {
@@ -253,6 +267,13 @@ function parseError(text: string, decode: (wire: WireError) => ServiceError | un
   } catch {
     return undefined;
   }
+}
+
+/** A stream's last line when it failed with a domain error on the domain server (see src/remote/server.ts, sendLines). */
+function isErrorLine(value: unknown): value is { error: WireError } {
+  if (typeof value !== 'object' || value === null || !('error' in value) || 'event' in value) return false;
+  const error = (value as { error: unknown }).error;
+  return typeof error === 'object' && error !== null && typeof (error as WireError).kind === 'string';
 }
 
 function describe(error: unknown): string {

@@ -132,6 +132,8 @@ export async function buildDomainServer(options: DomainServerOptions): Promise<F
     let answer: { status: number; body: WireError };
     if (error instanceof ServiceError) {
       answer = encodeError(error);
+      // A domain this server calls in turn is down (ServiceUnavailable): 503, with when to retry.
+      if (answer.body.retryAfterSeconds !== undefined && answer.status === 503) reply.header('retry-after', String(answer.body.retryAfterSeconds));
     } else if ((error as { validation?: unknown }).validation || (error as { statusCode?: number }).statusCode === 400 || (error as { statusCode?: number }).statusCode === 415) {
       answer = fail(400, { kind: BAD_CALL, message: (error as Error).message });
     } else if (options.isUnavailable(error)) {
@@ -216,8 +218,9 @@ export async function buildDomainServer(options: DomainServerOptions): Promise<F
   /**
    * Writes `items` as NDJSON as they are pulled, with an empty line every heartbeat. Ends when
    * they end, when the caller leaves, when the server closes (cleanly: the response completes),
-   * when they fail (cut off: the caller must not take it for an end), and when the caller does
-   * not read (past maxBufferedBytes: cut off, the caller resumes from its last event).
+   * when they fail with a domain error (a last line `{"error": <ServiceError>}`, then cleanly),
+   * when they fail otherwise (cut off: the caller must not take it for an end), and when the
+   * caller does not read (past maxBufferedBytes: cut off, the caller resumes from its last event).
    */
   function sendLines(request: FastifyRequest, reply: FastifyReply, items: AsyncIterator<unknown> & { return(): Promise<unknown> }) {
     const { log } = request;
@@ -276,7 +279,15 @@ export async function buildDomainServer(options: DomainServerOptions): Promise<F
         }
         end('done');
       } catch (error) {
-        end('error', error);
+        if (error instanceof ServiceError) {
+          // A domain error (a source's domain served apart, and down): the caller is told which in
+          // a last line, and the stream ends there, cleanly. This server is not the one at fault.
+          log.warn({ err: error }, 'internal stream ended: reading it failed with a domain error');
+          write(`${JSON.stringify({ error: encodeError(error).body })}\n`);
+          end('done');
+        } else {
+          end('error', error);
+        }
       }
     })();
     return reply;

@@ -13,6 +13,7 @@ import {
   NotFound,
   PreconditionFailed,
   ServiceError,
+  ServiceUnavailable,
   SignInRequired,
   Unauthenticated,
 } from '../services/errors.ts';
@@ -110,6 +111,8 @@ export interface WireError {
   errors?: { field: string; detail: string }[];
   currentVersion?: number;
   retryAfterSeconds?: number;
+  /** For `service-unavailable`: the domain that did not answer (one the domain server itself calls). */
+  target?: string;
 }
 
 /** The call itself was not valid (the caller and the domain server disagree on the contract). */
@@ -127,6 +130,8 @@ const STATUS_OF_KIND: Record<string, number> = {
   'idempotency-key-in-flight': 409,
   'idempotency-key-reused': 422,
   'too-many-streams': 429,
+  // A domain the domain server calls in turn (served apart too, and down): the caller answers 503.
+  'service-unavailable': 503,
   [BAD_CALL]: 400,
 };
 
@@ -138,6 +143,7 @@ export function encodeError(error: ServiceError): { status: number; body: WireEr
   if (error instanceof PreconditionFailed) body.currentVersion = error.currentVersion;
   const { retryAfterSeconds } = error as { retryAfterSeconds?: unknown };
   if (typeof retryAfterSeconds === 'number') body.retryAfterSeconds = retryAfterSeconds;
+  if (error instanceof ServiceUnavailable) body.target = error.target;
   return { status: STATUS_OF_KIND[error.kind] ?? 400, body };
 }
 
@@ -165,6 +171,10 @@ export function decodeError(wire: WireError): ServiceError | undefined {
       return new IdempotencyKeyInFlight(wire.retryAfterSeconds ?? 1);
     case 'idempotency-key-reused':
       return new IdempotencyKeyReused();
+    case 'service-unavailable':
+      // Only with its target: the domain server's own database being unreachable says no target,
+      // and its caller takes that as the domain server's unavailability.
+      return wire.target === undefined ? undefined : withMessage(new ServiceUnavailable(wire.target, 'unavailable', wire.retryAfterSeconds ?? 1));
     default:
       return undefined;
   }
