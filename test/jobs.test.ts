@@ -182,7 +182,16 @@ t.test('a schedule runs once per period, however many workers run it', async (t)
     if (on) seen.add(on.getTime());
     return seen.size >= 5 ? true : undefined;
   }, 60_000);
-  // Stopped, so that the counts below stand still (the registries outlive the servers).
+  // Stopped, so that the counts below stand still (the registries outlive the servers), at a
+  // moment when every occurrence sent so far has been forwarded: an occurrence is a job of
+  // pg-boss's `send-it` queue, which a worker turns into the purge job a moment later, and one
+  // sent just before the stop would count as an occurrence without its purge job. A new one
+  // comes only when a minute turns, so the stop waits until none is pending, away from a turn.
+  await eventually('every occurrence forwarded, away from a minute\'s turn', async () => {
+    const second = new Date().getUTCSeconds();
+    if (second < 5 || second > 50) return undefined;
+    return (await count(`select count(*)::int as n from pgboss.job where name = '__pgboss__send-it' and state < 'completed'`)) === 0 ? true : undefined;
+  }, 90_000);
   await Promise.all(instances.map((i) => i.close()));
   const occurrences = await count(`select count(distinct date_trunc('minute', singleton_on))::int as n from pgboss.job where name = '__pgboss__send-it' and data->>'name' = 'purge-sessions'`);
   const jobs = await count(`select count(*)::int as n from pgboss.job where name = 'purge-sessions'`);
