@@ -47,6 +47,7 @@ function setup() {
     async forgetHandled() {
       return 0;
     },
+    async forgetOwner() {},
   } as unknown as TimelinesStore;
   const timelines = new HomeTimelines(store, { accounts: {} as AccountsService, social: {} as SocialService }, SETTINGS);
   return {
@@ -119,4 +120,14 @@ t.test('a timeline is trimmed once it gained a tenth of its length, or at a full
   t.same(trims, [['a'], ['b']], 'a full pass trims b too');
   await timelines.fanOut({ full: true });
   t.equal(trims.length, 2, 'and then nothing is left');
+});
+
+t.test("a closed account's timeline is no longer waiting for a trim", async (t) => {
+  const { timelines, trims, grow } = setup();
+  grow(['closed', 'open'], 30);
+  await timelines.fanOut({});
+  t.same(trims, [], 'neither is due yet');
+  await timelines.forgetAccount('closed');
+  await timelines.fanOut({ full: true });
+  t.same(trims, [['open']], 'a full pass trims the one still open only');
 });

@@ -357,6 +357,8 @@ export class HomeTimelines implements TimelinesService {
   /** A closed account keeps no timeline. */
   async forgetAccount(accountId: string): Promise<void> {
     await this.#store.forgetOwner(accountId);
+    // Nor is it waiting for a trim (it stayed in the map until its timeline gained enough, or a full pass).
+    this.#grown.delete(accountId);
     // Its posts went from every page that read them, and its friends' friendships changed.
     this.#pages.clear();
   }
