@@ -202,11 +202,12 @@ export function boot(config: Config, options: BootOptions): Booting {
           onAttempt: metrics.jobs.onAttempt,
           onError: (error) => jobLog.error({ err: error }, 'job queue error'),
           onWarning: (warning) => jobLog.warn({ data: warning.data }, warning.message),
+          // Durable events enqueue in the writer's unit of work, through this queue: from before
+          // its consumers start, since one may publish (a clean-up that deletes in turn).
+          onReady: (started) => server.events.attach((uow, name, job) => started.send(uow, name, { ...job }).then(() => undefined)),
         });
         const started = queue;
         metrics.jobs.watchBacklog(() => started.backlog());
-        // Durable events enqueue in the writer's unit of work, through this queue.
-        server.events.attach((uow, name, job) => started.send(uow, name, { ...job }).then(() => undefined));
         // A deletion's clean-up that failed in process (its domain served apart, and down) is
         // left to the job the deletion enqueued with itself: the request answers as done.
         server.events.onDeferred((event, consumer, error) =>

@@ -86,6 +86,11 @@ export interface JobQueueOptions {
   /** pg-boss's own errors and warnings (a lost connection, a slow query), which it survives. */
   onError(error: Error): void;
   onWarning(warning: { message: string; data: object }): void;
+  /**
+   * Called once the queue can enqueue, before its consumers start: a consumer that publishes
+   * (a clean-up that deletes in turn, e.g. a closed account's channels) may run at once.
+   */
+  onReady?(queue: JobQueue): void;
 }
 
 /** pg-boss's view of a unit of work: the statements it runs join that transaction. */
@@ -151,6 +156,7 @@ export class JobQueue {
     const queue = new JobQueue(boss, options);
     await boss.start();
     try {
+      options.onReady?.(queue);
       if (options.worker) {
         for (const consumer of options.consumers) await queue.#consume(consumer);
         for (const { queue: name, cron } of options.schedules) await boss.schedule(name, cron, null, { tz: 'UTC' });
