@@ -82,6 +82,13 @@ t.test("a worker runs the waiting clean-ups: done twice changes nothing more, an
     [friend.account.id, gone.account.id],
   );
   t.equal(await count('social.friend_request where recipient_id = $1', [gone.account.id]), 1);
+  // And a channel of the closed account's, likewise: its clean-up (channels) deletes in turn, and
+  // publishes that deletion's clean-ups, from the worker's first moments on.
+  const [late] = await api.sql<{ id: string }>(
+    `insert into channels.channel (id, owner_id, name, description, visibility, created_at, updated_at, version)
+     values (gen_random_uuid(), $1, 'created late', '', 'public', now(), now(), 0) returning id`,
+    [gone.account.id],
+  );
   const posts = await count('posts.post', []);
 
   const worker = await startAgora(t, {}, { jobs: true, databaseUrl: api.databaseUrl });
@@ -93,6 +100,13 @@ t.test("a worker runs the waiting clean-ups: done twice changes nothing more, an
     ['channels', 'messages', 'notifications', 'posts', 'social', 'timelines'].map((domain) => ({ name: `events.${domain}`, state: 'completed' })),
   );
   t.equal(await count('social.friend_request where recipient_id = $1', [gone.account.id]), 0, "the job removed the request the in-process clean-up could not see");
+  t.equal(await count('channels.channel where id = $1', [late!.id]), 0, 'and the channel');
+  const lateJobs = await api.sql<{ name: string; state: string }>(
+    `select name, state::text from pgboss.job where data->>'event' = 'channels.deleted' and data->'payload'->'channelIds' ? $1 order by name`,
+    [late!.id],
+  );
+  t.same(lateJobs, [{ name: 'events.notifications', state: 'completed' }, { name: 'events.posts', state: 'completed' }], "whose deletion's clean-ups were enqueued by the job, and ran");
+  t.notOk(worker.logs.some((l) => l.msg === 'a domain event consumer failed; will retry'), 'no job failed, not even at the start');
   t.equal(await count('posts.post', []), posts, "no other post was touched");
   t.notOk(worker.logs.some((l) => l.level >= 50), 'the worker logged no error');
 });
