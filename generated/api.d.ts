@@ -732,7 +732,8 @@ export interface paths {
          * @description Its author deletes a message, for everybody in the conversation; another participant
          *     gets `403`, anybody else `404`. A participant's `messageReceived` notification raised by
          *     this message then stands for the next message after it that they did not write (whose
-         *     author becomes its actor), or goes when there is none.
+         *     author becomes its actor), or goes when there is none, or when that message already has
+         *     a notification of its own.
          */
         delete: operations["deleteMessage"];
         /**

@@ -283,6 +283,19 @@ t.test("deleting a message: its notice names the next message its recipient did 
   t.same(await notices(bob), [{ id: bobs!.id, conversationId: group.id, messageId: reply.id, actorId: cy.account.id }], "bob's names cy's reply, by cy");
   t.same(await notices(cy), [], "cy's goes: what follows is cy's own");
   t.same(await notices(ada), [adas], "ada's, about another message, stays as it was");
+
+  // Four: a notice read, then a newer one about the next message: the read one's message deleted,
+  // it does not come to name what the newer one names (two notices of one message); it goes.
+  const again = await unwrap(cy.client.POST('/conversations', { body: { participantIds: [ada.account.id] } }));
+  const early = await say(ada, again.id, 'early');
+  const [read] = await notices(cy);
+  t.equal(read!.messageId, early.id);
+  await unwrap(cy.client.PUT('/notifications/marker', { params: { header: { 'If-Match': '*' } }, body: { lastReadId: read!.id } }));
+  const later = await say(ada, again.id, 'later');
+  const both = await notices(cy);
+  t.same(both.map((n) => n.messageId), [later.id, early.id], 'the message after the read notice has a notice of its own');
+  await unsay(ada, again.id, early.id);
+  t.same(await notices(cy), [both[0]], 'the read notice goes rather than name the later message a second time');
 });
 
 t.test("a post or a message deleted before its event's job ran: the job, run late, notifies nobody", async (t) => {

@@ -340,7 +340,8 @@ export class NotificationsStore {
 
   /**
    * The notifications naming a deleted message: each recipient's now names its successor (and
-   * that message's author), or goes when it has none (or is not among them); its source key is
+   * that message's author), or goes when it has none (or is not among them) or already has a
+   * notice of that message (a newer one, made after it read this one); its source key is
    * kept, so that its job, if it runs later, makes none. One statement: the update and the
    * delete take disjoint rows.
    */
@@ -349,12 +350,19 @@ export class NotificationsStore {
     await this.#db.query(
       `with next as (
          select * from unnest($2::uuid[], $3::uuid[], $4::uuid[]) as s(recipient_id, message_id, author_id)
+       ), named as (
+         -- The recipients that already have a notice of their successor (a newer notice, made after
+         -- they read this one): theirs goes rather than name that message a second time.
+         select next.recipient_id from next
+          where exists (select 1 from notifications.notification x where x.recipient_id = next.recipient_id and x.message_id = next.message_id)
        ), ${forget("array['message:' || $1::uuid::text]")}, repointed as (
          update notifications.notification n set message_id = next.message_id, actor_id = next.author_id
            from next where n.message_id = $1 and n.recipient_id = next.recipient_id
+            and not exists (select 1 from named where named.recipient_id = n.recipient_id)
        )
        delete from notifications.notification n
-        where n.message_id = $1 and not exists (select 1 from next where next.recipient_id = n.recipient_id)`,
+        where n.message_id = $1
+          and (not exists (select 1 from next where next.recipient_id = n.recipient_id) or exists (select 1 from named where named.recipient_id = n.recipient_id))`,
       [messageId, next.map((s) => s.recipientId), next.map((s) => s.messageId), next.map((s) => s.authorId)],
     );
   }
