@@ -6,6 +6,7 @@ import { createHandlers, createServices as createDomainServices, servedBindings,
 import { createAuthenticator, createIdempotentRunner } from './handlers/index.ts';
 import { buildApp, type AppOptions } from './http/app.ts';
 import { buildMetricsServer } from './http/metrics-server.ts';
+import { RATE_LIMIT_KEY_PREFIX } from './http/plugins/rate-limit.ts';
 import { SharedRateLimitStore } from './http/rate-limit-store.ts';
 import { loadSpec, specV2Path } from './http/spec.ts';
 import { deferredLog, silentLog, type Log } from './log.ts';
@@ -133,7 +134,7 @@ export interface AgoraServer {
 
 function sharedRateLimitStore(url: string, log: Log, metrics: Metrics): SharedRateLimitStore {
   const { onChange, onUnchecked } = metrics.rateLimits.sharedStore();
-  return new SharedRateLimitStore({ url, log, onChange, onUnchecked });
+  return new SharedRateLimitStore({ url, keyPrefix: RATE_LIMIT_KEY_PREFIX, log, onChange, onUnchecked });
 }
 
 export async function createServer(

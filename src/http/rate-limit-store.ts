@@ -4,8 +4,11 @@
 // offline queue (a command sent while disconnected fails at once instead of waiting), no
 // retries per command, and a command deadline; it reconnects in the background. An outage is
 // logged twice, at warn: when it begins (with the error that revealed it) and when it ends (with
-// `outageMs`); while it lasts the checks are skipped without trying, and a ping every
-// PROBE_INTERVAL_MS notices a server that is connected but no longer answers coming back.
+// `outageMs`); while it lasts the checks are skipped without trying, and a probe every
+// PROBE_INTERVAL_MS notices a server that is connected but did not answer coming back. The probe
+// is a write, as the checks are, not a PING: a server that answers PING but refuses writes
+// (out of memory, a read-only replica, an ACL without the limiter's commands) stays out, where
+// PING took it for back and the next check for down again, twice a second, each logged.
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { Log } from '../log.ts';
@@ -19,12 +22,16 @@ const CONNECT_TIMEOUT_MS = 2000;
 const COMMAND_TIMEOUT_MS = 1000;
 /** Reconnection backoff: 100 ms, 200 ms, … up to this. */
 const MAX_RECONNECT_DELAY_MS = 1000;
-/** How often a connected server that stopped answering is pinged during an outage. */
+/** How often a connected server that stopped answering is probed during an outage. */
 const PROBE_INTERVAL_MS = 500;
+/** How long the probe's key lives: it only has to be written. */
+const PROBE_TTL_MS = 5000;
 
 export interface RateLimitStoreOptions {
   /** redis:// or rediss:// (validated by the config). */
   url: string;
+  /** The prefix of the limits' keys: the outage probe writes one of its own under it (so an ACL on the prefix allows it). */
+  keyPrefix: string;
   log: Log;
   /** Told when the store becomes available (true) and when an outage begins (false). */
   onChange?: (available: boolean) => void;
@@ -42,11 +49,14 @@ export class SharedRateLimitStore {
   #probe: NodeJS.Timeout | undefined;
   #probing = false;
   #closed = false;
+  /** What the outage probe writes: this process's own key. */
+  readonly #probeKey: string;
   /** Ends `start`'s wait (a close does not wait for the first connection). */
   #started: (() => void) | undefined;
 
   constructor(options: RateLimitStoreOptions) {
     this.#options = options;
+    this.#probeKey = `${options.keyPrefix}probe:${hostname()}:${process.pid}`;
     this.redis = new Redis(options.url, {
       connectTimeout: CONNECT_TIMEOUT_MS,
       commandTimeout: COMMAND_TIMEOUT_MS,
@@ -139,17 +149,18 @@ export class SharedRateLimitStore {
     this.#outageStarted = Date.now();
     this.#options.log.warn({ err: error }, 'the rate-limit store is unavailable: requests are served without rate limits until it is back');
     this.#options.onChange?.(false);
-    // A lost connection ends with 'ready' once ioredis has reconnected. A connection that stays
-    // open while the server stopped answering (a check timed out) gives no such sign: ping it.
-    this.#probe = setInterval(() => void this.#ping(), PROBE_INTERVAL_MS);
+    // A lost connection ends with 'ready' once ioredis has reconnected (and the probe confirms it
+    // can write). A connection that stays open while the server stopped answering (a check timed
+    // out, or was refused) gives no such sign: probe it.
+    this.#probe = setInterval(() => void this.#probeOnce(), PROBE_INTERVAL_MS);
     this.#probe.unref();
   }
 
-  async #ping(): Promise<void> {
+  async #probeOnce(): Promise<void> {
     if (this.#probing || this.redis.status !== 'ready') return;
     this.#probing = true;
     try {
-      await this.redis.ping();
+      await this.redis.set(this.#probeKey, '1', 'PX', PROBE_TTL_MS);
       this.#up();
     } catch {
       // Still out; the next ping tries again.
