@@ -171,7 +171,7 @@ export function boot(config: Config, options: BootOptions): Booting {
       check();
       const applied = options.migrate === false ? [] : await migrateOn(orm, sessionUrl, { log: databaseLog, onQuery: metrics.database.onQuery });
       check();
-      const server = await createServer(orm, config, options.logger, { metrics, onIdempotentReplay: options.onIdempotentReplay, sessionUrl });
+      const server = await createServer(orm, config, options.logger, { metrics, onIdempotentReplay: options.onIdempotentReplay, sessionUrl, serving: api });
       app = server.app;
       metricsApp = server.metricsApp;
       check();

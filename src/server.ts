@@ -115,6 +115,11 @@ export interface ServerHooks {
    * DATABASE_DIRECT_URL behind a pooler; by default the ORM's own URL.
    */
   sessionUrl?: string;
+  /**
+   * Whether this process will serve the API it builds (false: a worker alone, whose app never
+   * listens). Only a public API that is served counts its rate limits in Redis (REDIS_URL).
+   */
+  serving?: boolean;
 }
 
 export interface AgoraServer {
@@ -180,8 +185,10 @@ export async function createServer(
   });
   metrics.database.setUp(true);
   guardQueries(orm, availability);
-  // Connects in start(), below; until then (and during its outages) requests go unchecked.
-  const rateLimitStore = config.rateLimit.redisUrl ? sharedRateLimitStore(config.rateLimit.redisUrl, log, metrics) : undefined;
+  // Connects in start(), below; until then (and during its outages) requests go unchecked. Only
+  // where the public API is served: a domain server has no rate limits, and a worker no API.
+  const publicApi = (hooks.serving ?? true) && config.remote.serveDomains.length === 0;
+  const rateLimitStore = publicApi && config.rateLimit.redisUrl ? sharedRateLimitStore(config.rateLimit.redisUrl, log, metrics) : undefined;
 
   let migrationsApplied = false;
   const closeParts = async () => {

@@ -3,13 +3,19 @@
 // ACL without them; out of memory and a read-only replica refuse writes the same way). The
 // store takes it for down once, and stays down without flapping while checks keep coming: its
 // outage probe is a write, as the checks are. Once the server accepts writes again, the store
-// comes back within a few probes, logged once.
+// comes back within a few probes, logged once. And only a process that serves the public API
+// connects to Redis at all: not a worker alone, not a domain server.
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import t from 'tap';
+import { boot } from '../src/boot.ts';
+import { loadConfig } from '../src/config.ts';
+import { loggerOptions } from '../src/http/logger.ts';
 import { SharedRateLimitStore } from '../src/http/rate-limit-store.ts';
 import type { Log } from '../src/log.ts';
 import { eventually } from './helpers/locks.ts';
+import { cloneTemplate } from './helpers/postgres.ts';
 
 const admin = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, maxRetriesPerRequest: 1 });
 await admin.connect();
@@ -53,4 +59,31 @@ t.test('a server that answers PING but refuses writes: down once, no flapping; b
   t.same(changes, [true, false, true]);
   t.match(lines.at(-1), { level: 'warn', msg: 'the rate-limit store answers again: limits are shared again' });
   t.equal(await check(), 1, 'checks are counted in Redis again');
+});
+
+t.test('only a process that serves the public API connects to Redis: not a worker alone, not a domain server', async (t) => {
+  const { url, drop } = await cloneTemplate();
+  t.teardown(drop);
+  const name = `agora-rate-limit:${hostname()}:${process.pid}`;
+  const connected = async () => ((await admin.call('CLIENT', 'LIST')) as string).split('\n').filter((line) => line.includes(` name=${name} `)).length;
+  const start = (env: Record<string, string>, roles?: { api: boolean }) =>
+    boot(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', DATABASE_URL: url, MAX_EVENT_LOOP_DELAY_MS: '0', ...env }), {
+      logger: loggerOptions({ level: 'warn', pretty: false, stream: { write: () => {} } }),
+      databaseUrl: url,
+      poolMax: 3,
+      listen: { host: '127.0.0.1', port: 0, metricsPort: 0 },
+      migrate: false,
+      jobs: roles !== undefined,
+      ...(roles && { roles }),
+    });
+  // This process's connections so far (the store of the test above holds one).
+  const before = await connected();
+  const worker = await start({}, { api: false });
+  const domainServer = await start({ SERVE_DOMAINS: 'social', INTERNAL_API_TOKEN: 'x'.repeat(32) });
+  t.equal(await connected(), before, 'a worker alone and a domain server open none');
+  await worker.close();
+  await domainServer.close();
+  const api = await start({});
+  t.equal(await connected(), before + 1, 'an API instance opens one');
+  await api.close();
 });
