@@ -7,6 +7,7 @@
 import t from 'tap';
 import { unwrap } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
+import { eventually } from './helpers/locks.ts';
 
 const api = await startAgora(t, { WORKER: 'off' }, { jobs: true });
 
@@ -93,8 +94,7 @@ t.test("a worker runs the waiting clean-ups: done twice changes nothing more, an
 
   const worker = await startAgora(t, {}, { jobs: true, databaseUrl: api.databaseUrl });
   const done = async () => (await api.sql<{ n: number }>(`select count(*)::int as n from pgboss.job where name like 'events.%' and state < 'completed'`))[0]!.n === 0;
-  for (let until = Date.now() + 30_000; !(await done()) && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 100));
-  t.ok(await done(), 'every clean-up job ran');
+  await eventually('every clean-up job run', async () => ((await done()) ? true : undefined), 30_000);
   t.same(
     await jobsOf('account.closed', 'accountId', gone.account.id),
     ['channels', 'messages', 'notifications', 'posts', 'social', 'timelines'].map((domain) => ({ name: `events.${domain}`, state: 'completed' })),
