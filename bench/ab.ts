@@ -7,9 +7,11 @@
 //   (cd ../other-checkout && npm run build)
 //   npm run bench:ab -- --b ../other-checkout                    # this checkout (A) against another (B)
 //   npm run bench:ab -- --b-env LOG_LEVEL=warn --only get-post   # one checkout, two settings
+//   npm run bench:ab -- --b-node-flag=--max-semi-space-size=16     # one checkout, two sets of Node flags
 //
 // Options: --a DIR, --b DIR (checkouts with a built dist/; default this one), --a-env / --b-env
-// KEY=VALUE (repeatable), --only get-post,account-posts,feed,list-conversations,list-notifications,list-messages,send-message (default get-post), --rounds N (12),
+// KEY=VALUE (repeatable), --a-node-flag / --b-node-flag FLAG (repeatable: added after `npm start`'s
+// own Node flags, so a V8 flag given twice takes this value), --only get-post,account-posts,feed,list-conversations,list-notifications,list-messages,send-message (default get-post), --rounds N (12),
 // --duration S (2), --warmup S (3, each server twice per scenario), --connections N (50), --scale smoke|small (small), --database-url URL (a
 // PostgreSQL server: a fresh database is made there and dropped; default DATABASE_URL, else an
 // embedded one), --no-pin.
@@ -44,6 +46,8 @@ const { values: args } = parseArgs({
     b: { type: 'string', default: root },
     'a-env': { type: 'string', multiple: true, default: [] },
     'b-env': { type: 'string', multiple: true, default: [] },
+    'a-node-flag': { type: 'string', multiple: true, default: [] },
+    'b-node-flag': { type: 'string', multiple: true, default: [] },
     only: { type: 'string', default: 'get-post' },
     rounds: { type: 'string', default: '12' },
     duration: { type: 'string', default: '2' },
@@ -89,8 +93,8 @@ const duration = Number(args.duration);
 const warmup = Number(args.warmup);
 const connections = Number(args.connections);
 const sides = [
-  { name: 'A', dir: resolve(args.a!), env: environment(args['a-env']!) },
-  { name: 'B', dir: resolve(args.b!), env: environment(args['b-env']!) },
+  { name: 'A', dir: resolve(args.a!), env: environment(args['a-env']!), nodeFlags: args['a-node-flag']! },
+  { name: 'B', dir: resolve(args.b!), env: environment(args['b-env']!), nodeFlags: args['b-node-flag']! },
 ];
 
 // As bench/run.ts does: the servers (and PostgreSQL's backends, where they can be pinned) on
@@ -135,14 +139,14 @@ try {
   const tokens = sessions.map((s) => s.token);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)]!;
 
-  const servers: { name: string; dir: string; env: Record<string, string>; origin: string; pid: number }[] = [];
+  const servers: { name: string; dir: string; env: Record<string, string>; nodeFlags: string[]; origin: string; pid: number }[] = [];
   /** Starts `entry` of checkout `dir` as `npm start` starts the server (its flags and environment); its output goes to a log. */
-  const start = (name: string, dir: string, entry: string, env: Record<string, string>): ChildProcess => {
+  const start = (name: string, dir: string, entry: string, env: Record<string, string>, nodeFlags: readonly string[] = []): ChildProcess => {
     const logPath = join(tmpdir(), `agora-ab-${process.pid}-${name}.log`);
     const fd = openSync(logPath, 'w');
     logPaths.push(logPath);
     const command = serverArgs();
-    const child = spawn(process.execPath, [...command.slice(0, -1), entry], {
+    const child = spawn(process.execPath, [...command.slice(0, -1), ...nodeFlags, entry], {
       cwd: dir,
       stdio: ['ignore', fd, fd],
       env: {
@@ -163,9 +167,9 @@ try {
     return child;
   };
   /** Starts an API server of checkout `dir` on a port of its own; resolves once it answers. */
-  const startServer = async (name: string, dir: string, env: Record<string, string>): Promise<{ child: ChildProcess; origin: string }> => {
+  const startServer = async (name: string, dir: string, env: Record<string, string>, nodeFlags: readonly string[] = []): Promise<{ child: ChildProcess; origin: string }> => {
     const port = await freePort();
-    const child = start(name, dir, 'dist/main.js', { PORT: String(port), ...env });
+    const child = start(name, dir, 'dist/main.js', { PORT: String(port), ...env }, nodeFlags);
     const output = logPaths.at(-1);
     if (child.pid === undefined) {
       // Not spawned at all (no such directory, say): the error event says why.
@@ -185,7 +189,7 @@ try {
     // otherwise): the job consumers, the fan-out and pg-boss's upkeep run in a worker process of
     // their own, below, whose CPU is not measured. With a worker in each server, the jobs that
     // one server's requests cause (send-message's events) were run, and counted, by either.
-    const { child, origin } = await startServer(side.name, side.dir, { WORKER: 'off', ...side.env });
+    const { child, origin } = await startServer(side.name, side.dir, { WORKER: 'off', ...side.env }, side.nodeFlags);
     pin(child.pid!, 0);
     servers.push({ ...side, origin, pid: child.pid! });
   }
@@ -264,7 +268,7 @@ try {
     console.log(`${scenario}, ${rounds} alternating rounds of ${duration} s, ${connections} connections:`);
     for (const [i, server] of servers.entries()) {
       const own = results[i]!;
-      const env = Object.entries(server.env).map(([k, v]) => `${k}=${v}`).join(' ');
+      const env = [...Object.entries(server.env).map(([k, v]) => `${k}=${v}`), ...server.nodeFlags].join(' ');
       console.log(
         `  ${server.name} (${server.dir}${env ? `, ${env}` : ''}): ${median(own.map((r) => r.requestsPerSec)).toFixed(0)} req/s, ` +
           `${median(own.map((r) => r.cpuPerRequest)).toFixed(0)} µs CPU/request, p99 ${median(own.map((r) => r.p99))} ms`,

@@ -23,13 +23,13 @@ t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when
     const code = await new Promise<number | null>((done) => child.on('close', done));
     return { code, output };
   };
-  const { code, output } = await run(['--only', 'get-post,account-posts,feed', '--b-env', 'LOG_LEVEL=warn']);
+  const { code, output } = await run(['--only', 'get-post,account-posts,feed', '--b-env', 'LOG_LEVEL=warn', '--b-node-flag=--max-semi-space-size=9']);
   t.equal(code, 0, output);
   for (const scenario of ['get-post', 'account-posts', 'feed']) {
     const section = output.slice(output.indexOf(`${scenario}, 2 alternating rounds`));
     t.ok(output.includes(`${scenario}, 2 alternating rounds of 0.3 s, 5 connections:`), `${scenario} is measured`);
     t.match(section, /\n {2}A \([^)]*\): \d+ req\/s, \d+ µs CPU\/request, p99 [\d.]+ ms\n/, `${scenario}: A's medians`);
-    t.match(section, /\n {2}B \([^)]*, LOG_LEVEL=warn\): \d+ req\/s, \d+ µs CPU\/request, p99 [\d.]+ ms\n/, `${scenario}: B's medians, with its setting`);
+    t.match(section, /\n {2}B \([^)]*, LOG_LEVEL=warn --max-semi-space-size=9\): \d+ req\/s, \d+ µs CPU\/request, p99 [\d.]+ ms\n/, `${scenario}: B's medians, with its setting and Node flag`);
     const ratios = /\n {2}B\/A: CPU\/request ([\d.]+) \(([\d.]+)–([\d.]+)\); req\/s ([\d.]+) \(([\d.]+)–([\d.]+)\)\n/.exec(section);
     t.ok(ratios, `${scenario}: B/A ratios`);
     const [, cpu, cpuMin, cpuMax, rps, rpsMin, rpsMax] = (ratios ?? []).map(Number);
@@ -42,6 +42,11 @@ t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when
   const kept = /^ab: the servers' output: (.+)$/m.exec(missing.output)?.[1]?.split(' ') ?? [];
   t.equal(kept.length, 2, 'and keeps the servers\' output to read');
   for (const path of kept) rmSync(path, { force: true });
+  // A Node flag reaches the side's Node: one Node does not know stops that side from starting.
+  const badFlag = await run(['--b-node-flag=--no-such-node-flag']);
+  t.equal(badFlag.code, 1, 'a side whose Node refuses its flag fails the run');
+  t.match(badFlag.output, /^ab: Agora B \([^)]*\) exited with 9/m, 'Node exits with 9 (invalid argument)');
+  for (const path of /^ab: the servers' output: (.+)$/m.exec(badFlag.output)?.[1]?.split(' ') ?? []) rmSync(path, { force: true });
   const wrong = await run(['--only', 'nope']);
   t.equal(wrong.code, 2, 'an unknown scenario is refused');
   t.match(wrong.output, /--only takes get-post, account-posts, feed/);
