@@ -1,6 +1,6 @@
 // Idempotency-Key on the wire: the key header's two spellings, the request fingerprint, and
 // responses recorded for replay. The at-most-once machinery itself is the idempotency service.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Caller } from '../services/accounts/index.ts';
 import { currentCall, withCall } from '../services/call-context.ts';
 import type { IdempotencyService, RecordedResponse } from '../services/idempotency/index.ts';
@@ -55,7 +55,7 @@ export function canonicalJson(value: unknown): string {
 /** What makes two requests with one key the same request: method, path, query and body. */
 export function fingerprint(call: Pick<KeyedCall, 'method' | 'params' | 'query' | 'body'>): string {
   const canonical = canonicalJson({ method: call.method.toUpperCase(), params: call.params, query: call.query, body: call.body });
-  return createHash('sha256').update(canonical).digest('hex');
+  return hash('sha256', canonical, 'hex');
 }
 
 export function idempotentRunner(service: IdempotencyService): RunIdempotently {

@@ -5,7 +5,7 @@
 // ServiceUnavailable (answered 503 with Retry-After); the next call tries again, so service
 // resumes by itself as soon as the server is back. Every call is counted and timed per target
 // and operation, and an outage is logged where it begins and where it ends.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Log } from '../log.ts';
 import { currentCall } from '../services/call-context.ts';
 import { ServiceError, ServiceUnavailable } from '../services/errors.ts';
@@ -37,7 +37,7 @@ export const TOKEN_HEADER = 'x-internal-token';
 
 /** The internal call's key: a function of the outer request's key (and whose it is), its operation and the internal operation. */
 export function internalKey(outer: { scope: string; operation: string; key: string }, target: string, operation: string): string {
-  return createHash('sha256').update([outer.scope, outer.operation, outer.key, target, operation].join('\u0000')).digest('base64url');
+  return hash('sha256', [outer.scope, outer.operation, outer.key, target, operation].join('\u0000'), 'base64url');
 }
 
 export class RemoteClient<Ops> {

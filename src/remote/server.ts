@@ -5,7 +5,7 @@
 // result is recorded by the idempotency service in the write's own transaction, and a repeat is
 // answered from the record. The request id the caller sends is this side's request id, so both
 // sides log the call under one id. Health probes (/healthz, /readyz) are served beside it.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
@@ -84,8 +84,8 @@ export function isLoopback(address: string | undefined): boolean {
 
 function sameSecret(sent: unknown, token: string): boolean {
   if (typeof sent !== 'string') return false;
-  const a = createHash('sha256').update(sent).digest();
-  const b = createHash('sha256').update(token).digest();
+  const a = hash('sha256', sent, 'buffer');
+  const b = hash('sha256', token, 'buffer');
   return timingSafeEqual(a, b);
 }
 
@@ -191,7 +191,7 @@ export async function buildDomainServer(options: DomainServerOptions): Promise<F
               scope: `internal:${binding.target}`,
               operation: operationId,
               key,
-              fingerprint: createHash('sha256').update(canonical(args)).digest('hex'),
+              fingerprint: hash('sha256', canonical(args), 'hex'),
             },
             async (unitOfWork) => {
               const result = await operation.run(args, unitOfWork);

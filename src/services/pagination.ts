@@ -1,7 +1,7 @@
 // Keyset pagination shared by every list: an opaque cursor carries the last id seen (and, for
 // lists ordered by time, that item's time) and a fingerprint of the filters it was issued for,
 // so a cursor cannot be replayed with other filters.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { InvalidInput } from './errors.ts';
 
 export interface PageRequest {
@@ -32,7 +32,7 @@ const byName = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 :
 
 function fingerprint(filters: Record<string, unknown>): string {
   const canonical = JSON.stringify(Object.entries(filters).filter(([, v]) => v !== undefined).sort(byName));
-  return createHash('sha256').update(canonical).digest('base64url').slice(0, 12);
+  return hash('sha256', canonical, 'base64url').slice(0, 12);
 }
 
 export function encodeCursor(lastId: string, filters: Record<string, unknown>, lastAt?: Date): string {

@@ -6,7 +6,7 @@
 // (REDIS_URL), one budget across instances in Redis (the limiter's Redis store, whose Lua script
 // counts and expires atomically). A check the shared store cannot answer lets its request through
 // (see ../rate-limit-store.ts).
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import rateLimit, { type FastifyRateLimitStore } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -123,7 +123,7 @@ export const rateLimits = fp(async (app: FastifyInstance, options: RateLimitOpti
     keyGenerator: (request: FastifyRequest) => {
       const email = (request.body as { email?: unknown } | undefined)?.email;
       // Hashed: the shared store's keys say nothing of who is signing in.
-      const account = createHash('sha256').update(typeof email === 'string' ? email.trim().toLowerCase() : '').digest('base64url');
+      const account = hash('sha256', typeof email === 'string' ? email.trim().toLowerCase() : '', 'base64url');
       return `sign-in-account:${account}`;
     },
   });

@@ -1,6 +1,6 @@
 // Opaque bearer tokens: 256 bits from the CSPRNG. Only their SHA-256 is stored; a token
 // with that much entropy needs no slow hash.
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 const PREFIX = 'agora_';
 const SHAPE = /^agora_[A-Za-z0-9_-]{43}$/;
@@ -14,5 +14,5 @@ export function isWellFormedToken(token: string): boolean {
 }
 
 export function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return hash('sha256', token, 'hex');
 }

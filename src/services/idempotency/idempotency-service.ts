@@ -23,7 +23,7 @@
 // A crash before the commit rolls everything back, key included: the retry runs afresh and
 // creates once. A crash after it leaves both, and the retry gets the replay. The lock dies with
 // the transaction, so a dead request holds its key for at most the configured lease.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { IdempotencyStore, KeyId, StoredRecord } from '../../persistence/idempotency/index.ts';
 import { InvalidatedCache, noCaching, stringBytes, type Caching } from '../cache.ts';
 import { IdempotencyKeyInFlight, IdempotencyKeyReused } from '../errors.ts';
@@ -59,7 +59,7 @@ export function keptRecordBytes(record: StoredRecord): number {
 
 /** A record's id in invalidations: as the trigger makes it (Migration20261202140000). */
 export function recordId(id: KeyId): string {
-  return createHash('md5').update(`${id.scope}\n${id.operation}\n${id.key}`).digest('hex');
+  return hash('md5', `${id.scope}\n${id.operation}\n${id.key}`, 'hex');
 }
 
 export class IdempotencyService {

@@ -2,7 +2,7 @@
 // participant's read marker. Only friends can be messaged unasked (the social domain says who
 // they are); a conversation and everything in it is NotFound to anybody not in it; a closed
 // account's messages stay, its author shown as closed (the accounts domain no longer knows it).
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import type { ConversationRow, MarkerRow, MessageRow, MessagesStore, ParticipantRow } from '../../persistence/messages/index.ts';
 import type { UnitOfWork } from '../../persistence/sql.ts';
@@ -36,7 +36,7 @@ function checkText(text: string): string {
 
 /** The same for every order of the same people: one conversation per set of them. */
 function participantKey(accountIds: string[]): string {
-  return createHash('sha256').update([...accountIds].sort().join(',')).digest('hex');
+  return hash('sha256', [...accountIds].sort().join(','), 'hex');
 }
 
 /** How a participant shows: from its summary while the account exists, as closed once it does not. */

@@ -1,13 +1,13 @@
 // Cursors of notification lists. Notifications are ordered by their position (`seq`, a bigint
 // PostgreSQL assigns), not by id or time, so the shared uuid cursors of ../pagination.ts do not
 // fit; these follow the same rules: opaque, keyset, bound to the filters they were issued for.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { InvalidInput } from '../errors.ts';
 
 export type Start = { beforeSeq?: string; offset?: number };
 
 function fingerprint(filters: Record<string, unknown>): string {
-  return createHash('sha256').update(JSON.stringify(filters)).digest('base64url').slice(0, 12);
+  return hash('sha256', JSON.stringify(filters), 'base64url').slice(0, 12);
 }
 
 export function encodeCursor(seq: string, filters: Record<string, unknown>): string {
