@@ -8,6 +8,7 @@ import { etag } from './conditional.ts';
 import { permissions, when } from './allowed.ts';
 import type { Handlers, Schemas } from './operations.ts';
 import { accountSummaryView, postView } from './views.ts';
+import { isoTime } from './iso-time.ts';
 
 function channelView(channel: Channel): Schemas['Channel'] {
   return {
@@ -16,14 +17,14 @@ function channelView(channel: Channel): Schemas['Channel'] {
     name: channel.name,
     description: channel.description,
     visibility: channel.visibility,
-    createdAt: channel.createdAt.toISOString(),
-    updatedAt: channel.updatedAt.toISOString(),
+    createdAt: isoTime(channel.createdAt),
+    updatedAt: isoTime(channel.updatedAt),
     version: channel.version,
   };
 }
 
 function memberView(member: Member): Schemas['Member'] {
-  return { account: accountSummaryView(member.account), role: member.role, joinedAt: member.joinedAt.toISOString() };
+  return { account: accountSummaryView(member.account), role: member.role, joinedAt: isoTime(member.joinedAt) };
 }
 
 export function channelsHandlers(channels: ChannelsService) {

@@ -5,13 +5,14 @@ import { DEFAULT_LIMIT } from './paging.ts';
 import { etag } from './conditional.ts';
 import { permissions, when } from './allowed.ts';
 import type { Handlers, Schemas } from './operations.ts';
+import { isoTime } from './iso-time.ts';
 
 function participantView(p: Participant): Schemas['ConversationParticipant'] {
   return { id: p.id, handle: p.handle, displayName: p.displayName, closed: p.closed };
 }
 
 export function messageView(m: Message): Schemas['Message'] {
-  return { id: m.id, conversationId: m.conversationId, authorId: m.authorId, author: participantView(m.author), text: m.text, createdAt: m.createdAt.toISOString() };
+  return { id: m.id, conversationId: m.conversationId, authorId: m.authorId, author: participantView(m.author), text: m.text, createdAt: isoTime(m.createdAt) };
 }
 
 function markerView(m: Marker): Schemas['ConversationMarker'] {
@@ -25,8 +26,8 @@ function conversationView(c: Conversation): Schemas['Conversation'] {
     lastMessage: c.lastMessage ? messageView(c.lastMessage) : null,
     unreadCount: c.marker.unreadCount,
     marker: markerView(c.marker),
-    createdAt: c.createdAt.toISOString(),
-    lastActivityAt: c.lastActivityAt.toISOString(),
+    createdAt: isoTime(c.createdAt),
+    lastActivityAt: isoTime(c.lastActivityAt),
   };
 }
 

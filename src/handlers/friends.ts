@@ -5,18 +5,19 @@ import { paging } from './paging.ts';
 import { permissions, when } from './allowed.ts';
 import type { Handlers, Schemas } from './operations.ts';
 import { accountSummaryView } from './views.ts';
+import { isoTime } from './iso-time.ts';
 
 function friendRequestView(request: FriendRequest): Schemas['FriendRequest'] {
   return {
     id: request.id,
     sender: accountSummaryView(request.sender),
     recipient: accountSummaryView(request.recipient),
-    createdAt: request.createdAt.toISOString(),
+    createdAt: isoTime(request.createdAt),
   };
 }
 
 function friendView(friend: Friend): Schemas['Friend'] {
-  return { account: accountSummaryView(friend.account), since: friend.since.toISOString() };
+  return { account: accountSummaryView(friend.account), since: isoTime(friend.since) };
 }
 
 export function friendsHandlers(social: SocialService, accounts: AccountsService) {

@@ -6,12 +6,13 @@ import { etag } from './conditional.ts';
 import { permissions, when } from './allowed.ts';
 import type { Handlers, Schemas } from './operations.ts';
 import { accountSummaryView } from './views.ts';
+import { isoTime } from './iso-time.ts';
 
 export function notificationView(notification: Notification): Schemas['Notification'] {
   return {
     id: notification.id,
     type: notification.type,
-    createdAt: notification.createdAt.toISOString(),
+    createdAt: isoTime(notification.createdAt),
     actor: accountSummaryView(notification.actor),
     groupKey: notification.groupKey,
     postId: notification.postId,
@@ -28,8 +29,8 @@ function groupView(group: NotificationGroup): Schemas['NotificationGroup'] {
     count: group.count,
     sampleAccounts: group.sampleAccounts.map(accountSummaryView),
     latest: notificationView(group.latest),
-    newestAt: group.newestAt.toISOString(),
-    oldestAt: group.oldestAt.toISOString(),
+    newestAt: isoTime(group.newestAt),
+    oldestAt: isoTime(group.oldestAt),
   };
 }
 

@@ -4,6 +4,7 @@ import { etag } from './conditional.ts';
 import { permissions } from './allowed.ts';
 import type { Handlers } from './operations.ts';
 import { accountView } from './views.ts';
+import { isoTime } from './iso-time.ts';
 
 
 export function sessionsHandlers(sessions: SessionsService) {
@@ -13,7 +14,7 @@ export function sessionsHandlers(sessions: SessionsService) {
       const owner = { accountId: signed.account.id, sessionId: '' };
       return {
         status: 201,
-        body: { token: signed.token, expiresAt: signed.expiresAt.toISOString(), account: accountView(signed.account, owner) },
+        body: { token: signed.token, expiresAt: isoTime(signed.expiresAt), account: accountView(signed.account, owner) },
         headers: { location: '/v1/sessions/me', 'cache-control': 'no-store' },
       };
     },

@@ -9,7 +9,7 @@ import { signedIn } from '../../services/accounts/index.ts';
 import { DEFAULT_LIMIT } from '../paging.ts';
 import { etag } from '../conditional.ts';
 import type { HandlersOf } from '../operations.ts';
-import { accountSummaryView } from '../views.ts';
+import { accountSummaryView, postTimes } from '../views.ts';
 
 export const V2_PREFIX = '/v2';
 
@@ -17,13 +17,14 @@ export type HandlersV2 = HandlersOf<operations>;
 type Schemas = components['schemas'];
 
 export function postViewV2(post: Post): Schemas['Post'] {
+  const { createdAt, updatedAt } = postTimes(post);
   return {
     id: post.id,
     author: accountSummaryView(post.author),
     channelId: post.channelId,
     text: post.text,
-    createdAt: post.createdAt.toISOString(),
-    updatedAt: post.updatedAt.toISOString(),
+    createdAt,
+    updatedAt,
     version: post.version,
   };
 }
