@@ -1,5 +1,5 @@
 // Sign-up, profiles and closing accounts.
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { AccountsStore } from '../../persistence/accounts/index.ts';
 import { InvalidatedCache, noCaching, type Caching } from '../cache.ts';
 import { Conflict, Forbidden, NotFound, PreconditionFailed } from '../errors.ts';
@@ -53,7 +53,7 @@ export class AccountsDirectory implements AccountsService {
   async signUp(input: NewAccount, unitOfWork?: UnitOfWork): Promise<Account> {
     const now = this.#now();
     const result = await this.#store.insertAccount({
-      id: uuidv7(),
+      id: newId(),
       email: input.email.trim().toLowerCase(),
       handle: input.handle,
       handleKey: input.handle.toLowerCase(),

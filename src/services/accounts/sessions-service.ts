@@ -1,5 +1,5 @@
 // Signing in and out, and turning a bearer token back into a caller.
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import { silentLog, type Log } from '../../log.ts';
 import type { AccountsStore } from '../../persistence/accounts/index.ts';
 import { InvalidatedCache, noCaching, type Caching, type InvalidationSource } from '../cache.ts';
@@ -73,7 +73,7 @@ export class SessionKeeper implements SessionsService {
     const token = newToken();
     const expiresAt = new Date(now.getTime() + this.#settings.sessionAbsoluteTtlSeconds * 1000);
     await this.#store.insertSession({
-      id: uuidv7(),
+      id: newId(),
       accountId: account.id,
       tokenHash: tokenHash(token),
       createdAt: now,

@@ -1,7 +1,7 @@
 // Channels and their memberships. Who may see what is decided here, for this domain's own
 // operations and for the posts domain's channel posts (`access`): a private channel is
 // NotFound for everybody but its members, so its existence never leaks.
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { ChannelRow, ChannelsStore, MembershipRow } from '../../persistence/channels/index.ts';
 import type { AccountsService, Caller } from '../accounts/index.ts';
 import { InvalidatedCache, noCaching, stringBytes, type Caching, type InvalidationSource } from '../cache.ts';
@@ -81,7 +81,7 @@ export class ChannelsDirectory implements ChannelsService {
     const now = this.#now();
     return this.#store.insertChannel(
       {
-        id: uuidv7(),
+        id: newId(),
         ownerId: caller.accountId,
         name: input.name.trim(),
         description: input.description ?? '',
@@ -89,7 +89,7 @@ export class ChannelsDirectory implements ChannelsService {
         createdAt: now,
         updatedAt: now,
       },
-      uuidv7(),
+      newId(),
       unitOfWork,
     );
   }
@@ -205,7 +205,7 @@ export class ChannelsDirectory implements ChannelsService {
     }
     const account = (await this.#accounts.summaries([accountId])).get(accountId);
     if (!account) throw new NotFound('account');
-    const outcome = await this.#store.insertMembership({ id: uuidv7(), channelId, accountId, createdAt: this.#now() });
+    const outcome = await this.#store.insertMembership({ id: newId(), channelId, accountId, createdAt: this.#now() });
     if (outcome.kind === 'no-channel') throw new NotFound('channel');
     const role = accountId === access.channel.ownerId ? 'owner' : 'member';
     return { member: { account, role, joinedAt: outcome.row.createdAt }, created: outcome.kind === 'done' };

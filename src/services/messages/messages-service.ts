@@ -3,7 +3,7 @@
 // they are); a conversation and everything in it is NotFound to anybody not in it; a closed
 // account's messages stay, its author shown as closed (the accounts domain no longer knows it).
 import { hash } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { ConversationRow, MarkerRow, MessageRow, MessagesStore, ParticipantRow } from '../../persistence/messages/index.ts';
 import type { UnitOfWork } from '../../persistence/sql.ts';
 import type { AccountsService, AccountSummary, Caller } from '../accounts/index.ts';
@@ -112,7 +112,7 @@ export class DirectMessages implements MessagesService {
     }
     const accountIds = [caller.accountId, ...others];
     const now = this.#now();
-    const { created, id } = await this.#store.insertConversation({ id: uuidv7(), participantKey: participantKey(accountIds), createdAt: now, accountIds }, uow);
+    const { created, id } = await this.#store.insertConversation({ id: newId(), participantKey: participantKey(accountIds), createdAt: now, accountIds }, uow);
     if (created) {
       // Built from what was just written: on `uow`, the rows are not visible to other connections yet.
       const rows = accountIds.map((accountId) => ({ accountId, closed: false }));
@@ -179,7 +179,7 @@ export class DirectMessages implements MessagesService {
     const recipientIds = participants.filter((p) => !p.closed && p.accountId !== caller.accountId).map((p) => p.accountId);
     // The message and its event's jobs commit together: with the caller's unit of work when given.
     const row = await this.#store.unitOfWork(uow, async (tx) => {
-      const inserted = await this.#store.insertMessage({ id: uuidv7(), conversationId, authorId: caller.accountId, text, createdAt: this.#now() }, tx);
+      const inserted = await this.#store.insertMessage({ id: newId(), conversationId, authorId: caller.accountId, text, createdAt: this.#now() }, tx);
       await this.#events?.publish('message.sent', { conversationId, messageId: inserted.id, authorId: caller.accountId, recipientIds }, tx);
       return inserted;
     });

@@ -5,7 +5,7 @@
 // for one cause (a job retried after a crash) notifies once. No consumer tells anybody about their own action,
 // or about what they could not otherwise see: a mention in a private channel's post reaches
 // its members only, a channel's new post only its members.
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 import type { GroupRow, NewNotificationRow, NotificationRow, NotificationsStore } from '../../persistence/notifications/index.ts';
 import type { AccountSummary, AccountsService, Caller } from '../accounts/index.ts';
@@ -99,7 +99,7 @@ export class NotificationsInbox implements NotificationsService {
   async onFriendRequestReceived(event: FriendRequestReceived, uow?: UnitOfWork): Promise<void> {
     await this.#store.insert([
       {
-        id: uuidv7(),
+        id: newId(),
         recipientId: event.recipientId,
         type: 'friendRequestReceived',
         actorId: event.senderId,
@@ -116,7 +116,7 @@ export class NotificationsInbox implements NotificationsService {
   async onFriendRequestAccepted(event: FriendRequestAccepted, uow?: UnitOfWork): Promise<void> {
     await this.#store.insert([
       {
-        id: uuidv7(),
+        id: newId(),
         recipientId: event.friendId,
         type: 'friendRequestAccepted',
         actorId: event.accountId,
@@ -144,7 +144,7 @@ export class NotificationsInbox implements NotificationsService {
       const visible = event.channelId === null ? mentioned : [...(await this.#channels.whoCanSee(event.channelId, mentioned))];
       await this.#store.insert(
         visible.map((recipientId) => ({
-          id: uuidv7(),
+          id: newId(),
           recipientId,
           type: 'mention' as const,
           actorId: event.authorId,
@@ -160,7 +160,7 @@ export class NotificationsInbox implements NotificationsService {
       const members = (await this.#channels.memberIds(event.channelId, CHANNEL_FAN_OUT_LIMIT + 1)).filter((id) => id !== event.authorId);
       await this.#store.insert(
         members.slice(0, CHANNEL_FAN_OUT_LIMIT).map((recipientId) => ({
-          id: uuidv7(),
+          id: newId(),
           recipientId,
           type: 'channelPost' as const,
           actorId: event.authorId,
@@ -188,7 +188,7 @@ export class NotificationsInbox implements NotificationsService {
       event.recipientIds
         .filter((id) => id !== event.authorId && !reading.has(id))
         .map((recipientId) => ({
-          id: uuidv7(),
+          id: newId(),
           recipientId,
           type: 'messageReceived' as const,
           actorId: event.authorId,

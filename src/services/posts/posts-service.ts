@@ -4,7 +4,7 @@
 // accounts domain who the authors are. Each is asked once per request or page,
 // never once per post; posts whose author is gone are dropped even if the clean-up that
 // closing an account triggers has not finished.
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { PostRow, PostsStore } from '../../persistence/posts/index.ts';
 import type { AccountsService, Caller } from '../accounts/index.ts';
 import { noCaching, type Caching } from '../cache.ts';
@@ -184,7 +184,7 @@ export class PostsArchive implements PostsService {
     const author = (await this.#accounts.summaries([caller.accountId])).get(caller.accountId);
     if (!author) throw new NotFound('account');
     // Its times are the database's, set by the insert (see PostsStore.insert).
-    const post = { id: uuidv7(), authorId: caller.accountId, channelId, text };
+    const post = { id: newId(), authorId: caller.accountId, channelId, text };
     // Whether the event concerns a consumer does not depend on its time, which the insert sets.
     const published = { postId: post.id, authorId: post.authorId, channelId, text, createdAt: '' };
     // The post and its event's jobs commit together: with the caller's unit of work when given.

@@ -2,7 +2,7 @@
 // whether an account exists and for the summaries it embeds, one batch per page, and drops
 // whatever involves an account that is gone (closing an account also removes its graph, through
 // `forgetAccount`, but a page must not depend on that having finished).
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { FriendRequestRow, FriendshipRow, SocialStore } from '../../persistence/social/index.ts';
 import type { AccountSummary, AccountsService, Caller } from '../accounts/index.ts';
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors.ts';
@@ -57,7 +57,7 @@ export class SocialGraphService implements SocialService {
     if (!recipient || !sender) throw new NotFound('account');
     // The request and its event's jobs commit together: with the caller's unit of work when given.
     const outcome = await this.#store.unitOfWork(unitOfWork, async (uow) => {
-      const inserted = await this.#store.insertRequest({ id: uuidv7(), senderId: sender.id, recipientId, createdAt: this.#now() }, uow);
+      const inserted = await this.#store.insertRequest({ id: newId(), senderId: sender.id, recipientId, createdAt: this.#now() }, uow);
       if (inserted.kind === 'done') {
         await this.#events?.publish('friendRequest.created', { requestId: inserted.row.id, senderId: sender.id, recipientId }, uow);
       }
@@ -116,7 +116,7 @@ export class SocialGraphService implements SocialService {
     if (!friend) throw new NotFound('account');
     // The friendship and its event's jobs commit together.
     const outcome = await this.#store.unitOfWork(unitOfWork, async (uow) => {
-      const accepted = await this.#store.accept(accountId, friendId, [uuidv7(), uuidv7()], this.#now(), uow);
+      const accepted = await this.#store.accept(accountId, friendId, [newId(), newId()], this.#now(), uow);
       if (accepted.kind === 'done') await this.#events?.publish('friendRequest.accepted', { friendshipId: accepted.row.id, accountId, friendId }, uow);
       return accepted;
     });
