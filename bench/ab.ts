@@ -11,7 +11,7 @@
 //
 // Options: --a DIR, --b DIR (checkouts with a built dist/; default this one), --a-env / --b-env
 // KEY=VALUE (repeatable), --a-node-flag / --b-node-flag FLAG (repeatable: added after `npm start`'s
-// own Node flags, so a V8 flag given twice takes this value), --only get-post,account-posts,feed,list-conversations,list-notifications,list-messages,send-message (default get-post), --rounds N (12),
+// own Node flags, so a V8 flag given twice takes this value), --only get-post,account-posts,feed,list-conversations,list-notifications,list-messages,send-message,create-post (default get-post), --rounds N (12),
 // --duration S (2), --warmup S (3, each server twice per scenario), --connections N (50), --scale smoke|small (small), --database-url URL (a
 // PostgreSQL server: a fresh database is made there and dropped; default DATABASE_URL, else an
 // embedded one), --no-pin.
@@ -69,7 +69,7 @@ function environment(pairs: string[]): Record<string, string> {
   );
 }
 
-const SCENARIOS = ['get-post', 'account-posts', 'feed', 'list-conversations', 'list-notifications', 'list-messages', 'send-message'] as const;
+const SCENARIOS = ['get-post', 'account-posts', 'feed', 'list-conversations', 'list-notifications', 'list-messages', 'send-message', 'create-post'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 const scenarios = args.only!.split(',').map((s) => s.trim()) as ScenarioName[];
 const unknown = scenarios.filter((s) => !SCENARIOS.includes(s));
@@ -226,6 +226,17 @@ try {
         path,
         headers: { ...req.headers, authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
         body: JSON.stringify({ text: 'A message sent by the benchmark' }),
+      };
+    }
+    if (scenario === 'create-post') {
+      // As bench/run.ts's create-post: a keyed create by a random signed-in account. Its fan-out
+      // to the author's friends runs in the worker, unmeasured.
+      return {
+        ...req,
+        method: 'POST' as const,
+        path: '/v1/posts',
+        headers: { ...req.headers, authorization: `Bearer ${pick(tokens)}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        body: JSON.stringify({ text: 'A post written by the benchmark' }),
       };
     }
     return { ...req, path: '/v1/feed', headers: { ...req.headers, authorization: `Bearer ${pick(tokens)}` } };

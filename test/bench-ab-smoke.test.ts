@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import t from 'tap';
 
-// Seeding, two server starts and three scenarios: about 30 s alone, 85–110 s on a busy machine.
+// Seeding, two server starts and four scenarios: about 30 s alone, 85–110 s on a busy machine.
 t.setTimeout(300_000);
 
 t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when it cannot', async (t) => {
@@ -23,9 +23,9 @@ t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when
     const code = await new Promise<number | null>((done) => child.on('close', done));
     return { code, output };
   };
-  const { code, output } = await run(['--only', 'get-post,account-posts,feed', '--b-env', 'LOG_LEVEL=warn', '--b-node-flag=--max-semi-space-size=9']);
+  const { code, output } = await run(['--only', 'get-post,account-posts,feed,create-post', '--b-env', 'LOG_LEVEL=warn', '--b-node-flag=--max-semi-space-size=9']);
   t.equal(code, 0, output);
-  for (const scenario of ['get-post', 'account-posts', 'feed']) {
+  for (const scenario of ['get-post', 'account-posts', 'feed', 'create-post']) {
     const section = output.slice(output.indexOf(`${scenario}, 2 alternating rounds`));
     t.ok(output.includes(`${scenario}, 2 alternating rounds of 0.3 s, 5 connections:`), `${scenario} is measured`);
     t.match(section, /\n {2}A \([^)]*\): \d+ req\/s, \d+ µs CPU\/request, p99 [\d.]+ ms\n/, `${scenario}: A's medians`);
