@@ -139,3 +139,34 @@ t.test('east of UTC too, a day whose midnight repeats starts at its first midnig
   // Beirut, 2026-03-29: 00:00 +02 became 01:00 +03; the day starts at that 01:00.
   t.same(range('2026-03-29_2026-03-30', 'Asia/Beirut'), { from: '2026-03-28T22:00:00.000Z', to: '2026-03-29T21:00:00.000Z' });
 });
+
+t.test("a zone's formatter and its days' starts are worked out once: read again, a range asks ICU nothing", async (t) => {
+  const Original = Intl.DateTimeFormat;
+  const formatToParts = Original.prototype.formatToParts;
+  let made = 0;
+  let formatted = 0;
+  // Counts what parseBetween asks of ICU (it makes formatters with `new Intl.DateTimeFormat`).
+  Intl.DateTimeFormat = class extends Original {
+    constructor(...args: ConstructorParameters<typeof Original>) {
+      super(...args);
+      made++;
+    }
+  } as typeof Intl.DateTimeFormat;
+  Original.prototype.formatToParts = function (this: Intl.DateTimeFormat, date?: Date | number) {
+    formatted++;
+    return formatToParts.call(this, date);
+  };
+  try {
+    const first = range('2031-03-29_2031-03-31', 'Asia/Tehran');
+    t.ok(made === 1 && formatted > 0, `the first read makes a formatter and formats (${made}, ${formatted})`);
+    [made, formatted] = [0, 0];
+    t.same(range('2031-03-29_2031-03-31', 'Asia/Tehran'), first, 'read again: the same range');
+    t.same([made, formatted], [0, 0], 'without a formatter made or a time formatted');
+    const next = range('2031-03-31_2031-04-02', 'Asia/Tehran');
+    t.same([made, formatted > 0], [0, true], 'another day of the zone: its formatter is kept, the new day is worked out');
+    t.equal(next.from, first.to, 'and the day read before is the same instant');
+  } finally {
+    Intl.DateTimeFormat = Original;
+    Original.prototype.formatToParts = formatToParts;
+  }
+});
