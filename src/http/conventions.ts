@@ -100,13 +100,13 @@ export interface PathMethods {
   overlong: boolean;
 }
 
-/** Matches a request path (without its query) against the contract's paths under `prefix`. */
 /** An API version's contract and the prefix it is served under. */
 export interface ServedApi {
   document: OpenApiDocument;
   prefix: string;
 }
 
+/** Matches a request path (without its query) against the contracts' paths, each under its prefix. */
 export function pathMethods(apis: ServedApi[]): (path: string) => PathMethods | undefined {
   const routes = apis.flatMap(({ document, prefix }) => Object.entries(document.paths).map(([path, item]) => {
     const declared = HTTP_METHODS.filter((m) => m in item).map((m) => m.toUpperCase());
