@@ -42,7 +42,7 @@ function problemResponse(request: FastifyRequest, reply: FastifyReply, problem: 
 /**
  * Adds `bindings` to every line the request logs from here on. Fastify gives each request a
  * logger of its own (pino's child of the server's), so they are added to it in place. A child
- * of that child, as this did before, cost 16–40 µs a keyed request: V8 turns an object into a
+ * of that child, as this did before, cost about 20–45 µs a keyed request: V8 turns an object into a
  * prototype the first time another is made from it, and here that was a new object each time
  * (bench/README.md). A logger without `setBindings` (Fastify's, when logging is off) gets a
  * child, as before.

@@ -27,7 +27,8 @@ function isRealDay({ year, month, day }: Day): boolean {
  * Both are bounded (zone names are case-insensitive, so one zone has many spellings); the oldest
  * entry goes first.
  */
-const MAX_FORMATTERS = 100;
+/** An ICU formatter holds some tens of KB outside the heap; a handful of zones is what clients use. */
+const MAX_FORMATTERS = 32;
 const MAX_DAY_STARTS = 2000;
 const formatters = new Map<string, Intl.DateTimeFormat>();
 const dayStarts = new Map<string, number>();
