@@ -1,24 +1,13 @@
 // CI guard: migrates an empty database from scratch and fails when the entities describe a
 // schema that the committed migrations do not produce.
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { loadConfig } from '../src/config.ts';
 import { persistence } from '../src/domains/index.ts';
 import { migrate, schemaDiffersFromMigrations } from '../src/persistence/migrations.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres } from '../src/persistence/embedded-postgres.ts';
-
-/** A TCP port on 127.0.0.1 that nothing listens on now. */
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => ok(port));
-    });
-  });
-}
+// The tests' and the bench's own free-port helper: a port the system has free now.
+import { freePort } from '../test/helpers/postgres.ts';
 
 const config = loadConfig();
 const scratch = `agora_schema_check_${randomBytes(4).toString('hex')}`;
