@@ -1,7 +1,8 @@
 // A time as the contract writes it (`date-time`: `2026-12-04T12:07:43.123Z`), the same string as
 // `Date.prototype.toISOString`, made in JavaScript. `toISOString` is a call into V8's runtime
-// that took about 0.4–0.6 µs a time, the largest part of a page of posts' own CPU; this takes
-// about 0.13 µs (bench/README.md). Every view of a page writes one or two times per item.
+// that took about 0.4–0.6 µs a time, the largest cost of Agora's own code in a page of posts;
+// this takes about 0.13 µs (bench/README.md). Every view of a page writes one or two times per
+// item.
 
 /** "00" to "99". */
 const TWO = Array.from({ length: 100 }, (_, i) => (i < 10 ? `0${i}` : String(i)));

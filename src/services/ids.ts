@@ -1,8 +1,8 @@
 // New ids: UUIDv7 (RFC 9562), time-ordered, as `uuid`'s `v7()` makes them, with their random bits
 // taken from a pool. `uuid`'s own `v7()` asks the Web Crypto API for 16 bytes at every call
-// (`crypto.getRandomValues`), which took 13–17 µs an id on this machine, against about 0.5 µs
-// here: the largest single cost of a keyed create's own code after the log line (bench/README.md).
-// Node's `crypto.randomUUID` pools its randomness the same way.
+// (`crypto.getRandomValues`), which took 13–20 µs an id on this machine, against 1–2 µs here
+// (bench/README.md, "A keyed create's own CPU"). Node's `crypto.randomUUID` pools its randomness
+// the same way.
 import { randomFillSync } from 'node:crypto';
 import { v7 } from 'uuid';
 
