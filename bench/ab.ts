@@ -36,7 +36,7 @@ import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
-import { cpuSeconds, median, pinningAvailable, pinToCore } from './measure.ts';
+import { cpuSeconds, median, pinningAvailable, pinToCore, v8ThreadsCpuSeconds } from './measure.ts';
 import { conversationsOfSessions, finishSeeding, SCALES, seedBase, seedConversations, seedNotifications, seedPosts } from './seed.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -112,6 +112,8 @@ const logPaths: string[] = [];
 interface Round {
   requestsPerSec: number;
   cpuPerRequest: number;
+  /** Of cpuPerRequest, V8's threads' (garbage collection's helpers, background compilation). */
+  v8PerRequest: number;
   p99: number;
 }
 
@@ -258,11 +260,13 @@ try {
   }
 
   const measure = async (scenario: ScenarioName, server: (typeof servers)[number], seconds: number): Promise<Round> => {
-    const before = cpuSeconds(server.pid);
+    const before = { all: cpuSeconds(server.pid), v8: v8ThreadsCpuSeconds(server.pid) };
     const result = await autocannon({ url: server.origin, connections, duration: seconds, requests: [{ setupRequest: request(scenario) }] });
-    const cpu = (cpuSeconds(server.pid) - before) * 1e6;
+    const cpu = (cpuSeconds(server.pid) - before.all) * 1e6;
+    const v8 = (v8ThreadsCpuSeconds(server.pid) - before.v8) * 1e6;
     if (result.non2xx > 0 || result.errors > 0) throw new Error(`${scenario} on ${server.name}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
-    return { requestsPerSec: result.requests.average, cpuPerRequest: cpu / Math.max(1, result.requests.total), p99: result.latency.p99 };
+    const requests = Math.max(1, result.requests.total);
+    return { requestsPerSec: result.requests.average, cpuPerRequest: cpu / requests, v8PerRequest: v8 / requests, p99: result.latency.p99 };
   };
 
   for (const scenario of scenarios) {
@@ -282,7 +286,8 @@ try {
       const env = [...Object.entries(server.env).map(([k, v]) => `${k}=${v}`), ...server.nodeFlags].join(' ');
       console.log(
         `  ${server.name} (${server.dir}${env ? `, ${env}` : ''}): ${median(own.map((r) => r.requestsPerSec)).toFixed(0)} req/s, ` +
-          `${median(own.map((r) => r.cpuPerRequest)).toFixed(0)} µs CPU/request, p99 ${median(own.map((r) => r.p99))} ms`,
+          `${median(own.map((r) => r.cpuPerRequest)).toFixed(0)} µs CPU/request (V8's threads ${median(own.map((r) => r.v8PerRequest)).toFixed(0)}), ` +
+          `p99 ${median(own.map((r) => r.p99))} ms`,
       );
     }
     const ratio = (of: (r: Round) => number) => results[1]!.map((r, i) => of(r) / of(results[0]![i]!));

@@ -1,7 +1,7 @@
-// What bench/run.ts and bench/ab.ts both measure with: a process's CPU time from /proc, CPU
-// pinning with taskset, and quantiles of per-round values.
+// What bench/run.ts and bench/ab.ts both measure with: a process's CPU time from /proc (all of
+// it, and its V8 threads' share), CPU pinning with taskset, and quantiles of per-round values.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 export const TICKS_PER_SECOND = 100; // USER_HZ, for the times in /proc/<pid>/stat
@@ -20,6 +20,33 @@ export function statFields(pid: number): string[] {
 export function cpuSeconds(pid: number): number {
   const fields = statFields(pid);
   return fields.length === 0 ? 0 : (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
+}
+
+/**
+ * CPU time so far (user + system, seconds) of the threads V8 runs beside a Node process's main
+ * thread, named `V8Worker`: garbage collection's helpers (concurrent marking and sweeping,
+ * parallel scavenging) and background compilation. A CPU profile samples the main thread
+ * only, so this share of a process's CPU shows nowhere else. 0 once the process is gone.
+ */
+export function v8ThreadsCpuSeconds(pid: number): number {
+  let total = 0;
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const task of tasks) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+      if (!stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).startsWith('V8')) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    } catch {
+      // the thread has exited
+    }
+  }
+  return total;
 }
 
 /** Whether processes can be pinned to cores here: two cores or more, and taskset. */

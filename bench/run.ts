@@ -24,7 +24,7 @@ import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
-import { cpuSeconds, median, pinningAvailable, pinToCore, quantile, statFields, TICKS_PER_SECOND } from './measure.ts';
+import { cpuSeconds, median, pinningAvailable, pinToCore, quantile, statFields, TICKS_PER_SECOND, v8ThreadsCpuSeconds } from './measure.ts';
 import { conversationsOfSessions, dropTimelines, email, finishSeeding, PASSWORD, SCALES, seedBase, seedConversations, seedNotifications, seedPosts, seedSessions, wideAccountIndexes, wideFriendCounts, type Session } from './seed.ts';
 import { fanout, hasStream, openStreams, postJson, type FanoutResult, type OpenStream } from './stream.ts';
 import { probeVisibility, type ProbeGroup, type VisibilityResult } from './visibility.ts';
@@ -190,6 +190,8 @@ interface Run {
   peakRssMb: number;
   /** CPU time per request (user + system) of the server process and of the embedded PostgreSQL's processes, µs. */
   serverCpuUs: number;
+  /** Of serverCpuUs, what V8's own threads used (garbage collection's helpers, background compilation), µs per request. */
+  v8ThreadsCpuUs: number;
   databaseCpuUs: number | null;
   /** `feed-while-posting`: what the prober saw during the run. */
   visibility?: VisibilityResult;
@@ -243,7 +245,7 @@ function databaseCpuSeconds(): number | null {
 async function measure(scenario: Scenario, server: Server, seconds: number, round: number): Promise<Run> {
   await sleep(settle); // lets the previous run's last requests finish
   await scenario.before?.(server);
-  const cpuBefore = { server: cpuSeconds(server.pid), database: databaseCpuSeconds() };
+  const cpuBefore = { server: cpuSeconds(server.pid), v8Threads: v8ThreadsCpuSeconds(server.pid), database: databaseCpuSeconds() };
   let peak = rssMb(server.pid);
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(server.pid))), 100);
   const stopProbe = new AbortController();
@@ -296,6 +298,7 @@ async function measure(scenario: Scenario, server: Server, seconds: number, roun
     errors: bad,
     peakRssMb: Math.round(peak),
     serverCpuUs: perRequestUs(cpuSeconds(server.pid) - cpuBefore.server),
+    v8ThreadsCpuUs: perRequestUs(v8ThreadsCpuSeconds(server.pid) - cpuBefore.v8Threads),
     databaseCpuUs: databaseAfter === null || cpuBefore.database === null ? null : perRequestUs(databaseAfter - cpuBefore.database),
     ...(visibility ? { visibility } : {}),
   };
@@ -943,6 +946,7 @@ function summarize(list: Pick<Scenario, 'name' | 'kind' | 'describe'>[], runs: R
       errors: rs.reduce((n, r) => n + r.errors, 0),
       peakRssMb: Math.max(...rs.map((r) => r.peakRssMb)),
       serverCpuUs: median(rs.map((r) => r.serverCpuUs)),
+      v8ThreadsCpuUs: median(rs.map((r) => r.v8ThreadsCpuUs)),
       databaseCpuUs: rs.some((r) => r.databaseCpuUs === null) ? null : median(rs.map((r) => r.databaseCpuUs!)),
     };
   };
@@ -1070,14 +1074,17 @@ function renderMarkdown(meta: Record<string, any>, report: ReturnType<typeof sum
       `Machine: ${meta.machine.cpu}, ${meta.machine.cores} cores, ${meta.machine.memoryGb} GB, Linux ${meta.machine.kernel}, Node ${meta.machine.node}; ` +
       `pinning ${meta.pinned ? 'on (servers and PostgreSQL on core 0, load generator on core 1)' : 'off'}.`,
     '',
-    '| scenario | Agora req/s | baseline req/s | req/s ratio | p99 ratio | server CPU/request ratio | Agora p50 / p99 ms | baseline p50 / p99 ms | CPU µs/request, server + PostgreSQL: Agora / baseline | peak RSS MB Agora / baseline | errors |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    "| scenario | Agora req/s | baseline req/s | req/s ratio | p99 ratio | server CPU/request ratio | Agora p50 / p99 ms | baseline p50 / p99 ms | CPU µs/request, server + PostgreSQL: Agora / baseline | of the server's, V8's threads: Agora / baseline | peak RSS MB Agora / baseline | errors |",
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...report.scenarios.map(
       (s) =>
-        `| ${s.scenario} | ${s.agora.requestsPerSec} | ${s.baseline.requestsPerSec} | ${spreadText(s.throughput)} | ${spreadText(s.p99)} | ${spreadText(s.serverCpu)} | ${s.agora.p50} / ${s.agora.p99} | ${s.baseline.p50} / ${s.baseline.p99} | ${cpu(s.agora)} / ${cpu(s.baseline)} | ${s.agora.peakRssMb} / ${s.baseline.peakRssMb} | ${s.agora.errors + s.baseline.errors} |`,
+        `| ${s.scenario} | ${s.agora.requestsPerSec} | ${s.baseline.requestsPerSec} | ${spreadText(s.throughput)} | ${spreadText(s.p99)} | ${spreadText(s.serverCpu)} | ${s.agora.p50} / ${s.agora.p99} | ${s.baseline.p50} / ${s.baseline.p99} | ${cpu(s.agora)} / ${cpu(s.baseline)} | ${s.agora.v8ThreadsCpuUs} / ${s.baseline.v8ThreadsCpuUs} | ${s.agora.peakRssMb} / ${s.baseline.peakRssMb} | ${s.agora.errors + s.baseline.errors} |`,
     ),
     '',
     `Agora's peak RSS over its whole life (VmHWM), sign-ins included: ${meta.agoraPeakRssMb ?? 'n/a'} MB.`,
+    '',
+    "\"V8's threads\" is the part of the server's CPU per request spent on V8's threads beside the main one: garbage collection's helpers " +
+      '(concurrent marking and sweeping, parallel scavenges) and background compilation. A CPU profile (`--profile`) samples the main thread only.',
     '',
   ];
   if (report.scenarios.some((s) => s.scenario === 'send-message')) {

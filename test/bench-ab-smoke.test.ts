@@ -28,8 +28,15 @@ t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when
   for (const scenario of ['get-post', 'account-posts', 'feed', 'create-post']) {
     const section = output.slice(output.indexOf(`${scenario}, 2 alternating rounds`));
     t.ok(output.includes(`${scenario}, 2 alternating rounds of 0.3 s, 5 connections:`), `${scenario} is measured`);
-    t.match(section, /\n {2}A \([^)]*\): \d+ req\/s, \d+ µs CPU\/request, p99 [\d.]+ ms\n/, `${scenario}: A's medians`);
-    t.match(section, /\n {2}B \([^)]*, LOG_LEVEL=warn --max-semi-space-size=9\): \d+ req\/s, \d+ µs CPU\/request, p99 [\d.]+ ms\n/, `${scenario}: B's medians, with its setting and Node flag`);
+    t.match(section, /\n {2}A \([^)]*\): \d+ req\/s, \d+ µs CPU\/request \(V8's threads \d+\), p99 [\d.]+ ms\n/, `${scenario}: A's medians`);
+    t.match(
+      section,
+      /\n {2}B \([^)]*, LOG_LEVEL=warn --max-semi-space-size=9\): \d+ req\/s, \d+ µs CPU\/request \(V8's threads \d+\), p99 [\d.]+ ms\n/,
+      `${scenario}: B's medians, with its setting and Node flag`,
+    );
+    for (const [, all, v8] of section.slice(0, section.indexOf('B/A')).matchAll(/(\d+) µs CPU\/request \(V8's threads (\d+)\)/g)) {
+      t.ok(Number(v8) <= Number(all), `${scenario}: V8's threads' share (${v8} µs) is part of the CPU per request (${all} µs)`);
+    }
     const ratios = /\n {2}B\/A: CPU\/request ([\d.]+) \(([\d.]+)–([\d.]+)\); req\/s ([\d.]+) \(([\d.]+)–([\d.]+)\)\n/.exec(section);
     t.ok(ratios, `${scenario}: B/A ratios`);
     const [, cpu, cpuMin, cpuMax, rps, rpsMin, rpsMax] = (ratios ?? []).map(Number);

@@ -44,7 +44,7 @@ t.test('npm run bench --scale smoke produces the table and the JSON with every s
     rounds: number;
     scenarios: { scenario: string; throughput: Spread; p99: Spread; serverCpu: Spread; visibility?: { agora: Visibility; baseline: Visibility } }[];
     targets: { target: string; spread: Spread; bound: number; direction: '≥' | '≤' | '<'; status: string }[];
-    runs: { scenario: string; server: string; round: number }[];
+    runs: { scenario: string; server: string; round: number; serverCpuUs: number; v8ThreadsCpuUs: number }[];
   };
   t.equal(report.rounds, 2, 'two rounds');
   for (const scenario of SCENARIOS) {
@@ -62,6 +62,12 @@ t.test('npm run bench --scale smoke produces the table and the JSON with every s
     t.same(order, ['0:agora', '0:baseline', '1:baseline', '1:agora'], `${scenario}: rounds alternate which server goes first`);
   }
   t.match(markdown, /^\| channel-page-\d+ \|/m, 'the table has the deep page');
+  // V8's threads' CPU is measured apart, and is part of the server's.
+  t.match(markdown, /\| CPU µs\/request, server \+ PostgreSQL: Agora \/ baseline \| of the server's, V8's threads: Agora \/ baseline \|/, "the table shows V8's threads' share");
+  t.ok(
+    report.runs.every((r) => Number.isInteger(r.v8ThreadsCpuUs) && r.v8ThreadsCpuUs >= 0 && r.v8ThreadsCpuUs <= r.serverCpuUs),
+    "every run's V8 threads' CPU is within the server's",
+  );
   const posting = report.scenarios.find((s) => s.scenario === 'feed-while-posting')!.visibility!;
   for (const server of ['agora', 'baseline'] as const) {
     t.ok(posting[server].posts > 0 && posting[server].samples > 0, `feed-while-posting: ${server}'s posts were seen in friends' feeds`);
