@@ -8,6 +8,7 @@
 //   node bench/run.ts [--scale smoke|small|default|large] [--duration s] [--warmup s]
 //                     [--rounds n] [--connections n] [--database-url url] [--out dir]
 //                     [--no-pin] [--profile] [--only scenario,scenario…] [--agora-env KEY=VALUE]…
+//                     [--agora-node-flag FLAG]… (after `npm start`'s own: a V8 flag given twice takes this value)
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -43,8 +44,11 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     only: { type: 'string' },
     'agora-env': { type: 'string', multiple: true, default: [] },
+    'agora-node-flag': { type: 'string', multiple: true, default: [] },
   },
 });
+/** Extra Node or V8 flags for Agora (repeatable): what a flag costs, or a trace (`--trace-gc`) in its log. */
+const agoraNodeFlags = args['agora-node-flag']!;
 /** Extra environment for Agora (KEY=VALUE, repeatable): to measure what a setting costs. */
 const agoraEnv = Object.fromEntries(
   args['agora-env']!.map((pair) => {
@@ -516,6 +520,7 @@ try {
   // As `npm start` runs it (`npm run bench` builds first, as `npm start` does).
   const agoraArgs = serverArgs();
   const agoraEntry = agoraArgs.pop()!;
+  agoraArgs.push(...agoraNodeFlags);
   const agoraEnvironment = {
       ...serverEnv(),
       NODE_ENV: 'production',
@@ -818,6 +823,7 @@ try {
     pinned: canPin,
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version },
     agoraPeakRssMb: peakRss(agora.pid),
+    agoraCommand: { nodeFlags: agoraArgs, extraEnv: agoraEnv },
     wideFriends,
     stream,
   };
@@ -1072,7 +1078,8 @@ function renderMarkdown(meta: Record<string, any>, report: ReturnType<typeof sum
       `${meta.connections} connections, ${meta.rounds} rounds of ${meta.durationSeconds} s per server and scenario, alternating (A B, B A, …), after a ${meta.warmupSeconds} s warm-up. ` +
       `Ratios are per round (Agora's round over the baseline's of the same round): median (interquartile range; min–max) over the rounds. ` +
       `Machine: ${meta.machine.cpu}, ${meta.machine.cores} cores, ${meta.machine.memoryGb} GB, Linux ${meta.machine.kernel}, Node ${meta.machine.node}; ` +
-      `pinning ${meta.pinned ? 'on (servers and PostgreSQL on core 0, load generator on core 1)' : 'off'}.`,
+      `pinning ${meta.pinned ? 'on (servers and PostgreSQL on core 0, load generator on core 1)' : 'off'}. ` +
+      `Agora's Node flags: \`${meta.agoraCommand.nodeFlags.join(' ')}\`${Object.keys(meta.agoraCommand.extraEnv).length > 0 ? `; extra environment: \`${Object.entries(meta.agoraCommand.extraEnv as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(' ')}\`` : ''}.`,
     '',
     "| scenario | Agora req/s | baseline req/s | req/s ratio | p99 ratio | server CPU/request ratio | Agora p50 / p99 ms | baseline p50 / p99 ms | CPU µs/request, server + PostgreSQL: Agora / baseline | of the server's, V8's threads: Agora / baseline | peak RSS MB Agora / baseline | errors |",
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { serverArgs } from './helpers/server-command.ts';
 
 // The whole harness (seeding, four server starts, every scenario, the live stream's measures):
 // about 85 s alone, past tap's default of 120 beside the other test files on a busy machine, and
@@ -26,7 +27,7 @@ t.test('npm run bench --scale smoke produces the table and the JSON with every s
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const child = spawn(
     process.execPath,
-    ['bench/run.ts', '--scale', 'smoke', '--duration', '0.2', '--rounds', '2', '--connections', '10', '--database-url', adminUrl, '--out', out, '--no-pin'],
+    ['bench/run.ts', '--scale', 'smoke', '--duration', '0.2', '--rounds', '2', '--connections', '10', '--database-url', adminUrl, '--out', out, '--no-pin', '--agora-node-flag=--max-semi-space-size=9'],
     { cwd: new URL('../', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -45,7 +46,12 @@ t.test('npm run bench --scale smoke produces the table and the JSON with every s
     scenarios: { scenario: string; throughput: Spread; p99: Spread; serverCpu: Spread; visibility?: { agora: Visibility; baseline: Visibility } }[];
     targets: { target: string; spread: Spread; bound: number; direction: '≥' | '≤' | '<'; status: string }[];
     runs: { scenario: string; server: string; round: number; serverCpuUs: number; v8ThreadsCpuUs: number }[];
+    agoraCommand: { nodeFlags: string[] };
   };
+  // Agora runs with npm start's Node flags, then the extra one this run was given; the report says so.
+  const flags = [...serverArgs().slice(0, -1), '--max-semi-space-size=9'];
+  t.same(report.agoraCommand.nodeFlags, flags, "the JSON gives Agora's Node flags: npm start's, then the extra one");
+  t.ok(markdown.includes(`Agora's Node flags: \`${flags.join(' ')}\`.`), 'and so does the table');
   t.equal(report.rounds, 2, 'two rounds');
   for (const scenario of SCENARIOS) {
     t.match(markdown, new RegExp(`^\\| ${scenario} \\|`, 'm'), `the table has ${scenario}`);
