@@ -1,8 +1,9 @@
 // Agora against Agora: two builds (or two settings) of the server, in alternating short rounds on
 // the same data, to tell whether a change moved Agora's own CPU per request. `npm run bench`
 // compares Agora with the bare baseline, which moves as much with the machine's load as a small
-// change does; here both sides are Agora, started as `npm start` starts it, and each round's
-// ratio compares runs seconds apart.
+// change does; here both sides are Agora, each started as its checkout's `npm start` starts it
+// (that package.json's Node flags and environment), and each round's ratio compares runs seconds
+// apart.
 //
 //   (cd ../other-checkout && npm run build)
 //   npm run bench:ab -- --b ../other-checkout                    # this checkout (A) against another (B)
@@ -10,15 +11,15 @@
 //   npm run bench:ab -- --b-node-flag=--max-semi-space-size=16     # one checkout, two sets of Node flags
 //
 // Options: --a DIR, --b DIR (checkouts with a built dist/; default this one), --a-env / --b-env
-// KEY=VALUE (repeatable), --a-node-flag / --b-node-flag FLAG (repeatable: added after `npm start`'s
-// own Node flags, so a V8 flag given twice takes this value), --only get-post,account-posts,feed,list-conversations,list-notifications,list-messages,send-message,create-post (default get-post), --rounds N (12),
+// KEY=VALUE (repeatable), --a-node-flag / --b-node-flag FLAG (repeatable: added after the side's
+// `npm start` Node flags, so a V8 flag given twice takes this value), --only get-post,account-posts,feed,list-conversations,list-notifications,list-messages,send-message,create-post (default get-post), --rounds N (12),
 // --duration S (2), --warmup S (3, each server twice per scenario), --connections N (50), --scale smoke|small (small), --database-url URL (a
 // PostgreSQL server: a fresh database is made there and dropped; default DATABASE_URL, else an
 // embedded one), --no-pin.
 // The two servers serve the API only (WORKER=off); a third process of A's build runs the worker
 // (job consumers, fan-out), unmeasured, and, when the feed is measured, a fourth reads every
 // reader's feed once first (see below).
-// Prints, per scenario, each side's medians, B/A per-round ratios as median (min–max), and each
+// Prints each side's Node flags, then, per scenario, each side's medians, B/A per-round ratios as median (min–max), and each
 // side's peak resident memory so far. Two servers of one build can still differ by up to 1.2 ×
 // on the feed within a run, either way (bench/README.md): run a comparison both ways round.
 import { randomUUID } from 'node:crypto';
@@ -142,18 +143,18 @@ try {
   const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)]!;
 
   const servers: { name: string; dir: string; env: Record<string, string>; nodeFlags: string[]; origin: string; pid: number }[] = [];
-  /** Starts `entry` of checkout `dir` as `npm start` starts the server (its flags and environment); its output goes to a log. */
+  /** Starts `entry` of checkout `dir` as that checkout's `npm start` starts the server (its flags and environment); its output goes to a log. */
   const start = (name: string, dir: string, entry: string, env: Record<string, string>, nodeFlags: readonly string[] = []): ChildProcess => {
     const logPath = join(tmpdir(), `agora-ab-${process.pid}-${name}.log`);
     const fd = openSync(logPath, 'w');
     logPaths.push(logPath);
-    const command = serverArgs();
+    const command = serverArgs(dir);
     const child = spawn(process.execPath, [...command.slice(0, -1), ...nodeFlags, entry], {
       cwd: dir,
       stdio: ['ignore', fd, fd],
       env: {
         PATH: process.env.PATH,
-        ...serverEnv(),
+        ...serverEnv(dir),
         NODE_ENV: 'production',
         HOST: '127.0.0.1',
         METRICS_PORT: '0',
@@ -171,7 +172,13 @@ try {
   /** Starts an API server of checkout `dir` on a port of its own; resolves once it answers. */
   const startServer = async (name: string, dir: string, env: Record<string, string>, nodeFlags: readonly string[] = []): Promise<{ child: ChildProcess; origin: string }> => {
     const port = await freePort();
-    const child = start(name, dir, 'dist/main.js', { PORT: String(port), ...env }, nodeFlags);
+    let child: ChildProcess;
+    try {
+      child = start(name, dir, 'dist/main.js', { PORT: String(port), ...env }, nodeFlags);
+    } catch (error) {
+      // Its `npm start` could not be read (no such checkout, say).
+      throw new Error(`Agora ${name} (${dir}) could not start: ${error instanceof Error ? error.message : String(error)}`);
+    }
     const output = logPaths.at(-1);
     if (child.pid === undefined) {
       // Not spawned at all (no such directory, say): the error event says why.
@@ -194,6 +201,8 @@ try {
     const { child, origin } = await startServer(side.name, side.dir, { WORKER: 'off', ...side.env }, side.nodeFlags);
     pin(child.pid!, 0);
     servers.push({ ...side, origin, pid: child.pid! });
+    // Each side runs with its own checkout's `npm start` flags, then its extra ones.
+    console.log(`${side.name} (${side.dir}): node ${[...serverArgs(side.dir).slice(0, -1), ...side.nodeFlags].join(' ')}`);
   }
   // The worker (A's build), unpinned and unmeasured: the feed's kept pages are served only while
   // its fan-out is fresh, so the measurements start once it has caught up.

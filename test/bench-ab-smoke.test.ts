@@ -2,8 +2,11 @@
 // two Agoras in alternating rounds and prints each side's medians and the B/A ratios with their
 // ranges, and that it says why when it cannot run. The numbers themselves are not checked.
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
+import { projectRoot, serverArgs } from './helpers/server-command.ts';
 
 // Seeding, two server starts and four scenarios: about 30 s alone, 85–110 s on a busy machine.
 t.setTimeout(300_000);
@@ -42,6 +45,26 @@ t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when
     const [, cpu, cpuMin, cpuMax, rps, rpsMin, rpsMax] = (ratios ?? []).map(Number);
     t.ok(cpuMin! <= cpu! && cpu! <= cpuMax! && rpsMin! <= rps! && rps! <= rpsMax! && rpsMin! > 0, `${scenario}: each median within its range`);
   }
+
+  // Each side's Node flags: its checkout's npm start flags, then its own extra ones.
+  const startFlags = serverArgs().slice(0, -1).join(' ');
+  const lines = (text: string) => text.split('\n');
+  t.ok(lines(output).includes(`A (${projectRoot}): node ${startFlags}`), "A's Node flags are npm start's");
+  t.ok(lines(output).includes(`B (${projectRoot}): node ${startFlags} --max-semi-space-size=9`), "B's are npm start's, then its extra flag");
+
+  // Another checkout runs with its own npm start's flags: here one made of this one's build and
+  // dependencies, whose package.json starts Node with one flag more.
+  const other = mkdtempSync(join(tmpdir(), 'agora-ab-checkout-'));
+  t.teardown(() => rmSync(other, { recursive: true, force: true }));
+  for (const entry of ['dist', 'node_modules']) symlinkSync(join(projectRoot, entry), join(other, entry));
+  const manifest = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  manifest.scripts.start = manifest.scripts.start!.replace(' dist/main.js', ' --max-semi-space-size=7 dist/main.js');
+  writeFileSync(join(other, 'package.json'), JSON.stringify(manifest));
+  const checkout = await run(['--b', other, '--only', 'get-post']);
+  t.equal(checkout.code, 0, checkout.output);
+  t.ok(lines(checkout.output).includes(`A (${projectRoot}): node ${startFlags}`), "A keeps this checkout's flags");
+  t.ok(lines(checkout.output).includes(`B (${other}): node ${startFlags} --max-semi-space-size=7`), "B runs with its checkout's npm start flags");
+  t.match(checkout.output, /\n {2}B\/A: CPU\/request [\d.]+ \([\d.]+–[\d.]+\); req\/s/, 'and is measured against A');
 
   const missing = await run(['--b', '/nonexistent-agora-checkout']);
   t.equal(missing.code, 1, 'a side that cannot start fails the run');
