@@ -153,6 +153,11 @@ export async function createServer(
   const metrics = hooks.metrics ?? createMetrics();
   metrics.database.watchPool(() => poolStats(orm));
   const log = deferredLog();
+  // Made first, since it awaits its module's import: nothing is open yet should that fail. It
+  // connects in start(), below; until then (and during its outages) requests go unchecked. Only
+  // where the public API is served: a domain server has no rate limits, and a worker no API.
+  const publicApi = (hooks.serving ?? true) && config.remote.serveDomains.length === 0;
+  const rateLimitStore = publicApi && config.rateLimit.redisUrl ? await sharedRateLimitStore(config.rateLimit.redisUrl, log, metrics) : undefined;
   // Caches hold only what PostgreSQL announces changes of (see persistence/invalidations.ts); the
   // same listener wakes the live streams and holds their cap, so it runs whether caching is on or off.
   const invalidations = new InvalidationListener({
@@ -187,10 +192,6 @@ export async function createServer(
   });
   metrics.database.setUp(true);
   guardQueries(orm, availability);
-  // Connects in start(), below; until then (and during its outages) requests go unchecked. Only
-  // where the public API is served: a domain server has no rate limits, and a worker no API.
-  const publicApi = (hooks.serving ?? true) && config.remote.serveDomains.length === 0;
-  const rateLimitStore = publicApi && config.rateLimit.redisUrl ? await sharedRateLimitStore(config.rateLimit.redisUrl, log, metrics) : undefined;
 
   let migrationsApplied = false;
   const closeParts = async () => {
