@@ -6,20 +6,30 @@ import { cpus } from 'node:os';
 
 export const TICKS_PER_SECOND = 100; // USER_HZ, for the times in /proc/<pid>/stat
 
+/** A /proc stat file (a process's or a thread's): its command name, and the fields after it; null once it is gone. */
+function readStat(path: string): { name: string; fields: string[] } | null {
+  try {
+    const stat = readFileSync(path, 'utf8');
+    return { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), fields: stat.slice(stat.lastIndexOf(')') + 2).split(' ') };
+  } catch {
+    return null;
+  }
+}
+
+/** utime + stime of a stat's fields, in seconds. */
+function cpuOf(fields: string[]): number {
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
 /** The fields of /proc/<pid>/stat after the command name; empty once the process is gone. */
 export function statFields(pid: number): string[] {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return [];
-  }
+  return readStat(`/proc/${pid}/stat`)?.fields ?? [];
 }
 
 /** CPU time a process has used so far (user + system), in seconds; 0 once it is gone. */
 export function cpuSeconds(pid: number): number {
   const fields = statFields(pid);
-  return fields.length === 0 ? 0 : (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
+  return fields.length === 0 ? 0 : cpuOf(fields);
 }
 
 /**
@@ -29,22 +39,16 @@ export function cpuSeconds(pid: number): number {
  * only, so this share of a process's CPU shows nowhere else. 0 once the process is gone.
  */
 export function v8ThreadsCpuSeconds(pid: number): number {
-  let total = 0;
   let tasks: string[];
   try {
     tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
     return 0;
   }
+  let total = 0;
   for (const task of tasks) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
-      if (!stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).startsWith('V8')) continue;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-    } catch {
-      // the thread has exited
-    }
+    const stat = readStat(`/proc/${pid}/task/${task}/stat`); // null: the thread has exited
+    if (stat?.name.startsWith('V8')) total += cpuOf(stat.fields);
   }
   return total;
 }
