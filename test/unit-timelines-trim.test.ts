@@ -1,13 +1,14 @@
 // The fan-out's trims (src/services/timelines/timelines-service.ts) on a fake store: timelines
 // that gained a tenth of their length are cut back a chunk at a time after each pass, since a trim
 // holds the fan-out's lock and the next pass waits for it (every timeline that grew, all at once,
-// held new posts back from feeds for seconds under load); a full pass trims every one that grew;
-// a trim that fails is retried.
+// held new posts back from feeds for seconds under load), each chunk as many as fit in about
+// TRIM_BUDGET_MS at the last trim's pace; a full pass trims every one that grew; a trim that fails
+// is retried.
 import t from 'tap';
 import type { PassOutcome, TimelinesStore } from '../src/persistence/timelines/store.ts';
 import type { AccountsService } from '../src/services/accounts/index.ts';
 import type { SocialService } from '../src/services/social/index.ts';
-import { HomeTimelines, trimSlack } from '../src/services/timelines/timelines-service.ts';
+import { HomeTimelines, nextTrimChunk, TRIM_BUDGET_MS, trimSlack } from '../src/services/timelines/timelines-service.ts';
 import type { TimelinesSettings } from '../src/services/timelines/model.ts';
 
 const SETTINGS: TimelinesSettings = {
@@ -30,6 +31,7 @@ function setup() {
   let touched: string[] = [];
   let gained = 0;
   let failNext = false;
+  let msPerOwner = 0;
   const store = {
     async pass(): Promise<PassOutcome> {
       const outcome = { ran: true, posts: touched.length, entries: touched.length * gained, maxLagSeconds: 0, touched, added: touched.map(() => gained), caughtUp: true };
@@ -41,6 +43,7 @@ function setup() {
         failNext = false;
         throw new Error('the database went away');
       }
+      if (msPerOwner > 0) await new Promise((resolve) => setTimeout(resolve, msPerOwner * owners.length));
       trims.push(owners);
       return 0;
     },
@@ -59,6 +62,8 @@ function setup() {
       gained = entries;
     },
     failNextTrim: () => void (failNext = true),
+    /** From now on a trim takes this long per timeline (0: at once). */
+    trimPace: (ms: number) => void (msPerOwner = ms),
   };
 }
 
@@ -130,4 +135,26 @@ t.test("a closed account's timeline is no longer waiting for a trim", async (t) 
   await timelines.forgetAccount('closed');
   await timelines.fanOut({ full: true });
   t.same(trims, [['open']], 'a full pass trims the one still open only');
+});
+
+t.test("a trim's size follows the last one's time per timeline", async (t) => {
+  t.equal(nextTrimChunk(200, 200, 2100), 19, 'a trim of 200 that took 2.1 s: the next takes what fits in the budget at that pace');
+  t.equal(nextTrimChunk(19, 19, 100), 38, 'fast again: at most twice as many');
+  t.equal(nextTrimChunk(100, 100, 1), 200, 'and never more than 200');
+  t.equal(nextTrimChunk(200, 200, 0), 200, 'a trim that took no time measurable');
+  t.equal(nextTrimChunk(10, 10, 60_000), 10, 'and never fewer than 10');
+  t.equal(nextTrimChunk(120, 4, 3000), 120, "the last few of a queue say nothing of the pace: the size is kept");
+
+  const { timelines, trims, grow, trimPace } = setup();
+  trimPace((2 * TRIM_BUDGET_MS) / 200); // 200 timelines: twice the budget
+  grow(owners(1000));
+  await timelines.fanOut({});
+  t.equal(trims[0]!.length, 200, 'the first trim takes 200');
+  await timelines.fanOut({});
+  t.ok(trims[1]!.length <= 100 && trims[1]!.length >= 10, `it took twice the budget, so the next takes at most half as many (${trims[1]!.length})`);
+  trimPace(0);
+  while (trims.flat().length < 1000) await timelines.fanOut({});
+  t.equal(Math.max(...trims.slice(2).map((chunk) => chunk.length)), 200, 'once trims are quick again, they grow back to 200');
+  t.same(new Set(trims.flat()), new Set(owners(1000)), 'and every timeline that grew is trimmed once');
+  t.equal(trims.flat().length, 1000);
 });

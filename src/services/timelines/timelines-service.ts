@@ -140,8 +140,33 @@ export interface TimelinesService extends TimelinesCalls {
   startFanOut(hooks?: { onPass?(outcome: PassOutcome): void; onError?(error: unknown): void }): { stop(): Promise<void> };
 }
 
-/** Timelines trimmed after one fan-out pass (each read back to its length'th entry, the rest deleted). */
+/** The most timelines trimmed after one fan-out pass (each read back to its length'th entry, the rest deleted). */
 const TRIM_CHUNK = 200;
+/** The fewest: a trim costs a round trip and the lock whatever its size. */
+const TRIM_CHUNK_MIN = 10;
+/**
+ * About how long one trim may hold the fan-out's lock, which the next pass (new posts reaching
+ * feeds) waits for. Under full write load on a shared core a trim of 200 timelines took up to
+ * 2.1 s (bench/README.md, "Trims sized by their time"), and new posts waited that long.
+ */
+export const TRIM_BUDGET_MS = 200;
+
+/**
+ * How many timelines the next trim takes, after a trim of `lastSize` that took `lastMs` while
+ * trims took `current`: as many as that trim's time per timeline fits in TRIM_BUDGET_MS, at most
+ * twice `current` (one fast trim at a quiet moment does not bring back a trim too long for the
+ * load), between TRIM_CHUNK_MIN and TRIM_CHUNK. A trim's cost per timeline follows the load, so
+ * the chunk shrinks under load and grows back after it. The timelines not trimmed yet wait their
+ * turn; a timeline longer than its length costs no read anything (it is complete from its
+ * horizon on). A trim of fewer than TRIM_CHUNK_MIN (the last of a queue) changes nothing: its
+ * time is mostly the round trip's.
+ */
+export function nextTrimChunk(current: number, lastSize: number, lastMs: number): number {
+  if (lastSize < TRIM_CHUNK_MIN) return current;
+  const fits = lastMs > 0 ? Math.floor((TRIM_BUDGET_MS * lastSize) / lastMs) : TRIM_CHUNK;
+  return Math.max(TRIM_CHUNK_MIN, Math.min(TRIM_CHUNK, 2 * current, fits));
+}
+
 /** Timelines remembered as grown at most: past it, every one of them is trimmed (memory's bound). */
 const MAX_GROWN = 100_000;
 /** The entries a timeline may gain past its length before it is trimmed: a tenth of it. */
@@ -156,8 +181,10 @@ export class HomeTimelines implements TimelinesService {
   readonly #settings: TimelinesSettings;
   /** Entries each timeline gained since it was last trimmed (or taken for a trim). */
   readonly #grown = new Map<string, number>();
-  /** Owners being trimmed, TRIM_CHUNK after each pass (a trim holds the fan-out's lock). */
+  /** Owners being trimmed, a chunk after each pass (a trim holds the fan-out's lock). */
   #trimming: string[] = [];
+  /** How many the next trim takes (see nextTrimChunk). */
+  #trimChunk = TRIM_CHUNK;
   #lastTrim = 0;
   #lastSweep = 0;
   /** A pass found more than a batch: the next ones look over the whole grace window until one catches up. */
@@ -297,13 +324,15 @@ export class HomeTimelines implements TimelinesService {
       }
     }
     while (this.#trimming.length > 0) {
-      const owners = this.#trimming.splice(0, TRIM_CHUNK);
+      const owners = this.#trimming.splice(0, this.#trimChunk);
+      const started = performance.now();
       try {
         await this.#store.trim(owners, s.length);
       } catch (error) {
         for (const owner of owners) this.#grow(owner, s.length); // the next trim takes them again
         throw error;
       }
+      this.#trimChunk = nextTrimChunk(this.#trimChunk, owners.length, performance.now() - started);
       this.forgetPages({ owners });
       if (!options.full) break;
     }
