@@ -2,13 +2,13 @@
 // that gained a tenth of their length are cut back a chunk at a time after each pass, since a trim
 // holds the fan-out's lock and the next pass waits for it (every timeline that grew, all at once,
 // held new posts back from feeds for seconds under load), each chunk as many as fit in about
-// TRIM_BUDGET_MS at the last trim's pace; a full pass trims every one that grew; a trim that fails
-// is retried.
+// TRIM_BUDGET_MS at the slowest recent pace; a full pass trims every one that grew; a trim that
+// fails is retried.
 import t from 'tap';
 import type { PassOutcome, TimelinesStore } from '../src/persistence/timelines/store.ts';
 import type { AccountsService } from '../src/services/accounts/index.ts';
 import type { SocialService } from '../src/services/social/index.ts';
-import { HomeTimelines, nextTrimChunk, TRIM_BUDGET_MS, trimSlack } from '../src/services/timelines/timelines-service.ts';
+import { HomeTimelines, nextTrimPace, TRIM_BUDGET_MS, TRIM_PACE_HALF_LIFE_MS, trimChunk, trimSlack } from '../src/services/timelines/timelines-service.ts';
 import type { TimelinesSettings } from '../src/services/timelines/model.ts';
 
 const SETTINGS: TimelinesSettings = {
@@ -137,13 +137,17 @@ t.test("a closed account's timeline is no longer waiting for a trim", async (t) 
   t.same(trims, [['open']], 'a full pass trims the one still open only');
 });
 
-t.test("a trim's size follows the last one's time per timeline", async (t) => {
-  t.equal(nextTrimChunk(200, 200, 2100), 19, 'a trim of 200 that took 2.1 s: the next takes what fits in the budget at that pace');
-  t.equal(nextTrimChunk(19, 19, 100), 38, 'fast again: at most twice as many');
-  t.equal(nextTrimChunk(100, 100, 1), 200, 'and never more than 200');
-  t.equal(nextTrimChunk(200, 200, 0), 200, 'a trim that took no time measurable');
-  t.equal(nextTrimChunk(10, 10, 60_000), 10, 'and never fewer than 10');
-  t.equal(nextTrimChunk(120, 4, 3000), 120, "the last few of a queue say nothing of the pace: the size is kept");
+t.test("a trim's size follows the slowest recent pace", async (t) => {
+  t.equal(trimChunk(TRIM_BUDGET_MS / 200), 200, 'at 1 ms a timeline, 200 fit in the budget');
+  t.equal(trimChunk(10), 20, 'at 10 ms, 20');
+  t.equal(trimChunk(1000), 10, 'never fewer than 10');
+  t.equal(trimChunk(0.01), 200, 'never more than 200');
+  t.equal(trimChunk(0), 200, 'a pace too quick to measure');
+  t.equal(nextTrimPace(1, 0, 200, 2100), 10.5, 'a trim of 200 that took 2.1 s sets a pace of 10.5 ms');
+  t.equal(nextTrimPace(10, 0, 200, 200), 10, 'a quicker trim right after does not bring it down');
+  t.equal(nextTrimPace(10, TRIM_PACE_HALF_LIFE_MS, 200, 200), 5, 'a half-life later it counts half');
+  t.equal(nextTrimPace(10, 5 * TRIM_PACE_HALF_LIFE_MS, 200, 200), 1, 'and is forgotten for a quicker one in time');
+  t.equal(nextTrimPace(1, 0, 4, 3000), 1, 'the last few of a queue say nothing of the pace');
 
   const { timelines, trims, grow, trimPace } = setup();
   trimPace((2 * TRIM_BUDGET_MS) / 200); // 200 timelines: twice the budget
@@ -154,7 +158,10 @@ t.test("a trim's size follows the last one's time per timeline", async (t) => {
   t.ok(trims[1]!.length <= 100 && trims[1]!.length >= 10, `it took twice the budget, so the next takes at most half as many (${trims[1]!.length})`);
   trimPace(0);
   while (trims.flat().length < 1000) await timelines.fanOut({});
-  t.equal(Math.max(...trims.slice(2).map((chunk) => chunk.length)), 200, 'once trims are quick again, they grow back to 200');
-  t.same(new Set(trims.flat()), new Set(owners(1000)), 'and every timeline that grew is trimmed once');
-  t.equal(trims.flat().length, 1000);
+  t.ok(
+    trims.slice(1).every((chunk) => chunk.length <= 100),
+    `quick trims right after a slow one keep its size (${trims.slice(1).map((c) => c.length).join(', ')})`,
+  );
+  t.same(new Set(trims.flat()), new Set(owners(1000)), 'every timeline that grew is trimmed');
+  t.equal(trims.flat().length, 1000, 'once');
 });

@@ -151,20 +151,34 @@ const TRIM_CHUNK_MIN = 10;
  */
 export const TRIM_BUDGET_MS = 200;
 
+/** How fast a slow pace is forgotten: it counts half as much this long after it was seen. */
+export const TRIM_PACE_HALF_LIFE_MS = 10_000;
+
 /**
- * How many timelines the next trim takes, after a trim of `lastSize` that took `lastMs` while
- * trims took `current`: as many as that trim's time per timeline fits in TRIM_BUDGET_MS, at most
- * twice `current` (one fast trim at a quiet moment does not bring back a trim too long for the
- * load), between TRIM_CHUNK_MIN and TRIM_CHUNK. A trim's cost per timeline follows the load, so
- * the chunk shrinks under load and grows back after it. The timelines not trimmed yet wait their
- * turn; a timeline longer than its length costs no read anything (it is complete from its
- * horizon on). A trim of fewer than TRIM_CHUNK_MIN (the last of a queue) changes nothing: its
- * time is mostly the round trip's.
+ * The pace trims are sized by, in ms per timeline, after a trim of `lastSize` timelines that took
+ * `lastMs`, `sinceMs` after the pace was last set to `pace`: that trim's pace, or the slower pace
+ * before it, halved every TRIM_PACE_HALF_LIFE_MS since. A trim's cost per timeline follows the
+ * load, and the slowest recent pace stands for a while: trims run between passes even when the
+ * instance is idle (between bursts of writes), and sized by a quick trim of those moments, the
+ * next trim under load would take several times its budget. A trim of fewer than
+ * TRIM_CHUNK_MIN (the last of a queue) leaves the pace as it was: its time is mostly the round
+ * trip's.
  */
-export function nextTrimChunk(current: number, lastSize: number, lastMs: number): number {
-  if (lastSize < TRIM_CHUNK_MIN) return current;
-  const fits = lastMs > 0 ? Math.floor((TRIM_BUDGET_MS * lastSize) / lastMs) : TRIM_CHUNK;
-  return Math.max(TRIM_CHUNK_MIN, Math.min(TRIM_CHUNK, 2 * current, fits));
+export function nextTrimPace(pace: number, sinceMs: number, lastSize: number, lastMs: number): number {
+  const remembered = pace * 0.5 ** (Math.max(0, sinceMs) / TRIM_PACE_HALF_LIFE_MS);
+  if (lastSize < TRIM_CHUNK_MIN) return remembered;
+  return Math.max(lastMs / lastSize, remembered);
+}
+
+/**
+ * How many timelines a trim takes at `pace` (ms per timeline): as many as fit in
+ * TRIM_BUDGET_MS, between TRIM_CHUNK_MIN and TRIM_CHUNK. Under load the chunk shrinks and the
+ * timelines not trimmed yet wait their turn; a timeline longer than its length costs no read
+ * anything (it is complete from its horizon on).
+ */
+export function trimChunk(pace: number): number {
+  const fits = pace > 0 ? Math.floor(TRIM_BUDGET_MS / pace) : TRIM_CHUNK;
+  return Math.max(TRIM_CHUNK_MIN, Math.min(TRIM_CHUNK, fits));
 }
 
 /** Timelines remembered as grown at most: past it, every one of them is trimmed (memory's bound). */
@@ -183,8 +197,9 @@ export class HomeTimelines implements TimelinesService {
   readonly #grown = new Map<string, number>();
   /** Owners being trimmed, a chunk after each pass (a trim holds the fan-out's lock). */
   #trimming: string[] = [];
-  /** How many the next trim takes (see nextTrimChunk). */
-  #trimChunk = TRIM_CHUNK;
+  /** The pace the next trim is sized by, in ms per timeline, and when it was set (see nextTrimPace). */
+  #trimPace = TRIM_BUDGET_MS / TRIM_CHUNK;
+  #trimPaceAt = 0;
   #lastTrim = 0;
   #lastSweep = 0;
   /** A pass found more than a batch: the next ones look over the whole grace window until one catches up. */
@@ -324,7 +339,7 @@ export class HomeTimelines implements TimelinesService {
       }
     }
     while (this.#trimming.length > 0) {
-      const owners = this.#trimming.splice(0, this.#trimChunk);
+      const owners = this.#trimming.splice(0, trimChunk(this.#trimPace));
       const started = performance.now();
       try {
         await this.#store.trim(owners, s.length);
@@ -332,7 +347,9 @@ export class HomeTimelines implements TimelinesService {
         for (const owner of owners) this.#grow(owner, s.length); // the next trim takes them again
         throw error;
       }
-      this.#trimChunk = nextTrimChunk(this.#trimChunk, owners.length, performance.now() - started);
+      const ended = performance.now();
+      this.#trimPace = nextTrimPace(this.#trimPace, ended - this.#trimPaceAt, owners.length, ended - started);
+      this.#trimPaceAt = ended;
       this.forgetPages({ owners });
       if (!options.full) break;
     }
