@@ -113,3 +113,30 @@ t.test("a page's cost does not grow with the friends' posts or the page's depth"
   }
   t.ok(Math.abs(deep.page - large.page) <= 20, `the 10th page costs what the first does: ${deep.page} and ${large.page} buffers`);
 });
+
+t.test('forgetting handled posts: the ones before the window go, counted in one row', async (t) => {
+  const returned: number[] = [];
+  const counting = new TimelinesStore({
+    async query(sql: string, params: readonly unknown[] = []) {
+      const { rows } = await client.query(sql, params as unknown[]);
+      returned.push(rows.length);
+      return rows;
+    },
+  } as unknown as Database);
+  const marked = "'00000000-0000-7000-8000-' || lpad(n::text, 12, '0')";
+  await agora.sql(
+    `insert into timelines.handled (created_at, id)
+     select now() - interval '2 hours', (${marked})::uuid from generate_series(1, 500) n
+     union all select now() + interval '1 hour', (${marked})::uuid from generate_series(501, 503) n`,
+  );
+  const before = (await agora.sql<{ n: number }>('select count(*)::int as n from timelines.handled'))[0]!.n;
+  const gone = await counting.forgetHandled(3_600_000);
+  t.equal(gone, 500, 'the 500 handled two hours ago, before a window of one hour, are counted');
+  t.same(returned, [1], 'one statement, one row back');
+  const left = await agora.sql<{ old: number; n: number }>(
+    `select count(*) filter (where created_at < now() - interval '1 hour')::int as old, count(*)::int as n from timelines.handled`,
+  );
+  t.equal(left[0]!.old, 0, 'none before the window is left');
+  t.equal(left[0]!.n, before - 500, 'the rest are kept, the 3 within the window among them');
+  t.equal((await agora.sql<{ n: number }>(`select count(*)::int as n from timelines.handled where created_at > now()`))[0]!.n, 3);
+});

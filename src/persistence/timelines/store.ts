@@ -400,13 +400,14 @@ export class TimelinesStore {
     return Number(rows![0]!.deleted);
   }
 
-  /** Forgets what was handled before the grace window. */
+  /** Forgets what was handled before the grace window; returns how many rows went, counted in the database (one row back, not one per deleted row). */
   async forgetHandled(windowMs: number): Promise<number> {
-    const rows = await this.#db.query(
-      'delete from timelines.handled where created_at < now() - make_interval(secs => $1::int / 1000.0) returning 1 as gone',
+    const [counted] = await this.#db.query<{ gone: number }>(
+      `with gone as (delete from timelines.handled where created_at < now() - make_interval(secs => $1::int / 1000.0) returning 1)
+       select count(*)::int as gone from gone`,
       [windowMs],
     );
-    return rows.length;
+    return counted!.gone;
   }
 
   /** A closed account's timeline, and its being wide. (Its posts leave the others' at once: they are deleted.) */
