@@ -71,9 +71,15 @@ class OrmLogger implements Logger {
   }
 }
 
+/** What `pg` calls back with: one result, or one per statement of a simple-protocol batch. */
+export type QueryCallback = (error: Error | null, result: { rows: Record<string, unknown>[] }) => void;
+
 /** A pooled connection, as `pg`'s pool lends it. */
 export interface PoolClient {
   query(text: string, values?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  /** The callback form (see `send` in sql.ts); `values` omitted: the simple query protocol. */
+  query(text: string, callback: QueryCallback): void;
+  query(text: string, values: readonly unknown[], callback: QueryCallback): void;
   /** Gives the connection back; with an error, the pool closes it instead of lending it again. */
   release(error?: Error | boolean): void;
 }

@@ -154,12 +154,12 @@ class Transaction implements UnitOfWork {
         throw error;
       }
     }
-    return observed(this.#observe, sql, async () => (await this.#client.query(sql, params)).rows as R[]);
+    return observed(this.#observe, sql, async () => (await send(this.#client, sql, params)).rows as R[]);
   }
 
   /** BEGIN, COMMIT and ROLLBACK, reported like any statement. */
   async control(sql: 'begin' | 'commit' | 'rollback'): Promise<void> {
-    await observed(this.#observe, sql, () => this.#client.query(sql));
+    await observed(this.#observe, sql, () => send(this.#client, sql));
   }
 
   /**
@@ -168,9 +168,30 @@ class Transaction implements UnitOfWork {
    */
   async batch(sql: string): Promise<Row[][]> {
     return observed(this.#observe, sql, async () => {
-      const results = (await this.#client.query(sql)) as unknown as { rows: Row[] } | { rows: Row[] }[];
+      const results = (await send(this.#client, sql)) as unknown as { rows: Row[] } | { rows: Row[] }[];
       return Array.isArray(results) ? results.map((r) => r.rows) : [results.rows];
     });
+  }
+}
+
+/**
+ * One statement on `client`, through `pg`'s callback form (`params` undefined: the simple query
+ * protocol, which takes several statements). `pg`'s promise form (`client.query(sql, params)`
+ * without a callback) sent about 12 KB of every page read into V8's old generation: under
+ * account-posts' load, one more full collection every few hundred requests (bench/README.md,
+ * "A statement's rows, kept young"). A refusal gets a stack trace through the caller's awaits
+ * here, as `pg`'s promise form gives it.
+ */
+async function send(client: Pick<PoolClient, 'query'>, sql: string, params?: readonly unknown[]): Promise<{ rows: Row[] }> {
+  try {
+    return await new Promise<{ rows: Row[] }>((resolve, reject) => {
+      const done = (error: Error | null, result: { rows: Row[] }) => (error ? reject(error) : resolve(result));
+      if (params === undefined) client.query(sql, done);
+      else client.query(sql, params, done);
+    });
+  } catch (error) {
+    if (error instanceof Error) Error.captureStackTrace(error);
+    throw error;
   }
 }
 
@@ -214,7 +235,7 @@ export function createDatabase(orm: Orm): Database {
         // connection. Only a connection that failed is given back to be closed.
         const client = await pool.connect();
         try {
-          const result = await client.query(sql, params as unknown[]);
+          const result = await send(client, sql, params);
           client.release();
           return result.rows as R[];
         } catch (error) {
@@ -230,7 +251,7 @@ export function createDatabase(orm: Orm): Database {
       return observed(onQuery, sql, async () => {
         const client = await pool.connect();
         try {
-          const results = (await client.query(sql)) as unknown as { rows: Row[] } | { rows: Row[] }[];
+          const results = (await send(client, sql)) as unknown as { rows: Row[] } | { rows: Row[] }[];
           client.release();
           return Array.isArray(results) ? results.map((r) => r.rows) : [results.rows];
         } catch (error) {

@@ -10,3 +10,8 @@ const gc = runInNewContext('gc') as () => void;
 export function collectGarbage(): void {
   gc();
 }
+
+/** A collection of the young generation only: what has died there since the last one is freed, nothing is promoted early by a full one. */
+export function collectYoungGarbage(): void {
+  (gc as (options: { type: 'minor' }) => void)({ type: 'minor' });
+}
