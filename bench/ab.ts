@@ -37,7 +37,7 @@ import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
-import { cpuSeconds, median, pinningAvailable, pinToCore, v8ThreadsCpuSeconds } from './measure.ts';
+import { cpuNow, cpuSince, median, pinningAvailable, pinToCore } from './measure.ts';
 import { conversationsOfSessions, finishSeeding, SCALES, seedBase, seedConversations, seedNotifications, seedPosts } from './seed.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -269,10 +269,11 @@ try {
   }
 
   const measure = async (scenario: ScenarioName, server: (typeof servers)[number], seconds: number): Promise<Round> => {
-    const before = { all: cpuSeconds(server.pid), v8: v8ThreadsCpuSeconds(server.pid) };
+    const before = cpuNow(server.pid);
     const result = await autocannon({ url: server.origin, connections, duration: seconds, requests: [{ setupRequest: request(scenario) }] });
-    const cpu = (cpuSeconds(server.pid) - before.all) * 1e6;
-    const v8 = (v8ThreadsCpuSeconds(server.pid) - before.v8) * 1e6;
+    const used = cpuSince(server.pid, before);
+    const cpu = used.all * 1e6;
+    const v8 = used.v8Threads * 1e6;
     if (result.non2xx > 0 || result.errors > 0) throw new Error(`${scenario} on ${server.name}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
     const requests = Math.max(1, result.requests.total);
     return { requestsPerSec: result.requests.average, cpuPerRequest: cpu / requests, v8PerRequest: v8 / requests, p99: result.latency.p99 };

@@ -53,6 +53,31 @@ export function v8ThreadsCpuSeconds(pid: number): number {
   return total;
 }
 
+/** A process's CPU so far, all of it and its V8 threads' share (seconds): the start of a `cpuSince`. */
+export interface CpuReading {
+  all: number;
+  v8Threads: number;
+}
+
+/** Reads the process first, then its V8 threads: their window starts within the process's. */
+export function cpuNow(pid: number): CpuReading {
+  const all = cpuSeconds(pid);
+  return { all, v8Threads: v8ThreadsCpuSeconds(pid) };
+}
+
+/**
+ * The CPU (seconds) a process and its V8 threads used since `before`. The threads are read before
+ * the process here, so that their window lies within the process's. The kernel counts both in
+ * ticks of 10 ms, each thread's and the process's truncated on their own, so over a short window
+ * the threads' delta can still pass the process's by a tick or two, which no thread of the process
+ * can truly do: it is capped at the process's.
+ */
+export function cpuSince(pid: number, before: CpuReading): CpuReading {
+  const v8Threads = v8ThreadsCpuSeconds(pid) - before.v8Threads;
+  const all = cpuSeconds(pid) - before.all;
+  return { all, v8Threads: Math.max(0, Math.min(v8Threads, all)) };
+}
+
 /** Whether processes can be pinned to cores here: two cores or more, and taskset. */
 export function pinningAvailable(): boolean {
   return cpus().length >= 2 && spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;

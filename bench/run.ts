@@ -25,7 +25,7 @@ import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
-import { cpuSeconds, median, pinningAvailable, pinToCore, quantile, statFields, TICKS_PER_SECOND, v8ThreadsCpuSeconds } from './measure.ts';
+import { cpuNow, cpuSeconds, cpuSince, median, pinningAvailable, pinToCore, quantile, statFields, TICKS_PER_SECOND } from './measure.ts';
 import { conversationsOfSessions, dropTimelines, email, finishSeeding, PASSWORD, SCALES, seedBase, seedConversations, seedNotifications, seedPosts, seedSessions, wideAccountIndexes, wideFriendCounts, type Session } from './seed.ts';
 import { fanout, hasStream, openStreams, postJson, type FanoutResult, type OpenStream } from './stream.ts';
 import { probeVisibility, type ProbeGroup, type VisibilityResult } from './visibility.ts';
@@ -249,7 +249,7 @@ function databaseCpuSeconds(): number | null {
 async function measure(scenario: Scenario, server: Server, seconds: number, round: number): Promise<Run> {
   await sleep(settle); // lets the previous run's last requests finish
   await scenario.before?.(server);
-  const cpuBefore = { server: cpuSeconds(server.pid), v8Threads: v8ThreadsCpuSeconds(server.pid), database: databaseCpuSeconds() };
+  const cpuBefore = { server: cpuNow(server.pid), database: databaseCpuSeconds() };
   let peak = rssMb(server.pid);
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(server.pid))), 100);
   const stopProbe = new AbortController();
@@ -271,6 +271,7 @@ async function measure(scenario: Scenario, server: Server, seconds: number, roun
   const visibility = await probing;
   clearInterval(sampler);
   peak = Math.max(peak, rssMb(server.pid));
+  const serverCpu = cpuSince(server.pid, cpuBefore.server);
   const databaseAfter = databaseCpuSeconds();
   const perRequestUs = (seconds: number) => Math.round((seconds * 1e6) / Math.max(result.requests.total, 1));
   const bad = result.non2xx + result.errors + result.timeouts;
@@ -301,8 +302,8 @@ async function measure(scenario: Scenario, server: Server, seconds: number, roun
     meanMs: result.latency.mean,
     errors: bad,
     peakRssMb: Math.round(peak),
-    serverCpuUs: perRequestUs(cpuSeconds(server.pid) - cpuBefore.server),
-    v8ThreadsCpuUs: perRequestUs(v8ThreadsCpuSeconds(server.pid) - cpuBefore.v8Threads),
+    serverCpuUs: perRequestUs(serverCpu.all),
+    v8ThreadsCpuUs: perRequestUs(serverCpu.v8Threads),
     databaseCpuUs: databaseAfter === null || cpuBefore.database === null ? null : perRequestUs(databaseAfter - cpuBefore.database),
     ...(visibility ? { visibility } : {}),
   };
