@@ -76,8 +76,10 @@ export type QueryCallback = (error: Error | null, result: { rows: Record<string,
 
 /** A pooled connection, as `pg`'s pool lends it. */
 export interface PoolClient {
-  query(text: string, values?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
-  /** The callback form (see `send` in sql.ts); `values` omitted: the simple query protocol. */
+  /**
+   * `pg`'s callback form only (see `send` in sql.ts): its promise form keeps a statement's rows
+   * past the young generation. `values` omitted: the simple query protocol.
+   */
   query(text: string, callback: QueryCallback): void;
   query(text: string, values: readonly unknown[], callback: QueryCallback): void;
   /** Gives the connection back; with an error, the pool closes it instead of lending it again. */

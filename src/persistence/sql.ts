@@ -177,10 +177,11 @@ class Transaction implements UnitOfWork {
 /**
  * One statement on `client`, through `pg`'s callback form (`params` undefined: the simple query
  * protocol, which takes several statements). `pg`'s promise form (`client.query(sql, params)`
- * without a callback) sent about 12 KB of every page read into V8's old generation: under
- * account-posts' load, one more full collection every few hundred requests (bench/README.md,
- * "A statement's rows, kept young"). A refusal gets a stack trace through the caller's awaits
- * here, as `pg`'s promise form gives it.
+ * without a callback) kept a statement's rows past the young generation's collections, about
+ * 14 KB of an account's page of 21 posts, into the old generation: under account-posts' load, a
+ * full collection every 0.3–0.4 s (bench/README.md, "A statement's rows, kept young";
+ * test/sql.test.ts measures it). A refusal gets a stack trace through the caller's awaits here,
+ * as `pg`'s promise form gives it.
  */
 async function send(client: Pick<PoolClient, 'query'>, sql: string, params?: readonly unknown[]): Promise<{ rows: Row[] }> {
   try {

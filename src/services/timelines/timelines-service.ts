@@ -173,8 +173,8 @@ export function nextTrimPace(pace: number, sinceMs: number, lastSize: number, la
 /**
  * How many timelines a trim takes at `pace` (ms per timeline): as many as fit in
  * TRIM_BUDGET_MS, between TRIM_CHUNK_MIN and TRIM_CHUNK. Under load the chunk shrinks and the
- * timelines not trimmed yet wait their turn; a timeline longer than its length costs no read
- * anything (it is complete from its horizon on).
+ * timelines not trimmed yet wait their turn: a timeline left longer than its length changes no
+ * read, since a page reads from the newest entry and a timeline is complete from its horizon on.
  */
 export function trimChunk(pace: number): number {
   const fits = pace > 0 ? Math.floor(TRIM_BUDGET_MS / pace) : TRIM_CHUNK;
