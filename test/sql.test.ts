@@ -13,7 +13,8 @@ import { IdempotencyStore } from '../src/persistence/idempotency/index.ts';
 import { persistence } from '../src/domains/index.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { PostsStore } from '../src/persistence/posts/index.ts';
-import { closeWith, createDatabase, inlined, withSavepoint } from '../src/persistence/sql.ts';
+import pg from 'pg';
+import { CallbackFormClient, closeWith, createDatabase, inlined, withSavepoint } from '../src/persistence/sql.ts';
 import { IdempotencyService } from '../src/services/idempotency/idempotency-service.ts';
 import { createTestDatabase } from './helpers/agora.ts';
 
@@ -296,7 +297,28 @@ t.test('statements run atomically: one message, one transaction, each seeing the
   t.throws(() => inlined({ sql: 'select $1', params: [[1, 2]] }), /cannot inline/, 'only values that can be written as literals');
 });
 
-t.test("a statement's rows die young: a page read, in a unit of work or not, sends little to V8's old generation", async (t) => {
+t.test("the job queue's client class answers pg's promise form as pg does: the whole result, or the server's error with the caller's stack", async (t) => {
+  const client = new CallbackFormClient({ connectionString: orm.config.get('clientUrl') }) as unknown as pg.Client;
+  await client.connect();
+  t.teardown(() => client.end());
+  const values = await client.query<{ n: number }>('select n from generate_series(1, $1::int) n', [3]);
+  t.same(values.rows, [{ n: 1 }, { n: 2 }, { n: 3 }], 'the rows');
+  t.equal(values.rowCount, 3, 'and the row count');
+  t.equal(values.command, 'SELECT', 'and the command, as pg-boss reads them');
+  const several = (await client.query('select 1 as a; select 2 as b')) as unknown as pg.QueryResult[];
+  t.same(several.map((r) => r.rows), [[{ a: 1 }], [{ b: 2 }]], 'the simple protocol: one result per statement');
+  async function failing() {
+    return await client.query('select * from no_such_table');
+  }
+  const error = await failing().catch((e: unknown) => e);
+  t.ok(error instanceof pg.DatabaseError, 'an error of the server is refused as pg refuses it');
+  t.equal((error as pg.DatabaseError).code, '42P01', 'with its code');
+  t.match((error as Error).stack, /failing/, "and a stack through the caller's awaits");
+  const viaCallback = await new Promise<unknown[]>((resolve, reject) => client.query('select 7 as seven', (e, r) => (e ? reject(e) : resolve(r.rows))));
+  t.same(viaCallback, [{ seven: 7 }], 'the callback form is untouched');
+});
+
+t.test("a statement's rows die young: a page read, in a unit of work, on the pool or in a job's transaction, sends little to V8's old generation", async (t) => {
   // pg's promise form (client.query without a callback) sent about 14 KB of such a page's rows
   // through the young generation into the old one (bench/README.md, "A statement's rows, kept
   // young"): more full collections under load. Measured with V8's sampling heap profiler, in a
@@ -306,10 +328,13 @@ t.test("a statement's rows die young: a page read, in a unit of work or not, sen
   for (let i = 0; i < 21; i++) await posts.insert({ ...newPost(`${i} ${'x'.repeat(400)}`), authorId });
   const probe = join(import.meta.dirname, 'helpers/young-rows-probe.ts');
   const { stdout } = await run(process.execPath, [probe, orm.config.get('clientUrl')!, authorId]);
-  const measured = JSON.parse(stdout) as { pool: number; unitOfWork: number; rows: number };
+  const measured = JSON.parse(stdout) as { pool: number; unitOfWork: number; jobTransaction: number; rows: number };
   t.equal(measured.rows, 21, 'every read was a full page of 21 rows');
   // A page of 21 rows of 400 characters is about 12 KB; what outlives the young generation's
   // collections is the pool's and the profiler's own (a few hundred bytes a statement).
   t.ok(measured.pool < 3000, `on the pool: ${measured.pool} bytes a statement outlive the young generation (under 3,000)`);
   t.ok(measured.unitOfWork < 3000, `in a unit of work: ${measured.unitOfWork} bytes a statement outlive the young generation (under 3,000)`);
+  // pg-boss runs a job's statements through pg's promise form, on a pool of its own: the job
+  // queue gives that pool a client class whose promise form goes through the callback form.
+  t.ok(measured.jobTransaction < 3000, `in a job's transaction (pg-boss's pool): ${measured.jobTransaction} bytes a statement outlive the young generation (under 3,000)`);
 });

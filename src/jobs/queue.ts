@@ -14,7 +14,7 @@
 // unnamed), and its LISTEN rides on the instance's one direct connection (`listen`, the cache
 // invalidation listener), since a LISTEN through the pooler would never hear a thing.
 import { PgBoss, type Db, type Job } from 'pg-boss';
-import type { Queryable, Row, UnitOfWork } from '../persistence/sql.ts';
+import { CallbackFormClient, type Queryable, type Row, type UnitOfWork } from '../persistence/sql.ts';
 
 /** What the job of one queue carries (JSON). */
 export type JobData = Record<string, unknown>;
@@ -119,6 +119,15 @@ export function jobPoolSize(worker: boolean, consumers: number): number {
   return worker ? Math.max(4, consumers + 2) : 4;
 }
 
+/**
+ * How pg-boss connects: to `connectionString`, with a pool of `max`. pg-boss hands these options to
+ * `pg`'s pool, which takes its client class from them: one whose promise form, which pg-boss uses
+ * for every statement of a job's transaction, keeps the statement's rows young (`CallbackFormClient`).
+ */
+export function connectionOptions(connectionString: string, max: number): { connectionString: string; max: number; application_name: string } {
+  return { connectionString, max, application_name: 'agora-jobs', ...({ Client: CallbackFormClient } as object) };
+}
+
 export class JobQueue {
   readonly #boss: PgBoss;
   readonly #options: JobQueueOptions;
@@ -131,9 +140,7 @@ export class JobQueue {
   /** Connects, checks the schema (installed by the migrations), and starts the consumers and schedules. */
   static async start(options: JobQueueOptions): Promise<JobQueue> {
     const boss = new PgBoss({
-      connectionString: options.connectionString,
-      max: options.poolMax ?? jobPoolSize(options.worker, options.consumers.length),
-      application_name: 'agora-jobs',
+      ...connectionOptions(options.connectionString, options.poolMax ?? jobPoolSize(options.worker, options.consumers.length)),
       // The migrations create the schema and the queues; pg-boss only checks the version.
       migrate: false,
       // Expired and overdue jobs, cron: only where consumers run.

@@ -196,6 +196,25 @@ async function send(client: Pick<PoolClient, 'query'>, sql: string, params?: rea
   }
 }
 
+/** `pg`'s client as a class to extend, with the one method overridden below. */
+const PgClient = pg.Client as unknown as new (config?: unknown) => { query(config: unknown, values?: unknown, callback?: unknown): unknown };
+
+/**
+ * `pg`'s client for a pool that code other than ours drives (pg-boss's, src/jobs/queue.ts): its
+ * promise form (`client.query(sql, params)` without a callback, which pg-boss uses for every
+ * statement of a job's transaction) runs through the callback form, as `send` does, so that those
+ * statements' rows stay young too. Cursors and calls with a callback are `pg`'s own.
+ */
+export class CallbackFormClient extends PgClient {
+  override query(config: unknown, values?: unknown, callback?: unknown): unknown {
+    if (typeof values === 'function' || typeof callback === 'function' || typeof (config as { submit?: unknown } | null)?.submit === 'function') {
+      return super.query(config, values, callback);
+    }
+    // Back in here with `send`'s callback, which goes to pg's own.
+    return send(this as unknown as Pick<PoolClient, 'query'>, config as string, values as readonly unknown[] | undefined);
+  }
+}
+
 async function observed<T>(observe: QueryObserver | undefined, sql: string, run: () => Promise<T>): Promise<T> {
   if (!observe) return run();
   const started = performance.now();
