@@ -7,16 +7,16 @@
 //
 //   node bench/run.ts [--scale smoke|small|default|large] [--duration s] [--warmup s]
 //                     [--rounds n] [--connections n] [--database-url url] [--out dir]
-//                     [--no-pin] [--profile] [--only scenario,scenario…] [--agora-env KEY=VALUE]…
+//                     [--no-pin] [--profile] [--perf] [--only scenario,scenario…] [--agora-env KEY=VALUE]…
 //                     [--agora-node-flag FLAG]… (after `npm start`'s own: a V8 flag given twice takes this value)
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { persistence } from '../src/domains/index.ts';
@@ -25,6 +25,7 @@ import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
+import { parsePerfScript, perfTables, summarisePerf, type PerfSummary } from './perf-summary.ts';
 import { cpuNow, cpuSeconds, cpuSince, median, pinningAvailable, pinToCore, quantile, statFields, TICKS_PER_SECOND } from './measure.ts';
 import { conversationsOfSessions, dropTimelines, email, finishSeeding, PASSWORD, SCALES, seedBase, seedConversations, seedNotifications, seedPosts, seedSessions, wideAccountIndexes, wideFriendCounts, type Session } from './seed.ts';
 import { fanout, hasStream, openStreams, postJson, type FanoutResult, type OpenStream } from './stream.ts';
@@ -42,6 +43,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: join(root, 'bench', 'results') },
     'no-pin': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    perf: { type: 'boolean', default: false },
     only: { type: 'string' },
     'agora-env': { type: 'string', multiple: true, default: [] },
     'agora-node-flag': { type: 'string', multiple: true, default: [] },
@@ -92,6 +94,57 @@ const canPin = !args['no-pin'] && pinningAvailable();
 
 function pin(pid: number, core: number): void {
   if (canPin && !pinToCore(pid, core)) log(`could not pin pid ${pid} to core ${core}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// On-CPU profiles (`--perf`): Linux's `perf` samples each server, every thread and the kernel's
+// work for it, only while it runs, during each scenario's warm-up and rounds; V8 writes its JIT's
+// symbols (`--perf-prof`) for `perf inject`. bench/perf-summary.ts turns each into µs per request.
+
+const PERF_HZ = 999;
+const perfDir = join(outDir, `${stamp}-perf`);
+const runFile = promisify(execFile);
+if (args.perf) {
+  const version = spawnSync('perf', ['--version'], { encoding: 'utf8' });
+  if (version.status !== 0) throw new Error("--perf needs Linux's perf (Debian: apt-get install linux-perf)");
+  mkdirSync(perfDir, { recursive: true });
+}
+/** perf's cache of the objects it saw (the JIT's, thousands: hundreds of MB), here rather than in ~/.debug, and emptied after each use. */
+const perfCache = join(perfDir, 'buildid');
+/** Node's flags for a server under `--perf`: V8's symbols for `perf inject`, and interpreted frames on the native stack. */
+const perfNodeFlags = args.perf ? ['--perf-prof', `--perf-prof-path=${perfDir}`, '--interpreted-frames-native-stack'] : [];
+
+interface PerfReport {
+  scenario: string;
+  server: Server['name'];
+  requests: number;
+  summary: PerfSummary;
+}
+const perfReports: PerfReport[] = [];
+
+/** Starts sampling `server`; `finish` stops, symbolizes, summarizes (per request) and keeps the report. */
+async function startPerf(scenario: string, server: Server): Promise<{ finish(requests: number): Promise<void> }> {
+  const data = join(perfDir, `${scenario}-${server.name}.data`);
+  const child = spawn('perf', ['--buildid-dir', perfCache, 'record', '-N', '-k', '1', '-F', String(PERF_HZ), '-g', '-p', String(server.pid), '-o', data], { stdio: 'ignore' });
+  pin(child.pid!, 1);
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  await sleep(500); // attached before the load starts
+  return {
+    async finish(requests) {
+      child.kill('SIGINT');
+      await exited;
+      const symbolized = join(perfDir, `${scenario}-${server.name}.jit.data`);
+      await runFile('perf', ['--buildid-dir', perfCache, 'inject', '--jit', '-i', data, '-o', symbolized], { cwd: perfDir, maxBuffer: 64 * 2 ** 20 });
+      const { stdout } = await runFile('perf', ['--buildid-dir', perfCache, 'script', '-i', symbolized], { cwd: perfDir, maxBuffer: 2 ** 30 });
+      const summary = summarisePerf(parsePerfScript(stdout), root);
+      writeFileSync(join(perfDir, `${scenario}-${server.name}.md`), `# ${scenario}: ${server.name}\n\n${perfTables(summary, { requests, hz: PERF_HZ, top: 30 })}`);
+      // The injected copy and the JIT's code objects it wrote are made again from the .data and the dump.
+      rmSync(symbolized, { force: true });
+      rmSync(perfCache, { recursive: true, force: true });
+      for (const file of readdirSync(perfDir)) if (/^jitted-\d+-\d+\.so$/.test(file)) rmSync(join(perfDir, file), { force: true });
+      perfReports.push({ scenario, server: server.name, requests, summary });
+    },
+  };
 }
 
 function childrenOf(pid: number): number[] {
@@ -175,6 +228,37 @@ async function startServer(name: Server['name'], script: string, env: Record<str
     if (Date.now() > deadline) throw new Error(`${name} did not start within 120 s; see ${logPath}`);
     await sleep(100);
   }
+}
+
+/** Under --perf: per scenario, each server's CPU per request by what ran (details in <stamp>-perf/). */
+function perfMarkdown(reports: readonly PerfReport[]): string {
+  if (reports.length === 0) return '';
+  const lines = [
+    '## On-CPU profiles (`--perf`)',
+    '',
+    `Linux's \`perf\` sampled each server at ${PERF_HZ} Hz while it ran on a core, every thread and the kernel's work for it, over each ` +
+      "scenario's warm-up and rounds; µs of CPU per request served then. Sampling and V8's symbols cost CPU too: compare the two columns, " +
+      `not these figures with the table above. Each server's areas and functions: \`${perfDir}/<scenario>-<server>.md\`.`,
+    '',
+  ];
+  for (const scenario of [...new Set(reports.map((r) => r.scenario))]) {
+    const [agora, baseline] = (['agora', 'baseline'] as const).map((name) => reports.find((r) => r.scenario === scenario && r.server === name));
+    const perRequest = (r: PerfReport | undefined, n: number | undefined) => (r && n !== undefined ? ((n / PERF_HZ) * 1e6) / Math.max(1, r.requests) : 0);
+    const kinds = [...new Set([...(agora?.summary.byKind.keys() ?? []), ...(baseline?.summary.byKind.keys() ?? [])])];
+    const total = (r: PerfReport | undefined) => perRequest(r, r?.summary.samples);
+    lines.push(
+      `### ${scenario}`,
+      '',
+      '| what ran | Agora µs/request | baseline µs/request |',
+      '|---|---:|---:|',
+      ...kinds
+        .sort((a, b) => perRequest(agora, agora?.summary.byKind.get(b) ?? 0) - perRequest(agora, agora?.summary.byKind.get(a) ?? 0))
+        .map((kind) => `| ${kind} | ${perRequest(agora, agora?.summary.byKind.get(kind) ?? 0).toFixed(1)} | ${perRequest(baseline, baseline?.summary.byKind.get(kind) ?? 0).toFixed(1)} |`),
+      `| **all** | **${total(agora).toFixed(1)}** | **${total(baseline).toFixed(1)}** |`,
+      '',
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -458,18 +542,24 @@ async function measureStream(start: () => Promise<Server>, who: Session[], group
 
 async function runScenario(scenario: Scenario, servers: Server[], runs: Run[]): Promise<void> {
   if (!selected(scenario.name)) return;
-  if (warmup > 0) for (const server of servers) await measure(scenario, server, warmup, -1); // warm-up, not reported
+  // Under --perf, each server is sampled from its warm-up to its last round: the requests of both.
+  const profiles = args.perf ? await Promise.all(servers.map((server) => startPerf(scenario.name, server))) : [];
+  const served = new Map<Server['name'], number>();
+  const count = (run: Run) => served.set(run.server, (served.get(run.server) ?? 0) + run.requests);
+  if (warmup > 0) for (const server of servers) count(await measure(scenario, server, warmup, -1)); // warm-up, not reported
   for (let round = 0; round < rounds; round++) {
     // A B, B A, A B …: neither server always runs right after the other's load.
     for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
       const run = await measure(scenario, server, duration, round);
       runs.push(run);
+      count(run);
       const seen = run.visibility
         ? `; ${run.visibility.samples.length} post→feed samples, p50 ${Math.round(quantile(run.visibility.samples, 0.5))} ms, max ${Math.round(Math.max(0, ...run.visibility.samples))} ms, ${run.visibility.missing} not seen`
         : '';
       log(`${scenario.name} ${server.name} round ${round + 1}: ${run.requestsPerSec.toFixed(0)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms${seen}`);
     }
   }
+  for (const [i, profile] of profiles.entries()) await profile.finish(served.get(servers[i]!.name) ?? 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -541,8 +631,9 @@ try {
   const agora = await startServer('agora', agoraEntry, agoraEnvironment, agoraReady, [
     ...agoraArgs,
     ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    ...perfNodeFlags,
   ]);
-  const baseline = await startServer('baseline', 'bench/baseline/server.ts', { DATABASE_URL: databaseUrl, PORT: '0' }, /^listening at (http:\/\/127\.0\.0\.1:\d+)$/m);
+  const baseline = await startServer('baseline', 'bench/baseline/server.ts', { DATABASE_URL: databaseUrl, PORT: '0' }, /^listening at (http:\/\/127\.0\.0\.1:\d+)$/m, perfNodeFlags);
   const servers = [agora, baseline];
   log(`agora at ${agora.origin} (pid ${agora.pid}), baseline at ${baseline.origin} (pid ${baseline.pid}); pinning ${canPin ? 'on' : 'off'}`);
 
@@ -828,7 +919,7 @@ try {
     wideFriends,
     stream,
   };
-  const markdown = renderMarkdown(meta, report);
+  const markdown = renderMarkdown(meta, report) + perfMarkdown(perfReports);
   writeFileSync(join(outDir, `${stamp}.json`), `${JSON.stringify({ ...meta, ...report, runs }, null, 2)}\n`);
   writeFileSync(join(outDir, `${stamp}.md`), markdown);
   writeFileSync(join(outDir, 'latest.md'), markdown);
