@@ -202,6 +202,10 @@ t.test('Redis unreachable: requests are served, the outage is logged once and co
   t.teardown(() => proxy.close());
   const outages = (instance: Instance) => instance.logs.filter((l) => /^the rate-limit store is unavailable/.test(l.msg ?? ''));
   const recoveries = (instance: Instance) => instance.logs.filter((l) => /^the rate-limit store answers again/.test(l.msg ?? ''));
+  // An instance writes its log lines in batches, within 200 ms of each (src/log-destination.ts):
+  // wait for a line to arrive before counting (a timeout leaves the count below to fail).
+  const arrived = (lines: () => unknown[], n: number) =>
+    eventually(`${n} such log line(s)`, async () => (lines().length >= n ? true : undefined), 10_000).catch(() => undefined);
 
   // Unreachable from the start: the instance starts anyway.
   proxy.blackhole();
@@ -209,6 +213,7 @@ t.test('Redis unreachable: requests are served, the outage is logged once and co
   const down = await reads([instance], PER_MINUTE + 10, address());
   t.equal(admitted(down).length, PER_MINUTE + 10, 'every request served: the limits fail open');
   t.ok(down.every((r) => r.headers.get('ratelimit') === `"default";r=${PER_MINUTE};t=0`), 'RateLimit still sent: the whole quota, no window');
+  await arrived(() => outages(instance), 1);
   t.equal(outages(instance).length, 1, 'the outage logged once, not per request');
   t.equal(outages(instance)[0]!.level, 40, 'at warn');
   t.equal(await scrape(instance, 'agora_rate_limit_store_up'), 0, 'the metric shows the store down');
@@ -219,6 +224,7 @@ t.test('Redis unreachable: requests are served, the outage is logged once and co
 
   proxy.restore();
   await eventually('the store to be back', async () => ((await scrape(instance, 'agora_rate_limit_store_up')) === 1 ? true : undefined), 30_000);
+  await arrived(() => recoveries(instance), 1);
   t.equal(recoveries(instance).length, 1, 'its return logged once');
   t.equal(recoveries(instance)[0]!.level, 40);
   const back = await reads([instance, ...shared], PER_MINUTE + 10, address());
@@ -230,6 +236,7 @@ t.test('Redis unreachable: requests are served, the outage is logged once and co
   await eventually('the store to be seen down', async () => ((await scrape(instance, 'agora_rate_limit_store_up')) === 0 ? true : undefined), 30_000);
   const lost = await reads([instance], PER_MINUTE + 10, address());
   t.equal(admitted(lost).length, PER_MINUTE + 10, 'every request served');
+  await arrived(() => outages(instance), 2);
   t.equal(outages(instance).length, 2, 'one more line for this outage');
   proxy.restore();
   await eventually('the store to be back', async () => ((await scrape(instance, 'agora_rate_limit_store_up')) === 1 ? true : undefined), 30_000);
@@ -242,9 +249,11 @@ t.test('Redis unreachable: requests are served, the outage is logged once and co
   const tookMs = Date.now() - started;
   t.equal(admitted(frozen).length, 10, 'every request served');
   t.ok(tookMs < 5000, `served within the check deadline (1 s) and some slack: ${tookMs} ms`);
+  await arrived(() => outages(instance), 3);
   t.equal(outages(instance).length, 3, 'one line for this outage');
   proxy.resume();
   await eventually('the store to be back', async () => ((await scrape(instance, 'agora_rate_limit_store_up')) === 1 ? true : undefined), 30_000);
+  await arrived(() => recoveries(instance), 3);
   t.equal(recoveries(instance).length, 3, 'each return logged once');
   const resumed = await reads([instance], PER_MINUTE + 5, address());
   t.equal(admitted(resumed).length, PER_MINUTE, 'limited again');
