@@ -124,8 +124,8 @@ export function jobPoolSize(worker: boolean, consumers: number): number {
  * `pg`'s pool, which takes its client class from them: one whose promise form, which pg-boss uses
  * for every statement of a job's transaction, keeps the statement's rows young (`CallbackFormClient`).
  */
-export function connectionOptions(connectionString: string, max: number): { connectionString: string; max: number; application_name: string } {
-  return { connectionString, max, application_name: 'agora-jobs', ...({ Client: CallbackFormClient } as object) };
+export function connectionOptions(connectionString: string, max: number): { connectionString: string; max: number; application_name: string; Client: typeof CallbackFormClient } {
+  return { connectionString, max, application_name: 'agora-jobs', Client: CallbackFormClient };
 }
 
 export class JobQueue {
