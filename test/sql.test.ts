@@ -14,7 +14,8 @@ import { persistence } from '../src/domains/index.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { PostsStore } from '../src/persistence/posts/index.ts';
 import pg from 'pg';
-import { CallbackFormClient, closeWith, createDatabase, inlined, withSavepoint } from '../src/persistence/sql.ts';
+import { CallbackFormClient, closeWith, createDatabase, inlined, plainlyInlined, withSavepoint } from '../src/persistence/sql.ts';
+import { connectionOptions } from '../src/jobs/queue.ts';
 import { IdempotencyService } from '../src/services/idempotency/idempotency-service.ts';
 import { createTestDatabase } from './helpers/agora.ts';
 
@@ -316,6 +317,95 @@ t.test("the job queue's client class answers pg's promise form as pg does: the w
   t.match((error as Error).stack, /failing/, "and a stack through the caller's awaits");
   const viaCallback = await new Promise<unknown[]>((resolve, reject) => client.query('select 7 as seven', (e, r) => (e ? reject(e) : resolve(r.rows))));
   t.same(viaCallback, [{ seven: 7 }], 'the callback form is untouched');
+});
+
+t.test("the job queue's client sends a transaction's BEGIN with its first statement; a transaction that sent nothing sends nothing; the pool's next borrower never gets a BEGIN left behind", async (t) => {
+  // pg-boss's transactional worker opens each job's transaction with client.query('BEGIN') on a
+  // connection of its pool, and ends it with 'COMMIT' or 'ROLLBACK' (src/jobs/queue.ts).
+  const pool = new pg.Pool(connectionOptions(orm.config.get('clientUrl')!, 1) as unknown as pg.PoolConfig);
+  t.teardown(() => pool.end());
+  const insert = 'insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version) values ($1, $2, null, $3, now(), now(), 0) returning id, text';
+  const visible = (post: { id: string }) => count('posts.post where id = $1', [post.id]);
+  // Round trips, counted as the server's ReadyForQuery messages (one ends every query message).
+  let trips = 0;
+  const counted = new WeakSet<object>();
+  const borrow = async () => {
+    const client = await pool.connect();
+    const connection = (client as unknown as { connection: { on(event: string, listener: () => void): void } }).connection;
+    if (!counted.has(connection)) connection.on('readyForQuery', () => void trips++);
+    counted.add(connection);
+    return client;
+  };
+  const client = await borrow();
+  trips = 0;
+
+  const first = newPost('the first statement, with its BEGIN');
+  t.same((await client.query('BEGIN')).command, 'BEGIN', 'the BEGIN is answered as pg answers it');
+  t.equal(trips, 0, 'without a round trip');
+  const inserted = await client.query(insert, [first.id, first.authorId, first.text]);
+  t.same(inserted.rows, [{ id: first.id, text: first.text }], "the first statement's rows");
+  t.equal(inserted.rowCount, 1, 'and its row count');
+  t.equal(inserted.command, 'INSERT', 'and its command');
+  t.equal(trips, 1, 'the BEGIN and the first statement in one round trip');
+  t.equal(await visible(first), 0, 'inside a transaction: not visible before its COMMIT');
+  const second = await client.query('select count(*)::int as n from posts.post where id = $1', [first.id]);
+  t.same(second.rows, [{ n: 1 }], 'the next statement runs in the same transaction, as it is');
+  await client.query('COMMIT');
+  t.equal(await visible(first), 1, 'and all of it commits');
+  t.equal(trips, 3, 'the second statement and the COMMIT: a round trip each');
+
+  trips = 0;
+  await client.query('BEGIN');
+  await client.query('ROLLBACK');
+  await client.query('BEGIN');
+  await client.query('COMMIT');
+  t.equal(trips, 0, 'a transaction that sent nothing sends nothing');
+
+  const arrayed = newPost('an array parameter');
+  await client.query('BEGIN');
+  await client.query("insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version) select $1, $2, null, t, now(), now(), 0 from unnest($3::text[]) t", [arrayed.id, arrayed.authorId, [arrayed.text]]);
+  t.equal(trips, 2, 'a statement whose parameters cannot be written in, or whose text has quotes, goes after the BEGIN sent on its own');
+  t.equal(await visible(arrayed), 0, 'still inside the transaction');
+  await client.query('ROLLBACK');
+  t.equal(await visible(arrayed), 0, 'which rolls back');
+
+  trips = 0;
+  await client.query('BEGIN');
+  const quoted = await client.query("select 'it''s $1' as v, $1::text as w", ['x']);
+  t.same(quoted.rows, [{ v: "it's $1", w: 'x' }], 'a text with quotes keeps its $1 inside them as it is');
+  t.equal(trips, 2);
+  await client.query('ROLLBACK');
+
+  const refused = newPost('refused first statement');
+  await client.query('BEGIN');
+  await t.rejects(client.query(insert, [refused.id, refused.authorId, null]), { code: '23502' }, "a first statement refused: the server's error");
+  await t.rejects(client.query('select 1'), { code: '25P02' }, 'inside the transaction it aborted');
+  await client.query('ROLLBACK');
+  t.same((await client.query('select 1 as one')).rows, [{ one: 1 }], 'which the ROLLBACK ends');
+
+  const several = (await (async () => {
+    await client.query('BEGIN');
+    return client.query('select 1 as a; select 2 as b');
+  })()) as unknown as pg.QueryResult[];
+  t.same(several.map((r) => r.rows), [[{ a: 1 }], [{ b: 2 }]], "a simple query's several statements: one result each, without the BEGIN's");
+  await client.query('ROLLBACK');
+
+  await client.query('BEGIN');
+  client.release();
+  const again = await borrow();
+  t.equal(again, client, 'the same connection, lent again');
+  const outside = newPost('after a BEGIN given back unsent');
+  trips = 0;
+  await again.query(insert, [outside.id, outside.authorId, outside.text]);
+  t.equal(trips, 1);
+  t.equal(await visible(outside), 1, 'a BEGIN held when the connection went back to the pool was dropped: the next statement commits on its own');
+  again.release();
+
+  t.equal(plainlyInlined('select $1::int + $2', [1, 2]), "select '1'::int + '2'");
+  for (const text of ["select 'a' || $1", 'select "x" from t where y = $1', 'select $1 -- note', 'select /* note */ $1', 'select $$a$$ || $1', 'select $tag$a$tag$ || $1']) {
+    t.equal(plainlyInlined(text, ['v']), undefined, `not written in: ${text}`);
+  }
+  t.equal(plainlyInlined('select $1', [[1]]), undefined, 'nor a parameter that is no plain value');
 });
 
 t.test("a statement's rows die young: a page read, in a unit of work, on the pool or in a job's transaction, sends little to V8's old generation", async (t) => {

@@ -199,19 +199,100 @@ async function send(client: Pick<PoolClient, 'query'>, sql: string, params?: rea
 /** `pg`'s client as a class to extend, with the one method overridden below. */
 const PgClient = pg.Client as unknown as new (config?: unknown) => { query(config: unknown, values?: unknown, callback?: unknown): unknown };
 
+/** What a transaction's control statement answers, for the ones answered without a round trip. */
+function answered(command: string): { command: string; rowCount: null; rows: Row[]; fields: never[] } {
+  return { command, rowCount: null, rows: [], fields: [] };
+}
+
 /**
- * `pg`'s client for a pool that code other than ours drives (pg-boss's, src/jobs/queue.ts): its
- * promise form (`client.query(sql, params)` without a callback, which pg-boss uses for every
- * statement of a job's transaction) runs through the callback form, as `send` does, so that those
- * statements' rows stay young too. Cursors and calls with a callback are `pg`'s own.
+ * A statement's text with its parameters written in, when that is plainly safe: the text has no
+ * quotes, comments or dollar quoting (where a `$n` would not be a parameter), and every
+ * parameter can be written as a literal (`inlined`). Undefined otherwise.
+ */
+export function plainlyInlined(sql: string, params: readonly unknown[]): string | undefined {
+  if (/['"`]|--|\/\*|\$(?!\d)/.test(sql)) return undefined;
+  try {
+    return inlined({ sql, params });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `pg`'s client for a pool that code other than ours drives (pg-boss's, src/jobs/queue.ts):
+ *
+ * - Its promise form (`client.query(sql, params)` without a callback, which pg-boss uses for every
+ *   statement of a job's transaction) runs through the callback form, as `send` does, so that
+ *   those statements' rows stay young too. Cursors and calls with a callback are `pg`'s own.
+ * - A `BEGIN` is held and sent with the transaction's first statement, in one round trip, as
+ *   Agora's own units of work do: that statement's parameters are written in as literals when
+ *   that is plainly safe (`plainlyInlined`; otherwise the BEGIN goes on its own first). A
+ *   transaction that ends before it sent anything (a COMMIT or ROLLBACK right after the BEGIN)
+ *   sends nothing at all, and a connection given back to its pool drops a BEGIN it still holds.
+ *   pg-boss's transactional worker opens each job's transaction so (its first statement, the
+ *   transaction's time bound, then rides with the BEGIN).
  */
 export class CallbackFormClient extends PgClient {
+  /** A BEGIN not sent yet: it goes with the next statement. */
+  #holding = false;
+  #release: ((error?: Error | boolean) => void) | undefined;
+
+  /** pg-pool gives each checkout its `release` by assignment: a BEGIN still held then was never sent, and is dropped. */
+  get release(): ((error?: Error | boolean) => void) | undefined {
+    return this.#release;
+  }
+  set release(release: ((error?: Error | boolean) => void) | undefined) {
+    this.#release =
+      release &&
+      ((error) => {
+        this.#holding = false;
+        return release(error);
+      });
+  }
+
   override query(config: unknown, values?: unknown, callback?: unknown): unknown {
     if (typeof values === 'function' || typeof callback === 'function' || typeof (config as { submit?: unknown } | null)?.submit === 'function') {
+      if (this.#holding) {
+        // Not a form pg-boss uses inside a transaction: the BEGIN goes first, on its own.
+        this.#holding = false;
+        super.query('begin', () => {});
+      }
       return super.query(config, values, callback);
     }
+    const sql = config as string;
+    const params = values as readonly unknown[] | undefined;
+    if (params === undefined && typeof sql === 'string') {
+      const control = sql.trim().toLowerCase();
+      if (control === 'begin') {
+        this.#holding = true;
+        return Promise.resolve(answered('BEGIN'));
+      }
+      if (this.#holding && (control === 'commit' || control === 'rollback')) {
+        this.#holding = false;
+        return Promise.resolve(answered(control.toUpperCase()));
+      }
+    }
+    if (this.#holding) {
+      this.#holding = false;
+      return this.#begun(sql, params);
+    }
     // Back in here with `send`'s callback, which goes to pg's own.
-    return send(this as unknown as Pick<PoolClient, 'query'>, config as string, values as readonly unknown[] | undefined);
+    return send(this as unknown as Pick<PoolClient, 'query'>, sql, params);
+  }
+
+  /** `sql` as the first statement of a transaction whose BEGIN was held: with it, in one round trip, when it can be. */
+  async #begun(sql: string, params: readonly unknown[] | undefined): Promise<unknown> {
+    const client = this as unknown as Pick<PoolClient, 'query'>;
+    const text = params === undefined ? sql : plainlyInlined(sql, params);
+    if (text === undefined) {
+      await send(client, 'begin');
+      return send(client, sql, params);
+    }
+    const results = (await send(client, `begin;\n${text}`)) as unknown as unknown[];
+    // The BEGIN's result first, then the statement's (one result, or one per statement when the
+    // simple protocol's text held several).
+    const own = results.slice(1);
+    return own.length === 1 ? own[0] : own;
   }
 }
 
