@@ -6,6 +6,8 @@ import { createInterface } from 'node:readline';
 import pg from 'pg';
 import t, { type Test } from 'tap';
 import { boot, type Booted, type BootOptions } from '../src/boot.ts';
+import { JobQueue, type Consumer } from '../src/jobs/index.ts';
+import { CallbackFormClient, together } from '../src/persistence/sql.ts';
 import { loadConfig } from '../src/config.ts';
 import { eventually } from './helpers/locks.ts';
 import { clientUow, createTestQueue, testEffects, TEST_QUEUE, type EffectJob } from './helpers/jobs.ts';
@@ -106,6 +108,65 @@ t.test('a job enqueued in a transaction that rolls back does not exist; one that
   await eventually('the committed job completed', async () => ((await jobState(client, kept!)) === 'completed' ? true : undefined), 30_000);
   t.same(await effects(client), [{ key: 'committed', attempt: 0 }], 'its effect, once; none of the rolled-back one');
   t.equal(await jobState(client, dropped!), undefined, 'the rolled-back job does not exist');
+});
+
+t.test("a job's transaction is four round trips: the BEGIN with its time bound, the handler's statements sent together, the completion, the COMMIT; a failing statement rolls back the ones sent with it", async (t) => {
+  const { url, client } = await database(t);
+  // Every message pg-boss's connections send (CallbackFormClient sends each through pg's
+  // callback form, once), by connection.
+  const sent: { connection: object; text: string }[] = [];
+  const pgQuery = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: object, config: unknown, ...rest: unknown[]) {
+    if (this instanceof CallbackFormClient) sent.push({ connection: this, text: typeof config === 'string' ? config : String((config as { text?: unknown }).text) });
+    return (pgQuery as (...args: unknown[]) => unknown).call(this, config, ...rest);
+  } as typeof pgQuery;
+  t.teardown(() => {
+    pg.Client.prototype.query = pgQuery;
+  });
+  const consumer: Consumer = {
+    queue: TEST_QUEUE,
+    async handle(data, job) {
+      const { key, then } = data as { key: string; then: string };
+      await together(job.uow, [
+        { sql: 'insert into test_effect (key, attempt) values ($1, $2)', params: [key, job.retryCount] },
+        { sql: 'insert into test_effect (key, attempt) values ($1, $2)', params: [then, job.retryCount] },
+      ]);
+    },
+  };
+  const queue = await JobQueue.start({
+    connectionString: url,
+    poolMax: undefined,
+    worker: true,
+    consumers: [consumer],
+    schedules: [],
+    pollingIntervalSeconds: 0.5,
+    superviseIntervalSeconds: 60,
+    onAttempt: () => {},
+    onError: () => {},
+    onWarning: () => {},
+  });
+  t.teardown(() => queue.stop(1000));
+  const run = async (data: Record<string, unknown>, state: string) => {
+    await client.query('begin');
+    const id = (await queue.send(clientUow(client), TEST_QUEUE, data))!;
+    await client.query('commit');
+    await eventually(`the job ${state}`, async () => ((await jobState(client, id)) === state ? true : undefined), 30_000);
+  };
+
+  await run({ key: 'first', then: 'second' }, 'completed');
+  t.same(await effects(client), [{ key: 'first', attempt: 0 }, { key: 'second', attempt: 0 }], "both of the handler's statements committed with the job");
+  const opened = sent.findIndex((message) => /^begin;\n/i.test(message.text));
+  t.ok(opened >= 0, `a BEGIN sent with the first statement:\n${sent.map((m) => m.text.slice(0, 60)).join('\n')}`);
+  const own = sent.slice(opened).filter((message) => message.connection === sent[opened]!.connection);
+  const trip = own.findIndex((message) => /^commit$/i.test(message.text.trim()));
+  const transaction = own.slice(0, trip + 1).map((message) => message.text);
+  t.equal(transaction.length, 4, `four round trips:\n${transaction.join('\n---\n')}`);
+  t.match(transaction[0], /^begin;\nSELECT set_config\('(transaction_timeout|idle_in_transaction_session_timeout)'/, "the BEGIN with the transaction's time bound");
+  t.match(transaction[1], /^insert into test_effect .*'first'.*;\ninsert into test_effect .*'second'/s, "the handler's two statements, in one");
+  t.match(transaction[3], /^commit$/i, 'and the COMMIT');
+
+  await run({ key: 'third', then: 'first' }, 'failed');
+  t.same(await effects(client), [{ key: 'first', attempt: 0 }, { key: 'second', attempt: 0 }], "a failing second statement: the first one's row rolled back with it, at every attempt");
 });
 
 t.test('a worker killed mid-job: another worker repeats the job, and its effect happens once', async (t) => {

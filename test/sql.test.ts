@@ -14,7 +14,7 @@ import { persistence } from '../src/domains/index.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { PostsStore } from '../src/persistence/posts/index.ts';
 import pg from 'pg';
-import { CallbackFormClient, closeWith, createDatabase, inlined, plainlyInlined, withSavepoint } from '../src/persistence/sql.ts';
+import { CallbackFormClient, closeWith, createDatabase, inlined, plainlyInlined, together, withSavepoint } from '../src/persistence/sql.ts';
 import { connectionOptions } from '../src/jobs/queue.ts';
 import { IdempotencyService } from '../src/services/idempotency/idempotency-service.ts';
 import { createTestDatabase } from './helpers/agora.ts';
@@ -217,6 +217,62 @@ t.test('a statement sent ahead goes with the BEGIN in front of the first stateme
   await t.rejects(db.transaction(async () => 'sends nothing', { ahead: failing }), { code: '22012' }, 'failing with the COMMIT too');
   await t.rejects(db.transaction(async () => 'both', { opening: ahead, ahead }), /not both/);
   t.equal((await db.query<{ n: number }>('select 1 as n'))[0]?.n, 1, 'and the connections are usable again');
+});
+
+t.test("statements sent together in a unit of work: one round trip, each statement's rows, each seeing the one before; with a statement ahead; one at a time when a parameter cannot be written in; a failure fails the transaction", async (t) => {
+  const insert = "insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version) values ($1, $2, null, $3, now(), now(), 0) returning text";
+  const first = newPost("it's first");
+  statements.length = 0;
+  const results = await db.transaction(async (uow) =>
+    together(uow, [
+      { sql: insert, params: [first.id, first.authorId, first.text] },
+      { sql: 'select count(*)::int as n from posts.post where id = $1', params: [first.id] },
+    ]),
+  );
+  t.same(results, [[{ text: "it's first" }], [{ n: 1 }]], 'the rows of each, the second seeing the first');
+  t.equal(statements.length, 3, `begin, the two together, commit:\n${statements.join('\n')}`);
+  t.match(statements[1], /^insert into posts\.post .*;\nselect count/s);
+  t.equal(await count('posts.post where id = $1', [first.id]), 1, 'committed');
+
+  const ahead = { sql: 'select 1 / $1::int as n', params: [1] };
+  const second = newPost('after the statement ahead');
+  statements.length = 0;
+  const [insertedRows] = await db.transaction(async (uow) => together(uow, [{ sql: insert, params: [second.id, second.authorId, second.text] }]), { ahead });
+  t.same(insertedRows, [{ text: second.text }], "the statement's own rows, not those of the BEGIN or the statement ahead");
+  t.equal(statements.length, 2, `with the BEGIN and the statement ahead, then the COMMIT:\n${statements.join('\n')}`);
+  t.match(statements[0], /^begin;\nselect 1 \/ '1'::int as n;\ninsert into posts\.post/);
+
+  const arrayed = newPost('from an array');
+  statements.length = 0;
+  const sequential = await db.transaction(async (uow) =>
+    together(uow, [
+      { sql: "insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version) select $1, $2, null, t, now(), now(), 0 from unnest($3::text[]) t returning text", params: [arrayed.id, arrayed.authorId, [arrayed.text]] },
+      { sql: 'select count(*)::int as n from posts.post where id = $1', params: [arrayed.id] },
+    ]),
+  );
+  t.same(sequential, [[{ text: arrayed.text }], [{ n: 1 }]], 'the same answer');
+  t.equal(statements.length, 4, `one at a time when a parameter cannot be written in:\n${statements.join('\n')}`);
+
+  const doomed = newPost('before a failing statement');
+  await t.rejects(
+    db.transaction(async (uow) => {
+      await together(uow, [
+        { sql: insert, params: [doomed.id, doomed.authorId, doomed.text] },
+        { sql: 'select 1 / $1::int as n', params: [0] },
+      ]).catch(() => undefined);
+      return uow.query('select 1');
+    }),
+    { code: '25P02' },
+    'the transaction is aborted',
+  );
+  t.equal(await count('posts.post where id = $1', [doomed.id]), 0, 'and nothing sent with the failing statement is written');
+  statements.length = 0;
+  const plain = await together({ transaction: true, query: async (sql, params) => db.query(sql, params) }, [
+    { sql: 'select $1::int as n', params: [5] },
+    { sql: 'select $1::int as m', params: [6] },
+  ]);
+  t.same(plain, [[{ n: 5 }], [{ m: 6 }]], 'a unit of work that cannot send them together sends them one at a time');
+  t.equal(statements.length, 2);
 });
 
 t.test('transactions leave a connection for single statements: units of work that read on the pool never wait for each other', async (t) => {

@@ -14,7 +14,7 @@
 // unnamed), and its LISTEN rides on the instance's one direct connection (`listen`, the cache
 // invalidation listener), since a LISTEN through the pooler would never hear a thing.
 import { PgBoss, type Db, type Job } from 'pg-boss';
-import { CallbackFormClient, type Queryable, type Row, type UnitOfWork } from '../persistence/sql.ts';
+import { CallbackFormClient, inlined, type Queryable, type Row, type UnitOfWork } from '../persistence/sql.ts';
 
 /** What the job of one queue carries (JSON). */
 export type JobData = Record<string, unknown>;
@@ -105,6 +105,12 @@ function unitOfWork(db: Db): UnitOfWork {
   return {
     transaction: true,
     query: async <R extends Row = Row>(sql: string, params?: readonly unknown[]) => (await db.executeSql(sql, params ? [...params] : [])).rows as R[],
+    // A text without parameters goes to the connection's client (CallbackFormClient) as one simple
+    // query, which answers with one result per statement.
+    together: async (statements) => {
+      const results = (await db.executeSql(statements.map(inlined).join(';\n'))) as unknown as { rows: Row[] } | { rows: Row[] }[];
+      return Array.isArray(results) ? results.map((result) => result.rows) : [results.rows];
+    },
   };
 }
 

@@ -33,6 +33,25 @@ export interface UnitOfWork extends Queryable {
    * commits): callers then do it at once, as the notification of the commit corrects it.
    */
   afterCommit?(callback: () => void | Promise<void>): void;
+  /**
+   * Several statements in one round trip (the simple query protocol, their parameters written in:
+   * see `inlined`), in order, each seeing what the ones before it did and, at READ COMMITTED,
+   * what other transactions committed meanwhile (a lock one takes is held when the next takes its
+   * snapshot). Each statement's rows. Use `together`, which falls back to one statement at a time.
+   */
+  together?(statements: readonly Statement[]): Promise<Row[][]>;
+}
+
+/**
+ * `statements` in `uow`'s transaction, in order: in one round trip when the unit of work can send
+ * them so and their parameters can be written in as literals, one at a time otherwise. Each
+ * statement's rows. A failure is thrown as any statement's is, and leaves the transaction aborted.
+ */
+export async function together(uow: UnitOfWork, statements: readonly Statement[]): Promise<Row[][]> {
+  if (uow.together && statements.every((statement) => (statement.params ?? []).every(isPlain))) return uow.together(statements);
+  const results: Row[][] = [];
+  for (const statement of statements) results.push(await uow.query(statement.sql, statement.params ?? []));
+  return results;
 }
 
 
@@ -98,6 +117,18 @@ function literal(value: unknown): string {
   throw new Error(`cannot inline a parameter of type ${typeof value}`);
 }
 
+/** Whether `value` can be written as a literal (see `literal`). */
+function isPlain(value: unknown): boolean {
+  return (
+    value === null ||
+    value === undefined ||
+    typeof value === 'string' ||
+    typeof value === 'boolean' ||
+    (typeof value === 'number' && Number.isFinite(value)) ||
+    (value instanceof Date && Number.isFinite(value.getTime()))
+  );
+}
+
 /**
  * A unit of work's statements go to its one connection. `open` is false once it has committed
  * or rolled back: a statement sent then would run outside any transaction, so it is refused.
@@ -155,6 +186,23 @@ class Transaction implements UnitOfWork {
       }
     }
     return observed(this.#observe, sql, async () => (await send(this.#client, sql, params)).rows as R[]);
+  }
+
+  async together(statements: readonly Statement[]): Promise<Row[][]> {
+    if (!this.open) throw new Error('this unit of work has ended: its transaction committed or rolled back');
+    if (this.failure !== undefined) throw this.failure;
+    const text = statements.map(inlined).join(';\n');
+    if (this.ahead === undefined) return this.batch(text);
+    // With the BEGIN and the statement ahead (two results), as a first statement goes.
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    this.begun = true;
+    try {
+      return (await this.batch(`${ahead};\n${text}`)).slice(2);
+    } catch (error) {
+      this.failure = error;
+      throw error;
+    }
   }
 
   /** BEGIN, COMMIT and ROLLBACK, reported like any statement. */

@@ -2,7 +2,7 @@
 // Every insert is `on conflict (recipient_id, source_key) do nothing`: a consumer run twice for
 // the same cause (a retried job, a replayed event) leaves one notification. Lists travel as one
 // JSON text parameter, so every statement takes scalars only.
-import { joinOrBegin, type Database, type Queryable, type Row, type UnitOfWork } from '../sql.ts';
+import { joinOrBegin, together, type Database, type Queryable, type Row, type UnitOfWork } from '../sql.ts';
 import { readStreamRows, streamTail, wakePayloadSql, type RowPosition, type StreamTable } from '../stream-rows.ts';
 
 export type NotificationType = 'friendRequestReceived' | 'friendRequestAccepted' | 'messageReceived' | 'channelPost' | 'mention';
@@ -175,9 +175,11 @@ export class NotificationsStore {
   async insertUnlessConversationUnread(conversationId: string, rows: readonly NewNotificationRow[], unitOfWork?: UnitOfWork): Promise<number> {
     if (rows.length === 0) return 0;
     return joinOrBegin(this.#db, unitOfWork, async (uow) => {
-      await uow.query(`select pg_advisory_xact_lock(hashtextextended('notifications.conversation:' || $1, 0))`, [conversationId]);
-      const inserted = await uow.query(
-        waking(`insert into notifications.notification (${INSERTED_COLUMNS})
+      // The lock, then the insert, which takes its snapshot holding it: in one round trip.
+      const [, inserted] = await together(uow, [
+        { sql: `select pg_advisory_xact_lock(hashtextextended('notifications.conversation:' || $1, 0))`, params: [conversationId] },
+        {
+          sql: waking(`insert into notifications.notification (${INSERTED_COLUMNS})
          select ${INSERTED_COLUMNS} from ${RECORDSET}
           where r.recipient_id <> r.actor_id and ${NOT_FORGOTTEN}
             and not exists (
@@ -186,9 +188,10 @@ export class NotificationsStore {
                  and n.seq > coalesce((select m.last_read_seq from notifications.marker m where m.account_id = r.recipient_id), 0))
          on conflict (recipient_id, source_key) do nothing
          returning id, recipient_id`),
-        [asJson(rows)],
-      );
-      return inserted.length;
+          params: [asJson(rows)],
+        },
+      ]);
+      return inserted!.length;
     });
   }
 
