@@ -15,10 +15,13 @@
 // `npm start` Node flags, so a V8 flag given twice takes this value), --only get-post,account-posts,feed,list-conversations,list-notifications,list-messages,send-message,create-post (default get-post), --rounds N (12),
 // --duration S (2), --warmup S (3, each server twice per scenario), --connections N (50), --scale smoke|small (small), --database-url URL (a
 // PostgreSQL server: a fresh database is made there and dropped; default DATABASE_URL, else an
-// embedded one), --no-pin.
+// embedded one), --no-pin, --workers.
 // The two servers serve the API only (WORKER=off); a third process of A's build runs the worker
 // (job consumers, fan-out), unmeasured, and, when the feed is measured, a fourth reads every
-// reader's feed once first (see below).
+// reader's feed once first (see below). With --workers, each side has a worker of its own build
+// instead, measured with its server: it runs only during its side's rounds (the other side's is
+// stopped with SIGSTOP), and a round ends once the domain events' jobs its requests caused have
+// all run, so that a message's CPU counts its notification job's (send-message).
 // Prints each side's Node flags, then, per scenario, each side's medians, B/A per-round ratios as median (min–max), and each
 // side's peak resident memory so far. Two servers of one build can still differ by up to 1.2 ×
 // on the feed within a run, either way (bench/README.md): run a comparison both ways round.
@@ -57,6 +60,7 @@ const { values: args } = parseArgs({
     scale: { type: 'string', default: 'small' },
     'database-url': { type: 'string' },
     'no-pin': { type: 'boolean', default: false },
+    workers: { type: 'boolean', default: false },
   },
 });
 
@@ -115,6 +119,8 @@ interface Round {
   cpuPerRequest: number;
   /** Of cpuPerRequest, V8's threads' (garbage collection's helpers, background compilation). */
   v8PerRequest: number;
+  /** Of cpuPerRequest, the side's worker's (with --workers; 0 otherwise). */
+  workerPerRequest: number;
   p99: number;
 }
 
@@ -123,6 +129,8 @@ interface Round {
 const spread = (values: number[]) => `${median(values).toFixed(3)} (${Math.min(...values).toFixed(3)}–${Math.max(...values).toFixed(3)})`;
 
 let exitCode = 0;
+/** With --workers: a connection that reads whether the domain events' jobs have all run. */
+let backlog: pg.Client | undefined;
 try {
   await runAdmin(adminUrl, `create database "${database}"`);
   const orm = await openDatabase({ clientUrl: url, poolMax: 1, persistence });
@@ -142,15 +150,16 @@ try {
   const tokens = sessions.map((s) => s.token);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)]!;
 
-  const servers: { name: string; dir: string; env: Record<string, string>; nodeFlags: string[]; origin: string; pid: number }[] = [];
+  const servers: { name: string; dir: string; env: Record<string, string>; nodeFlags: string[]; origin: string; pid: number; worker?: number }[] = [];
   /** Starts `entry` of checkout `dir` as that checkout's `npm start` starts the server (its flags and environment); its output goes to a log. */
-  const start = (name: string, dir: string, entry: string, env: Record<string, string>, nodeFlags: readonly string[] = []): ChildProcess => {
+  const start = (name: string, dir: string, entry: string, env: Record<string, string>, nodeFlags: readonly string[] = [], detached = false): ChildProcess => {
     const logPath = join(tmpdir(), `agora-ab-${process.pid}-${name}.log`);
     const fd = openSync(logPath, 'w');
     logPaths.push(logPath);
     const command = serverArgs(dir);
     const child = spawn(process.execPath, [...command.slice(0, -1), ...nodeFlags, entry], {
       cwd: dir,
+      detached,
       stdio: ['ignore', fd, fd],
       env: {
         PATH: process.env.PATH,
@@ -205,13 +214,25 @@ try {
     console.log(`${side.name} (${side.dir}): node ${[...serverArgs(side.dir).slice(0, -1), ...side.nodeFlags].join(' ')}`);
   }
   // The worker (A's build), unpinned and unmeasured: the feed's kept pages are served only while
-  // its fan-out is fresh, so the measurements start once it has caught up.
-  const worker = start('worker', sides[0]!.dir, 'dist/worker.js', {});
+  // its fan-out is fresh, so the measurements start once it has caught up. With --workers, one
+  // of each side's build, pinned and measured with its server.
+  const workers = args.workers
+    ? servers.map((server) => {
+        // In a process group of its own: were the run's group orphaned (its shell gone) while a
+        // member is stopped, the kernel would hang it up (SIGHUP), and a worker stops on that.
+        const child = start(`worker-${server.name}`, server.dir, 'dist/worker.js', server.env, server.nodeFlags, true);
+        pin(child.pid!, 0);
+        server.worker = child.pid!;
+        return child;
+      })
+    : [start('worker', sides[0]!.dir, 'dist/worker.js', {})];
   const watcher = new pg.Client({ connectionString: url });
   await watcher.connect();
   try {
     for (let waited = 0; ; waited += 200) {
-      if (worker.exitCode !== null) throw new Error(`the worker exited with ${worker.exitCode}; its output: ${logPaths.at(-1)}`);
+      for (const worker of workers) {
+        if (worker.exitCode !== null) throw new Error(`a worker exited with ${worker.exitCode}; the output: ${logPaths.join(' ')}`);
+      }
       if (waited > 60_000) throw new Error(`the worker's fan-out did not catch up within a minute; its output: ${logPaths.at(-1)}`);
       const [fresh] = (await watcher.query<{ fresh: boolean }>("select caught_up_at > now() - interval '2 seconds' as fresh from timelines.fanout where id = 1")).rows;
       if (fresh?.fresh) break;
@@ -220,6 +241,19 @@ try {
   } finally {
     await watcher.end();
   }
+  // Each side's worker runs during its own rounds only.
+  for (const server of servers) if (server.worker) process.kill(server.worker, 'SIGSTOP');
+  backlog = args.workers ? new pg.Client({ connectionString: url }) : undefined;
+  await backlog?.connect();
+  /** Waits until no domain event's job is waiting or running (a minute at most). */
+  const drained = async () => {
+    for (let waited = 0; waited < 60_000; waited += 20) {
+      const [row] = (await backlog!.query<{ n: number }>("select count(*)::int as n from pgboss.job where name like 'events.%' and state < 'completed'")).rows;
+      if (row!.n === 0) return;
+      await sleep(20);
+    }
+    throw new Error("the domain events' jobs did not drain within a minute");
+  };
 
   const request = (scenario: ScenarioName) => (req: autocannon.Request) => {
     if (scenario === 'get-post') return { ...req, path: `/v1/posts/${pick(postIds)}` };
@@ -269,14 +303,19 @@ try {
   }
 
   const measure = async (scenario: ScenarioName, server: (typeof servers)[number], seconds: number): Promise<Round> => {
+    if (server.worker) process.kill(server.worker, 'SIGCONT');
     const before = cpuNow(server.pid);
+    const workerBefore = server.worker ? cpuNow(server.worker) : undefined;
     const result = await autocannon({ url: server.origin, connections, duration: seconds, requests: [{ setupRequest: request(scenario) }] });
+    if (server.worker) await drained();
     const used = cpuSince(server.pid, before);
-    const cpu = used.all * 1e6;
-    const v8 = used.v8Threads * 1e6;
+    const workerUsed = workerBefore ? cpuSince(server.worker!, workerBefore) : { all: 0, v8Threads: 0 };
+    if (server.worker) process.kill(server.worker, 'SIGSTOP');
+    const cpu = (used.all + workerUsed.all) * 1e6;
+    const v8 = (used.v8Threads + workerUsed.v8Threads) * 1e6;
     if (result.non2xx > 0 || result.errors > 0) throw new Error(`${scenario} on ${server.name}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
     const requests = Math.max(1, result.requests.total);
-    return { requestsPerSec: result.requests.average, cpuPerRequest: cpu / requests, v8PerRequest: v8 / requests, p99: result.latency.p99 };
+    return { requestsPerSec: result.requests.average, cpuPerRequest: cpu / requests, v8PerRequest: v8 / requests, workerPerRequest: (workerUsed.all * 1e6) / requests, p99: result.latency.p99 };
   };
 
   for (const scenario of scenarios) {
@@ -290,13 +329,14 @@ try {
     for (let round = 0; round < rounds; round++) {
       for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) results[i]!.push(await measure(scenario, servers[i]!, duration));
     }
-    console.log(`${scenario}, ${rounds} alternating rounds of ${duration} s, ${connections} connections:`);
+    console.log(`${scenario}, ${rounds} alternating rounds of ${duration} s, ${connections} connections${args.workers ? "; CPU: each server's and its worker's, until its requests' jobs have run" : ''}:`);
     for (const [i, server] of servers.entries()) {
       const own = results[i]!;
       const env = [...Object.entries(server.env).map(([k, v]) => `${k}=${v}`), ...server.nodeFlags].join(' ');
       console.log(
         `  ${server.name} (${server.dir}${env ? `, ${env}` : ''}): ${median(own.map((r) => r.requestsPerSec)).toFixed(0)} req/s, ` +
-          `${median(own.map((r) => r.cpuPerRequest)).toFixed(0)} µs CPU/request (V8's threads ${median(own.map((r) => r.v8PerRequest)).toFixed(0)}), ` +
+          `${median(own.map((r) => r.cpuPerRequest)).toFixed(0)} µs CPU/request (V8's threads ${median(own.map((r) => r.v8PerRequest)).toFixed(0)}` +
+          `${args.workers ? `; its worker's ${median(own.map((r) => r.workerPerRequest)).toFixed(0)}` : ''}), ` +
           `p99 ${median(own.map((r) => r.p99))} ms`,
       );
     }
@@ -309,7 +349,13 @@ try {
   if (logPaths.length > 0) console.error(`ab: the servers' output: ${logPaths.join(' ')}`);
   exitCode = 1;
 } finally {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  await backlog?.end().catch(() => {});
+  for (const child of children) {
+    if (child.exitCode !== null) continue;
+    // A stopped worker hears nothing until it is continued.
+    child.kill('SIGCONT');
+    child.kill('SIGTERM');
+  }
   await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
   await runAdmin(adminUrl, `drop database if exists "${database}" with (force)`).catch(() => {});
   await embedded?.stop();

@@ -2,7 +2,7 @@
 // two Agoras in alternating rounds and prints each side's medians and the B/A ratios with their
 // ranges, and that it says why when it cannot run. The numbers themselves are not checked.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -76,3 +76,40 @@ t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when
   t.equal(wrong.code, 2, 'an unknown scenario is refused');
   t.match(wrong.output, /--only takes get-post, account-posts, feed/);
 });
+
+t.test("bench/ab.ts --workers measures each side's worker with its server: the jobs a side's requests cause run in its own worker, counted in its CPU", async (t) => {
+  const adminUrl = process.env.AGORA_TEST_ADMIN_URL;
+  if (!adminUrl) throw new Error('run the tests with `npm test`');
+  const child = spawn(
+    process.execPath,
+    ['bench/ab.ts', '--scale', 'smoke', '--duration', '0.5', '--rounds', '2', '--connections', '5', '--database-url', adminUrl, '--no-pin', '--only', 'send-message', '--workers'],
+    { cwd: new URL('../', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise<number | null>((done) => child.on('close', done));
+  t.equal(code, 0, output);
+  t.ok(output.includes("send-message, 2 alternating rounds of 0.5 s, 5 connections; CPU: each server's and its worker's, until its requests' jobs have run:"), 'the scenario, measured with each side\'s worker');
+  for (const side of ['A', 'B']) {
+    const line = new RegExp(`\\n {2}${side} \\([^)]*\\): \\d+ req/s, (\\d+) µs CPU/request \\(V8's threads \\d+; its worker's (\\d+)\\), p99 [\\d.]+ ms\\n`).exec(output);
+    t.ok(line, `${side}'s medians, with its worker's share`);
+    const [, all, worker] = (line ?? []).map(Number);
+    t.ok(worker! > 0, `${side}'s worker ran the notification jobs of its messages (${worker} µs a message)`);
+    t.ok(worker! < all!, `and its share is part of the CPU per request (${all} µs)`);
+  }
+  t.match(output, /\n {2}B\/A: CPU\/request [\d.]+ \([\d.]+–[\d.]+\); req\/s [\d.]+/);
+  t.same(processesOn(`agora_ab_${child.pid}`), [], "and none of the run's processes is left, its workers (stopped between rounds) included");
+});
+
+/** The processes whose environment names `database` (bench/ab.ts's children: DATABASE_URL). */
+function processesOn(database: string): string[] {
+  return readdirSync('/proc').filter((pid) => {
+    if (!/^\d+$/.test(pid)) return false;
+    try {
+      return readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`/${database}`);
+    } catch {
+      return false;
+    }
+  });
+}
