@@ -21,7 +21,11 @@
 // reader's feed once first (see below). With --workers, each side has a worker of its own build
 // instead, measured with its server: it runs only during its side's rounds (the other side's is
 // stopped with SIGSTOP), and a round ends once the domain events' jobs its requests caused have
-// all run, so that a message's CPU counts its notification job's (send-message).
+// all run, so that a message's CPU counts its notification job's (send-message). The scenario
+// message-jobs (with --workers; --jobs N a round, 1000) measures the workers alone: each round
+// enqueues N messages' notification jobs (the domain event message.sent, as a message sent to a
+// seeded conversation publishes it) while both workers are stopped, then runs one side's worker
+// until they have all run; its CPU per job.
 // Prints each side's Node flags, then, per scenario, each side's medians, B/A per-round ratios as median (min–max), and each
 // side's peak resident memory so far. Two servers of one build can still differ by up to 1.2 ×
 // on the feed within a run, either way (bench/README.md): run a comparison both ways round.
@@ -35,6 +39,8 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { persistence } from '../src/domains/index.ts';
+import { JobQueue } from '../src/jobs/queue.ts';
+import type { Queryable } from '../src/persistence/sql.ts';
 import { migrate } from '../src/persistence/migrations.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
@@ -61,6 +67,7 @@ const { values: args } = parseArgs({
     'database-url': { type: 'string' },
     'no-pin': { type: 'boolean', default: false },
     workers: { type: 'boolean', default: false },
+    jobs: { type: 'string', default: '1000' },
   },
 });
 
@@ -74,7 +81,7 @@ function environment(pairs: string[]): Record<string, string> {
   );
 }
 
-const SCENARIOS = ['get-post', 'account-posts', 'feed', 'list-conversations', 'list-notifications', 'list-messages', 'send-message', 'create-post'] as const;
+const SCENARIOS = ['get-post', 'account-posts', 'feed', 'list-conversations', 'list-notifications', 'list-messages', 'send-message', 'create-post', 'message-jobs'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 const scenarios = args.only!.split(',').map((s) => s.trim()) as ScenarioName[];
 const unknown = scenarios.filter((s) => !SCENARIOS.includes(s));
@@ -83,6 +90,11 @@ if (unknown.length > 0 || !scale || (args.scale !== 'smoke' && args.scale !== 's
   console.error(`ab: --only takes ${SCENARIOS.join(', ')}; --scale smoke or small`);
   process.exit(2);
 }
+if (scenarios.includes('message-jobs') && !args.workers) {
+  console.error("ab: message-jobs measures each side's worker: run it with --workers");
+  process.exit(2);
+}
+const jobsPerRound = Number(args.jobs);
 // Without a server of yours, an embedded one, as `npm run bench` does.
 let adminUrl = args['database-url'] ?? process.env.DATABASE_URL;
 let embedded: EmbeddedDatabase | undefined;
@@ -131,6 +143,8 @@ const spread = (values: number[]) => `${median(values).toFixed(3)} (${Math.min(.
 let exitCode = 0;
 /** With --workers: a connection that reads whether the domain events' jobs have all run. */
 let backlog: pg.Client | undefined;
+/** message-jobs: what enqueues its jobs. */
+let enqueuer: { client: pg.Client; queue: JobQueue; uow: Queryable } | undefined;
 try {
   await runAdmin(adminUrl, `create database "${database}"`);
   const orm = await openDatabase({ clientUrl: url, poolMax: 1, persistence });
@@ -254,6 +268,32 @@ try {
     }
     throw new Error("the domain events' jobs did not drain within a minute");
   };
+  // message-jobs: seeded conversations with their participants, and a queue that only enqueues.
+  const messageConversations = scenarios.includes('message-jobs')
+    ? (
+        await backlog!.query<{ id: string; participants: string[] }>(
+          'select conversation_id as id, array_agg(account_id::text order by account_id) as participants from messages.participant group by conversation_id limit 2000',
+        )
+      ).rows
+    : [];
+  if (scenarios.includes('message-jobs')) {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const queue = await JobQueue.start({
+      connectionString: url,
+      poolMax: 2,
+      worker: false,
+      consumers: [],
+      schedules: [],
+      pollingIntervalSeconds: 1,
+      superviseIntervalSeconds: 60,
+      onAttempt: () => {},
+      onError: (error) => console.error(`ab: the enqueuing queue: ${error.message}`),
+      onWarning: () => {},
+    });
+    const uow = { query: async <R extends Record<string, unknown>>(sql: string, params?: readonly unknown[]) => (await client.query(sql, params ? [...params] : [])).rows as R[] };
+    enqueuer = { client, queue, uow };
+  }
 
   const request = (scenario: ScenarioName) => (req: autocannon.Request) => {
     if (scenario === 'get-post') return { ...req, path: `/v1/posts/${pick(postIds)}` };
@@ -303,6 +343,7 @@ try {
   }
 
   const measure = async (scenario: ScenarioName, server: (typeof servers)[number], seconds: number): Promise<Round> => {
+    if (scenario === 'message-jobs') return drainJobs(server.worker!);
     if (server.worker) process.kill(server.worker, 'SIGCONT');
     const before = cpuNow(server.pid);
     const workerBefore = server.worker ? cpuNow(server.worker) : undefined;
@@ -318,6 +359,29 @@ try {
     return { requestsPerSec: result.requests.average, cpuPerRequest: cpu / requests, v8PerRequest: v8 / requests, workerPerRequest: (workerUsed.all * 1e6) / requests, p99: result.latency.p99 };
   };
 
+  /**
+   * Enqueues `jobsPerRound` notification jobs of sent messages (both workers stopped), then runs
+   * `worker` until they have all run: its CPU per job (a round's "requests" are its jobs).
+   */
+  async function drainJobs(worker: number): Promise<Round> {
+    await enqueuer!.client.query('begin');
+    for (let i = 0; i < jobsPerRound; i++) {
+      const { id, participants } = pick(messageConversations);
+      const authorId = pick(participants);
+      const payload = { conversationId: id, messageId: randomUUID(), authorId, recipientIds: participants.filter((p) => p !== authorId) };
+      await enqueuer!.queue.send(enqueuer!.uow, 'events.notifications', { event: 'message.sent', payload });
+    }
+    await enqueuer!.client.query('commit');
+    const before = cpuNow(worker);
+    const started = performance.now();
+    process.kill(worker, 'SIGCONT');
+    await drained();
+    const used = cpuSince(worker, before);
+    process.kill(worker, 'SIGSTOP');
+    const seconds = (performance.now() - started) / 1000;
+    return { requestsPerSec: jobsPerRound / seconds, cpuPerRequest: (used.all * 1e6) / jobsPerRound, v8PerRequest: (used.v8Threads * 1e6) / jobsPerRound, workerPerRequest: (used.all * 1e6) / jobsPerRound, p99: 0 };
+  }
+
   for (const scenario of scenarios) {
     // Warm-up: A, B, B, A, each `--warmup` seconds. Both servers share the database, and the
     // first reads of a scenario do work the other then finds done (a reader's first feed read
@@ -328,6 +392,21 @@ try {
     const results: Round[][] = [[], []];
     for (let round = 0; round < rounds; round++) {
       for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) results[i]!.push(await measure(scenario, servers[i]!, duration));
+    }
+    if (scenario === 'message-jobs') {
+      console.log(`${scenario}, ${rounds} alternating rounds of ${jobsPerRound} jobs; CPU: each side's worker's:`);
+      for (const [i, server] of servers.entries()) {
+        const own = results[i]!;
+        const env = [...Object.entries(server.env).map(([k, v]) => `${k}=${v}`), ...server.nodeFlags].join(' ');
+        console.log(
+          `  ${server.name} (${server.dir}${env ? `, ${env}` : ''}): ${median(own.map((r) => r.requestsPerSec)).toFixed(0)} jobs/s, ` +
+            `${median(own.map((r) => r.cpuPerRequest)).toFixed(0)} µs CPU/job (V8's threads ${median(own.map((r) => r.v8PerRequest)).toFixed(0)})`,
+        );
+      }
+      const ratio = (of: (r: Round) => number) => results[1]!.map((r, i) => of(r) / of(results[0]![i]!));
+      console.log(`  B/A: CPU/job ${spread(ratio((r) => r.cpuPerRequest))}; jobs/s ${spread(ratio((r) => r.requestsPerSec))}`);
+      console.log(`  peak RSS so far (VmHWM): A's worker ${peakRssMb(servers[0]!.worker!)} MB, B's worker ${peakRssMb(servers[1]!.worker!)} MB`);
+      continue;
     }
     console.log(`${scenario}, ${rounds} alternating rounds of ${duration} s, ${connections} connections${args.workers ? "; CPU: each server's and its worker's, until its requests' jobs have run" : ''}:`);
     for (const [i, server] of servers.entries()) {
@@ -349,6 +428,8 @@ try {
   if (logPaths.length > 0) console.error(`ab: the servers' output: ${logPaths.join(' ')}`);
   exitCode = 1;
 } finally {
+  await enqueuer?.queue.stop(1000).catch(() => {});
+  await enqueuer?.client.end().catch(() => {});
   await backlog?.end().catch(() => {});
   for (const child of children) {
     if (child.exitCode !== null) continue;

@@ -77,18 +77,22 @@ t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when
   t.match(wrong.output, /--only takes get-post, account-posts, feed/);
 });
 
-t.test("bench/ab.ts --workers measures each side's worker with its server: the jobs a side's requests cause run in its own worker, counted in its CPU", async (t) => {
+t.test("bench/ab.ts --workers measures each side's worker with its server: the jobs a side's requests cause run in its own worker, counted in its CPU; message-jobs measures the workers alone", async (t) => {
   const adminUrl = process.env.AGORA_TEST_ADMIN_URL;
   if (!adminUrl) throw new Error('run the tests with `npm test`');
-  const child = spawn(
-    process.execPath,
-    ['bench/ab.ts', '--scale', 'smoke', '--duration', '0.5', '--rounds', '2', '--connections', '5', '--database-url', adminUrl, '--no-pin', '--only', 'send-message', '--workers'],
-    { cwd: new URL('../', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const code = await new Promise<number | null>((done) => child.on('close', done));
+  const run = async (extra: string[]) => {
+    const child = spawn(
+      process.execPath,
+      ['bench/ab.ts', '--scale', 'smoke', '--duration', '0.5', '--rounds', '2', '--connections', '5', '--database-url', adminUrl, '--no-pin', ...extra],
+      { cwd: new URL('../', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    return { code, output, pid: child.pid };
+  };
+  const { code, output, pid } = await run(['--only', 'send-message,message-jobs', '--workers', '--jobs', '100']);
   t.equal(code, 0, output);
   t.ok(output.includes("send-message, 2 alternating rounds of 0.5 s, 5 connections; CPU: each server's and its worker's, until its requests' jobs have run:"), 'the scenario, measured with each side\'s worker');
   for (const side of ['A', 'B']) {
@@ -99,7 +103,21 @@ t.test("bench/ab.ts --workers measures each side's worker with its server: the j
     t.ok(worker! < all!, `and its share is part of the CPU per request (${all} µs)`);
   }
   t.match(output, /\n {2}B\/A: CPU\/request [\d.]+ \([\d.]+–[\d.]+\); req\/s [\d.]+/);
-  t.same(processesOn(`agora_ab_${child.pid}`), [], "and none of the run's processes is left, its workers (stopped between rounds) included");
+
+  const jobs = output.slice(output.indexOf('message-jobs, 2 alternating rounds of 100 jobs'));
+  t.ok(jobs.startsWith("message-jobs, 2 alternating rounds of 100 jobs; CPU: each side's worker's:"), 'message-jobs is measured');
+  for (const side of ['A', 'B']) {
+    const line = new RegExp(`\\n {2}${side} \\([^)]*\\): \\d+ jobs/s, (\\d+) µs CPU/job \\(V8's threads (\\d+)\\)\\n`).exec(jobs);
+    t.ok(line, `${side}'s worker's medians`);
+    const [, all, v8] = (line ?? []).map(Number);
+    t.ok(all! > 0 && v8! <= all!, `${side}: ${all} µs a job, V8's threads ${v8} of it`);
+  }
+  t.match(jobs, /\n {2}B\/A: CPU\/job [\d.]+ \([\d.]+–[\d.]+\); jobs\/s [\d.]+/);
+  t.same(processesOn(`agora_ab_${pid}`), [], "and none of the run's processes is left, its workers (stopped between rounds) included");
+
+  const refused = await run(['--only', 'message-jobs']);
+  t.equal(refused.code, 2, 'message-jobs without --workers is refused');
+  t.match(refused.output, /message-jobs measures each side's worker: run it with --workers/);
 });
 
 /** The processes whose environment names `database` (bench/ab.ts's children: DATABASE_URL). */
