@@ -186,7 +186,7 @@ export function boot(config: Config, options: BootOptions): Booting {
         const tuning = options.jobTuning ?? {};
         const jobLog = log.child({ component: 'jobs' });
         const jobs = agoraJobs(server.services, jobLog);
-        const consumers = [...jobs.consumers, ...eventConsumers(server.events.consumers, jobLog), ...(tuning.consumers ?? [])];
+        const consumers = [...jobs.consumers, ...eventConsumers(server.events.consumers, jobLog, { notifications: config.jobs.notificationConcurrency }), ...(tuning.consumers ?? [])];
         metrics.jobs.initialise([...QUEUES, ...consumers.map((c) => c.queue)]);
         queue = await JobQueue.start({
           connectionString: clientUrl,
@@ -221,7 +221,14 @@ export function boot(config: Config, options: BootOptions): Booting {
             onPass: metrics.timelines.onPass,
             onError: (error) => jobLog.warn({ err: error }, 'a timelines fan-out pass failed; the next one retries'),
           });
-          jobLog.info({ consumers: consumers.map((c) => c.queue) }, 'worker started');
+          jobLog.info(
+            {
+              consumers: consumers.map((c) => c.queue),
+              // The queues whose jobs run several at a time: how many.
+              concurrency: Object.fromEntries(consumers.filter((c) => (c.concurrency ?? 1) > 1).map((c) => [c.queue, c.concurrency])),
+            },
+            'worker started',
+          );
         }
       } else {
         // No job queue (tests that do not exercise the consumers): durable events reach no one.

@@ -43,6 +43,8 @@ export interface Config {
     poolMax: number | undefined;
     /** How often an idle worker asks for jobs. */
     pollIntervalMs: number;
+    /** Notification jobs a worker runs at once (NOTIFICATION_JOBS_CONCURRENCY). */
+    notificationConcurrency: number;
   };
   pressure: {
     /** 0 turns a check off. */
@@ -279,6 +281,7 @@ export function loadConfig(env: Env = process.env): Config {
       // Unset: sized by the job queue for the consumers it runs (src/jobs/queue.ts, jobPoolSize).
       poolMax: env.JOBS_POOL_MAX === undefined || env.JOBS_POOL_MAX === '' ? undefined : integer(env, 'JOBS_POOL_MAX', 4, 2, 100),
       pollIntervalMs: integer(env, 'JOBS_POLL_INTERVAL_MS', 2000, 500, 600_000),
+      notificationConcurrency: integer(env, 'NOTIFICATION_JOBS_CONCURRENCY', 4, 1, 16),
     },
     pressure: {
       maxEventLoopDelayMs: integer(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600_000),

@@ -103,13 +103,17 @@ t.test('a worker\'s job queue has a connection for every consumer and room beyon
   t.teardown(() => server.close());
   const started = logs.find((line) => line.msg === 'worker started');
   t.ok(started, 'the worker started');
-  const consumers = (started?.consumers as string[]).length;
+  const queues = started?.consumers as string[];
+  const consumers = queues.length;
   t.ok(consumers >= 4, `${consumers} consumers`);
-  t.equal(jobPoolSize(true, consumers), consumers + 2, 'the pool: one per consumer, two more');
-  t.equal(jobPoolSize(false, consumers), 4, 'an instance that only enqueues: four');
+  const concurrency = started?.concurrency as Record<string, number>;
+  t.same(concurrency, { 'events.notifications': 4 }, 'notification jobs run four at a time (NOTIFICATION_JOBS_CONCURRENCY), every other queue one');
+  const atOnce = consumers + 3;
+  t.equal(jobPoolSize(true, queues.map((queue) => ({ concurrency: concurrency[queue] }))), atOnce + 2, 'the pool: one per job run at once, two more');
+  t.equal(jobPoolSize(false, queues.map(() => ({}))), 4, 'an instance that only enqueues: four');
   const warnings = logs.filter((line) => line.level >= 40 && /connections/.test(String(line.msg)));
   t.same(warnings.map((line) => line.msg), [], 'pg-boss finds room for fetches and failures beside the consumers');
   const queue = (await pool.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = 'agora-jobs'`)).rows[0].n as number;
-  t.ok(queue <= consumers + 2 + 1, `the queue's connections (${queue}) stay within its pool and its listener`);
+  t.ok(queue <= atOnce + 2 + 1, `the queue's connections (${queue}) stay within its pool and its listener`);
   await server.close(); // before the database is dropped
 });

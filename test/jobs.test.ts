@@ -169,6 +169,58 @@ t.test("a job's transaction is four round trips: the BEGIN with its time bound, 
   t.same(await effects(client), [{ key: 'first', attempt: 0 }, { key: 'second', attempt: 0 }], "a failing second statement: the first one's row rolled back with it, at every attempt");
 });
 
+t.test("a queue's concurrency: its jobs run that many at once, each in its own transaction, and a backlog drains without waiting out the polling interval", async (t) => {
+  const { url, client } = await database(t);
+  // A queue of its own, whose jobs expire after a minute (the test queue's, after 2 s, while its
+  // workers start on a busy machine).
+  const QUEUE = 'test-concurrent';
+  await client.query(`select pgboss.create_queue($1, '{"policy":"standard","retryLimit":0,"expireInSeconds":60}'::jsonb)`, [QUEUE]);
+  let running = 0;
+  let most = 0;
+  let gathered = 0;
+  const waiting: (() => void)[] = [];
+  const consumer: Consumer = {
+    queue: QUEUE,
+    concurrency: 3,
+    async handle(data, job) {
+      const { key, gather } = data as { key: string; gather?: boolean };
+      running++;
+      most = Math.max(most, running);
+      try {
+        if (gather) {
+          // Holds until the three have started: one job at a time, this would never finish.
+          if (++gathered >= 3) for (const release of waiting.splice(0)) release();
+          else await new Promise<void>((release) => waiting.push(release));
+        }
+        await job.uow.query('insert into test_effect (key, attempt) values ($1, $2)', [key, job.retryCount]);
+      } finally {
+        running--;
+      }
+    },
+  };
+  const options = { connectionString: url, poolMax: undefined, schedules: [], superviseIntervalSeconds: 60, onAttempt: () => {}, onError: () => {}, onWarning: () => {} };
+  // Every job is enqueued before the worker starts: three that wait for each other, then 30.
+  const sender = await JobQueue.start({ ...options, worker: false, consumers: [], pollingIntervalSeconds: 60 });
+  const keys = Array.from({ length: 30 }, (_, i) => `backlog-${String(i).padStart(2, '0')}`);
+  await client.query('begin');
+  for (const key of ['a', 'b', 'c']) await sender.send(clientUow(client), QUEUE, { key, gather: true });
+  await client.query('commit');
+  await client.query('begin');
+  for (const key of keys) await sender.send(clientUow(client), QUEUE, { key });
+  await client.query('commit');
+  await sender.stop(1000);
+  // A polling interval longer than the test: a worker that waited it out between jobs would fail it.
+  const queue = await JobQueue.start({ ...options, worker: true, consumers: [consumer], pollingIntervalSeconds: 60 });
+  t.teardown(() => queue.stop(1000));
+
+  await eventually('the three jobs held together, then the backlog of 30, all run', async () => ((await effects(client)).length === 33 ? true : undefined), 30_000);
+  t.equal(most, 3, 'three ran at once');
+  t.same((await effects(client)).map((e) => e.key), ['a', 'b', 'c', ...keys].sort(), 'each committed its own effect, once');
+  t.ok(most <= 3, `never more than three at once (${most})`);
+  const states = (await client.query("select state::text, count(*)::int as n from pgboss.job where name = $1 group by 1", [QUEUE])).rows;
+  t.same(states, [{ state: 'completed', n: 33 }], 'every job completed once');
+});
+
 t.test('a worker killed mid-job: another worker repeats the job, and its effect happens once', async (t) => {
   const { url, client } = await database(t);
   // An instance that only enqueues (WORKER=off).

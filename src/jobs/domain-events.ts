@@ -15,9 +15,14 @@ export interface DurableEventConsumer {
   handle(event: string, payload: unknown, uow: UnitOfWork): Promise<void>;
 }
 
-export function eventConsumers(consumers: readonly DurableEventConsumer[], log: FastifyBaseLogger): Consumer[] {
+/**
+ * `concurrency`: jobs a worker runs at once, by consuming domain (1 for the others): the
+ * notifications' queue takes a job for every message sent.
+ */
+export function eventConsumers(consumers: readonly DurableEventConsumer[], log: FastifyBaseLogger, concurrency: Readonly<Record<string, number>> = {}): Consumer[] {
   return consumers.map((durable) => ({
     queue: durable.queue,
+    concurrency: concurrency[durable.consumer] ?? 1,
     async handle(data, job) {
       const { event, payload } = data as { event?: unknown; payload?: unknown };
       if (typeof event !== 'string') throw new Error(`a job of ${durable.queue} carries no event`);

@@ -38,6 +38,13 @@ export interface JobContext {
 /** Runs the jobs of one queue: thin, it calls a service. */
 export interface Consumer {
   queue: string;
+  /**
+   * Jobs of the queue this process runs at once (1 when undefined), each in a transaction of its
+   * own: a queue whose jobs arrive faster than one at a time can run them (each job waits on its
+   * round trips, not on this process's CPU) gets several. Its jobs then run in no set order, as
+   * they already do across worker processes.
+   */
+  concurrency?: number;
   handle(data: JobData, job: JobContext): Promise<void>;
 }
 
@@ -115,14 +122,15 @@ function unitOfWork(db: Db): UnitOfWork {
 }
 
 /**
- * pg-boss's pool when JOBS_POOL_MAX is unset. Every consumer runs its job in a transaction that
- * holds one of the pool's connections while its handler runs, so a worker needs one per consumer
- * plus two for the fetches, the failures and the supervision meanwhile (with fewer, those wait for a
- * handler to finish, and pg-boss warns at start); an instance that only enqueues (in its callers'
- * transactions) needs a few for the backlog and the schema check.
+ * pg-boss's pool when JOBS_POOL_MAX is unset. Every job runs in a transaction that holds one of the
+ * pool's connections while its handler runs, so a worker needs one per job it runs at once (each
+ * consumer's concurrency) plus two for the fetches, the failures and the supervision meanwhile
+ * (with fewer, those wait for a handler to finish, and pg-boss warns at start); an instance that
+ * only enqueues (in its callers' transactions) needs a few for the backlog and the schema check.
  */
-export function jobPoolSize(worker: boolean, consumers: number): number {
-  return worker ? Math.max(4, consumers + 2) : 4;
+export function jobPoolSize(worker: boolean, consumers: readonly Pick<Consumer, 'concurrency'>[]): number {
+  const atOnce = consumers.reduce((sum, consumer) => sum + (consumer.concurrency ?? 1), 0);
+  return worker ? Math.max(4, atOnce + 2) : 4;
 }
 
 /**
@@ -146,7 +154,7 @@ export class JobQueue {
   /** Connects, checks the schema (installed by the migrations), and starts the consumers and schedules. */
   static async start(options: JobQueueOptions): Promise<JobQueue> {
     const boss = new PgBoss({
-      ...connectionOptions(options.connectionString, options.poolMax ?? jobPoolSize(options.worker, options.consumers.length)),
+      ...connectionOptions(options.connectionString, options.poolMax ?? jobPoolSize(options.worker, options.consumers)),
       // The migrations create the schema and the queues; pg-boss only checks the version.
       migrate: false,
       // Expired and overdue jobs, cron: only where consumers run.
@@ -183,25 +191,29 @@ export class JobQueue {
 
   async #consume(consumer: Consumer): Promise<void> {
     const { onAttempt, pollingIntervalSeconds } = this.#options;
-    // One job at a time per queue and process, each in a transaction with its completion.
-    // pg-boss waits its polling interval (with LISTEN/NOTIFY, a 30 s backstop) after every fetch
-    // unless notified meanwhile, and a batch of one never counts as "full" for its burst mode:
-    // a backlog enqueued at once would drain one job per interval. So a worker that got a job
-    // notifies itself, and fetches again at once until a fetch comes back empty.
-    let workerId: string | undefined;
-    workerId = await this.#boss.work(consumer.queue, { batchSize: 1, pollingIntervalSeconds, transactional: true }, async (jobs: Job<JobData>[], tx: Db) => {
-      if (jobs.length > 0 && workerId !== undefined) this.#boss.notifyWorker(workerId);
-      for (const job of jobs) {
-        const retry = job.retryCount > 0;
-        try {
-          await consumer.handle(job.data ?? {}, { id: job.id, retryCount: job.retryCount, uow: unitOfWork(tx), signal: job.signal });
-        } catch (error) {
-          onAttempt(consumer.queue, 'failed', retry);
-          throw error;
+    // One job at a time per worker, each in a transaction with its completion; `concurrency`
+    // workers per queue and process. pg-boss waits its polling interval (with LISTEN/NOTIFY, a
+    // 30 s backstop) after every fetch unless notified meanwhile, and a batch of one never counts
+    // as "full" for its burst mode: a backlog enqueued at once would drain one job per interval.
+    // So a worker that got a job notifies itself, and fetches again at once until a fetch comes
+    // back empty. Each worker is registered with a work() of its own, which answers with its id
+    // (pg-boss's localConcurrency answers with the first worker's only).
+    for (let i = 0; i < Math.max(1, consumer.concurrency ?? 1); i++) {
+      let workerId: string | undefined;
+      workerId = await this.#boss.work(consumer.queue, { batchSize: 1, pollingIntervalSeconds, transactional: true }, async (jobs: Job<JobData>[], tx: Db) => {
+        if (jobs.length > 0 && workerId !== undefined) this.#boss.notifyWorker(workerId);
+        for (const job of jobs) {
+          const retry = job.retryCount > 0;
+          try {
+            await consumer.handle(job.data ?? {}, { id: job.id, retryCount: job.retryCount, uow: unitOfWork(tx), signal: job.signal });
+          } catch (error) {
+            onAttempt(consumer.queue, 'failed', retry);
+            throw error;
+          }
+          onAttempt(consumer.queue, 'completed', retry);
         }
-        onAttempt(consumer.queue, 'completed', retry);
-      }
-    });
+      });
+    }
   }
 
   /**
