@@ -45,8 +45,9 @@ import { migrate } from '../src/persistence/migrations.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
+import { clientUow } from '../test/helpers/jobs.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
-import { cpuNow, cpuSince, median, pinningAvailable, pinToCore } from './measure.ts';
+import { cpuNow, cpuSince, domainEventJobsDrained, median, pinningAvailable, pinToCore } from './measure.ts';
 import { conversationsOfSessions, finishSeeding, SCALES, seedBase, seedConversations, seedNotifications, seedPosts } from './seed.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -259,15 +260,7 @@ try {
   for (const server of servers) if (server.worker) process.kill(server.worker, 'SIGSTOP');
   backlog = args.workers ? new pg.Client({ connectionString: url }) : undefined;
   await backlog?.connect();
-  /** Waits until no domain event's job is waiting or running (a minute at most). */
-  const drained = async () => {
-    for (let waited = 0; waited < 60_000; waited += 20) {
-      const [row] = (await backlog!.query<{ n: number }>("select count(*)::int as n from pgboss.job where name like 'events.%' and state < 'completed'")).rows;
-      if (row!.n === 0) return;
-      await sleep(20);
-    }
-    throw new Error("the domain events' jobs did not drain within a minute");
-  };
+  const drained = () => domainEventJobsDrained(backlog!, 60_000);
   // message-jobs: seeded conversations with their participants, and a queue that only enqueues.
   const messageConversations = scenarios.includes('message-jobs')
     ? (
@@ -291,8 +284,7 @@ try {
       onError: (error) => console.error(`ab: the enqueuing queue: ${error.message}`),
       onWarning: () => {},
     });
-    const uow = { query: async <R extends Record<string, unknown>>(sql: string, params?: readonly unknown[]) => (await client.query(sql, params ? [...params] : [])).rows as R[] };
-    enqueuer = { client, queue, uow };
+    enqueuer = { client, queue, uow: clientUow(client) };
   }
 
   const request = (scenario: ScenarioName) => (req: autocannon.Request) => {

@@ -1,8 +1,11 @@
 // What bench/run.ts and bench/ab.ts both measure with: a process's CPU time from /proc (all of
-// it, and its V8 threads' share), CPU pinning with taskset, and quantiles of per-round values.
+// it, and its V8 threads' share), CPU pinning with taskset, quantiles of per-round values, and
+// the wait for the domain events' jobs a round's requests caused.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
 
 export const TICKS_PER_SECOND = 100; // USER_HZ, for the times in /proc/<pid>/stat
 
@@ -99,4 +102,21 @@ export function quantile(values: readonly number[], q: number): number {
 
 export function median(values: readonly number[]): number {
   return quantile(values, 0.5);
+}
+
+/**
+ * Waits until no domain event's job is due or running in the database `client` is on (a job
+ * waiting out a retry's backoff is not waited for), `timeoutMs` at most: how many there were at
+ * first and how long they took to run (ms), or undefined when there were none.
+ */
+export async function domainEventJobsDrained(client: pg.Client, timeoutMs: number): Promise<{ jobs: number; ms: number } | undefined> {
+  const started = performance.now();
+  let jobs: number | undefined;
+  for (;;) {
+    const [row] = (await client.query<{ n: number }>("select count(*)::int as n from pgboss.job where name like 'events.%' and state < 'completed' and start_after <= now()")).rows;
+    jobs ??= row!.n;
+    if (row!.n === 0) return jobs === 0 ? undefined : { jobs, ms: Math.round(performance.now() - started) };
+    if (performance.now() - started > timeoutMs) throw new Error(`the domain events' jobs did not drain within ${timeoutMs / 1000} s (${row!.n} left)`);
+    await sleep(20);
+  }
 }

@@ -26,7 +26,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
 import { parsePerfScript, perfTables, summarisePerf, type PerfSummary } from './perf-summary.ts';
-import { cpuNow, cpuSeconds, cpuSince, median, pinningAvailable, pinToCore, quantile, statFields, TICKS_PER_SECOND } from './measure.ts';
+import { cpuNow, cpuSeconds, cpuSince, domainEventJobsDrained, median, pinningAvailable, pinToCore, quantile, statFields, TICKS_PER_SECOND } from './measure.ts';
 import { conversationsOfSessions, dropTimelines, email, finishSeeding, PASSWORD, SCALES, seedBase, seedConversations, seedNotifications, seedPosts, seedSessions, wideAccountIndexes, wideFriendCounts, type Session } from './seed.ts';
 import { fanout, hasStream, openStreams, postJson, type FanoutResult, type OpenStream } from './stream.ts';
 import { probeVisibility, type ProbeGroup, type VisibilityResult } from './visibility.ts';
@@ -332,21 +332,6 @@ function databaseCpuSeconds(): number | null {
   return exited + [postmasterPid, ...childrenOf(postmasterPid)].reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
-/** Waits until no domain event's job is waiting or running (two minutes at most): how many there were, and for how long. */
-async function jobsDrained(): Promise<{ jobs: number; ms: number } | undefined> {
-  if (!db) return undefined;
-  const started = performance.now();
-  const deadline = Date.now() + 120_000;
-  let jobs: number | undefined;
-  for (;;) {
-    const [row] = (await db.query<{ n: number }>("select count(*)::int as n from pgboss.job where name like 'events.%' and state < 'completed' and start_after <= now()")).rows;
-    jobs ??= row!.n;
-    if (row!.n === 0) return jobs === 0 ? undefined : { jobs, ms: Math.round(performance.now() - started) };
-    if (Date.now() > deadline) throw new Error(`Agora's domain events' jobs did not drain within two minutes (${row!.n} left)`);
-    await sleep(20);
-  }
-}
-
 async function measure(scenario: Scenario, server: Server, seconds: number, round: number): Promise<Run> {
   await sleep(settle); // lets the previous run's last requests finish
   await scenario.before?.(server);
@@ -374,7 +359,7 @@ async function measure(scenario: Scenario, server: Server, seconds: number, roun
   // own process after the requests, one at a time per queue: under send-message's load they fall
   // behind. The round's CPU is read once they have all run, so that it counts them, rather than
   // leaving them to run during the baseline's next round (unmeasured, and on its core).
-  const drained = server.name === 'agora' ? await jobsDrained() : undefined;
+  const drained = server.name === 'agora' && db ? await domainEventJobsDrained(db, 120_000) : undefined;
   clearInterval(sampler);
   peak = Math.max(peak, rssMb(server.pid));
   const serverCpu = cpuSince(server.pid, cpuBefore.server);

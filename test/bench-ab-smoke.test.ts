@@ -12,21 +12,24 @@ import { projectRoot, serverArgs } from './helpers/server-command.ts';
 // bench run and six other test files (load average 6).
 t.setTimeout(300_000);
 
-t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when it cannot', async (t) => {
+/** bench/ab.ts at its smallest scale on the tests' PostgreSQL, with `extra` arguments: its exit code, output and pid. */
+async function runAb(extra: string[]): Promise<{ code: number | null; output: string; pid: number | undefined }> {
   const adminUrl = process.env.AGORA_TEST_ADMIN_URL;
   if (!adminUrl) throw new Error('run the tests with `npm test`');
-  const run = async (extra: string[]) => {
-    const child = spawn(
-      process.execPath,
-      ['bench/ab.ts', '--scale', 'smoke', '--duration', '0.3', '--rounds', '2', '--connections', '5', '--database-url', adminUrl, '--no-pin', ...extra],
-      { cwd: new URL('../', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((done) => child.on('close', done));
-    return { code, output };
-  };
+  const child = spawn(
+    process.execPath,
+    ['bench/ab.ts', '--scale', 'smoke', '--rounds', '2', '--connections', '5', '--database-url', adminUrl, '--no-pin', ...extra],
+    { cwd: new URL('../', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise<number | null>((done) => child.on('close', done));
+  return { code, output, pid: child.pid };
+}
+
+t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when it cannot', async (t) => {
+  const run = (extra: string[]) => runAb(['--duration', '0.3', ...extra]);
   // B is another checkout, which runs with its own npm start's flags: here one made of this one's
   // build and dependencies, whose package.json starts Node with one flag more.
   const other = mkdtempSync(join(tmpdir(), 'agora-ab-checkout-'));
@@ -78,20 +81,7 @@ t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when
 });
 
 t.test("bench/ab.ts --workers measures each side's worker with its server: the jobs a side's requests cause run in its own worker, counted in its CPU; message-jobs measures the workers alone", async (t) => {
-  const adminUrl = process.env.AGORA_TEST_ADMIN_URL;
-  if (!adminUrl) throw new Error('run the tests with `npm test`');
-  const run = async (extra: string[]) => {
-    const child = spawn(
-      process.execPath,
-      ['bench/ab.ts', '--scale', 'smoke', '--duration', '0.5', '--rounds', '2', '--connections', '5', '--database-url', adminUrl, '--no-pin', ...extra],
-      { cwd: new URL('../', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((done) => child.on('close', done));
-    return { code, output, pid: child.pid };
-  };
+  const run = (extra: string[]) => runAb(['--duration', '0.5', ...extra]);
   const { code, output, pid } = await run(['--only', 'send-message,message-jobs', '--workers', '--jobs', '100']);
   t.equal(code, 0, output);
   t.ok(output.includes("send-message, 2 alternating rounds of 0.5 s, 5 connections; CPU: each server's and its worker's, until its requests' jobs have run:"), 'the scenario, measured with each side\'s worker');
