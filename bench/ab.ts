@@ -31,7 +31,7 @@
 // on the feed within a run, either way (bench/README.md): run a comparison both ways round.
 import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -96,6 +96,21 @@ if (scenarios.includes('message-jobs') && !args.workers) {
   process.exit(2);
 }
 const jobsPerRound = Number(args.jobs);
+// Each side's checkout is checked before the database is seeded: a side that cannot start fails
+// the run at once, not after the seeding.
+for (const [name, dir] of [['A', resolve(args.a!)], ['B', resolve(args.b!)]] as const) {
+  let why: string | undefined;
+  try {
+    serverArgs(dir);
+    if (!existsSync(join(dir, 'dist', 'main.js'))) why = 'it has no build (dist/main.js): run npm run build there';
+  } catch (error) {
+    why = error instanceof Error ? error.message : String(error);
+  }
+  if (why) {
+    console.error(`ab: Agora ${name} (${dir}) could not start: ${why}`);
+    process.exit(1);
+  }
+}
 // Without a server of yours, an embedded one, as `npm run bench` does.
 let adminUrl = args['database-url'] ?? process.env.DATABASE_URL;
 let embedded: EmbeddedDatabase | undefined;
@@ -256,11 +271,35 @@ try {
   } finally {
     await watcher.end();
   }
-  // Each side's worker runs during its own rounds only.
-  for (const server of servers) if (server.worker) process.kill(server.worker, 'SIGSTOP');
   backlog = args.workers ? new pg.Client({ connectionString: url }) : undefined;
   await backlog?.connect();
   const drained = () => domainEventJobsDrained(backlog!, 60_000);
+  /**
+   * Stops a side's worker once it holds no domain event's job. A request still in flight when
+   * its round's load ended (autocannon aborts them) can enqueue a job after the drain, and the
+   * worker fetch it just before it stops: the job then stays active, held by a stopped worker,
+   * and the other side's drain waits for it in vain (the smoke test's run once did, a minute).
+   * So once the worker is stopped and its statements have all been answered, a job still active
+   * sends it back to work until the jobs have drained again.
+   */
+  const stopWorker = async (pid: number) => {
+    for (;;) {
+      process.kill(pid, 'SIGSTOP');
+      for (let waited = 0; ; waited += 10) {
+        const [busy] = (await backlog!.query<{ n: number }>("select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = 'agora-jobs' and state = 'active'")).rows;
+        if (busy!.n === 0) break;
+        if (waited > 60_000) throw new Error("a stopped worker's statements were not answered within a minute");
+        await sleep(10);
+      }
+      const [held] = (await backlog!.query<{ n: number }>("select count(*)::int as n from pgboss.job where name like 'events.%' and state = 'active'")).rows;
+      if (held!.n === 0) return;
+      console.log(`ab: a worker stopped holding ${held!.n} job(s); it runs until the jobs have drained again`);
+      process.kill(pid, 'SIGCONT');
+      await drained();
+    }
+  };
+  // Each side's worker runs during its own rounds only.
+  for (const server of servers) if (server.worker) await stopWorker(server.worker);
   // message-jobs: seeded conversations with their participants, and a queue that only enqueues.
   const messageConversations = scenarios.includes('message-jobs')
     ? (
@@ -340,10 +379,12 @@ try {
     const before = cpuNow(server.pid);
     const workerBefore = server.worker ? cpuNow(server.worker) : undefined;
     const result = await autocannon({ url: server.origin, connections, duration: seconds, requests: [{ setupRequest: request(scenario) }] });
-    if (server.worker) await drained();
+    if (server.worker) {
+      await drained();
+      await stopWorker(server.worker);
+    }
     const used = cpuSince(server.pid, before);
     const workerUsed = workerBefore ? cpuSince(server.worker!, workerBefore) : { all: 0, v8Threads: 0 };
-    if (server.worker) process.kill(server.worker, 'SIGSTOP');
     const cpu = (used.all + workerUsed.all) * 1e6;
     const v8 = (used.v8Threads + workerUsed.v8Threads) * 1e6;
     if (result.non2xx > 0 || result.errors > 0) throw new Error(`${scenario} on ${server.name}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
@@ -368,9 +409,9 @@ try {
     const started = performance.now();
     process.kill(worker, 'SIGCONT');
     await drained();
-    const used = cpuSince(worker, before);
-    process.kill(worker, 'SIGSTOP');
     const seconds = (performance.now() - started) / 1000;
+    await stopWorker(worker);
+    const used = cpuSince(worker, before);
     return { requestsPerSec: jobsPerRound / seconds, cpuPerRequest: (used.all * 1e6) / jobsPerRound, v8PerRequest: (used.v8Threads * 1e6) / jobsPerRound, workerPerRequest: (used.all * 1e6) / jobsPerRound, p99: 0 };
   }
 

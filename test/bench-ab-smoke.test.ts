@@ -8,23 +8,36 @@ import { join } from 'node:path';
 import t from 'tap';
 import { projectRoot, serverArgs } from './helpers/server-command.ts';
 
-// Seeding, two server starts and four scenarios, then three runs that fail early: 102 s beside a
-// bench run and six other test files (load average 6).
+// Two runs that seed, start two servers and measure (four scenarios; send-message and
+// message-jobs with each side's worker), one that seeds and fails to start a side, four refused
+// before seeding: 157 s under four busy loops. With the default warm-ups (3 s, four a scenario)
+// and a missing checkout found only after seeding, the file took over its 300 s.
 t.setTimeout(300_000);
 
-/** bench/ab.ts at its smallest scale on the tests' PostgreSQL, with `extra` arguments: its exit code, output and pid. */
+/**
+ * bench/ab.ts at its smallest scale on the tests' PostgreSQL, with short warm-ups and `extra`
+ * arguments: its exit code, output and pid. A run that failed keeps its servers' logs, and their
+ * ends are added to the output, so that an assertion on it shows why.
+ */
 async function runAb(extra: string[]): Promise<{ code: number | null; output: string; pid: number | undefined }> {
   const adminUrl = process.env.AGORA_TEST_ADMIN_URL;
   if (!adminUrl) throw new Error('run the tests with `npm test`');
   const child = spawn(
     process.execPath,
-    ['bench/ab.ts', '--scale', 'smoke', '--rounds', '2', '--connections', '5', '--database-url', adminUrl, '--no-pin', ...extra],
+    ['bench/ab.ts', '--scale', 'smoke', '--rounds', '2', '--warmup', '0.3', '--connections', '5', '--database-url', adminUrl, '--no-pin', ...extra],
     { cwd: new URL('../', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const code = await new Promise<number | null>((done) => child.on('close', done));
+  for (const path of /^ab: the servers' output: (.+)$/m.exec(output)?.[1]?.split(' ') ?? []) {
+    try {
+      output += `\n--- the end of ${path}:\n${readFileSync(path, 'utf8').slice(-3000)}`;
+    } catch {
+      // Gone: nothing to add.
+    }
+  }
   return { code, output, pid: child.pid };
 }
 
@@ -64,17 +77,25 @@ t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when
   t.ok(lines.includes(`A (${projectRoot}): node ${startFlags}`), "A runs with this checkout's npm start flags");
   t.ok(lines.includes(`B (${other}): node ${startFlags} --max-semi-space-size=7 --max-semi-space-size=9`), "B with its own checkout's, then its extra flag");
 
+  // A checkout that is not there, or has no build, fails the run before anything is seeded.
   const missing = await run(['--b', '/nonexistent-agora-checkout']);
   t.equal(missing.code, 1, 'a side that cannot start fails the run');
-  t.match(missing.output, /^ab: Agora B \(\/nonexistent-agora-checkout\) could not start/m, 'and says which');
-  const kept = /^ab: the servers' output: (.+)$/m.exec(missing.output)?.[1]?.split(' ') ?? [];
-  t.equal(kept.length, 2, 'and keeps the servers\' output to read');
-  for (const path of kept) rmSync(path, { force: true });
+  t.match(missing.output, /^ab: Agora B \(\/nonexistent-agora-checkout\) could not start: ENOENT/m, 'and says which, and why');
+  t.notMatch(missing.output, /the servers' output/, 'before any server was started');
+  const unbuilt = mkdtempSync(join(tmpdir(), 'agora-ab-unbuilt-'));
+  t.teardown(() => rmSync(unbuilt, { recursive: true, force: true }));
+  writeFileSync(join(unbuilt, 'package.json'), JSON.stringify(manifest));
+  const noBuild = await run(['--a', unbuilt]);
+  t.equal(noBuild.code, 1, 'a side without a build fails the run');
+  t.match(noBuild.output, /^ab: Agora A \([^)]*\) could not start: it has no build \(dist\/main\.js\): run npm run build there$/m, 'and says so');
   // A Node flag reaches the side's Node: one Node does not know stops that side from starting.
   const badFlag = await run(['--b-node-flag=--no-such-node-flag']);
   t.equal(badFlag.code, 1, 'a side whose Node refuses its flag fails the run');
   t.match(badFlag.output, /^ab: Agora B \([^)]*\) exited with 9/m, 'Node exits with 9 (invalid argument)');
-  for (const path of /^ab: the servers' output: (.+)$/m.exec(badFlag.output)?.[1]?.split(' ') ?? []) rmSync(path, { force: true });
+  const kept = /^ab: the servers' output: (.+)$/m.exec(badFlag.output)?.[1]?.split(' ') ?? [];
+  t.equal(kept.length, 2, "and keeps the servers' output to read: A's and B's");
+  t.match(badFlag.output, /no-such-node-flag/, "B's says why");
+  for (const path of kept) rmSync(path, { force: true });
   const wrong = await run(['--only', 'nope']);
   t.equal(wrong.code, 2, 'an unknown scenario is refused');
   t.match(wrong.output, /--only takes get-post, account-posts, feed/);
