@@ -464,6 +464,50 @@ t.test("the job queue's client sends a transaction's BEGIN with its first statem
   t.equal(plainlyInlined('select $1', [[1]]), undefined, 'nor a parameter that is no plain value');
 });
 
+t.test("the job queue's client holds a SAVEPOINT or RELEASE SAVEPOINT in its transaction and sends it with the next statement; a rollback to a savepoint keeps what came before it", async (t) => {
+  // A batch of jobs runs each job in a savepoint of the batch's transaction (src/jobs/queue.ts).
+  const pool = new pg.Pool(connectionOptions(orm.config.get('clientUrl')!, 1) as unknown as pg.PoolConfig);
+  t.teardown(() => pool.end());
+  const insert = 'insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version) values ($1, $2, null, $3, now(), now(), 0) returning id';
+  const visible = (post: { id: string }) => count('posts.post where id = $1', [post.id]);
+  const client = await pool.connect();
+  let trips = 0;
+  (client as unknown as { connection: { on(event: string, listener: () => void): void } }).connection.on('readyForQuery', () => void trips++);
+  t.teardown(() => client.release());
+
+  const [a, b, c] = [newPost('before the savepoint'), newPost('in a savepoint released'), newPost('in a savepoint rolled back')];
+  await client.query('BEGIN');
+  await client.query(insert, [a.id, a.authorId, a.text]);
+  t.equal(trips, 1, 'the BEGIN with the first statement');
+  t.equal((await client.query('SAVEPOINT agora_job')).command, 'SAVEPOINT', 'a SAVEPOINT is answered as pg answers it');
+  t.equal(trips, 1, 'without a round trip');
+  const inB = await client.query(insert, [b.id, b.authorId, b.text]);
+  t.same(inB.rows, [{ id: b.id }], "the next statement's own result, not the savepoint's");
+  t.equal(trips, 2, 'the savepoint with it, in one round trip');
+  t.equal((await client.query('RELEASE SAVEPOINT agora_job')).command, 'RELEASE');
+  await client.query('SAVEPOINT agora_job');
+  t.equal(trips, 2, 'a release and the next savepoint: held, both');
+  await t.rejects(client.query(insert, [c.id, c.authorId, null]), { code: '23502' }, 'a statement refused after them');
+  t.equal(trips, 3, 'the release, the savepoint and the statement in one round trip');
+  await client.query('ROLLBACK TO SAVEPOINT agora_job');
+  t.equal(trips, 4, 'a rollback to the savepoint goes at once');
+  t.same((await client.query('select count(*)::int as n from posts.post where id = any($1::text[]::uuid[])', [[a.id, b.id, c.id]])).rows, [{ n: 2 }], 'the transaction goes on, with what came before the savepoint');
+  await client.query('RELEASE SAVEPOINT agora_job');
+  await client.query('COMMIT');
+  t.equal(trips, 6, 'a release held at the COMMIT is dropped: the COMMIT alone');
+  t.same([await visible(a), await visible(b), await visible(c)], [1, 1, 0], 'what ran before the savepoint and in the released one commits; the statement rolled back to it does not');
+
+  trips = 0;
+  await client.query('BEGIN');
+  await client.query('SAVEPOINT agora_job');
+  await client.query('RELEASE SAVEPOINT agora_job');
+  await client.query('ROLLBACK');
+  t.equal(trips, 0, 'a transaction that sent nothing but savepoints sends nothing');
+
+  await t.rejects(client.query('SAVEPOINT agora_job'), { code: '25P01' }, 'outside a transaction, a SAVEPOINT goes to the server, which refuses it');
+  t.same((await client.query('select 1 as one')).rows, [{ one: 1 }], 'and nothing is left held');
+});
+
 t.test("a statement's rows die young: a page read, in a unit of work, on the pool or in a job's transaction, sends little to V8's old generation", async (t) => {
   // pg's promise form (client.query without a callback) sent about 14 KB of such a page's rows
   // through the young generation into the old one (bench/README.md, "A statement's rows, kept

@@ -7,6 +7,9 @@ import pg from 'pg';
 import { isConnectionFailure } from './connection-failures.ts';
 import { poolOf, type Orm, type PoolClient, type QueryObserver } from './orm.ts';
 
+/** Whether an error is the connection's failure rather than a statement's (for a job queue's batch, which then fails whole). */
+export { isConnectionFailure };
+
 /** One row of a result, by column name. */
 export type Row = Record<string, unknown>;
 
@@ -279,13 +282,22 @@ export function plainlyInlined(sql: string, params: readonly unknown[]): string 
  *   sends nothing at all, and a connection given back to its pool drops a BEGIN it still holds.
  *   pg-boss's transactional worker opens each job's transaction so (its first statement, the
  *   transaction's time bound, then rides with the BEGIN).
+ * - In a transaction it began, a `SAVEPOINT` or `RELEASE SAVEPOINT` (no parameters) is held the
+ *   same way and goes with the next statement: a batch of jobs runs each job in a savepoint of the
+ *   batch's transaction (src/jobs/queue.ts) at no round trip of its own. A COMMIT or ROLLBACK
+ *   drops what is held: a savepoint changes nothing either keeps.
  */
 export class CallbackFormClient extends PgClient {
-  /** A BEGIN not sent yet: it goes with the next statement. */
-  #holding = false;
+  /**
+   * Statements not sent yet, which go with the next one: a `BEGIN` (first, when held), then
+   * `SAVEPOINT`s and `RELEASE SAVEPOINT`s, whose answers say nothing but that they ran.
+   */
+  #held: string[] = [];
+  /** A transaction this client began is open: only then are savepoints held. */
+  #open = false;
   #release: ((error?: Error | boolean) => void) | undefined;
 
-  /** pg-pool gives each checkout its `release` by assignment: a BEGIN still held then was never sent, and is dropped. */
+  /** pg-pool gives each checkout its `release` by assignment: statements still held then were never sent, and are dropped. */
   get release(): ((error?: Error | boolean) => void) | undefined {
     return this.#release;
   }
@@ -293,53 +305,64 @@ export class CallbackFormClient extends PgClient {
     this.#release =
       release &&
       ((error) => {
-        this.#holding = false;
+        this.#held = [];
+        this.#open = false;
         return release(error);
       });
   }
 
   override query(config: unknown, values?: unknown, callback?: unknown): unknown {
     if (typeof values === 'function' || typeof callback === 'function' || typeof (config as { submit?: unknown } | null)?.submit === 'function') {
-      if (this.#holding) {
-        // Not a form pg-boss uses inside a transaction: the BEGIN goes first, on its own.
-        this.#holding = false;
-        super.query('begin', () => {});
+      if (this.#held.length > 0) {
+        // Not a form pg-boss uses inside a transaction: what is held goes first, on its own.
+        super.query(this.#take().join(';\n'), () => {});
       }
       return super.query(config, values, callback);
     }
     const sql = config as string;
     const params = values as readonly unknown[] | undefined;
-    if (params === undefined && typeof sql === 'string') {
+    if ((params === undefined || params.length === 0) && typeof sql === 'string') {
       const control = sql.trim().toLowerCase();
-      if (control === 'begin') {
-        this.#holding = true;
+      if (control === 'begin' && !this.#open) {
+        this.#open = true;
+        this.#held.push('begin');
         return Promise.resolve(answered('BEGIN'));
       }
-      if (this.#holding && (control === 'commit' || control === 'rollback')) {
-        this.#holding = false;
-        return Promise.resolve(answered(control.toUpperCase()));
+      if (this.#open && /^(release )?savepoint [a-z_][a-z0-9_]*$/.test(control)) {
+        this.#held.push(control);
+        return Promise.resolve(answered(control.startsWith('release') ? 'RELEASE' : 'SAVEPOINT'));
+      }
+      if (control === 'commit' || control === 'rollback') this.#open = false;
+      if ((control === 'commit' || control === 'rollback') && this.#held.length > 0) {
+        const held = this.#take();
+        // A transaction whose BEGIN was never sent has nothing to end. Otherwise what is held
+        // (savepoints, releases) changes nothing a COMMIT or ROLLBACK would keep: dropped.
+        if (held[0] === 'begin') return Promise.resolve(answered(control.toUpperCase()));
       }
     }
-    if (this.#holding) {
-      this.#holding = false;
-      return this.#begun(sql, params);
-    }
+    if (this.#held.length > 0) return this.#after(this.#take(), sql, params);
     // Back in here with `send`'s callback, which goes to pg's own.
     return send(this as unknown as Pick<PoolClient, 'query'>, sql, params);
   }
 
-  /** `sql` as the first statement of a transaction whose BEGIN was held: with it, in one round trip, when it can be. */
-  async #begun(sql: string, params: readonly unknown[] | undefined): Promise<unknown> {
+  #take(): string[] {
+    const held = this.#held;
+    this.#held = [];
+    return held;
+  }
+
+  /** `sql` after the statements `held`: with them, in one round trip, when it can be. */
+  async #after(held: string[], sql: string, params: readonly unknown[] | undefined): Promise<unknown> {
     const client = this as unknown as Pick<PoolClient, 'query'>;
     const text = params === undefined ? sql : plainlyInlined(sql, params);
     if (text === undefined) {
-      await send(client, 'begin');
+      await send(client, held.join(';\n'));
       return send(client, sql, params);
     }
-    const results = (await send(client, `begin;\n${text}`)) as unknown as unknown[];
-    // The BEGIN's result first, then the statement's (one result, or one per statement when the
-    // simple protocol's text held several).
-    const own = results.slice(1);
+    const results = (await send(client, `${held.join(';\n')};\n${text}`)) as unknown as unknown[];
+    // The held statements' results first, then the statement's (one result, or one per statement
+    // when the simple protocol's text held several).
+    const own = results.slice(held.length);
     return own.length === 1 ? own[0] : own;
   }
 }
