@@ -186,7 +186,7 @@ export function boot(config: Config, options: BootOptions): Booting {
         const tuning = options.jobTuning ?? {};
         const jobLog = log.child({ component: 'jobs' });
         const jobs = agoraJobs(server.services, jobLog);
-        const consumers = [...jobs.consumers, ...eventConsumers(server.events.consumers, jobLog, { notifications: config.jobs.notificationConcurrency }), ...(tuning.consumers ?? [])];
+        const consumers = [...jobs.consumers, ...eventConsumers(server.events.consumers, jobLog, { concurrency: { notifications: config.jobs.notificationConcurrency }, batchSize: { notifications: config.jobs.notificationBatchSize } }), ...(tuning.consumers ?? [])];
         metrics.jobs.initialise([...QUEUES, ...consumers.map((c) => c.queue)]);
         queue = await JobQueue.start({
           connectionString: clientUrl,
@@ -226,6 +226,7 @@ export function boot(config: Config, options: BootOptions): Booting {
               consumers: consumers.map((c) => c.queue),
               // The queues whose jobs run several at a time: how many.
               concurrency: Object.fromEntries(consumers.filter((c) => (c.concurrency ?? 1) > 1).map((c) => [c.queue, c.concurrency])),
+              batchSize: Object.fromEntries(consumers.filter((c) => (c.batchSize ?? 1) > 1).map((c) => [c.queue, c.batchSize])),
             },
             'worker started',
           );

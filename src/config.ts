@@ -45,6 +45,11 @@ export interface Config {
     pollIntervalMs: number;
     /** Notification jobs a worker runs at once (NOTIFICATION_JOBS_CONCURRENCY). */
     notificationConcurrency: number;
+    /**
+     * Notification jobs each of those fetches at once, and runs in one transaction, each job in a
+     * savepoint of its own (NOTIFICATION_JOBS_BATCH_SIZE).
+     */
+    notificationBatchSize: number;
   };
   pressure: {
     /** 0 turns a check off. */
@@ -282,6 +287,10 @@ export function loadConfig(env: Env = process.env): Config {
       poolMax: env.JOBS_POOL_MAX === undefined || env.JOBS_POOL_MAX === '' ? undefined : integer(env, 'JOBS_POOL_MAX', 4, 2, 100),
       pollIntervalMs: integer(env, 'JOBS_POLL_INTERVAL_MS', 2000, 500, 600_000),
       notificationConcurrency: integer(env, 'NOTIFICATION_JOBS_CONCURRENCY', 4, 1, 16),
+      // At most 32: each job of a batch writes in a subtransaction of its own, and PostgreSQL
+      // keeps 64 of a transaction's subtransactions in shared memory before every other
+      // session's snapshots must look them up on disk.
+      notificationBatchSize: integer(env, 'NOTIFICATION_JOBS_BATCH_SIZE', 16, 1, 32),
     },
     pressure: {
       maxEventLoopDelayMs: integer(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600_000),

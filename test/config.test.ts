@@ -11,14 +11,20 @@ t.test('DATABASE_QUERY_TIMEOUT_MS: the deadline of every SQL statement, 5 s unle
   }
 });
 
-t.test('WORKER, JOBS_POOL_MAX, JOBS_POLL_INTERVAL_MS, NOTIFICATION_JOBS_CONCURRENCY: the job queue of this instance', async (t) => {
-  t.same(loadConfig({}).jobs, { worker: true, poolMax: undefined, pollIntervalMs: 2000, notificationConcurrency: 4 }, 'a worker by default, its pool sized by its consumers, notification jobs four at a time');
+t.test('WORKER, JOBS_POOL_MAX, JOBS_POLL_INTERVAL_MS, NOTIFICATION_JOBS_CONCURRENCY, NOTIFICATION_JOBS_BATCH_SIZE: the job queue of this instance', async (t) => {
+  t.same(
+    loadConfig({}).jobs,
+    { worker: true, poolMax: undefined, pollIntervalMs: 2000, notificationConcurrency: 4, notificationBatchSize: 16 },
+    'a worker by default, its pool sized by its consumers, notification jobs four at a time, in batches of up to 16',
+  );
+  t.equal(loadConfig({ NOTIFICATION_JOBS_BATCH_SIZE: '1' }).jobs.notificationBatchSize, 1);
+  t.equal(loadConfig({ NOTIFICATION_JOBS_BATCH_SIZE: '32' }).jobs.notificationBatchSize, 32);
   t.equal(loadConfig({ NOTIFICATION_JOBS_CONCURRENCY: '1' }).jobs.notificationConcurrency, 1);
   t.equal(loadConfig({ NOTIFICATION_JOBS_CONCURRENCY: '16' }).jobs.notificationConcurrency, 16);
   t.equal(loadConfig({ WORKER: 'off' }).jobs.worker, false);
   t.equal(loadConfig({ WORKER: 'on' }).jobs.worker, true);
   t.equal(loadConfig({ JOBS_POOL_MAX: '8', JOBS_POLL_INTERVAL_MS: '500' }).jobs.poolMax, 8);
-  for (const [name, bad] of [['WORKER', 'false'], ['WORKER', 'yes'], ['JOBS_POOL_MAX', '1'], ['JOBS_POLL_INTERVAL_MS', '100'], ['NOTIFICATION_JOBS_CONCURRENCY', '0'], ['NOTIFICATION_JOBS_CONCURRENCY', '17']] as const) {
+  for (const [name, bad] of [['WORKER', 'false'], ['WORKER', 'yes'], ['JOBS_POOL_MAX', '1'], ['JOBS_POLL_INTERVAL_MS', '100'], ['NOTIFICATION_JOBS_CONCURRENCY', '0'], ['NOTIFICATION_JOBS_CONCURRENCY', '17'], ['NOTIFICATION_JOBS_BATCH_SIZE', '0'], ['NOTIFICATION_JOBS_BATCH_SIZE', '33'], ['NOTIFICATION_JOBS_BATCH_SIZE', '1.5']] as const) {
     t.throws(() => loadConfig({ [name]: bad }), { name: 'ConfigError', message: new RegExp(name) }, `${name}=${bad}`);
   }
 });

@@ -110,10 +110,11 @@ t.test('a job enqueued in a transaction that rolls back does not exist; one that
   t.equal(await jobState(client, dropped!), undefined, 'the rolled-back job does not exist');
 });
 
-t.test("a job's transaction is four round trips: the BEGIN with its time bound, the handler's statements sent together, the completion, the COMMIT; a failing statement rolls back the ones sent with it", async (t) => {
-  const { url, client } = await database(t);
-  // Every message pg-boss's connections send (CallbackFormClient sends each through pg's
-  // callback form, once), by connection.
+/**
+ * Every message pg-boss's connections send from now to the test's end (CallbackFormClient sends
+ * each through pg's callback form, once), with the connection it went on.
+ */
+function sentByJobConnections(t: Test): { connection: object; text: string }[] {
   const sent: { connection: object; text: string }[] = [];
   const pgQuery = pg.Client.prototype.query;
   pg.Client.prototype.query = function (this: object, config: unknown, ...rest: unknown[]) {
@@ -123,6 +124,20 @@ t.test("a job's transaction is four round trips: the BEGIN with its time bound, 
   t.teardown(() => {
     pg.Client.prototype.query = pgQuery;
   });
+  return sent;
+}
+
+/** The texts of the first transaction opened with a BEGIN sent with its first statement, on its connection, through its COMMIT. */
+function firstTransaction(sent: readonly { connection: object; text: string }[]): string[] {
+  const opened = sent.findIndex((message) => /^begin;\n/i.test(message.text));
+  if (opened < 0) return [];
+  const own = sent.slice(opened).filter((message) => message.connection === sent[opened]!.connection);
+  return own.slice(0, own.findIndex((message) => /^commit$/i.test(message.text.trim())) + 1).map((message) => message.text);
+}
+
+t.test("a job's transaction is four round trips: the BEGIN with its time bound, the handler's statements sent together, the completion, the COMMIT; a failing statement rolls back the ones sent with it", async (t) => {
+  const { url, client } = await database(t);
+  const sent = sentByJobConnections(t);
   const consumer: Consumer = {
     queue: TEST_QUEUE,
     async handle(data, job) {
@@ -155,11 +170,8 @@ t.test("a job's transaction is four round trips: the BEGIN with its time bound, 
 
   await run({ key: 'first', then: 'second' }, 'completed');
   t.same(await effects(client), [{ key: 'first', attempt: 0 }, { key: 'second', attempt: 0 }], "both of the handler's statements committed with the job");
-  const opened = sent.findIndex((message) => /^begin;\n/i.test(message.text));
-  t.ok(opened >= 0, `a BEGIN sent with the first statement:\n${sent.map((m) => m.text.slice(0, 60)).join('\n')}`);
-  const own = sent.slice(opened).filter((message) => message.connection === sent[opened]!.connection);
-  const trip = own.findIndex((message) => /^commit$/i.test(message.text.trim()));
-  const transaction = own.slice(0, trip + 1).map((message) => message.text);
+  const transaction = firstTransaction(sent);
+  t.ok(transaction.length > 0, `a BEGIN sent with the first statement:\n${sent.map((m) => m.text.slice(0, 60)).join('\n')}`);
   t.equal(transaction.length, 4, `four round trips:\n${transaction.join('\n---\n')}`);
   t.match(transaction[0], /^begin;\nSELECT set_config\('(transaction_timeout|idle_in_transaction_session_timeout)'/, "the BEGIN with the transaction's time bound");
   t.match(transaction[1], /^insert into test_effect .*'first'.*;\ninsert into test_effect .*'second'/s, "the handler's two statements, in one");
@@ -219,6 +231,71 @@ t.test("a queue's concurrency: its jobs run that many at once, each in its own t
   t.ok(most <= 3, `never more than three at once (${most})`);
   const states = (await client.query("select state::text, count(*)::int as n from pgboss.job where name = $1 group by 1", [QUEUE])).rows;
   t.same(states, [{ state: 'completed', n: 33 }], 'every job completed once');
+});
+
+t.test("a queue's batches: a worker runs up to batchSize jobs in one transaction, each in a savepoint, in their keys' order; a failing job is rolled back alone and retried, the others commit once, a round trip a job", async (t) => {
+  const { url, client } = await database(t);
+  const QUEUE = 'test-batched';
+  await client.query(`select pgboss.create_queue($1, '{"policy":"standard","retryLimit":1,"retryDelay":0,"expireInSeconds":60}'::jsonb)`, [QUEUE]);
+  const sent = sentByJobConnections(t);
+  const ran: string[] = [];
+  const attempts: string[] = [];
+  const consumer: Consumer = {
+    queue: QUEUE,
+    batchSize: 10,
+    orderKey: (data) => (data as { order?: string }).order,
+    async handle(data, job) {
+      const { key, failFirst } = data as { key: string; failFirst?: boolean };
+      ran.push(`${key}@${job.retryCount}`);
+      await job.uow.query('insert into test_effect (key, attempt) values ($1, $2)', [key, job.retryCount]);
+      // Written, then failed: its row must go with its savepoint, and only its.
+      if (failFirst && job.retryCount === 0) throw new Error(`${key} fails its first attempt`);
+    },
+  };
+  const options = { connectionString: url, poolMax: undefined, schedules: [], superviseIntervalSeconds: 60, onError: () => {}, onWarning: () => {} };
+  const sender = await JobQueue.start({ ...options, onAttempt: () => {}, worker: false, consumers: [], pollingIntervalSeconds: 60 });
+  const jobs = [
+    { key: 'c-1', order: 'c/1' },
+    { key: 'a-3', order: 'a/3' },
+    { key: 'b-1', order: 'b/1', failFirst: true },
+    { key: 'a-1', order: 'a/1' },
+    { key: 'none' },
+    { key: 'a-2', order: 'a/2' },
+  ];
+  await client.query('begin');
+  for (const job of jobs) await sender.send(clientUow(client), QUEUE, job);
+  await client.query('commit');
+  await sender.stop(1000);
+  const queue = await JobQueue.start({ ...options, onAttempt: (name, outcome, retry) => attempts.push(`${outcome}${retry ? ' (retry)' : ''}`), worker: true, consumers: [consumer], pollingIntervalSeconds: 60 });
+  t.teardown(() => queue.stop(1000));
+
+  await eventually('the six jobs, and the failed one again, all run', async () => ((await effects(client)).length === 6 ? true : undefined), 30_000);
+  t.same(ran.slice(0, 6), ['none@0', 'a-1@0', 'a-2@0', 'a-3@0', 'b-1@0', 'c-1@0'], "one batch, in its keys' order (without a key first)");
+  t.same(ran.slice(6), ['b-1@1'], 'then the failed job alone, retried');
+  t.same(
+    await effects(client),
+    [
+      { key: 'a-1', attempt: 0 },
+      { key: 'a-2', attempt: 0 },
+      { key: 'a-3', attempt: 0 },
+      { key: 'b-1', attempt: 1 },
+      { key: 'c-1', attempt: 0 },
+      { key: 'none', attempt: 0 },
+    ],
+    "each job's effect once: the failed attempt's row rolled back with its savepoint, the others' committed with the batch",
+  );
+  const states = (await client.query('select state::text, retry_count, count(*)::int as n from pgboss.job where name = $1 group by 1, 2 order by 2', [QUEUE])).rows;
+  t.same(states, [{ state: 'completed', retry_count: 0, n: 5 }, { state: 'completed', retry_count: 1, n: 1 }], 'every job completed, the failed one at its second attempt');
+  t.same(attempts.toSorted(), ['completed', 'completed', 'completed', 'completed', 'completed', 'completed (retry)', 'failed'], 'the attempts, counted one by one');
+
+  // The batch's transaction, on its connection: the BEGIN with the bound, a round trip a job
+  // (its savepoint, with the previous one's release, goes with its statement), the failed job's
+  // rollback to its savepoint and its failure, the completion of the others, the COMMIT.
+  const transaction = firstTransaction(sent);
+  t.equal(transaction.length, 11, `eleven round trips for six jobs:\n${transaction.map((text) => text.slice(0, 100)).join('\n---\n')}`);
+  t.match(transaction[1], /^savepoint agora_job;\ninsert into test_effect .*'none'/s, "the first job's savepoint with its statement");
+  t.match(transaction[2], /^release savepoint agora_job;\nsavepoint agora_job;\ninsert into test_effect .*'a-1'/s, "the next one's, with the release of the one before");
+  t.match(transaction[6], /^rollback to savepoint agora_job$/, 'the failed job rolled back to its savepoint');
 });
 
 t.test('a worker killed mid-job: another worker repeats the job, and its effect happens once', async (t) => {

@@ -37,7 +37,10 @@ export const notifications = defineDomain({
     events.consume('friendRequest.created', 'notifications', (e, uow) => notifications.onFriendRequestReceived(e, uow));
     events.consume('friendRequest.accepted', 'notifications', (e, uow) => notifications.onFriendRequestAccepted(e, uow));
     events.consume('post.published', 'notifications', (e, uow) => notifications.onPostPublished(e, uow), { when: concernsNotifications });
-    events.consume('message.sent', 'notifications', (e, uow) => notifications.onMessageSent(e, uow));
+    // A message's notices are written holding its conversation's lock: a batch of these jobs
+    // takes its conversations' locks in order, and one conversation's messages in the order they
+    // were sent (their ids are time-ordered).
+    events.consume('message.sent', 'notifications', (e, uow) => notifications.onMessageSent(e, uow), { orderKey: (e) => `${e.conversationId}/${e.messageId}` });
     // Clean-ups: done before the closing or deleting request answers, and again by a job of the
     // same queue, which the deletion enqueued with itself (so they are done even if this process
     // dies first, or the domain server is down then).

@@ -12,17 +12,29 @@ import type { Consumer } from './queue.ts';
 export interface DurableEventConsumer {
   consumer: string;
   queue: string;
+  /** The key a batch of the queue's jobs runs `event`'s job for `payload` in the order of (`Consumer.orderKey`). */
+  orderKey?(event: string, payload: unknown): string | undefined;
   handle(event: string, payload: unknown, uow: UnitOfWork): Promise<void>;
 }
 
 /**
- * `concurrency`: jobs a worker runs at once, by consuming domain (1 for the others): the
- * notifications' queue takes a job for every message sent.
+ * By consuming domain (1 for the others): `concurrency`, the jobs a worker runs at once;
+ * `batchSize`, the jobs each of those fetches at once and runs in one transaction, each in a
+ * savepoint. The notifications' queue takes a job for every message sent.
  */
-export function eventConsumers(consumers: readonly DurableEventConsumer[], log: FastifyBaseLogger, concurrency: Readonly<Record<string, number>> = {}): Consumer[] {
+export function eventConsumers(
+  consumers: readonly DurableEventConsumer[],
+  log: FastifyBaseLogger,
+  { concurrency = {}, batchSize = {} }: { concurrency?: Readonly<Record<string, number>>; batchSize?: Readonly<Record<string, number>> } = {},
+): Consumer[] {
   return consumers.map((durable) => ({
     queue: durable.queue,
     concurrency: concurrency[durable.consumer] ?? 1,
+    batchSize: batchSize[durable.consumer] ?? 1,
+    orderKey: (data) => {
+      const { event, payload } = data as { event?: unknown; payload?: unknown };
+      return typeof event === 'string' ? durable.orderKey?.(event, payload) : undefined;
+    },
     async handle(data, job) {
       const { event, payload } = data as { event?: unknown; payload?: unknown };
       if (typeof event !== 'string') throw new Error(`a job of ${durable.queue} carries no event`);

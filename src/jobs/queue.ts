@@ -14,7 +14,7 @@
 // unnamed), and its LISTEN rides on the instance's one direct connection (`listen`, the cache
 // invalidation listener), since a LISTEN through the pooler would never hear a thing.
 import { PgBoss, type Db, type Job } from 'pg-boss';
-import { CallbackFormClient, inlined, type Queryable, type Row, type UnitOfWork } from '../persistence/sql.ts';
+import { CallbackFormClient, inlined, isConnectionFailure, type Queryable, type Row, type UnitOfWork } from '../persistence/sql.ts';
 
 /** What the job of one queue carries (JSON). */
 export type JobData = Record<string, unknown>;
@@ -45,6 +45,20 @@ export interface Consumer {
    * they already do across worker processes.
    */
   concurrency?: number;
+  /**
+   * Jobs a worker fetches at once (1 when undefined), run one after the other in one
+   * transaction, each in a savepoint of its own: a job that fails is rolled back to its
+   * savepoint and failed (retried) alone, and the others complete together, in one commit. A
+   * backlog then costs a round trip or two a job instead of five.
+   */
+  batchSize?: number;
+  /**
+   * The key a batch runs its jobs in the order of (jobs without one first; equal keys as pg-boss
+   * fetched them, which is no set order). It begins with the key of the lock the job's handler
+   * takes, when it takes one, so that two batches run at once never each hold a lock the other
+   * waits for; what follows orders the jobs of one lock (a message's time-ordered id).
+   */
+  orderKey?(data: JobData): string | undefined;
   handle(data: JobData, job: JobContext): Promise<void>;
 }
 
@@ -98,6 +112,14 @@ export interface JobQueueOptions {
    * (a clean-up that deletes in turn, e.g. a closed account's channels) may run at once.
    */
   onReady?(queue: JobQueue): void;
+}
+
+/** `jobs` in the order of their keys (`Consumer.orderKey`; without one first), equal keys in their own order; as they are without `orderKey`. */
+export function inKeyOrder<J extends { data: JobData | null | undefined }>(jobs: readonly J[], orderKey: ((data: JobData) => string | undefined) | undefined): J[] {
+  if (!orderKey) return [...jobs];
+  const keyed = jobs.map((job, at) => ({ job, at, key: orderKey(job.data ?? {}) ?? '' }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.at - b.at));
+  return keyed.map(({ job }) => job);
 }
 
 /** pg-boss's view of a unit of work: the statements it runs join that transaction. */
@@ -198,11 +220,14 @@ export class JobQueue {
     // So a worker that got a job notifies itself, and fetches again at once until a fetch comes
     // back empty. Each worker is registered with a work() of its own, which answers with its id
     // (pg-boss's localConcurrency answers with the first worker's only).
+    const batchSize = Math.max(1, consumer.batchSize ?? 1);
     for (let i = 0; i < Math.max(1, consumer.concurrency ?? 1); i++) {
       let workerId: string | undefined;
-      workerId = await this.#boss.work(consumer.queue, { batchSize: 1, pollingIntervalSeconds, transactional: true }, async (jobs: Job<JobData>[], tx: Db) => {
+      workerId = await this.#boss.work(consumer.queue, { batchSize, pollingIntervalSeconds, transactional: true }, async (jobs: Job<JobData>[], tx: Db) => {
         if (jobs.length > 0 && workerId !== undefined) this.#boss.notifyWorker(workerId);
-        for (const job of jobs) {
+        if (jobs.length === 1) {
+          // Alone: a failure fails the transaction, which pg-boss rolls back and fails the job.
+          const [job] = jobs as [Job<JobData>];
           const retry = job.retryCount > 0;
           try {
             await consumer.handle(job.data ?? {}, { id: job.id, retryCount: job.retryCount, uow: unitOfWork(tx), signal: job.signal });
@@ -211,8 +236,37 @@ export class JobQueue {
             throw error;
           }
           onAttempt(consumer.queue, 'completed', retry);
+          return;
         }
+        await this.#runBatch(consumer, inKeyOrder(jobs, consumer.orderKey), tx);
       });
+    }
+  }
+
+  /**
+   * A batch's jobs, each in a savepoint of the batch's transaction. One that fails is rolled back
+   * to its savepoint and failed through the transaction (pg-boss then completes only the others,
+   * and counts the failure as the handler's settle); the savepoints, held by the connection's
+   * client, go with each job's first statement. A failure of the connection fails the batch.
+   */
+  async #runBatch(consumer: Consumer, jobs: readonly Job<JobData>[], tx: Db): Promise<void> {
+    const { onAttempt } = this.#options;
+    for (const [at, job] of jobs.entries()) {
+      const retry = job.retryCount > 0;
+      // The previous job's savepoint is released as this one's is taken: both go with this job's
+      // first statement. The last one's is left to the COMMIT.
+      if (at > 0) await tx.executeSql('release savepoint agora_job');
+      await tx.executeSql('savepoint agora_job');
+      try {
+        await consumer.handle(job.data ?? {}, { id: job.id, retryCount: job.retryCount, uow: unitOfWork(tx), signal: job.signal });
+      } catch (error) {
+        onAttempt(consumer.queue, 'failed', retry);
+        if (isConnectionFailure(error)) throw error;
+        await tx.executeSql('rollback to savepoint agora_job');
+        await this.#boss.fail(consumer.queue, job.id, error as object, { db: tx });
+        continue;
+      }
+      onAttempt(consumer.queue, 'completed', retry);
     }
   }
 

@@ -54,6 +54,8 @@ export interface DurableConsumer {
   queue: string;
   /** The events it consumes. */
   events: DomainEventName[];
+  /** The key a batch runs `event`'s job for `payload` in the order of (see `consume`'s `orderKey`), when it has one. */
+  orderKey(event: string, payload: unknown): string | undefined;
   /** Runs the handler of `event` in the job's unit of work; an event it does not consume is an error. */
   handle(event: string, payload: unknown, uow: UnitOfWork): Promise<void>;
 }
@@ -78,6 +80,8 @@ export class DomainEvents {
   readonly #durable = new Map<string, Map<DomainEventName, DurableHandler<never>>>();
   /** By consuming domain, then by event: which publications concern it (all, when absent). */
   readonly #filters = new Map<string, Map<DomainEventName, (payload: never) => boolean>>();
+  /** By consuming domain, then by event: the key of the lock its handler takes (none, when absent). */
+  readonly #orderKeys = new Map<string, Map<DomainEventName, (payload: never) => string>>();
   /**
    * Where `publish` enqueues: undefined until the composition root decides, null for a process
    * started without a job queue (see `withoutQueue`).
@@ -142,6 +146,13 @@ export class DomainEvents {
        * job (a post that mentions nobody, outside any channel, notifies nobody).
        */
       when?: (payload: DomainEventMap[K]) => boolean;
+      /**
+       * A worker that runs several jobs of the queue in one transaction runs them in this key's
+       * order. It begins with the key of the lock the handler takes for a payload (a
+       * conversation's, say), so that two such transactions never each hold a lock the other
+       * waits for; what follows orders the jobs of one lock.
+       */
+      orderKey?: (payload: DomainEventMap[K]) => string;
     } = {},
   ): void {
     const handlers = this.#durable.get(consumer) ?? new Map<DomainEventName, DurableHandler<never>>();
@@ -152,6 +163,11 @@ export class DomainEvents {
       const filters = this.#filters.get(consumer) ?? new Map<DomainEventName, (payload: never) => boolean>();
       filters.set(name, options.when as (payload: never) => boolean);
       this.#filters.set(consumer, filters);
+    }
+    if (options.orderKey) {
+      const keys = this.#orderKeys.get(consumer) ?? new Map<DomainEventName, (payload: never) => string>();
+      keys.set(name, options.orderKey as (payload: never) => string);
+      this.#orderKeys.set(consumer, keys);
     }
   }
 
@@ -210,6 +226,7 @@ export class DomainEvents {
       consumer,
       queue: eventQueue(consumer),
       events: [...handlers.keys()],
+      orderKey: (event, payload) => this.#orderKeys.get(consumer)?.get(event as DomainEventName)?.(payload as never),
       async handle(event, payload, uow) {
         const handler = handlers.get(event as DomainEventName);
         if (!handler) throw new Error(`${consumer} does not consume ${event}`);
