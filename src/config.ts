@@ -43,7 +43,7 @@ export interface Config {
     poolMax: number | undefined;
     /** How often an idle worker asks for jobs. */
     pollIntervalMs: number;
-    /** Notification jobs a worker runs at once (NOTIFICATION_JOBS_CONCURRENCY). */
+    /** Batches of notification jobs a worker runs at once, each in a transaction of its own (NOTIFICATION_JOBS_CONCURRENCY). */
     notificationConcurrency: number;
     /**
      * Notification jobs each of those fetches at once, and runs in one transaction, each job in a
@@ -286,7 +286,7 @@ export function loadConfig(env: Env = process.env): Config {
       // Unset: sized by the job queue for the consumers it runs (src/jobs/queue.ts, jobPoolSize).
       poolMax: env.JOBS_POOL_MAX === undefined || env.JOBS_POOL_MAX === '' ? undefined : integer(env, 'JOBS_POOL_MAX', 4, 2, 100),
       pollIntervalMs: integer(env, 'JOBS_POLL_INTERVAL_MS', 2000, 500, 600_000),
-      notificationConcurrency: integer(env, 'NOTIFICATION_JOBS_CONCURRENCY', 4, 1, 16),
+      notificationConcurrency: integer(env, 'NOTIFICATION_JOBS_CONCURRENCY', 2, 1, 16),
       // At most 32: each job of a batch writes in a subtransaction of its own, and PostgreSQL
       // keeps 64 of a transaction's subtransactions in shared memory before every other
       // session's snapshots must look them up on disk.

@@ -14,8 +14,8 @@ t.test('DATABASE_QUERY_TIMEOUT_MS: the deadline of every SQL statement, 5 s unle
 t.test('WORKER, JOBS_POOL_MAX, JOBS_POLL_INTERVAL_MS, NOTIFICATION_JOBS_CONCURRENCY, NOTIFICATION_JOBS_BATCH_SIZE: the job queue of this instance', async (t) => {
   t.same(
     loadConfig({}).jobs,
-    { worker: true, poolMax: undefined, pollIntervalMs: 2000, notificationConcurrency: 4, notificationBatchSize: 16 },
-    'a worker by default, its pool sized by its consumers, notification jobs four at a time, in batches of up to 16',
+    { worker: true, poolMax: undefined, pollIntervalMs: 2000, notificationConcurrency: 2, notificationBatchSize: 16 },
+    'a worker by default, its pool sized by its consumers, notification jobs two batches at a time, of up to 16',
   );
   t.equal(loadConfig({ NOTIFICATION_JOBS_BATCH_SIZE: '1' }).jobs.notificationBatchSize, 1);
   t.equal(loadConfig({ NOTIFICATION_JOBS_BATCH_SIZE: '32' }).jobs.notificationBatchSize, 32);
