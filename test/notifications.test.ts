@@ -2,10 +2,12 @@
 // events (jobs of the `events.notifications` queue, enqueued in the writer's transaction), never
 // for one's own action nor about what the recipient cannot see; listed, filtered, paged, grouped,
 // marked read and dismissed by their recipient only.
+import pg from 'pg';
 import t from 'tap';
 import { unwrap } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
-import { domainEventsSettled } from './helpers/jobs.ts';
+import { clientUow, domainEventsSettled } from './helpers/jobs.ts';
+import type { UnitOfWork } from '../src/persistence/sql.ts';
 
 // With its job queue and a worker: notifications arrive asynchronously, a job after the write.
 // The worker's timelines fan-out waits a minute before its first pass, so that the statements a
@@ -296,6 +298,38 @@ t.test("deleting a message: its notice names the next message its recipient did 
   t.same(both.map((n) => n.messageId), [later.id, early.id], 'the message after the read notice has a notice of its own');
   await unsay(ada, again.id, early.id);
   t.same(await notices(cy), [both[0]], 'the read notice goes rather than name the later message a second time');
+});
+
+t.test("a message deleted while its notice's job is writing it: the clean-up waits for that transaction, then renames the notice", async (t) => {
+  const [ada, bob] = await Promise.all([agora.signUp(), agora.signUp()]);
+  await befriend(ada, bob);
+  const conversation = await unwrap(ada.client.POST('/conversations', { body: { participantIds: [bob.account.id] } }));
+  const say = (text: string) => unwrap(ada.client.POST('/conversations/{conversationId}/messages', { params: { path: { conversationId: conversation.id } }, body: { text } }));
+  const [first, second] = [await say('first'), await say('second')];
+  await settled();
+  const named = async () => (await agora.sql('select message_id from notifications.notification where recipient_id = $1 and type = $2', [bob.account.id, 'messageReceived'])).map((r) => r.message_id);
+  t.same(await named(), [first.id], "bob's notice names the first message");
+  // As if first's job had not committed yet: its notice is gone, and a job's transaction (a
+  // batch's, say) writes it again and stays open.
+  await agora.sql('delete from notifications.notification where recipient_id = $1', [bob.account.id]);
+  const client = new pg.Client({ connectionString: agora.databaseUrl });
+  await client.connect();
+  t.teardown(() => client.end());
+  await client.query('begin');
+  await agora.services.notifications.onMessageSent(
+    { conversationId: conversation.id, messageId: first.id, authorId: ada.account.id, recipientIds: [bob.account.id] },
+    { ...clientUow(client), transaction: true } as UnitOfWork,
+  );
+  // The deletion's clean-up, meanwhile.
+  let cleaned = false;
+  const cleanUp = agora.services.notifications
+    .onMessageDeleted({ conversationId: conversation.id, messageId: first.id, authorId: ada.account.id, successors: [{ recipientId: bob.account.id, messageId: second.id, authorId: ada.account.id }] })
+    .then(() => void (cleaned = true));
+  await new Promise((done) => setTimeout(done, 300));
+  t.notOk(cleaned, "it waits for the conversation's lock, which the job's transaction holds");
+  await client.query('commit');
+  await cleanUp;
+  t.same(await named(), [second.id], 'then finds the notice committed, and renames it: none is left naming the deleted message');
 });
 
 t.test("a post or a message deleted before its event's job ran: the job, run late, notifies nobody", async (t) => {

@@ -2,7 +2,7 @@
 // Every insert is `on conflict (recipient_id, source_key) do nothing`: a consumer run twice for
 // the same cause (a retried job, a replayed event) leaves one notification. Lists travel as one
 // JSON text parameter, so every statement takes scalars only.
-import { joinOrBegin, together, type Database, type Queryable, type Row, type UnitOfWork } from '../sql.ts';
+import { joinOrBegin, together, type Database, type Queryable, type Row, type Statement, type UnitOfWork } from '../sql.ts';
 import { readStreamRows, streamTail, wakePayloadSql, type RowPosition, type StreamTable } from '../stream-rows.ts';
 
 export type NotificationType = 'friendRequestReceived' | 'friendRequestAccepted' | 'messageReceived' | 'channelPost' | 'mention';
@@ -177,7 +177,7 @@ export class NotificationsStore {
     return joinOrBegin(this.#db, unitOfWork, async (uow) => {
       // The lock, then the insert, which takes its snapshot holding it: in one round trip.
       const [, inserted] = await together(uow, [
-        { sql: `select pg_advisory_xact_lock(hashtextextended('notifications.conversation:' || $1, 0))`, params: [conversationId] },
+        conversationLock(conversationId),
         {
           sql: waking(`insert into notifications.notification (${INSERTED_COLUMNS})
          select ${INSERTED_COLUMNS} from ${RECORDSET}
@@ -346,27 +346,39 @@ export class NotificationsStore {
    * that message's author), or goes when it has none (or is not among them) or already has a
    * notice of that message (a newer one, made after it read this one); its source key is
    * kept, so that its job, if it runs later, makes none. One statement: the update and the
-   * delete take disjoint rows.
+   * delete take disjoint rows. It holds the conversation's lock, as the notices' insert does
+   * (sent with its BEGIN): a notice of the message that a job's transaction has written but not
+   * committed yet (a batch of them holds the lock until it commits) is renamed or removed once
+   * it is there, not left behind naming a deleted message.
    */
-  async repointMessage(messageId: string, successors: readonly { recipientId: string; messageId: string | null; authorId: string | null }[]): Promise<void> {
+  async repointMessage(conversationId: string, messageId: string, successors: readonly { recipientId: string; messageId: string | null; authorId: string | null }[]): Promise<void> {
     const next = successors.filter((s) => s.messageId !== null && s.authorId !== null);
-    await this.#db.query(
-      `with next as (
-         select * from unnest($2::uuid[], $3::uuid[], $4::uuid[]) as s(recipient_id, message_id, author_id)
-       ), named as (
-         -- The recipients that already have a notice of their successor (a newer notice, made after
-         -- they read this one): theirs goes rather than name that message a second time.
-         select next.recipient_id from next
-          where exists (select 1 from notifications.notification x where x.recipient_id = next.recipient_id and x.message_id = next.message_id)
-       ), ${forget("array['message:' || $1::uuid::text]")}, repointed as (
-         update notifications.notification n set message_id = next.message_id, actor_id = next.author_id
-           from next where n.message_id = $1 and n.recipient_id = next.recipient_id
-            and not exists (select 1 from named where named.recipient_id = n.recipient_id)
-       )
-       delete from notifications.notification n
-        where n.message_id = $1
-          and (not exists (select 1 from next where next.recipient_id = n.recipient_id) or exists (select 1 from named where named.recipient_id = n.recipient_id))`,
-      [messageId, next.map((s) => s.recipientId), next.map((s) => s.messageId), next.map((s) => s.authorId)],
+    await this.#db.transaction(
+      (uow) =>
+        uow.query(
+          `with next as (
+             select * from unnest($2::uuid[], $3::uuid[], $4::uuid[]) as s(recipient_id, message_id, author_id)
+           ), named as (
+             -- The recipients that already have a notice of their successor (a newer notice, made after
+             -- they read this one): theirs goes rather than name that message a second time.
+             select next.recipient_id from next
+              where exists (select 1 from notifications.notification x where x.recipient_id = next.recipient_id and x.message_id = next.message_id)
+           ), ${forget("array['message:' || $1::uuid::text]")}, repointed as (
+             update notifications.notification n set message_id = next.message_id, actor_id = next.author_id
+               from next where n.message_id = $1 and n.recipient_id = next.recipient_id
+                and not exists (select 1 from named where named.recipient_id = n.recipient_id)
+           )
+           delete from notifications.notification n
+            where n.message_id = $1
+              and (not exists (select 1 from next where next.recipient_id = n.recipient_id) or exists (select 1 from named where named.recipient_id = n.recipient_id))`,
+          [messageId, next.map((s) => s.recipientId), next.map((s) => s.messageId), next.map((s) => s.authorId)],
+        ),
+      { ahead: conversationLock(conversationId) },
     );
   }
+}
+
+/** The lock a conversation's message notices are written and renamed under. */
+function conversationLock(conversationId: string): Statement {
+  return { sql: `select pg_advisory_xact_lock(hashtextextended('notifications.conversation:' || $1, 0))`, params: [conversationId] };
 }

@@ -224,7 +224,7 @@ export class NotificationsInbox implements NotificationsService {
    * author), or goes when there is none.
    */
   async onMessageDeleted(event: MessageDeleted): Promise<void> {
-    await this.#store.repointMessage(event.messageId, event.successors);
+    await this.#store.repointMessage(event.conversationId, event.messageId, event.successors);
   }
 
   /* ---------------------------------------------------------------- recipients */
