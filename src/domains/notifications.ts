@@ -43,7 +43,9 @@ export const notifications = defineDomain({
     events.consume('message.sent', 'notifications', (e, uow) => notifications.onMessageSent(e, uow), { orderKey: (e) => `${e.conversationId}/${e.messageId}` });
     // Clean-ups: done before the closing or deleting request answers, and again by a job of the
     // same queue, which the deletion enqueued with itself (so they are done even if this process
-    // dies first, or the domain server is down then).
+    // dies first, or the domain server is down then). A clean-up writes outside its job's
+    // transaction, and a message's takes its conversation's lock: it has no order key, so that in
+    // a batch it runs before any message.sent job takes a lock the clean-up would wait for.
     events.cleanUp('account.closed', 'notifications', ({ accountId }) => notifications.forgetAccount(accountId));
     events.cleanUp('channels.deleted', 'notifications', ({ channelIds }) => notifications.forgetChannels(channelIds));
     events.cleanUp('post.deleted', 'notifications', ({ postId }) => notifications.forgetPosts([postId]));
