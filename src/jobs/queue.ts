@@ -114,11 +114,14 @@ export interface JobQueueOptions {
   onReady?(queue: JobQueue): void;
 }
 
-/** `jobs` in the order of their keys (`Consumer.orderKey`; without one first), equal keys in their own order; as they are without `orderKey`. */
-export function inKeyOrder<J extends { data: JobData | null | undefined }>(jobs: readonly J[], orderKey: ((data: JobData) => string | undefined) | undefined): J[] {
-  if (!orderKey) return [...jobs];
-  const keyed = jobs.map((job, at) => ({ job, at, key: orderKey(job.data ?? {}) ?? '' }));
-  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.at - b.at));
+/**
+ * `jobs` in the order of their keys (`Consumer.orderKey`; without one, or without `orderKey`,
+ * first), equal keys in the order they were enqueued (`createdOn`: pg-boss answers a fetch in no
+ * set order), then as fetched (jobs of one transaction share their time).
+ */
+export function inKeyOrder<J extends { data: JobData | null | undefined; createdOn?: Date }>(jobs: readonly J[], orderKey: ((data: JobData) => string | undefined) | undefined): J[] {
+  const keyed = jobs.map((job, at) => ({ job, at, key: orderKey?.(job.data ?? {}) ?? '', time: job.createdOn?.getTime() ?? 0 }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.time - b.time || a.at - b.at));
   return keyed.map(({ job }) => job);
 }
 
@@ -223,7 +226,8 @@ export class JobQueue {
     const batchSize = Math.max(1, consumer.batchSize ?? 1);
     for (let i = 0; i < Math.max(1, consumer.concurrency ?? 1); i++) {
       let workerId: string | undefined;
-      workerId = await this.#boss.work(consumer.queue, { batchSize, pollingIntervalSeconds, transactional: true }, async (jobs: Job<JobData>[], tx: Db) => {
+      // A batch's jobs carry their times (includeMetadata), which order them (inKeyOrder).
+      workerId = await this.#boss.work(consumer.queue, { batchSize, includeMetadata: batchSize > 1, pollingIntervalSeconds, transactional: true }, async (jobs: Job<JobData>[], tx: Db) => {
         if (jobs.length > 0 && workerId !== undefined) this.#boss.notifyWorker(workerId);
         if (jobs.length === 1) {
           // Alone: a failure fails the transaction, which pg-boss rolls back and fails the job.
@@ -238,7 +242,7 @@ export class JobQueue {
           onAttempt(consumer.queue, 'completed', retry);
           return;
         }
-        await this.#runBatch(consumer, inKeyOrder(jobs, consumer.orderKey), tx);
+        await this.#runBatch(consumer, inKeyOrder(jobs as (Job<JobData> & { createdOn?: Date })[], consumer.orderKey), tx);
       });
     }
   }
