@@ -151,7 +151,8 @@ t.test('a page is one range of the timeline, however many friends', async (t) =>
   const { result, statements } = await agora.statementsDuring(() => unwrap(reader!.client.GET('/feed', { params: { query: { limit: 2 } } })));
   t.equal(result.data.length, 2);
   const pages = statements.filter((s) => s.includes('posts.post'));
-  t.equal(pages.length, 1, 'one statement reads the posts');
+  // The page read as the timeline was materialized is not kept: this one is read too.
+  t.equal(pages.length, 1, 'one statement reads the posts', { statements });
   t.match(pages[0], /timelines\.entry/, 'from the timeline');
   t.notMatch(pages[0], /social\.friendship/);
 });

@@ -289,6 +289,10 @@ export class HomeTimelines implements TimelinesService {
     if (!state.fresh) return { rows: await this.#store.onRead(authors, limit, before) };
     if (!state.materialized) {
       await this.#store.materialize(ownerId, this.#settings.length);
+      // Like every write of this instance, it evicts at once (PostgreSQL's notification of the
+      // new entries may come after this read is kept, or before the next one: a page kept or not
+      // depending on the machine's speed).
+      this.forgetPages({ owners: [ownerId] });
       state = await this.#store.state(ownerId, this.#settings.freshMs);
       authors = [ownerId, ...state.friends];
       if (!state.fresh || !state.materialized) return { rows: await this.#store.onRead(authors, limit, before) };
