@@ -204,7 +204,7 @@ export function boot(config: Config, options: BootOptions): Booting {
           onWarning: (warning) => jobLog.warn({ data: warning.data }, warning.message),
           // Durable events enqueue in the writer's unit of work, through this queue: from before
           // its consumers start, since one may publish (a clean-up that deletes in turn).
-          onReady: (started) => server.events.attach((uow, name, job) => started.send(uow, name, { ...job }).then(() => undefined)),
+          onReady: (started) => server.events.attach((uow, name, job) => started.enqueue(uow, name, { ...job })),
         });
         const started = queue;
         metrics.jobs.watchBacklog(() => started.backlog());

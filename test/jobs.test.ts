@@ -7,7 +7,9 @@ import pg from 'pg';
 import t, { type Test } from 'tap';
 import { boot, type Booted, type BootOptions } from '../src/boot.ts';
 import { JobQueue, type Consumer } from '../src/jobs/index.ts';
-import { CallbackFormClient, together } from '../src/persistence/sql.ts';
+import { CallbackFormClient, createDatabase, together } from '../src/persistence/sql.ts';
+import { openDatabase } from '../src/persistence/orm.ts';
+import { persistence } from '../src/domains/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { eventually } from './helpers/locks.ts';
 import { clientUow, createTestQueue, testEffects, TEST_QUEUE, type EffectJob } from './helpers/jobs.ts';
@@ -108,6 +110,41 @@ t.test('a job enqueued in a transaction that rolls back does not exist; one that
   await eventually('the committed job completed', async () => ((await jobState(client, kept!)) === 'completed' ? true : undefined), 30_000);
   t.same(await effects(client), [{ key: 'committed', attempt: 0 }], 'its effect, once; none of the rolled-back one');
   t.equal(await jobState(client, dropped!), undefined, 'the rolled-back job does not exist');
+});
+
+t.test("a domain event's job (enqueue) goes with its transaction's COMMIT when the transaction is the Database's; in any other transaction, at once", async (t) => {
+  const { url, client } = await database(t);
+  const server = await start(t, url);
+  const sent: string[] = [];
+  const orm = await openDatabase({ clientUrl: url, persistence, poolMax: 2, onQuery: (sql) => void sent.push(sql) });
+  t.teardown(() => orm.close(true));
+  const db = createDatabase(orm);
+
+  let before: number | undefined;
+  await db.transaction(async (uow) => {
+    await uow.query('select 1');
+    await server.jobs!.enqueue(uow, TEST_QUEUE, { key: 'at-commit' });
+    before = (await uow.query<{ n: number }>("select count(*)::int as n from pgboss.job where data->>'key' = 'at-commit'"))[0]?.n;
+  });
+  t.equal(before, 0, 'held until the COMMIT');
+  t.match(sent.at(-1), /^\s*(WITH ins AS \(\s*)?INSERT INTO pgboss\.job[\s\S]*"key":"at-commit"[\s\S]*;\ncommit$/, 'and sent with it');
+  await t.rejects(
+    db.transaction(async (uow) => {
+      await server.jobs!.enqueue(uow, TEST_QUEUE, { key: 'thrown' });
+      throw new Error('the write fails');
+    }),
+    /the write fails/,
+  );
+
+  await client.query('begin');
+  await server.jobs!.enqueue(clientUow(client), TEST_QUEUE, { key: 'at-once' });
+  const inside = (await client.query("select count(*)::int as n from pgboss.job where data->>'key' = 'at-once'")).rows[0].n;
+  await client.query('commit');
+  t.equal(inside, 1, 'in a transaction of its own client, sent at once');
+
+  await eventually('both jobs completed', async () => ((await effects(client)).length === 2 ? true : undefined), 30_000);
+  t.same(await effects(client), [{ key: 'at-commit', attempt: 0 }, { key: 'at-once', attempt: 0 }], 'each ran once; the thrown one never existed');
+  t.equal((await client.query("select count(*)::int as n from pgboss.job where data->>'key' = 'thrown'")).rows[0].n, 0);
 });
 
 /**

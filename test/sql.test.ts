@@ -14,7 +14,7 @@ import { persistence } from '../src/domains/index.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { PostsStore } from '../src/persistence/posts/index.ts';
 import pg from 'pg';
-import { CallbackFormClient, closeWith, createDatabase, inlined, plainlyInlined, together, withSavepoint } from '../src/persistence/sql.ts';
+import { atCommit, CallbackFormClient, closeWith, createDatabase, inlined, plainlyInlined, together, withSavepoint, type UnitOfWork } from '../src/persistence/sql.ts';
 import { connectionOptions } from '../src/jobs/queue.ts';
 import { IdempotencyService } from '../src/services/idempotency/idempotency-service.ts';
 import { createTestDatabase } from './helpers/agora.ts';
@@ -329,6 +329,56 @@ t.test('a transaction opened with its first statement and closed with its last: 
   t.throws(() => inlined({ sql: 'select $1', params: [Number.NaN] }), /cannot inline/);
   t.throws(() => inlined({ sql: 'select $2', params: [1] }), /no parameter \$2/);
   t.throws(() => closeWith({ transaction: true, query: async () => [] }, { sql: 'select 1' }), /only a unit of work opened by Database.transaction/);
+});
+
+t.test('statements held until the COMMIT go with it, before the closing statement, in one round trip; never when the work throws; a failing one commits nothing', async (t) => {
+  const insert = (post: ReturnType<typeof newPost>, text: string) => ({
+    sql: 'insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version) values ($1, $2, null, $3, now(), now(), 0)',
+    params: [post.id, post.authorId, text],
+  });
+  const [first, held, second, closing] = [newPost('first'), newPost('held'), newPost('second'), newPost('closing')];
+  statements.length = 0;
+  let seen: number | undefined;
+  await db.transaction(async (uow) => {
+    await posts.insert(first, uow);
+    t.equal(atCommit(uow, insert(held, "held, it's")), true, 'held');
+    seen = (await uow.query<{ n: number }>('select count(*)::int as n from posts.post where id = $1', [held.id]))[0]?.n;
+    await posts.insert(second, uow);
+    closeWith(uow, insert(closing, 'closing'));
+  });
+  t.equal(seen, 0, 'not sent before the COMMIT: the work does not see it');
+  t.equal(statements.length, 5, `begin, three statements, then the held one, the closing one and the commit:\n${statements.join('\n')}`);
+  t.match(statements[4], /^insert into posts\.post[\s\S]*'held, it''s'[\s\S]*;\ninsert into posts\.post[\s\S]*'closing'[^;]*;\ncommit$/);
+  t.equal(await count('posts.post where id = any($1::uuid[])', [[first.id, held.id, second.id, closing.id]]), 4, 'all four committed');
+
+  const dropped = newPost('dropped');
+  await t.rejects(
+    db.transaction(async (uow) => {
+      atCommit(uow, insert(dropped, 'dropped'));
+      throw new Error('the work fails');
+    }),
+    /the work fails/,
+  );
+  t.equal(await count('posts.post where id = $1', [dropped.id]), 0, 'a work that throws sends nothing it held');
+
+  const written = newPost('written, then refused at commit');
+  await t.rejects(
+    db.transaction(async (uow) => {
+      await posts.insert(written, uow);
+      atCommit(uow, insert(first, 'a duplicate'));
+    }),
+    { code: '23505' },
+  );
+  t.equal(await count('posts.post where id = $1', [written.id]), 0, 'a held statement refused rolls everything back');
+  t.equal((await db.query<{ n: number }>('select 1 as n'))[0]?.n, 1, 'and the connection is usable again');
+
+  t.equal(atCommit(db, insert(newPost('pool'), 'on the pool')), false, 'not held on the pool: the caller sends it');
+  await db.transaction(async (uow) => {
+    t.equal(atCommit(uow, { sql: 'select $1::int[]', params: [[1, 2]] }), false, 'nor when a parameter cannot be written in');
+  });
+  let ended: UnitOfWork | undefined;
+  await db.transaction(async (uow) => void (ended = uow));
+  t.throws(() => atCommit(ended!, insert(newPost('late'), 'late')), /has ended/, 'nor once the transaction has ended');
 });
 
 t.test('statements run atomically: one message, one transaction, each seeing the one before; a failure leaves nothing', async (t) => {

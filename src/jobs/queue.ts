@@ -14,7 +14,7 @@
 // unnamed), and its LISTEN rides on the instance's one direct connection (`listen`, the cache
 // invalidation listener), since a LISTEN through the pooler would never hear a thing.
 import { PgBoss, type Db, type Job } from 'pg-boss';
-import { CallbackFormClient, inlined, isConnectionFailure, type Queryable, type Row, type UnitOfWork } from '../persistence/sql.ts';
+import { atCommit, CallbackFormClient, inlined, isConnectionFailure, type Queryable, type Row, type UnitOfWork } from '../persistence/sql.ts';
 
 /** What the job of one queue carries (JSON). */
 export type JobData = Record<string, unknown>;
@@ -283,6 +283,21 @@ export class JobQueue {
       db: adapter(uow),
       ...(options.singletonKey === undefined ? {} : { singletonKey: options.singletonKey }),
       ...(options.startAfterSeconds === undefined ? {} : { startAfter: options.startAfterSeconds }),
+    });
+  }
+
+  /**
+   * Enqueues a job in `uow` as `send` does, but sends its insert with the transaction's COMMIT, in
+   * the same round trip (`atCommit`), when `uow` is a unit of work `Database.transaction` opened: a
+   * round trip less for every write that publishes a domain event. pg-boss runs one statement
+   * through the adapter, the insert; its answer is then empty, so no id comes back. Elsewhere (a
+   * job's transaction) the insert is sent at once.
+   */
+  async enqueue(uow: Queryable, queue: string, data: JobData): Promise<void> {
+    await this.#boss.send(queue, data, {
+      db: {
+        executeSql: async (text: string, values?: unknown[]) => (atCommit(uow, { sql: text, params: values ?? [] }) ? { rows: [] } : { rows: await uow.query<Row>(text, values ?? []) }),
+      },
     });
   }
 

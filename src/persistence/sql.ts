@@ -153,6 +153,8 @@ class Transaction implements UnitOfWork {
   readonly #client: PoolClient;
   readonly #observe: QueryObserver | undefined;
   open = true;
+  /** Statements held until the COMMIT and sent with it, in this order (see `atCommit`). */
+  readonly trailing: Statement[] = [];
   closing: Statement | undefined;
   /** The BEGIN and the statement to send with the first statement (see `ahead`), until it is sent. */
   ahead: string | undefined;
@@ -540,8 +542,9 @@ async function run<T>(
   const head = uow.ahead === undefined ? '' : `${uow.ahead};\n`;
   uow.ahead = undefined;
   uow.begun = true;
+  const tail = uow.closing ? [...uow.trailing, uow.closing] : uow.trailing;
   try {
-    if (uow.closing) await uow.batch(`${head}${inlined(uow.closing)};\ncommit`);
+    if (tail.length > 0) await uow.batch(`${head}${tail.map(inlined).join(';\n')};\ncommit`);
     else if (head) await uow.batch(`${head}commit`);
     else await uow.control('commit');
   } catch (error) {
@@ -549,7 +552,7 @@ async function run<T>(
     // one that got no answer leaves it in an unknown state, so the pool must drop it. A closing
     // statement refused leaves the transaction aborted (PostgreSQL skips the COMMIT after it):
     // it is rolled back (after a refused COMMIT, the ROLLBACK finds nothing to do).
-    if ((uow.closing || head) && !isConnectionFailure(error)) await rollBack(uow, client, error);
+    if ((tail.length > 0 || head) && !isConnectionFailure(error)) await rollBack(uow, client, error);
     else client.release(isConnectionFailure(error) ? (error as Error) : undefined);
     throw error;
   }
@@ -582,6 +585,22 @@ export function closeWith(uow: UnitOfWork, statement: Statement): void {
   if (!uow.open) throw new Error('this unit of work has ended: its transaction committed or rolled back');
   if (uow.closing) throw new Error('this unit of work already has its closing statement');
   uow.closing = statement;
+}
+
+/**
+ * Holds `statement` until `uow` commits and sends it with the COMMIT (and the closing statement,
+ * after it), in the same round trip: for a write whose result nobody reads and that nothing later
+ * in the transaction depends on, such as enqueuing a job. Should it fail, nothing commits and the
+ * caller of `transaction` gets its error. False, and nothing held, when `uow` is not a unit of
+ * work `Database.transaction` opened (a job's, whose commit is pg-boss's) or a parameter cannot
+ * be written in as a literal: the caller then sends the statement itself.
+ */
+export function atCommit(uow: Queryable, statement: Statement): boolean {
+  if (!(uow instanceof Transaction) || !(statement.params ?? []).every(isPlain)) return false;
+  if (!uow.open) throw new Error('this unit of work has ended: its transaction committed or rolled back');
+  if (uow.failure !== undefined) throw uow.failure;
+  uow.trailing.push(statement);
+  return true;
 }
 
 /** Runs `work` in the caller's unit of work when there is one, in a transaction of its own otherwise. */
