@@ -46,6 +46,13 @@ export function parsePerfScript(text: string): PerfSample[] {
 
 /** V8's garbage collector, on any thread: its entry points in V8's C++ symbols. */
 const GC = /v8::internal::(Heap::|Scavenger|ScavengerCollector|MarkCompactCollector|MinorMarkSweep|ConcurrentMarking|IncrementalMarking|MarkingVisitor|MarkingBarrier|Sweeper|Evacuat|MemoryAllocator|PagedSpace|ArrayBufferSweeper|GCTracer|HeapObject::SizeFromMap)|Builtins?_?RecordWrite/;
+/**
+ * V8's compilers: TurboFan and Turboshaft (`compiler::`), Maglev, Sparkplug (`baseline::`), and the
+ * parser and bytecode generator that run when a function is first called. Mostly on V8's threads
+ * (concurrent compilation), the rest on the main thread. A server warms up for as long as new code
+ * paths keep getting hot: a short run charges its requests for it.
+ */
+const COMPILATION = /v8::internal::(compiler::|maglev::|baseline::|Compiler::|OptimizingCompileDispatcher|interpreter::BytecodeGenerator|Parser::|ParserBase|Scanner::)/;
 
 /** A JavaScript frame's source file, relative to `root` (Agora's dist/ shown as src/), or a Node built-in's name. */
 export function sourceOf(symbol: string, root: string): string | undefined {
@@ -83,11 +90,11 @@ export function areaOf(source: string): string {
 
 export interface PerfSummary {
   samples: number;
-  /** Samples by what ran: the kernel, the garbage collector, JavaScript and V8's runtime, other native code. */
+  /** Samples by what ran: the kernel, the garbage collector, V8's compilers, JavaScript and V8's runtime, other native code. */
   byKind: Map<string, number>;
   /** Samples by thread. */
   byThread: Map<string, number>;
-  /** The main thread's samples outside the garbage collector, by the area of the innermost JavaScript frame (the kernel's and V8's work charged to the JavaScript that asked for it). */
+  /** The main thread's samples outside the garbage collector and the compilers, by the area of the innermost JavaScript frame (the kernel's and V8's work charged to the JavaScript that asked for it). */
   byArea: Map<string, number>;
   /** The same, by the innermost JavaScript function. */
   byFunction: Map<string, number>;
@@ -103,10 +110,11 @@ export function summarisePerf(samples: readonly PerfSample[], root: string): Per
     add(summary.byThread, thread);
     const leaf = frames[0];
     const gc = frames.some((frame) => GC.test(frame.symbol));
+    const compiling = !gc && frames.some((frame) => COMPILATION.test(frame.symbol));
     const kernel = leaf?.dso === '[kernel.kallsyms]';
-    const kind = kernel ? 'kernel' : gc ? 'garbage collection' : thread === 'MainThread' ? 'main thread: JavaScript, V8 and Node' : `${thread}: other`;
-    add(summary.byKind, kernel && gc ? 'garbage collection' : kind);
-    if (thread !== 'MainThread' || gc) continue;
+    const kind = kernel ? 'kernel' : gc ? 'garbage collection' : compiling ? 'compilation' : thread === 'MainThread' ? 'main thread: JavaScript, V8 and Node' : `${thread}: other`;
+    add(summary.byKind, kernel && gc ? 'garbage collection' : kernel && compiling ? 'compilation' : kind);
+    if (thread !== 'MainThread' || gc || compiling) continue;
     const js = frames.find((frame) => frame.symbol.startsWith('JS:'));
     const source = js ? sourceOf(js.symbol, root) : undefined;
     add(summary.byArea, source ? areaOf(source) : kernel ? 'kernel, no JavaScript on the stack (the event loop)' : 'native, no JavaScript on the stack (the event loop, Node)');
@@ -136,7 +144,7 @@ export function perfTables(summary: PerfSummary, options: { requests: number; hz
     head('thread'),
     rows(summary.byThread, 6),
     '',
-    head('main thread, outside garbage collection, by the innermost JavaScript frame\'s area'),
+    head('main thread, outside garbage collection and compilation, by the innermost JavaScript frame\'s area'),
     rows(summary.byArea, top),
     '',
     head('… by function'),

@@ -66,6 +66,26 @@ t.test('samples by what ran: the kernel, garbage collection on any thread, the m
   t.same(Object.fromEntries(summary.byFunction), { 'query (dist/persistence/sql.js:76)': 1, 'Socket._writeGeneric (node:net:935)': 1 });
 });
 
+t.test("V8's compilers are a kind of their own, on any thread, and no area's", async (t) => {
+  const script = `V8Worker  4250  1017.010001:    1001001 cpu-clock:ppp: 
+	         1a10000 v8::internal::compiler::turboshaft::GraphVisitor::VisitAllBlocks()+0x40 (/srv/agora/node_modules/node/bin/node)
+	         1a10100 v8::internal::OptimizingCompileDispatcher::CompileTask::RunInternal()+0x10 (/srv/agora/node_modules/node/bin/node)
+
+V8Worker  4250  1017.011001:    1001001 cpu-clock:ppp: 
+	         1a20000 v8::internal::maglev::StraightForwardRegisterAllocator::AllocateRegisters()+0x40 (/srv/agora/node_modules/node/bin/node)
+
+MainThread  4242  1017.012001:    1001001 cpu-clock:ppp: 
+	         1a30000 v8::internal::Parser::ParseFunction()+0x40 (/srv/agora/node_modules/node/bin/node)
+	    7ffab3e0e366 JS:*'query file:///srv/agora/dist/persistence/sql.js:76:16+0x126 (/srv/agora/bench/results/x-perf/jitted-4242-17.so)
+
+V8Worker  4250  1017.013001:    1001001 cpu-clock:ppp: 
+	         1a40000 malloc+0x40 (/usr/lib/x86_64-linux-gnu/libc.so.6)
+`;
+  const summary = summarisePerf(parsePerfScript(script), ROOT);
+  t.same(Object.fromEntries(summary.byKind), { compilation: 3, 'V8Worker: other': 1 });
+  t.same(Object.fromEntries(summary.byArea), {}, "the main thread's parse is not charged to the query that called the function");
+});
+
 t.test('the tables give µs of CPU per request: samples over the rate, over the requests served', async (t) => {
   const summary = summarisePerf(parsePerfScript(SCRIPT), ROOT);
   // 5 samples at 1,000 Hz are 5 ms; over 10 requests, 500 µs each.
