@@ -35,3 +35,25 @@ t.test('quoteLiteral copies a long text in one piece, not a string a character',
   t.ok(ours < text.length * 2.5, `ours holds ${Math.round(ours)} bytes a literal of ${text.length + 3} characters`);
   t.ok(ours * 5 < theirs, `pg's holds ${Math.round(theirs)} bytes: at least five times ours`);
 });
+
+t.test('inlined writes each parameter where its $n was, whatever the text, and again with other parameters', async (t) => {
+  // What inlined wrote before it kept each text's template: a replace over the text each time.
+  const reference = (sql: string, params: readonly unknown[]) =>
+    sql.replace(/\$(\d+)/g, (_, n: string) => {
+      const value = params[Number(n) - 1];
+      return value === null ? 'null' : typeof value === 'number' ? `'${value}'` : quoteLiteral(String(value));
+    });
+  const pieces = ['select ', '$1', '$2', '$10', ', ', "'$3'", '$$', '$', 'x', '::int', ' -- $2\n', '$02'];
+  for (let i = 0; i < 500; i++) {
+    const sql = Array.from({ length: 1 + Math.floor(Math.random() * 12) }, () => pieces[Math.floor(Math.random() * pieces.length)]).join('');
+    for (let round = 0; round < 2; round++) {
+      const params = Array.from({ length: 10 }, (_, k) => (k % 3 === 0 ? null : k % 3 === 1 ? `p${k}'${round}` : k * 10 + round));
+      if (inlined({ sql, params }) !== reference(sql, params)) t.fail(`differs for ${JSON.stringify(sql)}, round ${round}`);
+    }
+  }
+  t.equal(inlined({ sql: 'select $1, $10', params: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] }), "select 'a', 'j'", '$10 is the tenth, not the first and a zero');
+  t.equal(inlined({ sql: 'select 1', params: [] }), 'select 1');
+  t.throws(() => inlined({ sql: 'select $1, $3', params: [1, 2] }), /no parameter \$3/);
+  t.throws(() => inlined({ sql: 'select $0', params: [1] }), /no parameter \$0/);
+  t.equal(inlined({ sql: 'select $1, $3', params: [1, 2, 3] }), "select '1', '3'", 'the same text, with enough parameters this time');
+});

@@ -96,11 +96,47 @@ export interface Database extends Queryable {
  */
 export function inlined(statement: Statement): string {
   const params = statement.params ?? [];
-  return statement.sql.replace(/\$(\d+)/g, (_, n: string) => {
-    const index = Number(n) - 1;
-    if (index < 0 || index >= params.length) throw new Error(`statement has no parameter $${n}`);
-    return literal(params[index]);
-  });
+  const { parts, slots } = templateOf(statement.sql);
+  let text = parts[0]!;
+  for (let i = 0; i < slots.length; i++) {
+    const slot = slots[i]!;
+    if (slot.index < 0 || slot.index >= params.length) throw new Error(`statement has no parameter ${slot.name}`);
+    text += literal(params[slot.index]) + parts[i + 1]!;
+  }
+  return text;
+}
+
+/** A statement's text cut at its parameters (`$1`, `$2`, …): the text around them, and which each is. */
+interface Template {
+  parts: string[];
+  slots: { name: string; index: number }[];
+}
+
+/**
+ * The templates of the statements inlined so far. Their texts are the code's own (a few hundred),
+ * and pg-boss's, which name a queue: a bound keeps texts made from data from filling memory.
+ */
+const templates = new Map<string, Template>();
+const MAX_TEMPLATES = 2000;
+
+/**
+ * `sql` cut once at its parameters, not at every inlining: a regular expression's replace with a
+ * callback ran V8's slow path (a match object a parameter) on every statement, pg-boss's job
+ * insert of 3 KB included.
+ */
+function templateOf(sql: string): Template {
+  const known = templates.get(sql);
+  if (known) return known;
+  const template: Template = { parts: [], slots: [] };
+  let from = 0;
+  for (const match of sql.matchAll(/\$(\d+)/g)) {
+    template.parts.push(sql.slice(from, match.index));
+    template.slots.push({ name: match[0], index: Number(match[1]) - 1 });
+    from = match.index + match[0].length;
+  }
+  template.parts.push(sql.slice(from));
+  if (templates.size < MAX_TEMPLATES) templates.set(sql, template);
+  return template;
 }
 
 /**
