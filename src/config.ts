@@ -80,6 +80,16 @@ export interface Config {
     /** CHANNEL_PAGE_CACHE_MB: what the pages of channels' posts this instance keeps in memory may weigh, in MiB; 0: none. */
     channelPageCacheMb: number;
   };
+  /** The social graph (the social domain). */
+  social: {
+    /** FRIENDSHIP_CACHE_ENTRIES: pairs of accounts whose friendship (or none) this instance keeps in memory (bounded by CACHE_MAX_ENTRIES too); 0: none. */
+    friendshipCacheEntries: number;
+  };
+  /** Direct messages (the messages domain). */
+  messages: {
+    /** PARTICIPANT_CACHE_ENTRIES: conversations whose participants this instance keeps in memory (bounded by CACHE_MAX_ENTRIES too); 0: none. */
+    participantCacheEntries: number;
+  };
   /** Channels (the channels domain). */
   channels: {
     /** CHANNEL_CACHE_MB: what the channels this instance keeps in memory may weigh, in MiB; 0: none. */
@@ -308,6 +318,12 @@ export function loadConfig(env: Env = process.env): Config {
     posts: {
       cacheMb: integer(env, 'POST_CACHE_MB', 8, 0, 4096),
       channelPageCacheMb: integer(env, 'CHANNEL_PAGE_CACHE_MB', 4, 0, 4096),
+    },
+    social: {
+      friendshipCacheEntries: integer(env, 'FRIENDSHIP_CACHE_ENTRIES', 10_000, 0, 10_000_000),
+    },
+    messages: {
+      participantCacheEntries: integer(env, 'PARTICIPANT_CACHE_ENTRIES', 10_000, 0, 10_000_000),
     },
     channels: {
       cacheMb: integer(env, 'CHANNEL_CACHE_MB', 4, 0, 4096),

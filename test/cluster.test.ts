@@ -83,7 +83,7 @@ t.test('update race: 20 clients update one post through 3 instances; no update i
 
 const hits = (scrape: Scrape, cache: string) => total(scrape, 'agora_cache_lookups_total', { cache, outcome: 'hit' });
 
-t.test('caches across instances: a sign-out, a new display name and a channel made private take effect at once where made, and everywhere within the staleness bound', (t) => scenarios.cachesAcross(t, 6));
+t.test('caches across instances: a sign-out, a new display name, a channel made private and an ended friendship take effect at once where made, and everywhere within the staleness bound', (t) => scenarios.cachesAcross(t, 6));
 
 t.test('an instance whose invalidation connection stalls bypasses its caches instead of serving what changed elsewhere', async (t) => {
   const target = new URL(cluster.databaseUrl);

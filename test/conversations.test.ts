@@ -276,3 +276,32 @@ t.test('closing an account leaves the others\' history readable, its author show
   t.equal((await send(third, group.id, 'we are still here')).response.status, 201, 'a group goes on');
   t.equal((await agora.sql('select count(*)::int as n from messages.conversation where id = $1', [lonely.id]))[0]!.n, 0, 'a conversation nobody open is left in is removed');
 });
+
+t.test("what an instance keeps in memory of a conversation's participants and of a friendship goes when they change, even by hand", async (t) => {
+  const [pia, quin] = await Promise.all([agora.signUp(), agora.signUp()]);
+  await befriend(pia, quin);
+  const pair = await unwrap(start(pia, [quin.account.id]));
+  const pairs = [pia.account.id, quin.account.id];
+  t.equal((await send(pia, pair.id, 'kept: the participants and the friendship')).response.status, 201);
+  t.equal((await send(pia, pair.id, 'from memory')).response.status, 201);
+
+  // `agora.sql` waits until this instance has heard what the change announced (the triggers of
+  // Migration20261205110000 and Migration20261205110100).
+  await agora.sql('delete from social.friendship where account_id = any($1::uuid[]) and friend_id = any($1::uuid[])', [pairs]);
+  t.equal((await send(pia, pair.id, 'unfriended by hand')).response.status, 403, 'a friendship deleted by hand is forgotten');
+  await agora.sql(
+    'insert into social.friendship (id, account_id, friend_id, created_at) values (gen_random_uuid(), $1, $2, now()), (gen_random_uuid(), $2, $1, now())',
+    pairs,
+  );
+  t.equal((await send(pia, pair.id, 'friends again')).response.status, 201, 'and one made by hand is seen: "not friends" was not kept');
+
+  await agora.sql('update messages.participant set last_read_message_id = null where conversation_id = $1', [pair.id]);
+  t.equal((await send(pia, pair.id, 'a marker moved')).response.status, 201);
+  await agora.sql('update messages.participant set closed_at = now() where conversation_id = $1 and account_id = $2', [pair.id, quin.account.id]);
+  t.equal((await send(pia, pair.id, 'to a closed account')).response.status, 403, 'a participant closed by hand is seen closed');
+
+  const { text } = await agora.scrape();
+  for (const cache of ['participants', 'friendships']) {
+    t.match(text, new RegExp(`agora_cache_lookups_total\\{cache="${cache}",outcome="hit"\\} [1-9]`), `the ${cache} were served from memory`);
+  }
+});

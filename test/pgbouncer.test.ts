@@ -113,7 +113,7 @@ t.test('retry storm behind PgBouncer: 60 creations, each sent 5 times over 3 ins
 
 t.test('update race behind PgBouncer: 10 clients, If-Match across instances, no update lost', (t) => scenarios.updateRace(t, 10));
 
-t.test('caches behind PgBouncer: a sign-out on one instance is a 401 on the others; a rename and a privacy change are seen everywhere within the bound', (t) =>
+t.test('caches behind PgBouncer: a sign-out on one instance is a 401 on the others; a rename, a privacy change and an ended friendship are seen everywhere within the bound', (t) =>
   scenarios.cachesAcross(t, 3));
 
 t.test('jobs behind PgBouncer: a friend request notifies once on any instance; a keyed message is stored, enqueued and notified once', (t) => scenarios.durableEvents(t));

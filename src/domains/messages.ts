@@ -3,6 +3,7 @@ import { conversationsAllowedMethods, conversationsHandlers } from '../handlers/
 import { messagesEntities } from '../persistence/messages/index.ts';
 import { Migration20261202073214 } from '../persistence/migrations/Migration20261202073214.ts';
 import { Migration20261202084846 } from '../persistence/migrations/Migration20261202084846.ts';
+import { Migration20261205110100 } from '../persistence/migrations/Migration20261205110100.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import { createMessagesDomain } from '../services/messages/index.ts';
 import { messagesBinding, messagesContract, messagesStub } from '../remote/messages.ts';
@@ -13,9 +14,11 @@ export const messages = defineDomain({
   name: 'messages',
   needs: ['accounts', 'social'],
   entities: messagesEntities,
-  migrations: { Migration20261202073214, Migration20261202084846 },
-  create: ({ database, config, events }, others: { accounts: AccountsService; social: SocialService }) =>
-    createMessagesDomain(database, others, { maxPage: config.maxPage }, events),
+  migrations: { Migration20261202073214, Migration20261202084846, Migration20261205110100 },
+  // Conversations whose participants changed ("mp"): Migration20261205110100's triggers.
+  cacheTopics: ['mp'],
+  create: ({ database, config, events, caching }, others: { accounts: AccountsService; social: SocialService }) =>
+    createMessagesDomain(database, others, { maxPage: config.maxPage, participantCacheEntries: config.messages.participantCacheEntries }, events, caching),
   handlers: ({ messages }) => ({
     v1: conversationsHandlers(messages),
     allowedMethods: conversationsAllowedMethods(messages),

@@ -1,6 +1,7 @@
 // The social graph: friend requests and friendships (schema `social`).
 import { friendsAllowedMethods, friendsHandlers } from '../handlers/friends.ts';
 import { Migration20261123211505 } from '../persistence/migrations/Migration20261123211505.ts';
+import { Migration20261205110000 } from '../persistence/migrations/Migration20261205110000.ts';
 import { socialEntities } from '../persistence/social/index.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import { createSocialDomain } from '../services/social/index.ts';
@@ -11,8 +12,11 @@ export const social = defineDomain({
   name: 'social',
   needs: ['accounts'],
   entities: socialEntities,
-  migrations: { Migration20261123211505 },
-  create: ({ database, config, events }, { accounts }: { accounts: AccountsService }) => createSocialDomain(database, accounts, { maxPage: config.maxPage }, events),
+  migrations: { Migration20261123211505, Migration20261205110000 },
+  // Friendships that began or ended ("fr"): Migration20261205110000's triggers.
+  cacheTopics: ['fr'],
+  create: ({ database, config, events, caching }, { accounts }: { accounts: AccountsService }) =>
+    createSocialDomain(database, accounts, { maxPage: config.maxPage, friendshipCacheEntries: config.social.friendshipCacheEntries }, events, caching),
   handlers: ({ social, accounts }) => ({
     v1: friendsHandlers(social, accounts),
     allowedMethods: friendsAllowedMethods(social, accounts),

@@ -206,7 +206,7 @@ export function clusterScenarios(cluster: Cluster, { boundMs: BOUND_MS, run }: S
     t.same(stored, [{ version: final.version, text: final.text }], 'and that is what is stored');
     },
 
-    /** A sign-out, a rename and a channel made private take effect at once where made, and everywhere within the bound. */
+    /** A sign-out, a rename, a channel made private and an ended friendship take effect at once where made, and everywhere within the bound. */
     async cachesAcross(t: Test, ROUNDS = 6) {
     const owner = newAccount('cached');
     const account = await unwrap(client(a).POST('/accounts', { body: owner }));
@@ -266,6 +266,26 @@ export function clusterScenarios(cluster: Cluster, { boundMs: BOUND_MS, run }: S
     await boundPassed(hiddenAt);
     for (const instance of instances) {
       t.equal((await cluster.send(instance, 'GET', `/v1/channels/${channel.id}/posts`)).status, 404, `${instance.name} hides it from anonymous readers once the bound has passed`);
+    }
+
+    // A friendship ended on b: in a conversation of two, a message is refused at once there, and
+    // everywhere once the bound has passed (each instance kept the participants and the friendship).
+    const palBody = newAccount('cached_pal');
+    const pal = await unwrap(client(a).POST('/accounts', { body: palBody }));
+    const palToken = (await unwrap(client(a).POST('/sessions', { body: { email: palBody.email, password: PASSWORD } }))).token;
+    await unwrap(client(a, token).POST('/friend-requests', { body: { accountId: pal.id } }));
+    await unwrap(client(a, palToken).PUT('/accounts/{accountId}/friends/{friendId}', { params: { path: { accountId: pal.id, friendId: account.id } } }));
+    const conversation = await unwrap(client(a, token).POST('/conversations', { body: { participantIds: [pal.id] } }));
+    const sendOn = (instance: Instance, text: string) => cluster.send(instance, 'POST', `/v1/conversations/${conversation.id}/messages`, { headers, body: { text } });
+    // Twice on every instance: the second send finds both in memory.
+    for (const instance of [...instances, ...instances]) t.equal((await sendOn(instance, `to a friend, on ${instance.name}`)).status, 201);
+    const unfriended = await cluster.send(b, 'DELETE', `/v1/accounts/${pal.id}/friends/${account.id}`, { headers: { authorization: `Bearer ${palToken}` } });
+    t.equal(unfriended.status, 204);
+    const unfriendedAt = performance.now();
+    t.equal((await sendOn(b, 'refused at once')).status, 403, 'refused at once where the friendship ended');
+    await boundPassed(unfriendedAt);
+    for (const instance of instances) {
+      t.equal((await sendOn(instance, `refused on ${instance.name}`)).status, 403, `${instance.name} refuses it once the bound has passed`);
     }
     },
 

@@ -3,6 +3,7 @@
 // account ids are plain uuids without foreign keys; a closed account's participant row stays,
 // marked closed, so that its messages keep an author.
 import { defineEntity, p } from '@mikro-orm/core';
+import { notifyingTrigger } from '../triggers.ts';
 
 export const ConversationEntity = defineEntity({
   name: 'Conversation',
@@ -38,6 +39,12 @@ export const ParticipantEntity = defineEntity({
   indexes: [
     // A caller's conversations; marking a closed account's rows.
     { name: 'participant_account_id_index', properties: ['accountId'] },
+  ],
+  // Invalidate the participants every instance keeps in memory (Migration20261205110100).
+  triggers: [
+    notifyingTrigger('messages', 'participant', 'participant_added', 'insert'),
+    notifyingTrigger('messages', 'participant', 'participant_changed', 'update'),
+    notifyingTrigger('messages', 'participant', 'participant_gone', 'delete'),
   ],
 });
 

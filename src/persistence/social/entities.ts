@@ -40,9 +40,13 @@ export const FriendshipEntity = defineEntity({
   ],
   // Invalidate the feed pages every instance keeps in memory (Migration20261202220000; the
   // functions are the timelines domain's).
+  // And the friendships every instance keeps in memory (Migration20261205110000).
   triggers: [
     notifyingTrigger('social', 'friendship', 'timelines_friendship_added', 'insert', 'timelines'),
     notifyingTrigger('social', 'friendship', 'timelines_friendship_gone', 'delete', 'timelines'),
+    notifyingTrigger('social', 'friendship', 'friendship_added', 'insert'),
+    notifyingTrigger('social', 'friendship', 'friendship_changed', 'update'),
+    notifyingTrigger('social', 'friendship', 'friendship_gone', 'delete'),
   ],
 });
 

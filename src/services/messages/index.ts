@@ -3,6 +3,7 @@
 import { MessagesStore } from '../../persistence/messages/index.ts';
 import type { Database } from '../../persistence/sql.ts';
 import type { AccountsService } from '../accounts/index.ts';
+import type { Caching } from '../cache.ts';
 import type { DomainEvents } from '../events.ts';
 import type { SocialService } from '../social/index.ts';
 import { DirectMessages, type MessagesService } from './messages-service.ts';
@@ -12,6 +13,12 @@ export type { MessagesService, StreamPosition } from './messages-service.ts';
 export type { MessageSent } from './events.ts';
 export type { Conversation, Marker, Message, MessagesSettings, NewConversation, NewMessage, PageRequest, Participant } from './model.ts';
 
-export function createMessagesDomain(database: Database, others: { accounts: AccountsService; social: SocialService }, settings: MessagesSettings, events: DomainEvents): { messages: MessagesService } {
-  return { messages: new DirectMessages(new MessagesStore(database), others, settings, events) };
+export function createMessagesDomain(
+  database: Database,
+  others: { accounts: AccountsService; social: SocialService },
+  settings: MessagesSettings,
+  events: DomainEvents,
+  caching?: Caching,
+): { messages: MessagesService } {
+  return { messages: new DirectMessages(new MessagesStore(database), others, settings, events, undefined, caching) };
 }

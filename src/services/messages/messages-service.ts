@@ -7,6 +7,7 @@ import { newId } from '../ids.ts';
 import type { ConversationRow, MarkerRow, MessageRow, MessagesStore, ParticipantRow } from '../../persistence/messages/index.ts';
 import type { UnitOfWork } from '../../persistence/sql.ts';
 import type { AccountsService, AccountSummary, Caller } from '../accounts/index.ts';
+import { InvalidatedCache, noCaching, type Caching } from '../cache.ts';
 import { Forbidden, InvalidInput, NotFound, PreconditionFailed } from '../errors.ts';
 import { publishing, type DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
@@ -77,6 +78,13 @@ export class DirectMessages implements MessagesService {
   readonly #settings: MessagesSettings;
   readonly #events: DomainEvents | undefined;
   readonly #now: () => Date;
+  /**
+   * Each conversation's participants, by its id: read by every request about the conversation
+   * (whether the caller is in it, who the message goes to). PostgreSQL announces the conversations
+   * whose participants were added, removed or closed ("mp:", Migration20261205110100); this
+   * instance's own changes evict at once. Only conversations that exist are kept.
+   */
+  readonly #participants: InvalidatedCache<ParticipantRow[]>;
 
   constructor(
     store: MessagesStore,
@@ -84,6 +92,7 @@ export class DirectMessages implements MessagesService {
     settings: MessagesSettings,
     events?: DomainEvents,
     now: () => Date = () => new Date(),
+    caching: Caching = noCaching,
   ) {
     this.#store = store;
     this.#accounts = others.accounts;
@@ -91,6 +100,7 @@ export class DirectMessages implements MessagesService {
     this.#settings = settings;
     this.#events = events;
     this.#now = now;
+    this.#participants = new InvalidatedCache({ ...caching, maxEntries: Math.min(caching.maxEntries, settings.participantCacheEntries ?? 0) }, { name: 'participants', topic: 'mp' });
   }
 
   /**
@@ -242,6 +252,7 @@ export class DirectMessages implements MessagesService {
   /** A closed account stays in its conversations as closed, its messages kept for the others. */
   async forgetAccount(accountId: string): Promise<void> {
     await this.#store.closeParticipant(accountId, this.#now());
+    this.#participants.evictWhere((rows) => rows.some((row) => row.accountId === accountId));
   }
 
   /**
@@ -265,7 +276,12 @@ export class DirectMessages implements MessagesService {
 
   /** The conversation's participants, if the caller is one of them; NotFound otherwise. */
   async #participantsFor(caller: Caller, conversationId: string): Promise<ParticipantRow[]> {
-    const participants = await this.#store.participants(conversationId);
+    let participants = this.#participants.get(conversationId);
+    if (participants === undefined) {
+      const stamp = this.#participants.stamp();
+      participants = await this.#store.participants(conversationId);
+      if (participants.length > 0) this.#participants.set(conversationId, participants, stamp);
+    }
     assertParticipant(caller, participants);
     return participants;
   }

@@ -50,6 +50,8 @@ export interface PageRequest {
 
 export interface MessagesSettings {
   maxPage: number;
+  /** The most conversations whose participants are kept in memory; 0 or absent: none. */
+  participantCacheEntries?: number;
 }
 
 /** The most other people a conversation can have (the contract's `maxItems`). */

@@ -26,4 +26,6 @@ export interface ListFriendRequestsRequest extends ListRequest {
 
 export interface SocialSettings {
   maxPage: number;
+  /** The most friendships (pairs of accounts) kept in memory; 0 or absent: none. */
+  friendshipCacheEntries?: number;
 }

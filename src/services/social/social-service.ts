@@ -10,6 +10,7 @@ import type { DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { Friend, FriendRequest, ListFriendRequestsRequest, ListRequest, SocialSettings } from './model.ts';
 import { whenCommitted, type UnitOfWork } from '../unit-of-work.ts';
+import { InvalidatedCache, noCaching, type Caching } from '../cache.ts';
 
 /**
  * The social graph's service interface: what other domains and the handlers use. It is served
@@ -37,13 +38,28 @@ export class SocialGraphService implements SocialService {
   readonly #settings: SocialSettings;
   readonly #now: () => Date;
   readonly #events: DomainEvents | undefined;
+  /**
+   * Whether two accounts are friends (the friendship's row, or null), by "<account> <friend>":
+   * asked before every message sent in a conversation of two. PostgreSQL announces the pairs whose
+   * friendship began or ended ("fr:", Migration20261205110000); this instance's own changes evict
+   * at once, once committed.
+   */
+  readonly #friendships: InvalidatedCache<FriendshipRow | null>;
 
-  constructor(store: SocialStore, accounts: AccountsService, settings: SocialSettings, now: () => Date = () => new Date(), events?: DomainEvents) {
+  constructor(
+    store: SocialStore,
+    accounts: AccountsService,
+    settings: SocialSettings,
+    now: () => Date = () => new Date(),
+    events?: DomainEvents,
+    caching: Caching = noCaching,
+  ) {
     this.#store = store;
     this.#accounts = accounts;
     this.#settings = settings;
     this.#now = now;
     this.#events = events;
+    this.#friendships = new InvalidatedCache({ ...caching, maxEntries: Math.min(caching.maxEntries, settings.friendshipCacheEntries ?? 0) }, { name: 'friendships', topic: 'fr' });
   }
 
   /** Asks `recipientId` to become the caller's friend. */
@@ -123,12 +139,17 @@ export class SocialGraphService implements SocialService {
     if (outcome.kind === 'no-request') {
       throw new Conflict('this account has not asked you to be friends; send a request with POST /v1/friend-requests');
     }
-    if (outcome.kind === 'done') await whenCommitted(unitOfWork, () => this.#events?.emit('friendships.changed', { accountIds: [accountId, friendId] }));
+    if (outcome.kind === 'done') {
+      await whenCommitted(unitOfWork, () => {
+        this.#forgetPair(accountId, friendId);
+        return this.#events?.emit('friendships.changed', { accountIds: [accountId, friendId] });
+      });
+    }
     return { friend: { account: friend, since: outcome.row.createdAt }, created: outcome.kind === 'done' };
   }
 
   async getFriend(accountId: string, friendId: string): Promise<Friend> {
-    const row = await this.#store.findFriendship(accountId, friendId);
+    const row = await this.#friendship(accountId, friendId);
     if (!row) {
       await this.#accounts.assertExists(accountId);
       throw new NotFound('friendship');
@@ -151,7 +172,9 @@ export class SocialGraphService implements SocialService {
   /** Ends a friendship; only `accountId` itself may. */
   async unfriend(caller: Caller, accountId: string, friendId: string): Promise<void> {
     await this.#assertSelf(caller, accountId, 'only the account itself may end its friendships');
-    if (!(await this.#store.deleteFriendship(accountId, friendId))) throw new NotFound('friendship');
+    const deleted = await this.#store.deleteFriendship(accountId, friendId);
+    this.#forgetPair(accountId, friendId);
+    if (!deleted) throw new NotFound('friendship');
     await this.#events?.emit('friendships.changed', { accountIds: [accountId, friendId] });
   }
 
@@ -164,7 +187,7 @@ export class SocialGraphService implements SocialService {
   async friendPermissions(caller: Caller | null, accountId: string, friendId: string): Promise<{ accept: boolean; delete: boolean }> {
     await this.#accounts.assertExists(accountId);
     if (caller?.accountId !== accountId) return { accept: false, delete: false };
-    const friends = (await this.#store.findFriendship(accountId, friendId)) !== null;
+    const friends = (await this.#friendship(accountId, friendId)) !== null;
     if (friends) return { accept: true, delete: true };
     return { accept: (await this.#store.findRequestBetween(friendId, accountId)) !== null, delete: false };
   }
@@ -172,6 +195,24 @@ export class SocialGraphService implements SocialService {
   /** Removes every request and friendship of a closed account. */
   async forgetAccount(accountId: string): Promise<void> {
     await this.#store.deleteAccountGraph(accountId);
+    // Its pairs are not indexed by account: closing an account is rare enough to forget them all.
+    this.#friendships.clear();
+  }
+
+  /** The friendship of `accountId` with `friendId` (its row), or null: kept in memory (see `#friendships`). */
+  async #friendship(accountId: string, friendId: string): Promise<FriendshipRow | null> {
+    const key = `${accountId} ${friendId}`;
+    const kept = this.#friendships.get(key);
+    if (kept !== undefined) return kept;
+    const stamp = this.#friendships.stamp();
+    const row = await this.#store.findFriendship(accountId, friendId);
+    this.#friendships.set(key, row, stamp);
+    return row;
+  }
+
+  /** This instance changed the friendship of two accounts: what it kept of it, both ways, goes now. */
+  #forgetPair(accountId: string, friendId: string): void {
+    this.#friendships.evict([`${accountId} ${friendId}`, `${friendId} ${accountId}`]);
   }
 
   async #visibleRequest(caller: Caller, requestId: string): Promise<FriendRequestRow> {
