@@ -300,6 +300,14 @@ t.test("what an instance keeps in memory of a conversation's participants and of
   await agora.sql('update messages.participant set closed_at = now() where conversation_id = $1 and account_id = $2', [pair.id, quin.account.id]);
   t.equal((await send(pia, pair.id, 'to a closed account')).response.status, 403, 'a participant closed by hand is seen closed');
 
+  // Many pairs at once (a notification carries at most 8,000 bytes: they go in several).
+  const many = await agora.sql(
+    `insert into social.friendship (id, account_id, friend_id, created_at)
+     select gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), now() from generate_series(1, 250) returning id`,
+  );
+  t.equal(many.length, 250, 'a bulk insert of friendships is announced, in pieces');
+  await agora.sql('delete from social.friendship where id = any($1::uuid[])', [many.map((row) => row.id)]);
+
   const { text } = await agora.scrape();
   for (const cache of ['participants', 'friendships']) {
     t.match(text, new RegExp(`agora_cache_lookups_total\\{cache="${cache}",outcome="hit"\\} [1-9]`), `the ${cache} were served from memory`);

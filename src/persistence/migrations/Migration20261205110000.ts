@@ -4,8 +4,9 @@ import { Migration } from '@mikro-orm/migrations';
 // src/services/social/social-service.ts), as Migration20261124020000 does for channels:
 // statement-level triggers on social.friendship notify `agora_invalidate`, at commit, with
 // "fr:<pairs>", each pair the row's `account_id` and `friend_id` with a space between, comma-
-// separated, at most 200 pairs per notification: friendships made, ended (by either friend, or
-// with a closed account's graph, or by hand) or changed by hand.
+// separated, at most 100 pairs per notification (7,402 bytes: a notification's payload must stay
+// under 8,000): friendships made, ended (by either friend, or with a closed account's graph, or by
+// hand) or changed by hand.
 export class Migration20261205110000 extends Migration {
 
   override name = 'Migration20261205110000';
@@ -21,7 +22,7 @@ export class Migration20261205110000 extends Migration {
     this.addSql(`create function "social"."${name}"() returns trigger language plpgsql as $$
       begin
         perform pg_notify('agora_invalidate', 'fr:' || string_agg(pair, ','))
-          from (select account_id::text || ' ' || friend_id::text as pair, (row_number() over () - 1) / 200 as chunk from (${pairsQuery}) pairs) c
+          from (select account_id::text || ' ' || friend_id::text as pair, (row_number() over () - 1) / 100 as chunk from (${pairsQuery}) pairs) c
          group by chunk;
         return null;
       end $$;`);
