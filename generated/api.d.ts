@@ -694,7 +694,9 @@ export interface paths {
          * Send a message
          * @description Sends a message to the conversation's other participants. In a conversation between
          *     two people, the other must still be your friend (`403` otherwise: an unfriended or
-         *     closed account cannot be messaged); in a group, every participant may write.
+         *     closed account cannot be messaged; an unfriending or a closing is in effect at once on
+         *     the instance that answered it, and everywhere within the propagation bound, see
+         *     Conventions); in a group, every participant may write.
          */
         post: operations["sendMessage"];
         delete?: never;
