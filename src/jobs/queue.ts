@@ -125,10 +125,17 @@ export function inKeyOrder<J extends { data: JobData | null | undefined; created
   return keyed.map(({ job }) => job);
 }
 
-/** pg-boss's view of a unit of work: the statements it runs join that transaction. */
-function adapter(uow: Queryable): Db {
+/**
+ * pg-boss's view of a unit of work: the statements it runs join that transaction. With
+ * `holding`, a statement is held until the transaction's COMMIT when it can be (`atCommit`), and
+ * answered at once with no rows.
+ */
+function adapter(uow: Queryable, holding = false): Db {
   return {
-    executeSql: async (text: string, values?: unknown[]) => ({ rows: await uow.query<Row>(text, values ?? []) }),
+    executeSql: async (text: string, values?: unknown[]) => {
+      if (holding && atCommit(uow, { sql: text, params: values ?? [] })) return { rows: [] };
+      return { rows: await uow.query<Row>(text, values ?? []) };
+    },
   };
 }
 
@@ -294,11 +301,7 @@ export class JobQueue {
    * job's transaction) the insert is sent at once.
    */
   async enqueue(uow: Queryable, queue: string, data: JobData): Promise<void> {
-    await this.#boss.send(queue, data, {
-      db: {
-        executeSql: async (text: string, values?: unknown[]) => (atCommit(uow, { sql: text, params: values ?? [] }) ? { rows: [] } : { rows: await uow.query<Row>(text, values ?? []) }),
-      },
-    });
+    await this.#boss.send(queue, data, { db: adapter(uow, true) });
   }
 
   /** Every queue's backlog, in one statement. */
