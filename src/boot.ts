@@ -186,7 +186,7 @@ export function boot(config: Config, options: BootOptions): Booting {
         const tuning = options.jobTuning ?? {};
         const jobLog = log.child({ component: 'jobs' });
         const jobs = agoraJobs(server.services, jobLog);
-        const consumers = [...jobs.consumers, ...eventConsumers(server.events.consumers, jobLog, { concurrency: { notifications: config.jobs.notificationConcurrency }, batchSize: { notifications: config.jobs.notificationBatchSize } }), ...(tuning.consumers ?? [])];
+        const consumers = [...jobs.consumers, ...eventConsumers(server.events.consumers, jobLog, { concurrency: { notifications: config.jobs.notificationConcurrency }, batchSize: { notifications: config.jobs.notificationBatchSize }, gatherMs: { notifications: config.jobs.notificationGatherMs } }), ...(tuning.consumers ?? [])];
         metrics.jobs.initialise([...QUEUES, ...consumers.map((c) => c.queue)]);
         queue = await JobQueue.start({
           connectionString: clientUrl,
@@ -227,6 +227,7 @@ export function boot(config: Config, options: BootOptions): Booting {
               // The queues whose jobs run several at a time: how many.
               concurrency: Object.fromEntries(consumers.filter((c) => (c.concurrency ?? 1) > 1).map((c) => [c.queue, c.concurrency])),
               batchSize: Object.fromEntries(consumers.filter((c) => (c.batchSize ?? 1) > 1).map((c) => [c.queue, c.batchSize])),
+              gatherMs: Object.fromEntries(consumers.filter((c) => (c.gatherMs ?? 0) > 0).map((c) => [c.queue, c.gatherMs])),
             },
             'worker started',
           );

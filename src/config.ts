@@ -50,6 +50,12 @@ export interface Config {
      * savepoint of its own (NOTIFICATION_JOBS_BATCH_SIZE).
      */
     notificationBatchSize: number;
+    /**
+     * A worker's fetches of notification jobs are spaced at least this many milliseconds apart
+     * while they keep coming, so that those that arrive meanwhile run in one batch, and a
+     * batch's messages in one statement (NOTIFICATION_JOBS_GATHER_MS; 0: each fetched at once).
+     */
+    notificationGatherMs: number;
   };
   pressure: {
     /** 0 turns a check off. */
@@ -301,6 +307,7 @@ export function loadConfig(env: Env = process.env): Config {
       // keeps 64 of a transaction's subtransactions in shared memory before every other
       // session's snapshots must look them up on disk.
       notificationBatchSize: integer(env, 'NOTIFICATION_JOBS_BATCH_SIZE', 16, 1, 32),
+      notificationGatherMs: integer(env, 'NOTIFICATION_JOBS_GATHER_MS', 25, 0, 1000),
     },
     pressure: {
       maxEventLoopDelayMs: integer(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600_000),

@@ -11,12 +11,14 @@ t.test('DATABASE_QUERY_TIMEOUT_MS: the deadline of every SQL statement, 5 s unle
   }
 });
 
-t.test('WORKER, JOBS_POOL_MAX, JOBS_POLL_INTERVAL_MS, NOTIFICATION_JOBS_CONCURRENCY, NOTIFICATION_JOBS_BATCH_SIZE: the job queue of this instance', async (t) => {
+t.test('WORKER, JOBS_POOL_MAX, JOBS_POLL_INTERVAL_MS, NOTIFICATION_JOBS_CONCURRENCY, NOTIFICATION_JOBS_BATCH_SIZE, NOTIFICATION_JOBS_GATHER_MS: the job queue of this instance', async (t) => {
   t.same(
     loadConfig({}).jobs,
-    { worker: true, poolMax: undefined, pollIntervalMs: 2000, notificationConcurrency: 2, notificationBatchSize: 16 },
-    'a worker by default, its pool sized by its consumers, notification jobs two batches at a time, of up to 16',
+    { worker: true, poolMax: undefined, pollIntervalMs: 2000, notificationConcurrency: 2, notificationBatchSize: 16, notificationGatherMs: 25 },
+    'a worker by default, its pool sized by its consumers, notification jobs two batches at a time, of up to 16, fetched 25 ms apart at most while they keep coming',
   );
+  t.equal(loadConfig({ NOTIFICATION_JOBS_GATHER_MS: '0' }).jobs.notificationGatherMs, 0, '0: each fetched at once');
+  t.equal(loadConfig({ NOTIFICATION_JOBS_GATHER_MS: '1000' }).jobs.notificationGatherMs, 1000);
   t.equal(loadConfig({ NOTIFICATION_JOBS_BATCH_SIZE: '1' }).jobs.notificationBatchSize, 1);
   t.equal(loadConfig({ NOTIFICATION_JOBS_BATCH_SIZE: '32' }).jobs.notificationBatchSize, 32);
   t.equal(loadConfig({ NOTIFICATION_JOBS_CONCURRENCY: '1' }).jobs.notificationConcurrency, 1);
@@ -24,7 +26,7 @@ t.test('WORKER, JOBS_POOL_MAX, JOBS_POLL_INTERVAL_MS, NOTIFICATION_JOBS_CONCURRE
   t.equal(loadConfig({ WORKER: 'off' }).jobs.worker, false);
   t.equal(loadConfig({ WORKER: 'on' }).jobs.worker, true);
   t.equal(loadConfig({ JOBS_POOL_MAX: '8', JOBS_POLL_INTERVAL_MS: '500' }).jobs.poolMax, 8);
-  for (const [name, bad] of [['WORKER', 'false'], ['WORKER', 'yes'], ['JOBS_POOL_MAX', '1'], ['JOBS_POLL_INTERVAL_MS', '100'], ['NOTIFICATION_JOBS_CONCURRENCY', '0'], ['NOTIFICATION_JOBS_CONCURRENCY', '17'], ['NOTIFICATION_JOBS_BATCH_SIZE', '0'], ['NOTIFICATION_JOBS_BATCH_SIZE', '33'], ['NOTIFICATION_JOBS_BATCH_SIZE', '1.5']] as const) {
+  for (const [name, bad] of [['WORKER', 'false'], ['WORKER', 'yes'], ['JOBS_POOL_MAX', '1'], ['JOBS_POLL_INTERVAL_MS', '100'], ['NOTIFICATION_JOBS_CONCURRENCY', '0'], ['NOTIFICATION_JOBS_CONCURRENCY', '17'], ['NOTIFICATION_JOBS_BATCH_SIZE', '0'], ['NOTIFICATION_JOBS_BATCH_SIZE', '33'], ['NOTIFICATION_JOBS_BATCH_SIZE', '1.5'], ['NOTIFICATION_JOBS_GATHER_MS', '-1'], ['NOTIFICATION_JOBS_GATHER_MS', '1001'], ['NOTIFICATION_JOBS_GATHER_MS', 'soon']] as const) {
     t.throws(() => loadConfig({ [name]: bad }), { name: 'ConfigError', message: new RegExp(name) }, `${name}=${bad}`);
   }
 });

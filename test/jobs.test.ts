@@ -270,7 +270,12 @@ t.test("a queue's concurrency: its jobs run that many at once, each in its own t
   t.same(states, [{ state: 'completed', n: 33 }], 'every job completed once');
 });
 
-t.test("a queue's batches: a worker runs up to batchSize jobs in one transaction, each in a savepoint, in their keys' order; a failing job is rolled back alone and retried, the others commit once, a round trip a job", async (t) => {
+/**
+ * A batch of `jobs` on a queue of its own, in their keys' order (`order`), whose consumer runs the
+ * jobs marked `together` as one call (one statement for them all); `poison` fails that call, and
+ * its job's first attempt alone (written, then failed: its row must go with its savepoint).
+ */
+async function runBatch(t: Test, jobs: { key: string; order?: string; together?: boolean; poison?: boolean }[]) {
   const { url, client } = await database(t);
   const QUEUE = 'test-batched';
   await client.query(`select pgboss.create_queue($1, '{"policy":"standard","retryLimit":1,"retryDelay":0,"expireInSeconds":60}'::jsonb)`, [QUEUE]);
@@ -281,36 +286,47 @@ t.test("a queue's batches: a worker runs up to batchSize jobs in one transaction
     queue: QUEUE,
     batchSize: 10,
     orderKey: (data) => (data as { order?: string }).order,
-    async handle(data, job) {
-      const { key, failFirst } = data as { key: string; failFirst?: boolean };
-      ran.push(`${key}@${job.retryCount}`);
-      await job.uow.query('insert into test_effect (key, attempt) values ($1, $2)', [key, job.retryCount]);
-      // Written, then failed: its row must go with its savepoint, and only its.
-      if (failFirst && job.retryCount === 0) throw new Error(`${key} fails its first attempt`);
+    togetherKey: (data) => ((data as { together?: boolean }).together ? 'together' : undefined),
+    async handleTogether(data, context) {
+      const keys = data.map((job) => (job as { key: string }).key);
+      t.same(context.ids.length, keys.length, 'an id for each job run together');
+      ran.push(`[${keys.join(',')}]`);
+      await context.uow.query('insert into test_effect (key, attempt) select k, 0 from jsonb_array_elements_text($1::jsonb) k', [JSON.stringify(keys)]);
+      if (data.some((job) => (job as { poison?: boolean }).poison)) throw new Error('a job run together fails them all');
+    },
+    async handle(data, context) {
+      const { key, poison } = data as { key: string; poison?: boolean };
+      ran.push(`${key}@${context.retryCount}`);
+      await context.uow.query('insert into test_effect (key, attempt) values ($1, $2)', [key, context.retryCount]);
+      if (poison && context.retryCount === 0) throw new Error(`${key} fails its first attempt`);
     },
   };
   const options = { connectionString: url, poolMax: undefined, schedules: [], superviseIntervalSeconds: 60, onError: () => {}, onWarning: () => {} };
   const sender = await JobQueue.start({ ...options, onAttempt: () => {}, worker: false, consumers: [], pollingIntervalSeconds: 60 });
-  const jobs = [
-    { key: 'c-1', order: 'c/1' },
-    { key: 'a-3', order: 'a/3' },
-    { key: 'b-1', order: 'b/1', failFirst: true },
-    { key: 'a-1', order: 'a/1' },
-    { key: 'none' },
-    { key: 'a-2', order: 'a/2' },
-  ];
   await client.query('begin');
-  for (const job of jobs) await sender.send(clientUow(client), QUEUE, job);
+  for (const data of jobs) await sender.send(clientUow(client), QUEUE, data);
   await client.query('commit');
   await sender.stop(1000);
   const queue = await JobQueue.start({ ...options, onAttempt: (name, outcome, retry) => attempts.push(`${outcome}${retry ? ' (retry)' : ''}`), worker: true, consumers: [consumer], pollingIntervalSeconds: 60 });
   t.teardown(() => queue.stop(1000));
+  await eventually('every job run', async () => ((await effects(client)).length === jobs.length ? true : undefined), 30_000);
+  const states = (await client.query('select state::text, retry_count, count(*)::int as n from pgboss.job where name = $1 group by 1, 2 order by 2', [QUEUE])).rows;
+  return { ran, attempts, effects: await effects(client), states, transaction: firstTransaction(sent) };
+}
 
-  await eventually('the six jobs, and the failed one again, all run', async () => ((await effects(client)).length === 6 ? true : undefined), 30_000);
-  t.same(ran.slice(0, 6), ['none@0', 'a-1@0', 'a-2@0', 'a-3@0', 'b-1@0', 'c-1@0'], "one batch, in its keys' order (without a key first)");
-  t.same(ran.slice(6), ['b-1@1'], 'then the failed job alone, retried');
+t.test("a queue's batches: a worker runs up to batchSize jobs in one transaction, each in a savepoint, in their keys' order; a failing job is rolled back alone and retried, the others commit once, a round trip a job", async (t) => {
+  const run = await runBatch(t, [
+    { key: 'c-1', order: 'c/1' },
+    { key: 'a-3', order: 'a/3' },
+    { key: 'b-1', order: 'b/1', poison: true },
+    { key: 'a-1', order: 'a/1' },
+    { key: 'none' },
+    { key: 'a-2', order: 'a/2' },
+  ]);
+  t.same(run.ran.slice(0, 6), ['none@0', 'a-1@0', 'a-2@0', 'a-3@0', 'b-1@0', 'c-1@0'], "one batch, in its keys' order (without a key first)");
+  t.same(run.ran.slice(6), ['b-1@1'], 'then the failed job alone, retried');
   t.same(
-    await effects(client),
+    run.effects,
     [
       { key: 'a-1', attempt: 0 },
       { key: 'a-2', attempt: 0 },
@@ -321,18 +337,93 @@ t.test("a queue's batches: a worker runs up to batchSize jobs in one transaction
     ],
     "each job's effect once: the failed attempt's row rolled back with its savepoint, the others' committed with the batch",
   );
-  const states = (await client.query('select state::text, retry_count, count(*)::int as n from pgboss.job where name = $1 group by 1, 2 order by 2', [QUEUE])).rows;
-  t.same(states, [{ state: 'completed', retry_count: 0, n: 5 }, { state: 'completed', retry_count: 1, n: 1 }], 'every job completed, the failed one at its second attempt');
-  t.same(attempts.toSorted(), ['completed', 'completed', 'completed', 'completed', 'completed', 'completed (retry)', 'failed'], 'the attempts, counted one by one');
+  t.same(run.states, [{ state: 'completed', retry_count: 0, n: 5 }, { state: 'completed', retry_count: 1, n: 1 }], 'every job completed, the failed one at its second attempt');
+  t.same(run.attempts.toSorted(), ['completed', 'completed', 'completed', 'completed', 'completed', 'completed (retry)', 'failed'], 'the attempts, counted one by one');
 
   // The batch's transaction, on its connection: the BEGIN with the bound, a round trip a job
   // (its savepoint, with the previous one's release, goes with its statement), the failed job's
   // rollback to its savepoint and its failure, the completion of the others, the COMMIT.
-  const transaction = firstTransaction(sent);
+  const transaction = run.transaction;
   t.equal(transaction.length, 11, `eleven round trips for six jobs:\n${transaction.map((text) => text.slice(0, 100)).join('\n---\n')}`);
   t.match(transaction[1], /^savepoint agora_job;\ninsert into test_effect .*'none'/s, "the first job's savepoint with its statement");
   t.match(transaction[2], /^release savepoint agora_job;\nsavepoint agora_job;\ninsert into test_effect .*'a-1'/s, "the next one's, with the release of the one before");
   t.match(transaction[6], /^rollback to savepoint agora_job$/, 'the failed job rolled back to its savepoint');
+});
+
+t.test("a batch's adjacent jobs that its consumer runs together (togetherKey): one call, one round trip for them all, completed together", async (t) => {
+  const run = await runBatch(t, [
+    { key: 'b-1', order: 'b/1', together: true },
+    { key: 'none' },
+    { key: 'a-2', order: 'a/2', together: true },
+    { key: 'a-1', order: 'a/1', together: true },
+    { key: 'c-1', order: 'c/1' },
+  ]);
+  t.same(run.ran, ['none@0', '[a-1,a-2,b-1]', 'c-1@0'], "in their keys' order: the adjacent ones together, in that order; the others alone");
+  t.same(run.effects.map((e) => e.key), ['a-1', 'a-2', 'b-1', 'c-1', 'none'], 'each effect once');
+  t.same(run.states, [{ state: 'completed', retry_count: 0, n: 5 }], 'all completed at their first attempt');
+  t.same(run.attempts, ['completed', 'completed', 'completed', 'completed', 'completed'], 'an attempt counted for each job');
+  // The BEGIN, a round trip for the lone job, one for the three together, one for the last, the completion, the COMMIT.
+  t.equal(run.transaction.length, 6, `six round trips for five jobs:\n${run.transaction.map((text) => text.slice(0, 100)).join('\n---\n')}`);
+  t.match(run.transaction[2], /^release savepoint agora_job;\nsavepoint agora_job;\ninsert into test_effect .*a-1.*a-2.*b-1/s, 'the three in one statement, in a savepoint of their own');
+});
+
+t.test('jobs run together that fail are rolled back together and run again one at a time: only the one that fails alone is failed and retried', async (t) => {
+  const run = await runBatch(t, [
+    { key: 'a-1', order: 'a/1', together: true },
+    { key: 'a-2', order: 'a/2', together: true, poison: true },
+    { key: 'a-3', order: 'a/3', together: true },
+  ]);
+  t.same(run.ran, ['[a-1,a-2,a-3]', 'a-1@0', 'a-2@0', 'a-3@0', 'a-2@1'], 'together, then each alone, then the failed one retried');
+  t.same(
+    run.effects,
+    [
+      { key: 'a-1', attempt: 0 },
+      { key: 'a-2', attempt: 1 },
+      { key: 'a-3', attempt: 0 },
+    ],
+    "each effect once: the call together rolled back, the failed job's own attempt too",
+  );
+  t.same(run.states, [{ state: 'completed', retry_count: 0, n: 2 }, { state: 'completed', retry_count: 1, n: 1 }], 'two completed at once, the failed one at its retry');
+  t.same(run.attempts.toSorted(), ['completed', 'completed', 'completed (retry)', 'failed'], 'the call together counts no attempt; each job alone does');
+  t.match(run.transaction[2], /^rollback to savepoint agora_job$/, 'the call together rolled back to its savepoint');
+});
+
+t.test('a gathering consumer (gatherMs): a job after a quiet spell runs at once; those that come while it waits are fetched and run in one batch', async (t) => {
+  const { url, client } = await database(t);
+  const QUEUE = 'test-gathered';
+  await client.query(`select pgboss.create_queue($1, '{"policy":"standard","retryLimit":1,"retryDelay":0,"expireInSeconds":60,"notify":true}'::jsonb)`, [QUEUE]);
+  const batches: { keys: string[]; at: number }[] = [];
+  const consumer: Consumer = {
+    queue: QUEUE,
+    batchSize: 16,
+    gatherMs: 2000,
+    togetherKey: () => 'all',
+    async handleTogether(data, context) {
+      batches.push({ keys: data.map((job) => (job as { key: string }).key), at: performance.now() });
+      await context.uow.query('insert into test_effect (key, attempt) select k, 0 from jsonb_array_elements_text($1::jsonb) k', [JSON.stringify(data.map((job) => (job as { key: string }).key))]);
+    },
+    async handle(data, context) {
+      batches.push({ keys: [(data as { key: string }).key], at: performance.now() });
+      await context.uow.query('insert into test_effect (key, attempt) values ($1, $2)', [(data as { key: string }).key, context.retryCount]);
+    },
+  };
+  // Polling far apart: only the notifications, and the spacer, wake the worker.
+  const options = { connectionString: url, poolMax: undefined, schedules: [], superviseIntervalSeconds: 60, onError: () => {}, onWarning: () => {}, onAttempt: () => {}, pollingIntervalSeconds: 60 };
+  const queue = await JobQueue.start({ ...options, worker: true, consumers: [consumer] });
+  t.teardown(() => queue.stop(1000));
+  const send = async (key: string) => {
+    await client.query('begin');
+    await queue.send(clientUow(client), QUEUE, { key });
+    await client.query('commit');
+  };
+  const first = performance.now();
+  await send('first');
+  await eventually('the first job run', async () => ((await effects(client)).length === 1 ? true : undefined), 30_000);
+  t.ok(batches[0]!.at - first < 1500, `the first job, after a quiet spell, ran at once (${Math.round(batches[0]!.at - first)} ms), not a gathering later`);
+  for (const key of ['a', 'b', 'c', 'd', 'e']) await send(key);
+  await eventually('the five others run', async () => ((await effects(client)).length === 6 ? true : undefined), 30_000);
+  t.same(batches.map((b) => b.keys), [['first'], ['a', 'b', 'c', 'd', 'e']], 'the five sent while the worker waited: fetched, and run, together');
+  t.ok(batches[1]!.at - batches[0]!.at >= 1900, `not before the gathering's end (${Math.round(batches[1]!.at - batches[0]!.at)} ms after the first)`);
 });
 
 t.test('a worker killed mid-job: another worker repeats the job, and its effect happens once', async (t) => {

@@ -114,6 +114,29 @@ t.test('a keyed write retried is stored once, and so is what it notifies', async
   t.equal((await api.sql('select count(*)::int as n from notifications.notification where message_id = $1', [message.messageId]))[0]!.n, 1, 'one notification stored');
 });
 
+t.test("a batch's messages cross in one call (onMessagesSent): each message's effect, in order, and the call's idempotency", async (t) => {
+  const conversationId = randomUUID();
+  // Time-ordered ids, as a conversation's messages have: the first notifies, the second finds it unread.
+  const messages = ['01939a1c-0000-7000-8000-0000000000f1', '01939a1c-0000-7000-8000-0000000000f2'].map((messageId) => ({
+    conversationId,
+    messageId,
+    authorId: ada.account.id,
+    recipientIds: [ada.account.id, bob.account.id, cyd.account.id],
+    readingIds: [cyd.account.id],
+  }));
+  const outer = { scope: ada.account.id, operation: 'sendMessage', key: randomUUID() };
+  const unitOfWork = { transaction: true as const, query: async () => [] };
+  await withCall({ idempotency: outer }, () => api.services.notifications.onMessagesSent(messages, unitOfWork));
+  await withCall({ idempotency: outer }, () => api.services.notifications.onMessagesSent(messages, unitOfWork));
+  t.ok(server.logs.some((l) => l.msg === 'internal call' && l.operation === 'onMessagesSent' && l.status === 204), 'the domain server ran it');
+  t.ok(server.logs.some((l) => l.msg === 'internal call replayed from its idempotency key' && l.operation === 'onMessagesSent'), 'and replayed it under the same key');
+  t.same(
+    await api.sql('select recipient_id, message_id from notifications.notification where conversation_id = $1 order by seq', [conversationId]),
+    [{ recipient_id: bob.account.id, message_id: messages[0]!.messageId }],
+    "one notice: bob's, of the first message (the second finds it unread; cyd is reading, ada wrote them)",
+  );
+});
+
 t.test('outbound calls are counted and timed per operation; the domain server counts what it answered', async (t) => {
   // The consumers' calls, from the instance's worker, too.
   await checkCounted(t, apart, api, {

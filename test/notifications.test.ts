@@ -487,3 +487,95 @@ t.test("a post and its event's job are written in one transaction, the request's
   t.equal(keyed.statements.filter((s) => /^begin\b/.test(s)).length, 1, 'one transaction');
   t.equal(keyed.statements.filter((s) => /\bcommit$/.test(s)).length, 1, 'committed once');
 });
+
+t.test("a batch's messages written together (onMessagesSent, one statement) leave what they would one at a time, on random histories", async (t) => {
+  const people = await Promise.all([agora.signUp(), agora.signUp(), agora.signUp()]);
+  const ids = people.map((p) => p.account.id);
+  const client = new pg.Client({ connectionString: agora.databaseUrl });
+  await client.connect();
+  t.teardown(() => client.end());
+  const uow = { ...clientUow(client), transaction: true } as UnitOfWork;
+  // A small generator of its own, seeded, so that a failing history can be read again.
+  let seed = 20261205;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+  const uuid = (kind: number, n: number) => `01939a1c-0000-7000-8000-${kind.toString(16).padStart(4, '0')}${n.toString(16).padStart(8, '0')}`;
+  const written = async (conversations: string[]) =>
+    (await client.query(
+      'select recipient_id, conversation_id, message_id, actor_id from notifications.notification where conversation_id = any($1::uuid[]) order by seq',
+      [conversations],
+    )).rows;
+  let differences = 0;
+  for (let round = 0; round < 40; round++) {
+    const conversations = [uuid(round + 1, 0), uuid(round + 1, 1), uuid(round + 1, 2)];
+    // What is there before: earlier notices (read or not), a recipient's marker past some of
+    // them, messages of the batch forgotten (deleted before their job ran) or already notified (a
+    // retried batch).
+    const history: { sql: string; params: unknown[] }[] = [];
+    const events = Array.from({ length: 2 + Math.floor(random() * 11) }, (_, n) => {
+      const conversationId = pick(conversations);
+      const authorId = pick(ids);
+      return {
+        conversationId,
+        messageId: uuid(round + 1, 100 + n),
+        authorId,
+        recipientIds: ids,
+        ...(random() < 0.2 ? { readingIds: [pick(ids)] } : {}),
+      };
+    });
+    // A batch runs its jobs in their keys' order: by conversation, then message.
+    events.sort((a, b) => (a.conversationId < b.conversationId ? -1 : a.conversationId > b.conversationId ? 1 : a.messageId < b.messageId ? -1 : 1));
+    for (const [n, conversationId] of conversations.entries()) {
+      for (const recipientId of ids) {
+        if (random() < 0.4) {
+          history.push({
+            sql: `insert into notifications.notification (id, recipient_id, type, actor_id, conversation_id, message_id, group_key, source_key, created_at)
+                  values (gen_random_uuid(), $1, 'messageReceived', $2, $3::uuid, $4::uuid, 'messageReceived:' || $3::text, 'message:' || $4::text, now())`,
+            params: [recipientId, pick(ids.filter((id) => id !== recipientId)), conversationId, uuid(round + 1, 50 + n)],
+          });
+        }
+      }
+    }
+    for (const event of events) {
+      if (random() < 0.15) history.push({ sql: `insert into notifications.forgotten (source_key, forgotten_at) values ('message:' || $1::text, now()) on conflict do nothing`, params: [event.messageId] });
+      if (random() < 0.15) {
+        const recipientId = pick(ids.filter((id) => id !== event.authorId));
+        history.push({
+          sql: `insert into notifications.notification (id, recipient_id, type, actor_id, conversation_id, message_id, group_key, source_key, created_at)
+                values (gen_random_uuid(), $1, 'messageReceived', $2, $3::uuid, $4::uuid, 'messageReceived:' || $3::text, 'message:' || $4::text, now()) on conflict do nothing`,
+          params: [recipientId, event.authorId, event.conversationId, event.messageId],
+        });
+      }
+    }
+    for (const recipientId of ids) {
+      if (random() < 0.5) {
+        // The marker past the recipient's notices so far: those are read.
+        history.push({
+          sql: `insert into notifications.marker (account_id, last_read_seq, last_read_id, version, updated_at)
+                select $1, seq, id, 1, now() from notifications.notification where recipient_id = $1 order by seq desc limit 1
+                on conflict (account_id) do update set last_read_seq = excluded.last_read_seq, last_read_id = excluded.last_read_id`,
+          params: [recipientId],
+        });
+      }
+    }
+    const run = async (write: () => Promise<void>) => {
+      await client.query('begin');
+      try {
+        for (const step of history) await client.query(step.sql, step.params);
+        const before = await written(conversations);
+        await write();
+        return { before, after: await written(conversations) };
+      } finally {
+        await client.query('rollback');
+      }
+    };
+    const alone = await run(async () => {
+      for (const event of events) await agora.services.notifications.onMessageSent(event, uow);
+    });
+    const together = await run(() => agora.services.notifications.onMessagesSent(events, uow));
+    t.same(together.before, alone.before, `round ${round}: the same history`);
+    if (JSON.stringify(together.after) !== JSON.stringify(alone.after)) differences++;
+    t.same(together.after, alone.after, `round ${round}: the same notices, in the same order (${events.length} messages, ${alone.after.length - alone.before.length} notices)`);
+  }
+  t.equal(differences, 0, 'no history where they differ');
+});

@@ -138,6 +138,23 @@ t.test("a consumer runs the handler of its job's event in the job's unit of work
   await t.rejects(consumer!.handle('account.closed', { accountId: 'a' }, uow), /notifications does not consume account.closed/);
 });
 
+t.test('a consumer that takes several publications at once (many): its handler gets them in order, in the unit of work; the others are run one at a time', async (t) => {
+  const events = new DomainEvents();
+  const seen: unknown[] = [];
+  const message = (n: number) => ({ conversationId: 'c', messageId: `m${n}`, authorId: 'a', recipientIds: ['b'] });
+  events.consume('post.published', 'notifications', async (payload) => void seen.push(['post', payload]));
+  events.consume('message.sent', 'notifications', async (payload) => void seen.push(['one', payload]), {
+    many: async (payloads, into) => void seen.push(['many', payloads, into]),
+  });
+  const [consumer] = events.consumers;
+  t.equal(consumer!.handlesMany('message.sent'), true);
+  t.equal(consumer!.handlesMany('post.published'), false, 'an event consumed without `many`');
+  t.equal(consumer!.handlesMany('account.closed'), false, 'an event not consumed');
+  await consumer!.handleMany('message.sent', [message(1), message(2)], uow);
+  t.same(seen, [['many', [message(1), message(2)], uow]], 'the publications together, in the order given');
+  await t.rejects(consumer!.handleMany('post.published', [published], uow), /notifications does not consume post.published several at once/);
+});
+
 t.test('a clean-up is an in-process listener and a durable consumer of its domain, in the order it was added', async (t) => {
   const events = new DomainEvents();
   const ran: string[] = [];

@@ -72,6 +72,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/internal/notifications/onMessagesSent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Consumer of several `message.sent` at once, in order: each as `onMessageSent`, in one statement. */
+        post: operations["onMessagesSent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/internal/notifications/forgetAccount": {
         parameters: {
             query?: never;
@@ -542,6 +559,37 @@ export interface operations {
                 "application/json": {
                     args: [
                         components["schemas"]["MessageSent"]
+                    ];
+                };
+            };
+        };
+        responses: {
+            /** @description Notified (once per message and recipient). */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            503: components["responses"]["Unavailable"];
+            "4XX": components["responses"]["ServiceError"];
+        };
+    };
+    onMessagesSent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Derived by the caller from its own request's key and the operation; a repeat is replayed. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    args: [
+                        components["schemas"]["MessageSent"][]
                     ];
                 };
             };

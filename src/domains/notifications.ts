@@ -39,8 +39,12 @@ export const notifications = defineDomain({
     events.consume('post.published', 'notifications', (e, uow) => notifications.onPostPublished(e, uow), { when: concernsNotifications });
     // A message's notices are written holding its conversation's lock: a batch of these jobs
     // takes its conversations' locks in order, and one conversation's messages in the order they
-    // were sent (their ids are time-ordered).
-    events.consume('message.sent', 'notifications', (e, uow) => notifications.onMessageSent(e, uow), { orderKey: (e) => `${e.conversationId}/${e.messageId}` });
+    // were sent (their ids are time-ordered). A batch's message.sent jobs are written together,
+    // in one statement that takes their conversations' locks in that order.
+    events.consume('message.sent', 'notifications', (e, uow) => notifications.onMessageSent(e, uow), {
+      orderKey: (e) => `${e.conversationId}/${e.messageId}`,
+      many: (sent, uow) => notifications.onMessagesSent(sent, uow),
+    });
     // Clean-ups: done before the closing or deleting request answers, and again by a job of the
     // same queue, which the deletion enqueued with itself (so they are done even if this process
     // dies first, or the domain server is down then). A clean-up writes outside its job's

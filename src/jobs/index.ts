@@ -9,7 +9,7 @@ import { purgeSessions, purgeSessionsSchedule } from './purge-sessions.ts';
 import type { Consumer, Schedule } from './queue.ts';
 
 export { eventConsumers, type DurableEventConsumer } from './domain-events.ts';
-export { JobQueue, type AttemptOutcome, type Consumer, type JobContext, type JobData, type QueueBacklog, type Schedule } from './queue.ts';
+export { JobQueue, type AttemptOutcome, type Consumer, type JobContext, type JobData, type JobsContext, type QueueBacklog, type Schedule } from './queue.ts';
 
 /** Where failed jobs end up after their last retry (created by the migrations, consumed by no one). */
 export const DEAD_LETTERS = 'dead-letters';

@@ -60,6 +60,33 @@ export interface Consumer {
    */
   orderKey?(data: JobData): string | undefined;
   handle(data: JobData, job: JobContext): Promise<void>;
+  /**
+   * Jobs of a batch that run together: adjacent jobs (in their keys' order) with the same key
+   * here run as one call of `handleTogether`, in one savepoint (undefined: the job runs alone).
+   * When that call fails, they are rolled back to the savepoint and run one at a time, each in a
+   * savepoint of its own, so that only the job that fails alone is failed.
+   */
+  togetherKey?(data: JobData): string | undefined;
+  /**
+   * Gathering (0 when undefined): the worker's wake-ups (a new job's notification, the end of a
+   * batch that was not full) are spaced at least this many milliseconds apart, so that jobs that
+   * arrive meanwhile are fetched, and run, in one batch rather than one by one. A job that
+   * arrives after a quiet spell is fetched at once; one that arrives in a stream of them waits
+   * up to this long. A full batch is followed by the next fetch at once (a backlog).
+   */
+  gatherMs?: number;
+  /** Runs the jobs that `togetherKey` put together, their data in the batch's order. */
+  handleTogether?(data: readonly JobData[], jobs: JobsContext): Promise<void>;
+}
+
+/** What `handleTogether` gets besides the jobs' data. */
+export interface JobsContext {
+  /** The jobs' ids, in the order of their data. */
+  ids: string[];
+  /** The batch's unit of work (see `JobContext.uow`). */
+  uow: UnitOfWork;
+  /** Aborted when the worker stops waiting for the first of these jobs. */
+  signal: AbortSignal;
 }
 
 /** A queue fed by a cron expression (UTC; a sixth, leading field counts seconds). */
@@ -126,6 +153,73 @@ export function inKeyOrder<J extends { data: JobData | null | undefined; created
 }
 
 /**
+ * Wake-ups spaced at least `intervalMs` apart: `request` wakes at once when the last wake-up was
+ * that long ago, and otherwise once it is, however many requests come meanwhile (one is pending
+ * at most); `now` wakes at once whatever the spacing.
+ */
+export class Spacer {
+  readonly #intervalMs: number;
+  readonly #wake: () => void;
+  readonly #timers: SpacerTimers;
+  #last = Number.NEGATIVE_INFINITY;
+  #timer: unknown;
+
+  constructor(intervalMs: number, wake: () => void, timers: SpacerTimers = REAL_TIMERS) {
+    this.#intervalMs = intervalMs;
+    this.#wake = wake;
+    this.#timers = timers;
+  }
+
+  request(): void {
+    if (this.#timer !== undefined) return;
+    const wait = this.#last + this.#intervalMs - this.#timers.now();
+    if (wait <= 0) return this.now();
+    this.#timer = this.#timers.after(wait, () => this.now());
+  }
+
+  now(): void {
+    this.stop();
+    this.#last = this.#timers.now();
+    this.#wake();
+  }
+
+  /** Nothing pending wakes any more. */
+  stop(): void {
+    if (this.#timer !== undefined) this.#timers.cancel(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** The clock and timers a Spacer uses (real ones but in its unit test). */
+export interface SpacerTimers {
+  now(): number;
+  after(ms: number, run: () => void): unknown;
+  cancel(timer: unknown): void;
+}
+
+const REAL_TIMERS: SpacerTimers = {
+  now: () => performance.now(),
+  after: (ms, run) => setTimeout(run, ms),
+  cancel: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
+};
+
+/**
+ * `jobs` (in the order they run) in runs of adjacent jobs with the same `togetherKey`; a job
+ * without one is a run of its own.
+ */
+export function togetherRuns<J extends { data: JobData | null | undefined }>(jobs: readonly J[], consumer: Pick<Consumer, 'togetherKey'>): J[][] {
+  const runs: J[][] = [];
+  let last: string | undefined;
+  for (const job of jobs) {
+    const key = consumer.togetherKey?.(job.data ?? {});
+    if (key !== undefined && key === last) runs.at(-1)!.push(job);
+    else runs.push([job]);
+    last = key;
+  }
+  return runs;
+}
+
+/**
  * pg-boss's view of a unit of work: the statements it runs join that transaction. With
  * `holding`, a statement is held until the transaction's COMMIT when it can be (`atCommit`), and
  * answered at once with no rows.
@@ -177,6 +271,8 @@ export function connectionOptions(connectionString: string, max: number): { conn
 export class JobQueue {
   readonly #boss: PgBoss;
   readonly #options: JobQueueOptions;
+  /** By queue whose consumer gathers its jobs (`gatherMs`): its workers' wake-ups. */
+  readonly #spacers = new Map<string, Spacer>();
 
   private constructor(boss: PgBoss, options: JobQueueOptions) {
     this.#boss = boss;
@@ -199,14 +295,18 @@ export class JobQueue {
       // Only a worker consumes; an instance that only enqueues needs no listening connection.
       useListenNotify: options.worker,
     });
+    const queue = new JobQueue(boss, options);
+    // A new job's notification (its payload is the queue's name) wakes the queue's workers at
+    // once, or, for a queue whose consumer gathers its jobs, through its spacer.
+    const db = boss.getDb();
     const listen = options.listen;
-    if (listen) {
-      const db = boss.getDb();
-      db.listen = (channel, onNotification, onReconnect) => listen.subscribe(channel, onNotification, onReconnect);
+    const subscribe = listen ? listen.subscribe.bind(listen) : db.listen?.bind(db);
+    if (subscribe) {
+      db.listen = (channel, onNotification, onReconnect) =>
+        subscribe(channel, (payload: string) => (queue.#spacers.has(payload) ? queue.#spacers.get(payload)!.request() : onNotification(payload)), onReconnect);
     }
     boss.on('error', options.onError);
     boss.on('warning', options.onWarning);
-    const queue = new JobQueue(boss, options);
     await boss.start();
     try {
       options.onReady?.(queue);
@@ -230,12 +330,22 @@ export class JobQueue {
     // So a worker that got a job notifies itself, and fetches again at once until a fetch comes
     // back empty. Each worker is registered with a work() of its own, which answers with its id
     // (pg-boss's localConcurrency answers with the first worker's only).
+    // A queue that gathers its jobs (`gatherMs`): its workers' wake-ups go through a spacer,
+    // which wakes them all (they share what is there to fetch).
     const batchSize = Math.max(1, consumer.batchSize ?? 1);
+    const workerIds: string[] = [];
+    const spacer = (consumer.gatherMs ?? 0) > 0 ? new Spacer(consumer.gatherMs!, () => workerIds.forEach((id) => this.#boss.notifyWorker(id))) : undefined;
+    if (spacer) this.#spacers.set(consumer.queue, spacer);
     for (let i = 0; i < Math.max(1, consumer.concurrency ?? 1); i++) {
       let workerId: string | undefined;
       // A batch's jobs carry their times (includeMetadata), which order them (inKeyOrder).
       workerId = await this.#boss.work(consumer.queue, { batchSize, includeMetadata: batchSize > 1, pollingIntervalSeconds, transactional: true }, async (jobs: Job<JobData>[], tx: Db) => {
-        if (jobs.length > 0 && workerId !== undefined) this.#boss.notifyWorker(workerId);
+        if (jobs.length > 0 && workerId !== undefined) {
+          // A full batch: there may be more at once. Otherwise, with a spacer, once it says so.
+          if (!spacer) this.#boss.notifyWorker(workerId);
+          else if (jobs.length >= batchSize) spacer.now();
+          else spacer.request();
+        }
         if (jobs.length === 1) {
           // Alone: a failure fails the transaction, which pg-boss rolls back and fails the job.
           const [job] = jobs as [Job<JobData>];
@@ -251,33 +361,61 @@ export class JobQueue {
         }
         await this.#runBatch(consumer, inKeyOrder(jobs as (Job<JobData> & { createdOn?: Date })[], consumer.orderKey), tx);
       });
+      workerIds.push(workerId);
     }
   }
 
   /**
-   * A batch's jobs, each in a savepoint of the batch's transaction. One that fails is rolled back
-   * to its savepoint and failed through the transaction (pg-boss then completes only the others,
-   * and counts the failure as the handler's settle); the savepoints, held by the connection's
-   * client, go with each job's first statement. A failure of the connection fails the batch.
+   * A batch's jobs, each in a savepoint of the batch's transaction, or several in one when the
+   * consumer runs them together (`togetherKey`). One that fails is rolled back to its savepoint
+   * and failed through the transaction (pg-boss then completes only the others, and counts the
+   * failure as the handler's settle); jobs run together that fail are rolled back and run again
+   * one at a time. The savepoints, held by the connection's client, go with the next statement.
+   * A failure of the connection fails the batch.
    */
   async #runBatch(consumer: Consumer, jobs: readonly Job<JobData>[], tx: Db): Promise<void> {
     const { onAttempt } = this.#options;
-    for (const [at, job] of jobs.entries()) {
-      const retry = job.retryCount > 0;
-      // The previous job's savepoint is released as this one's is taken: both go with this job's
-      // first statement. The last one's is left to the COMMIT.
-      if (at > 0) await tx.executeSql('release savepoint agora_job');
+    let held = false;
+    // The previous savepoint is released as the next one is taken: both go with the next
+    // statement. The last one's is left to the COMMIT.
+    const savepoint = async () => {
+      if (held) await tx.executeSql('release savepoint agora_job');
       await tx.executeSql('savepoint agora_job');
-      try {
-        await consumer.handle(job.data ?? {}, { id: job.id, retryCount: job.retryCount, uow: unitOfWork(tx), signal: job.signal });
-      } catch (error) {
-        onAttempt(consumer.queue, 'failed', retry);
-        if (isConnectionFailure(error)) throw error;
-        await tx.executeSql('rollback to savepoint agora_job');
-        await this.#boss.fail(consumer.queue, job.id, error as object, { db: tx });
-        continue;
+      held = true;
+    };
+    for (const group of togetherRuns(jobs, consumer)) {
+      if (group.length > 1 && consumer.handleTogether) {
+        await savepoint();
+        try {
+          await consumer.handleTogether(
+            group.map((job) => job.data ?? {}),
+            { ids: group.map((job) => job.id), uow: unitOfWork(tx), signal: group[0]!.signal },
+          );
+          for (const job of group) onAttempt(consumer.queue, 'completed', job.retryCount > 0);
+          continue;
+        } catch (error) {
+          if (isConnectionFailure(error)) {
+            for (const job of group) onAttempt(consumer.queue, 'failed', job.retryCount > 0);
+            throw error;
+          }
+          // Each again alone, below: only the one that fails is failed.
+          await tx.executeSql('rollback to savepoint agora_job');
+        }
       }
-      onAttempt(consumer.queue, 'completed', retry);
+      for (const job of group) {
+        const retry = job.retryCount > 0;
+        await savepoint();
+        try {
+          await consumer.handle(job.data ?? {}, { id: job.id, retryCount: job.retryCount, uow: unitOfWork(tx), signal: job.signal });
+        } catch (error) {
+          onAttempt(consumer.queue, 'failed', retry);
+          if (isConnectionFailure(error)) throw error;
+          await tx.executeSql('rollback to savepoint agora_job');
+          await this.#boss.fail(consumer.queue, job.id, error as object, { db: tx });
+          continue;
+        }
+        onAttempt(consumer.queue, 'completed', retry);
+      }
     }
   }
 
@@ -328,6 +466,7 @@ export class JobQueue {
    * running (they are retried elsewhere) and closes the pool.
    */
   async stop(timeoutMs: number): Promise<void> {
+    for (const spacer of this.#spacers.values()) spacer.stop();
     await this.#boss.stop({ graceful: true, timeout: timeoutMs });
     // The pool has ended, but its connections' sockets may still be closing (pg-boss gives them
     // 10 ms): the database stopped next (the embedded one) would end them with "terminating

@@ -41,6 +41,9 @@ export function notificationsStub(client: RemoteClient<operations>): Notificatio
     async onMessageSent(event, uow) {
       await client.call('onMessageSent', [event], { keyed: uow !== undefined });
     },
+    async onMessagesSent(events, uow) {
+      await client.call('onMessagesSent', [events], { keyed: uow !== undefined });
+    },
     async forgetAccount(accountId) {
       await client.call('forgetAccount', [accountId]);
     },
@@ -93,6 +96,7 @@ export function notificationsBinding(notifications: NotificationsService): Inter
     onFriendRequestAccepted: { keyed: true, run: ([event], uow) => notifications.onFriendRequestAccepted(event, uow) },
     onPostPublished: { keyed: true, run: ([event], uow) => notifications.onPostPublished(event, uow) },
     onMessageSent: { keyed: true, run: ([event], uow) => notifications.onMessageSent(event, uow) },
+    onMessagesSent: { keyed: true, run: ([events], uow) => notifications.onMessagesSent(events, uow) },
     forgetAccount: { keyed: false, run: ([accountId]) => notifications.forgetAccount(accountId) },
     forgetChannels: { keyed: false, run: ([channelIds]) => notifications.forgetChannels(channelIds) },
     forgetPosts: { keyed: false, run: ([postIds]) => notifications.forgetPosts(postIds) },

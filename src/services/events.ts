@@ -58,6 +58,10 @@ export interface DurableConsumer {
   orderKey(event: string, payload: unknown): string | undefined;
   /** Runs the handler of `event` in the job's unit of work; an event it does not consume is an error. */
   handle(event: string, payload: unknown, uow: UnitOfWork): Promise<void>;
+  /** Whether `event`'s consumer takes several publications at once (`consume`'s `many`). */
+  handlesMany(event: string): boolean;
+  /** Runs the handler of `event` for several publications at once (`many`), in this order, in one unit of work. */
+  handleMany(event: string, payloads: readonly unknown[], uow: UnitOfWork): Promise<void>;
 }
 
 /** The queue of a consuming domain's durable events. */
@@ -82,6 +86,8 @@ export class DomainEvents {
   readonly #filters = new Map<string, Map<DomainEventName, (payload: never) => boolean>>();
   /** By consuming domain, then by event: the key of the lock its handler takes (none, when absent). */
   readonly #orderKeys = new Map<string, Map<DomainEventName, (payload: never) => string>>();
+  /** By consuming domain, then by event: the handler of several publications at once (none, when absent). */
+  readonly #many = new Map<string, Map<DomainEventName, (payloads: never[], uow: UnitOfWork) => Promise<void>>>();
   /**
    * Where `publish` enqueues: undefined until the composition root decides, null for a process
    * started without a job queue (see `withoutQueue`).
@@ -153,6 +159,13 @@ export class DomainEvents {
        * waits for; what follows orders the jobs of one lock.
        */
       orderKey?: (payload: DomainEventMap[K]) => string;
+      /**
+       * The handler for several publications at once, in the order given (the jobs' keys'
+       * order), with the effect of `handler` run on each in turn: a worker that runs a batch
+       * of the queue's jobs hands it the adjacent jobs of this event together (one statement
+       * for all of them, say). When it fails, each job runs alone through `handler`.
+       */
+      many?: (payloads: DomainEventMap[K][], uow: UnitOfWork) => Promise<void>;
     } = {},
   ): void {
     const handlers = this.#durable.get(consumer) ?? new Map<DomainEventName, DurableHandler<never>>();
@@ -163,6 +176,11 @@ export class DomainEvents {
       const filters = this.#filters.get(consumer) ?? new Map<DomainEventName, (payload: never) => boolean>();
       filters.set(name, options.when as (payload: never) => boolean);
       this.#filters.set(consumer, filters);
+    }
+    if (options.many) {
+      const many = this.#many.get(consumer) ?? new Map<DomainEventName, (payloads: never[], uow: UnitOfWork) => Promise<void>>();
+      many.set(name, options.many as (payloads: never[], uow: UnitOfWork) => Promise<void>);
+      this.#many.set(consumer, many);
     }
     if (options.orderKey) {
       const keys = this.#orderKeys.get(consumer) ?? new Map<DomainEventName, (payload: never) => string>();
@@ -231,6 +249,12 @@ export class DomainEvents {
         const handler = handlers.get(event as DomainEventName);
         if (!handler) throw new Error(`${consumer} does not consume ${event}`);
         await handler(payload as never, uow);
+      },
+      handlesMany: (event) => this.#many.get(consumer)?.has(event as DomainEventName) ?? false,
+      handleMany: async (event, payloads, uow) => {
+        const many = this.#many.get(consumer)?.get(event as DomainEventName);
+        if (!many) throw new Error(`${consumer} does not consume ${event} several at once`);
+        await many(payloads as never[], uow);
       },
     }));
   }

@@ -100,9 +100,10 @@ function fromRecord(r: Row): NotificationRow {
   };
 }
 
-function asJson(rows: readonly NewNotificationRow[]): string {
+/** `rows` as the JSON text of RECORDSET; `ordered`: each with its place (`ord`, from 0). */
+function asJson(rows: readonly NewNotificationRow[], ordered = false): string {
   return JSON.stringify(
-    rows.map((r) => ({
+    rows.map((r, ord) => ({
       id: r.id,
       recipient_id: r.recipientId,
       type: r.type,
@@ -115,6 +116,7 @@ function asJson(rows: readonly NewNotificationRow[]): string {
       group_key: r.groupKey,
       source_key: r.sourceKey,
       created_at: r.createdAt.toISOString(),
+      ...(ordered ? { ord } : {}),
     })),
   );
 }
@@ -169,26 +171,38 @@ export class NotificationsStore {
   /**
    * Inserts the message notifications of recipients who have no unread notification of the same
    * conversation yet (one after their marker, not dismissed): a conversation being written in
-   * notifies once until its recipient reads that notification. Serialized per conversation, so
-   * two messages at once cannot both find none.
+   * notifies once until its recipient reads that notification. `rows` may be several messages'
+   * (of several conversations), in the order they were sent: the effect is theirs one after the
+   * other, in one statement. Of each recipient's rows of a conversation, the first one that
+   * would be inserted alone (not its own action, not forgotten, not there yet) is the only
+   * candidate, since the later ones would find it unread. Serialized per conversation, so two
+   * messages at once cannot both find none: the conversations' locks are taken in their ids'
+   * order (as a batch's jobs run), with the insert, in one round trip.
    */
-  async insertUnlessConversationUnread(conversationId: string, rows: readonly NewNotificationRow[], unitOfWork?: UnitOfWork): Promise<number> {
+  async insertUnlessConversationUnread(rows: readonly NewNotificationRow[], unitOfWork?: UnitOfWork): Promise<number> {
     if (rows.length === 0) return 0;
+    const conversations = [...new Set(rows.map((r) => r.conversationId!))].sort();
     return joinOrBegin(this.#db, unitOfWork, async (uow) => {
-      // The lock, then the insert, which takes its snapshot holding it: in one round trip.
+      // The locks, then the insert, which takes its snapshot holding them: in one round trip.
       const [, inserted] = await together(uow, [
-        conversationLock(conversationId),
+        conversationLocks(conversations),
         {
           sql: waking(`insert into notifications.notification (${INSERTED_COLUMNS})
-         select ${INSERTED_COLUMNS} from ${RECORDSET}
-          where r.recipient_id <> r.actor_id and ${NOT_FORGOTTEN}
-            and not exists (
+         select ${INSERTED_COLUMNS} from (
+           select distinct on (r.recipient_id, r.conversation_id) r.*
+             from ${RECORDSET.replace('created_at timestamptz)', 'created_at timestamptz, ord int)')}
+            where r.recipient_id <> r.actor_id and ${NOT_FORGOTTEN}
+              and not exists (select 1 from notifications.notification x where x.recipient_id = r.recipient_id and x.source_key = r.source_key)
+            order by r.recipient_id, r.conversation_id, r.ord
+         ) r
+          where not exists (
               select 1 from notifications.notification n
                where n.recipient_id = r.recipient_id and n.type = 'messageReceived' and n.conversation_id = r.conversation_id
                  and n.seq > coalesce((select m.last_read_seq from notifications.marker m where m.account_id = r.recipient_id), 0))
+          order by r.ord
          on conflict (recipient_id, source_key) do nothing
          returning id, recipient_id`),
-          params: [asJson(rows)],
+          params: [asJson(rows, true)],
         },
       ]);
       return inserted!.length;
@@ -380,5 +394,14 @@ export class NotificationsStore {
 
 /** The lock a conversation's message notices are written and renamed under. */
 function conversationLock(conversationId: string): Statement {
-  return { sql: `select pg_advisory_xact_lock(hashtextextended('notifications.conversation:' || $1, 0))`, params: [conversationId] };
+  return conversationLocks([conversationId]);
+}
+
+/** The locks of conversations (their ids in order), taken in their order. */
+function conversationLocks(conversationIds: readonly string[]): Statement {
+  return {
+    sql: `select pg_advisory_xact_lock(hashtextextended('notifications.conversation:' || c.id, 0))
+            from (select id from jsonb_array_elements_text($1::jsonb) with ordinality as c(id, ord) order by ord) c`,
+    params: [JSON.stringify(conversationIds)],
+  };
 }

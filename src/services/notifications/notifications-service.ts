@@ -58,6 +58,8 @@ export interface NotificationsService {
   onFriendRequestAccepted(event: FriendRequestAccepted, uow?: UnitOfWork): Promise<void>;
   onPostPublished(event: PostPublished, uow?: UnitOfWork): Promise<void>;
   onMessageSent(event: MessageSent, uow?: UnitOfWork): Promise<void>;
+  /** `onMessageSent` for several messages at once, in this order (one statement). */
+  onMessagesSent(events: MessageSent[], uow?: UnitOfWork): Promise<void>;
   forgetAccount(accountId: string): Promise<void>;
   forgetChannels(channelIds: string[]): Promise<void>;
   forgetPosts(postIds: string[]): Promise<void>;
@@ -181,24 +183,34 @@ export class NotificationsInbox implements NotificationsService {
    * conversation being written in thus notifies once, and again once that notification is read.
    */
   async onMessageSent(event: MessageSent, uow?: UnitOfWork): Promise<void> {
-    const reading = new Set(event.readingIds ?? []);
+    await this.onMessagesSent([event], uow);
+  }
+
+  /**
+   * Several messages' notices at once (a worker's batch of their jobs), in the order given (that
+   * of the messages in each conversation), with the effect of `onMessageSent` on each in turn:
+   * one statement for them all.
+   */
+  async onMessagesSent(events: MessageSent[], uow?: UnitOfWork): Promise<void> {
     const now = this.#now();
     await this.#store.insertUnlessConversationUnread(
-      event.conversationId,
-      event.recipientIds
-        .filter((id) => id !== event.authorId && !reading.has(id))
-        .map((recipientId) => ({
-          id: newId(),
-          recipientId,
-          type: 'messageReceived' as const,
-          actorId: event.authorId,
-          ...NO_SUBJECT,
-          conversationId: event.conversationId,
-          messageId: event.messageId,
-          groupKey: `messageReceived:${event.conversationId}`,
-          sourceKey: `message:${event.messageId}`,
-          createdAt: now,
-        })),
+      events.flatMap((event) => {
+        const reading = new Set(event.readingIds ?? []);
+        return event.recipientIds
+          .filter((id) => id !== event.authorId && !reading.has(id))
+          .map((recipientId) => ({
+            id: newId(),
+            recipientId,
+            type: 'messageReceived' as const,
+            actorId: event.authorId,
+            ...NO_SUBJECT,
+            conversationId: event.conversationId,
+            messageId: event.messageId,
+            groupKey: `messageReceived:${event.conversationId}`,
+            sourceKey: `message:${event.messageId}`,
+            createdAt: now,
+          }));
+      }),
       uow,
     );
   }
