@@ -496,6 +496,31 @@ t.test("the job queue's client sends a transaction's BEGIN with its first statem
   t.same(several.map((r) => r.rows), [[{ a: 1 }], [{ b: 2 }]], "a simple query's several statements: one result each, without the BEGIN's");
   await client.query('ROLLBACK');
 
+  // pg-boss's time bound on a job's transaction, its first statement: held with the BEGIN, both
+  // sent with the handler's first statement.
+  const bound = "SELECT set_config($1, LEAST($2::bigint, NULLIF((SELECT s.setting::bigint FROM pg_settings s WHERE s.name = $1), 0))::text, true)";
+  const bounded = newPost('after the bound');
+  trips = 0;
+  await client.query('BEGIN');
+  t.same((await client.query(bound, ['idle_in_transaction_session_timeout', '123456'])).rows, [], 'the bound is answered at once, with no rows');
+  t.equal(trips, 0, 'without a round trip');
+  await client.query(insert, [bounded.id, bounded.authorId, bounded.text]);
+  t.equal(trips, 1, 'the BEGIN, the bound and the first statement in one round trip');
+  t.same((await client.query("select current_setting('idle_in_transaction_session_timeout') as v")).rows, [{ v: '123456ms' }], 'the bound is set in the transaction');
+  await client.query('ROLLBACK');
+  t.equal(await visible(bounded), 0, 'and the statement ran in it');
+  t.same((await client.query("select current_setting('idle_in_transaction_session_timeout') as v")).rows, [{ v: '0' }], 'for that transaction only');
+  trips = 0;
+  await client.query('BEGIN');
+  await client.query(bound, ['idle_in_transaction_session_timeout', '123456']);
+  await client.query('COMMIT');
+  t.equal(trips, 0, 'a transaction that sent nothing but its bound sends nothing');
+  await client.query('BEGIN');
+  await client.query(bound, ['no_such_setting', '1']);
+  await t.rejects(client.query('select 1'), /no_such_setting/, 'a bound refused fails the statement it went with');
+  await client.query('ROLLBACK');
+  t.same((await client.query('select 1 as one')).rows, [{ one: 1 }], 'which the ROLLBACK ends');
+
   await client.query('BEGIN');
   client.release();
   const again = await borrow();

@@ -330,17 +330,23 @@ export function plainlyInlined(sql: string, params: readonly unknown[]): string 
  *   that is plainly safe (`plainlyInlined`; otherwise the BEGIN goes on its own first). A
  *   transaction that ends before it sent anything (a COMMIT or ROLLBACK right after the BEGIN)
  *   sends nothing at all, and a connection given back to its pool drops a BEGIN it still holds.
- *   pg-boss's transactional worker opens each job's transaction so (its first statement, the
- *   transaction's time bound, then rides with the BEGIN).
+ *   pg-boss's transactional worker opens each job's transaction so. Its first statement, the
+ *   transaction's time bound (`select set_config($1, …, true)`, answered with no rows, which
+ *   pg-boss does not read), is held with the BEGIN when it can be inlined, and both go with the
+ *   handler's first statement: a failure of the bound then fails that statement, and the batch.
  * - In a transaction it began, a `SAVEPOINT` or `RELEASE SAVEPOINT` (no parameters) is held the
  *   same way and goes with the next statement: a batch of jobs runs each job in a savepoint of the
  *   batch's transaction (src/jobs/queue.ts) at no round trip of its own. A COMMIT or ROLLBACK
  *   drops what is held: a savepoint changes nothing either keeps.
  */
+/** A setting made for the current transaction only (`set_config(…, true)`), whose answer nobody reads. */
+const LOCAL_SETTING = /^\s*select set_config\(\$1, [^;]*, true\)\s*$/is;
+
 export class CallbackFormClient extends PgClient {
   /**
-   * Statements not sent yet, which go with the next one: a `BEGIN` (first, when held), then
-   * `SAVEPOINT`s and `RELEASE SAVEPOINT`s, whose answers say nothing but that they ran.
+   * Statements not sent yet, which go with the next one: a `BEGIN` (first, when held) and the
+   * transaction's time bound, then `SAVEPOINT`s and `RELEASE SAVEPOINT`s, whose answers say
+   * nothing but that they ran.
    */
   #held: string[] = [];
   /** A transaction this client began is open: only then are savepoints held. */
@@ -371,6 +377,14 @@ export class CallbackFormClient extends PgClient {
     }
     const sql = config as string;
     const params = values as readonly unknown[] | undefined;
+    if (this.#held.length === 1 && this.#held[0] === 'begin' && typeof sql === 'string' && LOCAL_SETTING.test(sql)) {
+      // The transaction's own setting (pg-boss's time bound), right after its BEGIN: held with it.
+      const text = plainlyInlined(sql, params ?? []);
+      if (text !== undefined) {
+        this.#held.push(text);
+        return Promise.resolve(answered('SELECT'));
+      }
+    }
     if ((params === undefined || params.length === 0) && typeof sql === 'string') {
       const control = sql.trim().toLowerCase();
       if (control === 'begin' && !this.#open) {
