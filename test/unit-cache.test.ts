@@ -112,6 +112,16 @@ t.test('the cache holds at most maxEntries, dropping the oldest stored first', a
   t.equal(cache.get('c3'), carol);
 });
 
+t.test("a cache's own maxEntries bounds it below Caching's; 0 turns it off; above Caching's, Caching's holds", async (t) => {
+  const source = new FakeSource();
+  const sized = (own: number) => new InvalidatedCache<Account>({ source, maxEntries: 3 }, { name: 'accounts', topic: 'account', maxEntries: own });
+  for (const [own, kept] of [[2, 2], [0, 0], [10, 3]] as const) {
+    const cache = sized(own);
+    for (const [key, value] of [['a1', alice], ['b2', bob], ['c3', carol], ['d4', { ...alice, id: 'd4' }]] as const) cache.set(key, value, cache.stamp());
+    t.equal(cache.size, kept, `its own ${own}, Caching's 3: ${kept} kept`);
+  }
+});
+
 t.test('with weightOf, the cache holds at most maxWeight, dropping the oldest stored first', async (t) => {
   const source = new FakeSource();
   // A handle's length is its weight: at most 10.

@@ -82,6 +82,8 @@ export interface CacheOptions<V> {
    */
   weightOf?: (value: V) => number;
   maxWeight?: number;
+  /** The most entries this cache holds, below `Caching.maxEntries` (its own setting); 0 turns it off. */
+  maxEntries?: number;
 }
 
 export class InvalidatedCache<V> {
@@ -103,7 +105,7 @@ export class InvalidatedCache<V> {
     this.#name = options.name;
     this.#source = caching.source;
     this.#idOf = options.idOf ?? ((_, key) => key);
-    this.#maxEntries = options.maxWeight === 0 ? 0 : caching.maxEntries;
+    this.#maxEntries = options.maxWeight === 0 ? 0 : Math.min(caching.maxEntries, options.maxEntries ?? Number.POSITIVE_INFINITY);
     this.#observe = caching.observe;
     this.#weightOf = options.weightOf;
     this.#maxWeight = options.maxWeight ?? Number.POSITIVE_INFINITY;

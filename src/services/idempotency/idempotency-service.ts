@@ -73,10 +73,13 @@ export class IdempotencyService {
     this.#store = store;
     this.#settings = settings;
     this.#now = now;
-    this.#replays = new InvalidatedCache(
-      { ...caching, maxEntries: Math.min(caching.maxEntries, settings.cacheEntries) },
-      { name: 'idempotency_replays', topic: 'i', weightOf: keptRecordBytes, maxWeight: settings.cacheBytes },
-    );
+    this.#replays = new InvalidatedCache(caching, {
+      name: 'idempotency_replays',
+      topic: 'i',
+      weightOf: keptRecordBytes,
+      maxWeight: settings.cacheBytes,
+      maxEntries: settings.cacheEntries,
+    });
   }
 
   /**

@@ -100,7 +100,7 @@ export class DirectMessages implements MessagesService {
     this.#settings = settings;
     this.#events = events;
     this.#now = now;
-    this.#participants = new InvalidatedCache({ ...caching, maxEntries: Math.min(caching.maxEntries, settings.participantCacheEntries ?? 0) }, { name: 'participants', topic: 'mp' });
+    this.#participants = new InvalidatedCache(caching, { name: 'participants', topic: 'mp', maxEntries: settings.participantCacheEntries ?? 0 });
   }
 
   /**

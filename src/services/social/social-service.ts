@@ -59,7 +59,7 @@ export class SocialGraphService implements SocialService {
     this.#settings = settings;
     this.#now = now;
     this.#events = events;
-    this.#friendships = new InvalidatedCache({ ...caching, maxEntries: Math.min(caching.maxEntries, settings.friendshipCacheEntries ?? 0) }, { name: 'friendships', topic: 'fr' });
+    this.#friendships = new InvalidatedCache(caching, { name: 'friendships', topic: 'fr', maxEntries: settings.friendshipCacheEntries ?? 0 });
   }
 
   /** Asks `recipientId` to become the caller's friend. */
