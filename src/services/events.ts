@@ -78,16 +78,18 @@ interface Listener {
 /** Told of a clean-up that failed in process and is left to its job: the event, the consuming domain, the error. */
 export type DeferredCleanUp = (event: DomainEventName, consumer: string, error: unknown) => void;
 
+/** One durable subscription of a consuming domain to an event: its handler and `consume`'s options. */
+interface Subscription {
+  handler: DurableHandler<never>;
+  when?: (payload: never) => boolean;
+  orderKey?: (payload: never) => string;
+  many?: (payloads: never[], uow: UnitOfWork) => Promise<void>;
+}
+
 export class DomainEvents {
   readonly #listeners = new Map<DomainEventName, Listener[]>();
-  /** By consuming domain, then by event. */
-  readonly #durable = new Map<string, Map<DomainEventName, DurableHandler<never>>>();
-  /** By consuming domain, then by event: which publications concern it (all, when absent). */
-  readonly #filters = new Map<string, Map<DomainEventName, (payload: never) => boolean>>();
-  /** By consuming domain, then by event: the key of the lock its handler takes (none, when absent). */
-  readonly #orderKeys = new Map<string, Map<DomainEventName, (payload: never) => string>>();
-  /** By consuming domain, then by event: the handler of several publications at once (none, when absent). */
-  readonly #many = new Map<string, Map<DomainEventName, (payloads: never[], uow: UnitOfWork) => Promise<void>>>();
+  /** By consuming domain, then by event: its durable subscription (see `consume`). */
+  readonly #durable = new Map<string, Map<DomainEventName, Subscription>>();
   /**
    * Where `publish` enqueues: undefined until the composition root decides, null for a process
    * started without a job queue (see `withoutQueue`).
@@ -168,31 +170,25 @@ export class DomainEvents {
       many?: (payloads: DomainEventMap[K][], uow: UnitOfWork) => Promise<void>;
     } = {},
   ): void {
-    const handlers = this.#durable.get(consumer) ?? new Map<DomainEventName, DurableHandler<never>>();
-    if (handlers.has(name)) throw new Error(`${consumer} already consumes ${name}`);
-    handlers.set(name, handler as DurableHandler<never>);
-    this.#durable.set(consumer, handlers);
-    if (options.when) {
-      const filters = this.#filters.get(consumer) ?? new Map<DomainEventName, (payload: never) => boolean>();
-      filters.set(name, options.when as (payload: never) => boolean);
-      this.#filters.set(consumer, filters);
-    }
-    if (options.many) {
-      const many = this.#many.get(consumer) ?? new Map<DomainEventName, (payloads: never[], uow: UnitOfWork) => Promise<void>>();
-      many.set(name, options.many as (payloads: never[], uow: UnitOfWork) => Promise<void>);
-      this.#many.set(consumer, many);
-    }
-    if (options.orderKey) {
-      const keys = this.#orderKeys.get(consumer) ?? new Map<DomainEventName, (payload: never) => string>();
-      keys.set(name, options.orderKey as (payload: never) => string);
-      this.#orderKeys.set(consumer, keys);
-    }
+    const subscriptions = this.#durable.get(consumer) ?? new Map<DomainEventName, Subscription>();
+    if (subscriptions.has(name)) throw new Error(`${consumer} already consumes ${name}`);
+    // Stored without their event's type (`never`): each is called only with its own event's payloads.
+    subscriptions.set(name, {
+      handler: handler as DurableHandler<never>,
+      when: options.when as Subscription['when'],
+      orderKey: options.orderKey as Subscription['orderKey'],
+      many: options.many as Subscription['many'],
+    });
+    this.#durable.set(consumer, subscriptions);
   }
 
   /** The durable consumers this publication concerns. */
   #concerned<K extends DomainEventName>(name: K, payload: DomainEventMap[K]): string[] {
     return [...this.#durable]
-      .filter(([consumer, handlers]) => handlers.has(name) && (this.#filters.get(consumer)?.get(name)?.(payload as never) ?? true))
+      .filter(([, subscriptions]) => {
+        const subscription = subscriptions.get(name);
+        return subscription !== undefined && (subscription.when?.(payload as never) ?? true);
+      })
       .map(([consumer]) => consumer);
   }
 
@@ -206,7 +202,7 @@ export class DomainEvents {
 
   /** Whether publishing `name` may enqueue anything (it has durable consumers, and there is a job queue). */
   publishes(name: DomainEventName): boolean {
-    return this.#enqueue !== null && [...this.#durable.values()].some((handlers) => handlers.has(name));
+    return this.#enqueue !== null && [...this.#durable.values()].some((subscriptions) => subscriptions.has(name));
   }
 
   /**
@@ -240,23 +236,26 @@ export class DomainEvents {
 
   /** The durable consumers, one per consuming domain, for the worker to run. */
   get consumers(): DurableConsumer[] {
-    return [...this.#durable].map(([consumer, handlers]) => ({
-      consumer,
-      queue: eventQueue(consumer),
-      events: [...handlers.keys()],
-      orderKey: (event, payload) => this.#orderKeys.get(consumer)?.get(event as DomainEventName)?.(payload as never),
-      async handle(event, payload, uow) {
-        const handler = handlers.get(event as DomainEventName);
-        if (!handler) throw new Error(`${consumer} does not consume ${event}`);
-        await handler(payload as never, uow);
-      },
-      handlesMany: (event) => this.#many.get(consumer)?.has(event as DomainEventName) ?? false,
-      handleMany: async (event, payloads, uow) => {
-        const many = this.#many.get(consumer)?.get(event as DomainEventName);
-        if (!many) throw new Error(`${consumer} does not consume ${event} several at once`);
-        await many(payloads as never[], uow);
-      },
-    }));
+    return [...this.#durable].map(([consumer, subscriptions]) => {
+      const subscription = (event: string) => subscriptions.get(event as DomainEventName);
+      return {
+        consumer,
+        queue: eventQueue(consumer),
+        events: [...subscriptions.keys()],
+        orderKey: (event, payload) => subscription(event)?.orderKey?.(payload as never),
+        async handle(event, payload, uow) {
+          const found = subscription(event);
+          if (!found) throw new Error(`${consumer} does not consume ${event}`);
+          await found.handler(payload as never, uow);
+        },
+        handlesMany: (event) => subscription(event)?.many !== undefined,
+        async handleMany(event, payloads, uow) {
+          const many = subscription(event)?.many;
+          if (!many) throw new Error(`${consumer} does not consume ${event} several at once`);
+          await many(payloads as never[], uow);
+        },
+      };
+    });
   }
 }
 
