@@ -95,7 +95,7 @@ t.test('the channel scenarios through the API instance and the channels server',
 });
 
 t.test('a keyed create retried is made once, through the API and when the stub forwards it again', async (t) => {
-  await checkKeyedRetry(t, apart, member.token, '/v1/channels', { name: 'keyed', visibility: 'public' });
+  await checkKeyedRetry(t, apart, member.token, '/v1/channels', { name: 'keyed', visibility: 'public' }, 'create');
 
   // The outer request retried after its answer was lost: the stub forwards a key derived from the outer one.
   const caller = { accountId: member.account.id, sessionId: randomUUID() };

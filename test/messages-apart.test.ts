@@ -111,7 +111,7 @@ t.test('conversations, messages and markers through the API instance and the mes
 t.test('a keyed send retried is stored once, through the API and when the stub forwards it again', async (t) => {
   // The same people: the conversation of the first test, answered 200.
   const { id: conversationId } = await unwrap(ada.client.POST('/conversations', { body: { participantIds: [bob.account.id] } }));
-  await checkKeyedRetry(t, apart, ada.token, `/v1/conversations/${conversationId}/messages`, { text: 'keyed' });
+  await checkKeyedRetry(t, apart, ada.token, `/v1/conversations/${conversationId}/messages`, { text: 'keyed' }, 'send');
 
   const caller = { accountId: ada.account.id, sessionId: randomUUID() };
   const outer = { scope: ada.account.id, operation: 'sendMessage', key: randomUUID() };

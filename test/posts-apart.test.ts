@@ -104,7 +104,7 @@ t.test('channel posts: the posts server asks the channels domain who may post an
 });
 
 t.test('a keyed publish retried is stored once, through the API and when the stub forwards it again', async (t) => {
-  await checkKeyedRetry(t, apart, bob.token, '/v1/posts', { text: 'keyed' });
+  await checkKeyedRetry(t, apart, bob.token, '/v1/posts', { text: 'keyed' }, 'publish');
 
   // The outer request retried after its answer was lost: the stub forwards a key derived from the outer one.
   const caller = { accountId: bob.account.id, sessionId: randomUUID() };

@@ -43,6 +43,13 @@ export interface UnitOfWork extends Queryable {
    * snapshot). Each statement's rows. Use `together`, which falls back to one statement at a time.
    */
   together?(statements: readonly Statement[]): Promise<Row[][]>;
+  /**
+   * Sends now what waits to go with the transaction's first statement (its BEGIN and the
+   * statement ahead: an idempotency key's claim), if it has not gone, and throws that
+   * statement's failure: for work about to act outside this database (a call to a domain served
+   * apart), which must not act before the claim is known.
+   */
+  settle?(): Promise<void>;
 }
 
 /**
@@ -252,6 +259,21 @@ class Transaction implements UnitOfWork {
     this.begun = true;
     try {
       return (await this.batch(`${ahead};\n${text}`)).slice(2);
+    } catch (error) {
+      this.failure = error;
+      throw error;
+    }
+  }
+
+  async settle(): Promise<void> {
+    if (!this.open) throw new Error('this unit of work has ended: its transaction committed or rolled back');
+    if (this.failure !== undefined) throw this.failure;
+    if (this.ahead === undefined) return;
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    this.begun = true;
+    try {
+      await this.batch(ahead);
     } catch (error) {
       this.failure = error;
       throw error;

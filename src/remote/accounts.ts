@@ -25,7 +25,7 @@ const signedIn = (wire: Wire<SignedIn>): SignedIn => ({ ...wire, expiresAt: new 
 export function accountsStub(client: RemoteClient<operations>): { accounts: AccountsService; sessions: SessionsService } {
   const accounts: AccountsService = {
     async signUp(input, unitOfWork) {
-      return account(await client.call('signUp', [input], { keyed: unitOfWork !== undefined }));
+      return account(await client.call('signUp', [input], { unitOfWork }));
     },
     async get(accountId) {
       return account(await client.call('get', [accountId]));
@@ -57,7 +57,7 @@ export function accountsStub(client: RemoteClient<operations>): { accounts: Acco
   };
   const sessions: SessionsService = {
     async signIn(email, password, unitOfWork) {
-      return signedIn(await client.call('signIn', [email, password], { keyed: unitOfWork !== undefined }));
+      return signedIn(await client.call('signIn', [email, password], { unitOfWork }));
     },
     async authenticate(token) {
       return client.call('authenticate', [token]);

@@ -24,7 +24,7 @@ const member = (wire: WireMember): Member => ({ ...wire, joinedAt: new Date(wire
 export function channelsStub(client: RemoteClient<operations>): ChannelsService {
   return {
     async create(caller, input, unitOfWork) {
-      return channel(await client.call('create', [caller, input], { keyed: unitOfWork !== undefined }));
+      return channel(await client.call('create', [caller, input], { unitOfWork }));
     },
     async access(caller, channelId): Promise<ChannelAccess> {
       const access = await client.call('access', [caller, channelId]);

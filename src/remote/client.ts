@@ -9,6 +9,7 @@ import { hash } from 'node:crypto';
 import type { Log } from '../log.ts';
 import { currentCall } from '../services/call-context.ts';
 import { ServiceError, ServiceUnavailable } from '../services/errors.ts';
+import type { UnitOfWork } from '../services/unit-of-work.ts';
 import { decodeError, type ArgsOf, type LinesOf, type ResultOf, type WireError } from './wire.ts';
 
 /** How a call ended: answered (ok), refused by the domain (rejected: a 4xx service error), failed on the server (error), or no answer. */
@@ -58,15 +59,21 @@ export class RemoteClient<Ops> {
   }
 
   /**
-   * Calls `operation` with `args`. `keyed`: the call is a write made for a request running under
-   * an Idempotency-Key, forwarded (derived) so that the domain server replays a repeat.
+   * Calls `operation` with `args`. `unitOfWork`: the call is a write made in that unit of work,
+   * for a request running under an Idempotency-Key, which is forwarded (derived) so that the
+   * domain server replays a repeat; and it is made only once the unit of work's claim of that key
+   * is known (`UnitOfWork.settle`): a retry of a finished request, or one sent while the first
+   * runs, goes no further than its claim.
    */
-  async call<K extends keyof Ops & string>(operation: K, args: ArgsOf<Ops[K]>, options: { keyed?: boolean } = {}): Promise<ResultOf<Ops[K]>> {
+  async call<K extends keyof Ops & string>(operation: K, args: ArgsOf<Ops[K]>, options: { unitOfWork?: UnitOfWork } = {}): Promise<ResultOf<Ops[K]>> {
     const { target, token, deadlineMs, observe } = this.#options;
     const context = currentCall();
     const headers: Record<string, string> = { 'content-type': 'application/json', ...(token === undefined ? {} : { [TOKEN_HEADER]: token }) };
     if (context?.requestId) headers['x-request-id'] = context.requestId;
-    if (options.keyed && context?.idempotency) headers['idempotency-key'] = internalKey(context.idempotency, target, operation);
+    if (options.unitOfWork) {
+      await options.unitOfWork.settle?.();
+      if (context?.idempotency) headers['idempotency-key'] = internalKey(context.idempotency, target, operation);
+    }
     const started = performance.now();
     const done = (outcome: OutboundOutcome) => observe?.(target, operation, outcome, (performance.now() - started) / 1000);
     let response: Response;

@@ -29,7 +29,7 @@ const wirePosition = (at: StreamPosition): Wire<StreamPosition> => ({ txid: at.t
 export function messagesStub(client: RemoteClient<operations>): MessagesService {
   return {
     async start(caller, input, uow) {
-      const started = await client.call('start', [caller, input], { keyed: uow !== undefined });
+      const started = await client.call('start', [caller, input], { unitOfWork: uow });
       return { conversation: conversation(started.conversation), created: started.created };
     },
     async get(caller, conversationId) {
@@ -47,7 +47,7 @@ export function messagesStub(client: RemoteClient<operations>): MessagesService 
       return message(await client.call('getMessage', [caller, conversationId, messageId]));
     },
     async send(caller, conversationId, input, uow) {
-      return message(await client.call('send', [caller, conversationId, input], { keyed: uow !== undefined }));
+      return message(await client.call('send', [caller, conversationId, input], { unitOfWork: uow }));
     },
     async deleteMessage(caller, conversationId, messageId) {
       await client.call('deleteMessage', [caller, conversationId, messageId]);

@@ -30,19 +30,19 @@ const wirePosition = (at: StreamPosition): Wire<StreamPosition> => ({ txid: at.t
 export function notificationsStub(client: RemoteClient<operations>): NotificationsService {
   return {
     async onFriendRequestReceived(event, uow) {
-      await client.call('onFriendRequestReceived', [event], { keyed: uow !== undefined });
+      await client.call('onFriendRequestReceived', [event], { unitOfWork: uow });
     },
     async onFriendRequestAccepted(event, uow) {
-      await client.call('onFriendRequestAccepted', [event], { keyed: uow !== undefined });
+      await client.call('onFriendRequestAccepted', [event], { unitOfWork: uow });
     },
     async onPostPublished(event, uow) {
-      await client.call('onPostPublished', [event], { keyed: uow !== undefined });
+      await client.call('onPostPublished', [event], { unitOfWork: uow });
     },
     async onMessageSent(event, uow) {
-      await client.call('onMessageSent', [event], { keyed: uow !== undefined });
+      await client.call('onMessageSent', [event], { unitOfWork: uow });
     },
     async onMessagesSent(events, uow) {
-      await client.call('onMessagesSent', [events], { keyed: uow !== undefined });
+      await client.call('onMessagesSent', [events], { unitOfWork: uow });
     },
     async forgetAccount(accountId) {
       await client.call('forgetAccount', [accountId]);

@@ -22,10 +22,10 @@ const post = (wire: WirePost): Post => ({ ...wire, createdAt: new Date(wire.crea
 export function postsStub(client: RemoteClient<operations>): PostsService {
   return {
     async publish(caller, input, unitOfWork) {
-      return post(await client.call('publish', [caller, input], { keyed: unitOfWork !== undefined }));
+      return post(await client.call('publish', [caller, input], { unitOfWork }));
     },
     async publishInChannel(caller, channelId, input, unitOfWork) {
-      return post(await client.call('publishInChannel', [caller, channelId, input], { keyed: unitOfWork !== undefined }));
+      return post(await client.call('publishInChannel', [caller, channelId, input], { unitOfWork }));
     },
     async get(caller, postId) {
       return post(await client.call('get', [caller, postId]));

@@ -23,7 +23,7 @@ const friend = (wire: WireFriend): Friend => ({ ...wire, since: new Date(wire.si
 export function socialStub(client: RemoteClient<operations>): SocialService {
   return {
     async sendRequest(caller, recipientId, unitOfWork) {
-      return friendRequest(await client.call('sendRequest', [caller, recipientId], { keyed: unitOfWork !== undefined }));
+      return friendRequest(await client.call('sendRequest', [caller, recipientId], { unitOfWork }));
     },
     async getRequest(caller, requestId) {
       return friendRequest(await client.call('getRequest', [caller, requestId]));
@@ -36,7 +36,7 @@ export function socialStub(client: RemoteClient<operations>): SocialService {
       await client.call('withdrawRequest', [caller, requestId]);
     },
     async acceptRequest(caller, accountId, friendId, unitOfWork) {
-      const accepted = await client.call('acceptRequest', [caller, accountId, friendId], { keyed: unitOfWork !== undefined });
+      const accepted = await client.call('acceptRequest', [caller, accountId, friendId], { unitOfWork });
       return { friend: friend(accepted.friend), created: accepted.created };
     },
     async getFriend(accountId, friendId) {

@@ -31,7 +31,7 @@ export function timelinesStub(client: RemoteClient<operations>): TimelinesServic
     },
     async onFriendRequestAccepted(event, uow) {
       // The event as the contract has it (the social domain's carries more than the timelines take).
-      await client.call('onFriendRequestAccepted', [{ accountId: event.accountId, friendId: event.friendId }], { keyed: uow !== undefined });
+      await client.call('onFriendRequestAccepted', [{ accountId: event.accountId, friendId: event.friendId }], { unitOfWork: uow });
     },
     async forgetAccount(accountId) {
       await client.call('forgetAccount', [accountId]);

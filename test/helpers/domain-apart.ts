@@ -131,20 +131,24 @@ export async function checkInternalApi(t: Test, apart: DomainApart, operation: s
   return ok.json();
 }
 
-/** POSTs `body` to `path` twice with one Idempotency-Key: the retry must be replayed from the first's record (201, same id). */
-export async function checkKeyedRetry(t: Test, apart: DomainApart, token: string, path: string, body: unknown): Promise<void> {
+/** POSTs `body` to `path` twice with one Idempotency-Key: the retry must be replayed from the first's record (201, same id), without calling `operation` on the domain server again. */
+export async function checkKeyedRetry(t: Test, apart: DomainApart, token: string, path: string, body: unknown, operation: string): Promise<void> {
   const key = randomUUID();
   const post = () =>
     apart.api.raw('POST', path, {
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': key },
       body: JSON.stringify(body),
     });
+  const calls = async () => total(await apart.api.scrape(), 'agora_outbound_requests_total', { target: apart.domain, operation });
+  const before = await calls();
   const first = await post();
   t.equal(first.status, 201);
+  t.equal(await calls(), before + 1, `one call of ${operation} to the domain server`);
   const retried = await post();
   t.equal(retried.status, 201, 'the retry is answered');
   t.equal(retried.headers.get('idempotent-replayed'), 'true', 'from the record');
   t.equal(retried.json.id, first.json.id, 'with the first one');
+  t.equal(await calls(), before + 1, "and goes no further than its key's claim: no call to the domain server");
 }
 
 /**
