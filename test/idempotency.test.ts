@@ -8,6 +8,7 @@ import { startAgora, uniqueHandle, type Agora } from './helpers/agora.ts';
 import { spec } from './helpers/contract.ts';
 import { conventionViolations } from '../src/http/conventions.ts';
 import { canonicalJson, fingerprint, idempotencyKey } from '../src/handlers/idempotency.ts';
+import type { UnitOfWork } from '../src/services/unit-of-work.ts';
 
 const agora = await startAgora(t);
 
@@ -281,7 +282,9 @@ t.test('expired keys are forgotten, and purged', async (t) => {
 t.test('keys are scoped to the caller and the operation', async (t) => {
   const { idempotency } = agora.services;
   let runs = 0;
-  const work = async () => {
+  // The work's first statement goes with the claim: a replay runs no further.
+  const work = async (uow: UnitOfWork) => {
+    await uow.query('select 1');
     runs++;
     return { response: { status: 201, headers: {}, body: JSON.stringify({ run: runs }) }, keep: true };
   };
@@ -403,13 +406,114 @@ t.test('concurrent retries of a finished request are all replayed: they take no 
   t.equal(await accountsWithHandle(body.handle), 1);
 });
 
+// A post's key is not looked up first: its claim goes with its write (a sign-up's is, above).
+// The same guarantees, found out by the claim.
+const postsWithText = async (text: string) => (await agora.sql('select count(*)::int as n from posts.post where text = $1', [text]))[0]!.n as number;
+
+async function poster() {
+  const author = await agora.signUp();
+  return (body: unknown, key: string) =>
+    agora.raw('POST', '/v1/posts', {
+      headers: { authorization: `Bearer ${author.token}`, 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify(body),
+    });
+}
+
+t.test('a keyed post, claimed with its write: a retry is refused by the claim, its write not run, and answered from the record; a reuse is a 422', async (t) => {
+  const post = await poster();
+  const key = randomUUID();
+  const text = `claimed ${key}`;
+  const { result: first, statements } = await agora.statementsDuring(() => post({ text }, key));
+  t.equal(first.status, 201);
+  t.notOk(statements.some((s) => /from idempotency\.record where/.test(s)), `no lookup before the claim: ${statements.join('\n')}`);
+
+  const misuse = await agora.statementsDuring(() => post({ text: 'another text' }, key));
+  t.equal(misuse.result.status, 422, 'another request with the key, judged from the record');
+  t.equal(misuse.result.json.type, 'urn:agora:problem:idempotency-key-reused');
+  t.match(misuse.statements[0], /^begin;\nselect idempotency\.claim\(/, 'found out by the claim');
+  t.equal(await postsWithText('another text'), 0, 'its write, sent with the claim, did not run');
+
+  const retry = await post({ text }, key);
+  t.equal(retry.status, 201);
+  t.equal(retry.headers.get('idempotent-replayed'), 'true');
+  t.equal(retry.text, first.text, 'the first response, byte for byte');
+  t.equal(retry.headers.get('location'), first.headers.get('location'));
+  t.equal(await postsWithText(text), 1, 'one post');
+  t.equal((await records(key)).length, 1);
+});
+
+t.test('a keyed post in flight: another request with its key is refused by its claim with 409, and writes nothing', async (t) => {
+  const post = await poster();
+  const key = randomUUID();
+  const text = `in flight ${key}`;
+  const block = await lockTable(agora.databaseUrl, 'posts.post');
+  let released = false;
+  t.teardown(async () => {
+    if (!released) await block.release();
+  });
+  const first = post({ text }, key);
+  await keysLocked(1);
+  await waitForLockWaiters(agora.databaseUrl, 1);
+  const { result: second, statements } = await agora.statementsDuring(() => post({ text }, key));
+  t.equal(second.status, 409);
+  t.equal(second.json.type, 'urn:agora:problem:idempotency-in-flight');
+  t.equal(second.headers.get('retry-after'), '1');
+  t.equal(statements.length, 2, `the claim, refused (the write with it not run), and its ROLLBACK: ${statements.join('\n')}`);
+  t.match(statements[0], /^begin;\nselect idempotency\.claim\(/);
+  const misuse = await post({ text: `another ${key}` }, key);
+  t.equal(misuse.status, 409, 'even another request with the key: it cannot be judged until the first ends');
+  released = true;
+  await block.release();
+  const original = await first;
+  t.equal(original.status, 201);
+  const third = await post({ text }, key);
+  t.equal(third.headers.get('idempotent-replayed'), 'true');
+  t.equal(third.json.id, original.json.id);
+  t.equal(await postsWithText(text), 1, 'one post');
+  t.equal(await postsWithText(`another ${key}`), 0);
+});
+
+t.test('concurrent retries of a finished post are all replayed: their claims find the record before any lock', async (t) => {
+  const post = await poster();
+  const key = randomUUID();
+  const text = `retried ${key}`;
+  const first = await post({ text }, key);
+  t.equal(first.status, 201);
+  // A claim that went on to its write would wait for this lock, and fail the test by its time.
+  const block = await lockTable(agora.databaseUrl, 'posts.post');
+  try {
+    const retries = await Promise.all(Array.from({ length: 6 }, () => post({ text }, key)));
+    t.same(retries.map((r) => r.status), [201, 201, 201, 201, 201, 201], 'none refused as in flight by another');
+    t.same(retries.map((r) => r.headers.get('idempotent-replayed')), ['true', 'true', 'true', 'true', 'true', 'true']);
+    t.ok(retries.every((r) => r.text === first.text), 'each the first response, byte for byte');
+  } finally {
+    await block.release();
+  }
+  t.equal(await postsWithText(text), 1);
+});
+
+t.test("a keyed post whose key's record expired runs afresh: the claim deletes the record and writes the new one", async (t) => {
+  const post = await poster();
+  const key = randomUUID();
+  t.equal((await post({ text: `before ${key}` }, key)).status, 201);
+  await agora.sql(`update idempotency.record set expires_at = now() - interval '1 second' where key = $1`, [key]);
+  const fresh = await post({ text: `after ${key}` }, key);
+  t.equal(fresh.status, 201, 'an expired key is a new request, not a reuse');
+  t.equal(fresh.headers.get('idempotent-replayed'), null);
+  t.equal(await postsWithText(`after ${key}`), 1);
+  const [record] = await records(key);
+  t.equal(JSON.parse(record!.response_body as string).text, `after ${key}`, 'the record is the new request\'s');
+  t.equal((await records(key)).length, 1);
+});
+
 t.test('keys and responses reach PostgreSQL intact through the claim and the record (written in as literals)', async (t) => {
   const { idempotency } = agora.services;
   const key = `it's a "key" \\ with \\' quotes, $1, $$ and ünïcödé ${randomUUID()}`;
   const body = JSON.stringify({ text: "O'Brien said \"\\\\n\" and $2; commit; --" });
   const request = { scope: randomUUID(), operation: 'createPost', key, fingerprint: 'a'.repeat(64) };
   let runs = 0;
-  const work = async () => {
+  const work = async (uow: UnitOfWork) => {
+    await uow.query('select 1');
     runs++;
     return { response: { status: 201, headers: { location: "/v1/posts/it's" }, body }, keep: true };
   };

@@ -168,9 +168,16 @@ t.test("a keyed creation's post and its record commit together, or neither does"
   t.equal(first.replayed, false);
   t.equal(await count('posts.post where id = $1', [created.id]), 1, 'the post committed');
   t.equal(await recordsOf(succeeding.key), 1, 'with its record');
-  const again = await idempotency.execute(succeeding, async () => t.fail('a retry must not run the work') as never);
+  const retried = newPost('a retry');
+  const again = await idempotency.execute(succeeding, async (uow) => {
+    await posts.insert(retried, uow);
+    return t.fail('a retry must not get past its first write: its claim, sent with it, is refused') as never;
+  });
   t.same(again, { response: { status: 201, headers: { location: `/v1/posts/${created.id}` }, body }, replayed: true }, 'the retry gets the recorded response');
   t.equal(again.response.body, body, 'its body the same text');
+  t.equal(await count('posts.post where id = $1', [retried.id]), 0, "the retry's write did not run");
+  const looked = await idempotency.execute({ ...succeeding, lookupFirst: true }, async () => t.fail('a retry looked up first must not run the work at all') as never);
+  t.same(looked, again, 'looked up first, the same');
 });
 
 t.test('a statement sent ahead goes with the BEGIN in front of the first statement, or with the COMMIT; its failure fails the transaction whatever the work does', async (t) => {

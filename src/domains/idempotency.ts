@@ -3,6 +3,7 @@
 import { Migration20261123211530 } from '../persistence/migrations/Migration20261123211530.ts';
 import { Migration20261202120000 } from '../persistence/migrations/Migration20261202120000.ts';
 import { Migration20261202140000 } from '../persistence/migrations/Migration20261202140000.ts';
+import { Migration20261205150000 } from '../persistence/migrations/Migration20261205150000.ts';
 import { idempotencyEntities } from '../persistence/idempotency/index.ts';
 import { createIdempotencyDomain } from '../services/idempotency/index.ts';
 import { defineDomain } from './domain.ts';
@@ -11,7 +12,7 @@ export const idempotency = defineDomain({
   name: 'idempotency',
   needs: [],
   entities: idempotencyEntities,
-  migrations: { Migration20261123211530, Migration20261202120000, Migration20261202140000 },
+  migrations: { Migration20261123211530, Migration20261202120000, Migration20261202140000, Migration20261205150000 },
   cacheTopics: ['i'],
   create: ({ database, config, caching }) =>
     createIdempotencyDomain(database, { ...config.idempotency, cacheBytes: config.idempotency.cacheMb * 1024 * 1024 }, caching),

@@ -58,11 +58,18 @@ export function fingerprint(call: Pick<KeyedCall, 'method' | 'params' | 'query' 
   return hash('sha256', canonical, 'hex');
 }
 
+/**
+ * The operations whose handlers do dear work before their first write: their keys are looked up
+ * before it (`KeyedRequest.lookupFirst`), so that a retry is answered or refused without it. A
+ * sign-up hashes its password (argon2id, tens of milliseconds of a thread).
+ */
+const LOOKED_UP_FIRST: ReadonlySet<string> = new Set(['createAccount']);
+
 export function idempotentRunner(service: IdempotencyService): RunIdempotently {
   return async (call, respond) => {
     const scope = call.caller?.accountId ?? ANONYMOUS_SCOPE;
     return service.execute(
-      { scope, operation: call.operationId, key: call.key, fingerprint: fingerprint(call) },
+      { scope, operation: call.operationId, key: call.key, fingerprint: fingerprint(call), lookupFirst: LOOKED_UP_FIRST.has(call.operationId) },
       async (unitOfWork) => {
         // The writes a domain served apart makes for this request are keyed from this key
         // (src/remote/client.ts): a retry of this request does not make them twice.

@@ -56,12 +56,15 @@ function fromRow(id: KeyId, row: Row): StoredRecord {
 
 /**
  * The claim, the statement of a keyed request's transaction that runs first (the function
- * idempotency.claim, Migration20261202120000), sent with its BEGIN in front of the request's
- * first write: it sets the lease (`idle_in_transaction_session_timeout` and `statement_timeout`
- * of this transaction), takes the key's lock, a transaction-level advisory lock taken without
- * waiting, failing with lock_not_available when another transaction holds it (which stops the
- * write sent after it), and, holding it, deletes the key's expired record, if any: the record
- * written at the end is a plain INSERT, which a live record of the key makes fail (see `save`).
+ * idempotency.claim, Migration20261202120000 and Migration20261205150000), sent with its BEGIN in
+ * front of the request's first write: it sets the lease (`idle_in_transaction_session_timeout`
+ * and `statement_timeout` of this transaction); fails with a unique violation of `record_pkey`
+ * when the key has a live record (see `isKeyTaken`), without taking the lock; takes the key's
+ * lock, a transaction-level advisory lock taken without waiting, failing with
+ * lock_not_available when another transaction holds it; and, holding it, deletes the key's
+ * expired record, if any, and fails as before when a live one is left (committed meanwhile).
+ * Either failure stops the write sent after it. The record written at the end is a plain
+ * INSERT, which a live record of the key makes fail all the same (see `save`).
  *
  * $1 lease, $2 lock name, $3..$5 scope, operation, key, $6 now.
  */
@@ -97,7 +100,7 @@ export class IdempotencyStore {
    * so that it costs no round trip of its own. Whatever `work` writes through the unit of work it
    * receives commits, or rolls back, with it. Answers `busy` when another transaction (in any
    * process on this database) holds the lock: the transaction then rolls back, whatever `work`
-   * did. PostgreSQL releases the lock when the transaction ends, however it ends, including when
+   * did; and throws the error `isKeyTaken` knows when the key has a live record. PostgreSQL releases the lock when the transaction ends, however it ends, including when
    * the process running it dies and its connection drops. (`work` may run up to its first
    * statement before the claim is known: it writes nothing there, and reads only.)
    *
@@ -142,7 +145,7 @@ export class IdempotencyStore {
     });
   }
 
-  /** Whether `error` is the refusal of `save`'s record: its key already had one. */
+  /** Whether `error` is the refusal of a claim or of `save`'s record: the key has a live record. */
   isKeyTaken(error: unknown): boolean {
     return violatedConstraint(error, 'unique') === 'record_pkey';
   }

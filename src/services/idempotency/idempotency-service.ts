@@ -1,18 +1,26 @@
 // At-most-once execution of keyed requests. A request's key, its fingerprint and its response
 // are written in the same transaction as whatever the request itself writes, so that no
-// failure can separate the data from its key. A retry of a finished request is one statement,
-// in no transaction; a fresh request three round trips, in one transaction:
+// failure can separate the data from its key. A fresh request is two round trips, one
+// transaction:
 //
-//   1. The lookup: a finished key (a committed record) answers the retry from the record,
-//      and takes no lock (concurrent retries of a finished request never refuse each other);
-//      without one, a key another request holds is refused at once (IdempotencyKeyInFlight),
-//      before the request does any work.
-//   2. The claim, sent with the BEGIN in front of the work's first write: the request takes the
-//      key's lock, and another request holding it means the first is still running:
-//      IdempotencyKeyInFlight (the claim's failure stops the write sent with it).
-//   3. The record, sent with the COMMIT, which commits all of it. The record is a plain INSERT:
-//      a record the first request committed between the lookup and the lock makes it fail,
-//      everything rolls back, and the request is answered from that record.
+//   1. The claim, sent with the BEGIN in front of the work's first write (idempotency.claim,
+//      Migration20261205150000): a live record of the key means the first request has
+//      finished, and this one is answered from the record; the claim looks for it before it
+//      takes the key's lock, so concurrent retries of a finished request never refuse each
+//      other. Another request holding the lock means the first is still running:
+//      IdempotencyKeyInFlight. Either way the claim fails, and its failure stops the write
+//      sent with it.
+//   2. The record, sent with the COMMIT, which commits all of it. The record is a plain INSERT:
+//      should the key have one after all, it fails, everything rolls back, and the request is
+//      answered from that record.
+//
+// A retry of a finished request is the claim refused, its ROLLBACK, then the record read in no
+// transaction: three round trips, against one for a lookup first; the next retries this
+// instance answers from memory (below). Fresh requests far outnumber retries.
+// A request whose work is dear before its first write (a sign-up hashes its password) is looked
+// up first instead (`KeyedRequest.lookupFirst`): one statement in no transaction answers a
+// finished key from its record and refuses a key another request holds, before that work; a
+// fresh request is then three round trips, and a retry one.
 //
 // A retry this instance has already answered from a record is answered from memory: a finished
 // record never changes (it only goes once expired, or is replaced after that), so the copy is
@@ -99,38 +107,50 @@ export class IdempotencyService {
     const now = this.#now();
     const held = this.#replays.get(recordKey);
     if (held && held.expiresAt > now) return replay(held, request);
-    const stamp = this.#replays.stamp();
-    const { record: earlier, busy } = await this.#store.lookup(id, now);
-    if (busy) throw new IdempotencyKeyInFlight(RETRY_AFTER_SECONDS);
-    if (earlier) {
-      if ((earlier.response.body?.length ?? 0) <= MAX_CACHED_BODY_CHARS) this.#replays.set(recordKey, earlier, stamp);
-      return replay(earlier, request);
+    if (request.lookupFirst) {
+      const stamp = this.#replays.stamp();
+      const { record: earlier, busy } = await this.#store.lookup(id, now);
+      if (busy) throw new IdempotencyKeyInFlight(RETRY_AFTER_SECONDS);
+      if (earlier) return this.#replayRead(recordKey, earlier, stamp, request);
     }
-    let claimed;
-    try {
-      claimed = await this.#store.claim(id, this.#settings.lockSeconds, this.#now(), async (uow) => {
-        const { response, keep } = await work(uow);
-        if (!keep) throw new Discarded(response);
-        const now = this.#now();
-        this.#store.save({
-          ...id,
-          fingerprint: request.fingerprint,
-          response,
-          createdAt: now,
-          expiresAt: new Date(now.getTime() + this.#settings.ttlSeconds * 1000),
-        }, uow);
-        return { response, replayed: false };
-      });
-    } catch (error) {
-      if (error instanceof Discarded) return { response: error.response, replayed: false };
-      if (!this.#store.isKeyTaken(error)) throw error;
-      // The first request with this key committed after the lookup.
-      const { record: committed } = await this.#store.lookup(id, this.#now());
-      if (!committed) throw error;
-      return replay(committed, request);
+    // Once more only should the record that refused the claim be gone when read (expired or
+    // deleted in between): the key is then free, and the request runs.
+    for (let attempt = 0; ; attempt++) {
+      const stamp = this.#replays.stamp();
+      let claimed;
+      try {
+        claimed = await this.#store.claim(id, this.#settings.lockSeconds, this.#now(), async (uow) => {
+          const { response, keep } = await work(uow);
+          if (!keep) throw new Discarded(response);
+          const now = this.#now();
+          this.#store.save({
+            ...id,
+            fingerprint: request.fingerprint,
+            response,
+            createdAt: now,
+            expiresAt: new Date(now.getTime() + this.#settings.ttlSeconds * 1000),
+          }, uow);
+          return { response, replayed: false };
+        });
+      } catch (error) {
+        if (error instanceof Discarded) return { response: error.response, replayed: false };
+        if (!this.#store.isKeyTaken(error)) throw error;
+        // The key has a record: the claim found it, or the first request with the key committed
+        // between the claim's look and the record's INSERT.
+        const { record: committed } = await this.#store.lookup(id, this.#now());
+        if (committed) return this.#replayRead(recordKey, committed, stamp, request);
+        if (attempt > 0) throw error;
+        continue;
+      }
+      if (claimed.kind === 'busy') throw new IdempotencyKeyInFlight(RETRY_AFTER_SECONDS);
+      return claimed.value;
     }
-    if (claimed.kind === 'busy') throw new IdempotencyKeyInFlight(RETRY_AFTER_SECONDS);
-    return claimed.value;
+  }
+
+  /** Answers `request` from `record`, just read from the store, and keeps it for the next retries. */
+  #replayRead(recordKey: string, record: StoredRecord, stamp: number, request: KeyedRequest): Execution {
+    if ((record.response.body?.length ?? 0) <= MAX_CACHED_BODY_CHARS) this.#replays.set(recordKey, record, stamp);
+    return replay(record, request);
   }
 
   /** Forgets keys whose retention has passed; returns how many. */

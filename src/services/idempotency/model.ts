@@ -12,6 +12,13 @@ export interface KeyedRequest {
   key: string;
   /** Identifies the request's content; a key reused with another fingerprint is refused. */
   fingerprint: string;
+  /**
+   * Look the key up before the work starts, in a statement of its own: for work that is dear
+   * before its first write (a sign-up hashes its password), so that a retry of a finished or
+   * running request is answered or refused before that work. Otherwise the claim, sent with the
+   * work's first write, finds out, and a fresh request saves the lookup's round trip.
+   */
+  lookupFirst?: boolean;
 }
 
 export interface Execution {
