@@ -10,7 +10,10 @@ import { domainsServableApart } from '../src/domains/index.ts';
 import { silentLog } from '../src/log.ts';
 import type { Database } from '../src/persistence/sql.ts';
 import { internalKey, RemoteClient } from '../src/remote/client.ts';
-import { isLoopback } from '../src/remote/server.ts';
+import { accountsBinding } from '../src/remote/accounts.ts';
+import { postsBinding } from '../src/remote/posts.ts';
+import { buildDomainServer, isLoopback } from '../src/remote/server.ts';
+import type { KeyedRequest } from '../src/services/idempotency/index.ts';
 import { decodeError, encodeError } from '../src/remote/wire.ts';
 import { noCaching } from '../src/services/cache.ts';
 import {
@@ -129,4 +132,31 @@ t.test('internal idempotency keys', async (t) => {
 t.test('a domain server without INTERNAL_API_TOKEN answers loopback callers only', async (t) => {
   for (const address of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) t.ok(isLoopback(address), address);
   for (const address of ['10.0.0.1', '192.168.1.2', '::ffff:10.0.0.1', 'fe80::1', '::', undefined]) t.notOk(isLoopback(address), String(address));
+});
+
+t.test("a domain server looks up first the keys of the operations dear before their first write (a password hashed or checked), and claims the others' with their write", async (t) => {
+  const seen: KeyedRequest[] = [];
+  const server = await buildDomainServer({
+    bindings: [accountsBinding({} as never, {} as never), postsBinding({} as never)],
+    token: undefined,
+    idempotency: {
+      execute: async (request) => {
+        seen.push(request);
+        return { response: { status: 204, headers: {}, body: null }, replayed: false };
+      },
+    },
+    logger: false,
+    bodyLimitBytes: 1 << 20,
+    ready: async () => true,
+    isUnavailable: () => false,
+    retryAfterSeconds: 1,
+  });
+  t.teardown(() => server.close());
+  const call = async (path: string, args: unknown[]) =>
+    (await server.inject({ method: 'POST', url: path, headers: { 'content-type': 'application/json', 'idempotency-key': `k-${seen.length}` }, payload: { args } })).statusCode;
+  const ids = { accountId: '01a2469c-8b88-7300-adba-2ae0e4f1bbee', sessionId: '01a2469c-8b88-7300-adba-2ae0e4f1bbef' };
+  t.equal(await call('/internal/accounts/signUp', [{ email: 'a@example.com', password: 'correct horse battery staple', handle: 'ada_l', displayName: 'Ada' }]), 204);
+  t.equal(await call('/internal/accounts/signIn', ['a@example.com', 'correct horse battery staple']), 204);
+  t.equal(await call('/internal/posts/publish', [ids, { text: 'hello' }]), 204);
+  t.same(seen.map((r) => [r.operation, r.lookupFirst]), [['signUp', true], ['signIn', true], ['publish', false]]);
 });

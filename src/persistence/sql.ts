@@ -565,8 +565,9 @@ class Gate {
 
 /**
  * One transaction on a connection of its own: BEGIN, `work`, COMMIT (ROLLBACK when it throws).
- * An opening statement goes with the BEGIN, a closing one with the COMMIT: a transaction of
- * three statements (claim, write, record) is three round trips, not five.
+ * An opening statement goes with the BEGIN, a closing one with the COMMIT, and a statement sent
+ * ahead with the BEGIN in front of the first statement: a transaction of three statements
+ * (claim, write, record) is two round trips, not five.
  */
 async function run<T>(
   pool: Awaited<ReturnType<typeof poolOf>>['pool'],

@@ -80,8 +80,10 @@ export function accountsStub(client: RemoteClient<operations>): { accounts: Acco
 
 /** The internal API over the accounts and sessions services of this process (SERVE_DOMAINS=accounts). */
 export function accountsBinding(accounts: AccountsService, sessions: SessionsService): InternalBinding {
-  const operations: { [K in keyof operations]: { keyed: boolean; run(args: Op<K>, unitOfWork?: UnitOfWork): Promise<unknown> } } = {
-    signUp: { keyed: true, run: ([input], uow) => accounts.signUp(input, uow) },
+  // Signing up hashes a password and signing in checks one before the first write: their keys
+  // are looked up first, so that a repeat is answered without that work.
+  const operations: { [K in keyof operations]: { keyed: boolean; lookupFirst?: boolean; run(args: Op<K>, unitOfWork?: UnitOfWork): Promise<unknown> } } = {
+    signUp: { keyed: true, lookupFirst: true, run: ([input], uow) => accounts.signUp(input, uow) },
     get: { keyed: false, run: ([accountId]) => accounts.get(accountId) },
     summaries: { keyed: false, run: async ([ids]) => [...(await accounts.summaries(ids))] },
     idsByHandles: { keyed: false, run: async ([handles]) => [...(await accounts.idsByHandles(handles))] },
@@ -90,7 +92,7 @@ export function accountsBinding(accounts: AccountsService, sessions: SessionsSer
     updateProfile: { keyed: false, run: ([caller, accountId, expectedVersion, patch]) => accounts.updateProfile(caller, accountId, expectedVersion ?? undefined, patch) },
     close: { keyed: false, run: ([caller, accountId, expectedVersion]) => accounts.close(caller, accountId, expectedVersion ?? undefined) },
     permissions: { keyed: false, run: ([caller, accountId]) => accounts.permissions(caller, accountId) },
-    signIn: { keyed: true, run: ([email, password], uow) => sessions.signIn(email, password, uow) },
+    signIn: { keyed: true, lookupFirst: true, run: ([email, password], uow) => sessions.signIn(email, password, uow) },
     authenticate: { keyed: false, run: ([token]) => sessions.authenticate(token) },
     currentAccount: { keyed: false, run: ([caller]) => sessions.currentAccount(caller) },
     signOut: { keyed: false, run: ([caller]) => sessions.signOut(caller) },

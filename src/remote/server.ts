@@ -21,6 +21,8 @@ import { BAD_CALL, encodeError, type WireError } from './wire.ts';
 export interface InternalOperation {
   /** Takes Idempotency-Key: `run` is given the unit of work its result is recorded in. */
   keyed: boolean;
+  /** Its keys are looked up before `run` starts: its work is dear before its first write (a password hashed or checked). */
+  lookupFirst?: boolean;
   /** Answers a stream: `run` gives an iterator whose items are written as NDJSON lines (see `streams`). */
   stream?: boolean;
   run(args: never, unitOfWork?: UnitOfWork): Promise<unknown>;
@@ -192,6 +194,7 @@ export async function buildDomainServer(options: DomainServerOptions): Promise<F
               operation: operationId,
               key,
               fingerprint: hash('sha256', canonical(args), 'hex'),
+              lookupFirst: operation.lookupFirst === true,
             },
             async (unitOfWork) => {
               const result = await operation.run(args, unitOfWork);

@@ -96,7 +96,10 @@ export class IdempotencyService {
    * is saved in: whatever it writes must go through it, so that its data and the record commit
    * together (or not at all). `work` says whether its response is to be kept:
    * one that is not (a failure on the server's side) rolls back everything `work` wrote, and the
-   * key stays free for a retry.
+   * key stays free for a retry. Unless `request.lookupFirst`, the claim goes with `work`'s first
+   * statement: up to it, `work` may run for a retry too, so it must only read there, and act
+   * outside this database (a call to a domain served apart) only once `uow.settle()` has
+   * returned.
    *
    * Throws IdempotencyKeyReused when the key was used for another request, and
    * IdempotencyKeyInFlight while the first request with the key is still running.
