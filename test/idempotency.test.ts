@@ -1,6 +1,6 @@
 // Idempotency-Key on creating operations, in one server: replays, misuse, in-flight requests,
 // what is and is not stored, retention, and that key and data commit in one transaction.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { lockTable, waitForLockWaiters } from './helpers/locks.ts';
@@ -301,10 +301,13 @@ t.test('keys are scoped to the caller and the operation', async (t) => {
 
 t.test('fingerprints: canonical JSON, bare and quoted keys', async (t) => {
   t.equal(canonicalJson({ b: 1, a: [{ d: 2, c: null }], e: undefined }), '{"a":[{"c":null,"d":2}],"b":1}');
-  const call = { method: 'post', params: {}, query: {}, body: { x: 1, y: 'z' } };
+  const call = { api: '/v1', method: 'post', params: {}, query: {}, body: { x: 1, y: 'z' } };
   t.equal(fingerprint(call), fingerprint({ ...call, method: 'POST', body: { y: 'z', x: 1 } }));
   t.not(fingerprint(call), fingerprint({ ...call, body: { x: 2, y: 'z' } }));
   t.not(fingerprint(call), fingerprint({ ...call, query: { q: 1 } }));
+  t.not(fingerprint(call), fingerprint({ ...call, api: '/v2' }), 'another version is another request');
+  const v1 = createHash('sha256').update('{"body":{"x":1,"y":"z"},"method":"POST","params":{},"query":{}}').digest('hex');
+  t.equal(fingerprint(call), v1, "v1's fingerprints are as they were before v2: its recorded keys still match their retries");
   t.equal(idempotencyKey('"a \\"b\\" \\\\c"'), 'a "b" \\c');
   t.equal(idempotencyKey('abc'), 'abc');
 });

@@ -10,7 +10,7 @@ import { problems } from '../src/http/plugins/errors.ts';
 import '../src/http/types.ts';
 
 function operation(overrides: Partial<ContractOperation>): ContractOperation {
-  return { operationId: 'op', method: 'get', path: '/thing', security: [], parameters: new Map(), operation: {}, ...overrides };
+  return { operationId: 'op', method: 'get', path: '/thing', prefix: '/v1', security: [], parameters: new Map(), operation: {}, ...overrides };
 }
 
 const GOOD: Caller = { accountId: 'a', sessionId: 's' };

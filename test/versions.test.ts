@@ -55,6 +55,26 @@ t.test('a post made through v2 is the same post through v1, and the other way ro
   t.equal(replay.headers.get('idempotent-replayed'), 'true');
 });
 
+t.test("a key used through one version and sent again through the other is a reuse (422), never answered with the other version's response", async (t) => {
+  const posts = async (text: string) => (await agora.sql('select count(*)::int as n from posts.post where text = $1', [text]))[0]!.n as number;
+  for (const [first, second] of [['/v1', '/v2'], ['/v2', '/v1']] as const) {
+    const key = `across-${first.slice(1)}-${Date.now()}`;
+    const text = `one key through ${first} then ${second}`;
+    const send = (prefix: string) => agora.raw('POST', `${prefix}/posts`, { headers: { ...asAda, ...json, 'idempotency-key': key }, body: JSON.stringify({ text }) });
+    const made = await send(first);
+    t.equal(made.status, 201);
+    t.match(made.headers.get('location'), new RegExp(`^${first}/posts/`));
+    const other = await send(second);
+    t.equal(other.status, 422, `the same key and body through ${second}`);
+    t.equal(other.json.type, 'urn:agora:problem:idempotency-key-reused');
+    t.equal(other.headers.get('idempotent-replayed'), null);
+    const again = await send(first);
+    t.equal(again.headers.get('idempotent-replayed'), 'true', `through ${first} again: replayed`);
+    t.equal(again.text, made.text);
+    t.equal(await posts(text), 1, 'one post');
+  }
+});
+
 t.test('v2 lists link their next page, keep the filters in it, and refuse page numbers', async (t) => {
   const carl = await agora.signUp();
   const texts = ['one', 'two', 'three', 'four', 'five'];

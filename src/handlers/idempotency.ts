@@ -8,6 +8,8 @@ import type { UnitOfWork } from '../services/unit-of-work.ts';
 
 export interface KeyedCall {
   operationId: string;
+  /** The prefix of the API version the call came through: `/v1`, `/v2`. */
+  api: string;
   caller: Caller | null;
   /** The key, as `idempotencyKey()` read it from the header. */
   key: string;
@@ -52,9 +54,19 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
-/** What makes two requests with one key the same request: method, path, query and body. */
-export function fingerprint(call: Pick<KeyedCall, 'method' | 'params' | 'query' | 'body'>): string {
-  const canonical = canonicalJson({ method: call.method.toUpperCase(), params: call.params, query: call.query, body: call.body });
+/** The API version whose fingerprints name no version: v1's were made before there was another. */
+const FIRST_API = '/v1';
+
+/**
+ * What makes two requests with one key the same request: the API version, method, path, query
+ * and body. The versions share an operation's keys (`createPost` is one operation through /v1
+ * and /v2), so the version is in the fingerprint: a key used through one and sent again through
+ * another is a reuse (422), never answered with the other version's response. v1's fingerprints
+ * leave it out, as they did before v2, so that its keys recorded then still match their retries.
+ */
+export function fingerprint(call: Pick<KeyedCall, 'api' | 'method' | 'params' | 'query' | 'body'>): string {
+  const request = { method: call.method.toUpperCase(), params: call.params, query: call.query, body: call.body };
+  const canonical = canonicalJson(call.api === FIRST_API ? request : { ...request, api: call.api });
   return hash('sha256', canonical, 'hex');
 }
 

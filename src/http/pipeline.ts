@@ -17,6 +17,8 @@ export interface ContractOperation {
   method: string;
   /** The path template, as the contract spells it: `/posts/{postId}`. */
   path: string;
+  /** The prefix of the API version the operation is served under: `/v1`, `/v2`. */
+  prefix: string;
   /** The security requirements that apply: the operation's own, or else the document's. */
   security: Record<string, string[]>[];
   /** Its parameters (the path's and its own): where each comes from, by name (header names lower-case). */
@@ -45,7 +47,7 @@ export type Stage = (next: Respond) => Respond;
 /** A plugin of the pipeline: the stage it adds to an operation, or undefined when the contract does not ask for it. */
 export type OperationPlugin = (operation: ContractOperation) => Stage | undefined;
 
-export function contractOperation(document: OpenApiDocument, method: string, path: string): ContractOperation {
+export function contractOperation(document: OpenApiDocument, method: string, path: string, prefix: string): ContractOperation {
   const item = document.paths[path] as Json;
   const operation = item[method] as Json;
   const parameters = new Map<string, { in: string; required: boolean }>();
@@ -58,6 +60,7 @@ export function contractOperation(document: OpenApiDocument, method: string, pat
     operationId: String(operation.operationId),
     method,
     path,
+    prefix,
     security: (operation.security ?? document.security ?? []) as Record<string, string[]>[],
     parameters,
     operation,

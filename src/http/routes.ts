@@ -108,7 +108,7 @@ async function registerGlue(app: FastifyInstance, options: RoutesOptions, handle
     operationResolver: (operationId: string, method: string, path: string) => {
       const handler = handlers.get(operationId);
       if (!handler) throw new Error(`the contract of ${options.prefix} declares operation "${operationId}" but no handler implements it`);
-      const operation = contractOperation(options.document, method.toLowerCase(), path);
+      const operation = contractOperation(options.document, method.toLowerCase(), path, options.prefix);
       const respond = compose(options.plugins, operation, async (request) => {
         const result = await handler({
           path: canonicalIds(request.params),

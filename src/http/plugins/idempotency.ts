@@ -55,12 +55,12 @@ function bindToLog(request: FastifyRequest, reply: FastifyReply, bindings: Recor
 
 export function idempotency(options: IdempotencyOptions): OperationPlugin {
   /** Runs the operation once per key; a retry gets the first response again. */
-  async function runKeyed(request: FastifyRequest, reply: FastifyReply, operationId: string, header: string, run: () => Promise<Answer>): Promise<Answer> {
+  async function runKeyed(request: FastifyRequest, reply: FastifyReply, operationId: string, api: string, header: string, run: () => Promise<Answer>): Promise<Answer> {
     const key = idempotencyKey(header);
     request.idempotencyKey = key;
     bindToLog(request, reply, { idempotencyKey: key });
     const { response, replayed } = await options.runIdempotently(
-      { operationId, caller: request.caller, key, method: request.method, params: request.params, query: request.query, body: request.body },
+      { operationId, api, caller: request.caller, key, method: request.method, params: request.params, query: request.query, body: request.body },
       async (unitOfWork) => {
         request.unitOfWork = unitOfWork;
         try {
@@ -86,12 +86,12 @@ export function idempotency(options: IdempotencyOptions): OperationPlugin {
     return { ...response, serialized: true };
   }
 
-  return ({ operationId, operation }) => {
+  return ({ operationId, prefix, operation }) => {
     if (operation['x-idempotent'] !== true) return undefined;
     return (next) => async (request, reply) => {
       const header = request.headers['idempotency-key'];
       if (typeof header !== 'string') return next(request, reply);
-      return runKeyed(request, reply, operationId, header, () => next(request, reply));
+      return runKeyed(request, reply, operationId, prefix, header, () => next(request, reply));
     };
   };
 }
