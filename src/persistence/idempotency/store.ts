@@ -100,9 +100,10 @@ export class IdempotencyStore {
    * so that it costs no round trip of its own. Whatever `work` writes through the unit of work it
    * receives commits, or rolls back, with it. Answers `busy` when another transaction (in any
    * process on this database) holds the lock: the transaction then rolls back, whatever `work`
-   * did; and throws the error `isKeyTaken` knows when the key has a live record. PostgreSQL releases the lock when the transaction ends, however it ends, including when
-   * the process running it dies and its connection drops. (`work` may run up to its first
-   * statement before the claim is known: it writes nothing there, and reads only.)
+   * did; and throws the error `isKeyTaken` knows when the key has a live record. PostgreSQL
+   * releases the lock when the transaction ends, however it ends, including when the process
+   * running it dies and its connection drops. (`work` may run up to its first statement before
+   * the claim is known: it writes nothing there, and reads only.)
    *
    * `leaseSeconds` bounds how long the transaction may sit idle or run one statement: should the
    * process die without its connection closing (a host lost to the network), PostgreSQL ends
