@@ -14,7 +14,7 @@ import { persistence } from '../src/domains/index.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { PostsStore } from '../src/persistence/posts/index.ts';
 import pg from 'pg';
-import { atCommit, CallbackFormClient, closeWith, createDatabase, inlined, plainlyInlined, together, withSavepoint, type UnitOfWork } from '../src/persistence/sql.ts';
+import { atCommit, CallbackFormClient, closeWith, createDatabase, inlined, plainlyInlined, together, withSavepoint, type Row, type UnitOfWork } from '../src/persistence/sql.ts';
 import { connectionOptions } from '../src/jobs/queue.ts';
 import { IdempotencyService } from '../src/services/idempotency/idempotency-service.ts';
 import { createTestDatabase } from './helpers/agora.ts';
@@ -178,6 +178,47 @@ t.test("a keyed creation's post and its record commit together, or neither does"
   t.equal(await count('posts.post where id = $1', [retried.id]), 0, "the retry's write did not run");
   const looked = await idempotency.execute({ ...succeeding, lookupFirst: true }, async () => t.fail('a retry looked up first must not run the work at all') as never);
   t.same(looked, again, 'looked up first, the same');
+});
+
+t.test('a recovery statement goes with the ROLLBACK of a transaction that failed as it expects, in no transaction; otherwise a plain ROLLBACK', async (t) => {
+  const failing = { sql: 'select 1 / $1::int as n', params: [0] };
+  const expected = (error: unknown) => (error as { code?: unknown }).code === '22012';
+  const doomed = newPost('rolled back, then read after');
+  let taken: Row[] | undefined;
+  statements.length = 0;
+  await t.rejects(
+    db.transaction(async (uow) => {
+      await posts.insert(doomed, uow);
+    }, { ahead: failing, recovery: { when: expected, statement: { sql: 'select count(*)::int as n, $2::text as said from posts.post where id = $1', params: [doomed.id, "it's after"] }, take: (rows) => void (taken = rows) } }),
+    { code: '22012' },
+    'the error is still thrown',
+  );
+  t.same(taken, [{ n: 0, said: "it's after" }], "the recovery's rows, read after the rollback");
+  t.equal(statements.length, 2, `the statement ahead with the insert, then the ROLLBACK with the recovery:\n${statements.join('\n')}`);
+  t.match(statements[1], /^rollback;\nselect count\(\*\)::int as n, 'it''s after'::text as said from posts\.post where id = '/);
+
+  taken = undefined;
+  statements.length = 0;
+  await t.rejects(
+    db.transaction(async (uow) => {
+      await posts.insert(newPost('another failure'), uow);
+    }, { ahead: failing, recovery: { when: () => false, statement: { sql: 'select 1 as n' }, take: (rows) => void (taken = rows) } }),
+    { code: '22012' },
+  );
+  t.equal(taken, undefined, 'an error the recovery does not expect: not read');
+  t.equal(statements.at(-1), 'rollback', 'a plain ROLLBACK');
+
+  const closedFailing = newPost('closing fails');
+  taken = undefined;
+  await t.rejects(
+    db.transaction(async (uow) => {
+      await posts.insert(closedFailing, uow);
+      closeWith(uow, failing);
+    }, { recovery: { when: expected, statement: { sql: 'select count(*)::int as n from posts.post where id = $1', params: [closedFailing.id] }, take: (rows) => void (taken = rows) } }),
+    { code: '22012' },
+  );
+  t.same(taken, [{ n: 0 }], 'a closing statement refused: read after the ROLLBACK too');
+  t.equal((await db.query<{ n: number }>('select 1 as n'))[0]?.n, 1, 'and the connections are usable again');
 });
 
 t.test('a statement sent ahead goes with the BEGIN in front of the first statement, or with the COMMIT; its failure fails the transaction whatever the work does', async (t) => {

@@ -79,6 +79,19 @@ export interface TransactionOptions {
    * sends after it is refused with that error). Exclusive with `opening`.
    */
   ahead?: Statement;
+  /**
+   * What to read when the transaction fails with an error `when` accepts: `statement` is sent
+   * with the ROLLBACK, in the same round trip, and runs after it, in no transaction; its rows are
+   * handed to `take` before the error is thrown. (When it cannot be sent so, or fails, `take` is
+   * not called: the caller reads it on its own.)
+   */
+  recovery?: Recovery;
+}
+
+export interface Recovery {
+  when: (error: unknown) => boolean;
+  statement: Statement;
+  take: (rows: Row[]) => void;
 }
 
 /** The pool: each statement on a connection of its own, or several in one transaction. */
@@ -523,7 +536,7 @@ export function createDatabase(orm: Orm): Database {
       const { pool, onQuery } = resolved ?? (await opened());
       await gate!.enter();
       try {
-        return await run(pool, onQuery, work, options.opening, options.ahead);
+        return await run(pool, onQuery, work, options);
       } finally {
         gate!.leave();
       }
@@ -573,8 +586,7 @@ async function run<T>(
   pool: Awaited<ReturnType<typeof poolOf>>['pool'],
   onQuery: QueryObserver | undefined,
   work: (uow: UnitOfWork, opened: Row[]) => Promise<T>,
-  opening: Statement | undefined,
-  ahead: Statement | undefined,
+  { opening, ahead, recovery }: TransactionOptions,
 ): Promise<T> {
   if (opening && ahead) throw new Error('a transaction has an opening statement or one sent ahead, not both');
   const client = await pool.connect();
@@ -602,13 +614,13 @@ async function run<T>(
   } catch (error) {
     uow.open = false;
     const failure = uow.failure ?? error;
-    if (uow.begun) await rollBack(uow, client, failure);
+    if (uow.begun) await rollBack(uow, client, failure, recovery);
     else client.release();
     throw failure;
   }
   uow.open = false;
   if (uow.failure !== undefined) {
-    await rollBack(uow, client, uow.failure);
+    await rollBack(uow, client, uow.failure, recovery);
     throw uow.failure;
   }
   // A work that sent nothing: the BEGIN and the statement ahead go with the COMMIT.
@@ -625,7 +637,7 @@ async function run<T>(
     // one that got no answer leaves it in an unknown state, so the pool must drop it. A closing
     // statement refused leaves the transaction aborted (PostgreSQL skips the COMMIT after it):
     // it is rolled back (after a refused COMMIT, the ROLLBACK finds nothing to do).
-    if ((tail.length > 0 || head) && !isConnectionFailure(error)) await rollBack(uow, client, error);
+    if ((tail.length > 0 || head) && !isConnectionFailure(error)) await rollBack(uow, client, error, recovery);
     else client.release(isConnectionFailure(error) ? (error as Error) : undefined);
     throw error;
   }
@@ -635,13 +647,25 @@ async function run<T>(
   return result;
 }
 
-/** Rolls back the transaction that `error` ended, and gives the connection back (to be closed, if it is gone). */
-async function rollBack(uow: Transaction, client: PoolClient, error: unknown): Promise<void> {
+/**
+ * Rolls back the transaction that `error` ended, and gives the connection back (to be closed, if
+ * it is gone). A `recovery` that accepts the error has its statement sent with the ROLLBACK.
+ */
+async function rollBack(uow: Transaction, client: PoolClient, error: unknown, recovery?: Recovery): Promise<void> {
+  let recovered: string | undefined;
+  if (recovery && !isConnectionFailure(error) && recovery.when(error)) {
+    try {
+      recovered = inlined(recovery.statement);
+    } catch {
+      recovered = undefined;
+    }
+  }
   try {
     // On a connection that is gone the guarded client answers the ROLLBACK itself
     // (PostgreSQL ends that transaction on its own); the connection is then released with
     // the error, so that the pool closes it instead of lending it again.
-    await uow.control('rollback');
+    if (recovered === undefined) await uow.control('rollback');
+    else recovery!.take((await uow.batch(`rollback;\n${recovered}`))[1] ?? []);
     client.release(isConnectionFailure(error) ? (error as Error) : undefined);
   } catch (rollbackError) {
     client.release(rollbackError as Error);

@@ -29,7 +29,11 @@ export interface StoredRecord extends KeyId {
 }
 
 /** What a claim found: the key's lock held (the work ran, and its value), or another transaction holding it. */
-export type ClaimOutcome<T> = { kind: 'locked'; value: T } | { kind: 'busy' };
+/**
+ * What a claim found: the key's lock held (the work ran, and its value), another transaction
+ * holding it, or the key's live record (read with the ROLLBACK).
+ */
+export type ClaimOutcome<T> = { kind: 'locked'; value: T } | { kind: 'busy' } | { kind: 'finished'; record: StoredRecord };
 
 // Distinct from any other advisory lock the application might take.
 function lockName(id: KeyId): string {
@@ -70,6 +74,20 @@ function fromRow(id: KeyId, row: Row): StoredRecord {
  */
 const CLAIM = 'select idempotency.claim($1, $2, $3, $4, $5, $6::timestamptz)';
 
+/** The lookup (`IdempotencyStore.lookup`) as a statement. */
+function lookupStatement(id: KeyId, now: Date): { sql: string; params: unknown[] } {
+  return {
+    sql: `select r.*, r.fingerprint is null and not pg_try_advisory_xact_lock(hashtextextended($5, 0)) as busy
+            from (select 1) one
+            left join (select ${RECORD_COLUMNS} from idempotency.record where scope = $1 and operation = $2 and key = $3 and expires_at > $4::timestamptz) r on true`,
+    params: [id.scope, id.operation, id.key, now.toISOString(), lockName(id)],
+  };
+}
+
+function lookedUp(id: KeyId, row: Row | undefined): { record: StoredRecord | null; busy: boolean } {
+  return { record: row && row.fingerprint !== null ? fromRow(id, row) : null, busy: row?.busy === true };
+}
+
 export class IdempotencyStore {
   readonly #db: Database;
 
@@ -85,13 +103,8 @@ export class IdempotencyStore {
    * sign-up's password hashing, say); one taken just after this is still refused by the claim.
    */
   async lookup(id: KeyId, now: Date): Promise<{ record: StoredRecord | null; busy: boolean }> {
-    const [row] = await this.#db.query(
-      `select r.*, r.fingerprint is null and not pg_try_advisory_xact_lock(hashtextextended($5, 0)) as busy
-         from (select 1) one
-         left join (select ${RECORD_COLUMNS} from idempotency.record where scope = $1 and operation = $2 and key = $3 and expires_at > $4::timestamptz) r on true`,
-      [id.scope, id.operation, id.key, now.toISOString(), lockName(id)],
-    );
-    return { record: row && row.fingerprint !== null ? fromRow(id, row) : null, busy: row?.busy === true };
+    const { sql, params } = lookupStatement(id, now);
+    return lookedUp(id, (await this.#db.query(sql, params))[0]);
   }
 
   /**
@@ -100,7 +113,8 @@ export class IdempotencyStore {
    * so that it costs no round trip of its own. Whatever `work` writes through the unit of work it
    * receives commits, or rolls back, with it. Answers `busy` when another transaction (in any
    * process on this database) holds the lock: the transaction then rolls back, whatever `work`
-   * did; and throws the error `isKeyTaken` knows when the key has a live record. PostgreSQL
+   * did; and `finished`, with the record, when the key has a live record (read with the
+   * ROLLBACK; should that read not be made, the error `isKeyTaken` knows is thrown). PostgreSQL
    * releases the lock when the transaction ends, however it ends, including when the process
    * running it dies and its connection drops. (`work` may run up to its first statement before
    * the claim is known: it writes nothing there, and reads only.)
@@ -111,12 +125,16 @@ export class IdempotencyStore {
    */
   async claim<T>(id: KeyId, leaseSeconds: number, now: Date, work: (uow: UnitOfWork) => Promise<T>): Promise<ClaimOutcome<T>> {
     const ahead = { sql: CLAIM, params: [`${leaseSeconds * 1000}ms`, lockName(id), id.scope, id.operation, id.key, now.toISOString()] };
+    // Refused for a live record, the record is read with the ROLLBACK, in the same round trip.
+    let found: StoredRecord | null = null;
+    const recovery = { when: (error: unknown) => this.isKeyTaken(error), statement: lookupStatement(id, now), take: (rows: Row[]) => void (found = lookedUp(id, rows[0]).record) };
     try {
-      return { kind: 'locked', value: await this.#db.transaction((uow) => work(uow), { ahead }) };
+      return { kind: 'locked', value: await this.#db.transaction((uow) => work(uow), { ahead, recovery }) };
     } catch (error) {
       if ((error as { code?: unknown; constraint?: unknown } | null)?.code === '55P03' && (error as { constraint?: unknown }).constraint === 'idempotency_key_in_flight') {
         return { kind: 'busy' };
       }
+      if (found !== null && this.isKeyTaken(error)) return { kind: 'finished', record: found };
       throw error;
     }
   }
