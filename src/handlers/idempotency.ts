@@ -5,6 +5,7 @@ import type { Caller } from '../services/accounts/index.ts';
 import { currentCall, withCall } from '../services/call-context.ts';
 import type { IdempotencyService, RecordedResponse } from '../services/idempotency/index.ts';
 import type { UnitOfWork } from '../services/unit-of-work.ts';
+import { V1_PREFIX } from './versions.ts';
 
 export interface KeyedCall {
   operationId: string;
@@ -54,19 +55,17 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
-/** The API version whose fingerprints name no version: v1's were made before there was another. */
-const FIRST_API = '/v1';
-
 /**
  * What makes two requests with one key the same request: the API version, method, path, query
  * and body. The versions share an operation's keys (`createPost` is one operation through /v1
  * and /v2), so the version is in the fingerprint: a key used through one and sent again through
  * another is a reuse (422), never answered with the other version's response. v1's fingerprints
- * leave it out, as they did before v2, so that its keys recorded then still match their retries.
+ * leave it out, as they were made before there was another version, so that its keys recorded
+ * then still match their retries.
  */
 export function fingerprint(call: Pick<KeyedCall, 'api' | 'method' | 'params' | 'query' | 'body'>): string {
   const request = { method: call.method.toUpperCase(), params: call.params, query: call.query, body: call.body };
-  const canonical = canonicalJson(call.api === FIRST_API ? request : { ...request, api: call.api });
+  const canonical = canonicalJson(call.api === V1_PREFIX ? request : { ...request, api: call.api });
   return hash('sha256', canonical, 'hex');
 }
 

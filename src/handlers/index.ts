@@ -17,7 +17,7 @@ export type { Handlers, OperationId, OperationRequest, OperationReply } from './
 export type { EventSource, SentEvent } from './operations.ts';
 export type { Caller } from '../services/accounts/index.ts';
 export type { HandlersV2 } from './v2/posts.ts';
-export { V2_PREFIX } from './v2/posts.ts';
+export { V1_PREFIX, V2_PREFIX } from './versions.ts';
 export {
   Conflict,
   Forbidden,

@@ -1,7 +1,7 @@
 // Builds the HTTP server: transport (HTTP/1.1, h2c, or HTTPS with HTTP/2 and HTTP/1.1 over ALPN),
 // third-party plugins, then ours, then the routes of the contract.
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { V2_PREFIX, type Authenticate, type Handlers, type HandlersV2, type RunIdempotently } from '../handlers/index.ts';
+import { V1_PREFIX, V2_PREFIX, type Authenticate, type Handlers, type HandlersV2, type RunIdempotently } from '../handlers/index.ts';
 import type { HttpMetrics } from '../observability/metrics.ts';
 import { MAX_PATH_PARAMETER_LENGTH } from './conventions.ts';
 import { authentication } from './plugins/authentication.ts';
@@ -29,7 +29,6 @@ import { serializerCompiler } from './serialization.ts';
 import type { Spec } from './spec.ts';
 import { validatorCompiler } from './validation.ts';
 
-export const API_PREFIX = '/v1';
 
 export interface TransportOptions {
   http2: boolean;
@@ -115,7 +114,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(requestId);
   const apis = [
-    { document: options.spec.document, prefix: API_PREFIX },
+    { document: options.spec.document, prefix: V1_PREFIX },
     { document: options.v2.spec.document, prefix: V2_PREFIX },
   ];
   await app.register(problems, {
@@ -153,8 +152,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     conditionalRequests,
   ];
   // Before the routes: it hooks the deprecated ones as they are added.
-  await app.register(deprecation, { document: options.spec.document, prefix: API_PREFIX });
-  await app.register(routes, { document: options.spec.document, prefix: API_PREFIX, handlers: options.handlers, plugins });
+  await app.register(deprecation, { document: options.spec.document, prefix: V1_PREFIX });
+  await app.register(routes, { document: options.spec.document, prefix: V1_PREFIX, handlers: options.handlers, plugins });
   // Version 2 beside version 1: the same services, auth and idempotency store; its own contract.
   await app.register(routes, { document: options.v2.spec.document, prefix: V2_PREFIX, handlers: options.v2.handlers, plugins });
   await app.register(docs, { spec: options.spec, v2: options.v2.spec });

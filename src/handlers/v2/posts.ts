@@ -9,9 +9,8 @@ import { signedIn } from '../../services/accounts/index.ts';
 import { DEFAULT_LIMIT } from '../paging.ts';
 import { etag } from '../conditional.ts';
 import type { HandlersOf } from '../operations.ts';
+import { V2_PREFIX } from '../versions.ts';
 import { accountSummaryView, postTimes } from '../views.ts';
-
-export const V2_PREFIX = '/v2';
 
 export type HandlersV2 = HandlersOf<operations>;
 type Schemas = components['schemas'];
