@@ -74,14 +74,14 @@ function fromRow(id: KeyId, row: Row): StoredRecord {
  */
 const CLAIM = 'select idempotency.claim($1, $2, $3, $4, $5, $6::timestamptz)';
 
+/** $1..$3 scope, operation, key, $4 now, $5 lock name: see `IdempotencyStore.lookup`. */
+const LOOKUP = `select r.*, r.fingerprint is null and not pg_try_advisory_xact_lock(hashtextextended($5, 0)) as busy
+                 from (select 1) one
+                 left join (select ${RECORD_COLUMNS} from idempotency.record where scope = $1 and operation = $2 and key = $3 and expires_at > $4::timestamptz) r on true`;
+
 /** The lookup (`IdempotencyStore.lookup`) as a statement. */
 function lookupStatement(id: KeyId, now: Date): { sql: string; params: unknown[] } {
-  return {
-    sql: `select r.*, r.fingerprint is null and not pg_try_advisory_xact_lock(hashtextextended($5, 0)) as busy
-            from (select 1) one
-            left join (select ${RECORD_COLUMNS} from idempotency.record where scope = $1 and operation = $2 and key = $3 and expires_at > $4::timestamptz) r on true`,
-    params: [id.scope, id.operation, id.key, now.toISOString(), lockName(id)],
-  };
+  return { sql: LOOKUP, params: [id.scope, id.operation, id.key, now.toISOString(), lockName(id)] };
 }
 
 function lookedUp(id: KeyId, row: Row | undefined): { record: StoredRecord | null; busy: boolean } {
