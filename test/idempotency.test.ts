@@ -2,6 +2,7 @@
 // what is and is not stored, retention, and that key and data commit in one transaction.
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import t from 'tap';
 import { lockTable, waitForLockWaiters } from './helpers/locks.ts';
 import { startAgora, uniqueHandle, type Agora } from './helpers/agora.ts';
@@ -415,11 +416,14 @@ const postsWithText = async (text: string) => (await agora.sql('select count(*):
 
 async function poster() {
   const author = await agora.signUp();
-  return (body: unknown, key: string) =>
-    agora.raw('POST', '/v1/posts', {
-      headers: { authorization: `Bearer ${author.token}`, 'content-type': 'application/json', 'idempotency-key': key },
-      body: JSON.stringify(body),
-    });
+  return Object.assign(
+    (body: unknown, key: string) =>
+      agora.raw('POST', '/v1/posts', {
+        headers: { authorization: `Bearer ${author.token}`, 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify(body),
+      }),
+    { author },
+  );
 }
 
 t.test('a keyed post, claimed with its write: a retry is refused by the claim, its write not run, and answered from the record; a reuse is a 422', async (t) => {
@@ -493,6 +497,30 @@ t.test('concurrent retries of a finished post are all replayed: their claims fin
     await block.release();
   }
   t.equal(await postsWithText(text), 1);
+
+  // One retry caught holding the key's lock (as each does for the moment between its claim and
+  // its ROLLBACK): another is still answered from the record, not refused as in flight. The
+  // lock is the store's (src/persistence/idempotency/store.ts, lockName), taken here by hand.
+  const holder = new pg.Client({ connectionString: agora.databaseUrl });
+  await holder.connect();
+  t.teardown(() => holder.end());
+  const lockName = (k: string) => `agora.idempotency:${JSON.stringify([post.author.account.id, 'createPost', k])}`;
+  const hold = (k: string) => holder.query('select pg_advisory_lock(hashtextextended($1, 0))', [lockName(k)]);
+  const unhold = (k: string) => holder.query('select pg_advisory_unlock(hashtextextended($1, 0))', [lockName(k)]);
+  const unused = `${key}-unused`;
+  await hold(unused);
+  t.equal((await post({ text: `unused ${key}` }, unused)).status, 409, 'the lock taken by hand is the key lock: a fresh key held so is in flight');
+  await unhold(unused);
+  // A key of its own: the retries above left theirs in this instance's memory.
+  const held = `${key}-held`;
+  t.equal((await post({ text: `held ${key}` }, held)).status, 201);
+  await hold(held);
+  const whileHeld = await post({ text: `held ${key}` }, held);
+  t.equal(whileHeld.status, 201, 'a retry while another holds the key is answered');
+  t.equal(whileHeld.headers.get('idempotent-replayed'), 'true');
+  await unhold(held);
+  t.equal(await postsWithText(`held ${key}`), 1);
+  t.equal(await postsWithText(`unused ${key}`), 0);
 });
 
 t.test("a keyed post whose key's record expired runs afresh: the claim deletes the record and writes the new one", async (t) => {
