@@ -6,7 +6,7 @@
 // closing an account triggers has not finished.
 import { newId } from '../ids.ts';
 import type { PostRow, PostsStore } from '../../persistence/posts/index.ts';
-import type { AccountsService, Caller } from '../accounts/index.ts';
+import type { AccountSummary, AccountsService, Caller } from '../accounts/index.ts';
 import { noCaching, type Caching } from '../cache.ts';
 import type { ChannelAccess, ChannelsService } from '../channels/index.ts';
 import { Forbidden, InvalidInput, NotFound, PreconditionFailed } from '../errors.ts';
@@ -145,9 +145,11 @@ export class PostsArchive implements PostsService {
     const range = parseBetween(request.between, request.tz);
     const filters = { authorId: accountId, ...this.#rangeFilters(range), newestFirst: request.newestFirst };
     const start = pageStart(request, filters, this.#settings.maxPage, byTime);
-    await this.#accounts.assertExists(accountId);
+    // Every post of the page has this author: its summary is looked up once, not per post.
+    const author = await this.#author(accountId);
     const rows = await this.#store.list({ of: { authorId: accountId }, newestFirst: request.newestFirst, ...range, limit: request.limit + 1, ...start });
-    return this.#page(rows, request.limit, filters);
+    const page = toPage(rows, request.limit, filters, createdAt);
+    return { items: page.items.map((row) => ({ ...row, author })), nextCursor: page.nextCursor };
   }
 
   /** A channel's posts, for whoever may see the channel. */
@@ -181,8 +183,7 @@ export class PostsArchive implements PostsService {
 
   async #insert(caller: Caller, channelId: string | null, input: NewPost, unitOfWork: UnitOfWork | undefined): Promise<Post> {
     const text = checkText(input.text);
-    const author = (await this.#accounts.summaries([caller.accountId])).get(caller.accountId);
-    if (!author) throw new NotFound('account');
+    const author = await this.#author(caller.accountId);
     // Its times are the database's, set by the insert (see PostsStore.insert).
     const post = { id: newId(), authorId: caller.accountId, channelId, text };
     // Whether the event concerns a consumer does not depend on its time, which the insert sets.
@@ -247,18 +248,23 @@ export class PostsArchive implements PostsService {
     return post;
   }
 
-  async #page(rows: PostRow[], limit: number, filters: Record<string, unknown>): Promise<Page<Post>> {
-    // The cursor comes from the rows read, so hidden ones are skipped, never read twice.
-    const page = toPage(rows, limit, filters, createdAt);
-    return { items: await this.#withAuthors(page.items), nextCursor: page.nextCursor };
+  /** An account's summary, to show beside its posts; NotFound when it does not exist. */
+  async #author(accountId: string): Promise<AccountSummary> {
+    const author = (await this.#accounts.summaries([accountId])).get(accountId);
+    if (!author) throw new NotFound('account');
+    return author;
   }
 
   async #withAuthors(rows: PostRow[]): Promise<Post[]> {
-    const authors = await this.#accounts.summaries(rows.map((r) => r.authorId));
-    return rows.flatMap((row) => {
+    const ids = new Set<string>();
+    for (const row of rows) ids.add(row.authorId);
+    const authors = await this.#accounts.summaries(ids);
+    const posts: Post[] = [];
+    for (const row of rows) {
       const author = authors.get(row.authorId);
-      return author ? [{ ...row, author }] : [];
-    });
+      if (author) posts.push({ ...row, author });
+    }
+    return posts;
   }
 
   #rangeFilters(range: { from: Date; to: Date } | undefined) {
