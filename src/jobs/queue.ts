@@ -13,6 +13,7 @@
 // is one statement or one transaction, its locks transaction-level, its prepared statements
 // unnamed), and its LISTEN rides on the instance's one direct connection (`listen`, the cache
 // invalidation listener), since a LISTEN through the pooler would never hear a thing.
+import { createRequire } from 'node:module';
 import { PgBoss, type Db, type Job } from 'pg-boss';
 import { atCommit, CallbackFormClient, inlined, isConnectionFailure, type Queryable, type Row, type UnitOfWork } from '../persistence/sql.ts';
 
@@ -268,6 +269,26 @@ export function connectionOptions(connectionString: string, max: number): { conn
   return { connectionString, max, application_name: 'agora-jobs', Client: CallbackFormClient };
 }
 
+/**
+ * pg-boss reads its schedules' cron expressions with cron-parser, which does its date arithmetic
+ * with luxon. Left to its defaults, luxon asks `Intl.DateTimeFormat` for the system's locale and
+ * time zone the first time. V8 then builds its list of the locales that have calendars: it opens
+ * a resource of every locale in the ICU data that Node carries, about 5 MB of Node's binary in
+ * Agora's process, which then stays resident (bench/README.md, "ICU's locale data"). The
+ * schedules are in UTC (`boss.schedule(…, { tz: 'UTC' })`) and luxon formats nothing here, so
+ * these defaults give the same times without that. luxon's settings belong to its module instance: cron-parser
+ * `require`s luxon, which loads luxon's CommonJS build, so that is the one set here (an `import`
+ * would load its ES build, a second instance). Nothing else in the process uses luxon.
+ * test/icu-data.test.ts checks that starting a worker creates no `Intl.DateTimeFormat`.
+ */
+function luxonWithoutIntl(): void {
+  const { Settings } = createRequire(import.meta.url)('luxon') as typeof import('luxon');
+  Settings.defaultZone = 'utc';
+  Settings.defaultLocale = 'en-US';
+  Settings.defaultNumberingSystem = 'latn';
+  Settings.defaultOutputCalendar = 'gregory';
+}
+
 export class JobQueue {
   readonly #boss: PgBoss;
   readonly #options: JobQueueOptions;
@@ -281,6 +302,7 @@ export class JobQueue {
 
   /** Connects, checks the schema (installed by the migrations), and starts the consumers and schedules. */
   static async start(options: JobQueueOptions): Promise<JobQueue> {
+    luxonWithoutIntl();
     const boss = new PgBoss({
       ...connectionOptions(options.connectionString, options.poolMax ?? jobPoolSize(options.worker, options.consumers)),
       // The migrations create the schema and the queues; pg-boss only checks the version.
