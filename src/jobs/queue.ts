@@ -276,10 +276,11 @@ export function connectionOptions(connectionString: string, max: number): { conn
  * a resource of every locale in the ICU data that Node carries, about 5 MB of Node's binary in
  * Agora's process, which then stays resident (bench/README.md, "ICU's locale data"). The
  * schedules are in UTC (`boss.schedule(…, { tz: 'UTC' })`) and luxon formats nothing here, so
- * these defaults give the same times without that. luxon's settings belong to its module instance: cron-parser
- * `require`s luxon, which loads luxon's CommonJS build, so that is the one set here (an `import`
- * would load its ES build, a second instance). Nothing else in the process uses luxon.
- * test/icu-data.test.ts checks that starting a worker creates no `Intl.DateTimeFormat`.
+ * these defaults give the same times without that. luxon's settings belong to its module
+ * instance: cron-parser `require`s luxon, which loads luxon's CommonJS build, so that is the one
+ * set here (an `import` would load its ES build, a second instance). Nothing else in the process
+ * uses luxon. test/icu-data.test.ts checks that starting a worker creates no
+ * `Intl.DateTimeFormat`.
  */
 function luxonWithoutIntl(): void {
   const { Settings } = createRequire(import.meta.url)('luxon') as typeof import('luxon');

@@ -5,10 +5,11 @@
 // then builds its list of the locales that have collation data: it opens a resource of every
 // locale in the ICU data Node carries. In Agora's process that is about 2 MB of Node's binary
 // that stays resident, beside the 5 MB the first `Intl.DateTimeFormat` would add
-// (src/jobs/queue.ts; bench/README.md, "ICU's locale data"). Nothing else in the server compares strings by locale.
-// So MikroORM's sort runs with this comparison in `localeCompare`'s place, for that synchronous
-// call only: no other code runs meanwhile, and any string that is not an identifier is still
-// compared by `localeCompare`. test/unit-identifier-order.test.ts checks that the two agree.
+// (src/jobs/queue.ts; bench/README.md, "ICU's locale data"). Nothing else in the server
+// compares strings by locale. So MikroORM's sort runs with this comparison in `localeCompare`'s
+// place, for that synchronous call only: no other code runs meanwhile, and any string that is
+// not an identifier is still compared by `localeCompare`. test/unit-identifier-order.test.ts
+// checks that the two agree.
 import { MetadataDiscovery } from '@mikro-orm/core';
 
 /**

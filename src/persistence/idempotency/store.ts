@@ -28,7 +28,6 @@ export interface StoredRecord extends KeyId {
   expiresAt: Date;
 }
 
-/** What a claim found: the key's lock held (the work ran, and its value), or another transaction holding it. */
 /**
  * What a claim found: the key's lock held (the work ran, and its value), another transaction
  * holding it, or the key's live record (read with the ROLLBACK).
