@@ -68,6 +68,12 @@ try {
       ...process.env,
       // tap's TypeScript plugin: Node strips the types itself.
       TAP_TYPE_STRIP_ONLY: '1',
+      // Node's compile cache (type stripping's output and V8's code), shared by every process of
+      // the run and kept between runs: each test file's process, and each server a test starts,
+      // loads much the same modules. A module whose source changed is compiled afresh. It saves
+      // a process about a third of its loading's CPU (src/server.ts: 1.95 s to 1.4 s), and the
+      // run is bound by its CPU (test files and servers on two cores).
+      NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'agora-node-compile-cache'),
       AGORA_TEST_ADMIN_URL: adminUrl,
       AGORA_TEST_TEMPLATE: TEMPLATE,
     },
