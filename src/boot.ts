@@ -167,6 +167,7 @@ export function boot(config: Config, options: BootOptions): Booting {
           : metrics.database.onQuery,
         log: databaseLog,
         connectTimeoutMs: config.databaseConnectTimeoutMs,
+        namedStatements: config.databaseNamedStatements,
       });
       check();
       const applied = options.migrate === false ? [] : await migrateOn(orm, sessionUrl, { log: databaseLog, onQuery: metrics.database.onQuery });

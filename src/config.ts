@@ -32,6 +32,12 @@ export interface Config {
    * request answered 503 (even when the database is frozen and answers nothing).
    */
   databaseQueryTimeoutMs: number;
+  /**
+   * Whether the stores' statements are prepared under names, which PostgreSQL plans once per
+   * connection (DATABASE_NAMED_STATEMENTS): `auto` when the database says the connection is direct,
+   * not through a pooler (src/persistence/statement-names.ts).
+   */
+  databaseNamedStatements: (typeof NAMED_STATEMENTS)[number];
   shutdownTimeoutMs: number;
   jobs: {
     /** This instance runs the job consumers and schedules (WORKER=on, the default). */
@@ -250,6 +256,16 @@ function remoteSettings(env: Env): Config['remote'] {
   return { serveDomains, serviceUrls, token, callTimeoutMs: integer(env, 'REMOTE_CALL_TIMEOUT_MS', 2000, 50, 600_000) };
 }
 
+const NAMED_STATEMENTS = ['auto', 'on', 'off'] as const;
+
+function namedStatements(raw: string | undefined): Config['databaseNamedStatements'] {
+  const value = raw || 'auto';
+  if (!(NAMED_STATEMENTS as readonly string[]).includes(value)) {
+    throw new ConfigError(`DATABASE_NAMED_STATEMENTS must be one of ${NAMED_STATEMENTS.join(', ')}, got "${raw}"`);
+  }
+  return value as Config['databaseNamedStatements'];
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export function loadConfig(env: Env = process.env): Config {
@@ -296,6 +312,7 @@ export function loadConfig(env: Env = process.env): Config {
     tls,
     databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
     databaseQueryTimeoutMs: integer(env, 'DATABASE_QUERY_TIMEOUT_MS', 5000, 100, 600_000),
+    databaseNamedStatements: namedStatements(env.DATABASE_NAMED_STATEMENTS),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 3_600_000),
     jobs: {
       worker: onOff(env, 'WORKER', true),

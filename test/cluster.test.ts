@@ -37,6 +37,9 @@ t.test('three instances started together on an empty database: all serve, one mi
   t.same(migrators[0]!.logs.find((l) => l.msg === 'applied migrations')!.migrations, applied.map((m) => m.name));
   t.same(cluster.instances.flatMap((i) => i.logs).filter((l) => l.level >= 50), [], 'no errors logged');
   for (const instance of cluster.instances) {
+    // Straight to PostgreSQL: its statements are planned once per connection (statement-names.ts).
+    const naming = instance.logs.filter((l) => l.namedStatements !== undefined).map((l) => [l.msg, l.namedStatements]);
+    t.same(naming, [['statements are prepared under names', true]], `${instance.name} connects directly: its statements are prepared under names`);
     // Outside the contract: plain fetch.
     const ready = await fetch(`${instance.origin}/readyz`);
     t.equal(ready.status, 200, `${instance.name} is ready`);

@@ -2,6 +2,15 @@
 import t from 'tap';
 import { loadConfig } from '../src/config.ts';
 
+t.test('DATABASE_NAMED_STATEMENTS: auto unless set; on, off or auto, nothing else', async (t) => {
+  t.equal(loadConfig({}).databaseNamedStatements, 'auto');
+  t.equal(loadConfig({ DATABASE_NAMED_STATEMENTS: '' }).databaseNamedStatements, 'auto', 'empty is unset');
+  for (const value of ['on', 'off', 'auto'] as const) t.equal(loadConfig({ DATABASE_NAMED_STATEMENTS: value }).databaseNamedStatements, value);
+  for (const bad of ['true', 'ON', 'named', '1']) {
+    t.throws(() => loadConfig({ DATABASE_NAMED_STATEMENTS: bad }), { name: 'ConfigError', message: `DATABASE_NAMED_STATEMENTS must be one of auto, on, off, got "${bad}"` }, bad);
+  }
+});
+
 t.test('DATABASE_QUERY_TIMEOUT_MS: the deadline of every SQL statement, 5 s unless set', async (t) => {
   t.equal(loadConfig({}).databaseQueryTimeoutMs, 5000);
   t.equal(loadConfig({ DATABASE_QUERY_TIMEOUT_MS: '1500' }).databaseQueryTimeoutMs, 1500);

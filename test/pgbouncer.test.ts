@@ -92,6 +92,10 @@ t.test('three instances behind PgBouncer start together on an empty database: on
   t.equal(cluster.instances.filter((i) => i.logs.some((l) => l.msg === 'applied migrations')).length, 1, 'one instance applied them');
   t.same(cluster.instances.flatMap((i) => i.logs).filter((l) => l.level >= 50), [], 'no errors logged (no listener that hears nothing)');
   for (const instance of cluster.instances) {
+    // A name prepared on one of PgBouncer's server connections is unknown on the next.
+    const naming = instance.logs.filter((l) => l.namedStatements !== undefined);
+    t.same(naming.map((l) => [l.msg, l.namedStatements]), [['statements are sent unnamed', false]], `${instance.name} found the pooler: its statements are unnamed`);
+    t.match(naming[0]?.why, new RegExp(`^PostgreSQL received the connection on [\\d.:a-f]+:\\d+, not on 127\\.0\\.0\\.1:${bouncer.port}: a pooler or proxy may be in between$`), 'and says why');
     const ready = await fetch(`${instance.origin}/readyz`);
     t.equal(ready.status, 200, `${instance.name} is ready`);
     await ready.body?.cancel();

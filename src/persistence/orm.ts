@@ -8,6 +8,7 @@ import type { Constructor, EntityName, LogContext, Logger } from '@mikro-orm/cor
 import { silentLog, type Log } from '../log.ts';
 import { guardedClient, type QueryGuard } from './guarded-client.ts';
 import { discoverWithoutCollator } from './identifier-order.ts';
+import type { StatementNaming } from './statement-names.ts';
 
 export type Orm = MikroORM;
 
@@ -44,6 +45,8 @@ export interface DatabaseOptions {
   log?: Log;
   /** How long to wait for a connection, new or from the pool, before failing the query. */
   connectTimeoutMs?: number;
+  /** Whether the stores' statements are prepared under names (statement-names.ts); `auto` unless given. */
+  namedStatements?: StatementNaming;
 }
 
 /** A MikroORM logger that reports executed queries to `onQuery` and the ORM's warnings to `log`. */
@@ -113,6 +116,8 @@ interface Opened {
   used?: Pool;
   guards: { current?: QueryGuard };
   onQuery: QueryObserver | undefined;
+  namedStatements: StatementNaming;
+  log: Log;
 }
 const opened = new WeakMap<Orm, Opened>();
 
@@ -134,11 +139,11 @@ export function guardQueries(orm: Orm, guard: QueryGuard): void {
  * The pool `orm` connects through, connecting first if it has not yet (MikroORM opens its pool
  * at the first statement it runs), and where its statements are reported.
  */
-export async function poolOf(orm: Orm): Promise<{ pool: Pool; onQuery: QueryObserver | undefined }> {
+export async function poolOf(orm: Orm): Promise<{ pool: Pool; onQuery: QueryObserver | undefined; namedStatements: StatementNaming; log: Log }> {
   const state = openedBy(orm, 'poolOf');
   const created = state.pool() ?? ((await orm.em.getConnection().getNativeClient()) as unknown as Pool);
   state.used = created;
-  return { pool: created, onQuery: state.onQuery };
+  return { pool: created, onQuery: state.onQuery, namedStatements: state.namedStatements, log: state.log };
 }
 
 export function ormConfig(options: DatabaseOptions) {
@@ -183,7 +188,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Orm> {
   // Its entities sorted without creating a collator, which costs about 2 MB (identifier-order.ts).
   discoverWithoutCollator();
   const orm = await MikroORM.init(config);
-  opened.set(orm, { pool: () => pool, guards, onQuery: options.onQuery });
+  opened.set(orm, { pool: () => pool, guards, onQuery: options.onQuery, namedStatements: options.namedStatements ?? 'auto', log: options.log ?? silentLog });
   return orm;
 }
 

@@ -5,6 +5,7 @@
 // never finds the transaction in ambient state.
 import pg from 'pg';
 import { isConnectionFailure } from './connection-failures.ts';
+import { isStalePlan, namingFor, statementName, stopNaming } from './statement-names.ts';
 import { poolOf, type Orm, type PoolClient, type QueryObserver } from './orm.ts';
 
 /** Whether an error is the connection's failure rather than a statement's (for a job queue's batch, which then fails whole). */
@@ -221,9 +222,13 @@ class Transaction implements UnitOfWork {
   /** What runs once the transaction has committed. */
   readonly committed: (() => void | Promise<void>)[] = [];
 
-  constructor(client: PoolClient, observe: QueryObserver | undefined, ahead?: Statement) {
+  /** Its statements are prepared under names (statement-names.ts). */
+  readonly #named: boolean;
+
+  constructor(client: PoolClient, observe: QueryObserver | undefined, named: boolean, ahead?: Statement) {
     this.#client = client;
     this.#observe = observe;
+    this.#named = named;
     if (ahead) {
       this.ahead = `begin;\n${inlined(ahead)}`;
       this.begun = false;
@@ -258,7 +263,8 @@ class Transaction implements UnitOfWork {
         throw error;
       }
     }
-    return observed(this.#observe, sql, async () => (await send(this.#client, sql, params)).rows as R[]);
+    const name = this.#named ? statementName(sql) : undefined;
+    return observed(this.#observe, sql, async () => (await send(this.#client, sql, params, name)).rows as R[]);
   }
 
   async together(statements: readonly Statement[]): Promise<Row[][]> {
@@ -319,15 +325,18 @@ class Transaction implements UnitOfWork {
  * test/sql.test.ts measures it). A refusal gets a stack trace through the caller's awaits here,
  * as `pg`'s promise form gives it.
  */
-async function send(client: Pick<PoolClient, 'query'>, sql: string, params?: readonly unknown[]): Promise<{ rows: Row[] }> {
+async function send(client: Pick<PoolClient, 'query'>, sql: string, params?: readonly unknown[], name?: string): Promise<{ rows: Row[] }> {
   try {
     return await new Promise<{ rows: Row[] }>((resolve, reject) => {
       const done = (error: Error | null, result: { rows: Row[] }) => (error ? reject(error) : resolve(result));
       if (params === undefined) client.query(sql, done);
-      else client.query(sql, params, done);
+      else if (name === undefined) client.query(sql, params, done);
+      else (client.query as (config: unknown, callback: unknown) => void)({ name, text: sql, values: params }, done);
     });
   } catch (error) {
     if (error instanceof Error) Error.captureStackTrace(error);
+    // A named statement whose result a migration changed: sent unnamed from now on.
+    if (name !== undefined && isStalePlan(error)) stopNaming(sql);
     throw error;
   }
 }
@@ -489,24 +498,43 @@ async function observed<T>(observe: QueryObserver | undefined, sql: string, run:
  * a query context first, at several times the CPU of the statement itself (bench/README.md).
  */
 export function createDatabase(orm: Orm): Database {
-  let resolved: Awaited<ReturnType<typeof poolOf>> | undefined;
+  let resolved: (Awaited<ReturnType<typeof poolOf>> & { named: boolean }) | undefined;
+  let opening: Promise<NonNullable<typeof resolved>> | undefined;
   let gate: Gate | undefined;
-  const opened = async () => {
-    resolved ??= await poolOf(orm);
-    gate ??= new Gate(transactionsAdmitted(resolved.pool.options.max));
-    return resolved;
-  };
+  // The pool, and whether its statements are named: asked of the database once, by the first
+  // statement (again by the next if it could not be asked).
+  const opened = () =>
+    (opening ??= (async () => {
+      const found = await poolOf(orm);
+      const naming = await namingFor(found.namedStatements, () => found.pool.connect());
+      found.log.info({ namedStatements: naming.named, why: naming.reason }, naming.named ? 'statements are prepared under names' : 'statements are sent unnamed');
+      gate ??= new Gate(transactionsAdmitted(found.pool.options.max));
+      resolved = { ...found, named: naming.named };
+      return resolved;
+    })().catch((error: unknown) => {
+      opening = undefined;
+      throw error;
+    }));
 
   return {
     async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
-      const { pool, onQuery } = resolved ?? (await opened());
+      const { pool, onQuery, named } = resolved ?? (await opened());
+      const name = named ? statementName(sql) : undefined;
       return observed(onQuery, sql, async () => {
         // Not pool.query: it releases the connection with any error, which closes it, so that
         // every refused statement (a taken handle, a unique violation) would cost a new
         // connection. Only a connection that failed is given back to be closed.
         const client = await pool.connect();
         try {
-          const result = await send(client, sql, params);
+          let result: { rows: Row[] };
+          try {
+            result = await send(client, sql, params, name);
+          } catch (error) {
+            // Refused as a whole, before it ran (its result changed since it was prepared): sent
+            // again unnamed, as every later one will be.
+            if (name === undefined || !isStalePlan(error)) throw error;
+            result = await send(client, sql, params);
+          }
           client.release();
           return result.rows as R[];
         } catch (error) {
@@ -533,10 +561,10 @@ export function createDatabase(orm: Orm): Database {
     },
 
     async transaction<T>(work: (uow: UnitOfWork, opened: Row[]) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-      const { pool, onQuery } = resolved ?? (await opened());
+      const { pool, onQuery, named } = resolved ?? (await opened());
       await gate!.enter();
       try {
-        return await run(pool, onQuery, work, options);
+        return await run(pool, onQuery, named, work, options);
       } finally {
         gate!.leave();
       }
@@ -585,6 +613,7 @@ class Gate {
 async function run<T>(
   pool: Awaited<ReturnType<typeof poolOf>>['pool'],
   onQuery: QueryObserver | undefined,
+  named: boolean,
   work: (uow: UnitOfWork, opened: Row[]) => Promise<T>,
   { opening, ahead, recovery }: TransactionOptions,
 ): Promise<T> {
@@ -592,7 +621,7 @@ async function run<T>(
   const client = await pool.connect();
   let uow: Transaction;
   try {
-    uow = new Transaction(client, onQuery, ahead);
+    uow = new Transaction(client, onQuery, named, ahead);
   } catch (error) {
     client.release();
     throw error;
