@@ -37,9 +37,6 @@ t.test('three instances started together on an empty database: all serve, one mi
   t.same(migrators[0]!.logs.find((l) => l.msg === 'applied migrations')!.migrations, applied.map((m) => m.name));
   t.same(cluster.instances.flatMap((i) => i.logs).filter((l) => l.level >= 50), [], 'no errors logged');
   for (const instance of cluster.instances) {
-    // Straight to PostgreSQL: its statements are planned once per connection (statement-names.ts).
-    const naming = instance.logs.filter((l) => l.namedStatements !== undefined).map((l) => [l.msg, l.namedStatements]);
-    t.same(naming, [['statements are prepared under names', true]], `${instance.name} connects directly: its statements are prepared under names`);
     // Outside the contract: plain fetch.
     const ready = await fetch(`${instance.origin}/readyz`);
     t.equal(ready.status, 200, `${instance.name} is ready`);
@@ -254,4 +251,22 @@ t.test('a frozen instance (its connections open but silent) keeps a key no longe
   t.equal(res.handle, body.handle);
   const [{ n }] = (await cluster.sql('select count(*)::int as n from accounts.account where handle = $1', [body.handle])) as [{ n: number }];
   t.equal(n, 1);
+});
+
+// Last, when every instance has served requests: the decision is made, and logged, at an
+// instance's first statement on its pool.
+t.test('an instance straight to PostgreSQL prepares its statements under names; one through a TCP proxy finds the proxy and sends them unnamed', async (t) => {
+  t.ok(cluster.instances.some((i) => i.name === 'lagging'), 'the instance behind a proxy ran');
+  // Not the instances killed above (SIGKILL, SIGSTOP): a process's log lines go out in batches,
+  // and a killed one's last batch may never have been written.
+  for (const instance of [a, b, c, ...cluster.instances.filter((i) => i.name === 'lagging')]) {
+    const naming = instance.logs.filter((l) => l.namedStatements !== undefined);
+    if (instance.name === 'lagging') {
+      // Its DATABASE_URL is a TCP proxy's: PostgreSQL received its connections from the proxy.
+      t.same(naming.map((l) => [l.msg, l.namedStatements]), [['statements are sent unnamed', false]], 'lagging, behind a proxy: unnamed');
+      t.match(naming[0]?.why, /^PostgreSQL received the connection on [\d.:a-f]+:\d+, not on 127\.0\.0\.1:\d+: a pooler or proxy may be in between$/, 'and says why');
+    } else {
+      t.same(naming.map((l) => [l.msg, l.namedStatements]), [['statements are prepared under names', true]], `${instance.name}: planned once per connection (statement-names.ts)`);
+    }
+  }
 });

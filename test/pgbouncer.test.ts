@@ -92,10 +92,6 @@ t.test('three instances behind PgBouncer start together on an empty database: on
   t.equal(cluster.instances.filter((i) => i.logs.some((l) => l.msg === 'applied migrations')).length, 1, 'one instance applied them');
   t.same(cluster.instances.flatMap((i) => i.logs).filter((l) => l.level >= 50), [], 'no errors logged (no listener that hears nothing)');
   for (const instance of cluster.instances) {
-    // A name prepared on one of PgBouncer's server connections is unknown on the next.
-    const naming = instance.logs.filter((l) => l.namedStatements !== undefined);
-    t.same(naming.map((l) => [l.msg, l.namedStatements]), [['statements are sent unnamed', false]], `${instance.name} found the pooler: its statements are unnamed`);
-    t.match(naming[0]?.why, new RegExp(`^PostgreSQL received the connection on [\\d.:a-f]+:\\d+, not on 127\\.0\\.0\\.1:${bouncer.port}: a pooler or proxy may be in between$`), 'and says why');
     const ready = await fetch(`${instance.origin}/readyz`);
     t.equal(ready.status, 200, `${instance.name} is ready`);
     await ready.body?.cancel();
@@ -180,4 +176,15 @@ t.test('DATABASE_DIRECT_URL is validated like DATABASE_URL, and needs it', async
   t.equal(loadConfig({ DATABASE_URL: 'postgres://agora@db:5432/agora', DATABASE_DIRECT_URL: '' }).databaseDirectUrl, undefined, 'empty is unset');
   t.throws(() => loadConfig({ DATABASE_URL: 'postgres://agora@db:5432/agora', DATABASE_DIRECT_URL: 'mysql://db/agora' }), new ConfigError('DATABASE_DIRECT_URL must be a postgres:// or postgresql:// URL'));
   t.throws(() => loadConfig({ DATABASE_DIRECT_URL: direct }), /DATABASE_DIRECT_URL needs DATABASE_URL/, 'not with the embedded PostgreSQL');
+});
+
+// Last, when every instance has served requests: the decision is made, and logged, at an
+// instance's first statement on its pool.
+t.test('each instance behind PgBouncer found the pooler: its statements are sent unnamed', async (t) => {
+  for (const instance of cluster.instances) {
+    // A name prepared on one of PgBouncer's server connections is unknown on the next.
+    const naming = instance.logs.filter((l) => l.namedStatements !== undefined);
+    t.same(naming.map((l) => [l.msg, l.namedStatements]), [['statements are sent unnamed', false]], `${instance.name} found the pooler: its statements are unnamed`);
+    t.match(naming[0]?.why, new RegExp(`^PostgreSQL received the connection on [\\d.:a-f]+:\\d+, not on 127\\.0\\.0\\.1:${bouncer.port}: a pooler or proxy may be in between$`), 'and says why');
+  }
 });
