@@ -15,6 +15,9 @@ t.test('a text always gets the same name, another text another, and a text that 
     t.equal(statementName(all), undefined, `never named: ${JSON.stringify(all)}`);
   }
   t.match(statementName('select count(*)::int as n from t where id = $1'), /^agora_/, 'count(*) selects no column: named');
+  for (const array of ['select k.id from unnest($1::uuid[]) as a(author_id) cross join lateral (select 1) k', 'select id from t where id = any($2::uuid[]) and n = $1', 'select 1 where $1::text[] is not null', 'select $3::timestamp with time zone[]']) {
+    t.equal(statementName(array), undefined, `an array parameter, whose length a generic plan cannot know: never named: ${JSON.stringify(array)}`);
+  }
 });
 
 t.test('a text whose prepared statement PostgreSQL refused as stale is not named again', async (t) => {
