@@ -20,8 +20,8 @@ for (const name of Object.keys(CASES)) {
     // count includes. (One measurement of the same kind, by hand, while the machine was busy,
     // once gave 3 bytes an entry; it could not be made to happen again, with or without this.)
     const { stdout } = await run(process.execPath, ['--single-threaded-gc', probe, name]);
-    const { held, estimated } = JSON.parse(stdout) as { held: number; estimated: number };
-    t.comment(`held ${Math.round(held)} bytes each, estimated ${Math.round(estimated)}`);
+    const { held, estimated, passes } = JSON.parse(stdout) as { held: number; estimated: number; passes: number[] };
+    t.comment(`held ${Math.round(held)} bytes each (the middle of ${passes.join(', ')}), estimated ${Math.round(estimated)}`);
     t.ok(held > 0, 'something is held');
     t.ok(estimated >= held, `estimated ${Math.round(estimated)} ≥ held ${Math.round(held)}`);
     t.ok(estimated <= 2.5 * held, `estimated ${Math.round(estimated)} ≤ 2.5 × held ${Math.round(held)}`);
