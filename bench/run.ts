@@ -548,6 +548,20 @@ async function measureStream(start: () => Promise<Server>, who: Session[], group
   return report;
 }
 
+/** One round of `scenario` on each server: A B, B A, A B … by `round`, so neither always runs right after the other's load. */
+async function measureRound(scenario: Scenario, servers: Server[], round: number, runs: Run[], count: (run: Run) => void): Promise<void> {
+  for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
+    const run = await measure(scenario, server, duration, round);
+    runs.push(run);
+    count(run);
+    const seen = run.visibility
+      ? `; ${run.visibility.samples.length} post→feed samples, p50 ${Math.round(quantile(run.visibility.samples, 0.5))} ms, max ${Math.round(Math.max(0, ...run.visibility.samples))} ms, ${run.visibility.missing} not seen`
+      : '';
+    const jobs = run.drained ? `; ${run.drained.jobs} jobs still to run at the end, run in ${run.drained.ms} ms` : '';
+    log(`${scenario.name} ${server.name} round ${round + 1}: ${run.requestsPerSec.toFixed(0)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms${seen}${jobs}`);
+  }
+}
+
 async function runScenario(scenario: Scenario, servers: Server[], runs: Run[]): Promise<void> {
   if (!selected(scenario.name)) return;
   // Under --perf, each server is sampled from its warm-up to its last round: the requests of both.
@@ -555,20 +569,30 @@ async function runScenario(scenario: Scenario, servers: Server[], runs: Run[]): 
   const served = new Map<Server['name'], number>();
   const count = (run: Run) => served.set(run.server, (served.get(run.server) ?? 0) + run.requests);
   if (warmup > 0) for (const server of servers) count(await measure(scenario, server, warmup, -1)); // warm-up, not reported
-  for (let round = 0; round < rounds; round++) {
-    // A B, B A, A B …: neither server always runs right after the other's load.
-    for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
-      const run = await measure(scenario, server, duration, round);
-      runs.push(run);
-      count(run);
-      const seen = run.visibility
-        ? `; ${run.visibility.samples.length} post→feed samples, p50 ${Math.round(quantile(run.visibility.samples, 0.5))} ms, max ${Math.round(Math.max(0, ...run.visibility.samples))} ms, ${run.visibility.missing} not seen`
-        : '';
-      const jobs = run.drained ? `; ${run.drained.jobs} jobs still to run at the end, run in ${run.drained.ms} ms` : '';
-      log(`${scenario.name} ${server.name} round ${round + 1}: ${run.requestsPerSec.toFixed(0)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms${seen}${jobs}`);
-    }
-  }
+  for (let round = 0; round < rounds; round++) await measureRound(scenario, servers, round, runs, count);
   for (const [i, profile] of profiles.entries()) await profile.finish(served.get(servers[i]!.name) ?? 0);
+}
+
+/**
+ * Scenarios whose rounds a target compares with each other's (feed-1000-friends' latency against
+ * feed's, a deep page's against the first's), run together: round r of each, then round r + 1 of
+ * each in the other order. Run one after the other, round r of the two were minutes apart, and the
+ * machine's load in between moved their ratio as much as the servers' own ratios moved before
+ * their rounds alternated: feed-1000-friends / feed once came out at 1.18 (0.98–1.66), two of
+ * feed-1000-friends' six rounds run while the baseline too ran 22 % slower than in the others.
+ * Under --perf each is run alone, so that its profile is its own.
+ */
+async function runTogether(group: Scenario[], servers: Server[], runs: Run[]): Promise<void> {
+  const chosen = group.filter((scenario) => selected(scenario.name));
+  if (args.perf || chosen.length < 2) {
+    for (const scenario of chosen) await runScenario(scenario, servers, runs);
+    return;
+  }
+  const count = () => {};
+  if (warmup > 0) for (const scenario of chosen) for (const server of servers) await measure(scenario, server, warmup, -1);
+  for (let round = 0; round < rounds; round++) {
+    for (const scenario of round % 2 === 0 ? chosen : [...chosen].reverse()) await measureRound(scenario, servers, round, runs, count);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -906,7 +930,13 @@ try {
       }),
     },
   ];
-  for (const scenario of scenarios) await runScenario(scenario, servers, runs);
+  // Compared by a latency target, round by round: run together (runTogether).
+  const together = [['feed', 'feed-1000-friends'], ['channel-page-1', `channel-page-${deepestPage}`]];
+  for (const scenario of scenarios) {
+    const group = together.find((names) => names.includes(scenario.name));
+    if (!group) await runScenario(scenario, servers, runs);
+    else if (group[0] === scenario.name) await runTogether(group.map((name) => scenarios.find((s) => s.name === name)!), servers, runs);
+  }
 
   // Group conversations of an account and its next friends: k + 1 people (seed.ts, friendships).
   const stream = await measureStream(() => startServer('agora-stream', agoraEntry, agoraEnvironment, agoraReady, agoraArgs), streamSessions, Math.min(Math.floor(scale.friendsPerAccount / 2), Math.floor((scale.accounts - 1) / 2)) + 1);
