@@ -2,7 +2,9 @@
 // a page read again is served with no statement, and never once something it was read from
 // changed: at once for this instance's own writes (a writer reads its write), within the caches'
 // staleness bound for changes made elsewhere (another instance, or by hand: here, SQL straight
-// into the database, which only PostgreSQL's notifications can tell the server about).
+// into the database, which only PostgreSQL's notifications can tell the server about), and for
+// a new post made elsewhere, once the fan-out pass that handles it has announced its author.
+import pg from 'pg';
 import t from 'tap';
 import { ifMatch, unwrap } from 'agora-sdk';
 import { startAgora } from './helpers/agora.ts';
@@ -118,7 +120,11 @@ t.test('changes made elsewhere reach a kept page within the staleness bound', as
      values (gen_random_uuid(), $1, null, 'own, by hand', now(), now(), 1)`,
     [reader.account.id],
   );
-  took.ownPost = await until(sees(['own, by hand', 'b, by hand', 'a']), "the reader's own new post");
+  // A new post reaches the pages that read its author on demand (the author's own) as it
+  // reaches its friends' timelines: once a fan-out pass has handled it (its "n:"), the post's own
+  // transaction notifying nothing (below).
+  await catchUp();
+  took.ownPost = await until(sees(['own, by hand', 'b, by hand', 'a']), "the reader's own new post, once a pass handled it");
   await agora.sql('delete from timelines.entry where owner_id = $1 and post_id = $2', [reader.account.id, a]);
   took.entry = await until(sees(['own, by hand', 'b, by hand']), 'an entry removed from the timeline');
   await agora.sql('delete from social.friendship where account_id = $1 and friend_id = $2', [reader.account.id, friend.account.id]);
@@ -136,11 +142,27 @@ t.test("a wide friend's new post, read on demand, reaches the page; so does a ch
   }, 'pages emptied');
   t.same(await texts(reader), ['fanned'], 'the old post, read on demand now');
   await texts(reader);
+  // What PostgreSQL announces meanwhile, heard as every instance hears it.
+  const listener = new pg.Client({ connectionString: agora.databaseUrl });
+  await listener.connect();
+  t.teardown(() => listener.end());
+  const heard: string[] = [];
+  listener.on('notification', (n) => heard.push(n.payload ?? ''));
+  await listener.query('listen agora_invalidate');
   await agora.sql(
     `insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version)
      values (gen_random_uuid(), $1, null, 'wide, by hand', now(), now(), 1)`,
     [friend.account.id],
   );
+  // Its own commit announced nothing (PostgreSQL commits notifying transactions one at a time):
+  // a notification sent after it would come before this one, sent after it on another connection.
+  await agora.sql("select pg_notify('agora_invalidate', 'test:after the insert')");
+  await until(async () => heard.includes('test:after the insert'), 'the notification sent after the insert');
+  t.notOk(heard.some((payload) => payload.startsWith('n:')), `the post's transaction announced no author (heard: ${heard.join(' ')})`);
+  t.same(await texts(reader), ['fanned'], 'the kept page, until a pass has handled the post');
+  // The pass that handles it announces its author, and the page is read again.
+  await catchUp();
+  await until(async () => heard.some((payload) => payload.startsWith('n:') && payload.slice(2).split(',').includes(friend.account.id)), "the pass's announcement of the author");
   await until(async () => JSON.stringify(await texts(reader)) === JSON.stringify(['wide, by hand', 'fanned']), "the wide friend's post");
   await agora.sql('delete from timelines.wide where account_id = $1', [friend.account.id]);
   t.pass('the wide friend is fanned out again');

@@ -4,6 +4,7 @@
 import { timelinesAllowedMethods, timelinesHandlers, timelinesHandlersV2 } from '../handlers/timelines.ts';
 import { Migration20261202110000 } from '../persistence/migrations/Migration20261202110000.ts';
 import { Migration20261202220000 } from '../persistence/migrations/Migration20261202220000.ts';
+import { Migration20261205230000 } from '../persistence/migrations/Migration20261205230000.ts';
 import { timelinesEntities } from '../persistence/timelines/index.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import type { SocialService } from '../services/social/index.ts';
@@ -15,8 +16,9 @@ export const timelines = defineDomain({
   name: 'timelines',
   needs: ['accounts', 'social'],
   entities: timelinesEntities,
-  migrations: { Migration20261202110000, Migration20261202220000 },
-  // The feed pages kept in memory, evicted by Migration20261202220000's notifications.
+  migrations: { Migration20261202110000, Migration20261202220000, Migration20261205230000 },
+  // The feed pages kept in memory, evicted by Migration20261202220000's notifications ("n:" is
+  // the fan-out pass's since Migration20261205230000).
   cacheTopics: ['f', 'n', 'p', 'h', 'k'],
   create: ({ database, config, caching, events }, others: { accounts: AccountsService; social: SocialService }) =>
     createTimelinesDomain(database, others, {

@@ -26,12 +26,12 @@ export const PostEntity = defineEntity({
     { name: 'post_channel_id_created_at_id_index', properties: ['channelId', 'createdAt', 'id'] },
   ],
   // Invalidate the posts and channel pages every instance keeps in memory (Migration20261203120000), and the feed
-  // pages (Migration20261202220000; those functions are the timelines domain's).
+  // pages (Migration20261202220000; those functions are the timelines domain's). A new general post does not
+  // notify: the fan-out pass announces its author (Migration20261205230000).
   triggers: [
     notifyingTrigger('posts', 'post', 'post_added', 'insert'),
     notifyingTrigger('posts', 'post', 'post_changed', 'update'),
     notifyingTrigger('posts', 'post', 'post_gone', 'delete'),
-    notifyingTrigger('posts', 'post', 'timelines_post_added', 'insert', 'timelines'),
     notifyingTrigger('posts', 'post', 'timelines_post_changed', 'update', 'timelines'),
     notifyingTrigger('posts', 'post', 'timelines_post_gone', 'delete', 'timelines'),
   ],

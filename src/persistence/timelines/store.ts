@@ -248,7 +248,11 @@ export class TimelinesStore {
    * hundreds of ms). The general posts created in the last `windowMs` that no pass handled yet
    * (their `created_at` is the database's clock, as `now()` is: see PostsStore.insert),
    * `batch` at most: each goes to the timelines of its author's friends that are kept, unless the
-   * author is wide. A pass that caught up writes the heartbeat, at most once a second.
+   * author is wide. A pass that caught up writes the heartbeat, at most once a second. It
+   * announces the authors of the posts it handled ("n:", 200 a notification), for the feed pages
+   * that read them on demand (their own, their wide friends' friends'): a post's own transaction
+   * does not notify, since PostgreSQL commits notifying transactions one at a time
+   * (Migration20261205230000).
    */
   async pass(s: FanOutSettings): Promise<StorePass> {
     // The lock first, on its own: the pass's statement takes its snapshot once the lock is held,
@@ -271,6 +275,10 @@ export class TimelinesStore {
                 exists (select 1 from timelines.wide w where w.account_id = a.author_id)
                   or (select count(*) from social.friendship s where s.friend_id = a.author_id) > $3 as wide
            from (select distinct author_id from fresh) a
+       ), announced as (
+         select pg_notify('agora_invalidate', 'n:' || string_agg(author_id::text, ','))
+           from (select author_id, (row_number() over () - 1) / 200 as chunk from authors) c
+          group by chunk
        ), widened as (
          insert into timelines.wide (account_id) select author_id from authors where wide on conflict do nothing
        ), written as (
@@ -294,7 +302,8 @@ export class TimelinesStore {
               coalesce(extract(epoch from now() - (select min(created_at) from fresh)), 0)::float8 as lag,
               coalesce((select array_agg(owner_id order by owner_id) from grew), '{}') as touched,
               coalesce((select array_agg(n order by owner_id) from grew), '{}') as added,
-              (select count(*) from written)::int as entries`,
+              (select count(*) from written)::int as entries,
+              (select count(*) from announced)::int as announced`,
       params: [s.windowMs, s.batch, s.wideFriends],
     }]);
     const r = rows![0]!;

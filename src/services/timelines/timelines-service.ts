@@ -25,7 +25,11 @@
 // or a wide friend ("n:<author>"), an edit or deletion of a post the page read ("p:<post>"),
 // and a change of the wide authors ("h:", which empties it). This instance's own writes evict
 // at once, through the posts and social domains' in-process events, so that a writer reads its
-// own write; others' within the caches' staleness bound (CACHE_MAX_STALENESS_MS). Kept pages are
+// own write; others' within the caches' staleness bound (CACHE_MAX_STALENESS_MS), but for a new
+// post: the fan-out pass that handles it announces its author ("n:", Migration20261205230000),
+// so that it reaches the pages that read its author on demand as it reaches its friends'
+// timelines (a post's own transaction does not notify: PostgreSQL commits notifying
+// transactions one at a time, which held every post's commit behind the others'). Kept pages are
 // served only while the fan-out is fresh, as the database sees it: each time a pass catches up
 // it says so ("k:<when>"), and a page is served only while the last of these is more recent
 // than TIMELINE_FRESH_MS (otherwise feeds are read on demand, as above). A page is kept for a
