@@ -549,11 +549,11 @@ async function measureStream(start: () => Promise<Server>, who: Session[], group
 }
 
 /** One round of `scenario` on each server: A B, B A, A B … by `round`, so neither always runs right after the other's load. */
-async function measureRound(scenario: Scenario, servers: Server[], round: number, runs: Run[], count: (run: Run) => void): Promise<void> {
+async function measureRound(scenario: Scenario, servers: Server[], round: number, runs: Run[], count?: (run: Run) => void): Promise<void> {
   for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
     const run = await measure(scenario, server, duration, round);
     runs.push(run);
-    count(run);
+    count?.(run);
     const seen = run.visibility
       ? `; ${run.visibility.samples.length} post→feed samples, p50 ${Math.round(quantile(run.visibility.samples, 0.5))} ms, max ${Math.round(Math.max(0, ...run.visibility.samples))} ms, ${run.visibility.missing} not seen`
       : '';
@@ -588,10 +588,9 @@ async function runTogether(group: Scenario[], servers: Server[], runs: Run[]): P
     for (const scenario of chosen) await runScenario(scenario, servers, runs);
     return;
   }
-  const count = () => {};
   if (warmup > 0) for (const scenario of chosen) for (const server of servers) await measure(scenario, server, warmup, -1);
   for (let round = 0; round < rounds; round++) {
-    for (const scenario of round % 2 === 0 ? chosen : [...chosen].reverse()) await measureRound(scenario, servers, round, runs, count);
+    for (const scenario of round % 2 === 0 ? chosen : [...chosen].reverse()) await measureRound(scenario, servers, round, runs);
   }
 }
 

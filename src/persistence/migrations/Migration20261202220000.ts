@@ -7,7 +7,8 @@ import { Migration } from '@mikro-orm/migrations';
 // - "f:<owner ids>": a timeline's entries or horizon changed (timelines.entry, timelines.owner), or
 //   an account's friendships did (social.friendship, the `account_id` side);
 // - "n:<author ids>": general posts were published (posts.post), which the feeds of their authors
-//   and of their wide friends' friends read on demand;
+//   and of their wide friends' friends read on demand (since Migration20261205230000 the fan-out
+//   pass announces them, not the post's own transaction: this migration's trigger is dropped);
 // - "p:<post ids>": general posts were changed or deleted (posts.post);
 // - "h:": the set of wide authors changed (timelines.wide), or one of these tables was
 //   truncated: too wide to say which pages it touches, so every instance empties the cache;
