@@ -319,12 +319,16 @@ export function loadConfig(env: Env = process.env): Config {
       // Unset: sized by the job queue for the consumers it runs (src/jobs/queue.ts, jobPoolSize).
       poolMax: env.JOBS_POOL_MAX === undefined || env.JOBS_POOL_MAX === '' ? undefined : integer(env, 'JOBS_POOL_MAX', 4, 2, 100),
       pollIntervalMs: integer(env, 'JOBS_POLL_INTERVAL_MS', 2000, 500, 600_000),
-      notificationConcurrency: integer(env, 'NOTIFICATION_JOBS_CONCURRENCY', 2, 1, 16),
+      // One batch at a time, of up to 32 jobs, fetched at least 100 ms apart under a stream of
+      // messages: under send-message's load that cost a message's worker about 0.6 × the CPU of
+      // two batches of up to 16 fetched 25 ms apart, for a notification written about 55 ms after
+      // its message at p50 (about 22 before); a backlog drains as fast (bench/README.md).
+      notificationConcurrency: integer(env, 'NOTIFICATION_JOBS_CONCURRENCY', 1, 1, 16),
       // At most 32: each job of a batch writes in a subtransaction of its own, and PostgreSQL
       // keeps 64 of a transaction's subtransactions in shared memory before every other
       // session's snapshots must look them up on disk.
-      notificationBatchSize: integer(env, 'NOTIFICATION_JOBS_BATCH_SIZE', 16, 1, 32),
-      notificationGatherMs: integer(env, 'NOTIFICATION_JOBS_GATHER_MS', 25, 0, 1000),
+      notificationBatchSize: integer(env, 'NOTIFICATION_JOBS_BATCH_SIZE', 32, 1, 32),
+      notificationGatherMs: integer(env, 'NOTIFICATION_JOBS_GATHER_MS', 100, 0, 1000),
     },
     pressure: {
       maxEventLoopDelayMs: integer(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600_000),

@@ -107,10 +107,10 @@ t.test('a worker\'s job queue has a connection for every consumer and room beyon
   const consumers = queues.length;
   t.ok(consumers >= 4, `${consumers} consumers`);
   const concurrency = started?.concurrency as Record<string, number>;
-  t.same(concurrency, { 'events.notifications': 2 }, 'notification jobs run two batches at a time (NOTIFICATION_JOBS_CONCURRENCY), every other queue one');
-  t.same(started?.batchSize, { 'events.notifications': 16 }, 'in batches of up to 16 (NOTIFICATION_JOBS_BATCH_SIZE), every other queue one job at a time');
-  t.same(started?.gatherMs, { 'events.notifications': 25 }, 'fetched at least 25 ms apart while they keep coming (NOTIFICATION_JOBS_GATHER_MS), every other queue at once');
-  const atOnce = consumers + 1;
+  t.same(concurrency, {}, 'notification jobs run one batch at a time (NOTIFICATION_JOBS_CONCURRENCY), every other queue one job at a time');
+  t.same(started?.batchSize, { 'events.notifications': 32 }, 'in batches of up to 32 (NOTIFICATION_JOBS_BATCH_SIZE), every other queue one job at a time');
+  t.same(started?.gatherMs, { 'events.notifications': 100 }, 'fetched at least 100 ms apart while they keep coming (NOTIFICATION_JOBS_GATHER_MS), every other queue at once');
+  const atOnce = consumers;
   t.equal(jobPoolSize(true, queues.map((queue) => ({ concurrency: concurrency[queue] }))), atOnce + 2, 'the pool: one per job run at once, two more');
   t.equal(jobPoolSize(false, queues.map(() => ({}))), 4, 'an instance that only enqueues: four');
   const warnings = logs.filter((line) => line.level >= 40 && /connections/.test(String(line.msg)));

@@ -23,8 +23,8 @@ t.test('DATABASE_QUERY_TIMEOUT_MS: the deadline of every SQL statement, 5 s unle
 t.test('WORKER, JOBS_POOL_MAX, JOBS_POLL_INTERVAL_MS, NOTIFICATION_JOBS_CONCURRENCY, NOTIFICATION_JOBS_BATCH_SIZE, NOTIFICATION_JOBS_GATHER_MS: the job queue of this instance', async (t) => {
   t.same(
     loadConfig({}).jobs,
-    { worker: true, poolMax: undefined, pollIntervalMs: 2000, notificationConcurrency: 2, notificationBatchSize: 16, notificationGatherMs: 25 },
-    'a worker by default, its pool sized by its consumers, notification jobs two batches at a time, of up to 16, fetched 25 ms apart at most while they keep coming',
+    { worker: true, poolMax: undefined, pollIntervalMs: 2000, notificationConcurrency: 1, notificationBatchSize: 32, notificationGatherMs: 100 },
+    'a worker by default, its pool sized by its consumers, notification jobs one batch at a time, of up to 32, fetched at least 100 ms apart while they keep coming',
   );
   t.equal(loadConfig({ NOTIFICATION_JOBS_GATHER_MS: '0' }).jobs.notificationGatherMs, 0, '0: each fetched at once');
   t.equal(loadConfig({ NOTIFICATION_JOBS_GATHER_MS: '1000' }).jobs.notificationGatherMs, 1000);
