@@ -113,9 +113,10 @@ export interface paths {
          * @description The general posts of the signed-in account and of its friends, newest first.
          *     Channel posts are not part of the feed. Unfriending someone removes their posts
          *     from your feed at once; so does their account being closed, and so do a post's
-         *     deletion and edits. Your own new posts are in your feed at once; a friend's new
-         *     post reaches it when the server's background fan-out has copied it into your
-         *     timeline, normally well within a second.
+         *     deletion and edits. Your own new posts are in your feed at once on the instance
+         *     that answered the post, and on other instances once the server's background
+         *     fan-out has handled them; a friend's new post reaches it when that fan-out has
+         *     copied it into your timeline, normally well within a second.
          */
         get: operations["getFeed"];
         put?: never;
