@@ -252,7 +252,8 @@ export class TimelinesStore {
    * announces the authors of the posts it handled ("n:", 200 a notification), for the feed pages
    * that read them on demand (their own, their wide friends' friends'): a post's own transaction
    * does not notify, since PostgreSQL commits notifying transactions one at a time
-   * (Migration20261205230000).
+   * (Migration20261205230000). The statement selects the count of `announced` only so that
+   * PostgreSQL runs that CTE: one that nothing refers to is not run.
    */
   async pass(s: FanOutSettings): Promise<StorePass> {
     // The lock first, on its own: the pass's statement takes its snapshot once the lock is held,
