@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import pg from 'pg';
 import { createAgoraClient, unwrap, type Account } from 'agora-sdk';
-import { startCluster, type Instance } from './helpers/cluster.ts';
+import { loggedLines, startCluster, type Instance } from './helpers/cluster.ts';
 import { PASSWORD, clusterScenarios } from './helpers/cluster-scenarios.ts';
 import { total, type Scrape } from './helpers/metrics.ts';
 import { startTcpProxy } from './helpers/tcp-proxy.ts';
@@ -260,7 +260,7 @@ t.test('an instance straight to PostgreSQL prepares its statements under names; 
   // Not the instances killed above (SIGKILL, SIGSTOP): a process's log lines go out in batches,
   // and a killed one's last batch may never have been written.
   for (const instance of [a, b, c, ...cluster.instances.filter((i) => i.name === 'lagging')]) {
-    const naming = instance.logs.filter((l) => l.namedStatements !== undefined);
+    const naming = await loggedLines(instance, (l) => l.namedStatements !== undefined);
     if (instance.name === 'lagging') {
       // Its DATABASE_URL is a TCP proxy's: PostgreSQL received its connections from the proxy.
       t.same(naming.map((l) => [l.msg, l.namedStatements]), [['statements are sent unnamed', false]], 'lagging, behind a proxy: unnamed');

@@ -13,7 +13,7 @@ import t from 'tap';
 import pg from 'pg';
 import { unwrap } from 'agora-sdk';
 import { ConfigError, loadConfig } from '../src/config.ts';
-import { startCluster, type Instance } from './helpers/cluster.ts';
+import { loggedLines, startCluster, type Instance } from './helpers/cluster.ts';
 import { PASSWORD, clusterScenarios } from './helpers/cluster-scenarios.ts';
 import { total } from './helpers/metrics.ts';
 import { pgbouncerAvailable, startPgBouncer } from './helpers/pgbouncer.ts';
@@ -179,11 +179,12 @@ t.test('DATABASE_DIRECT_URL is validated like DATABASE_URL, and needs it', async
 });
 
 // Last, when every instance has served requests: the decision is made, and logged, at an
-// instance's first statement on its pool.
+// instance's first statement on its pool (for the instance started last, perhaps only by its
+// last request: its line may still be on its way).
 t.test('each instance behind PgBouncer found the pooler: its statements are sent unnamed', async (t) => {
   for (const instance of cluster.instances) {
     // A name prepared on one of PgBouncer's server connections is unknown on the next.
-    const naming = instance.logs.filter((l) => l.namedStatements !== undefined);
+    const naming = await loggedLines(instance, (l) => l.namedStatements !== undefined);
     t.same(naming.map((l) => [l.msg, l.namedStatements]), [['statements are sent unnamed', false]], `${instance.name} found the pooler: its statements are unnamed`);
     t.match(naming[0]?.why, new RegExp(`^PostgreSQL received the connection on [\\d.:a-f]+:\\d+, not on 127\\.0\\.0\\.1:${bouncer.port}: a pooler or proxy may be in between$`), 'and says why');
   }

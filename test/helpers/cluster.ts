@@ -43,6 +43,18 @@ export interface Cluster {
 
 const root = new URL('../../', import.meta.url);
 
+/**
+ * The lines `instance` logged that `match`, once there is one: a server writes its log lines in
+ * batches (every 200 ms at most, src/log-destination.ts), so a line about what it did just now
+ * may not have come yet. Then a further batch's time, for any line that should not be there.
+ */
+export async function loggedLines(instance: Instance, match: (line: Record<string, any>) => boolean, timeoutMs = 5000): Promise<Record<string, any>[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (!instance.logs.some(match) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  return instance.logs.filter(match);
+}
+
 const checkingFetch = async (request: Request): Promise<Response> => {
   const response = await fetch(request);
   assertConforms({ method: request.method, url: request.url, status: response.status, headers: response.headers, body: await response.clone().text() });
