@@ -317,6 +317,11 @@ export class JobQueue {
       cronWorkerIntervalSeconds: Math.min(45, Math.max(1, Math.round(options.pollingIntervalSeconds))),
       // Only a worker consumes; an instance that only enqueues needs no listening connection.
       useListenNotify: options.worker,
+      // pg-boss's OpenTelemetry spans and instruments: no SDK is registered here, so each is a
+      // no-op, yet each send, fetch and settle still built its attributes, a span and a context
+      // (about 17 µs of a sent message's CPU in an on-CPU profile). The queue's own metrics are
+      // Prometheus's (onAttempt, backlog).
+      openTelemetry: { enabled: false },
     });
     const queue = new JobQueue(boss, options);
     // A new job's notification (its payload is the queue's name) wakes the queue's workers at
