@@ -2,6 +2,7 @@
 // migrated template or empty (they migrate it): for what only more than one instance can show, and for crashes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { assertConforms } from './contract.ts';
 import { readResponse, type RawResponse } from './http.ts';
@@ -50,8 +51,8 @@ const root = new URL('../../', import.meta.url);
  */
 export async function loggedLines(instance: Instance, match: (line: Record<string, any>) => boolean, timeoutMs = 5000): Promise<Record<string, any>[]> {
   const deadline = Date.now() + timeoutMs;
-  while (!instance.logs.some(match) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-  await new Promise((resolve) => setTimeout(resolve, 400));
+  while (!instance.logs.some(match) && Date.now() < deadline) await sleep(50);
+  await sleep(400);
   return instance.logs.filter(match);
 }
 
