@@ -83,7 +83,11 @@ try {
   const pass = results.reduce((sum, r) => sum + r.pass, 0);
   const fail = results.reduce((sum, r) => sum + r.fail, 0);
   console.log(`# { total: ${pass + fail}, pass: ${pass}${fail ? `, fail: ${fail}` : ''} }`);
-  for (const r of failed) console.log(`# failed: ${r.file}${r.reason ? ` (${r.reason})` : ''}`);
+  // What failed, again, at the end: CI may keep only the end of the output.
+  for (const r of failed) {
+    console.log(`# failed: ${r.file}${r.reason ? ` (${r.reason})` : ''}`);
+    for (const failure of r.failures ?? []) console.log(failure.replace(/^/gm, '#   '));
+  }
   // CI reads a plain "N passed, N failed" line.
   console.log(`\ntests: ${pass} passed, ${fail} failed`);
   code = failed.length === 0 ? 0 : 1;

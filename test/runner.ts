@@ -27,6 +27,11 @@ export interface FileResult {
   ms: number;
   /** Why the file failed, when its own output does not say (a crash, a kill, no summary). */
   reason?: string;
+  /**
+   * What failed, for the run's closing lines: each failed assertion with its diagnostics, or,
+   * for a file that ended without one (a crash, a kill), the last lines it printed.
+   */
+  failures?: string[];
 }
 
 /** The test files under `dir`, recursively: every `*.test.ts`, sorted. */
@@ -53,6 +58,46 @@ export function parseSummary(output: string): { total: number; pass: number; fai
   const last = matches.at(-1);
   if (!last) return undefined;
   return { total: Number(last[1]), pass: Number(last[2] ?? 0), fail: Number(last[3] ?? 0) };
+}
+
+/**
+ * The failed assertions in a file's output, each with the subtests it is in and its YAML
+ * diagnostics (at most `maxLines` of them), for the run's closing lines: CI may keep only the
+ * end of a long run's output, and a failure must say there what failed and how. A subtest's own
+ * "not ok" (it failed because something in it did) is not repeated.
+ */
+export function failedAssertions(output: string, maxLines = 40): string[] {
+  const lines = output.split('\n');
+  const found: string[] = [];
+  /** The subtests open at each indentation (4 spaces a level). */
+  const path: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const depth = Math.floor((line.length - line.trimStart().length) / 4);
+    const subtest = /^\s*# Subtest: (.*)$/.exec(line);
+    if (subtest) {
+      path.length = depth;
+      path[depth] = subtest[1]!;
+      continue;
+    }
+    const point = /^\s*(not )?ok \d+ - (.*?)(?: # time=[\d.]+m?s)?$/.exec(line);
+    if (!point) continue;
+    const name = point[2]!;
+    // A subtest's closing line names the subtest last opened at its depth.
+    const closes = path.length > depth && path[depth] === name;
+    if (closes) path.length = depth;
+    if (!point[1] || closes) continue;
+    // The YAML block that follows, if any: from "---" to "...", indented two more spaces.
+    const yaml: string[] = [];
+    const inner = ' '.repeat(line.length - line.trimStart().length + 2);
+    if (lines[i + 1] === `${inner}---`) {
+      for (let j = i + 2; j < lines.length && lines[j] !== `${inner}...`; j++) yaml.push(lines[j]!.slice(inner.length));
+    }
+    const shown = yaml.slice(0, maxLines);
+    if (yaml.length > maxLines) shown.push(`… ${yaml.length - maxLines} more lines in the file's output above`);
+    found.push([`not ok - ${[...path.slice(0, depth), name].join(' > ')}`, ...shown.map((l) => `  ${l}`)].join('\n'));
+  }
+  return found;
 }
 
 function indent(text: string): string {
@@ -89,6 +134,11 @@ function runFile(file: string, options: RunnerOptions): Promise<{ output: string
   );
 }
 
+/** How many of its last lines a file that failed without a failed assertion shows again at the end. */
+const LAST_LINES = 30;
+/** How many of a file's failed assertions the end of the run shows again. */
+const MAX_SHOWN = 10;
+
 /** Runs `files`, `jobs` at a time; writes TAP as each file ends. */
 export async function runTests(files: readonly string[], options: RunnerOptions): Promise<FileResult[]> {
   const order = startOrder(files, (file) => readFileSync(join(options.root, file), 'utf8'));
@@ -105,6 +155,11 @@ export async function runTests(files: readonly string[], options: RunnerOptions)
       const ok = !reason && !!summary && summary.fail === 0;
       // A file that failed without a failed assertion (it crashed, or was killed) counts as one.
       const result: FileResult = { file, ok, pass: summary?.pass ?? 0, fail: ok ? 0 : Math.max(1, summary?.fail ?? 0), ms, ...(reason ? { reason } : {}) };
+      if (!ok) {
+        const failures = failedAssertions(output);
+        if (failures.length > MAX_SHOWN) failures.splice(MAX_SHOWN, Infinity, `… and ${failures.length - MAX_SHOWN} more failed assertions, in the file's output`);
+        result.failures = failures.length > 0 ? failures : [`its last lines:\n${output.trimEnd().split('\n').slice(-LAST_LINES).join('\n')}`];
+      }
       results.push(result);
       options.write(`# Subtest: ${file}\n${indent(output.trimEnd())}\n${ok ? 'ok' : 'not ok'} ${results.length} - ${file} # time=${ms}ms${reason ? `\n  ---\n  reason: ${JSON.stringify(reason)}\n  ...` : ''}\n\n`);
     }

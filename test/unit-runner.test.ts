@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { findTestFiles, parseSummary, startOrder } from './runner.ts';
+import { failedAssertions, findTestFiles, parseSummary, runTests, startOrder } from './runner.ts';
 
 t.test('finds every *.test.ts under test/, in subfolders too, sorted; nothing else', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'agora-runner-'));
@@ -35,4 +35,94 @@ t.test("reads tap's closing summary of a file, the last one it printed", async (
   t.same(parseSummary('    # { total: 9, pass: 9 }\n# { total: 2, pass: 2 }\n'), { total: 2, pass: 2, fail: 0 }, 'the top level, not an indented subtest');
   t.equal(parseSummary('TAP version 14\nok 1 - x\n'), undefined, 'none when the file ended before its summary');
   t.equal(parseSummary(''), undefined);
+});
+
+// tap's own output for a file whose subtest `outer` holds a failing subtest `inner` and a failing
+// assertion of its own, and passes an assertion at the top level (trimmed of most diagnostics).
+const FAILING = `TAP version 14
+# Subtest: outer
+    # Subtest: inner
+        not ok 1 - one is two
+          ---
+          compare: ===
+          diff: |
+            --- expected
+            +++ actual
+            -2
+            +1
+          ...
+        
+        ok 2 - should be equal
+        1..2
+    not ok 1 - inner # time=62.77ms
+      ---
+      at:
+        lineNumber: 3
+      ...
+    
+    not ok 2 - matches
+      ---
+      diff: |
+        -  "a": 2,
+        +  "a": 1,
+      ...
+    
+    1..2
+not ok 1 - outer # time=105.202ms
+  ---
+  at:
+    lineNumber: 2
+  ...
+
+# Subtest: passing
+    ok 1 - fine
+    1..1
+ok 2 - passing # time=3ms
+
+not ok 3 - at the top
+1..3
+# { total: 5, pass: 2, fail: 3 }
+`;
+
+t.test('names each failed assertion with the subtests it is in, and its diagnostics; a failed subtest is not repeated', async (t) => {
+  t.same(failedAssertions(FAILING), [
+    'not ok - outer > inner > one is two\n  compare: ===\n  diff: |\n    --- expected\n    +++ actual\n    -2\n    +1',
+    'not ok - outer > matches\n  diff: |\n    -  "a": 2,\n    +  "a": 1,',
+    'not ok - at the top',
+  ]);
+  t.same(failedAssertions('TAP version 14\nok 1 - x\n1..1\n# { total: 1, pass: 1 }\n'), [], 'none in a passing file');
+});
+
+t.test('a long diagnostic is cut, saying how much was left out', async (t) => {
+  const long = `not ok 1 - big\n  ---\n${Array.from({ length: 50 }, (_, i) => `  line ${i}`).join('\n')}\n  ...\n`;
+  const [only] = failedAssertions(long, 3);
+  t.equal(only, 'not ok - big\n  line 0\n  line 1\n  line 2\n  … 47 more lines in the file\'s output above');
+});
+
+t.test('a passed subtest does not stay in the path of a failure after it', async (t) => {
+  const output = '# Subtest: a\n    ok 1 - x\n    1..1\nok 1 - a\n\nnot ok 2 - b\n';
+  t.same(failedAssertions(output), ['not ok - b']);
+});
+
+t.test('a run keeps, for each failed file, what failed: its failed assertions, or the last lines of one that crashed', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'agora-runner-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, 'test'));
+  // Files that print TAP themselves (tap is not installed in the temporary folder).
+  writeFileSync(join(root, 'test/failing.test.ts'), `process.stdout.write(${JSON.stringify(FAILING)});\nprocess.exitCode = 1;\n`);
+  writeFileSync(join(root, 'test/crashing.test.ts'), "console.log('TAP version 14');\nconsole.log('ok 1 - started');\nthrow new Error('boom');\n");
+  writeFileSync(join(root, 'test/passing.test.ts'), "console.log('TAP version 14\\nok 1 - x\\n1..1\\n# { total: 1, pass: 1 }');\n");
+  let written = '';
+  const results = await runTests(findTestFiles(root), { root, jobs: 2, timeoutSeconds: 30, env: process.env, write: (text) => (written += text) });
+  const byFile = Object.fromEntries(results.map((r) => [r.file, r]));
+  t.same(byFile['test/failing.test.ts']?.failures, failedAssertions(FAILING));
+  t.equal(byFile['test/failing.test.ts']?.fail, 3);
+  const crashed = byFile['test/crashing.test.ts']!;
+  t.equal(crashed.ok, false);
+  t.match(crashed.reason, /exited with 1/);
+  t.equal(crashed.failures?.length, 1);
+  t.match(crashed.failures?.[0], /^its last lines:\n[^]*ok 1 - started[^]*# stderr: Error: boom/);
+  t.equal(byFile['test/passing.test.ts']?.ok, true);
+  t.equal(byFile['test/passing.test.ts']?.failures, undefined, 'nothing kept of a file that passed');
+  t.match(written, /not ok \d+ - test\/crashing\.test\.ts/);
 });
