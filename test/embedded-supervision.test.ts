@@ -3,12 +3,16 @@
 // saying in its log what happened.
 import t from 'tap';
 import { checkedFetch, uniqueHandle } from './helpers/agora.ts';
+import { START_MS } from './helpers/deadlines.ts';
 import { eventually } from './helpers/locks.ts';
 import { freePort } from './helpers/postgres.ts';
 import { embeddedDataDir, isRunning, postmasterPid, spawnServer, whenListening } from './helpers/server-process.ts';
 
-// Longer than the default: a server, its embedded PostgreSQL killed and restarted.
-t.setTimeout(180_000);
+// The waits below, each bounded, together: the server's start (START_MS, with its embedded
+// PostgreSQL's initdb), then 30 + 10 + 60 + 60 s at most for the listener, the kill, the restart
+// and the reconnection, and a shutdown. Was 180 s, START_MS alone: a slow start left the rest of
+// the test a fraction of its own deadlines.
+t.setTimeout(START_MS + 180_000);
 
 t.test('SIGKILL of the embedded postmaster: restarted, and the API answers 2xx again by itself', async (t) => {
   const dataDir = embeddedDataDir(t);
