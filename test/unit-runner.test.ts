@@ -91,6 +91,7 @@ t.test('names each failed assertion with the subtests it is in, and its diagnost
     'not ok - at the top',
   ]);
   t.same(failedAssertions('TAP version 14\nok 1 - x\n1..1\n# { total: 1, pass: 1 }\n'), [], 'none in a passing file');
+  t.same(failedAssertions('not ok 1 - later # TODO not yet\nnot ok 2 - elsewhere # SKIP no browser\nnot ok 3 - real\n'), ['not ok - real'], 'a TODO or SKIP is not a failure');
 });
 
 t.test('a long diagnostic is cut, saying how much was left out', async (t) => {
