@@ -66,7 +66,7 @@ export function parseSummary(output: string): { total: number; pass: number; fai
  * end of a long run's output, and a failure must say there what failed and how. A subtest's own
  * "not ok" (it failed because something in it did) is not repeated.
  */
-export function failedAssertions(output: string, maxLines = 40): string[] {
+export function failedAssertions(output: string, maxLines = 20): string[] {
   const lines = output.split('\n');
   const found: string[] = [];
   /** The subtests open at each indentation (4 spaces a level). */
@@ -137,8 +137,12 @@ function runFile(file: string, options: RunnerOptions): Promise<{ output: string
 
 /** How many of its last lines a file that failed without a failed assertion shows again at the end. */
 const LAST_LINES = 30;
-/** How many of a file's failed assertions the end of the run shows again. */
-const MAX_SHOWN = 10;
+/**
+ * How many of a file's failed assertions the end of the run shows again (20 lines of diagnostics
+ * each at most): the end of CI's log that could be read after the last failure was about 240
+ * lines, which should hold more than one failed file's.
+ */
+const MAX_SHOWN = 5;
 
 /** Runs `files`, `jobs` at a time; writes TAP as each file ends. */
 export async function runTests(files: readonly string[], options: RunnerOptions): Promise<FileResult[]> {
