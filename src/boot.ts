@@ -15,6 +15,7 @@ import { migrate } from './persistence/migrations.ts';
 import { openDatabase, type Orm } from './persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './persistence/embedded-postgres.ts';
 import type { InvalidationListener } from './persistence/invalidations.ts';
+import type { Notices } from './persistence/sql.ts';
 import { createServer, type Services } from './server.ts';
 import { eventQueue } from './services/events.ts';
 
@@ -63,6 +64,8 @@ export interface Booted {
   /** The job queue; undefined when started with `jobs: false`. */
   jobs: JobQueue | undefined;
   invalidations: InvalidationListener | undefined;
+  /** The notifications this instance sends after its writes' commits (src/persistence/notices.ts). */
+  notices: Notices;
   /** The API's address, e.g. `http://127.0.0.1:3000` (the port bound when PORT=0); undefined for a worker alone. */
   url: string | undefined;
   /** `http://host:port/metrics`, or undefined when METRICS_PORT=off. */

@@ -15,7 +15,7 @@ import { DatabaseAvailability } from './persistence/availability.ts';
 import { isConnectionFailure } from './persistence/connection-failures.ts';
 import { pendingMigrations } from './persistence/migrations.ts';
 import { guardQueries, poolStats, type Orm } from './persistence/orm.ts';
-import { createDatabase } from './persistence/sql.ts';
+import { createDatabase, type Notices } from './persistence/sql.ts';
 import { RemoteClient } from './remote/client.ts';
 import { buildDomainServer } from './remote/server.ts';
 import { InvalidationListener } from './persistence/invalidations.ts';
@@ -135,6 +135,8 @@ export interface AgoraServer {
    * to be decided (`attach` or `withoutQueue`) before a request may publish.
    */
   events: DomainEvents;
+  /** The notifications this instance sends after its writes' commits (src/persistence/notices.ts). */
+  notices: Notices;
 }
 
 /** Loaded only when REDIS_URL is set: its Redis client (ioredis, about 0.9 MB of heap) is not needed otherwise. */
@@ -174,10 +176,9 @@ export async function createServer(
     : noCaching;
   const events = new DomainEvents();
   const remotes = remoteClients(config, log, metrics);
-  const services = createServices(orm, config, log, caching, events, {
-    wakes: invalidations,
-    slots: new StreamSlots(invalidations, config.stream.maxPerAccount),
-  }, remotes);
+  const database = createDatabase(orm);
+  const streams = { wakes: invalidations, slots: new StreamSlots(invalidations, config.stream.maxPerAccount) };
+  const services = createDomainServices({ database, config, log, caching, streams, remotes, events });
   metrics.stream.watchOpen(() => services.stream.openCount);
 
   // From here on (the migrations have run), every statement has a deadline, and an outage
@@ -199,6 +200,8 @@ export async function createServer(
     rateLimitStore?.close();
     services.stream.closeAll();
     await invalidations.close();
+    // The notifications of the last requests' commits, before the pool closes.
+    await database.notices.settled();
   };
   // A domain server (SERVE_DOMAINS) serves its domains' internal API instead of the public one.
   const app = config.remote.serveDomains.length > 0 ? await buildDomainServer({
@@ -257,5 +260,5 @@ export async function createServer(
   const metricsApp = config.metricsPort === undefined
     ? undefined
     : await buildMetricsServer({ registry: metrics.registry, logger: app.log.child({ server: 'metrics' }) });
-  return { app, services, metrics, metricsApp, invalidations, events };
+  return { app, services, metrics, metricsApp, invalidations, events, notices: database.notices };
 }

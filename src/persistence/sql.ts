@@ -6,10 +6,13 @@
 import pg from 'pg';
 import { isConnectionFailure } from './connection-failures.ts';
 import { isStalePlan, namingFor, statementName, stopNaming } from './statement-names.ts';
+import { Notices, notifyOnCommit } from './notices.ts';
 import { poolOf, type Orm, type PoolClient, type QueryObserver } from './orm.ts';
 
 /** Whether an error is the connection's failure rather than a statement's (for a job queue's batch, which then fails whole). */
 export { isConnectionFailure };
+/** Notifications sent after a commit, gathered (for the stores, and the job queue's wake-ups). */
+export { Notices, notifyOnCommit };
 
 /** One row of a result, by column name. */
 export type Row = Record<string, unknown>;
@@ -107,6 +110,11 @@ export interface Database extends Queryable {
    * taken by one is held when the next takes its snapshot). Each statement's rows, in order.
    */
   atomically(statements: Statement[]): Promise<Row[][]>;
+  /**
+   * This instance's notifications sent after their writes' commits, gathered (notices.ts): use
+   * `notifyOnCommit`, which sends them inside a transaction whose commit is not ours to see.
+   */
+  readonly notices: Notices;
 }
 
 /**
@@ -516,7 +524,13 @@ export function createDatabase(orm: Orm): Database {
       throw error;
     }));
 
-  return {
+  const database: Database = {
+    notices: new Notices(
+      (sql, params) => database.query(sql, params),
+      // A lost notification is a wake-up that comes later: each listener looks again on its own.
+      (error, lost) => resolved?.log.warn({ err: error, lost }, 'notifications after a commit could not be sent; their listeners will look again on their own'),
+    ),
+
     async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
       const { pool, onQuery, named } = resolved ?? (await opened());
       const name = named ? statementName(sql) : undefined;
@@ -570,6 +584,7 @@ export function createDatabase(orm: Orm): Database {
       }
     },
   };
+  return database;
 }
 
 /**

@@ -13,10 +13,13 @@
 // A committed row not yet safe (an older transaction, anywhere on the server, is still running)
 // is held back and looked for again shortly (the result says `pending`).
 //
-// A write that adds rows for an account also runs WAKE_STREAMS_SQL with the account's id in the
-// same transaction (or statement): PostgreSQL delivers the notification at commit, to every
-// instance (the listener of invalidations.ts), and each wakes that account's open streams.
+// A write that adds rows for an account wakes the account's open streams on every instance (the
+// listener of invalidations.ts) with a notification once it has committed: `wakeStreams`, which
+// sends it after the commit, gathered with the instance's others (notices.ts), or, where the
+// commit is not ours to see (a job's transaction), inside the transaction, with
+// WAKE_STREAMS_SQL or `wakePayloadSql` in the statement, delivered by PostgreSQL at the commit.
 import { INVALIDATION_CHANNEL } from './invalidations.ts';
+import { notifyOnCommit, type Notices } from './notices.ts';
 import type { Queryable } from './sql.ts';
 
 /** The column definitions a stream source's table declares, e.g. in its migration. */
@@ -37,9 +40,23 @@ function safeRowSql(alias: string): string {
   return `${alias}txid < pg_snapshot_xmin(pg_current_snapshot())`;
 }
 
-/** Notifies, at the commit of the transaction `db` runs in, the open streams of these accounts. */
-export async function wakeStreams(db: Queryable, accountIds: Iterable<string>): Promise<void> {
-  for (const accountId of new Set(accountIds)) await db.query(WAKE_STREAMS_SQL, [accountId]);
+/** Account ids in one wake-up's payload: 100 UUIDs and their commas are under PostgreSQL's 8,000 bytes a payload. */
+const WAKE_IDS_A_PAYLOAD = 100;
+
+/** The payloads that wake these accounts' streams: `w:<id>,<id>…`. */
+export function wakePayloads(accountIds: Iterable<string>): string[] {
+  const ids = [...new Set(accountIds)];
+  const payloads: string[] = [];
+  for (let at = 0; at < ids.length; at += WAKE_IDS_A_PAYLOAD) payloads.push(`w:${ids.slice(at, at + WAKE_IDS_A_PAYLOAD).join(',')}`);
+  return payloads;
+}
+
+/**
+ * Wakes the open streams of these accounts, on every instance, once the write made through `db`
+ * (the pool, or a unit of work) has committed (`notifyOnCommit`).
+ */
+export function wakeStreams(notices: Notices, db: Queryable, accountIds: Iterable<string>): Promise<void> {
+  return notifyOnCommit(notices, db, INVALIDATION_CHANNEL, wakePayloads(accountIds));
 }
 
 /** A row's place in its source: its transaction's id and its seq, as decimal strings. */

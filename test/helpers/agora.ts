@@ -72,8 +72,8 @@ export interface Agora {
   /** The operationId of every response replayed for an Idempotency-Key, in order. */
   replays: string[];
   /**
-   * Runs `work` and returns the SQL statements the server ran meanwhile (run nothing else
-   * against this server at the same time).
+   * Runs `work` and returns the SQL statements the server ran meanwhile, the notifications it
+   * sent after its commits included (run nothing else against this server at the same time).
    */
   statementsDuring<T>(work: () => Promise<T>): Promise<{ result: T; statements: string[] }>;
 }
@@ -203,10 +203,16 @@ export async function startAgora(t: Tap, env: Record<string, string> = {}, optio
     replays,
     client,
     async statementsDuring(work) {
+      // The notifications sent after earlier commits go before; those of the work's commits are
+      // the work's (src/persistence/notices.ts).
+      const settled = () => Promise.all([server.notices.settled(), jobs?.settled()]);
+      await settled();
       const statements: string[] = [];
       recording = statements;
       try {
-        return { result: await work(), statements };
+        const result = await work();
+        await settled();
+        return { result, statements };
       } finally {
         recording = undefined;
       }

@@ -3,7 +3,7 @@
 // which every driver path passes as a scalar. A conversation's rows go with it (foreign keys
 // within the schema); account ids have none (accounts are another domain).
 import { asDate, joinOrBegin, type Database, type Queryable, type Row, type UnitOfWork } from '../sql.ts';
-import { readStreamRows, streamTail, wakePayloadSql, type RowPosition, type StreamTable } from '../stream-rows.ts';
+import { readStreamRows, streamTail, wakeStreams, type RowPosition, type StreamTable } from '../stream-rows.ts';
 
 export interface ParticipantRow {
   accountId: string;
@@ -242,21 +242,24 @@ export class MessagesStore {
   }
 
   /**
-   * Stores a message, moves its conversation's latest activity and wakes every participant's
-   * live streams (the author's other ones too) at commit: one statement, so a keyed send's
-   * whole write goes with its claim in one round trip. Runs on `uow` when given.
+   * Stores a message and moves its conversation's latest activity in one statement, so a keyed
+   * send's whole write goes with its claim in one round trip; then wakes every participant's live
+   * streams (the author's other ones too) once it has committed (`wakeStreams`). Runs on `uow`
+   * when given.
    */
   async insertMessage(row: MessageRow, uow?: UnitOfWork): Promise<MessageRow> {
+    const db = uow ?? this.#db;
     // A WITH's data-modifying statements run to completion whether or not the query reads them.
-    await (uow ?? this.#db).query(
+    const participants = await db.query<{ account_id: string }>(
       `with message as (
            insert into messages.message (id, conversation_id, author_id, text, created_at) values ($1, $2, $3, $4, $5)
          ), activity as (
            update messages.conversation set last_activity_at = greatest(last_activity_at, $5) where id = $2
          )
-         select ${wakePayloadSql('account_id::text')} from messages.participant where conversation_id = $2`,
+         select account_id from messages.participant where conversation_id = $2`,
       [row.id, row.conversationId, row.authorId, row.text, row.createdAt],
     );
+    await wakeStreams(this.#db.notices, db, participants.map((p) => p.account_id));
     return row;
   }
 

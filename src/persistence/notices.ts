@@ -1,0 +1,114 @@
+// Notifications (NOTIFY) sent after a write has committed, in short transactions of their own,
+// gathered: at most one such statement is in flight from a Notices at a time, and what is added
+// meanwhile goes in the next one, each (channel, payload) once.
+//
+// Why not in the writing transaction, where PostgreSQL would deliver them at its commit: a
+// transaction that has sent a NOTIFY takes PostgreSQL's one lock for the notification queue
+// before its commit and holds it until its commit record is on disk (`PreCommit_Notify`,
+// async.c), so notifying transactions commit one after another, at the disk's sync rate,
+// whatever else they do. Every message sent notified twice (its participants' live streams,
+// and pg-boss's insert of its notification job), so messages committed one at a time. Sent
+// after the commit, and gathered, an instance's notifications take that lock once per gathered
+// statement, not once per write.
+//
+// What this gives up: a notification now follows its commit by a round trip, and a process that
+// dies between the two never sends it. Every listener here treats a notification as a hint to
+// look sooner, and looks anyway: an open live stream rechecks its sources every 30 s
+// (src/services/stream/), a job worker polls (JOBS_POLL_INTERVAL_MS).
+
+/** What a write ran on (sql.ts's Queryable: the pool, or a UnitOfWork, which is `transaction: true`). */
+interface WrittenThrough {
+  query(sql: string, params?: readonly unknown[]): Promise<unknown>;
+  afterCommit?(callback: () => void): void;
+}
+
+/** Sends one statement's notifications: `pg_notify(channels[i], payloads[i])` for each i. */
+export type SendNotices = (sql: string, params: [channels: string[], payloads: string[]]) => Promise<unknown>;
+
+/** The one statement a Notices sends: its notifications, as two arrays of the same length. */
+export const NOTICES_SQL = 'select pg_notify(n.channel, n.payload) from unnest($1::text[], $2::text[]) as n(channel, payload)';
+
+/** At most this many notifications in one statement; the rest go in the next. */
+const MAX_A_STATEMENT = 500;
+
+export class Notices {
+  readonly #send: SendNotices;
+  readonly #onError: (error: unknown, lost: number) => void;
+  /** By channel, the payloads not yet sent. */
+  readonly #pending = new Map<string, Set<string>>();
+  #count = 0;
+  /** The statement in flight, or the turn of the event loop that sends the next one. */
+  #flushing: Promise<void> | undefined;
+  readonly #idle: (() => void)[] = [];
+
+  /**
+   * `send` runs the statement outside any transaction (on a pool: each statement its own).
+   * `onError` hears of a statement that failed, and how many notifications were lost with it.
+   */
+  constructor(send: SendNotices, onError: (error: unknown, lost: number) => void) {
+    this.#send = send;
+    this.#onError = onError;
+  }
+
+  /** Sends `pg_notify(channel, payload)` for each payload, soon, gathered with the others. */
+  add(channel: string, payloads: Iterable<string>): void {
+    let pending = this.#pending.get(channel);
+    for (const payload of payloads) {
+      if (!pending) this.#pending.set(channel, (pending = new Set()));
+      if (pending.has(payload)) continue;
+      pending.add(payload);
+      this.#count++;
+    }
+    if (this.#count > 0) this.#flushing ??= this.#flush();
+  }
+
+  /** Resolves once nothing is pending or in flight (what was added before has been sent, or has failed). */
+  settled(): Promise<void> {
+    if (this.#flushing === undefined) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  async #flush(): Promise<void> {
+    // What the writes of this turn of the event loop add goes in the same statement.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.#count > 0) {
+      const channels: string[] = [];
+      const payloads: string[] = [];
+      for (const [channel, pending] of this.#pending) {
+        for (const payload of pending) {
+          if (payloads.length === MAX_A_STATEMENT) break;
+          channels.push(channel);
+          payloads.push(payload);
+          pending.delete(payload);
+        }
+        if (pending.size === 0) this.#pending.delete(channel);
+        if (payloads.length === MAX_A_STATEMENT) break;
+      }
+      this.#count -= payloads.length;
+      try {
+        await this.#send(NOTICES_SQL, [channels, payloads]);
+      } catch (error) {
+        this.#onError(error, payloads.length);
+      }
+    }
+    this.#flushing = undefined;
+    for (const resolve of this.#idle.splice(0)) resolve();
+  }
+}
+
+/**
+ * The channel's notifications for `payloads`, once the write made through `db` has committed:
+ * - `db` is a pool (not a unit of work): its statement has already committed; sent through
+ *   `notices`, gathered;
+ * - a unit of work whose commit we see (`afterCommit`): sent through `notices` once it commits
+ *   (never if it rolls back);
+ * - a unit of work whose commit is not ours to see (a job's, which pg-boss commits): sent inside
+ *   it, delivered by PostgreSQL at its commit, as before.
+ */
+export async function notifyOnCommit(notices: Notices, db: WrittenThrough, channel: string, payloads: readonly string[]): Promise<void> {
+  if (payloads.length === 0) return;
+  const uow = db as WrittenThrough & { transaction?: unknown };
+  if (uow.transaction !== true) notices.add(channel, payloads);
+  else if (uow.afterCommit) uow.afterCommit(() => notices.add(channel, payloads));
+  else await db.query(NOTICES_SQL, [payloads.map(() => channel), [...payloads]]);
+}
