@@ -15,6 +15,7 @@ import { notifications } from './notifications.ts';
 import { Migration20261202000000 } from '../persistence/migrations/Migration20261202000000.ts';
 import { Migration20261202090000 } from '../persistence/migrations/Migration20261202090000.ts';
 import { Migration20261204090000 } from '../persistence/migrations/Migration20261204090000.ts';
+import { Migration20261206090000 } from '../persistence/migrations/Migration20261206090000.ts';
 import { posts } from './posts.ts';
 import { social } from './social.ts';
 import { stream } from './stream.ts';
@@ -28,9 +29,10 @@ export type Services = ServicesOf<typeof domains>;
 /**
  * What the ORM is opened with: every domain's entities and migrations, and the migrations of what
  * no domain owns: the job queue's schema (pg-boss, src/jobs/) and its queues, the durable domain
- * events' included (the queues of the deletions' clean-ups: Migration20261204090000).
+ * events' included (the queues of the deletions' clean-ups: Migration20261204090000), which wake
+ * their workers after the commit rather than from it (Migration20261206090000).
  */
-export const persistence = domainPersistence(domains, { Migration20261202000000, Migration20261202090000, Migration20261204090000 });
+export const persistence = domainPersistence(domains, { Migration20261202000000, Migration20261202090000, Migration20261204090000, Migration20261206090000 });
 
 /**
  * Every domain's services; `context.events` (when given) is where they publish and subscribe;

@@ -5,17 +5,22 @@
 //
 // pg-boss runs on a small pool of its own (JOBS_POOL_MAX connections). Its locks are
 // transaction-level advisory locks. A worker also holds one connection that LISTENs, so that a
-// job of a queue created with `notify: true` (the durable domain events') wakes it at once: the
-// job's insert sends a NOTIFY, delivered when the enqueuing transaction commits. That is only a
-// shortcut: polling goes on, so where LISTEN cannot be held pg-boss warns and the jobs are picked
-// up at the next poll. Behind a pooler in transaction mode (PgBouncer: DATABASE_URL is the pooler,
+// new job wakes it at once: once the enqueuing transaction has committed, this queue sends a
+// NOTIFY on pg-boss's channel with the queue's name, gathered with the instance's others
+// (src/persistence/notices.ts). pg-boss's own (a queue created with `notify: true`) went inside
+// the enqueuing transaction, and a transaction that notifies commits only after every other one
+// that does (PostgreSQL's one notification lock): every message sent waited its turn. So the
+// queues no longer notify (Migration20261206090000). The wake-up is only a shortcut: polling goes
+// on (JOBS_POLL_INTERVAL_MS), so where LISTEN cannot be held pg-boss warns and the jobs are
+// picked up at the next poll, as is a job whose wake-up its process died before sending. Behind a pooler in transaction mode (PgBouncer: DATABASE_URL is the pooler,
 // DATABASE_DIRECT_URL the primary), pg-boss's pool goes through the pooler (each of its statements
 // is one statement or one transaction, its locks transaction-level, its prepared statements
 // unnamed), and its LISTEN rides on the instance's one direct connection (`listen`, the cache
 // invalidation listener), since a LISTEN through the pooler would never hear a thing.
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { PgBoss, type Db, type Job } from 'pg-boss';
-import { atCommit, CallbackFormClient, inlined, isConnectionFailure, type Queryable, type Row, type UnitOfWork } from '../persistence/sql.ts';
+import { atCommit, CallbackFormClient, inlined, isConnectionFailure, Notices, notifyOnCommit, type Queryable, type Row, type UnitOfWork } from '../persistence/sql.ts';
 
 /** What the job of one queue carries (JSON). */
 export type JobData = Record<string, unknown>;
@@ -290,15 +295,27 @@ function luxonWithoutIntl(): void {
   Settings.defaultOutputCalendar = 'gregory';
 }
 
+/**
+ * The channel pg-boss LISTENs on for its queues' wake-ups (the payload: a queue's name), as its
+ * `notifyChannelSql` derives it from its schema (`pgboss`, the default Agora keeps).
+ */
+export const JOB_WAKE_CHANNEL = `pgboss_${createHash('sha224').update('pgboss').digest('hex').slice(0, 24)}`;
+
 export class JobQueue {
   readonly #boss: PgBoss;
   readonly #options: JobQueueOptions;
   /** By queue whose consumer gathers its jobs (`gatherMs`): its workers' wake-ups. */
   readonly #spacers = new Map<string, Spacer>();
+  /** New jobs' wake-ups, sent after their transactions' commits, gathered. */
+  readonly #notices: Notices;
 
   private constructor(boss: PgBoss, options: JobQueueOptions) {
     this.#boss = boss;
     this.#options = options;
+    this.#notices = new Notices(
+      (sql, params) => boss.getDb().executeSql(sql, params),
+      (error, lost) => options.onWarning({ message: 'new jobs\' wake-ups could not be sent; the workers will find the jobs at their next poll', data: { error: (error as Error).message, lost } }),
+    );
   }
 
   /** Connects, checks the schema (installed by the migrations), and starts the consumers and schedules. */
@@ -452,11 +469,14 @@ export class JobQueue {
    * commits, and never if it rolls back. Resolves with the job's id.
    */
   async send(uow: Queryable, queue: string, data: JobData, options: { singletonKey?: string; startAfterSeconds?: number } = {}): Promise<string | null> {
-    return this.#boss.send(queue, data, {
+    const id = await this.#boss.send(queue, data, {
       db: adapter(uow),
       ...(options.singletonKey === undefined ? {} : { singletonKey: options.singletonKey }),
       ...(options.startAfterSeconds === undefined ? {} : { startAfter: options.startAfterSeconds }),
     });
+    // A job due later is found by the poll that comes after it is due.
+    if (id !== null && options.startAfterSeconds === undefined) await this.#wakeAfterCommit(uow, queue);
+    return id;
   }
 
   /**
@@ -468,6 +488,20 @@ export class JobQueue {
    */
   async enqueue(uow: Queryable, queue: string, data: JobData): Promise<void> {
     await this.#boss.send(queue, data, { db: adapter(uow, true) });
+    await this.#wakeAfterCommit(uow, queue);
+  }
+
+  /**
+   * The queue's workers, in every process, woken once `uow` has committed (`notifyOnCommit`:
+   * after the commit, gathered; inside a job's transaction, whose commit pg-boss makes).
+   */
+  #wakeAfterCommit(uow: Queryable, queue: string): Promise<void> {
+    return notifyOnCommit(this.#notices, uow, JOB_WAKE_CHANNEL, [queue]);
+  }
+
+  /** Resolves once the new jobs' wake-ups sent before have gone (or failed). */
+  settled(): Promise<void> {
+    return this.#notices.settled();
   }
 
   /** Every queue's backlog, in one statement. */
@@ -495,6 +529,7 @@ export class JobQueue {
    */
   async stop(timeoutMs: number): Promise<void> {
     for (const spacer of this.#spacers.values()) spacer.stop();
+    await this.#notices.settled();
     await this.#boss.stop({ graceful: true, timeout: timeoutMs });
     // The pool has ended, but its connections' sockets may still be closing (pg-boss gives them
     // 10 ms): the database stopped next (the embedded one) would end them with "terminating
