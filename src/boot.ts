@@ -198,6 +198,8 @@ export function boot(config: Config, options: BootOptions): Booting {
           // requests go through a pooler; its statements and transactions go through the pooler.
           ...(sessionUrl !== clientUrl && { listen: server.invalidations }),
           poolMax: config.jobs.poolMax,
+          // New jobs' wake-ups share the instance's statements of wake-ups (a message's streams').
+          notices: server.notices,
           worker,
           consumers,
           schedules: tuning.schedules ?? jobs.schedules,

@@ -5,9 +5,9 @@
 import pg from 'pg';
 import t from 'tap';
 import { unwrap } from 'agora-sdk';
+import { NOTICES_SQL } from '../src/persistence/notices.ts';
 import { startAgora } from './helpers/agora.ts';
 import { clientUow, domainEventsSettled } from './helpers/jobs.ts';
-import type { UnitOfWork } from '../src/persistence/sql.ts';
 
 // With its job queue and a worker: notifications arrive asynchronously, a job after the write.
 // The worker's timelines fan-out waits a minute before its first pass, so that the statements a
@@ -318,7 +318,7 @@ t.test("a message deleted while its notice's job is writing it: the clean-up wai
   await client.query('begin');
   await agora.services.notifications.onMessageSent(
     { conversationId: conversation.id, messageId: first.id, authorId: ada.account.id, recipientIds: [bob.account.id] },
-    { ...clientUow(client), transaction: true } as UnitOfWork,
+    clientUow(client),
   );
   // The deletion's clean-up, meanwhile.
   let cleaned = false;
@@ -469,13 +469,15 @@ t.test("a post and its event's job are written in one transaction, the request's
   // alone, the price of a job that commits (or not) with its post. The job's insert goes with
   // the COMMIT (src/jobs/queue.ts, `enqueue`).
   const written = unkeyed.statements.slice(unkeyed.statements.indexOf('begin'));
-  t.equal(written.length, 3, `begin, insert the post, insert the job with the commit:\n${written.join('\n')}`);
+  t.equal(written.length, 4, `begin, insert the post, insert the job with the commit, wake the workers:\n${written.join('\n')}`);
   t.equal(written[0], 'begin');
   t.match(written[1], /^insert into posts\.post/);
   t.match(written[2], /^\s*INSERT INTO pgboss\.job[\s\S]*;\s*commit$/);
-  // The queue wakes its workers after the commit, on its own pool (src/jobs/queue.ts): no NOTIFY
-  // from the transaction, whose commit would then wait for every other notifying one.
-  t.notOk(written.some((s) => /pg_notify/.test(s)), 'the job is inserted without a notification');
+  // The queue wakes its workers after the commit (src/jobs/queue.ts), in the instance's statement
+  // of wake-ups: no NOTIFY from the transaction, whose commit would then wait for every other
+  // notifying one.
+  t.notOk(written.slice(0, 3).some((s) => /pg_notify/.test(s)), 'the job is inserted without a notification');
+  t.equal(written[3], NOTICES_SQL, 'the workers are woken after the commit');
 
   const keyed = await agora.statementsDuring(() =>
     agora.raw('POST', '/v1/posts', { headers: { ...headers, 'idempotency-key': `one-transaction-${ada.account.id}` }, body: JSON.stringify({ text: `keyed, for @${bob.account.handle}` }) }),
@@ -497,7 +499,7 @@ t.test("a batch's messages written together (onMessagesSent, one statement) leav
   const client = new pg.Client({ connectionString: agora.databaseUrl });
   await client.connect();
   t.teardown(() => client.end());
-  const uow = { ...clientUow(client), transaction: true } as UnitOfWork;
+  const uow = clientUow(client);
   // A small generator of its own, seeded, so that a failing history can be read again.
   let seed = 20261205;
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);

@@ -125,6 +125,12 @@ export interface JobQueueOptions {
   listen?: {
     subscribe(channel: string, onNotification: (payload: string) => void, onReconnect: () => void): Promise<{ close(): Promise<void> }>;
   };
+  /**
+   * Where new jobs' wake-ups go once their transactions have committed: the instance's (its
+   * Database's), so that they share its statements with the other wake-ups; undefined, a Notices
+   * of the queue's own, on pg-boss's pool.
+   */
+  notices?: Notices;
   /** pg-boss's pool size; undefined: `jobPoolSize` of the consumers this process runs. */
   poolMax: number | undefined;
   /** Run the consumers and schedules (a worker); false for an instance that only enqueues. */
@@ -312,7 +318,7 @@ export class JobQueue {
   private constructor(boss: PgBoss, options: JobQueueOptions) {
     this.#boss = boss;
     this.#options = options;
-    this.#notices = new Notices(
+    this.#notices = options.notices ?? new Notices(
       (sql, params) => boss.getDb().executeSql(sql, params),
       (error, lost) => options.onWarning({ message: 'new jobs\' wake-ups could not be sent; the workers will find the jobs at their next poll', data: { error: (error as Error).message, lost } }),
     );

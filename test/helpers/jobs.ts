@@ -1,7 +1,7 @@
 // The test queue of the job queue tests, and the database pieces it needs.
 import pg from 'pg';
 import type { Consumer } from '../../src/jobs/index.ts';
-import type { Queryable, Row } from '../../src/persistence/sql.ts';
+import type { Row, UnitOfWork } from '../../src/persistence/sql.ts';
 
 /** The test queue: no backoff, a short expiry (a worker that dies is noticed within seconds). */
 export const TEST_QUEUE = 'test-effects';
@@ -57,9 +57,14 @@ export function testEffects(say: (line: Record<string, unknown>) => void = () =>
   };
 }
 
-/** A unit of work over a client of the test's own, in whatever transaction it has open. */
-export function clientUow(client: pg.Client): Queryable {
+/**
+ * A unit of work over a client of the test's own, in whatever transaction it has open (or none):
+ * one whose commit is the test's, not ours to see, so a new job's wake-up goes inside it
+ * (`notifyOnCommit`), delivered at its commit.
+ */
+export function clientUow(client: pg.Client): UnitOfWork {
   return {
+    transaction: true,
     query: async <R extends Row = Row>(sql: string, params?: readonly unknown[]) => (await client.query(sql, params ? [...params] : [])).rows as R[],
   };
 }
