@@ -176,7 +176,9 @@ export async function createServer(
     : noCaching;
   const events = new DomainEvents();
   const remotes = remoteClients(config, log, metrics);
-  const database = createDatabase(orm);
+  // The notifications sent after commits (a message's streams', new jobs' wake-ups) go on the
+  // listener's connection, not behind the requests waiting for one of the pool's.
+  const database = createDatabase(orm, { noticesVia: (sql, params) => invalidations.query(sql, params) });
   const streams = { wakes: invalidations, slots: new StreamSlots(invalidations, config.stream.maxPerAccount) };
   const services = createDomainServices({ database, config, log, caching, streams, remotes, events });
   metrics.stream.watchOpen(() => services.stream.openCount);

@@ -12,6 +12,7 @@ import { persistence } from '../src/domains/index.ts';
 import { JOB_WAKE_CHANNEL } from '../src/jobs/queue.ts';
 import { INVALIDATION_CHANNEL } from '../src/persistence/invalidations.ts';
 import { MessagesStore } from '../src/persistence/messages/store.ts';
+import { NOTICES_SQL } from '../src/persistence/notices.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { createDatabase } from '../src/persistence/sql.ts';
 import { startAgora } from './helpers/agora.ts';
@@ -101,9 +102,13 @@ t.test("a message's wake-up is sent once its transaction commits, and never when
   const conversation = await unwrap(ada.client.POST('/conversations', { body: { participantIds: [bob.account.id] } }));
   // The friendship's notifications made (their jobs wake their recipients' streams too).
   await domainEventsSettled((text) => api.sql(text));
-  const orm = await openDatabase({ clientUrl: api.databaseUrl, persistence, poolMax: 2 });
+  const statements: string[] = [];
+  const orm = await openDatabase({ clientUrl: api.databaseUrl, persistence, poolMax: 2, onQuery: (sql) => void statements.push(sql) });
   t.teardown(() => orm.close(true));
-  const db = createDatabase(orm);
+  // Its connection of its own for the notifications is down (it answers undefined): the pool's
+  // connections send them.
+  let asked = 0;
+  const db = createDatabase(orm, { noticesVia: async () => void asked++ });
   const store = new MessagesStore(db);
   const heard = await listener();
   const row = (text: string) => ({ id: uuidv7(), conversationId: conversation.id, authorId: ada.account.id, text, createdAt: new Date() });
@@ -125,6 +130,8 @@ t.test("a message's wake-up is sent once its transaction commits, and never when
   await db.notices.settled();
   await eventually('the wake-up after the commit', async () => (woken().length > 0 ? true : undefined), 20_000);
   t.same(woken().map((h) => h.payload.slice(2).split(',').toSorted()), [[ada.account.id, bob.account.id].toSorted()], 'one wake-up, of both participants');
+  t.equal(asked, 1, 'its own connection was asked first');
+  t.equal(statements.filter((sql) => sql === NOTICES_SQL).length, 1, 'then the pool sent it');
 
   heard.length = 0;
   await t.rejects(

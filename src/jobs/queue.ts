@@ -12,7 +12,9 @@
 // that does (PostgreSQL's one notification lock): every message sent waited its turn. So the
 // queues no longer notify (Migration20261206090000). The wake-up is only a shortcut: polling goes
 // on (JOBS_POLL_INTERVAL_MS), so where LISTEN cannot be held pg-boss warns and the jobs are
-// picked up at the next poll, as is a job whose wake-up its process died before sending. Behind a pooler in transaction mode (PgBouncer: DATABASE_URL is the pooler,
+// picked up at the next poll, as is a job whose wake-up its process died before sending.
+//
+// Behind a pooler in transaction mode (PgBouncer: DATABASE_URL is the pooler,
 // DATABASE_DIRECT_URL the primary), pg-boss's pool goes through the pooler (each of its statements
 // is one statement or one transaction, its locks transaction-level, its prepared statements
 // unnamed), and its LISTEN rides on the instance's one direct connection (`listen`, the cache

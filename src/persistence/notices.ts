@@ -1,6 +1,9 @@
 // Notifications (NOTIFY) sent after a write has committed, in short transactions of their own,
 // gathered: at most one such statement is in flight from a Notices at a time, and what is added
-// meanwhile goes in the next one, each (channel, payload) once.
+// meanwhile goes in the next one, each (channel, payload) once. The server's Notices sends them
+// on the invalidation listener's connection (`CreateDatabaseOptions.noticesVia`, sql.ts): on the
+// pool, under load, the statement waited behind the requests' for a connection, and the live
+// streams' deliveries came about 300 ms later at p50 (bench/README.md).
 //
 // Why not in the writing transaction, where PostgreSQL would deliver them at its commit: a
 // transaction that has sent a NOTIFY takes PostgreSQL's one lock for the notification queue

@@ -505,7 +505,17 @@ async function observed<T>(observe: QueryObserver | undefined, sql: string, run:
  * bench measured MikroORM's own path, which inlines the parameters into the SQL text and builds
  * a query context first, at several times the CPU of the statement itself (bench/README.md).
  */
-export function createDatabase(orm: Orm): Database {
+export interface CreateDatabaseOptions {
+  /**
+   * A connection of its own to send the notifications after commits on (`notices`): the
+   * invalidation listener's, which no request waits for; it answers undefined when it cannot
+   * (down), and the statement then goes to the pool. Without it, the pool, where under load the
+   * statement waits behind the requests' for a connection.
+   */
+  noticesVia?: (sql: string, params: unknown[]) => Promise<unknown>;
+}
+
+export function createDatabase(orm: Orm, options: CreateDatabaseOptions = {}): Database {
   let resolved: (Awaited<ReturnType<typeof poolOf>> & { named: boolean }) | undefined;
   let opening: Promise<NonNullable<typeof resolved>> | undefined;
   let gate: Gate | undefined;
@@ -526,7 +536,7 @@ export function createDatabase(orm: Orm): Database {
 
   const database: Database = {
     notices: new Notices(
-      (sql, params) => database.query(sql, params),
+      async (sql, params) => (await options.noticesVia?.(sql, params)) ?? database.query(sql, params),
       // A lost notification is a wake-up that comes later: each listener looks again on its own.
       (error, lost) => resolved?.log.warn({ err: error, lost }, 'notifications after a commit could not be sent; their listeners will look again on their own'),
     ),
