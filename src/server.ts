@@ -201,9 +201,10 @@ export async function createServer(
     availability.close();
     rateLimitStore?.close();
     services.stream.closeAll();
-    await invalidations.close();
-    // The notifications of the last requests' commits, before the pool closes.
+    // The notifications of the last requests' commits, on the listener's connection while it is
+    // open (after it, they would fall back to the pool), and before the pool closes.
     await database.notices.settled();
+    await invalidations.close();
   };
   // A domain server (SERVE_DOMAINS) serves its domains' internal API instead of the public one.
   const app = config.remote.serveDomains.length > 0 ? await buildDomainServer({

@@ -10,9 +10,11 @@
 // and a probe has come back on it (a notification missed while it was down can never be
 // replayed), and it reconnects with backoff.
 //
-// The same connection carries the live streams' wake-ups ("w:<account ids>", sent at commit by
-// the writes that add a row to a stream source, see stream-rows.ts) and holds the stream slots'
-// session-level advisory locks (stream-slots.ts), which PostgreSQL frees with the connection.
+// The same connection carries the live streams' wake-ups ("w:<account ids>", sent by the writes
+// that add a row to a stream source, see stream-rows.ts) and holds the stream slots'
+// session-level advisory locks (stream-slots.ts), which PostgreSQL frees with the connection. It
+// also sends the notifications an instance sends after its commits (notices.ts, through `query`),
+// so that they never queue behind the requests for one of the pool's connections.
 // Other channels may be subscribed to on it (`subscribe`: the job queue's wake-ups, when
 // DATABASE_DIRECT_URL is set), so that one instance holds one session-bound connection.
 //
@@ -123,7 +125,8 @@ export class InvalidationListener {
 
   /**
    * Runs one statement on the listening connection (for session-level advisory locks, which live
-   * as long as it does); undefined while it is down. `connection` names the connection it ran on.
+   * as long as it does, and the notifications sent after commits, which no request should delay);
+   * undefined while it is down. `connection` names the connection it ran on.
    */
   async query<T extends Record<string, unknown>>(text: string, params: unknown[]): Promise<{ rows: T[]; connection: number } | undefined> {
     const client = this.#client;
