@@ -7,7 +7,7 @@
 //
 //   node bench/run.ts [--scale smoke|small|default|large] [--duration s] [--warmup s]
 //                     [--rounds n] [--connections n] [--database-url url] [--out dir]
-//                     [--no-pin] [--profile] [--perf] [--only scenario,scenario…] [--agora-env KEY=VALUE]…
+//                     [--no-pin] [--profile] [--perf] [--alloc] [--only scenario,scenario…] [--agora-env KEY=VALUE]…
 //                     [--agora-node-flag FLAG]… (after `npm start`'s own: a V8 flag given twice takes this value)
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -25,6 +25,8 @@ import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
+import { allocTables, summariseAllocations, type AllocSummary, type HeapProfileNode } from './alloc-summary.ts';
+import { inspectorAddress, openInspector } from './inspector.ts';
 import { parsePerfScript, perfTables, summarisePerf, type PerfSummary } from './perf-summary.ts';
 import { cpuNow, cpuSeconds, cpuSince, domainEventJobsDrained, median, pinningAvailable, pinToCore, quantile, statFields, TICKS_PER_SECOND } from './measure.ts';
 import { conversationsOfSessions, dropTimelines, email, finishSeeding, PASSWORD, SCALES, seedBase, seedConversations, seedNotifications, seedPosts, seedSessions, wideAccountIndexes, wideFriendCounts, type Session } from './seed.ts';
@@ -44,6 +46,7 @@ const { values: args } = parseArgs({
     'no-pin': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     perf: { type: 'boolean', default: false },
+    alloc: { type: 'boolean', default: false },
     only: { type: 'string' },
     'agora-env': { type: 'string', multiple: true, default: [] },
     'agora-node-flag': { type: 'string', multiple: true, default: [] },
@@ -147,6 +150,75 @@ async function startPerf(scenario: string, server: Server): Promise<{ finish(req
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Allocation profiles (`--alloc`): V8's sampling heap profiler, through each server's inspector,
+// over each scenario's warm-up and rounds, counting the objects garbage collection freed too (what
+// was allocated, not what stayed alive). bench/alloc-summary.ts turns each into bytes per request.
+
+/** One sample for about every this many bytes allocated (V8's default). */
+const ALLOC_SAMPLING_BYTES = 32_768;
+const allocDir = join(outDir, `${stamp}-alloc`);
+if (args.alloc) mkdirSync(allocDir, { recursive: true });
+/** Node's flag for a server under `--alloc`: its inspector, on a port of its own choosing (printed in its log). */
+const allocNodeFlags = args.alloc ? ['--inspect=127.0.0.1:0'] : [];
+
+interface AllocReport {
+  scenario: string;
+  server: Server['name'];
+  requests: number;
+  summary: AllocSummary;
+}
+const allocReports: AllocReport[] = [];
+
+/** Starts sampling `server`'s allocations; `finish` stops, summarizes (per request) and keeps the report. */
+async function startAlloc(scenario: string, server: Server): Promise<{ finish(requests: number): Promise<void> }> {
+  if (!server.inspector) throw new Error(`${server.name} printed no inspector address; see its log`);
+  const inspector = await openInspector(server.inspector);
+  await inspector.call('HeapProfiler.enable');
+  await inspector.call('HeapProfiler.startSampling', { samplingInterval: ALLOC_SAMPLING_BYTES, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true });
+  return {
+    async finish(requests) {
+      const { profile } = await inspector.call<{ profile: { head: HeapProfileNode } }>('HeapProfiler.stopSampling');
+      await inspector.call('HeapProfiler.disable');
+      inspector.close();
+      const summary = summariseAllocations(profile.head, root);
+      writeFileSync(join(allocDir, `${scenario}-${server.name}.md`), `# ${scenario}: ${server.name}\n\n${allocTables(summary, { requests, top: 40 })}`);
+      allocReports.push({ scenario, server: server.name, requests, summary });
+    },
+  };
+}
+
+/** Under --alloc: per scenario, the bytes each server allocated per request, by area (details in <stamp>-alloc/). */
+function allocMarkdown(reports: readonly AllocReport[]): string {
+  if (reports.length === 0) return '';
+  const lines = [
+    '## Allocation profiles (`--alloc`)',
+    '',
+    `V8's sampling heap profiler sampled each server's allocations (one sample about every ${ALLOC_SAMPLING_BYTES} bytes), the objects ` +
+      "garbage collection freed included, over each scenario's warm-up and rounds; bytes allocated per request served then, by the area of " +
+      'the JavaScript that allocated (native code charged to its caller). The inspector and the sampling cost CPU: the table above is not ' +
+      `comparable with a run without \`--alloc\`. Each server's areas and functions: \`${allocDir}/<scenario>-<server>.md\`.`,
+    '',
+  ];
+  for (const scenario of [...new Set(reports.map((r) => r.scenario))]) {
+    const [agora, baseline] = (['agora', 'baseline'] as const).map((name) => reports.find((r) => r.scenario === scenario && r.server === name));
+    const perRequest = (r: AllocReport | undefined, bytes: number | undefined) => (r && bytes !== undefined ? Math.round(bytes / Math.max(1, r.requests)) : 0);
+    const areas = [...new Set([...(agora?.summary.byArea.keys() ?? []), ...(baseline?.summary.byArea.keys() ?? [])])]
+      .sort((a, b) => perRequest(agora, agora?.summary.byArea.get(b)) + perRequest(baseline, baseline?.summary.byArea.get(b)) - perRequest(agora, agora?.summary.byArea.get(a)) - perRequest(baseline, baseline?.summary.byArea.get(a)))
+      .slice(0, 15);
+    lines.push(
+      `### ${scenario}`,
+      '',
+      '| area | Agora bytes/request | baseline bytes/request |',
+      '|---|---:|---:|',
+      ...areas.map((area) => `| ${area.replace(/\|/g, '\\|')} | ${perRequest(agora, agora?.summary.byArea.get(area))} | ${perRequest(baseline, baseline?.summary.byArea.get(area))} |`),
+      `| **all** | **${perRequest(agora, agora?.summary.bytes)}** | **${perRequest(baseline, baseline?.summary.bytes)}** |`,
+      '',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 function childrenOf(pid: number): number[] {
   const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -204,6 +276,8 @@ interface Server {
   name: 'agora' | 'baseline' | 'agora-stream';
   origin: string;
   pid: number;
+  /** The inspector's address, for a server started with `--inspect` (`--alloc`). */
+  inspector?: string;
 }
 
 async function startServer(name: Server['name'], script: string, env: Record<string, string>, ready: RegExp, nodeArgs: string[] = []): Promise<Server> {
@@ -219,10 +293,11 @@ async function startServer(name: Server['name'], script: string, env: Record<str
   // bench beside other test files) it has taken over 30. A server that exits is reported at once.
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const match = ready.exec(readFileSync(logPath, 'utf8'));
+    const output = readFileSync(logPath, 'utf8');
+    const match = ready.exec(output);
     if (match) {
       pin(child.pid!, 0);
-      return { name, origin: match[1]!, pid: child.pid! };
+      return { name, origin: match[1]!, pid: child.pid!, inspector: inspectorAddress(output) };
     }
     if (exited) throw new Error(`${name} exited at start-up; see ${logPath}`);
     if (Date.now() > deadline) throw new Error(`${name} did not start within 120 s; see ${logPath}`);
@@ -566,11 +641,14 @@ async function runScenario(scenario: Scenario, servers: Server[], runs: Run[]): 
   if (!selected(scenario.name)) return;
   // Under --perf, each server is sampled from its warm-up to its last round: the requests of both.
   const profiles = args.perf ? await Promise.all(servers.map((server) => startPerf(scenario.name, server))) : [];
+  // Under --alloc, each server's allocations are sampled over the same span.
+  const allocations = args.alloc ? await Promise.all(servers.map((server) => startAlloc(scenario.name, server))) : [];
   const served = new Map<Server['name'], number>();
   const count = (run: Run) => served.set(run.server, (served.get(run.server) ?? 0) + run.requests);
   if (warmup > 0) for (const server of servers) count(await measure(scenario, server, warmup, -1)); // warm-up, not reported
   for (let round = 0; round < rounds; round++) await measureRound(scenario, servers, round, runs, count);
   for (const [i, profile] of profiles.entries()) await profile.finish(served.get(servers[i]!.name) ?? 0);
+  for (const [i, allocation] of allocations.entries()) await allocation.finish(served.get(servers[i]!.name) ?? 0);
 }
 
 /**
@@ -580,11 +658,11 @@ async function runScenario(scenario: Scenario, servers: Server[], runs: Run[]): 
  * machine's load in between moved their ratio as much as the servers' own ratios moved before
  * their rounds alternated: feed-1000-friends / feed once came out at 1.18 (0.98–1.66), two of
  * feed-1000-friends' six rounds run while the baseline too ran 22 % slower than in the others.
- * Under --perf each is run alone, so that its profile is its own.
+ * Under --perf or --alloc each is run alone, so that its profile is its own.
  */
 async function runTogether(group: Scenario[], servers: Server[], runs: Run[]): Promise<void> {
   const chosen = group.filter((scenario) => selected(scenario.name));
-  if (args.perf || chosen.length < 2) {
+  if (args.perf || args.alloc || chosen.length < 2) {
     for (const scenario of chosen) await runScenario(scenario, servers, runs);
     return;
   }
@@ -664,8 +742,9 @@ try {
     ...agoraArgs,
     ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
     ...perfNodeFlags,
+    ...allocNodeFlags,
   ]);
-  const baseline = await startServer('baseline', 'bench/baseline/server.ts', { DATABASE_URL: databaseUrl, PORT: '0' }, /^listening at (http:\/\/127\.0\.0\.1:\d+)$/m, perfNodeFlags);
+  const baseline = await startServer('baseline', 'bench/baseline/server.ts', { DATABASE_URL: databaseUrl, PORT: '0' }, /^listening at (http:\/\/127\.0\.0\.1:\d+)$/m, [...perfNodeFlags, ...allocNodeFlags]);
   const servers = [agora, baseline];
   log(`agora at ${agora.origin} (pid ${agora.pid}), baseline at ${baseline.origin} (pid ${baseline.pid}); pinning ${canPin ? 'on' : 'off'}`);
 
@@ -957,7 +1036,7 @@ try {
     wideFriends,
     stream,
   };
-  const markdown = renderMarkdown(meta, report) + perfMarkdown(perfReports);
+  const markdown = renderMarkdown(meta, report) + perfMarkdown(perfReports) + allocMarkdown(allocReports);
   writeFileSync(join(outDir, `${stamp}.json`), `${JSON.stringify({ ...meta, ...report, runs }, null, 2)}\n`);
   writeFileSync(join(outDir, `${stamp}.md`), markdown);
   writeFileSync(join(outDir, 'latest.md'), markdown);
