@@ -75,3 +75,39 @@ t.test('a line logged while a write is in flight is not left behind', async (t) 
   await until(() => read().length === lines.join('').length, 3000);
   t.equal(read(), lines.join(''), 'every line, in order');
 });
+
+t.test('lines in any script are written byte for byte, in order', async (t) => {
+  const { fd, read } = target(t);
+  const destination = batchedLogDestination({ fd, minLength: 64, flushMs: 20 });
+  const lines = Array.from({ length: 40 }, (_, i) => `{"n":${i},"msg":"${['café', '日本語のログ', 'emoji 🎉', 'plain'][i % 4]}"}\n`);
+  for (const line of lines) destination.write(line);
+  await new Promise<void>((done) => destination.flush(() => done()));
+  await until(() => Buffer.byteLength(read()) === Buffer.byteLength(lines.join('')), 3000);
+  t.equal(read(), lines.join(''));
+});
+
+t.test("a line costs its own length, not the batch's: a batch's text is not measured again for every line", async (t) => {
+  const { fd, read } = target(t);
+  // A batch that keeps growing: its minimum (under sonic-boom's 16 KiB a write) is not reached,
+  // and nothing is flushed meanwhile.
+  const destination = batchedLogDestination({ fd, minLength: 16_000, flushMs: 60_000 });
+  const line = `{"level":30,"msg":"request completed","path":"/v1/posts/${'0'.repeat(36)}"}\n`;
+  const count = 150; // 14,250 bytes
+  const measure = Buffer.byteLength;
+  let measured = 0;
+  Buffer.byteLength = ((value: Parameters<typeof measure>[0], encoding?: BufferEncoding) => {
+    if (typeof value === 'string') measured += value.length;
+    return measure(value, encoding);
+  }) as typeof Buffer.byteLength;
+  try {
+    for (let i = 0; i < count; i++) destination.write(line);
+  } finally {
+    Buffer.byteLength = measure;
+  }
+  // Appending each line to the batch's text and measuring the whole of it read about
+  // count² / 2 lines' worth (here 75 times the batch); a line's own cost is a few times its length.
+  t.ok(measured <= 3 * count * line.length, `text measured: ${measured} characters for ${count * line.length} written`);
+  await new Promise<void>((done) => destination.flush(() => done()));
+  await until(() => read().length === count * line.length, 3000);
+  t.equal(read(), line.repeat(count), 'every line written once flushed');
+});
