@@ -1,5 +1,6 @@
 // bench/alloc-summary.ts and bench/inspector.ts: a sampling heap profile, summarized as bytes
-// allocated per request by area and by function.
+// allocated per request by area and by function; and the inspector it is taken through, on a Node
+// process of its own.
 import t from 'tap';
 import { allocSourceOf, allocTables, summariseAllocations, type HeapProfileNode } from '../bench/alloc-summary.ts';
 import { inspectorAddress } from '../bench/inspector.ts';
@@ -69,4 +70,30 @@ t.test('the tables give bytes per request and shares, largest first', async (t) 
 t.test("the inspector's address is read from the server's output", async (t) => {
   t.equal(inspectorAddress('Debugger listening on ws://127.0.0.1:43117/1c3096ce-7a1e-45b5-a7c9-bca43d2c836b\nFor help, see: https://nodejs.org/en/docs/inspector\n'), 'ws://127.0.0.1:43117/1c3096ce-7a1e-45b5-a7c9-bca43d2c836b');
   t.equal(inspectorAddress('listening at http://127.0.0.1:3000\n'), undefined);
+});
+
+t.test("a Node process's inspector samples its allocations: what --alloc asks of each server", async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { openInspector } = await import('../bench/inspector.ts');
+  // Allocates steadily until it is killed.
+  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', '-e', 'const kept = []; setInterval(() => { kept.push({ at: Date.now(), text: "x".repeat(64) }); if (kept.length > 1000) kept.length = 0; }, 1);'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  let output = '';
+  const address = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const found = inspectorAddress(output);
+      if (found) resolve(found);
+    });
+    child.once('exit', () => reject(new Error(`exited before its inspector listened: ${output}`)));
+  });
+  const inspector = await openInspector(address);
+  t.teardown(() => inspector.close());
+  await inspector.call('HeapProfiler.enable');
+  await inspector.call('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const { profile } = await inspector.call<{ profile: { head: HeapProfileNode } }>('HeapProfiler.stopSampling');
+  const summary = summariseAllocations(profile.head, '/nowhere');
+  t.ok(summary.bytes > 0, `allocations were sampled: ${summary.bytes} bytes`);
+  await t.rejects(inspector.call('HeapProfiler.noSuchMethod'), /inspector: /, "a method the inspector refuses rejects with its message");
 });
