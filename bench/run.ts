@@ -114,8 +114,14 @@ if (args.perf) {
 }
 /** perf's cache of the objects it saw (the JIT's, thousands: hundreds of MB), here rather than in ~/.debug, and emptied after each use. */
 const perfCache = join(perfDir, 'buildid');
-/** Node's flags for a server under `--perf`: V8's symbols for `perf inject`, and interpreted frames on the native stack. */
-const perfNodeFlags = args.perf ? ['--perf-prof', `--perf-prof-path=${perfDir}`, '--interpreted-frames-native-stack'] : [];
+/**
+ * Node's flags for a server under `--perf`: V8's symbols for `perf inject`, and interpreted frames
+ * on the native stack. `--perf-prof` also turns V8's log on, which went to an `isolate-…-v8.log`
+ * in the checkout; it goes beside the profiles, one per process.
+ */
+const perfNodeFlags = args.perf
+  ? ['--perf-prof', `--perf-prof-path=${perfDir}`, '--interpreted-frames-native-stack', '--no-logfile-per-isolate', `--logfile=${join(perfDir, 'v8-%p.log')}`]
+  : [];
 
 interface PerfReport {
   scenario: string;
