@@ -426,35 +426,32 @@ try {
     for (let round = 0; round < rounds; round++) {
       for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) results[i]!.push(await measure(scenario, servers[i]!, duration));
     }
-    if (scenario === 'message-jobs') {
-      console.log(`${scenario}, ${rounds} alternating rounds of ${jobsPerRound} jobs; CPU: each side's worker's:`);
-      for (const [i, server] of servers.entries()) {
-        const own = results[i]!;
-        const env = [...Object.entries(server.env).map(([k, v]) => `${k}=${v}`), ...server.nodeFlags].join(' ');
-        console.log(
-          `  ${server.name} (${server.dir}${env ? `, ${env}` : ''}): ${median(own.map((r) => r.requestsPerSec)).toFixed(0)} jobs/s, ` +
-            `${median(own.map((r) => r.cpuPerRequest)).toFixed(0)} µs CPU/job (V8's threads ${median(own.map((r) => r.v8PerRequest)).toFixed(0)})`,
-        );
-      }
-      const ratio = (of: (r: Round) => number) => results[1]!.map((r, i) => of(r) / of(results[0]![i]!));
-      console.log(`  B/A: CPU/job ${spread(ratio((r) => r.cpuPerRequest))}; jobs/s ${spread(ratio((r) => r.requestsPerSec))}`);
-      console.log(`  peak RSS so far (VmHWM): A's worker ${peakRssMb(servers[0]!.worker!)} MB, B's worker ${peakRssMb(servers[1]!.worker!)} MB`);
-      continue;
-    }
-    console.log(`${scenario}, ${rounds} alternating rounds of ${duration} s, ${connections} connections${args.workers ? "; CPU: each server's and its worker's, until its requests' jobs have run" : ''}:`);
+    const jobs = scenario === 'message-jobs';
+    // message-jobs measures the workers alone: jobs, not requests, and each side's worker's memory.
+    const unit = jobs ? 'job' : 'request';
+    const rate = jobs ? 'jobs/s' : 'req/s';
+    console.log(
+      jobs
+        ? `${scenario}, ${rounds} alternating rounds of ${jobsPerRound} jobs; CPU: each side's worker's:`
+        : `${scenario}, ${rounds} alternating rounds of ${duration} s, ${connections} connections${args.workers ? "; CPU: each server's and its worker's, until its requests' jobs have run" : ''}:`,
+    );
     for (const [i, server] of servers.entries()) {
       const own = results[i]!;
       const env = [...Object.entries(server.env).map(([k, v]) => `${k}=${v}`), ...server.nodeFlags].join(' ');
+      const worker = !jobs && args.workers ? `; its worker's ${median(own.map((r) => r.workerPerRequest)).toFixed(0)}` : '';
       console.log(
-        `  ${server.name} (${server.dir}${env ? `, ${env}` : ''}): ${median(own.map((r) => r.requestsPerSec)).toFixed(0)} req/s, ` +
-          `${median(own.map((r) => r.cpuPerRequest)).toFixed(0)} µs CPU/request (V8's threads ${median(own.map((r) => r.v8PerRequest)).toFixed(0)}` +
-          `${args.workers ? `; its worker's ${median(own.map((r) => r.workerPerRequest)).toFixed(0)}` : ''}), ` +
-          `p99 ${median(own.map((r) => r.p99))} ms`,
+        `  ${server.name} (${server.dir}${env ? `, ${env}` : ''}): ${median(own.map((r) => r.requestsPerSec)).toFixed(0)} ${rate}, ` +
+          `${median(own.map((r) => r.cpuPerRequest)).toFixed(0)} µs CPU/${unit} (V8's threads ${median(own.map((r) => r.v8PerRequest)).toFixed(0)}${worker})` +
+          (jobs ? '' : `, p99 ${median(own.map((r) => r.p99))} ms`),
       );
     }
     const ratio = (of: (r: Round) => number) => results[1]!.map((r, i) => of(r) / of(results[0]![i]!));
-    console.log(`  B/A: CPU/request ${spread(ratio((r) => r.cpuPerRequest))}; req/s ${spread(ratio((r) => r.requestsPerSec))}`);
-    console.log(`  peak RSS so far (VmHWM): A ${peakRssMb(servers[0]!.pid)} MB, B ${peakRssMb(servers[1]!.pid)} MB`);
+    console.log(`  B/A: CPU/${unit} ${spread(ratio((r) => r.cpuPerRequest))}; ${rate} ${spread(ratio((r) => r.requestsPerSec))}`);
+    console.log(
+      jobs
+        ? `  peak RSS so far (VmHWM): A's worker ${peakRssMb(servers[0]!.worker!)} MB, B's worker ${peakRssMb(servers[1]!.worker!)} MB`
+        : `  peak RSS so far (VmHWM): A ${peakRssMb(servers[0]!.pid)} MB, B ${peakRssMb(servers[1]!.pid)} MB`,
+    );
   }
 } catch (error) {
   console.error(`ab: ${error instanceof Error ? error.message : String(error)}`);
