@@ -123,12 +123,14 @@ const perfNodeFlags = args.perf
   ? ['--perf-prof', `--perf-prof-path=${perfDir}`, '--interpreted-frames-native-stack', '--no-logfile-per-isolate', `--logfile=${join(perfDir, 'v8-%p.log')}`]
   : [];
 
-interface PerfReport {
+/** A profile of one server over one scenario (`--perf`, `--alloc`), and the requests it served meanwhile. */
+interface ProfileReport<Summary> {
   scenario: string;
   server: Server['name'];
   requests: number;
-  summary: PerfSummary;
+  summary: Summary;
 }
+type PerfReport = ProfileReport<PerfSummary>;
 const perfReports: PerfReport[] = [];
 
 /** Starts sampling `server`; `finish` stops, symbolizes, summarizes (per request) and keeps the report. */
@@ -168,12 +170,7 @@ if (args.alloc) mkdirSync(allocDir, { recursive: true });
 /** Node's flag for a server under `--alloc`: its inspector, on a port of its own choosing (printed in its log). */
 const allocNodeFlags = args.alloc ? ['--inspect=127.0.0.1:0'] : [];
 
-interface AllocReport {
-  scenario: string;
-  server: Server['name'];
-  requests: number;
-  summary: AllocSummary;
-}
+type AllocReport = ProfileReport<AllocSummary>;
 const allocReports: AllocReport[] = [];
 
 /** Starts sampling `server`'s allocations; `finish` stops, summarizes (per request) and keeps the report. */
