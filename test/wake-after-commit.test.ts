@@ -105,10 +105,16 @@ t.test("a message's wake-up is sent once its transaction commits, and never when
   const statements: string[] = [];
   const orm = await openDatabase({ clientUrl: api.databaseUrl, persistence, poolMax: 2, onQuery: (sql) => void statements.push(sql) });
   t.teardown(() => orm.close(true));
-  // Its connection of its own for the notifications is down (it answers undefined): the pool's
-  // connections send them.
+  // Its connection of its own for the notifications is down (it answers undefined), then fails
+  // under the statement: the pool's connections send them either way.
   let asked = 0;
-  const db = createDatabase(orm, { noticesVia: async () => void asked++ });
+  let broken = false;
+  const db = createDatabase(orm, {
+    noticesVia: async () => {
+      asked++;
+      if (broken) throw new Error('Connection terminated unexpectedly');
+    },
+  });
   const store = new MessagesStore(db);
   const heard = await listener();
   const row = (text: string) => ({ id: uuidv7(), conversationId: conversation.id, authorId: ada.account.id, text, createdAt: new Date() });
@@ -133,6 +139,16 @@ t.test("a message's wake-up is sent once its transaction commits, and never when
   t.equal(asked, 1, 'its own connection was asked first');
   t.equal(statements.filter((sql) => sql === NOTICES_SQL).length, 1, 'then the pool sent it');
 
+  // Its own connection fails under the statement: the pool sends it.
+  heard.length = 0;
+  broken = true;
+  await db.transaction((uow) => store.insertMessage(row('committed, its connection broken'), uow));
+  await db.notices.settled();
+  await eventually('the wake-up through the pool', async () => (woken().length > 0 ? true : undefined), 20_000);
+  t.same(woken().map((h) => h.payload.slice(2).split(',').toSorted()), [[ada.account.id, bob.account.id].toSorted()], 'the wake-up is sent all the same');
+  t.equal(asked, 2, 'its own connection was asked first');
+  t.equal(statements.filter((sql) => sql === NOTICES_SQL).length, 2, 'and the pool sent it when that failed');
+
   heard.length = 0;
   await t.rejects(
     db.transaction(async (uow) => {
@@ -146,5 +162,5 @@ t.test("a message's wake-up is sent once its transaction commits, and never when
   await eventually('the probe heard', async () => (heard.some((h) => h.payload === 'probe:end') ? true : undefined), 20_000);
   t.same(woken(), [], 'no wake-up for a message that rolled back');
   const stored = await api.sql('select text from messages.message where conversation_id = $1 order by id', [conversation.id]);
-  t.same(stored.map((r) => r.text), ['committed'], 'only the committed message is stored');
+  t.same(stored.map((r) => r.text), ['committed', 'committed, its connection broken'], 'only the committed messages are stored');
 });

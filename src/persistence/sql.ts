@@ -509,7 +509,7 @@ export interface CreateDatabaseOptions {
   /**
    * A connection of its own to send the notifications after commits on (`notices`): the
    * invalidation listener's, which no request waits for; it answers undefined when it cannot
-   * (down), and the statement then goes to the pool. Without it, the pool, where under load the
+   * (down), and the statement then goes to the pool, as it does when the connection fails. Without it, the pool, where under load the
    * statement waits behind the requests' for a connection.
    */
   noticesVia?: (sql: string, params: unknown[]) => Promise<unknown>;
@@ -536,7 +536,12 @@ export function createDatabase(orm: Orm, options: CreateDatabaseOptions = {}): D
 
   const database: Database = {
     notices: new Notices(
-      async (sql, params) => (await options.noticesVia?.(sql, params)) ?? database.query(sql, params),
+      async (sql, params) => {
+        // Its own connection first; the pool when that is down, or fails under the statement (a
+        // wake-up sent twice only wakes its listeners twice).
+        const sent = await options.noticesVia?.(sql, params).catch(() => undefined);
+        return sent ?? database.query(sql, params);
+      },
       // A lost notification is a wake-up that comes later: each listener looks again on its own.
       (error, lost) => resolved?.log.warn({ err: error, lost }, 'notifications after a commit could not be sent; their listeners will look again on their own'),
     ),
