@@ -52,6 +52,12 @@ export interface BootOptions {
     schedules?: Schedule[];
     /** More consumers, besides Agora's (e.g. of a test queue). */
     consumers?: Consumer[];
+    /**
+     * False: the worker runs no timed fan-out passes of the home timelines; whoever booted it
+     * runs them (`services.timelines.fanOut`), so that a post is fanned out exactly when a test
+     * says. Default true.
+     */
+    timedFanOut?: boolean;
   };
 }
 
@@ -223,10 +229,12 @@ export function boot(config: Config, options: BootOptions): Booting {
         if (worker) {
           // The home timelines' fan-out (src/services/timelines/): passes over new posts,
           // one worker at a time (a row lock).
-          fanOut = server.services.timelines.startFanOut({
-            onPass: metrics.timelines.onPass,
-            onError: (error) => jobLog.warn({ err: error }, 'a timelines fan-out pass failed; the next one retries'),
-          });
+          if (tuning.timedFanOut !== false) {
+            fanOut = server.services.timelines.startFanOut({
+              onPass: metrics.timelines.onPass,
+              onError: (error) => jobLog.warn({ err: error }, 'a timelines fan-out pass failed; the next one retries'),
+            });
+          }
           jobLog.info(
             {
               consumers: consumers.map((c) => c.queue),

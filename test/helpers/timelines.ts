@@ -1,6 +1,6 @@
 // Home timelines in tests that run the fan-out themselves (timelines.test.ts, feed-cache.test.ts):
-// the server's passes wait a long while (TIMELINE_FANOUT_INTERVAL_MS), so "caught up" is a point
-// the test chooses.
+// their server runs no timed passes (the boot option timedFanOut: false), so "caught up" is a
+// point the test chooses.
 import { unwrap, type AgoraClient } from 'agora-sdk';
 import type { Agora } from './agora.ts';
 
