@@ -14,6 +14,11 @@ import { CASES } from './helpers/cache-weight-probe.ts';
 const run = promisify(execFile);
 const probe = join(import.meta.dirname, 'helpers/cache-weight-probe.ts');
 
+// One process per case, one after the other: about 20 s alone and 40 s on a busy machine. A file
+// that sets its own timeout is started among the first (test/runner.ts), not last, where it ran
+// alone at the end of the suite.
+t.setTimeout(300_000);
+
 for (const name of Object.keys(CASES)) {
   t.test(`${name}: the estimate covers what it holds, within 2.5 ×`, async (t) => {
     // Single-threaded: after a collection, no helper thread is still sweeping what the heap's
