@@ -21,7 +21,17 @@ import { createTestDatabase } from './helpers/agora.ts';
 
 const run = promisify(execFile);
 const statements: string[] = [];
-const orm = await openDatabase({ clientUrl: await createTestDatabase(t), persistence, poolMax: 3, onQuery: (sql) => void statements.push(sql) });
+/** The statements reported as failed, in order. */
+const failures: string[] = [];
+const orm = await openDatabase({
+  clientUrl: await createTestDatabase(t),
+  persistence,
+  poolMax: 3,
+  onQuery: (sql, _tookMs, failed) => {
+    statements.push(sql);
+    if (failed) failures.push(sql);
+  },
+});
 t.teardown(() => orm.close(true));
 const db = createDatabase(orm);
 const posts = new PostsStore(db);
@@ -34,6 +44,33 @@ async function count(sql: string, params: unknown[] = []): Promise<number> {
 function newPost(text: string) {
   return { id: uuidv7(), authorId: randomUUID(), channelId: null, text };
 }
+
+t.test('each statement is reported once, failed or not, and a refusal carries the stack of the code that awaited it', async (t) => {
+  const missing = 'select * from posts.no_such_table';
+  async function readsTheMissingTable(): Promise<unknown> {
+    return await db.query(missing);
+  }
+  async function readsItInAUnitOfWork(uow: UnitOfWork): Promise<unknown> {
+    await uow.query('select 1 as one where $1::int = 1', [1]);
+    return await uow.query(missing);
+  }
+  statements.length = 0;
+  failures.length = 0;
+  await db.query('select 1 as one where $1::int = 1', [1]);
+  const refused = await readsTheMissingTable().catch((error: Error) => error);
+  t.match(refused, { code: '42P01' }, 'refused: no such table');
+  t.match((refused as Error).stack, /readsTheMissingTable/, "the refusal's stack names the function that awaited the statement");
+  t.same(statements, ['select 1 as one where $1::int = 1', missing], 'one report a statement');
+  t.same(failures, [missing], 'the refused one reported as failed');
+
+  statements.length = 0;
+  failures.length = 0;
+  const inside = await db.transaction((uow) => readsItInAUnitOfWork(uow)).catch((error: Error) => error);
+  t.match(inside, { code: '42P01' });
+  t.match((inside as Error).stack, /readsItInAUnitOfWork/, 'in a unit of work too');
+  t.same(statements, ['begin', 'select 1 as one where $1::int = 1', missing, 'rollback'], 'BEGIN, the two statements, ROLLBACK: one report each');
+  t.same(failures, [missing], 'only the refused one reported as failed');
+});
 
 t.test('a unit of work commits what ran in it when its work resolves, and leaves nothing when it throws', async (t) => {
   const kept = newPost('kept');

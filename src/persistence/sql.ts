@@ -272,7 +272,7 @@ class Transaction implements UnitOfWork {
       }
     }
     const name = this.#named ? statementName(sql) : undefined;
-    return observed(this.#observe, sql, async () => (await send(this.#client, sql, params, name)).rows as R[]);
+    return (await send(this.#client, sql, params, name, this.#observe)).rows as R[];
   }
 
   async together(statements: readonly Statement[]): Promise<Row[][]> {
@@ -309,7 +309,7 @@ class Transaction implements UnitOfWork {
 
   /** BEGIN, COMMIT and ROLLBACK, reported like any statement. */
   async control(sql: 'begin' | 'commit' | 'rollback'): Promise<void> {
-    await observed(this.#observe, sql, () => send(this.#client, sql));
+    await send(this.#client, sql, undefined, undefined, this.#observe);
   }
 
   /**
@@ -317,10 +317,8 @@ class Transaction implements UnitOfWork {
    * each result's rows, in order. PostgreSQL stops at the first that fails.
    */
   async batch(sql: string): Promise<Row[][]> {
-    return observed(this.#observe, sql, async () => {
-      const results = (await send(this.#client, sql)) as unknown as { rows: Row[] } | { rows: Row[] }[];
-      return Array.isArray(results) ? results.map((r) => r.rows) : [results.rows];
-    });
+    const results = (await send(this.#client, sql, undefined, undefined, this.#observe)) as unknown as { rows: Row[] } | { rows: Row[] }[];
+    return Array.isArray(results) ? results.map((r) => r.rows) : [results.rows];
   }
 }
 
@@ -332,21 +330,37 @@ class Transaction implements UnitOfWork {
  * full collection every 0.3–0.4 s (bench/README.md, "A statement's rows, kept young";
  * test/sql.test.ts measures it). A refusal gets a stack trace through the caller's awaits here,
  * as `pg`'s promise form gives it.
+ *
+ * With `observe`, the statement is reported to it (its time, whether it failed) here: a statement
+ * waiting for its answer holds an async frame, a promise and a reaction for each level above it,
+ * which every young-generation collection during the wait copies, and a wrapper around `send`
+ * (`observed`) held two more (bench/README.md).
  */
-async function send(client: Pick<PoolClient, 'query'>, sql: string, params?: readonly unknown[], name?: string): Promise<{ rows: Row[] }> {
+async function send(
+  client: Pick<PoolClient, 'query'>,
+  sql: string,
+  params?: readonly unknown[],
+  name?: string,
+  observe?: QueryObserver,
+): Promise<{ rows: Row[] }> {
+  const started = observe === undefined ? 0 : performance.now();
+  let result: { rows: Row[] };
   try {
-    return await new Promise<{ rows: Row[] }>((resolve, reject) => {
-      const done = (error: Error | null, result: { rows: Row[] }) => (error ? reject(error) : resolve(result));
+    result = await new Promise<{ rows: Row[] }>((resolve, reject) => {
+      const done = (error: Error | null, answer: { rows: Row[] }) => (error ? reject(error) : resolve(answer));
       if (params === undefined) client.query(sql, done);
       else if (name === undefined) client.query(sql, params, done);
       else (client.query as (config: unknown, callback: unknown) => void)({ name, text: sql, values: params }, done);
     });
   } catch (error) {
+    observe?.(sql, performance.now() - started, true);
     if (error instanceof Error) Error.captureStackTrace(error);
     // A named statement whose result a migration changed: sent unnamed from now on.
     if (name !== undefined && isStalePlan(error)) stopNaming(sql);
     throw error;
   }
+  observe?.(sql, performance.now() - started, false);
+  return result;
 }
 
 /** `pg`'s client as a class to extend, with the one method overridden below. */
@@ -549,13 +563,19 @@ export function createDatabase(orm: Orm, options: CreateDatabaseOptions = {}): D
     async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
       const { pool, onQuery, named } = resolved ?? (await opened());
       const name = named ? statementName(sql) : undefined;
-      return observed(onQuery, sql, async () => {
+      // Reported here, not by `send`: its time includes the wait for a connection, and a stale
+      // plan's second attempt is one statement. Written out, not `observed` around a callback:
+      // a statement waiting for its answer then holds one async frame here (and `send`'s), not
+      // three, each with its promise and reaction, which every young-generation collection
+      // during the wait copies (bench/README.md).
+      const started = onQuery ? performance.now() : 0;
+      let result: { rows: Row[] };
+      try {
         // Not pool.query: it releases the connection with any error, which closes it, so that
         // every refused statement (a taken handle, a unique violation) would cost a new
         // connection. Only a connection that failed is given back to be closed.
         const client = await pool.connect();
         try {
-          let result: { rows: Row[] };
           try {
             result = await send(client, sql, params, name);
           } catch (error) {
@@ -564,13 +584,17 @@ export function createDatabase(orm: Orm, options: CreateDatabaseOptions = {}): D
             if (name === undefined || !isStalePlan(error)) throw error;
             result = await send(client, sql, params);
           }
-          client.release();
-          return result.rows as R[];
         } catch (error) {
           client.release(isConnectionFailure(error) ? (error as Error) : undefined);
           throw error;
         }
-      });
+        client.release();
+      } catch (error) {
+        onQuery?.(sql, performance.now() - started, true);
+        throw error;
+      }
+      onQuery?.(sql, performance.now() - started, false);
+      return result.rows as R[];
     },
 
     async atomically(statements: Statement[]): Promise<Row[][]> {
