@@ -331,10 +331,10 @@ class Transaction implements UnitOfWork {
  * test/sql.test.ts measures it). A refusal gets a stack trace through the caller's awaits here,
  * as `pg`'s promise form gives it.
  *
- * With `observe`, the statement is reported to it (its time, whether it failed) here: a statement
- * waiting for its answer holds an async frame, a promise and a reaction for each level above it,
- * which every young-generation collection during the wait copies, and a wrapper around `send`
- * (`observed`) held two more (bench/README.md).
+ * With `observe`, the statement is reported to it (its time, whether it failed) here, not by
+ * `observed` around a callback: a statement waiting for its answer holds an async frame, a promise
+ * and a reaction for each level above it, which every young-generation collection during the wait
+ * copies, and that wrapper adds two (bench/README.md).
  */
 async function send(
   client: Pick<PoolClient, 'query'>,
@@ -497,6 +497,11 @@ export class CallbackFormClient extends PgClient {
   }
 }
 
+/**
+ * `run`, reported to `observe` with its time and whether it failed. Only `atomically` (the
+ * timelines' passes, off the requests' path) still times itself so; a request's statements are
+ * timed by `query` and `send` without the two async frames this wrapper holds while they wait.
+ */
 async function observed<T>(observe: QueryObserver | undefined, sql: string, run: () => Promise<T>): Promise<T> {
   if (!observe) return run();
   const started = performance.now();
@@ -523,8 +528,9 @@ export interface CreateDatabaseOptions {
   /**
    * A connection of its own to send the notifications after commits on (`notices`): the
    * invalidation listener's, which no request waits for; it answers undefined when it cannot
-   * (down), and the statement then goes to the pool, as it does when the connection fails. Without it, the pool, where under load the
-   * statement waits behind the requests' for a connection.
+   * (down), and the statement then goes to the pool, as it does when the connection fails.
+   * Without it, the pool, where under load the statement waits behind the requests' for a
+   * connection.
    */
   noticesVia?: (sql: string, params: unknown[]) => Promise<unknown>;
 }
