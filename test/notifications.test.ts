@@ -10,7 +10,8 @@ import { clientUow, domainEventsSettled } from './helpers/jobs.ts';
 
 // With its job queue and a worker: notifications arrive asynchronously, a job after the write.
 // The worker runs no timelines fan-out passes (feeds are not read here), so that the statements a
-// test records are the request's and its jobs' only: a pass's, in the window, failed them.
+// test records are the request's and its jobs' only (a pass's statements in that window failed
+// a test, seen with passes every 10 ms).
 const agora = await startAgora(t, {}, { jobs: true, jobTuning: { pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1, timedFanOut: false } });
 
 const settled = () => domainEventsSettled((text) => agora.sql(text));
