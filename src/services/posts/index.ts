@@ -12,6 +12,7 @@ import { PostsArchive, type PostsService } from './posts-service.ts';
 export type { PostsService } from './posts-service.ts';
 export type { PostPublished } from './events.ts';
 export type { ListPostsRequest, NewPost, PageRequest, Post, PostPatch, PostsSettings } from './model.ts';
+export { postBy } from './model.ts';
 
 export function createPostsDomain(
   db: Database,

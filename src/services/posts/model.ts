@@ -13,6 +13,23 @@ export interface Post {
   version: number;
 }
 
+/**
+ * A post of `row` by `author`, its fields named one by one: a page makes one per item, and a
+ * spread (`{ ...row, author }`) copies whatever else the row holds, in a shape of the row's.
+ */
+export function postBy(row: Omit<Post, 'author'>, author: AccountSummary): Post {
+  return {
+    id: row.id,
+    authorId: row.authorId,
+    author,
+    channelId: row.channelId,
+    text: row.text,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    version: row.version,
+  };
+}
+
 export interface NewPost {
   text: string;
 }

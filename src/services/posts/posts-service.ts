@@ -14,7 +14,7 @@ import { publishing, type DomainEvents } from '../events.ts';
 import { pageStart, toPage, type Page } from '../pagination.ts';
 import { parseBetween } from './between.ts';
 import { KeptPosts } from './kept.ts';
-import type { ListPostsRequest, NewPost, Post, PostPatch, PostsSettings } from './model.ts';
+import { postBy, type ListPostsRequest, type NewPost, type Post, type PostPatch, type PostsSettings } from './model.ts';
 import { whenCommitted, type UnitOfWork } from '../unit-of-work.ts';
 
 const byTime = { byTime: true };
@@ -149,7 +149,7 @@ export class PostsArchive implements PostsService {
     const author = await this.#author(accountId);
     const rows = await this.#store.list({ of: { authorId: accountId }, newestFirst: request.newestFirst, ...range, limit: request.limit + 1, ...start });
     const page = toPage(rows, request.limit, filters, createdAt);
-    return { items: page.items.map((row) => ({ ...row, author })), nextCursor: page.nextCursor };
+    return { items: page.items.map((row) => postBy(row, author)), nextCursor: page.nextCursor };
   }
 
   /** A channel's posts, for whoever may see the channel. */
@@ -202,7 +202,7 @@ export class PostsArchive implements PostsService {
     }
     // In the caller's unit of work, once it commits: a read in between would keep the old page.
     await whenCommitted(unitOfWork, () => this.#changed(row, 'published'));
-    return { ...row, author };
+    return postBy(row, author);
   }
 
   /**
@@ -262,7 +262,7 @@ export class PostsArchive implements PostsService {
     const posts: Post[] = [];
     for (const row of rows) {
       const author = authors.get(row.authorId);
-      if (author) posts.push({ ...row, author });
+      if (author) posts.push(postBy(row, author));
     }
     return posts;
   }

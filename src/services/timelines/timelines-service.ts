@@ -39,7 +39,7 @@ import { compareKeys } from '../../persistence/timelines/index.ts';
 import type { AccountsService, Caller } from '../accounts/index.ts';
 import { noCaching, stringBytes, TaggedCache, type Caching, type Tag } from '../cache.ts';
 import { pageStart, toPage, type Page, type PageRequest } from '../pagination.ts';
-import type { Post } from '../posts/index.ts';
+import { postBy, type Post } from '../posts/index.ts';
 import type { SocialService } from '../social/index.ts';
 import type { TimelinesSettings } from './model.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
@@ -421,7 +421,7 @@ export class HomeTimelines implements TimelinesService {
     const authors = await this.#accounts.summaries(rows.map((r) => r.authorId));
     return rows.flatMap((row) => {
       const author = authors.get(row.authorId);
-      return author ? [{ ...row, author }] : [];
+      return author ? [postBy(row, author)] : [];
     });
   }
 }
