@@ -14,6 +14,7 @@ import { pageStart, toPage, type Page } from '../pagination.ts';
 import type { SocialService } from '../social/index.ts';
 import {
   MAX_OTHER_PARTICIPANTS,
+  messageBy,
   type Conversation,
   type Marker,
   type Message,
@@ -262,9 +263,9 @@ export class DirectMessages implements MessagesService {
   async streamSince(accountId: string, after: StreamPosition, limit: number): Promise<{ events: { position: StreamPosition; data: Message }[]; pending: boolean }> {
     const { rows, pending } = await this.#store.streamSince(accountId, after, limit);
     const people = await this.#accounts.summaries(rows.map((r) => r.authorId));
-    const events = rows.map(({ position, authorClosed, ...row }) => ({
-      position: { txid: BigInt(position.txid), seq: BigInt(position.seq) },
-      data: { ...row, author: asParticipant({ accountId: row.authorId, closed: authorClosed }, people) },
+    const events = rows.map((row) => ({
+      position: { txid: BigInt(row.position.txid), seq: BigInt(row.position.seq) },
+      data: messageBy(row, asParticipant({ accountId: row.authorId, closed: row.authorClosed }, people)),
     }));
     return { events, pending };
   }
@@ -302,7 +303,7 @@ export class DirectMessages implements MessagesService {
 
   #asMessage(row: MessageRow, participants: ParticipantRow[], people: Map<string, AccountSummary>): Message {
     const author = participants.find((p) => p.accountId === row.authorId) ?? { accountId: row.authorId, closed: true };
-    return { ...row, author: asParticipant(author, people) };
+    return messageBy(row, asParticipant(author, people));
   }
 
   /** One batch of summaries for every participant on the page. */

@@ -15,6 +15,11 @@ export interface Message {
   createdAt: Date;
 }
 
+/** A message of `row` by `author`, its fields named one by one (as `postBy` does for posts: a spread of the row is slower on a page). */
+export function messageBy(row: Omit<Message, 'author'>, author: Participant): Message {
+  return { id: row.id, conversationId: row.conversationId, authorId: row.authorId, author, text: row.text, createdAt: row.createdAt };
+}
+
 /** A participant's read position: the last message it read, and how many by others came after. */
 export interface Marker {
   conversationId: string;
