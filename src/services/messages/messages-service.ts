@@ -326,5 +326,5 @@ function assertParticipant(caller: Caller, participants: ParticipantRow[]): void
 }
 
 function asMarker(conversationId: string, row: MarkerRow): Marker {
-  return { conversationId, ...row };
+  return { conversationId, lastReadMessageId: row.lastReadMessageId, unreadCount: row.unreadCount, version: row.version };
 }

@@ -312,11 +312,13 @@ export class NotificationsInbox implements NotificationsService {
 
   async #withActors(rows: NotificationRow[]): Promise<Notification[]> {
     const actors = await this.#accounts.summaries(rows.map((r) => r.actorId));
-    return rows.flatMap((row) => {
+    const notifications: Notification[] = [];
+    for (const row of rows) {
       const actor = actors.get(row.actorId);
       // Closing an account removes what it caused; a page must not depend on that having finished.
-      return actor ? [view(row, actor)] : [];
-    });
+      if (actor) notifications.push(view(row, actor));
+    }
+    return notifications;
   }
 
   async #asGroups(recipientId: string, groups: GroupRow[]): Promise<NotificationGroup[]> {

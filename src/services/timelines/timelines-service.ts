@@ -419,9 +419,11 @@ export class HomeTimelines implements TimelinesService {
 
   async #withAuthors(rows: FeedRow[]): Promise<Post[]> {
     const authors = await this.#accounts.summaries(rows.map((r) => r.authorId));
-    return rows.flatMap((row) => {
+    const posts: Post[] = [];
+    for (const row of rows) {
       const author = authors.get(row.authorId);
-      return author ? [postBy(row, author)] : [];
-    });
+      if (author) posts.push(postBy(row, author));
+    }
+    return posts;
   }
 }
