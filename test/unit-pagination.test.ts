@@ -40,6 +40,16 @@ t.test('a cursor is base64url JSON of the last id and a 12-character fingerprint
   t.same(timed, { a: ID, t: Date.parse('2026-03-01T12:00:00.123Z'), f: body.f }, 'a list by time carries the time in ms');
 });
 
+t.test('a cursor is the text earlier releases issued, so that one issued before a deploy still works after it', async (t) => {
+  const id = '01936f9e-8c2a-7b3d-9e4f-0a1b2c3d4e5f';
+  const at = new Date('2026-03-01T12:00:00.123Z');
+  // Made by the release of 2026-12-06 (a8e938e), for an account's posts and for a list by id.
+  const issued = 'eyJhIjoiMDE5MzZmOWUtOGMyYS03YjNkLTllNGYtMGExYjJjM2Q0ZTVmIiwidCI6MTc3MjM2NjQwMDEyMywiZiI6IjgyMURubUN5aUZpSSJ9';
+  t.equal(encodeCursor(id, { authorId: id, newestFirst: true }, at), issued);
+  t.equal(encodeCursor(id, { authorId: id, from: undefined, to: undefined, newestFirst: true }, at), issued, 'a filter left undefined is no filter');
+  t.equal(encodeCursor(id, { ownerId: 'x' }), 'eyJhIjoiMDE5MzZmOWUtOGMyYS03YjNkLTllNGYtMGExYjJjM2Q0ZTVmIiwiZiI6IjNhejREQWw3Vk9RcSJ9');
+});
+
 t.test('a cursor reads back as the position it was issued at', async (t) => {
   const filters = { channelId: 'c1', newestFirst: true };
   t.same(pageStart({ limit: 10, cursor: encodeCursor(ID, filters) }, filters, MAX_PAGE), { afterId: ID });
