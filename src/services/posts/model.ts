@@ -14,8 +14,9 @@ export interface Post {
 }
 
 /**
- * A post of `row` by `author`, its fields named one by one: a page makes one per item, and a
- * spread (`{ ...row, author }`) copies whatever else the row holds, in a shape of the row's.
+ * A post of `row` by `author`, its fields named one by one. A page makes one per item: built as
+ * `{ ...row, author }` they cost an account's page 12.8 µs of CPU, built so 4.4 µs (bench/README.md,
+ * "A page's items built field by field"). Only the contract's fields are copied.
  */
 export function postBy(row: Omit<Post, 'author'>, author: AccountSummary): Post {
   return {
