@@ -145,7 +145,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     idempotency({
       runIdempotently: options.runIdempotently,
       onIdempotentReplay: (operationId) => {
-        options.metrics.idempotentReplays.inc({ operation: operationId });
+        options.metrics.idempotentReplays.cell(operationId).inc();
         options.onIdempotentReplay?.(operationId);
       },
     }),

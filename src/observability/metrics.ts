@@ -3,9 +3,10 @@
 // nothing here knows about Fastify or the ORM. Label values are bounded: operation ids, route
 // templates, status classes, statement kinds; never raw URLs or ids.
 import { getHeapStatistics } from 'node:v8';
+import { CounterCells, HistogramCells, type CounterCell, type HistogramCell } from './cells.ts';
 import { createStreamMetrics } from './stream-metrics.ts';
 import { createTimelinesMetrics } from './timelines-metrics.ts';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** From 1 ms to 10 s. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -53,8 +54,9 @@ export function statementKind(sql: string): StatementKind {
   return KIND_OF_KEYWORD[keyword] ?? 'other';
 }
 
+/** `2xx` for 204: one of STATUS_CLASSES (the same string each time, a metric cell's key), or `other`. */
 export function statusClass(status: number): string {
-  return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other';
+  return status >= 100 && status < 600 ? STATUS_CLASSES[Math.floor(status / 100) - 1]! : 'other';
 }
 
 export function createMetrics() {
@@ -82,13 +84,13 @@ export function createMetrics() {
 
   // Calls to domains served by other processes (src/remote/client.ts), and those this process
   // answers as a domain server (src/remote/server.ts).
-  const outboundRequests = new Counter({
+  const outboundRequests = new CounterCells({
     name: 'agora_outbound_requests_total',
     help: 'Calls to a domain served by another server, by target domain, operation and outcome (ok, rejected: a 4xx domain error, error: a 5xx, unavailable: refused or reset, timeout: past the deadline).',
     labelNames: ['target', 'operation', 'outcome'] as const,
     registers,
   });
-  const outboundDuration = new Histogram({
+  const outboundDuration = new HistogramCells({
     name: 'agora_outbound_request_duration_seconds',
     help: 'Time from sending a call to a domain server to having its whole answer (or giving up), by target and operation.',
     labelNames: ['target', 'operation'] as const,
@@ -101,13 +103,13 @@ export function createMetrics() {
     labelNames: ['target'] as const,
     registers,
   });
-  const internalRequests = new Counter({
+  const internalRequests = new CounterCells({
     name: 'agora_internal_requests_total',
     help: 'Calls this domain server answered on its internal API, by domain, operation and status class.',
     labelNames: ['target', 'operation', 'status_class'] as const,
     registers,
   });
-  const internalDuration = new Histogram({
+  const internalDuration = new HistogramCells({
     name: 'agora_internal_request_duration_seconds',
     help: 'Time this domain server took to answer a call, by domain and operation.',
     labelNames: ['target', 'operation'] as const,
@@ -115,23 +117,29 @@ export function createMetrics() {
     registers,
   });
 
+  // Counted on the request path, read at each scrape.
+  let inFlight = 0;
+  new Gauge({
+    name: 'agora_http_requests_in_flight',
+    help: 'Requests being processed now.',
+    registers,
+    collect() {
+      this.set(inFlight);
+    },
+  });
+
   const http = {
-    requests: new Counter({
+    requests: new CounterCells({
       name: 'agora_http_requests_total',
       help: 'Requests answered (or aborted by the client, status_class="aborted"), by operation, method and status class.',
       labelNames: ['operation', 'method', 'status_class'] as const,
       registers,
     }),
-    duration: new Histogram({
+    duration: new HistogramCells({
       name: 'agora_http_request_duration_seconds',
       help: 'Time from the request arriving to the response being sent, by operation.',
       labelNames: ['operation'] as const,
       buckets: LATENCY_BUCKETS,
-      registers,
-    }),
-    inFlight: new Gauge({
-      name: 'agora_http_requests_in_flight',
-      help: 'Requests being processed now.',
       registers,
     }),
     errorResponses: new Counter({
@@ -158,7 +166,7 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers,
     }),
-    idempotentReplays: new Counter({
+    idempotentReplays: new CounterCells({
       name: 'agora_idempotent_replays_total',
       help: 'Responses replayed from a stored idempotency key (sent with Idempotent-Replayed: true), by operation.',
       labelNames: ['operation'] as const,
@@ -170,22 +178,23 @@ export function createMetrics() {
   // increase() sees the first refusal.
   for (const reason of ['eventLoopDelay', 'eventLoopUtilization', 'heapUsedBytes', 'rssBytes', 'databaseUnavailable']) http.loadShed.inc({ reason }, 0);
 
-  const queries = new Counter({
+  const queries = new CounterCells({
     name: 'agora_db_queries_total',
     help: 'SQL statements run, by kind and outcome (error includes failures the caller handles, such as unique violations).',
     labelNames: ['operation', 'outcome'] as const,
     registers,
   });
-  const queryDuration = new Histogram({
+  const queryDuration = new HistogramCells({
     name: 'agora_db_query_duration_seconds',
     help: 'Time a SQL statement took, waiting for a connection included, by kind.',
     labelNames: ['operation'] as const,
     buckets: LATENCY_BUCKETS,
     registers,
   });
-  for (const operation of STATEMENT_KINDS) {
-    for (const outcome of ['ok', 'error']) queries.inc({ operation, outcome }, 0);
-  }
+  // Each kind's cells, bound once: a statement is counted with two additions.
+  const statements = Object.fromEntries(
+    STATEMENT_KINDS.map((operation) => [operation, { ok: queries.cell(operation, 'ok'), error: queries.cell(operation, 'error'), duration: queryDuration.cell(operation) }]),
+  ) as Record<StatementKind, { ok: CounterCell; error: CounterCell; duration: HistogramCell }>;
   const databaseUp = new Gauge({
     name: 'agora_db_up',
     help: 'Whether the database is available (1) or in an outage (0), during which requests are refused with 503.',
@@ -202,14 +211,14 @@ export function createMetrics() {
     registers,
   });
 
-  const cacheLookups = new Counter({
+  const cacheLookups = new CounterCells({
     name: 'agora_cache_lookups_total',
     help: 'Lookups in the in-process caches (sessions, account summaries, channels, idempotency replays), by cache and outcome (hit, miss).',
     labelNames: ['cache', 'outcome'] as const,
     registers,
   });
   for (const cache of ['sessions', 'account_summaries', 'channels', 'idempotency_replays', 'feed_pages', 'posts', 'channel_pages']) {
-    for (const outcome of ['hit', 'miss']) cacheLookups.inc({ cache, outcome }, 0);
+    for (const outcome of ['hit', 'miss']) cacheLookups.cell(cache, outcome);
   }
   // What each cache holds, read from the caches at every scrape (`watch`, below).
   const caches = new Map<string, () => { entries: number; weight: number | undefined }>();
@@ -351,18 +360,25 @@ export function createMetrics() {
       ...http,
       /** Starts an operation's series at zero, so that increase() sees its first event. */
       initialise(operation: string, method: string): void {
-        for (const status_class of ['2xx', '4xx', '5xx']) http.requests.inc({ operation, method, status_class }, 0);
+        for (const status_class of ['2xx', '4xx', '5xx']) http.requests.cell(operation, method, status_class);
         http.unexpectedErrors.inc({ operation }, 0);
         http.rateLimited.inc({ operation }, 0);
-        if (method === 'POST') http.idempotentReplays.inc({ operation }, 0);
+        if (method === 'POST') http.idempotentReplays.cell(operation);
+      },
+      /** A request began: the in-flight gauge counts it until `ended`. */
+      started(): void {
+        inFlight++;
+      },
+      ended(): void {
+        inFlight--;
       },
     },
     database: {
       /** Pass as `openDatabase`'s `onQuery`. */
       onQuery(sql: string, tookMs: number | undefined, failed: boolean): void {
-        const operation = statementKind(sql);
-        queries.inc({ operation, outcome: failed ? 'error' : 'ok' });
-        if (tookMs !== undefined) queryDuration.observe({ operation }, tookMs / 1000);
+        const cells = statements[statementKind(sql)];
+        (failed ? cells.error : cells.ok).inc();
+        if (tookMs !== undefined) cells.duration.observe(tookMs / 1000);
       },
       /** Reports the pool's usage at every scrape. */
       watchPool(usage: () => PoolUsage | undefined): void {
@@ -379,7 +395,7 @@ export function createMetrics() {
     cache: {
       /** Pass as the caches' observer. */
       onLookup(cache: string, outcome: 'hit' | 'miss', count: number): void {
-        cacheLookups.inc({ cache, outcome }, count);
+        cacheLookups.cell(cache, outcome).inc(count);
       },
       /** Pass as the caches' watcher (`Caching.watch`): each cache's contents are read at every scrape. */
       watch(cache: string, contents: () => { entries: number; weight: number | undefined }): void {
@@ -398,8 +414,8 @@ export function createMetrics() {
     outbound: {
       /** Pass as a domain stub's `observe` (src/remote/client.ts): one call to another server. */
       onCall(target: string, operation: string, outcome: string, seconds: number): void {
-        outboundRequests.inc({ target, operation, outcome });
-        outboundDuration.observe({ target, operation }, seconds);
+        outboundRequests.cell(target, operation, outcome).inc();
+        outboundDuration.cell(target, operation).observe(seconds);
       },
       /** Whether the domain server `target` answers (a stub's `onAvailability`). */
       setUp(target: string, up: boolean): void {
@@ -409,8 +425,8 @@ export function createMetrics() {
     internal: {
       /** One call a domain server answered (src/remote/server.ts). */
       onCall(target: string, operation: string, status: number, seconds: number): void {
-        internalRequests.inc({ target, operation, status_class: statusClass(status) });
-        internalDuration.observe({ target, operation }, seconds);
+        internalRequests.cell(target, operation, statusClass(status)).inc();
+        internalDuration.cell(target, operation).observe(seconds);
       },
     },
     rateLimits: {

@@ -24,13 +24,13 @@ export const httpMetrics = fp(async (app: FastifyInstance, options: { metrics: H
   });
 
   function countWhenOver(request: FastifyRequest, reply: FastifyReply) {
-    metrics.inFlight.inc();
+    metrics.started();
     whenOver(reply, (aborted, elapsedMs) => {
-      metrics.inFlight.dec();
+      metrics.ended();
       const operation = operationOf(request);
       const status = reply.statusCode;
-      metrics.requests.inc({ operation, method: request.method, status_class: aborted ? 'aborted' : statusClass(status) });
-      metrics.duration.observe({ operation }, elapsedMs / 1000);
+      metrics.requests.cell(operation, request.method, aborted ? 'aborted' : statusClass(status)).inc();
+      metrics.duration.cell(operation).observe(elapsedMs / 1000);
       if (aborted) return;
       const problem = request.problem;
       if (problem) {
