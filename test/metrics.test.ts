@@ -128,6 +128,20 @@ t.test('every operation starts at zero, idempotent replays included', async (t) 
   t.same(replays.map((s) => s.labels.operation).sort(), posts, 'one series per POST operation');
 });
 
+t.test("every cache's lookups start at zero, one series per outcome, for each cache the instance has", async (t) => {
+  const scrape = await agora.scrape();
+  const watched = scrape.samples.filter((s) => s.name === 'agora_cache_entries').map((s) => s.labels.cache!).sort();
+  t.same(watched, ['account_summaries', 'channel_pages', 'channels', 'feed_pages', 'friendships', 'idempotency_replays', 'participants', 'posts', 'sessions']);
+  for (const cache of watched) {
+    for (const outcome of ['hit', 'miss']) t.ok(has(scrape, 'agora_cache_lookups_total', { cache, outcome }), `${cache} ${outcome}`);
+  }
+  t.same(
+    [...new Set(scrape.samples.filter((s) => s.name === 'agora_cache_lookups_total').map((s) => s.labels.cache!))].sort(),
+    watched,
+    'and for no other',
+  );
+});
+
 t.test('an idempotent replay is counted', async (t) => {
   const before = await agora.scrape();
   const send = () =>

@@ -45,7 +45,7 @@ interface Collected {
  * The series of one metric, found by their label values through one map per label: a lookup is
  * a few `Map.get`s on strings whose hashes V8 keeps, and allocates nothing.
  */
-abstract class Cells<Cell> {
+abstract class Cells<Cell extends CounterCell | HistogramCell> {
   readonly name: string;
   readonly help: string;
   readonly aggregator = 'sum' as const;
@@ -111,12 +111,12 @@ abstract class Cells<Cell> {
 class Tally implements CounterCell {
   value = 0;
   inc(by = 1): void {
-    if (!(by >= 0) || by === Infinity) throw new RangeError(`a counter counts up by a finite amount, not ${by}`);
+    if (!Number.isFinite(by) || by < 0) throw new RangeError(`a counter counts up by a finite amount, not ${by}`);
     this.value += by;
   }
 }
 
-export class CounterCells extends Cells<CounterCell> {
+export class CounterCells extends Cells<Tally> {
   readonly type = 'counter' as const;
 
   constructor(options: Options) {
@@ -125,12 +125,12 @@ export class CounterCells extends Cells<CounterCell> {
     if (this.labelNames.length === 0) this.cell();
   }
 
-  protected blank(): CounterCell {
+  protected blank(): Tally {
     return new Tally();
   }
 
   reset(): void {
-    for (const { cell } of this.series) (cell as Tally).value = 0;
+    for (const { cell } of this.series) cell.value = 0;
   }
 
   async get(): Promise<Collected> {
@@ -138,7 +138,7 @@ export class CounterCells extends Cells<CounterCell> {
       name: this.name,
       help: this.help,
       type: this.type,
-      values: this.series.map(({ labels, cell }) => ({ value: (cell as Tally).value, labels })),
+      values: this.series.map(({ labels, cell }) => ({ value: cell.value, labels })),
       aggregator: this.aggregator,
     };
   }
@@ -167,7 +167,7 @@ class Buckets implements HistogramCell {
   }
 }
 
-export class HistogramCells extends Cells<HistogramCell> {
+export class HistogramCells extends Cells<Buckets> {
   readonly type = 'histogram' as const;
   readonly #bounds: Float64Array;
   readonly #upperBounds: readonly number[];
@@ -180,16 +180,15 @@ export class HistogramCells extends Cells<HistogramCell> {
     this.#bounds = Float64Array.from(buckets);
   }
 
-  protected blank(): HistogramCell {
+  protected blank(): Buckets {
     return new Buckets(this.#bounds);
   }
 
   reset(): void {
     for (const { cell } of this.series) {
-      const buckets = cell as Buckets;
-      buckets.counts.fill(0);
-      buckets.sum = 0;
-      buckets.count = 0;
+      cell.counts.fill(0);
+      cell.sum = 0;
+      cell.count = 0;
     }
   }
 
@@ -197,8 +196,7 @@ export class HistogramCells extends Cells<HistogramCell> {
   async get(): Promise<Collected> {
     const bucketName = `${this.name}_bucket`;
     const values: MetricValue[] = [];
-    for (const { labels, cell } of this.series) {
-      const buckets = cell as Buckets;
+    for (const { labels, cell: buckets } of this.series) {
       let cumulative = 0;
       this.#upperBounds.forEach((le, i) => {
         cumulative += buckets.counts[i]!;

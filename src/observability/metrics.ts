@@ -192,9 +192,10 @@ export function createMetrics() {
     registers,
   });
   // Each kind's cells, bound once: a statement is counted with two additions.
-  const statements = Object.fromEntries(
-    STATEMENT_KINDS.map((operation) => [operation, { ok: queries.cell(operation, 'ok'), error: queries.cell(operation, 'error'), duration: queryDuration.cell(operation) }]),
-  ) as Record<StatementKind, { ok: CounterCell; error: CounterCell; duration: HistogramCell }>;
+  const statements = {} as Record<StatementKind, { ok: CounterCell; error: CounterCell; duration: HistogramCell }>;
+  for (const operation of STATEMENT_KINDS) {
+    statements[operation] = { ok: queries.cell(operation, 'ok'), error: queries.cell(operation, 'error'), duration: queryDuration.cell(operation) };
+  }
   const databaseUp = new Gauge({
     name: 'agora_db_up',
     help: 'Whether the database is available (1) or in an outage (0), during which requests are refused with 503.',
@@ -213,13 +214,10 @@ export function createMetrics() {
 
   const cacheLookups = new CounterCells({
     name: 'agora_cache_lookups_total',
-    help: 'Lookups in the in-process caches (sessions, account summaries, channels, idempotency replays), by cache and outcome (hit, miss).',
+    help: 'Lookups in the in-process caches, by cache (each cache this instance has) and outcome (hit, miss).',
     labelNames: ['cache', 'outcome'] as const,
     registers,
   });
-  for (const cache of ['sessions', 'account_summaries', 'channels', 'idempotency_replays', 'feed_pages', 'posts', 'channel_pages']) {
-    for (const outcome of ['hit', 'miss']) cacheLookups.cell(cache, outcome);
-  }
   // What each cache holds, read from the caches at every scrape (`watch`, below).
   const caches = new Map<string, () => { entries: number; weight: number | undefined }>();
   new Gauge({
@@ -400,6 +398,9 @@ export function createMetrics() {
       /** Pass as the caches' watcher (`Caching.watch`): each cache's contents are read at every scrape. */
       watch(cache: string, contents: () => { entries: number; weight: number | undefined }): void {
         caches.set(cache, contents);
+        // Each cache's series start at zero, so that increase() sees its first lookup.
+        cacheLookups.cell(cache, 'hit');
+        cacheLookups.cell(cache, 'miss');
       },
       /** Pass as the invalidation listener's `onLiveChange`. */
       setListenerUp(up: boolean): void {
