@@ -24,6 +24,7 @@ import { httpMetrics } from './plugins/metrics.ts';
 import { rateLimits, type RateLimitOptions } from './plugins/rate-limit.ts';
 import { genReqId, requestId } from './plugins/request-id.ts';
 import { SECURITY_HEADERS, securityHeaders } from './plugins/security-headers.ts';
+import { requestOver } from './request-facts.ts';
 import { routes } from './routes.ts';
 import { serializerCompiler } from './serialization.ts';
 import type { Spec } from './spec.ts';
@@ -96,8 +97,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Fastify answers URLs it cannot route before any hook runs: log and count them here.
     // Their hooks never run either: set the headers they would have set.
     frameworkErrors: async (error: Error, request: FastifyRequest, reply: FastifyReply) => {
-      request.server.logRequestWhenOver(request, reply);
-      request.server.countRequestWhenOver(request, reply);
+      request.server.watchRequestOver(request, reply);
       reply.headers(SECURITY_HEADERS).header('cache-control', NOT_STORED);
       const quota = await request.server.chargeAddress(request.ip);
       reply.headers(quota.headers);
@@ -124,6 +124,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   // Compression before request logging: the log counts the bytes that are actually sent.
   await app.register(compression);
+  await app.register(requestOver);
   await app.register(logRequests);
   await app.register(httpMetrics, { metrics: options.metrics });
   await app.register(draining, { retryAfterSeconds });

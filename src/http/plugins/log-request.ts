@@ -6,19 +6,18 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import { operationOf, routeOf, whenOver } from '../request-facts.ts';
+import '../request-facts.ts';
 import { addRouteHook } from '../route-hooks.ts';
 import '../types.ts';
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Logs `request` once it is over; for requests that no hook sees (app.ts, frameworkErrors). */
-    logRequestWhenOver(request: FastifyRequest, reply: FastifyReply): void;
-  }
-}
-
 const MAX_LOGGED_PATH = 2048;
 const MAX_IDEMPOTENCY_KEY = 255;
+
+/** The request's path without its query, at most MAX_LOGGED_PATH characters. */
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return (query === -1 ? url : url.slice(0, query)).slice(0, MAX_LOGGED_PATH);
+}
 
 function bytesOut(request: FastifyRequest, reply: FastifyReply, streamed: number | undefined): number {
   if (request.method === 'HEAD') return 0;
@@ -49,32 +48,25 @@ export const logRequests = fp(async (app: FastifyInstance) => {
     addRouteHook(route, 'onSend', countStreamedBytes, 'last');
   });
 
-  function logWhenOver(request: FastifyRequest, reply: FastifyReply) {
-    whenOver(reply, (aborted, elapsedMs) => {
-      const idempotencyKey = request.headers['idempotency-key'];
-      const line = {
-        method: request.method,
-        path: (request.url.split('?')[0] ?? '').slice(0, MAX_LOGGED_PATH),
-        route: routeOf(request),
-        operation: operationOf(request),
-        status: aborted ? null : reply.statusCode,
-        latencyMs: Math.round(elapsedMs * 1000) / 1000,
-        bytesOut: aborted ? (streamed.get(request)?.bytes ?? 0) : bytesOut(request, reply, streamed.get(request)?.bytes),
-        httpVersion: request.raw.httpVersion,
-        ip: request.ip,
-        accountId: request.caller?.accountId,
-        // plugins/idempotency.ts binds the parsed key (and idempotentReplayed) to the request's logger for the
-        // operations that take one; elsewhere the header is logged as sent.
-        idempotencyKey: request.idempotencyKey === null && typeof idempotencyKey === 'string' ? idempotencyKey.slice(0, MAX_IDEMPOTENCY_KEY) : undefined,
-        problem: request.problem?.slug,
-        aborted: aborted || undefined,
-      };
-      request.log.info(line, aborted ? 'request aborted by the client' : 'request completed');
-    });
-  }
-  app.decorate('logRequestWhenOver', logWhenOver);
-  app.addHook('onRequest', (request, reply, done) => {
-    logWhenOver(request, reply);
-    done();
+  app.onRequestOver((request, reply, { aborted, elapsedMs, operation, route }) => {
+    const idempotencyKey = request.headers['idempotency-key'];
+    const line = {
+      method: request.method,
+      path: pathOf(request.url),
+      route,
+      operation,
+      status: aborted ? null : reply.statusCode,
+      latencyMs: Math.round(elapsedMs * 1000) / 1000,
+      bytesOut: aborted ? (streamed.get(request)?.bytes ?? 0) : bytesOut(request, reply, streamed.get(request)?.bytes),
+      httpVersion: request.raw.httpVersion,
+      ip: request.ip,
+      accountId: request.caller?.accountId,
+      // plugins/idempotency.ts binds the parsed key (and idempotentReplayed) to the request's logger for the
+      // operations that take one; elsewhere the header is logged as sent.
+      idempotencyKey: request.idempotencyKey === null && typeof idempotencyKey === 'string' ? idempotencyKey.slice(0, MAX_IDEMPOTENCY_KEY) : undefined,
+      problem: request.problem?.slug,
+      aborted: aborted || undefined,
+    };
+    request.log.info(line, aborted ? 'request aborted by the client' : 'request completed');
   });
 });

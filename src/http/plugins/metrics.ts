@@ -2,18 +2,11 @@
 // operation, problem responses by type, unexpected errors and rate-limited requests (idempotent
 // replays are counted by app.ts, from the routes' replay hook). Served on its own port by
 // ../metrics-server.ts.
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { statusClass, type HttpMetrics } from '../../observability/metrics.ts';
-import { operationOf, whenOver } from '../request-facts.ts';
+import '../request-facts.ts';
 import '../types.ts';
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Counts `request` once it is over; for requests that no hook sees (app.ts, frameworkErrors). */
-    countRequestWhenOver(request: FastifyRequest, reply: FastifyReply): void;
-  }
-}
 
 export const httpMetrics = fp(async (app: FastifyInstance, options: { metrics: HttpMetrics }) => {
   const { metrics } = options;
@@ -23,11 +16,9 @@ export const httpMetrics = fp(async (app: FastifyInstance, options: { metrics: H
     if (operationId) for (const method of [route.method].flat()) metrics.initialise(operationId, method);
   });
 
-  function countWhenOver(request: FastifyRequest, reply: FastifyReply) {
-    metrics.started();
-    whenOver(reply, (aborted, elapsedMs) => {
+  app.onRequestOver(
+    (request, reply, { aborted, elapsedMs, operation }) => {
       metrics.ended();
-      const operation = operationOf(request);
       const status = reply.statusCode;
       metrics.requests.cell(operation, request.method, aborted ? 'aborted' : statusClass(status)).inc();
       metrics.duration.cell(operation).observe(elapsedMs / 1000);
@@ -38,11 +29,7 @@ export const httpMetrics = fp(async (app: FastifyInstance, options: { metrics: H
         if (problem.slug === 'rate-limited') metrics.rateLimited.inc({ operation });
       }
       if (request.unexpectedError) metrics.unexpectedErrors.inc({ operation });
-    });
-  }
-  app.decorate('countRequestWhenOver', countWhenOver);
-  app.addHook('onRequest', (request, reply, done) => {
-    countWhenOver(request, reply);
-    done();
-  });
+    },
+    () => metrics.started(),
+  );
 });
