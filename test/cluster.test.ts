@@ -133,6 +133,9 @@ t.test('an instance whose invalidation connection stalls bypasses its caches ins
   const during = await cluster.scrape(lagging);
   t.equal(hits(during, 'sessions') - hits(before, 'sessions'), 0, 'no session was served from its cache');
   t.equal(hits(during, 'account_summaries') - hits(before, 'account_summaries'), 0, 'no author was served from its cache');
+  const bypassed = (scrape: Scrape, cache: string) => total(scrape, 'agora_cache_lookups_total', { cache, outcome: 'bypassed' });
+  t.ok(bypassed(during, 'sessions') - bypassed(before, 'sessions') >= 3, 'its session lookups count as bypassed (alert AgoraCachesBypassed)');
+  t.ok(bypassed(during, 'account_summaries') - bypassed(before, 'account_summaries') >= 3, 'and its author lookups');
 
   proxy.thaw();
   await eventually('its invalidations catch up and the lag falls back under the bound', 30_000, async () => {

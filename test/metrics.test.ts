@@ -133,7 +133,7 @@ t.test("every cache's lookups start at zero, one series per outcome, for each ca
   const watched = scrape.samples.filter((s) => s.name === 'agora_cache_entries').map((s) => s.labels.cache!).sort();
   t.same(watched, ['account_summaries', 'channel_pages', 'channels', 'feed_pages', 'friendships', 'idempotency_replays', 'participants', 'posts', 'sessions']);
   for (const cache of watched) {
-    for (const outcome of ['hit', 'miss']) t.ok(has(scrape, 'agora_cache_lookups_total', { cache, outcome }), `${cache} ${outcome}`);
+    for (const outcome of ['hit', 'miss', 'bypassed']) t.ok(has(scrape, 'agora_cache_lookups_total', { cache, outcome }), `${cache} ${outcome}`);
   }
   t.same(
     [...new Set(scrape.samples.filter((s) => s.name === 'agora_cache_lookups_total').map((s) => s.labels.cache!))].sort(),

@@ -159,6 +159,8 @@ t.test('without DATABASE_DIRECT_URL, an instance behind PgBouncer says at start 
   t.equal((await cluster.send(deaf, 'GET', '/v1/sessions/me', { headers })).status, 401, 'refused at once: nothing was served from a cache it cannot keep');
   const scrape = await cluster.scrape(deaf);
   t.equal(total(scrape, 'agora_cache_lookups_total', { outcome: 'hit' }), 0, 'no cache hit');
+  t.ok(total(scrape, 'agora_cache_lookups_total', { cache: 'sessions', outcome: 'bypassed' }) >= 3, 'its session lookups count as bypassed');
+  t.equal(total(scrape, 'agora_cache_lookups_total', { cache: 'sessions', outcome: 'miss' }), 0, 'not as misses');
   // Its staleness shows (and alerts): its lag grows past the bound instead of being kept low by
   // its own probes, which a pooler may hand back on a reused server connection.
   let lag = 0;

@@ -175,30 +175,34 @@ t.test('a dropped entry leaves no id behind to evict what its key holds later', 
   t.equal(cache.get('me'), undefined);
 });
 
-t.test('maxEntries 0 turns the cache off; so does noCaching', async (t) => {
-  const { cache, counts, put } = setup(0);
+t.test('maxEntries 0 turns the cache off (its lookups count as misses, fresh or not); so does noCaching', async (t) => {
+  const { source, cache, counts, put } = setup(0);
   put('a1', alice);
   t.equal(cache.size, 0);
   t.equal(cache.get('a1'), undefined);
-  t.same(counts, { 'accounts:miss': 1 });
+  source.fresh = false;
+  t.equal(cache.get('a1'), undefined);
+  t.same(cache.getMany(['a1', 'b2']).missing, ['a1', 'b2']);
+  t.same(counts, { 'accounts:miss': 4 });
   const off = new InvalidatedCache<Account>(noCaching, { name: 'off', topic: 'account' });
   off.set('a1', alice, off.stamp());
   t.equal(off.get('a1'), undefined);
   t.equal(off.size, 0);
 });
 
-t.test('while the source is not fresh nothing is served or stored', async (t) => {
+t.test('while the source is not fresh nothing is served or stored, and lookups count as bypassed', async (t) => {
   const { source, cache, counts, put } = setup();
   put('a1', alice);
   source.fresh = false;
   t.equal(cache.get('a1'), undefined, 'held, but not served');
-  t.same(cache.getMany(['a1']).missing, ['a1']);
+  t.same(cache.getMany(['a1', 'b2']).missing, ['a1', 'b2']);
   put('b2', bob);
   t.equal(cache.size, 1, 'not stored');
-  t.same(counts, { 'accounts:miss': 2 });
+  t.same(counts, { 'accounts:bypassed': 3 }, 'bypassed, not missed: the cache was not looked at');
   source.fresh = true;
   t.equal(cache.get('a1'), alice, 'served again once fresh');
   t.equal(cache.get('b2'), undefined);
+  t.same(counts, { 'accounts:bypassed': 3, 'accounts:hit': 1, 'accounts:miss': 1 });
 });
 
 t.test('a read that started before an eviction does not store its result', async (t) => {

@@ -13,7 +13,7 @@ interface Page {
 
 function setup(options: { maxEntries?: number; ttlMs?: number; usable?: () => boolean; maxWeight?: number } = {}) {
   const source = new FakeSource();
-  const counts = { hit: 0, miss: 0 };
+  const counts = { hit: 0, miss: 0, bypassed: 0 };
   const observe: CacheObserver = (_, outcome, count) => (counts[outcome] += count);
   let now = 0;
   const cache = new TaggedCache<Page>(
@@ -50,7 +50,7 @@ t.test('an entry is evicted by a notification naming any of its tags, and only t
   source.notify('f', ['c']);
   t.equal(cache.get('c 10'), undefined, 'its owner’s timeline changed');
   source.notify('x', ['c']);
-  t.same(counts, { hit: 2, miss: 3 });
+  t.same(counts, { hit: 2, miss: 3, bypassed: 0 });
   t.equal(cache.size, 0);
 });
 
@@ -132,25 +132,32 @@ t.test('the size bound drops the oldest entry first', async (t) => {
   t.equal(cache.size, 2);
 });
 
-t.test('nothing is served or stored while the source is not fresh or the cache not usable', async (t) => {
+t.test('nothing is served or stored while the source is not fresh or the cache not usable; those lookups count as bypassed', async (t) => {
   let usable = true;
-  const { source, cache, put } = setup({ usable: () => usable });
+  const { source, cache, counts, put } = setup({ usable: () => usable });
   put('a', { owner: 'a', posts: [] });
   usable = false;
   t.equal(cache.get('a'), undefined, 'not served');
   put('b', { owner: 'b', posts: [] });
+  t.same(counts, { hit: 0, miss: 0, bypassed: 1 }, 'held, but bypassed: not a miss');
   usable = true;
   t.ok(cache.get('a'), 'served again once usable');
   t.equal(cache.get('b'), undefined, 'not stored meanwhile');
+  t.same(counts, { hit: 1, miss: 1, bypassed: 1 });
   source.fresh = false;
   t.equal(cache.get('a'), undefined);
+  t.equal(cache.get('b'), undefined);
+  t.same(counts, { hit: 1, miss: 1, bypassed: 3 }, 'not fresh: bypassed, whether held or not');
 });
 
-t.test('maxEntries 0 turns it off', async (t) => {
-  const { cache, put } = setup({ maxEntries: 0 });
+t.test('maxEntries 0 turns it off; its lookups count as misses, not bypasses', async (t) => {
+  const { source, cache, counts, put } = setup({ maxEntries: 0 });
   put('a', { owner: 'a', posts: [] });
   t.equal(cache.get('a'), undefined);
   t.equal(cache.size, 0);
+  source.fresh = false;
+  t.equal(cache.get('a'), undefined);
+  t.same(counts, { hit: 0, miss: 2, bypassed: 0 });
 });
 
 t.test('maxWeight 0 turns the cache off', async (t) => {

@@ -214,7 +214,7 @@ export function createMetrics() {
 
   const cacheLookups = new CounterCells({
     name: 'agora_cache_lookups_total',
-    help: 'Lookups in the in-process caches, by cache (each cache this instance has) and outcome (hit, miss).',
+    help: 'Lookups in the in-process caches, by cache (each cache this instance has) and outcome (hit; miss; bypassed: not looked at, because the instance could not show that what the cache holds is current).',
     labelNames: ['cache', 'outcome'] as const,
     registers,
   });
@@ -392,7 +392,7 @@ export function createMetrics() {
     },
     cache: {
       /** Pass as the caches' observer. */
-      onLookup(cache: string, outcome: 'hit' | 'miss', count: number): void {
+      onLookup(cache: string, outcome: 'hit' | 'miss' | 'bypassed', count: number): void {
         cacheLookups.cell(cache, outcome).inc(count);
       },
       /** Pass as the caches' watcher (`Caching.watch`): each cache's contents are read at every scrape. */
@@ -401,6 +401,7 @@ export function createMetrics() {
         // Each cache's series start at zero, so that increase() sees its first lookup.
         cacheLookups.cell(cache, 'hit');
         cacheLookups.cell(cache, 'miss');
+        cacheLookups.cell(cache, 'bypassed');
       },
       /** Pass as the invalidation listener's `onLiveChange`. */
       setListenerUp(up: boolean): void {

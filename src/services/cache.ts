@@ -42,8 +42,16 @@ export interface Caching {
 
 export const noCaching: Caching = { source: noInvalidations, maxEntries: 0 };
 
-/** Hits and misses, for metrics: `count` lookups with that outcome. */
-export type CacheObserver = (cache: string, outcome: 'hit' | 'miss', count: number) => void;
+/**
+ * A lookup's outcome: served (`hit`), not held (`miss`), or not looked at because the cache may
+ * not serve now (`bypassed`: this instance cannot show that it has applied every invalidation
+ * within the staleness bound, or, for a cache with a `usable` check, that check says no). A cache
+ * turned off by its settings counts misses.
+ */
+export type CacheOutcome = 'hit' | 'miss' | 'bypassed';
+
+/** Lookups by outcome, for metrics: `count` lookups with that outcome. */
+export type CacheObserver = (cache: string, outcome: CacheOutcome, count: number) => void;
 
 /**
  * What a cache holds: its entries and, for a cache bounded by weight, their estimated bytes
@@ -127,9 +135,18 @@ export class InvalidatedCache<V> {
     return this.#maxEntries > 0 && this.#source.fresh;
   }
 
-  /** The cached value, if the cache may serve one. Counts a hit or a miss. */
+  /** What a lookup finding nothing counts as now: `miss`, or `bypassed` while the cache may not serve. */
+  get #empty(): CacheOutcome {
+    return this.#maxEntries > 0 && !this.#source.fresh ? 'bypassed' : 'miss';
+  }
+
+  /** The cached value, if the cache may serve one. Counts a hit, a miss or a bypass. */
   get(key: string): V | undefined {
-    const value = this.#enabled ? this.#entries.get(key) : undefined;
+    if (!this.#enabled) {
+      this.#observe?.(this.#name, this.#empty, 1);
+      return undefined;
+    }
+    const value = this.#entries.get(key);
     this.#observe?.(this.#name, value === undefined ? 'miss' : 'hit', 1);
     return value;
   }
@@ -145,7 +162,7 @@ export class InvalidatedCache<V> {
       else found.set(key, value);
     }
     if (found.size > 0) this.#observe?.(this.#name, 'hit', found.size);
-    if (missing.length > 0) this.#observe?.(this.#name, 'miss', missing.length);
+    if (missing.length > 0) this.#observe?.(this.#name, enabled ? 'miss' : this.#empty, missing.length);
     return { found, missing };
   }
 
@@ -304,14 +321,16 @@ export class TaggedCache<V> {
     return this.#maxEntries > 0 && this.#source.fresh && this.#usable();
   }
 
-  /** The cached value, if the cache may serve one. Counts a hit or a miss. */
+  /** The cached value, if the cache may serve one. Counts a hit, a miss or a bypass. */
   get(key: string): V | undefined {
-    let value: V | undefined;
-    if (this.#enabled) {
-      const entry = this.#entries.get(key);
-      if (entry && this.#now() - entry.storedAt < this.#ttlMs) value = entry.value;
-      else if (entry) this.#remove(key);
+    if (!this.#enabled) {
+      this.#observe?.(this.#name, this.#maxEntries > 0 ? 'bypassed' : 'miss', 1);
+      return undefined;
     }
+    let value: V | undefined;
+    const entry = this.#entries.get(key);
+    if (entry && this.#now() - entry.storedAt < this.#ttlMs) value = entry.value;
+    else if (entry) this.#remove(key);
     this.#observe?.(this.#name, value === undefined ? 'miss' : 'hit', 1);
     return value;
   }
