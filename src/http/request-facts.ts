@@ -35,7 +35,7 @@ declare module 'fastify' {
 }
 
 /** The operation and route template of `request`, from one read of its route options. */
-export function operationAndRoute(request: FastifyRequest): { operation: string; route: string | undefined } {
+function operationAndRoute(request: FastifyRequest): { operation: string; route: string | undefined } {
   const { schema, url } = request.routeOptions;
   const operationId = (schema as { operationId?: string } | undefined)?.operationId;
   return { operation: operationId || (url ?? 'unmatched'), route: url };
@@ -46,7 +46,7 @@ export function operationAndRoute(request: FastifyRequest): { operation: string;
  * went away (`aborted`). A response's `close` event fires in both cases, for HTTP/1.1 and HTTP/2,
  * where Fastify's onResponse misses the first and reports the second as a success under HTTP/2.
  */
-export function whenOver(reply: FastifyReply, done: (aborted: boolean, elapsedMs: number) => void): void {
+function whenOver(reply: FastifyReply, done: (aborted: boolean, elapsedMs: number) => void): void {
   const raw = reply.raw;
   const started = performance.now();
   // Fastify times the request from its arrival; requests answered before any hook ran (see

@@ -50,6 +50,14 @@ export const noCaching: Caching = { source: noInvalidations, maxEntries: 0 };
  */
 export type CacheOutcome = 'hit' | 'miss' | 'bypassed';
 
+/**
+ * What a lookup counts as when its cache may not serve: `bypassed` for a cache that holds entries
+ * when it can, `miss` for one its settings turned off (`maxEntries` 0).
+ */
+function unserved(maxEntries: number): CacheOutcome {
+  return maxEntries > 0 ? 'bypassed' : 'miss';
+}
+
 /** Lookups by outcome, for metrics: `count` lookups with that outcome. */
 export type CacheObserver = (cache: string, outcome: CacheOutcome, count: number) => void;
 
@@ -135,15 +143,10 @@ export class InvalidatedCache<V> {
     return this.#maxEntries > 0 && this.#source.fresh;
   }
 
-  /** What a lookup finding nothing counts as now: `miss`, or `bypassed` while the cache may not serve. */
-  get #empty(): CacheOutcome {
-    return this.#maxEntries > 0 && !this.#source.fresh ? 'bypassed' : 'miss';
-  }
-
   /** The cached value, if the cache may serve one. Counts a hit, a miss or a bypass. */
   get(key: string): V | undefined {
     if (!this.#enabled) {
-      this.#observe?.(this.#name, this.#empty, 1);
+      this.#observe?.(this.#name, unserved(this.#maxEntries), 1);
       return undefined;
     }
     const value = this.#entries.get(key);
@@ -162,7 +165,7 @@ export class InvalidatedCache<V> {
       else found.set(key, value);
     }
     if (found.size > 0) this.#observe?.(this.#name, 'hit', found.size);
-    if (missing.length > 0) this.#observe?.(this.#name, enabled ? 'miss' : this.#empty, missing.length);
+    if (missing.length > 0) this.#observe?.(this.#name, enabled ? 'miss' : unserved(this.#maxEntries), missing.length);
     return { found, missing };
   }
 
@@ -324,7 +327,7 @@ export class TaggedCache<V> {
   /** The cached value, if the cache may serve one. Counts a hit, a miss or a bypass. */
   get(key: string): V | undefined {
     if (!this.#enabled) {
-      this.#observe?.(this.#name, this.#maxEntries > 0 ? 'bypassed' : 'miss', 1);
+      this.#observe?.(this.#name, unserved(this.#maxEntries), 1);
       return undefined;
     }
     let value: V | undefined;
