@@ -127,7 +127,14 @@ t.test("a domain event's job (enqueue) goes with its transaction's COMMIT when t
     before = (await uow.query<{ n: number }>("select count(*)::int as n from pgboss.job where data->>'key' = 'at-commit'"))[0]?.n;
   });
   t.equal(before, 0, 'held until the COMMIT');
-  t.match(sent.at(-1), /^\s*(WITH ins AS \(\s*)?INSERT INTO pgboss\.job[\s\S]*"key":"at-commit"[\s\S]*;\ncommit$/, 'and sent with it');
+  // pg-boss's insert is prepared on the connection (SQL PREPARE: the connection is direct) and
+  // executed by name, the job written in (src/persistence/sql.ts, `commitTexts`).
+  t.match(sent.at(-1), /^prepare (agora_reused_\w+) as\s+(WITH ins AS \(\s*)?INSERT INTO pgboss\.job[\s\S]*;\nexecute \1\('[^']*"key":"at-commit"[^']*'\);\ncommit$/, 'and sent with it');
+  await db.transaction(async (uow) => {
+    await uow.query('select 1');
+    await server.jobs!.enqueue(uow, TEST_QUEUE, { key: "again, it's" });
+  });
+  t.match(sent.at(-1), /^execute agora_reused_\w+\('(?:[^']|'')*"key":"again, it''s"(?:[^']|'')*'\);\ncommit$/, 'the next time on that connection, executed by name alone');
   await t.rejects(
     db.transaction(async (uow) => {
       await server.jobs!.enqueue(uow, TEST_QUEUE, { key: 'thrown' });
@@ -142,8 +149,16 @@ t.test("a domain event's job (enqueue) goes with its transaction's COMMIT when t
   await client.query('commit');
   t.equal(inside, 1, 'in a transaction of its own client, sent at once');
 
-  await eventually('both jobs completed', async () => ((await effects(client)).length === 2 ? true : undefined), 30_000);
-  t.same(await effects(client), [{ key: 'at-commit', attempt: 0 }, { key: 'at-once', attempt: 0 }], 'each ran once; the thrown one never existed');
+  await eventually('the three jobs completed', async () => ((await effects(client)).length === 3 ? true : undefined), 30_000);
+  t.same(
+    await effects(client),
+    [
+      { key: "again, it's", attempt: 0 },
+      { key: 'at-commit', attempt: 0 },
+      { key: 'at-once', attempt: 0 },
+    ],
+    'each ran once, its data as sent; the thrown one never existed',
+  );
   t.equal((await client.query("select count(*)::int as n from pgboss.job where data->>'key' = 'thrown'")).rows[0].n, 0);
 });
 

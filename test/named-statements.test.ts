@@ -10,7 +10,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { persistence } from '../src/domains/index.ts';
 import { openDatabase } from '../src/persistence/orm.ts';
 import { PostsStore } from '../src/persistence/posts/index.ts';
-import { createDatabase } from '../src/persistence/sql.ts';
+import { atCommit, createDatabase } from '../src/persistence/sql.ts';
 import type { StatementNaming } from '../src/persistence/statement-names.ts';
 import { createTestDatabase } from './helpers/agora.ts';
 
@@ -99,4 +99,63 @@ t.test('a named statement whose result a migration changed is answered all the s
     return uow.query(text, [1]);
   });
   t.same(inTransaction, [{ a: '5' }], 'a transaction that sends it is not refused');
+});
+
+t.test("a statement held for the COMMIT and marked reused is prepared once per direct connection (SQL PREPARE), then executed by name; written in whole elsewhere and after a failure", async (t) => {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  t.teardown(() => admin.end());
+  await admin.query('create table public.reused_rows (id int primary key, body jsonb not null)');
+  const count = async () => Number((await admin.query('select count(*)::int as n from public.reused_rows')).rows[0].n);
+  // A text that types its parameter itself, as pg-boss's job insert does (`$1::text::json`).
+  const text = "insert into public.reused_rows (id, body) select (r->>'id')::int, r->'body' from json_array_elements($1::text::json) as r  ;\n";
+  const held = (rows: { id: number; body: unknown }[]) => ({ sql: text, params: [JSON.stringify(rows)], reused: true });
+
+  const { db, prepared } = await open();
+  await db.transaction(async (uow) => {
+    await uow.query('select 1 as warm where $1::int = 1', [1]);
+    t.ok(atCommit(uow, held([{ id: 1, body: { quote: "it's" } }])), 'held');
+    t.ok(atCommit(uow, held([{ id: 2, body: null }])), 'and another of the same text');
+  });
+  t.equal(await count(), 2, 'both committed');
+  const names = async () => [...(await prepared())].filter(([name]) => name.startsWith('agora_reused_'));
+  const found = await names();
+  t.equal(found.length, 1, 'prepared once in the session, for the two');
+  t.match(found[0]![1], /^prepare agora_reused_[0-9a-z]+ as insert into public\.reused_rows/, 'its text as sent');
+  t.notMatch(found[0]![1], /;\s*$/, 'without the trailing semicolon');
+  await db.transaction(async (uow) => {
+    await uow.query('select 1 as warm where $1::int = 1', [1]);
+    atCommit(uow, held([{ id: 3, body: [1, 2] }]));
+  });
+  t.equal(await count(), 3, 'executed by name in the next transaction');
+  t.same((await admin.query('select body from public.reused_rows where id = 3')).rows, [{ body: [1, 2] }], 'its parameter written in');
+  t.equal((await names()).length, 1, 'not prepared again');
+
+  // A transaction whose executed statement is refused after its PREPARE ran: nothing commits, and
+  // the connection's next transactions still work (a name prepared twice would be refused).
+  const { db: fresh, prepared: freshPrepared } = await open();
+  await t.rejects(
+    fresh.transaction(async (uow) => {
+      await uow.query('select 1 as warm where $1::int = 1', [1]);
+      atCommit(uow, held([{ id: 4, body: 'new' }]));
+      atCommit(uow, held([{ id: 1, body: 'a duplicate' }]));
+    }),
+    { code: '23505' },
+  );
+  t.equal(await count(), 3, 'the refused transaction committed nothing');
+  t.equal([...(await freshPrepared()).keys()].filter((name) => name.startsWith('agora_reused_')).length, 1, 'its PREPARE outlived it');
+  await fresh.transaction(async (uow) => {
+    await uow.query('select 1 as warm where $1::int = 1', [1]);
+    atCommit(uow, held([{ id: 4, body: 'again' }]));
+  });
+  t.equal(await count(), 4, 'the next transaction on that connection commits it');
+
+  // Where the connection is not known to be direct (`on` says nothing of a pooler), written in whole.
+  const { db: on, prepared: onPrepared } = await open('on');
+  await on.transaction(async (uow) => {
+    await uow.query('select 1 as warm where $1::int = 1', [1]);
+    atCommit(uow, held([{ id: 5, body: 'on' }]));
+  });
+  t.equal(await count(), 5, 'committed');
+  t.same([...(await onPrepared()).keys()].filter((name) => name.startsWith('agora_reused_')), [], 'nothing prepared by SQL');
 });

@@ -472,7 +472,9 @@ t.test("a post and its event's job are written in one transaction, the request's
   t.equal(written.length, 3, `begin, insert the post, insert the job with the commit:\n${written.join('\n')}`);
   t.equal(written[0], 'begin');
   t.match(written[1], /^insert into posts\.post/);
-  t.match(written[2], /^\s*INSERT INTO pgboss\.job[\s\S]*;\s*commit$/);
+  // pg-boss's insert, prepared once per connection (the first time, its PREPARE goes before) and
+  // executed by name with the job written in (src/persistence/sql.ts, `commitTexts`).
+  t.match(written[2], /^(prepare (agora_reused_\w+) as\s+INSERT INTO pgboss\.job[\s\S]*;\n)?execute agora_reused_\w+\('\[\{[^']*"event":"post\.published"[^']*'\);\ncommit$/);
   // The queue wakes its workers after the commit (src/jobs/queue.ts), in the instance's statement
   // of wake-ups, on the invalidation listener's connection: no NOTIFY from the transaction, whose
   // commit would then wait for every other notifying one (test/wake-after-commit.test.ts hears it).
@@ -484,10 +486,10 @@ t.test("a post and its event's job are written in one transaction, the request's
   const at = (pattern: RegExp) => keyed.statements.findIndex((s) => pattern.test(s));
   // The keyed transaction's BEGIN goes with its claim in front of the post's insert, its COMMIT
   // with the job's insert and the record (src/persistence/sql.ts); no lookup of the key before.
-  const [post, commit] = ([/^begin;\nselect idempotency\.claim\([^;]*\);\ninsert into posts\.post/, /INSERT INTO pgboss\.job[\s\S]*;\ninsert into idempotency\.record[\s\S]*;\s*commit$/].map(at)) as [number, number];
+  const [post, commit] = ([/^begin;\nselect idempotency\.claim\([^;]*\);\ninsert into posts\.post/, /^(prepare (agora_reused_\w+) as\s+INSERT INTO pgboss\.job[\s\S]*;\n)?execute agora_reused_\w+\('[^']*"event":"post\.published"[^']*'\);\ninsert into idempotency\.record[\s\S]*;\s*commit$/].map(at)) as [number, number];
   t.ok(post >= 0 && post < commit, `the post, then its job with the idempotency record and the commit:\n${keyed.statements.join('\n')}`);
   t.notOk(keyed.statements.some((s) => /from idempotency\.record where/.test(s)), 'no lookup of the key');
-  t.equal(keyed.statements.filter((s) => /INSERT INTO pgboss\.job/.test(s)).length, 1, 'the job is inserted once, with the commit');
+  t.equal(keyed.statements.filter((s) => /INSERT INTO pgboss\.job|execute agora_reused_/.test(s)).length, 1, 'the job is inserted once, with the commit, by the name prepared before');
   t.equal(keyed.statements.filter((s) => /^begin\b/.test(s)).length, 1, 'one transaction');
   t.equal(keyed.statements.filter((s) => /\bcommit$/.test(s)).length, 1, 'committed once');
 });

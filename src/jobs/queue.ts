@@ -236,12 +236,14 @@ export function togetherRuns<J extends { data: JobData | null | undefined }>(job
 /**
  * pg-boss's view of a unit of work: the statements it runs join that transaction. With
  * `holding`, a statement is held until the transaction's COMMIT when it can be (`atCommit`), and
- * answered at once with no rows.
+ * answered at once with no rows: pg-boss's job insert, whose text is the same for every job of a
+ * queue and types its one parameter (`$1::text::json`), so it is prepared once per connection
+ * (`reused`).
  */
 function adapter(uow: Queryable, holding = false): Db {
   return {
     executeSql: async (text: string, values?: unknown[]) => {
-      if (holding && atCommit(uow, { sql: text, params: values ?? [] })) return { rows: [] };
+      if (holding && atCommit(uow, { sql: text, params: values ?? [], reused: true })) return { rows: [] };
       return { rows: await uow.query<Row>(text, values ?? []) };
     },
   };

@@ -27,6 +27,13 @@ export interface Queryable {
 export interface Statement {
   sql: string;
   params?: readonly unknown[];
+  /**
+   * The text is the same at every execution and says its parameters' types itself (`$1::text`):
+   * held for the COMMIT (`atCommit`) on a connection that goes straight to PostgreSQL, it is
+   * prepared there once (SQL `PREPARE`) and then run by name (`EXECUTE`) with its parameters
+   * written in, not sent whole with them every time (see `commitTexts`).
+   */
+  reused?: boolean;
 }
 
 /** An open transaction. Statements run through it commit or roll back together. */
@@ -232,11 +239,14 @@ class Transaction implements UnitOfWork {
 
   /** Its statements are prepared under names (statement-names.ts). */
   readonly #named: boolean;
+  /** The connection, when it goes straight to PostgreSQL: `reused` statements held for the COMMIT are prepared on it. */
+  readonly preparesOn: PoolClient | undefined;
 
-  constructor(client: PoolClient, observe: QueryObserver | undefined, named: boolean, ahead?: Statement) {
+  constructor(client: PoolClient, observe: QueryObserver | undefined, named: boolean, ahead?: Statement, direct = false) {
     this.#client = client;
     this.#observe = observe;
     this.#named = named;
+    this.preparesOn = direct ? client : undefined;
     if (ahead) {
       this.ahead = `begin;\n${inlined(ahead)}`;
       this.begun = false;
@@ -536,7 +546,7 @@ export interface CreateDatabaseOptions {
 }
 
 export function createDatabase(orm: Orm, options: CreateDatabaseOptions = {}): Database {
-  let resolved: (Awaited<ReturnType<typeof poolOf>> & { named: boolean }) | undefined;
+  let resolved: (Awaited<ReturnType<typeof poolOf>> & { named: boolean; direct: boolean }) | undefined;
   let opening: Promise<NonNullable<typeof resolved>> | undefined;
   let gate: Gate | undefined;
   // The pool, and whether its statements are named: asked of the database once, by the first
@@ -547,7 +557,7 @@ export function createDatabase(orm: Orm, options: CreateDatabaseOptions = {}): D
       const naming = await namingFor(found.namedStatements, () => found.pool.connect());
       found.log.info({ namedStatements: naming.named, why: naming.reason }, naming.named ? 'statements are prepared under names' : 'statements are sent unnamed');
       gate ??= new Gate(transactionsAdmitted(found.pool.options.max));
-      resolved = { ...found, named: naming.named };
+      resolved = { ...found, named: naming.named, direct: naming.direct === true };
       return resolved;
     })().catch((error: unknown) => {
       opening = undefined;
@@ -620,10 +630,10 @@ export function createDatabase(orm: Orm, options: CreateDatabaseOptions = {}): D
     },
 
     async transaction<T>(work: (uow: UnitOfWork, opened: Row[]) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-      const { pool, onQuery, named } = resolved ?? (await opened());
+      const { pool, onQuery, named, direct } = resolved ?? (await opened());
       await gate!.enter();
       try {
-        return await run(pool, onQuery, named, work, options);
+        return await run(pool, onQuery, { named, direct }, work, options);
       } finally {
         gate!.leave();
       }
@@ -673,7 +683,7 @@ class Gate {
 async function run<T>(
   pool: Awaited<ReturnType<typeof poolOf>>['pool'],
   onQuery: QueryObserver | undefined,
-  named: boolean,
+  { named, direct }: { named: boolean; direct: boolean },
   work: (uow: UnitOfWork, opened: Row[]) => Promise<T>,
   { opening, ahead, recovery }: TransactionOptions,
 ): Promise<T> {
@@ -681,7 +691,7 @@ async function run<T>(
   const client = await pool.connect();
   let uow: Transaction;
   try {
-    uow = new Transaction(client, onQuery, named, ahead);
+    uow = new Transaction(client, onQuery, named, ahead, direct);
   } catch (error) {
     client.release();
     throw error;
@@ -717,9 +727,13 @@ async function run<T>(
   uow.ahead = undefined;
   uow.begun = true;
   const tail = uow.closing ? [...uow.trailing, uow.closing] : uow.trailing;
+  let preparing: string[] = [];
   try {
-    if (tail.length > 0) await uow.batch(`${head}${tail.map(inlined).join(';\n')};\ncommit`);
-    else if (head) await uow.batch(`${head}commit`);
+    if (tail.length > 0) {
+      const sent = commitTexts(tail, uow.preparesOn);
+      preparing = sent.preparing;
+      await uow.batch(`${head}${sent.texts.join(';\n')};\ncommit`);
+    } else if (head) await uow.batch(`${head}commit`);
     else await uow.control('commit');
   } catch (error) {
     // A COMMIT refused by the server ends the transaction and leaves the connection usable;
@@ -728,12 +742,78 @@ async function run<T>(
     // it is rolled back (after a refused COMMIT, the ROLLBACK finds nothing to do).
     if ((tail.length > 0 || head) && !isConnectionFailure(error)) await rollBack(uow, client, error, recovery);
     else client.release(isConnectionFailure(error) ? (error as Error) : undefined);
+    prepared(client, preparing, false);
     throw error;
   }
+  prepared(client, preparing, true);
   client.release();
   // Committed: the callbacks' failures are the caller's to hear, but undo nothing.
   for (const callback of uow.committed) await callback();
   return result;
+}
+
+/**
+ * `reused` statements prepared by SQL `PREPARE` on each connection: true once a batch that
+ * prepared one committed; false once such a batch failed, which may or may not have left it
+ * prepared (a PREPARE outlives the transaction it ran in): there it is written in whole again.
+ */
+const preparedOn = new WeakMap<PoolClient, Map<string, boolean>>();
+
+/** Each `reused` text's name and how many parameters it takes. A text built from data stops being prepared at the bound. */
+const reusedTexts = new Map<string, { name: string; arity: number }>();
+const MAX_REUSED = 50;
+
+function reusedText(sql: string): { name: string; arity: number } | undefined {
+  const known = reusedTexts.get(sql);
+  if (known || reusedTexts.size >= MAX_REUSED) return known;
+  let arity = 0;
+  for (const slot of templateOf(sql).slots) arity = Math.max(arity, slot.index + 1);
+  const text = { name: `agora_reused_${reusedTexts.size.toString(36)}`, arity };
+  reusedTexts.set(sql, text);
+  return text;
+}
+
+/**
+ * The texts of the statements sent with a COMMIT, and the names prepared by them. A `reused`
+ * statement on a direct connection (`client`) is run as `EXECUTE name(literals)`, preceded by its
+ * `PREPARE` the first time on that connection: pg-boss's job insert is 3 KB of text, which was
+ * written in with its parameter, encoded and sent, and parsed and planned by PostgreSQL, at every
+ * enqueued job (bench/README.md, "A job's insert prepared once per connection"). Elsewhere,
+ * or after a batch that prepared it failed on that connection, it is written in whole (`inlined`).
+ */
+export function commitTexts(statements: readonly Statement[], client: PoolClient | undefined): { texts: string[]; preparing: string[] } {
+  const texts: string[] = [];
+  const preparing: string[] = [];
+  for (const statement of statements) {
+    const reused = statement.reused && client ? reusedText(statement.sql) : undefined;
+    const state = reused && preparedOn.get(client!)?.get(reused.name);
+    if (!reused || state === false) {
+      texts.push(inlined(statement));
+      continue;
+    }
+    const params = statement.params ?? [];
+    if (params.length < reused.arity) throw new Error(`statement has no parameter $${params.length + 1}`);
+    let execute = `execute ${reused.name}`;
+    if (reused.arity > 0) {
+      execute += `(${literal(params[0])}`;
+      for (let i = 1; i < reused.arity; i++) execute += `, ${literal(params[i])}`;
+      execute += ')';
+    }
+    if (state !== true && !preparing.includes(reused.name)) {
+      preparing.push(reused.name);
+      texts.push(`prepare ${reused.name} as ${statement.sql.replace(/[\s;]+$/, '')}`);
+    }
+    texts.push(execute);
+  }
+  return { texts, preparing };
+}
+
+/** Records what a batch that prepared `names` on `client` left: prepared (it committed) or unknown (it failed). */
+function prepared(client: PoolClient, names: readonly string[], committed: boolean): void {
+  if (names.length === 0) return;
+  let known = preparedOn.get(client);
+  if (!known) preparedOn.set(client, (known = new Map()));
+  for (const name of names) known.set(name, committed);
 }
 
 /**

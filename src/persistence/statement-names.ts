@@ -87,6 +87,8 @@ export interface ProbedClient {
 export interface Naming {
   named: boolean;
   reason: string;
+  /** The database said the connection is direct (`auto` only): what is prepared on it stays on it, SQL `PREPARE`s included. */
+  direct?: boolean;
 }
 
 /** Decides, for `setting`, whether the statements of the pool behind `connect` are named. */
@@ -107,7 +109,7 @@ export async function namingFor(setting: StatementNaming, connect: () => Promise
   const stream = client.connection?.stream;
   const socket = { address: stream?.remoteAddress, port: stream?.remotePort };
   const server = { address: (rows[0]?.address as string | null) ?? null, port: (rows[0]?.port as number | null) ?? null };
-  if (isDirect(socket, server)) return { named: true, reason: `the connection goes straight to PostgreSQL (${server.address}:${server.port})` };
+  if (isDirect(socket, server)) return { named: true, direct: true, reason: `the connection goes straight to PostgreSQL (${server.address}:${server.port})` };
   const received = server.address === null ? 'on a Unix socket' : `on ${server.address}:${server.port}`;
   const sent = socket.address === undefined ? 'a Unix socket' : `${socket.address}:${socket.port}`;
   return { named: false, reason: `PostgreSQL received the connection ${received}, not on ${sent}: a pooler or proxy may be in between` };
