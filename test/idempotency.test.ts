@@ -300,8 +300,41 @@ t.test('keys are scoped to the caller and the operation', async (t) => {
   t.equal(d.response.body, a.response.body);
 });
 
+/** canonicalJson as it was first written: the keys recorded since were fingerprinted so, and their retries must still match. */
+function firstCanonicalJson(value: unknown): string {
+  if (value === undefined) return 'null';
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(firstCanonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${firstCanonicalJson(v)}`).join(',')}}`;
+}
+
 t.test('fingerprints: canonical JSON, bare and quoted keys', async (t) => {
   t.equal(canonicalJson({ b: 1, a: [{ d: 2, c: null }], e: undefined }), '{"a":[{"c":null,"d":2}],"b":1}');
+  t.equal(canonicalJson({ é: 1, Z: 2, a: 3, '10': 4, '9': 5, 'a"b': [undefined, 'x\n'] }), '{"10":4,"9":5,"Z":2,"a":3,"a\\"b":[null,"x\\n"],"é":1}', 'keys by UTF-16 code unit');
+  // Random values, as JSON bodies, queries and path parameters come: the same text as the first
+  // implementation wrote, for every one.
+  const keys = ['a', 'b', 'B', 'é', '10', '9', '', 'a b', 'x"y', '😀', '__proto__x'];
+  const random = (depth: number): unknown => {
+    const pick = Math.floor(Math.random() * (depth > 3 ? 5 : 8));
+    if (pick === 0) return null;
+    if (pick === 1) return Math.random() < 0.5 ? Math.floor(Math.random() * 1e6) : Math.random() * 1e3 - 500;
+    if (pick === 2) return keys[Math.floor(Math.random() * keys.length)]! + String.fromCharCode(Math.floor(Math.random() * 0x3000));
+    if (pick === 3) return Math.random() < 0.5;
+    if (pick === 4) return undefined;
+    if (pick === 5) return Array.from({ length: Math.floor(Math.random() * 4) }, () => random(depth + 1));
+    const object: Record<string, unknown> = {};
+    for (let i = Math.floor(Math.random() * 6); i > 0; i--) object[keys[Math.floor(Math.random() * keys.length)]!] = random(depth + 1);
+    return object;
+  };
+  let differing = 0;
+  for (let i = 0; i < 3000; i++) {
+    const value = random(0);
+    if (canonicalJson(value) !== firstCanonicalJson(value)) differing++;
+  }
+  t.equal(differing, 0, 'the same text as before for 3,000 random values');
   const call = { api: '/v1', method: 'post', params: {}, query: {}, body: { x: 1, y: 'z' } };
   t.equal(fingerprint(call), fingerprint({ ...call, method: 'POST', body: { y: 'z', x: 1 } }));
   t.not(fingerprint(call), fingerprint({ ...call, body: { x: 2, y: 'z' } }));

@@ -44,15 +44,30 @@ export function idempotencyKey(header: string): string {
   return header.slice(1, -1).replace(/\\(["\\])/g, '$1');
 }
 
-/** JSON with object keys sorted at every depth, so equal requests serialize equally. */
+/**
+ * JSON with object keys sorted at every depth, so equal requests serialize equally: keys in the
+ * order of their UTF-16 code units (`sort()`'s own), members whose value is undefined left out,
+ * undefined in an array written as null. Written into one string as it goes: through
+ * `Object.entries`, `filter`, `sort` and `map`, every keyed request's fingerprint made an array
+ * per member and per step (about 3.5 KB a message in `npm run bench -- --alloc`).
+ */
 export function canonicalJson(value: unknown): string {
   if (value === undefined) return 'null';
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let i = 0; i < value.length; i++) text += (i === 0 ? '' : ',') + canonicalJson(value[i]);
+    return `${text}]`;
+  }
+  const object = value as Record<string, unknown>;
+  const keys = Object.keys(object).sort();
+  let text = '{';
+  for (const key of keys) {
+    const member = object[key];
+    if (member === undefined) continue;
+    text += (text.length === 1 ? '' : ',') + JSON.stringify(key) + ':' + canonicalJson(member);
+  }
+  return `${text}}`;
 }
 
 /**
