@@ -16,8 +16,9 @@ import { createTestDatabase } from './helpers/agora.ts';
 
 const url = await createTestDatabase(t);
 
-/** A Database on a pool of one connection (so that every statement shares its session), and what it logged. */
+/** A Database on a pool of one connection (so that every statement shares its session), what it logged, and the texts it sent. */
 async function open(namedStatements?: StatementNaming) {
+  const sent: string[] = [];
   const logged: { fields: Record<string, unknown>; message: string }[] = [];
   const log = {
     error: () => {},
@@ -25,13 +26,13 @@ async function open(namedStatements?: StatementNaming) {
     info: (fields: object, message: string) => void logged.push({ fields: fields as Record<string, unknown>, message }),
     debug: () => {},
   };
-  const orm = await openDatabase({ clientUrl: url, persistence, poolMax: 1, log: log as never, ...(namedStatements ? { namedStatements } : {}) });
+  const orm = await openDatabase({ clientUrl: url, persistence, poolMax: 1, log: log as never, onQuery: (sql) => void sent.push(sql), ...(namedStatements ? { namedStatements } : {}) });
   t.teardown(() => orm.close(true));
   const db = createDatabase(orm);
   /** The statements prepared in the pool's one session, by name. */
   const prepared = async () =>
     new Map((await db.query<{ name: string; statement: string }>('select name, statement from pg_prepared_statements')).map((r) => [r.name, r.statement]));
-  return { db, logged, prepared };
+  return { db, logged, prepared, sent };
 }
 
 const authorId = randomUUID();
@@ -111,7 +112,8 @@ t.test("a statement held for the COMMIT and marked reused is prepared once per d
   const text = "insert into public.reused_rows (id, body) select (r->>'id')::int, r->'body' from json_array_elements($1::text::json) as r  ;\n";
   const held = (rows: { id: number; body: unknown }[]) => ({ sql: text, params: [JSON.stringify(rows)], reused: true });
 
-  const { db, prepared } = await open();
+  const { db, prepared, sent } = await open();
+  const lastSent = () => sent.at(-1) ?? '';
   await db.transaction(async (uow) => {
     await uow.query('select 1 as warm where $1::int = 1', [1]);
     t.ok(atCommit(uow, held([{ id: 1, body: { quote: "it's" } }])), 'held');
@@ -127,13 +129,14 @@ t.test("a statement held for the COMMIT and marked reused is prepared once per d
     await uow.query('select 1 as warm where $1::int = 1', [1]);
     atCommit(uow, held([{ id: 3, body: [1, 2] }]));
   });
-  t.equal(await count(), 3, 'executed by name in the next transaction');
+  t.match(lastSent(), /^execute agora_reused_[0-9a-z]+\('\[\{"id":3,"body":\[1,2\]\}\]'\);\ncommit$/, 'the next transaction executes it by name, its parameter written in');
+  t.equal(await count(), 3, 'and it committed');
   t.same((await admin.query('select body from public.reused_rows where id = 3')).rows, [{ body: [1, 2] }], 'its parameter written in');
   t.equal((await names()).length, 1, 'not prepared again');
 
   // A transaction whose executed statement is refused after its PREPARE ran: nothing commits, and
   // the connection's next transactions still work (a name prepared twice would be refused).
-  const { db: fresh, prepared: freshPrepared } = await open();
+  const { db: fresh, prepared: freshPrepared, sent: freshSent } = await open();
   await t.rejects(
     fresh.transaction(async (uow) => {
       await uow.query('select 1 as warm where $1::int = 1', [1]);
@@ -148,14 +151,16 @@ t.test("a statement held for the COMMIT and marked reused is prepared once per d
     await uow.query('select 1 as warm where $1::int = 1', [1]);
     atCommit(uow, held([{ id: 4, body: 'again' }]));
   });
-  t.equal(await count(), 4, 'the next transaction on that connection commits it');
+  t.match(freshSent.at(-1), /^insert into public\.reused_rows[\s\S]*'\[\{"id":4,"body":"again"\}\]'[\s\S]*;\ncommit$/, 'the next transaction on that connection writes it in whole: whether its name exists there is unknown');
+  t.equal(await count(), 4, 'and commits it');
 
   // Where the connection is not known to be direct (`on` says nothing of a pooler), written in whole.
-  const { db: on, prepared: onPrepared } = await open('on');
+  const { db: on, prepared: onPrepared, sent: onSent } = await open('on');
   await on.transaction(async (uow) => {
     await uow.query('select 1 as warm where $1::int = 1', [1]);
     atCommit(uow, held([{ id: 5, body: 'on' }]));
   });
+  t.match(onSent.at(-1), /^insert into public\.reused_rows[\s\S]*'\[\{"id":5,"body":"on"\}\]'[\s\S]*;\ncommit$/, 'sent whole');
   t.equal(await count(), 5, 'committed');
   t.same([...(await onPrepared()).keys()].filter((name) => name.startsWith('agora_reused_')), [], 'nothing prepared by SQL');
 });
