@@ -8,6 +8,11 @@
 // 1.21, or without `max_prepared_statements`) the next statement of the same client connection
 // may reach another server connection, which does not know the name: so statements are named
 // only where the database itself says that the connection is direct (`namingFor`).
+//
+// These are the protocol's names (a statement sent with its parameters). A statement sent with a
+// transaction's COMMIT, in one simple-protocol message, cannot be named so; one marked `reused`
+// (pg-boss's job insert) is prepared by SQL `PREPARE` instead, on connections `namingFor` found
+// direct only (`commitTexts` in sql.ts).
 
 /** `DATABASE_NAMED_STATEMENTS`: `auto` names statements only on a connection found to be direct. */
 export type StatementNaming = 'auto' | 'on' | 'off';
