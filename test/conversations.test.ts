@@ -278,6 +278,29 @@ t.test('closing an account leaves the others\' history readable, its author show
   t.equal((await agora.sql('select count(*)::int as n from messages.conversation where id = $1', [lonely.id]))[0]!.n, 0, 'a conversation nobody open is left in is removed');
 });
 
+t.test("reading a conversation's messages keeps its participants in memory for the reader's next message", async (t) => {
+  const lookups = async (outcome: string) => total(await agora.scrape(), 'agora_cache_lookups_total', { cache: 'participants', outcome });
+  const [ria, sol, tam] = await Promise.all([agora.signUp(), agora.signUp(), agora.signUp()]);
+  await Promise.all([befriend(ria, sol), befriend(ria, tam)]);
+  const [read, unread] = await Promise.all([unwrap(start(ria, [sol.account.id])), unwrap(start(ria, [tam.account.id]))]);
+
+  let [hits, misses] = [await lookups('hit'), await lookups('miss')];
+  t.equal((await send(ria, unread.id, 'sent without reading first')).response.status, 201);
+  t.equal((await lookups('hit')) - hits, 0, 'a conversation nobody has read or written to here is not in memory');
+  t.equal((await lookups('miss')) - misses, 1);
+
+  const page = await unwrap(ria.client.GET('/conversations/{conversationId}/messages', { params: { path: { conversationId: read.id } } }));
+  t.same(page.data, []);
+  [hits, misses] = [await lookups('hit'), await lookups('miss')];
+  t.equal((await send(ria, read.id, 'sent after reading')).response.status, 201);
+  t.equal((await lookups('hit')) - hits, 1, "the page's participants were kept");
+  t.equal((await lookups('miss')) - misses, 0);
+
+  // Kept participants still go when they change.
+  await agora.sql('update messages.participant set closed_at = now() where conversation_id = $1 and account_id = $2', [read.id, sol.account.id]);
+  t.equal((await send(ria, read.id, 'to a closed account')).response.status, 403, 'a participant closed after the read is seen closed');
+});
+
 t.test("what an instance keeps in memory of a conversation's participants and of a friendship goes when they change, even by hand", async (t) => {
   const [pia, quin] = await Promise.all([agora.signUp(), agora.signUp()]);
   await befriend(pia, quin);
