@@ -1,11 +1,11 @@
 // Notices (src/persistence/notices.ts): notifications sent after a commit, gathered, one
 // statement in flight at a time; and notifyOnCommit's three cases.
 import t from 'tap';
-import { Notices, NOTICES_SQL, notifyOnCommit } from '../src/persistence/notices.ts';
+import { Notices, NOTICES_SQL, notifyIdsOnCommit, notifyOnCommit, type NoticesOptions } from '../src/persistence/notices.ts';
 import { wakePayloads } from '../src/persistence/stream-rows.ts';
 
 /** A Notices whose statements are recorded, and answered when the test says so. */
-function recorded() {
+function recorded(options?: NoticesOptions) {
   const sent: { channels: string[]; payloads: string[] }[] = [];
   const answers: { resolve: () => void; reject: (error: Error) => void }[] = [];
   const errors: { error: unknown; lost: number }[] = [];
@@ -16,6 +16,7 @@ function recorded() {
       return new Promise<void>((resolve, reject) => answers.push({ resolve, reject }));
     },
     (error, lost) => errors.push({ error, lost }),
+    options,
   );
   return { notices, sent, answers, errors };
 }
@@ -131,4 +132,96 @@ t.test("wakePayloads: each account once, at most 100 a payload (PostgreSQL's pay
   t.ok(payloads.every((p) => p.startsWith('w:') && p.length < 8000));
   t.same(payloads.flatMap((p) => p.slice(2).split(',')), ids, 'every account, once, in order');
   t.same(wakePayloads([]), [], 'none: no payload');
+});
+
+t.test("ids added on one topic go joined, each once, at most perPayload a payload, beside the other payloads", async (t) => {
+  const { notices, sent, answers } = recorded();
+  notices.addIds('a', 'w', ['1', '2'], 3);
+  notices.add('a', ['events.x']);
+  notices.addIds('a', 'w', ['2', '3', '4'], 3);
+  notices.addIds('b', 'w', ['1'], 3);
+  notices.addIds('a', 'n', ['9'], 3);
+  await turn();
+  t.same(sent, [
+    {
+      channels: ['a', 'a', 'b', 'a', 'a'],
+      payloads: ['w:1,2,3', 'w:4', 'w:1', 'n:9', 'events.x'],
+    },
+  ], 'one statement: the ids of a channel and topic joined, in order, the duplicate once');
+  notices.addIds('a', 'w', ['1'], 3);
+  answers[0]!.resolve();
+  await turn();
+  t.same(sent[1], { channels: ['a'], payloads: ['w:1'] }, 'an id sent before goes again when added again');
+  answers[1]!.resolve();
+  await notices.settled();
+  notices.addIds('a', 'w', [], 3);
+  await turn();
+  t.equal(sent.length, 2, 'no ids, nothing sent');
+});
+
+t.test('joined ids count toward the 500 payloads a statement; the rest go in the next', async (t) => {
+  const { notices, sent, answers } = recorded();
+  notices.addIds('a', 'w', Array.from({ length: 1003 }, (_, i) => String(i)), 2);
+  notices.add('a', ['events.x']);
+  await turn();
+  t.equal(sent[0]!.payloads.length, 500);
+  t.equal(sent[0]!.payloads[499], 'w:998,999');
+  answers[0]!.resolve();
+  await turn();
+  t.same(sent[1]!.payloads, ['w:1000,1001', 'w:1002', 'events.x']);
+  answers[1]!.resolve();
+  await notices.settled();
+  t.equal(sent.length, 2);
+});
+
+t.test('spaced: the next statement goes no sooner than spacingMs after the one before, with what came meanwhile', async (t) => {
+  let now = 1000;
+  const { notices, sent, answers } = recorded({ spacingMs: 30, now: () => now });
+  notices.addIds('a', 'w', ['1'], 100);
+  await turn();
+  t.equal(sent.length, 1, 'the first goes at once');
+  notices.addIds('a', 'w', ['2'], 100);
+  answers[0]!.resolve();
+  now += 5;
+  await turn();
+  await turn();
+  t.equal(sent.length, 1, 'the next waits: 5 ms have passed of 30');
+  notices.addIds('a', 'w', ['3'], 100);
+  now += 25;
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  t.same(sent[1], { channels: ['a'], payloads: ['w:2,3'] }, 'then goes, with what was added while it waited');
+  answers[1]!.resolve();
+  await notices.settled();
+
+  now += 1000;
+  notices.add('a', ['x']);
+  await turn();
+  t.same(sent[2], { channels: ['a'], payloads: ['x'] }, 'after a quiet spell, at once');
+  answers[2]!.resolve();
+  await notices.settled();
+});
+
+t.test('notifyIdsOnCommit: joined through the notices after a pool write or a commit; inside a job transaction, in payloads of perPayload ids', async (t) => {
+  const { notices, sent, answers } = recorded();
+  const pool = { query: async () => [] };
+  const callbacks: (() => void)[] = [];
+  const uow = { transaction: true as const, query: async () => [], afterCommit: (callback: () => void) => void callbacks.push(callback) };
+  await notifyIdsOnCommit(notices, pool, 'c', 'w', ['1', '2'], 100);
+  await notifyIdsOnCommit(notices, uow, 'c', 'w', ['3'], 100);
+  await turn();
+  t.same(sent, [{ channels: ['c'], payloads: ['w:1,2'] }], "the pool's at once; the unit of work's not before its commit");
+  callbacks.forEach((callback) => callback());
+  answers[0]!.resolve();
+  await turn();
+  t.same(sent[1], { channels: ['c'], payloads: ['w:3'] });
+  answers[1]!.resolve();
+  await notices.settled();
+
+  const statements: { sql: string; params: readonly unknown[] | undefined }[] = [];
+  const job = { transaction: true as const, query: async (sql: string, params?: readonly unknown[]) => void statements.push({ sql, params }) };
+  await notifyIdsOnCommit(notices, job, 'c', 'w', ['4', '5', '6', '4'], 2);
+  t.same(statements, [{ sql: NOTICES_SQL, params: [['c', 'c'], ['w:4,5', 'w:6']] }], 'in the transaction, delivered at its commit');
+  await notifyIdsOnCommit(notices, pool, 'c', 'w', [], 2);
+  await turn();
+  t.equal(sent.length, 2, 'not through the notices; no ids, nothing');
 });

@@ -9,7 +9,15 @@ import { isStalePlan, namingFor, statementName, stopNaming } from './statement-n
 import { Notices, notifyOnCommit } from './notices.ts';
 import { poolOf, type Orm, type PoolClient, type QueryObserver } from './orm.ts';
 
+/**
+ * Under a stream of writes, the notifications sent after their commits go at most once every
+ * this many ms (`Notices`' spacing): a live stream's wake-up or a new job's comes up to this much
+ * later, and each statement carries the writes of that time, their ids joined.
+ */
+const NOTICES_SPACING_MS = 10;
+
 /** Whether an error is the connection's failure rather than a statement's (for a job queue's batch, which then fails whole). */
+
 export { isConnectionFailure };
 /** Notifications sent after a commit, gathered (for the stores, and the job queue's wake-ups). */
 export { Notices, notifyOnCommit };
@@ -574,6 +582,7 @@ export function createDatabase(orm: Orm, options: CreateDatabaseOptions = {}): D
       },
       // A lost notification is a wake-up that comes later: each listener looks again on its own.
       (error, lost) => resolved?.log.warn({ err: error, lost }, 'notifications after a commit could not be sent; their listeners will look again on their own'),
+      { spacingMs: NOTICES_SPACING_MS },
     ),
 
     async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {

@@ -19,7 +19,7 @@
 // commit is not ours to see (a job's transaction), inside the transaction, with
 // WAKE_STREAMS_SQL or `wakePayloadSql` in the statement, delivered by PostgreSQL at the commit.
 import { INVALIDATION_CHANNEL } from './invalidations.ts';
-import { notifyOnCommit, type Notices } from './notices.ts';
+import { idPayloads, notifyIdsOnCommit, type Notices } from './notices.ts';
 import type { Queryable } from './sql.ts';
 
 /** The column definitions a stream source's table declares, e.g. in its migration. */
@@ -43,20 +43,21 @@ function safeRowSql(alias: string): string {
 /** Account ids in one wake-up's payload: 100 UUIDs and their commas are under PostgreSQL's 8,000 bytes a payload. */
 const WAKE_IDS_A_PAYLOAD = 100;
 
+/** The topic of the live streams' wake-ups (the stream domain listens to it). */
+const WAKE_TOPIC = 'w';
+
 /** The payloads that wake these accounts' streams: `w:<id>,<id>…`. */
 export function wakePayloads(accountIds: Iterable<string>): string[] {
-  const ids = [...new Set(accountIds)];
-  const payloads: string[] = [];
-  for (let at = 0; at < ids.length; at += WAKE_IDS_A_PAYLOAD) payloads.push(`w:${ids.slice(at, at + WAKE_IDS_A_PAYLOAD).join(',')}`);
-  return payloads;
+  return idPayloads(WAKE_TOPIC, accountIds, WAKE_IDS_A_PAYLOAD);
 }
 
 /**
  * Wakes the open streams of these accounts, on every instance, once the write made through `db`
- * (the pool, or a unit of work) has committed (`notifyOnCommit`).
+ * (the pool, or a unit of work) has committed (`notifyIdsOnCommit`: joined with the other writes'
+ * wake-ups sent meanwhile).
  */
-export function wakeStreams(notices: Notices, db: Queryable, accountIds: Iterable<string>): Promise<void> {
-  return notifyOnCommit(notices, db, INVALIDATION_CHANNEL, wakePayloads(accountIds));
+export function wakeStreams(notices: Notices, db: Queryable, accountIds: readonly string[]): Promise<void> {
+  return notifyIdsOnCommit(notices, db, INVALIDATION_CHANNEL, WAKE_TOPIC, accountIds, WAKE_IDS_A_PAYLOAD);
 }
 
 /** A row's place in its source: its transaction's id and its seq, as decimal strings. */
