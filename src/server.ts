@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import { createHandlers, createServices as createDomainServices, servedBindings, type Services } from './domains/index.ts';
 import { createAuthenticator, createIdempotentRunner } from './handlers/index.ts';
-import { buildApp, type AppOptions } from './http/app.ts';
+import { buildApp, buildWorkerApp, type AppOptions } from './http/app.ts';
 import { buildMetricsServer } from './http/metrics-server.ts';
 import { RATE_LIMIT_KEY_PREFIX } from './http/plugins/rate-limit.ts';
 import type { SharedRateLimitStore } from './http/rate-limit-store.ts';
@@ -206,7 +206,8 @@ export async function createServer(
     await database.notices.settled();
     await invalidations.close();
   };
-  // A domain server (SERVE_DOMAINS) serves its domains' internal API instead of the public one.
+  // A domain server (SERVE_DOMAINS) serves its domains' internal API instead of the public one;
+  // a worker alone, none: its app only logs and closes.
   const app = config.remote.serveDomains.length > 0 ? await buildDomainServer({
     bindings: servedBindings(config.remote.serveDomains, services),
     token: config.remote.token,
@@ -219,7 +220,7 @@ export async function createServer(
     onCall: metrics.internal.onCall,
     onClose: closeParts,
     streams: { heartbeatMs: config.stream.heartbeatSeconds * 1000, maxBufferedBytes: config.stream.maxBufferedBytes, onSlowClient: metrics.stream.onSlowClient },
-  }) : await buildApp(
+  }) : hooks.serving === false ? await buildWorkerApp({ logger, onClose: closeParts }) : await buildApp(
     appOptions(services, config, {
       onIdempotentReplay: hooks.onIdempotentReplay,
       eventStream: {

@@ -482,6 +482,9 @@ t.test('a worker alone (npm run worker) runs the consumers and serves no API', a
   const worker = await start(t, url, { roles: { api: false } });
   t.equal(worker.url, undefined, 'no API address');
   t.equal(worker.app.server.listening, false, 'the API does not listen');
+  // Nor is it built: no route, validator or serializer compiled for an app that never listens.
+  t.equal((await worker.app.inject({ url: '/docs/v1/openapi.json' })).statusCode, 404, 'no contract served');
+  t.equal((await worker.app.inject({ url: '/healthz' })).statusCode, 404, 'no route at all');
   t.equal((await fetch(worker.metricsUrl!)).status, 200, '/metrics is served');
   const id = await enqueue(worker, client, { key: 'worker-only' });
   await eventually('the job completed', async () => ((await jobState(client, id)) === 'completed' ? true : undefined), 30_000);
