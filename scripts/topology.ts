@@ -21,13 +21,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { freePort } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -130,47 +131,6 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-/**
- * A port to listen on later, and again after a restart (PgBouncer's, the social server's): free
- * now, and below the kernel's range of ephemeral ports, from which every outgoing connection (to
- * PostgreSQL, PgBouncer and Redis, between the processes here, and the tests running beside this
- * script) takes its local port. A port that `listen(0)` gives is in that range, and in CI a client
- * socket once took the social server's between this check and its start (EADDRINUSE).
- */
-async function freePort(): Promise<number> {
-  const [ephemeralLow] = ephemeralPorts();
-  const bottom = 20_000;
-  const top = Math.min(ephemeralLow, 32_768) - 1;
-  for (let attempt = 0; top > bottom && attempt < 100; attempt++) {
-    const port = bottom + Math.floor(Math.random() * (top - bottom + 1));
-    if (await canListen(port)) return port;
-  }
-  // No such range here: the kernel's choice, as before.
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** The kernel's range of ephemeral ports (Linux's; elsewhere, IANA's). */
-function ephemeralPorts(): [number, number] {
-  try {
-    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
-  } catch {
-    // not Linux
-  }
-  return [49_152, 65_535];
-}
-
-function canListen(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------- PostgreSQL: a fresh database
