@@ -491,17 +491,20 @@ async function measure(scenario: Scenario, server: Server, seconds: number, roun
 async function prime(servers: Server[], accountIds: readonly string[], tokens: readonly string[], postIds: readonly string[] = []): Promise<void> {
   const feeds = tokens.map((token) => ({ path: '/v1/feed', headers: { authorization: `Bearer ${token}` } }));
   const requests = [...accountIds.map((id) => ({ path: `/v1/accounts/${id}/posts` })), ...feeds, ...feeds, ...postIds.map((id) => ({ path: `/v1/posts/${id}` }))];
-  for (const server of servers) {
-    let next = 0;
-    const result = await autocannon({
-      url: server.origin,
-      connections: 10,
-      amount: requests.length,
-      requests: [{ setupRequest: (req) => ({ ...req, ...requests[next++ % requests.length]! }) }],
-    });
-    if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
-      throw new Error(`priming ${server.name}'s caches: ${result.non2xx} non-2xx responses (${JSON.stringify(result.statusCodeStats)}), ${result.errors} errors, ${result.timeouts} timeouts`);
-    }
+  for (const server of servers) await primeWith(server, requests, 'caches');
+}
+
+/** Sends each of `requests` once to `server`, 10 at a time; any answer but a 2xx fails the run. */
+async function primeWith(server: Server, requests: readonly Partial<autocannon.Request>[], what: string): Promise<void> {
+  let next = 0;
+  const result = await autocannon({
+    url: server.origin,
+    connections: 10,
+    amount: requests.length,
+    requests: [{ setupRequest: (req) => ({ ...req, ...requests[next++ % requests.length]! }) }],
+  });
+  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+    throw new Error(`priming ${server.name}'s ${what}: ${result.non2xx} non-2xx responses (${JSON.stringify(result.statusCodeStats)}), ${result.errors} errors, ${result.timeouts} timeouts`);
   }
 }
 
@@ -516,21 +519,12 @@ async function prime(servers: Server[], accountIds: readonly string[], tokens: r
  * measured.
  */
 async function primeConversations(agora: Server, conversations: readonly { token: string; conversationId: string }[]): Promise<void> {
-  let next = 0;
   const requests = conversations.map(({ token, conversationId }) => ({
     method: 'OPTIONS' as const,
     path: `/v1/conversations/${conversationId}/messages`,
     headers: { authorization: `Bearer ${token}` },
   }));
-  const result = await autocannon({
-    url: agora.origin,
-    connections: 10,
-    amount: requests.length,
-    requests: [{ setupRequest: (req) => ({ ...req, ...requests[next++ % requests.length]! }) }],
-  });
-  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
-    throw new Error(`priming agora's conversations: ${result.non2xx} non-2xx responses (${JSON.stringify(result.statusCodeStats)}), ${result.errors} errors, ${result.timeouts} timeouts`);
-  }
+  await primeWith(agora, requests, 'conversations');
 }
 
 /**
