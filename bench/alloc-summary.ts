@@ -12,6 +12,15 @@
 // called it, as `--perf`'s summary charges the kernel's and V8's work.
 import { areaOf } from './perf-summary.ts';
 
+/**
+ * What `HeapProfiler.startSampling` is asked: every allocation (`promotedOnly` false: the objects
+ * collections freed too), or only what outlived young-generation collections (promoted to the
+ * old generation, or alive when sampling stops): what fills the old generation.
+ */
+export function samplingParams(intervalBytes: number, promotedOnly: boolean) {
+  return { samplingInterval: intervalBytes, includeObjectsCollectedByMinorGC: !promotedOnly, includeObjectsCollectedByMajorGC: true };
+}
+
 export interface HeapProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
   /** Bytes sampled in this function itself. */

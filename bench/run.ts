@@ -7,7 +7,7 @@
 //
 //   node bench/run.ts [--scale smoke|small|default|large] [--duration s] [--warmup s]
 //                     [--rounds n] [--connections n] [--database-url url] [--out dir]
-//                     [--no-pin] [--profile] [--perf] [--alloc] [--only scenario,scenario…] [--agora-env KEY=VALUE]…
+//                     [--no-pin] [--profile] [--perf] [--alloc [--promoted]] [--only scenario,scenario…] [--agora-env KEY=VALUE]…
 //                     [--agora-node-flag FLAG]… (after `npm start`'s own: a V8 flag given twice takes this value)
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -25,7 +25,7 @@ import { openDatabase } from '../src/persistence/orm.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.ts';
 import { databaseUrl as databaseUrlOn, freePort, runAdmin } from '../test/helpers/postgres.ts';
 import { serverArgs, serverEnv } from '../test/helpers/server-command.ts';
-import { allocTables, summariseAllocations, type AllocSummary, type HeapProfileNode } from './alloc-summary.ts';
+import { allocTables, samplingParams, summariseAllocations, type AllocSummary, type HeapProfileNode } from './alloc-summary.ts';
 import { inspectorAddress, openInspector } from './inspector.ts';
 import { parsePerfScript, perfTables, summarisePerf, type PerfSummary } from './perf-summary.ts';
 import { cpuNow, cpuSeconds, cpuSince, domainEventJobsDrained, median, pinningAvailable, pinToCore, quantile, statFields, TICKS_PER_SECOND } from './measure.ts';
@@ -47,6 +47,7 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     perf: { type: 'boolean', default: false },
     alloc: { type: 'boolean', default: false },
+    promoted: { type: 'boolean', default: false },
     only: { type: 'string' },
     'agora-env': { type: 'string', multiple: true, default: [] },
     'agora-node-flag': { type: 'string', multiple: true, default: [] },
@@ -163,6 +164,13 @@ async function startPerf(scenario: string, server: Server): Promise<{ finish(req
 // over each scenario's warm-up and rounds, counting the objects garbage collection freed too (what
 // was allocated, not what stayed alive). bench/alloc-summary.ts turns each into bytes per request.
 
+/**
+ * Under `--alloc --promoted`: only what outlived young-generation collections (what was promoted
+ * to the old generation, or still lived when sampling stopped): what fills the old generation
+ * between its collections.
+ */
+const allocPromotedOnly = args.promoted;
+if (allocPromotedOnly && !args.alloc) throw new Error('--promoted is a kind of --alloc: give both');
 /** One sample for about every this many bytes allocated (V8's default). */
 const ALLOC_SAMPLING_BYTES = 32_768;
 const allocDir = join(outDir, `${stamp}-alloc`);
@@ -178,7 +186,7 @@ async function startAlloc(scenario: string, server: Server): Promise<{ finish(re
   if (!server.inspector) throw new Error(`${server.name} printed no inspector address; see its log`);
   const inspector = await openInspector(server.inspector);
   await inspector.call('HeapProfiler.enable');
-  await inspector.call('HeapProfiler.startSampling', { samplingInterval: ALLOC_SAMPLING_BYTES, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true });
+  await inspector.call('HeapProfiler.startSampling', samplingParams(ALLOC_SAMPLING_BYTES, allocPromotedOnly));
   return {
     async finish(requests) {
       const { profile } = await inspector.call<{ profile: { head: HeapProfileNode } }>('HeapProfiler.stopSampling');
@@ -195,10 +203,13 @@ async function startAlloc(scenario: string, server: Server): Promise<{ finish(re
 function allocMarkdown(reports: readonly AllocReport[]): string {
   if (reports.length === 0) return '';
   const lines = [
-    '## Allocation profiles (`--alloc`)',
+    allocPromotedOnly ? '## Promoted allocations (`--alloc --promoted`)' : '## Allocation profiles (`--alloc`)',
     '',
-    `V8's sampling heap profiler sampled each server's allocations (one sample about every ${ALLOC_SAMPLING_BYTES} bytes), the objects ` +
-      "garbage collection freed included, over each scenario's warm-up and rounds; bytes allocated per request served then, by the area of " +
+    `V8's sampling heap profiler sampled each server's allocations (one sample about every ${ALLOC_SAMPLING_BYTES} bytes), ` +
+      (allocPromotedOnly
+        ? 'only the objects that outlived young-generation collections (`--promoted`: promoted to the old generation, or alive when sampling stopped), '
+        : 'the objects garbage collection freed included, ') +
+      "over each scenario's warm-up and rounds; bytes allocated per request served then, by the area of " +
       'the JavaScript that allocated (native code charged to its caller). The inspector and the sampling cost CPU: the table above is not ' +
       `comparable with a run without \`--alloc\`. Each server's areas and functions: \`${allocDir}/<scenario>-<server>.md\`.`,
     '',

@@ -1,8 +1,8 @@
 // bench/alloc-summary.ts and bench/inspector.ts: a sampling heap profile, summarized as bytes
 // allocated per request by area and by function; and the inspector it is taken through, on a Node
 // process of its own.
-import t from 'tap';
-import { allocSourceOf, allocTables, summariseAllocations, type HeapProfileNode } from '../bench/alloc-summary.ts';
+import t, { type Test } from 'tap';
+import { allocSourceOf, allocTables, samplingParams, summariseAllocations, type HeapProfileNode } from '../bench/alloc-summary.ts';
 import { inspectorAddress } from '../bench/inspector.ts';
 
 const ROOT = '/srv/agora';
@@ -72,11 +72,11 @@ t.test("the inspector's address is read from the server's output", async (t) => 
   t.equal(inspectorAddress('listening at http://127.0.0.1:3000\n'), undefined);
 });
 
-t.test("a Node process's inspector samples its allocations: what --alloc asks of each server", async (t) => {
+/** A Node process running `script` under --inspect, and its inspector (both closed at the test's end). */
+async function inspected(t: Test, script: string) {
   const { spawn } = await import('node:child_process');
   const { openInspector } = await import('../bench/inspector.ts');
-  // Allocates steadily until it is killed.
-  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', '-e', 'const kept = []; setInterval(() => { kept.push({ at: Date.now(), text: "x".repeat(64) }); if (kept.length > 1000) kept.length = 0; }, 1);'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
   let output = '';
   const address = await new Promise<string>((resolve, reject) => {
@@ -89,6 +89,12 @@ t.test("a Node process's inspector samples its allocations: what --alloc asks of
   });
   const inspector = await openInspector(address);
   t.teardown(() => inspector.close());
+  return inspector;
+}
+
+t.test("a Node process's inspector samples its allocations: what --alloc asks of each server", async (t) => {
+  // Allocates steadily until it is killed.
+  const inspector = await inspected(t, 'const kept = []; setInterval(() => { kept.push({ at: Date.now(), text: "x".repeat(64) }); if (kept.length > 1000) kept.length = 0; }, 1);');
   await inspector.call('HeapProfiler.enable');
   await inspector.call('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true });
   await new Promise((resolve) => setTimeout(resolve, 300));
@@ -96,4 +102,20 @@ t.test("a Node process's inspector samples its allocations: what --alloc asks of
   const summary = summariseAllocations(profile.head, '/nowhere');
   t.ok(summary.bytes > 0, `allocations were sampled: ${summary.bytes} bytes`);
   await t.rejects(inspector.call('HeapProfiler.noSuchMethod'), /inspector: /, "a method the inspector refuses rejects with its message");
+});
+
+t.test('--promoted samples only what outlived young-generation collections', async (t) => {
+  // Makes garbage that dies young, steadily, and keeps 200 KB of it for good.
+  const inspector = await inspected(t, 'const kept = []; let young; setInterval(() => { for (let i = 0; i < 2000; i++) young = { i, text: "y".repeat(32) }; if (kept.length < 2000) kept.push({ text: "k".repeat(64) }); }, 1);');
+  await inspector.call('HeapProfiler.enable');
+  const sampled = async (promotedOnly: boolean) => {
+    await inspector.call('HeapProfiler.startSampling', samplingParams(4096, promotedOnly));
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const { profile } = await inspector.call<{ profile: { head: HeapProfileNode } }>('HeapProfiler.stopSampling');
+    return summariseAllocations(profile.head, '/nowhere').bytes;
+  };
+  const all = await sampled(false);
+  const promoted = await sampled(true);
+  t.ok(all > 0 && promoted > 0, `both sampled: ${all} and ${promoted} bytes`);
+  t.ok(promoted * 5 < all, `what outlived its young generation is a small part of what was allocated (${promoted} of ${all} bytes)`);
 });
