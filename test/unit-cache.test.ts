@@ -250,3 +250,24 @@ t.test('two reads racing: the slow one that began before an eviction cannot put 
   cache.set('a1', stored, slow);
   t.equal(cache.get('a1')?.handle, 'new');
 });
+
+t.test('add stores only what is not held, under the same stamp rule as set, and counts no lookup', async (t) => {
+  const { source, cache, counts } = setup(2);
+  const first = { ...alice };
+  cache.add('a1', first, cache.stamp());
+  t.equal(cache.size, 1, 'stored when nothing was held');
+  cache.add('a1', { ...alice }, cache.stamp());
+  t.equal(cache.get('a1'), first, 'the entry held stays: the same object, not a copy read later');
+  t.same(counts, { 'accounts:hit': 1 }, 'add looked nothing up that counts');
+  const stamp = cache.stamp();
+  source.notify('account', ['zz']);
+  cache.add('b2', bob, stamp);
+  t.equal(cache.size, 1, 'a read stamped before an eviction stores nothing');
+  source.notify('account', ['a1']);
+  cache.add('a1', { ...alice, handle: 'new' }, cache.stamp());
+  t.equal(cache.get('a1')?.handle, 'new', 'once evicted, the next read is stored');
+  cache.add('b2', bob, cache.stamp());
+  cache.add('c3', carol, cache.stamp());
+  t.equal(cache.size, 2, 'the count bound holds');
+  t.equal(cache.get('a1'), undefined, 'the oldest went');
+});

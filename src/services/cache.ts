@@ -199,6 +199,17 @@ export class InvalidatedCache<V> {
     if (id !== key) this.#keysById.set(id, key);
   }
 
+  /**
+   * Stores `value` unless an entry is held for `key`: for what a read gets beside something else,
+   * without looking at the cache first. Held, that entry is as current as the read (nothing was
+   * evicted since its stamp, or this stores nothing either), and replacing it at every read would
+   * only make garbage of it: garbage of the old generation, where a cache's entries live.
+   */
+  add(key: string, value: V, stamp: number): void {
+    if (this.#entries.has(key)) return;
+    this.set(key, value, stamp);
+  }
+
   /** Removes the entries notifications call `ids`. */
   evict(ids: Iterable<string>): void {
     this.#epoch++;

@@ -165,8 +165,9 @@ export class DirectMessages implements MessagesService {
     const start = pageStart(request, filters, this.#settings.maxPage);
     const stamp = this.#participants.stamp();
     const { participants, messages } = await this.#store.listMessages({ conversationId, limit: request.limit + 1, ...start });
-    // Read with the page: kept, as #participantsFor keeps them, for the caller's next message.
-    if (participants.length > 0) this.#participants.set(conversationId, participants, stamp);
+    // Read with the page: kept, as #participantsFor keeps them, for the caller's next message
+    // (unless already kept: each read of a page would replace them).
+    if (participants.length > 0) this.#participants.add(conversationId, participants, stamp);
     assertParticipant(caller, participants);
     const page = toPage(messages, request.limit, filters);
     const people = await this.#accounts.summaries(participants.map((p) => p.accountId));
