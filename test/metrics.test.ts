@@ -83,6 +83,7 @@ t.test('database pool, health and the process', async (t) => {
   t.ok(total(scrape, 'process_cpu_seconds_total') > 0, 'CPU');
   t.ok(has(scrape, 'nodejs_eventloop_lag_p99_seconds'), 'event-loop lag');
   t.equal(scrape.types.get('nodejs_gc_duration_seconds'), 'histogram', 'GC');
+  t.ok(total(scrape, 'nodejs_gc_duration_seconds_count', { kind: 'minor' }) > 0, "the server's scavenges since it started, counted");
 });
 
 t.test("each cache's contents: its entries, and the weight of those bounded by it", async (t) => {
