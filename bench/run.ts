@@ -370,6 +370,12 @@ interface Run {
   /** Of serverCpuUs, what V8's own threads used (garbage collection's helpers, background compilation), µs per request. */
   v8ThreadsCpuUs: number;
   databaseCpuUs: number | null;
+  /**
+   * WAL the database server wrote per request over the round, bytes (the insert position's
+   * advance, so the whole cluster's: the other server is idle meanwhile). Agora's fan-out pass of
+   * the round's last ~100 ms may land in the next round's.
+   */
+  walBytes: number | null;
   /** `feed-while-posting`: what the prober saw during the run. */
   visibility?: VisibilityResult;
   /** Agora: the domain events' jobs still to run when the load ended, and how long they took to (ms). */
@@ -421,10 +427,18 @@ function databaseCpuSeconds(): number | null {
   return exited + [postmasterPid, ...childrenOf(postmasterPid)].reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
+/** The database server's WAL insert position, in bytes from the start; null before the bench's connection is open. */
+async function walPosition(): Promise<number | null> {
+  if (!db) return null;
+  const { rows } = await db.query<{ at: string }>("select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::text as at");
+  return Number(rows[0]!.at);
+}
+
 async function measure(scenario: Scenario, server: Server, seconds: number, round: number): Promise<Run> {
   await sleep(settle); // lets the previous run's last requests finish
   await scenario.before?.(server);
   const cpuBefore = { server: cpuNow(server.pid), database: databaseCpuSeconds() };
+  const walBefore = await walPosition();
   let peak = rssMb(server.pid);
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(server.pid))), 100);
   const stopProbe = new AbortController();
@@ -453,6 +467,7 @@ async function measure(scenario: Scenario, server: Server, seconds: number, roun
   peak = Math.max(peak, rssMb(server.pid));
   const serverCpu = cpuSince(server.pid, cpuBefore.server);
   const databaseAfter = databaseCpuSeconds();
+  const walAfter = await walPosition();
   const perRequestUs = (seconds: number) => Math.round((seconds * 1e6) / Math.max(result.requests.total, 1));
   const bad = result.non2xx + result.errors + result.timeouts;
   // A run that got no answer at all may have hung: its requests were all still waiting when it
@@ -485,6 +500,7 @@ async function measure(scenario: Scenario, server: Server, seconds: number, roun
     serverCpuUs: perRequestUs(serverCpu.all),
     v8ThreadsCpuUs: perRequestUs(serverCpu.v8Threads),
     databaseCpuUs: databaseAfter === null || cpuBefore.database === null ? null : perRequestUs(databaseAfter - cpuBefore.database),
+    walBytes: walAfter === null || walBefore === null ? null : Math.round((walAfter - walBefore) / Math.max(result.requests.total, 1)),
     ...(visibility ? { visibility } : {}),
     ...(drained ? { drained } : {}),
   };
@@ -1152,6 +1168,8 @@ interface Summary {
   throughput: Spread;
   p99: Spread;
   serverCpu: Spread;
+  /** Per-round ratio of the WAL written per request (writes' cost in the database: row changes, index entries, full-page images). */
+  wal: Spread;
   visibility?: { agora: VisibilitySummary; baseline: VisibilitySummary };
 }
 
@@ -1204,6 +1222,7 @@ function summarize(list: Pick<Scenario, 'name' | 'kind' | 'describe'>[], runs: R
       serverCpuUs: median(rs.map((r) => r.serverCpuUs)),
       v8ThreadsCpuUs: median(rs.map((r) => r.v8ThreadsCpuUs)),
       databaseCpuUs: rs.some((r) => r.databaseCpuUs === null) ? null : median(rs.map((r) => r.databaseCpuUs!)),
+      walBytes: rs.some((r) => r.walBytes === null) ? null : median(rs.map((r) => r.walBytes!)),
     };
   };
   /** f(Agora's round, the baseline's round) for each round both ran. */
@@ -1225,6 +1244,7 @@ function summarize(list: Pick<Scenario, 'name' | 'kind' | 'describe'>[], runs: R
       throughput: spreadOf(perRound(s.name, (a, b) => a.requestsPerSec / b.requestsPerSec)),
       p99: spreadOf(perRound(s.name, (a, b) => a.p99 / Math.max(b.p99, 1))),
       serverCpu: spreadOf(perRound(s.name, (a, b) => a.serverCpuUs / Math.max(b.serverCpuUs, 1))),
+      wal: spreadOf(perRound(s.name, (a, b) => (a.walBytes ?? 0) / Math.max(b.walBytes ?? 0, 1))),
       ...(s.kind === 'visibility' ? { visibility: { agora: summarizeVisibility(mine(s.name, 'agora')), baseline: summarizeVisibility(mine(s.name, 'baseline')) } } : {}),
     }));
   const find = (name: string) => scenarios.find((s) => s.scenario === name);
@@ -1348,6 +1368,19 @@ function renderMarkdown(meta: Record<string, any>, report: ReturnType<typeof sum
     lines.push(
       "send-message: the baseline inserts the recipients' notification in the request's statement; Agora enqueues the notification's job in the " +
         "request's transaction and its worker (in the same process, on the same core) writes it; each of Agora's rounds ends once those jobs have run, so Agora's CPU figures include the job's work as well as the queue's.",
+      '',
+    );
+  }
+  const writing = report.scenarios.filter((s) => !GETS.includes(s.kind) && s.agora.walBytes !== null);
+  if (writing.length > 0) {
+    lines.push(
+      '## WAL per request (writes)',
+      '',
+      "What the database server wrote to its write-ahead log per request over each round (the advance of its insert position): rows, index entries, and the whole page the first change to a page writes after each checkpoint (full-page images; `wal_compression` compresses them). Agora's includes its workers' writes (the timelines' fan-out, the notifications' jobs).",
+      '',
+      '| scenario | Agora bytes/request | baseline bytes/request | ratio (per round) |',
+      '|---|---:|---:|---:|',
+      ...writing.map((s) => `| ${s.scenario} | ${s.agora.walBytes} | ${s.baseline.walBytes} | ${spreadText(s.wal)} |`),
       '',
     );
   }

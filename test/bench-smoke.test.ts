@@ -45,7 +45,7 @@ t.test('npm run bench --scale smoke produces the table and the JSON with every s
     rounds: number;
     scenarios: { scenario: string; throughput: Spread; p99: Spread; serverCpu: Spread; visibility?: { agora: Visibility; baseline: Visibility } }[];
     targets: { target: string; spread: Spread; bound: number; direction: '≥' | '≤' | '<'; status: string }[];
-    runs: { scenario: string; server: string; round: number; serverCpuUs: number; v8ThreadsCpuUs: number }[];
+    runs: { scenario: string; server: string; round: number; serverCpuUs: number; v8ThreadsCpuUs: number; walBytes: number | null }[];
     agoraCommand: { nodeFlags: string[] };
   };
   // Agora runs with npm start's Node flags, then the extra one this run was given; the report says so.
@@ -74,6 +74,14 @@ t.test('npm run bench --scale smoke produces the table and the JSON with every s
     report.runs.every((r) => Number.isInteger(r.v8ThreadsCpuUs) && r.v8ThreadsCpuUs >= 0 && r.v8ThreadsCpuUs <= r.serverCpuUs),
     "every run's V8 threads' CPU is within the server's",
   );
+  // The WAL each write wrote: a post is at least its row and its index entries (hundreds of bytes).
+  for (const server of ['agora', 'baseline']) {
+    const creates = report.runs.filter((r) => r.scenario === 'create-post' && r.server === server);
+    t.ok(creates.length === 2 && creates.every((r) => Number.isInteger(r.walBytes) && r.walBytes! >= 200), `create-post: ${server}'s WAL per request is measured (${creates.map((r) => r.walBytes).join(', ')} bytes)`);
+  }
+  const walSection = /^## WAL per request \(writes\)$([\s\S]*?)^## /m.exec(markdown)?.[1] ?? '';
+  t.match(walSection, /^\| create-post \| \d+ \| \d+ \| [\d.]+/m, 'the table has the WAL section, create-post in it');
+  t.notMatch(walSection, /^\| get-post \|/m, 'and no read');
   const posting = report.scenarios.find((s) => s.scenario === 'feed-while-posting')!.visibility!;
   for (const server of ['agora', 'baseline'] as const) {
     t.ok(posting[server].posts > 0 && posting[server].samples > 0, `feed-while-posting: ${server}'s posts were seen in friends' feeds`);
