@@ -158,7 +158,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Version 2 beside version 1: the same services, auth and idempotency store; its own contract.
   await app.register(routes, { document: options.v2.spec.document, prefix: V2_PREFIX, handlers: options.v2.handlers, plugins });
   await app.register(docs, { spec: options.spec, v2: options.v2.spec });
-  const onClose = options.onClose;
+  return ready(app, options.onClose);
+}
+
+/** `app` with `onClose` run when it closes, once its plugins are loaded. */
+async function ready(app: FastifyInstance, onClose: (() => Promise<void>) | undefined): Promise<FastifyInstance> {
   if (onClose) app.addHook('onClose', async () => onClose());
   await app.ready();
   return app;
@@ -171,9 +175,5 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
  * and a tenth of its memory.
  */
 export async function buildWorkerApp(options: { logger: FastifyServerOptions['logger']; onClose?: () => Promise<void> }): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger } as FastifyServerOptions) as unknown as FastifyInstance;
-  const onClose = options.onClose;
-  if (onClose) app.addHook('onClose', async () => onClose());
-  await app.ready();
-  return app;
+  return ready(Fastify({ logger: options.logger } as FastifyServerOptions) as unknown as FastifyInstance, options.onClose);
 }
