@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import t from 'tap';
 import { lockTable, waitForLockWaiters } from './helpers/locks.ts';
-import { startAgora, uniqueHandle, type Agora } from './helpers/agora.ts';
+import { createTestDatabase, startAgora, uniqueHandle, type Agora } from './helpers/agora.ts';
 import { spec } from './helpers/contract.ts';
 import { conventionViolations } from '../src/http/conventions.ts';
 import { canonicalJson, fingerprint, idempotencyKey } from '../src/handlers/idempotency.ts';
@@ -568,6 +568,46 @@ t.test("a keyed post whose key's record expired runs afresh: the claim deletes t
   const [record] = await records(key);
   t.equal(JSON.parse(record!.response_body as string).text, `after ${key}`, 'the record is the new request\'s');
   t.equal((await records(key)).length, 1);
+});
+
+t.test("a claim reads its key's record by the key, whatever the table's statistics said when its connection kept the plans", async (t) => {
+  // A database of its own, whose record table is analyzed while empty (as after a restore or the
+  // bench's seeding), then grows with no new analysis (autovacuum's would replace the plans).
+  const client = new pg.Client(await createTestDatabase(t));
+  await client.connect();
+  t.teardown(() => client.end());
+  await client.query('alter table idempotency.record set (autovacuum_enabled = false)');
+  await client.query('vacuum analyze idempotency.record');
+  const claim = (key: string) => client.query('select idempotency.claim($1, $2, $3, $4, $5, now())', ['30s', `lock ${key}`, 'scope', 'createPost', key]);
+  // More than five calls: PL/pgSQL then keeps a plan for each statement of the function made for
+  // no parameter values in particular, from what the statistics said then (an empty table).
+  for (let i = 0; i < 8; i++) {
+    await client.query('begin');
+    await claim(`early ${i}`);
+    await client.query('rollback');
+  }
+  await client.query(`insert into idempotency.record (scope, operation, key, fingerprint, response_status, response_headers, response_body, created_at, expires_at)
+    select 'scope', 'createPost', 'old ' || g, 'f', 201, '{}', '{}', now(), now() + case when g = 1 then interval '-1 second' else interval '1 day' end
+      from generate_series(1, 20000) g`);
+  await client.query('begin');
+  await claim('new 1');
+  await claim('new 2');
+  await claim('old 1'); // its record expired: deleted, and the key claimed afresh
+  const refused = await claim('old 2').catch((error: { code?: string }) => error); // a live record refuses it
+  t.equal((refused as { code?: string }).code, '23505', 'a live record still refuses the claim');
+  await client.query('rollback');
+  // What the next claims read, from this connection's counters (they hold what it has not
+  // reported yet, earlier transactions' included: so a difference).
+  const counters = async () => (await client.query<{ seq_scan: string; read: string }>(
+    "select seq_scan, seq_tup_read + idx_tup_fetch as read from pg_stat_xact_user_tables where relid = 'idempotency.record'::regclass",
+  )).rows.map((r) => ({ seqScan: Number(r.seq_scan), read: Number(r.read) }))[0]!;
+  await client.query('begin');
+  const before = await counters();
+  for (const key of ['new 3', 'new 4', 'new 5']) await claim(key);
+  const after = await counters();
+  await client.query('rollback');
+  t.equal(after.seqScan - before.seqScan, 0, 'no sequential scan of the records');
+  t.ok(after.read - before.read <= 3, `each claim reads its key's record at most, not the 20,000 (${after.read - before.read} rows read by three claims)`);
 });
 
 t.test('keys and responses reach PostgreSQL intact through the claim and the record (written in as literals)', async (t) => {
