@@ -1222,7 +1222,7 @@ function summarize(list: Pick<Scenario, 'name' | 'kind' | 'describe'>[], runs: R
       serverCpuUs: median(rs.map((r) => r.serverCpuUs)),
       v8ThreadsCpuUs: median(rs.map((r) => r.v8ThreadsCpuUs)),
       databaseCpuUs: rs.some((r) => r.databaseCpuUs === null) ? null : median(rs.map((r) => r.databaseCpuUs!)),
-      walBytes: rs.some((r) => r.walBytes === null) ? null : median(rs.map((r) => r.walBytes!)),
+      walBytes: rs.some((r) => r.walBytes === null) ? null : Math.round(median(rs.map((r) => r.walBytes!))),
     };
   };
   /** f(Agora's round, the baseline's round) for each round both ran. */

@@ -80,7 +80,7 @@ t.test('npm run bench --scale smoke produces the table and the JSON with every s
     t.ok(creates.length === 2 && creates.every((r) => Number.isInteger(r.walBytes) && r.walBytes! >= 200), `create-post: ${server}'s WAL per request is measured (${creates.map((r) => r.walBytes).join(', ')} bytes)`);
   }
   const walSection = /^## WAL per request \(writes\)$([\s\S]*?)^## /m.exec(markdown)?.[1] ?? '';
-  t.match(walSection, /^\| create-post \| \d+ \| \d+ \| [\d.]+/m, 'the table has the WAL section, create-post in it');
+  t.match(walSection, /^\| create-post \| \d+ \| \d+ \| [\d.]+/m, 'the table has the WAL section, create-post in it, in whole bytes');
   t.notMatch(walSection, /^\| get-post \|/m, 'and no read');
   const posting = report.scenarios.find((s) => s.scenario === 'feed-while-posting')!.visibility!;
   for (const server of ['agora', 'baseline'] as const) {
