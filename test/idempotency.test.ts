@@ -593,6 +593,7 @@ t.test("a claim reads its key's record by the key, whatever the table's statisti
   await claim('new 1');
   await claim('new 2');
   await claim('old 1'); // its record expired: deleted, and the key claimed afresh
+  t.same((await client.query("select key from idempotency.record where key in ('old 1', 'old 2') order by key")).rows, [{ key: 'old 2' }], 'the expired record is deleted, the live one kept');
   const refused = await claim('old 2').catch((error: { code?: string }) => error); // a live record refuses it
   t.equal((refused as { code?: string }).code, '23505', 'a live record still refuses the claim');
   await client.query('rollback');
