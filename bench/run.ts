@@ -427,6 +427,9 @@ function databaseCpuSeconds(): number | null {
   return exited + [postmasterPid, ...childrenOf(postmasterPid)].reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
+/** Below this many WAL bytes a request of the baseline's (a replay writes none), the WAL ratio is not shown. */
+const MIN_WAL_FOR_RATIO = 100;
+
 /** The database server's WAL insert position, in bytes from the start; null before the bench's connection is open. */
 async function walPosition(): Promise<number | null> {
   if (!db) return null;
@@ -1380,7 +1383,8 @@ function renderMarkdown(meta: Record<string, any>, report: ReturnType<typeof sum
       '',
       '| scenario | Agora bytes/request | baseline bytes/request | ratio (per round) |',
       '|---|---:|---:|---:|',
-      ...writing.map((s) => `| ${s.scenario} | ${s.agora.walBytes} | ${s.baseline.walBytes} | ${spreadText(s.wal)} |`),
+      // A scenario whose baseline writes next to nothing (replay-post) has no ratio worth showing.
+      ...writing.map((s) => `| ${s.scenario} | ${s.agora.walBytes} | ${s.baseline.walBytes} | ${s.baseline.walBytes! < MIN_WAL_FOR_RATIO ? '—' : spreadText(s.wal)} |`),
       '',
     );
   }
