@@ -216,3 +216,33 @@ t.test('a pass does nothing while another holds the fan-out\'s lock', async (t) 
   t.ok(outcome.ran && outcome.entries >= 1, 'once the lock is free, the next pass fans the post out');
   t.same((await unwrap(reader.client.GET('/feed'))).data.map((p) => p.text), ['while locked']);
 });
+
+t.test("a post whose transaction committed late is fanned out by the passes' slices of the grace window", async (t) => {
+  const [reader, friend] = await Promise.all([agora.signUp(), agora.signUp()]);
+  await befriend(reader, friend);
+  await catchUp();
+  await unwrap(reader.client.GET('/feed')); // materializes
+  // As a transaction that inserted it 40 s ago commits now: `created_at` is its INSERT's time,
+  // long past the window (2 s) that each pass reads whole.
+  const [late] = await agora.sql(
+    `insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version)
+     select gen_random_uuid(), $1, null, 'committed late', t, t, 1 from (select date_trunc('milliseconds', now() - interval '40 seconds') as t) at
+     returning id`,
+    [friend.account.id],
+  );
+  await unwrap(friend.client.POST('/posts', { body: { text: 'just now' } }));
+  const fannedOut = async (text: string) =>
+    (await agora.sql('select 1 from timelines.entry e join posts.post p on p.id = e.post_id where e.owner_id = $1 and p.text = $2', [reader.account.id, text])).length === 1;
+  await agora.services.timelines.fanOut({});
+  t.ok(await fannedOut('just now'), 'the next pass fans out the new post');
+  let passes = 1;
+  const deadline = Date.now() + 30_000;
+  while (!(await fannedOut('committed late')) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await agora.services.timelines.fanOut({});
+    passes++;
+  }
+  t.ok(await fannedOut('committed late'), `the late one once a slice reached it (pass ${passes})`);
+  t.ok((await agora.sql('select 1 from timelines.handled where id = $1', [late!.id])).length === 1, 'and it is handled, once');
+  t.same((await unwrap(reader.client.GET('/feed'))).data.map((p) => p.text), ['just now', 'committed late'], 'the feed shows both, in the order they were created');
+});
