@@ -10,21 +10,9 @@ import type { AccountsService } from '../src/services/accounts/index.ts';
 import type { SocialService } from '../src/services/social/index.ts';
 import { HomeTimelines, nextTrimPace, TRIM_BUDGET_MS, TRIM_PACE_HALF_LIFE_MS, trimChunk, trimSlack } from '../src/services/timelines/timelines-service.ts';
 import type { TimelinesSettings } from '../src/services/timelines/model.ts';
+import { TIMELINES_SETTINGS } from './helpers/timelines-settings.ts';
 
-const SETTINGS: TimelinesSettings = {
-  maxPage: 50,
-  length: 400,
-  wideFriends: 2000,
-  fanOutIntervalMs: 100,
-  freshMs: 5000,
-  cachePages: 0,
-  cacheBytes: 0,
-  windowMs: 2000,
-  graceMs: 60_000,
-  sweepIntervalMs: 60_000,
-  trimIntervalMs: 0,
-  batch: 2000,
-};
+const SETTINGS: TimelinesSettings = { ...TIMELINES_SETTINGS, sweepIntervalMs: 60_000, trimIntervalMs: 0 };
 
 function setup() {
   const trims: string[][] = [];

@@ -40,8 +40,13 @@ export interface TimelineState {
 export interface FanOutSettings {
   /** How many posts (and friendships) one pass handles at most. */
   batch: number;
-  /** How far back a pass looks for rows committed late (ms). */
+  /** How far back a pass looks for new posts (ms). */
   windowMs: number;
+  /**
+   * Besides: the posts created between `fromAgeMs` and `toAgeMs` ago (`windowMs` ≤ `fromAgeMs`),
+   * a slice of the grace window, for transactions that committed late (see HomeTimelines.fanOut).
+   */
+  slice?: { fromAgeMs: number; toAgeMs: number };
   /** Authors with more friends than this are not fanned out. */
   wideFriends: number;
   /** The entries each timeline keeps at least. */
@@ -245,9 +250,9 @@ export class TimelinesStore {
    * One pass of the fan-out, in one transaction under its lock (nothing when another pass holds
    * it), sent as one message: one round trip, however busy this process's event loop is (five
    * when each statement waited for it, which under full load held posts back from feeds for
-   * hundreds of ms). The general posts created in the last `windowMs` that no pass handled yet
-   * (their `created_at` is the database's clock, as `now()` is: see PostsStore.insert),
-   * `batch` at most: each goes to the timelines of its author's friends that are kept, unless the
+   * hundreds of ms). The general posts created in the last `windowMs`, and in `slice`, that no
+   * pass handled yet (their `created_at` is the database's clock, as `now()` is: see
+   * PostsStore.insert), `batch` at most, the oldest first: each goes to the timelines of its author's friends that are kept, unless the
    * author is wide. A pass that caught up writes the heartbeat, at most once a second. It
    * announces the authors of the posts it handled ("n:", 200 a notification), for the feed pages
    * that read them on demand (their own, their wide friends' friends'): a post's own transaction
@@ -263,11 +268,26 @@ export class TimelinesStore {
       sql: `with lock as (
          select 1 as locked from timelines.fanout where id = 1 for update skip locked
        ), fresh as (
-         select p.id, p.author_id, p.created_at from posts.post p
+         -- Two ranges of the index, each read in its order up to the batch: the window (the last
+         -- $1 ms) and the slice (created between $5 and $4 ms ago, $4 at least $1; none when
+         -- both are 0), each post looked up among those handled.
+         select f.id, f.author_id, f.created_at from (
+           (select p.id, p.author_id, p.created_at from posts.post p
+             where p.channel_id is null and p.created_at > now() - make_interval(secs => $1::int / 1000.0)
+               and not exists (select 1 from timelines.handled h where h.created_at = p.created_at and h.id = p.id)
+             order by p.channel_id, p.created_at, p.id
+             limit $2)
+           union all
+           (select p.id, p.author_id, p.created_at from posts.post p
+             where p.channel_id is null
+               and p.created_at > now() - make_interval(secs => $5::int / 1000.0)
+               and p.created_at <= now() - make_interval(secs => $4::int / 1000.0)
+               and not exists (select 1 from timelines.handled h where h.created_at = p.created_at and h.id = p.id)
+             order by p.channel_id, p.created_at, p.id
+             limit $2)
+         ) f
           where exists (select 1 from lock)
-            and p.channel_id is null and p.created_at > now() - make_interval(secs => $1::int / 1000.0)
-            and not exists (select 1 from timelines.handled h where h.created_at = p.created_at and h.id = p.id)
-          order by p.channel_id, p.created_at, p.id
+          order by f.created_at, f.id
           limit $2
        ), handled as (
          insert into timelines.handled (created_at, id) select created_at, id from fresh on conflict do nothing
@@ -305,7 +325,7 @@ export class TimelinesStore {
               coalesce((select array_agg(n order by owner_id) from grew), '{}') as added,
               (select count(*) from written)::int as entries,
               (select count(*) from announced)::int as announced`,
-      params: [s.windowMs, s.batch, s.wideFriends],
+      params: [s.windowMs, s.batch, s.wideFriends, s.slice?.fromAgeMs ?? 0, s.slice?.toAgeMs ?? 0],
     }]);
     const r = rows![0]!;
     if (!r.ran) return { ran: false, posts: 0, entries: 0, maxLagSeconds: 0, touched: [], added: [], caughtUp: false };

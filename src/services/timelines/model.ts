@@ -15,9 +15,9 @@ export interface TimelinesSettings {
   cacheBytes: number;
   /** How far back each pass looks for new posts and friendships (ms). */
   windowMs: number;
-  /** How far back a sweep looks, for rows whose transaction committed late (ms). */
+  /** How far back the passes look, for rows whose transaction committed late (ms): a slice of it each pass (sweepSlice). */
   graceMs: number;
-  /** How often a sweep runs (ms). */
+  /** How long the passes' slices take to cover the grace window once (ms). */
   sweepIntervalMs: number;
   /** How often grown timelines are cut back to their length (ms). */
   trimIntervalMs: number;
