@@ -222,11 +222,11 @@ t.test("a post whose transaction committed late is fanned out by the passes' sli
   await befriend(reader, friend);
   await catchUp();
   await unwrap(reader.client.GET('/feed')); // materializes
-  // As a transaction that inserted it 40 s ago commits now: `created_at` is its INSERT's time,
+  // As a transaction that inserted it 12 s ago commits now: `created_at` is its INSERT's time,
   // long past the window (2 s) that each pass reads whole.
   const [late] = await agora.sql(
     `insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version)
-     select gen_random_uuid(), $1, null, 'committed late', t, t, 1 from (select date_trunc('milliseconds', now() - interval '40 seconds') as t) at
+     select gen_random_uuid(), $1, null, 'committed late', t, t, 1 from (select date_trunc('milliseconds', now() - interval '12 seconds') as t) at
      returning id`,
     [friend.account.id],
   );
