@@ -50,3 +50,26 @@ t.test('times it does not write itself are toISOString', async (t) => {
   }
   t.throws(() => isoTime(new Date(Number.NaN)), RangeError, 'an invalid Date throws, as toISOString does');
 });
+
+t.test('times of one day in a row, then of others and back (the date is kept from one time to the next of its day)', async (t) => {
+  const day = Date.UTC(2026, 11, 7);
+  const times = [
+    day + 1,
+    day + 43_200_000,
+    day + 86_399_999, // the day's last millisecond
+    day + 86_400_000, // the next day's first
+    day - 1, // the day before's last
+    day + 5,
+    Date.UTC(2026, 11, 7, 12) + 366 * 86_400_000, // the same time of day a year on
+    day + 6,
+    Date.UTC(1999, 11, 31, 23, 59, 59, 999),
+    Date.UTC(1999, 11, 31, 0, 0, 0, 0),
+    day - 1,
+    -1, // left to toISOString, between two it writes
+    day - 1,
+  ];
+  for (const time of times) {
+    const date = new Date(time);
+    t.equal(isoTime(date), date.toISOString(), date.toISOString());
+  }
+});
