@@ -44,7 +44,6 @@ export function isoTime(date: Date): string {
   return lastDate + TWO[hours] + ':' + TWO[minutes] + ':' + TWO[seconds] + '.' + THREE_Z[ms];
 }
 
-
 /** `YYYY-MM-DDT` of a day number (days since 1970-01-01). */
 function datePart(days: number): string {
   // The civil date of a day number (Howard Hinnant, "chrono-Compatible Low-Level Date

@@ -252,8 +252,8 @@ export class TimelinesStore {
    * when each statement waited for it, which under full load held posts back from feeds for
    * hundreds of ms). The general posts created in the last `windowMs`, and in `slice`, that no
    * pass handled yet (their `created_at` is the database's clock, as `now()` is: see
-   * PostsStore.insert), `batch` at most, the oldest first: each goes to the timelines of its author's friends that are kept, unless the
-   * author is wide. A pass that caught up writes the heartbeat, at most once a second. It
+   * PostsStore.insert), `batch` at most, the oldest first: each goes to the timelines of its
+   * author's friends that are kept, unless the author is wide. A pass that caught up writes the heartbeat, at most once a second. It
    * announces the authors of the posts it handled ("n:", 200 a notification), for the feed pages
    * that read them on demand (their own, their wide friends' friends'): a post's own transaction
    * does not notify, since PostgreSQL commits notifying transactions one at a time

@@ -189,17 +189,18 @@ export function trimChunk(pace: number): number {
  * The part of the grace window a pass looks over besides its window: the posts created between
  * `fromAgeMs` and `toAgeMs` ago. They are there for transactions that committed late (a post's
  * `created_at` is its INSERT's time, and it is seen only once committed). Looking over the whole
- * grace window in one pass, every `sweepIntervalMs`, took 300–700 ms under full write load at
- * default scale (an index lookup among those handled for each of ~50,000 posts), and new posts
- * waited for it (bench/README.md, "The sweep in slices"). So each pass takes the next slice,
+ * grace window in one pass, every 5 s, took up to 735 ms under full write load at default scale
+ * (an index lookup among those handled for each of ~50,000 posts), and new posts waited for it
+ * (bench/README.md, "The sweep in slices"). So each pass takes the next slice,
  * sized by the time since the last one, `elapsedMs`, for the slices to cover the grace window
  * from `windowMs` to `graceMs` once every `sweepIntervalMs`; after a longer pause (or at the
  * first pass) one slice is all of it.
  *
  * The slices are ages, so they move with the clock: a post grows older at one millisecond a
  * millisecond, and the slices move through the ages faster (`graceMs - windowMs` in
- * `sweepIntervalMs`), so each post of that part of the window, once committed, is in some slice
- * within one round of them: no post slips between two slices. `frontAgeMs` is where the next slice
+ * `sweepIntervalMs`), so no post slips between two slices: each post of that part of the window,
+ * once committed, is in a slice within a little more than one round of them (the rest of the
+ * round under way, then the next round's way to its age). `frontAgeMs` is where the next slice
  * starts (`windowMs` after a round).
  */
 export function sweepSlice(
