@@ -89,6 +89,19 @@ function fromRecord(r: Row): FeedRow {
   };
 }
 
+/**
+ * The fan-out pass's read of one range of creation times (`range`, on `p.created_at`): the general
+ * posts in it that no pass handled yet, oldest first, the batch ($2) at most, from
+ * `post_channel_id_created_at_id_index` in its order.
+ */
+function unhandledPosts(range: string): string {
+  return `(select p.id, p.author_id, p.created_at from posts.post p
+             where p.channel_id is null and ${range}
+               and not exists (select 1 from timelines.handled h where h.created_at = p.created_at and h.id = p.id)
+             order by p.channel_id, p.created_at, p.id
+             limit $2)`;
+}
+
 function columns(alias: string): string {
   return POST_COLUMNS.map((c) => `${alias}.${c}`).join(', ');
 }
@@ -272,19 +285,9 @@ export class TimelinesStore {
          -- $1 ms) and the slice (created between $5 and $4 ms ago, $4 at least $1; none when
          -- both are 0), each post looked up among those handled.
          select f.id, f.author_id, f.created_at from (
-           (select p.id, p.author_id, p.created_at from posts.post p
-             where p.channel_id is null and p.created_at > now() - make_interval(secs => $1::int / 1000.0)
-               and not exists (select 1 from timelines.handled h where h.created_at = p.created_at and h.id = p.id)
-             order by p.channel_id, p.created_at, p.id
-             limit $2)
+           ${unhandledPosts('p.created_at > now() - make_interval(secs => $1::int / 1000.0)')}
            union all
-           (select p.id, p.author_id, p.created_at from posts.post p
-             where p.channel_id is null
-               and p.created_at > now() - make_interval(secs => $5::int / 1000.0)
-               and p.created_at <= now() - make_interval(secs => $4::int / 1000.0)
-               and not exists (select 1 from timelines.handled h where h.created_at = p.created_at and h.id = p.id)
-             order by p.channel_id, p.created_at, p.id
-             limit $2)
+           ${unhandledPosts('p.created_at > now() - make_interval(secs => $5::int / 1000.0) and p.created_at <= now() - make_interval(secs => $4::int / 1000.0)')}
          ) f
           where exists (select 1 from lock)
           order by f.created_at, f.id
