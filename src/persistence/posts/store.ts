@@ -85,11 +85,15 @@ export class PostsStore {
    * A new post at version 0. Its times are the database's (now, to the millisecond, as every
    * time read back is): the fan-out finds new posts by comparing them with the database's clock,
    * so a post stamped by an instance whose clock lags would be missed (see timelines' `pass`).
+   * The clock is read as the row is made, once the statement holds its locks: the fan-out bounds
+   * how old a post it has not seen yet can be by the start of the transactions that have written
+   * (TimelinesStore.pass), and a statement's own time (`statement_timestamp()`) is earlier than
+   * its first write by as long as it waited for a lock on the table (a migration's, say).
    */
   async insert(row: Omit<PostRow, 'version' | 'createdAt' | 'updatedAt'>, uow?: UnitOfWork): Promise<PostRow> {
     const [stamped] = await (uow ?? this.#db).query(
       `insert into posts.post (id, author_id, channel_id, text, created_at, updated_at, version)
-       values ($1, $2, $3, $4, ${NOW}, ${NOW}, 0)
+       select $1::uuid, $2::uuid, $3::uuid, $4::text, t.at, t.at, 0 from (select date_trunc('milliseconds', clock_timestamp()) as at) t
        returning created_at`,
       [row.id, row.authorId, row.channelId, row.text],
     );
