@@ -12,7 +12,7 @@ import { HomeTimelines, nextTrimPace, TRIM_BUDGET_MS, TRIM_PACE_HALF_LIFE_MS, tr
 import type { TimelinesSettings } from '../src/services/timelines/model.ts';
 import { TIMELINES_SETTINGS } from './helpers/timelines-settings.ts';
 
-const SETTINGS: TimelinesSettings = { ...TIMELINES_SETTINGS, sweepIntervalMs: 60_000, trimIntervalMs: 0 };
+const SETTINGS: TimelinesSettings = { ...TIMELINES_SETTINGS, forgetIntervalMs: 60_000, trimIntervalMs: 0 };
 
 function setup() {
   const trims: string[][] = [];

@@ -5,6 +5,7 @@ import { timelinesAllowedMethods, timelinesHandlers, timelinesHandlersV2 } from 
 import { Migration20261202110000 } from '../persistence/migrations/Migration20261202110000.ts';
 import { Migration20261202220000 } from '../persistence/migrations/Migration20261202220000.ts';
 import { Migration20261205230000 } from '../persistence/migrations/Migration20261205230000.ts';
+import { Migration20261207140000 } from '../persistence/migrations/Migration20261207140000.ts';
 import { timelinesEntities } from '../persistence/timelines/index.ts';
 import type { AccountsService } from '../services/accounts/index.ts';
 import type { SocialService } from '../services/social/index.ts';
@@ -16,7 +17,7 @@ export const timelines = defineDomain({
   name: 'timelines',
   needs: ['accounts', 'social'],
   entities: timelinesEntities,
-  migrations: { Migration20261202110000, Migration20261202220000, Migration20261205230000 },
+  migrations: { Migration20261202110000, Migration20261202220000, Migration20261205230000, Migration20261207140000 },
   // The feed pages kept in memory, evicted by Migration20261202220000's notifications ("n:" is
   // the fan-out pass's since Migration20261205230000).
   cacheTopics: ['f', 'n', 'p', 'h', 'k'],
@@ -31,8 +32,7 @@ export const timelines = defineDomain({
       cacheBytes: config.timelines.cacheMb * 1024 * 1024,
       windowMs: 2000,
       graceMs: 60_000,
-      // The passes' slices cover the minute once every 15 s (bench/README.md, "The sweep in slices").
-      sweepIntervalMs: 15_000,
+      forgetIntervalMs: 15_000,
       trimIntervalMs: 10_000,
       batch: 2000,
     }, caching, events),

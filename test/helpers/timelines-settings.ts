@@ -12,7 +12,7 @@ export const TIMELINES_SETTINGS: TimelinesSettings = {
   cacheBytes: 0,
   windowMs: 2000,
   graceMs: 60_000,
-  sweepIntervalMs: 15_000,
+  forgetIntervalMs: 15_000,
   trimIntervalMs: 10_000,
   batch: 2000,
 };

@@ -51,7 +51,7 @@ export const TimelineWideEntity = defineEntity({
   triggers: [notifyingTrigger('timelines', 'wide', 'wide_added', 'insert'), notifyingTrigger('timelines', 'wide', 'wide_gone', 'delete')],
 });
 
-/** The posts the fan-out has handled, kept for its grace window. */
+/** The posts the fan-out has handled, kept while a pass may look at them again (its grace window, or longer: see TimelinesStore.forgetHandled). */
 export const TimelineHandledEntity = defineEntity({
   name: 'TimelineHandled',
   schema: 'timelines',
@@ -75,4 +75,21 @@ export const TimelineFanoutEntity = defineEntity({
   triggers: [notifyingTrigger('timelines', 'fanout', 'fanout_changed', 'update')],
 });
 
-export const timelinesEntities = [TimelineEntryEntity, TimelineOwnerEntity, TimelineWideEntity, TimelineHandledEntity, TimelineFanoutEntity];
+/**
+ * Where the fan-out's next pass starts looking (one row, Migration20261207140000): `fromAt`, the
+ * earliest `created_at` a post that no pass has seen yet can have (null: the grace window), and
+ * `nextAt`, the bound the pass under way noted before its snapshot, which becomes `fromAt` once
+ * it catches up.
+ */
+export const TimelineScanEntity = defineEntity({
+  name: 'TimelineScan',
+  schema: 'timelines',
+  tableName: 'scan',
+  properties: {
+    id: p.integer().primary().autoincrement(false),
+    fromAt: p.datetime(3).nullable(),
+    nextAt: p.datetime(3).nullable(),
+  },
+});
+
+export const timelinesEntities = [TimelineEntryEntity, TimelineOwnerEntity, TimelineWideEntity, TimelineHandledEntity, TimelineFanoutEntity, TimelineScanEntity];

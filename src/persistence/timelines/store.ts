@@ -40,13 +40,15 @@ export interface TimelineState {
 export interface FanOutSettings {
   /** How many posts (and friendships) one pass handles at most. */
   batch: number;
-  /** How far back a pass looks for new posts (ms). */
-  windowMs: number;
   /**
-   * Besides: the posts created between `fromAgeMs` and `toAgeMs` ago (`windowMs` ≤ `fromAgeMs`),
-   * a slice of the grace window, for transactions that committed late (see HomeTimelines.fanOut).
+   * The last this many ms are looked over by every pass, besides where the last pass said to start
+   * (`timelines.scan`): the margin of that bound, and a database clock set back (ms).
    */
-  slice?: { fromAgeMs: number; toAgeMs: number };
+  windowMs: number;
+  /** How far back the first pass looks, with no bound noted yet, and a `full` one at least (ms). */
+  graceMs: number;
+  /** Look over the whole grace window too (HomeTimelines.fanOut's `full`). */
+  full: boolean;
   /** Authors with more friends than this are not fanned out. */
   wideFriends: number;
   /** The entries each timeline keeps at least. */
@@ -90,17 +92,39 @@ function fromRecord(r: Row): FeedRow {
 }
 
 /**
- * The fan-out pass's read of one range of creation times (`range`, on `p.created_at`): the general
- * posts in it that no pass handled yet, oldest first, the batch ($2) at most, from
+ * The bound a pass notes before it takes its snapshot (`timelines.scan.next_at`): the earliest
+ * `created_at` that a general post it will not see can have. Such a post belongs to a transaction
+ * that has not committed when the pass's snapshot is taken, and its `created_at` is its INSERT's
+ * time (PostsStore.insert). Either that transaction holds a transaction id now, having written,
+ * and then its post is no older than its start (`xact_start`), or it writes its post later, at
+ * the clock's time or after. Hence the earliest start among the transactions of this database
+ * that hold an id, or the clock when none is older, less `$1` ms for what happens between a
+ * statement's time and its transaction id (microseconds, barring a stalled server). A writing
+ * transaction whose start is hidden from this role (another role's, without pg_read_all_stats)
+ * puts the bound `$2` ms back, as far as the passes looked before (the grace window).
+ */
+const NEXT_BOUND = `with lock as (
+    select 1 as locked from timelines.fanout where id = 1 for update skip locked
+  )
+  update timelines.scan s
+     set next_at = b.bound - make_interval(secs => $1::int / 1000.0)
+    from (select least(clock_timestamp(), min(a.xact_start),
+                       case when count(*) filter (where a.xact_start is null) > 0
+                            then clock_timestamp() - make_interval(secs => $2::int / 1000.0) end) as bound
+            from pg_stat_activity a
+           where a.datname = current_database() and a.backend_xid is not null and a.pid <> pg_backend_pid()) b
+   where s.id = 1 and exists (select 1 from lock)`;
+
+/**
+ * The fan-out pass's read: the general posts created at or after `from_at` (the `scan` CTE) that
+ * no pass handled yet, oldest first, the batch ($2) at most, from
  * `post_channel_id_created_at_id_index` in its order.
  */
-function unhandledPosts(range: string): string {
-  return `(select p.id, p.author_id, p.created_at from posts.post p
-             where p.channel_id is null and ${range}
-               and not exists (select 1 from timelines.handled h where h.created_at = p.created_at and h.id = p.id)
-             order by p.channel_id, p.created_at, p.id
-             limit $2)`;
-}
+const UNHANDLED_POSTS = `select p.id, p.author_id, p.created_at from posts.post p
+     where p.channel_id is null and p.created_at >= (select from_at from scan)
+       and not exists (select 1 from timelines.handled h where h.created_at = p.created_at and h.id = p.id)
+     order by p.channel_id, p.created_at, p.id
+     limit $2`;
 
 function columns(alias: string): string {
   return POST_COLUMNS.map((c) => `${alias}.${c}`).join(', ');
@@ -263,10 +287,16 @@ export class TimelinesStore {
    * One pass of the fan-out, in one transaction under its lock (nothing when another pass holds
    * it), sent as one message: one round trip, however busy this process's event loop is (five
    * when each statement waited for it, which under full load held posts back from feeds for
-   * hundreds of ms). The general posts created in the last `windowMs`, and in `slice`, that no
-   * pass handled yet (their `created_at` is the database's clock, as `now()` is: see
-   * PostsStore.insert), `batch` at most, the oldest first: each goes to the timelines of its
-   * author's friends that are kept, unless the author is wide. A pass that caught up writes the heartbeat, at most once a second. It
+   * hundreds of ms). The general posts created since where the last pass said to start
+   * (`timelines.scan.from_at`; the last `windowMs` at least, the grace window when `full` or when
+   * no pass has noted a bound yet) that no pass handled yet (their `created_at` is the
+   * database's clock, as `now()` is: see PostsStore.insert), `batch` at most, the oldest first:
+   * each goes to the timelines of its author's friends that are kept, unless the author is wide.
+   * Before its snapshot the pass notes where the next one must start (NEXT_BOUND), and once it
+   * has handled everything it saw, that becomes `from_at`; a pass cut short by its batch moves
+   * `from_at` only up to the last post it handled, so a pass never reads again what the passes
+   * before it went through, and a post that committed late, however late, is read by the first
+   * pass after its commit. A pass that caught up writes the heartbeat, at most once a second. It
    * announces the authors of the posts it handled ("n:", 200 a notification), for the feed pages
    * that read them on demand (their own, their wide friends' friends'): a post's own transaction
    * does not notify, since PostgreSQL commits notifying transactions one at a time
@@ -274,24 +304,25 @@ export class TimelinesStore {
    * PostgreSQL runs that CTE: one that nothing refers to is not run.
    */
   async pass(s: FanOutSettings): Promise<StorePass> {
-    // The lock first, on its own: the pass's statement takes its snapshot once the lock is held,
-    // so it sees everything the lock's last holder (a pass, a new friendship) committed. It takes
-    // the lock again (held already: it has it; not held: it skips, and the pass does nothing).
-    const [, rows] = await this.#db.atomically([{ sql: `${LOCK} skip locked` }, {
+    // The lock first, in a statement of its own that notes the next pass's bound: the pass's
+    // statement takes its snapshot once the lock is held, so it sees everything the lock's last
+    // holder (a pass, a new friendship) committed, and after the bound was read, so that a post
+    // it does not see is no older than the bound. It takes the lock again (held already: it has
+    // it; not held: it skips, and the pass does nothing). Should the lock come free between the
+    // two, the pass runs with the bound an earlier pass noted: earlier, so still a bound.
+    const [, rows] = await this.#db.atomically([{ sql: NEXT_BOUND, params: [s.windowMs, s.graceMs] }, {
       sql: `with lock as (
          select 1 as locked from timelines.fanout where id = 1 for update skip locked
+       ), scan as (
+         -- Where this pass starts: the bound the passes before it noted, the last $1 ms at least;
+         -- the grace window ($5 ms) at least on a full pass ($4), or before any bound was noted.
+         select case when $4::bool or s.from_at is null
+                     then least(s.from_at, now() - make_interval(secs => $5::int / 1000.0))
+                     else least(s.from_at, now() - make_interval(secs => $1::int / 1000.0)) end as from_at
+           from timelines.scan s where s.id = 1
        ), fresh as (
-         -- Two ranges of the index, each read in its order up to the batch: the window (the last
-         -- $1 ms) and the slice (created between $5 and $4 ms ago, $4 at least $1; none when
-         -- both are 0), each post looked up among those handled.
-         select f.id, f.author_id, f.created_at from (
-           ${unhandledPosts('p.created_at > now() - make_interval(secs => $1::int / 1000.0)')}
-           union all
-           ${unhandledPosts('p.created_at > now() - make_interval(secs => $5::int / 1000.0) and p.created_at <= now() - make_interval(secs => $4::int / 1000.0)')}
-         ) f
+         select f.id, f.author_id, f.created_at from (${UNHANDLED_POSTS}) f
           where exists (select 1 from lock)
-          order by f.created_at, f.id
-          limit $2
        ), handled as (
          insert into timelines.handled (created_at, id) select created_at, id from fresh on conflict do nothing
        ), authors as (
@@ -320,6 +351,13 @@ export class TimelinesStore {
          update timelines.fanout set caught_up_at = now()
           where id = 1 and exists (select 1 from lock) and (select count(*) from fresh) < $2
             and caught_up_at < now() - interval '1 second'
+       ), scanned as (
+         -- Where the next pass starts: this one's bound once it saw everything, or the last post
+         -- it handled when its batch cut it short (those before it that it could see, it handled).
+         update timelines.scan s
+            set from_at = greatest(s.from_at, case when (select count(*) from fresh) < $2 then s.next_at
+                                                   else least(s.next_at, (select max(created_at) from fresh)) end)
+          where s.id = 1 and exists (select 1 from lock)
        )
        select exists (select 1 from lock) as ran,
               (select count(*) from fresh)::int as posts,
@@ -328,7 +366,7 @@ export class TimelinesStore {
               coalesce((select array_agg(n order by owner_id) from grew), '{}') as added,
               (select count(*) from written)::int as entries,
               (select count(*) from announced)::int as announced`,
-      params: [s.windowMs, s.batch, s.wideFriends, s.slice?.fromAgeMs ?? 0, s.slice?.toAgeMs ?? 0],
+      params: [s.windowMs, s.batch, s.wideFriends, s.full, s.graceMs],
     }]);
     const r = rows![0]!;
     if (!r.ran) return { ran: false, posts: 0, entries: 0, maxLagSeconds: 0, touched: [], added: [], caughtUp: false };
@@ -433,12 +471,20 @@ export class TimelinesStore {
     return Number(rows![0]!.deleted);
   }
 
-  /** Forgets what was handled before the grace window; returns how many rows went, counted in the database (one row back, not one per deleted row). */
-  async forgetHandled(windowMs: number): Promise<number> {
+  /**
+   * Forgets the handled posts that no pass looks at again: those created before where the next
+   * pass starts and before the grace window (a full pass looks over it). Returns how many rows
+   * went, counted in the database (one row back, not one per deleted row).
+   */
+  async forgetHandled(graceMs: number): Promise<number> {
     const [counted] = await this.#db.query<{ gone: number }>(
-      `with gone as (delete from timelines.handled where created_at < now() - make_interval(secs => $1::int / 1000.0) returning 1)
+      `with gone as (
+         delete from timelines.handled
+          where created_at < least((select s.from_at from timelines.scan s where s.id = 1), now() - make_interval(secs => $1::int / 1000.0))
+         returning 1
+       )
        select count(*)::int as gone from gone`,
-      [windowMs],
+      [graceMs],
     );
     return counted!.gone;
   }

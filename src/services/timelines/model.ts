@@ -13,12 +13,12 @@ export interface TimelinesSettings {
   cachePages: number;
   /** What those pages may weigh, estimated in bytes (TIMELINE_CACHE_MB); 0: none. */
   cacheBytes: number;
-  /** How far back each pass looks for new posts and friendships (ms). */
+  /** The last this many ms are looked over by every pass, besides where the passes before it said to start (TimelinesStore.pass) (ms). */
   windowMs: number;
-  /** How far back the passes look, for rows whose transaction committed late (ms): a slice of it each pass (sweepSlice). */
+  /** How far back the first pass looks, before any bound was noted, and a full one (ms). */
   graceMs: number;
-  /** How long the passes' slices take to cover the grace window once (ms). */
-  sweepIntervalMs: number;
+  /** How often the handled posts that no pass looks at again are forgotten (ms). */
+  forgetIntervalMs: number;
   /** How often grown timelines are cut back to their length (ms). */
   trimIntervalMs: number;
   /** Posts (and friendships) per pass at most. */

@@ -130,7 +130,7 @@ export interface FeedChange {
  */
 export interface TimelinesCalls {
   feed(caller: Caller, request: PageRequest): Promise<Page<Post>>;
-  /** `full`: look over the whole grace window and trim every timeline that grew, now; `{}`: as the worker's passes do. */
+  /** `full`: look over the whole grace window too, and trim every timeline that grew, now; `{}`: as the worker's passes do. */
   fanOut(options: { full?: boolean }): Promise<PassOutcome>;
   onFriendRequestAccepted(event: { accountId: string; friendId: string }, uow?: UnitOfWork): Promise<void>;
   forgetAccount(accountId: string): Promise<void>;
@@ -185,35 +185,6 @@ export function trimChunk(pace: number): number {
   return Math.max(TRIM_CHUNK_MIN, Math.min(TRIM_CHUNK, fits));
 }
 
-/**
- * The part of the grace window a pass looks over besides its window: the posts created between
- * `fromAgeMs` and `toAgeMs` ago. They are there for transactions that committed late (a post's
- * `created_at` is its INSERT's time, and it is seen only once committed). Looking over the whole
- * grace window in one pass, every 5 s, took up to 735 ms under full write load at default scale
- * (an index lookup among those handled for each of ~50,000 posts), and new posts waited for it
- * (bench/README.md, "The sweep in slices"). So each pass takes the next slice,
- * sized by the time since the last one, `elapsedMs`, for the slices to cover the grace window
- * from `windowMs` to `graceMs` once every `sweepIntervalMs`; after a longer pause (or at the
- * first pass) one slice is all of it.
- *
- * The slices are ages, so they move with the clock: a post grows older at one millisecond a
- * millisecond, and the slices move through the ages faster (`graceMs - windowMs` in
- * `sweepIntervalMs`), so no post slips between two slices: each post of that part of the window,
- * once committed, is in a slice within a little more than one round of them (the rest of the
- * round under way, then the next round's way to its age). `frontAgeMs` is where the next slice
- * starts (`windowMs` after a round).
- */
-export function sweepSlice(
-  frontAgeMs: number,
-  elapsedMs: number,
-  s: Pick<TimelinesSettings, 'windowMs' | 'graceMs' | 'sweepIntervalMs'>,
-): { fromAgeMs: number; toAgeMs: number } {
-  if (!(elapsedMs < s.sweepIntervalMs)) return { fromAgeMs: s.windowMs, toAgeMs: s.graceMs };
-  const from = Math.min(Math.max(frontAgeMs, s.windowMs), s.graceMs);
-  const step = Math.max(1, Math.ceil(((s.graceMs - s.windowMs) * Math.max(0, elapsedMs)) / s.sweepIntervalMs));
-  return { fromAgeMs: from, toAgeMs: Math.min(s.graceMs, from + step) };
-}
-
 /** Timelines remembered as grown at most: past it, every one of them is trimmed (memory's bound). */
 const MAX_GROWN = 100_000;
 /** The entries a timeline may gain past its length before it is trimmed: a tenth of it. */
@@ -234,13 +205,8 @@ export class HomeTimelines implements TimelinesService {
   #trimPace = TRIM_BUDGET_MS / TRIM_CHUNK;
   #trimPaceAt = 0;
   #lastTrim = 0;
-  /** Where the next slice of the grace window starts, and when (`performance.now()`) the last was looked over (see sweepSlice). */
-  #sweepFront = 0;
-  #sweptAt = Number.NEGATIVE_INFINITY;
-  /** When the handled posts older than the grace window were last forgotten. */
+  /** When the handled posts that no pass looks at again were last forgotten. */
   #lastForget = 0;
-  /** A pass found more than a batch: the next ones look over the whole grace window until one catches up. */
-  #behind = false;
   readonly #pages: TaggedCache<CachedPage>;
   /**
    * When the fan-out last caught up, as its notifications tell, on this process's monotonic
@@ -349,29 +315,21 @@ export class HomeTimelines implements TimelinesService {
 
   /**
    * One fan-out pass (the worker runs them one after the other, see `startFanOut`), and the
-   * upkeep due: timelines that grew are cut back to their length now and then, and what was
-   * handled before the grace window forgotten. A pass looks over its window and the next slice
-   * of the grace window (sweepSlice); the whole grace window when `full`, or while the passes
-   * are behind (one found a full batch). Returns what the pass did.
+   * upkeep due: timelines that grew are cut back to their length now and then, and the handled
+   * posts that no pass looks at again forgotten. A pass looks over the posts created since where
+   * the passes before it said to start (TimelinesStore.pass: a post that committed late is read
+   * by the first pass after its commit, however late); over the whole grace window too when
+   * `full`. Returns what the pass did.
    */
   async fanOut(options: { full?: boolean }): Promise<PassOutcome> {
     const s = this.#settings;
     const now = Date.now();
-    const startedAt = performance.now();
-    const whole = options.full ?? this.#behind;
-    const slice = whole ? undefined : sweepSlice(this.#sweepFront, startedAt - this.#sweptAt, s);
-    const { added, ...outcome } = await this.#store.pass({ batch: s.batch, windowMs: whole ? s.graceMs : s.windowMs, slice, wideFriends: s.wideFriends, length: s.length });
-    // A pass that did not run (another held the lock) leaves the slices where they were.
-    const rounded = outcome.ran && (slice === undefined || slice.toAgeMs >= s.graceMs);
-    if (outcome.ran) {
-      this.#behind = !outcome.caughtUp;
-      this.#sweepFront = rounded ? s.windowMs : slice!.toAgeMs;
-      this.#sweptAt = startedAt;
-    }
+    const full = options.full === true;
+    const { added, ...outcome } = await this.#store.pass({ batch: s.batch, windowMs: s.windowMs, graceMs: s.graceMs, full, wideFriends: s.wideFriends, length: s.length });
     outcome.touched.forEach((owner, i) => this.#grow(owner, added[i] ?? 1));
     // This instance's own pass: its pages now, other instances' when the notification comes.
     if (outcome.touched.length > 0) this.forgetPages({ owners: outcome.touched });
-    if (rounded && (options.full || now - this.#lastForget >= s.sweepIntervalMs)) {
+    if (outcome.ran && outcome.caughtUp && (full || now - this.#lastForget >= s.forgetIntervalMs)) {
       this.#lastForget = now;
       await this.#store.forgetHandled(s.graceMs);
     }
