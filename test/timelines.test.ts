@@ -269,6 +269,31 @@ t.test('a post whose transaction commits late is fanned out by the first pass af
   t.same((await unwrap(reader.client.GET('/feed'))).data.map((p) => p.text), ['meanwhile', 'committed late'], 'the feed shows both, in the order they were created');
 });
 
+t.test('a writing transaction whose start the passes cannot see holds their bound a minute back', async (t) => {
+  const scan = async () => (await agora.sql<{ from_at: Date; next_behind: number; from_behind: number }>(
+    `select from_at, extract(epoch from now() - next_at)::float8 as next_behind, extract(epoch from now() - from_at)::float8 as from_behind
+       from timelines.scan where id = 1`,
+  ))[0]!;
+  await agora.services.timelines.fanOut({});
+  const before = await scan();
+  const writer = new pg.Client({ connectionString: agora.databaseUrl });
+  await writer.connect();
+  t.teardown(() => writer.end());
+  // With track_activities off a session's transaction start is not reported (as another role's
+  // is not, to a role without pg_read_all_stats); its transaction id still is.
+  await writer.query('set track_activities = off');
+  await writer.query('begin');
+  await writer.query('create temporary table written (x int) on commit drop');
+  await agora.services.timelines.fanOut({});
+  const open = await scan();
+  t.ok(open.next_behind >= 59, `the bound a pass notes is a minute back (${open.next_behind} s)`);
+  t.equal(open.from_at.getTime(), before.from_at.getTime(), 'so the passes do not go on past where they were: the writer may have stamped a post since');
+  await writer.query('commit');
+  await agora.services.timelines.fanOut({});
+  const closed = await scan();
+  t.ok(closed.from_at.getTime() > before.from_at.getTime() && closed.from_behind < 10, `once it has ended, they go on (${closed.from_behind} s back)`);
+});
+
 t.test('posts created while the fan-out was stopped for longer than its grace window reach the timelines', async (t) => {
   const [reader, friend] = await Promise.all([agora.signUp(), agora.signUp()]);
   await befriend(reader, friend);

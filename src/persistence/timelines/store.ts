@@ -100,8 +100,9 @@ function fromRecord(r: Row): FeedRow {
  * the clock's time or after. Hence the earliest start among the transactions of this database
  * that hold an id, or the clock when none is older, less `$1` ms for what happens between a
  * statement's time and its transaction id (microseconds, barring a stalled server). A writing
- * transaction whose start is hidden from this role (another role's, without pg_read_all_stats)
- * puts the bound `$2` ms back, as far as the passes looked before (the grace window).
+ * transaction whose start is hidden from this role (another role's, without pg_read_all_stats;
+ * every one's, with `track_activities` off) puts the bound `$2` ms back, as far as the passes
+ * looked before (the grace window).
  */
 const NEXT_BOUND = `with lock as (
     select 1 as locked from timelines.fanout where id = 1 for update skip locked
