@@ -22,6 +22,15 @@ const agora = await startAgora(
 type Member = Awaited<ReturnType<typeof agora.signUp>>;
 const catchUp = () => catchUpWith(agora);
 
+/** Two new friends, the fan-out caught up, the first one's timeline made (its first feed read). */
+async function friendsWithTimeline(): Promise<[Member, Member]> {
+  const [reader, friend] = await Promise.all([agora.signUp(), agora.signUp()]);
+  await befriend(reader, friend);
+  await catchUp();
+  await unwrap(reader.client.GET('/feed')); // materializes
+  return [reader, friend];
+}
+
 /** The whole feed, walked by cursor `limit` posts at a time: `id:text`, newest first. */
 async function walk(client: AgoraClient, limit: number): Promise<string[]> {
   const seen: string[] = [];
@@ -172,10 +181,7 @@ t.test("the reader's own post shows at once; friends' once fanned out", async (t
 });
 
 t.test('without a fan-out that keeps up, feeds are read on demand', async (t) => {
-  const [reader, friend] = await Promise.all([agora.signUp(), agora.signUp()]);
-  await befriend(reader, friend);
-  await catchUp();
-  await unwrap(reader.client.GET('/feed')); // materializes
+  const [reader, friend] = await friendsWithTimeline();
   await agora.sql("update timelines.fanout set caught_up_at = now() - interval '1 hour'");
   await unwrap(friend.client.POST('/posts', { body: { text: 'not fanned out yet' } }));
   const { result, statements } = await agora.statementsDuring(() => unwrap(reader.client.GET('/feed')));
@@ -198,10 +204,7 @@ t.test('an account that is closed keeps no timeline', async (t) => {
 });
 
 t.test('a pass does nothing while another holds the fan-out\'s lock', async (t) => {
-  const [reader, friend] = await Promise.all([agora.signUp(), agora.signUp()]);
-  await befriend(reader, friend);
-  await catchUp();
-  await unwrap(reader.client.GET('/feed')); // materializes
+  const [reader, friend] = await friendsWithTimeline();
   const holder = new pg.Client({ connectionString: agora.databaseUrl });
   await holder.connect();
   t.teardown(() => holder.end());
@@ -236,10 +239,7 @@ async function insertPost(client: pg.Client | pg.Pool, authorId: string, text: s
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 t.test('a post whose transaction commits late is fanned out by the first pass after its commit, however late', async (t) => {
-  const [reader, friend] = await Promise.all([agora.signUp(), agora.signUp()]);
-  await befriend(reader, friend);
-  await catchUp();
-  await unwrap(reader.client.GET('/feed')); // materializes
+  const [reader, friend] = await friendsWithTimeline();
   const writer = new pg.Client({ connectionString: agora.databaseUrl });
   await writer.connect();
   t.teardown(() => writer.end());
@@ -295,10 +295,7 @@ t.test('a writing transaction whose start the passes cannot see holds their boun
 });
 
 t.test('posts created while the fan-out was stopped for longer than its grace window reach the timelines', async (t) => {
-  const [reader, friend] = await Promise.all([agora.signUp(), agora.signUp()]);
-  await befriend(reader, friend);
-  await catchUp();
-  await unwrap(reader.client.GET('/feed')); // materializes
+  const [reader, friend] = await friendsWithTimeline();
   await agora.services.timelines.fanOut({});
   // As if the last pass had run 10 minutes ago, and the fan-out had been stopped since (no
   // worker, or the timelines server down): the posts created meanwhile are older than the minute
