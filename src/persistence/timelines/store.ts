@@ -102,7 +102,9 @@ function fromRecord(r: Row): FeedRow {
  * statement's time and its transaction id (microseconds, barring a stalled server). A writing
  * transaction whose start is hidden from this role (another role's, without pg_read_all_stats;
  * every one's, with `track_activities` off) puts the bound `$2` ms back, as far as the passes
- * looked before (the grace window).
+ * looked before (the grace window). Autovacuum's workers are left out: they write no posts, and
+ * their starts are hidden from every role but a superuser's (an analysis holds a transaction id
+ * while it writes its statistics).
  */
 const NEXT_BOUND = `with lock as (
     select 1 as locked from timelines.fanout where id = 1 for update skip locked
@@ -113,7 +115,8 @@ const NEXT_BOUND = `with lock as (
                        case when count(*) filter (where a.xact_start is null) > 0
                             then clock_timestamp() - make_interval(secs => $2::int / 1000.0) end) as bound
             from pg_stat_activity a
-           where a.datname = current_database() and a.backend_xid is not null and a.pid <> pg_backend_pid()) b
+           where a.datname = current_database() and a.backend_xid is not null and a.pid <> pg_backend_pid()
+             and a.backend_type <> 'autovacuum worker') b
    where s.id = 1 and exists (select 1 from lock)`;
 
 /**
