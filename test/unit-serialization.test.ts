@@ -5,7 +5,7 @@
 // and null wherever null is allowed, then wherever it is not).
 import t from 'tap';
 import fastJsonStringify from 'fast-json-stringify';
-import { nullableInsteadOfOneOf, serializerCompiler } from '../src/http/serialization.ts';
+import { nullableInsteadOfOneOf, serializerCompiler, serializerFor, shareResponseSchemas } from '../src/http/serialization.ts';
 import { loadSpec, specV2Path } from '../src/http/spec.ts';
 
 type Schema = Record<string, any>;
@@ -114,4 +114,41 @@ t.test('"or null" becomes nullable; other oneOfs, shared and cyclic schemas stay
   const write = fastJsonStringify({ type: 'object', properties: acyclic }); // fast-json-stringify takes no cycles
   t.equal(write({ a: null, b: null, c: 'c', e: '01a23c54-e046-75bb-83ea-8511f43097d9' }), '{"a":null,"b":null,"c":"c","e":"01a23c54-e046-75bb-83ea-8511f43097d9"}');
   t.equal(write({ a: '01a23c54-e046-75bb-83ea-8511f43097d9', b: { x: 2 } }), '{"a":"01a23c54-e046-75bb-83ea-8511f43097d9","b":{"x":2}}');
+});
+
+t.test('one serializer per distinct schema: the same text gets the same function, another text its own', async (t) => {
+  const problem = () => ({ type: 'object', properties: { title: { type: 'string' }, status: { type: 'integer' } }, required: ['title'] });
+  const first = serializerCompiler({ schema: problem(), method: 'GET', url: '/a', httpStatus: '404' });
+  const second = serializerCompiler({ schema: problem(), method: 'POST', url: '/b', httpStatus: '400' });
+  t.equal(second, first, 'a clone of the same schema, on another route and status: the same serializer');
+  t.equal(first({ title: 'Not Found', status: 404, extra: 'dropped' }), '{"title":"Not Found","status":404}');
+  const other = serializerFor({ ...problem(), required: ['title', 'status'] });
+  t.not(other, first, 'a schema that differs in any keyword gets its own');
+  t.throws(() => other({ title: 'Not Found' }), 'and writes by its own schema (status is required there)');
+  t.equal(first({ title: 'Not Found' }), '{"title":"Not Found"}', 'while the first still does not require it');
+
+  // A schema with a $ref is JSON and is shared by text like any other.
+  const recursive = () => ({ type: 'object', properties: { name: { type: 'string' }, again: { $ref: '#' } } });
+  t.equal(serializerFor(recursive()), serializerFor(recursive()), 'a schema with a $ref: shared too');
+  t.equal(serializerFor(recursive())({ name: 'x', again: { name: 'y' } }), '{"name":"x","again":{"name":"y"}}');
+  // A schema JSON cannot write (an object cycle) is not looked up by text: it reaches
+  // fast-json-stringify, whose own refusal is what the caller sees.
+  const loop: Schema = { type: 'object', properties: { n: { type: 'integer' } } };
+  loop.properties.self = loop;
+  t.throws(() => serializerFor(loop), /circular object reference; use \$ref/);
+});
+
+t.test("routes' response schemas with the same text become one object; others stay their own", async (t) => {
+  const problem = () => ({ type: 'object', properties: { title: { type: 'string' } } });
+  const route = (status: string, schema: unknown, type = 'application/problem+json') => ({ schema: { response: { [status]: { content: { [type]: { schema } } } } } });
+  const a = route('404', problem());
+  const b = route('400', problem());
+  const c = route('200', { type: 'object', properties: { id: { type: 'string' } } }, 'application/json');
+  const none = { schema: { operationId: 'x' } };
+  for (const r of [a, b, c, none, {}]) shareResponseSchemas(r);
+  const schemaOf = (r: typeof a, status: string, type = 'application/problem+json') => (r.schema.response as any)[status].content[type].schema;
+  t.equal(schemaOf(b, '400'), schemaOf(a, '404'), 'the second route holds the first one\'s object');
+  t.same(schemaOf(b, '400'), problem(), 'with the same content');
+  t.not(schemaOf(c, '200', 'application/json'), schemaOf(a, '404'), 'another schema is not replaced');
+  t.same(none, { schema: { operationId: 'x' } }, 'a route without responses is left as it was');
 });

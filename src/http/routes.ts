@@ -10,6 +10,7 @@ import fp from 'fastify-plugin';
 import type { EventSource, Handlers, HandlersV2, PermissionRequest } from '../handlers/index.ts';
 import { allowedOf, assertConventions, assertOptionsCovered, declaredMethods, operationsOf } from './conventions.ts';
 import { compose, contractOperation, inputLocations, send, type OperationPlugin } from './pipeline.ts';
+import { shareResponseSchemas } from './serialization.ts';
 import type { OpenApiDocument } from './spec.ts';
 import './types.ts';
 
@@ -71,6 +72,7 @@ export const routes = fp(async (app: FastifyInstance, options: RoutesOptions) =>
     app.decorateRequest('idempotentReplayed', false);
     app.decorateRequest('unitOfWork', undefined);
     app.addHook('onRoute', strictQuery);
+    app.addHook('onRoute', shareResponseSchemas);
   }
 
   // The glue warns of every media type of the contract that has no body parser, the responses'
