@@ -1,7 +1,7 @@
 // The pure parts of request validation and of the caching policy, without a server.
 import t from 'tap';
 import { cacheControlFor, withVary } from '../src/http/plugins/caching.ts';
-import { illFormedPointer, integerParameters, looseIntegers } from '../src/http/validation.ts';
+import { illFormedPointer, integerParameters, looseIntegers, validatorCompiler } from '../src/http/validation.ts';
 
 t.test('integerParameters names the properties declared as integers', async (t) => {
   const schema = {
@@ -62,4 +62,19 @@ t.test('withVary adds a name once', async (t) => {
   t.equal(withVary('accept-encoding', 'Authorization'), 'accept-encoding, Authorization');
   t.equal(withVary('Origin, authorization', 'Authorization'), 'Origin, authorization');
   t.equal(withVary('*', 'Authorization'), '*');
+});
+
+t.test('one validator per request part and schema: clones share it, another part or schema gets its own', async (t) => {
+  const limit = () => ({ type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 100 } }, additionalProperties: false });
+  const compile = (schema: object, httpPart: string, url: string) => validatorCompiler({ schema, httpPart, method: 'GET', url }) as (data: unknown) => { value?: unknown; error?: Error };
+  const first = compile(limit(), 'querystring', '/a');
+  t.equal(compile(limit(), 'querystring', '/b'), first, 'the same schema on another route: the same validator');
+  const asBody = compile(limit(), 'body', '/c');
+  t.not(asBody, first, 'the same schema as a body: its own (bodies are not coerced)');
+  t.same(first({ limit: '5' }), { value: { limit: 5 } }, 'a query parameter is coerced');
+  t.ok(asBody({ limit: '5' }).error, 'a body property is not');
+  const other = compile({ ...limit(), required: ['limit'] }, 'querystring', '/d');
+  t.not(other, first, 'another schema: its own');
+  t.ok(other({}).error, 'which requires what it requires');
+  t.same(first({}), { value: {} }, 'and the first does not');
 });

@@ -5,6 +5,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 import type { FieldProblem } from '../handlers/index.ts';
+import { textOf } from './serialization.ts';
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
@@ -108,7 +109,29 @@ function illFormed(pointer: string): ErrorObject {
   };
 }
 
+type Validate = ReturnType<FastifySchemaCompiler<object>>;
+
+/**
+ * The validators compiled so far, by the part of the request and the schema's JSON text. Fastify
+ * asks for one per route and part, and fastify-openapi-glue hands each route its own clone of
+ * each schema, so the same schema (a page's limit and cursor, an id in the path) was compiled
+ * again for every route, and Ajv kept each compiled copy for as long as the server runs. A
+ * validator depends on its part and its schema alone.
+ */
+const validators = new Map<string, Validate>();
+
 export const validatorCompiler: FastifySchemaCompiler<object> = ({ schema, httpPart }) => {
+  const schemaText = textOf(schema);
+  const text = schemaText === undefined ? undefined : `${httpPart ?? ''} ${schemaText}`;
+  let validate = text === undefined ? undefined : validators.get(text);
+  if (validate === undefined) {
+    validate = compileValidator(schema, httpPart);
+    if (text !== undefined) validators.set(text, validate);
+  }
+  return validate;
+};
+
+function compileValidator(schema: object, httpPart: string | undefined): Validate {
   const fail = (errors: ErrorObject[]) => ({ error: Object.assign(new Error('validation failed'), { validation: errors }) }) as never;
   if (httpPart === 'body') {
     const validate: ValidateFunction = bodies.compile(schema);
@@ -127,7 +150,7 @@ export const validatorCompiler: FastifySchemaCompiler<object> = ({ schema, httpP
     if (validate(data) && loose.length === 0) return { value: data } as never;
     return fail([...loose, ...(validate.errors ?? [])]);
   };
-};
+}
 
 const PREFIX: Record<string, string> = { querystring: 'query', params: 'path', headers: 'header' };
 
