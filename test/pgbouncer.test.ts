@@ -7,7 +7,9 @@
 // message, notified once), key misuse; and a live stream held on one instance wakes for a write
 // made on another. Meanwhile every request shares PgBouncer's few server connections: the counts
 // come from pg_stat_activity and PgBouncer's own SHOW POOLS. Without DATABASE_DIRECT_URL, an
-// instance behind the pooler says so at start (its LISTEN hears nothing) and bypasses its caches.
+// instance behind the pooler says so at start (its LISTEN hears nothing) and bypasses its caches;
+// the listener's check is not fooled by a statement of its own in flight (which the pooler could
+// run on the server connection that holds the LISTEN), nor by a second connection it cannot open.
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import pg from 'pg';
@@ -19,6 +21,9 @@ import { total } from './helpers/metrics.ts';
 import { pgbouncerAvailable, startPgBouncer } from './helpers/pgbouncer.ts';
 import { checkedFetch } from './helpers/agora.ts';
 import { openStream } from './helpers/sse.ts';
+import { startTcpProxy } from './helpers/tcp-proxy.ts';
+import { InvalidationListener } from '../src/persistence/invalidations.ts';
+import type { Log } from '../src/log.ts';
 
 t.setTimeout(300_000);
 
@@ -169,6 +174,66 @@ t.test('without DATABASE_DIRECT_URL, an instance behind PgBouncer says at start 
     if (lag > (2 * BOUND_MS) / 1000) break;
   }
   t.ok(lag > (2 * BOUND_MS) / 1000, `its invalidation lag grows past the bound (${lag} s)`);
+});
+
+/** A Log that keeps its lines, for the listener's own tests below. */
+function recordingLog() {
+  const lines: { level: 'error' | 'warn' | 'info'; msg: string }[] = [];
+  const log: Log = {
+    error: (_, msg) => void lines.push({ level: 'error', msg }),
+    warn: (_, msg) => void lines.push({ level: 'warn', msg }),
+    info: (_, msg) => void lines.push({ level: 'info', msg }),
+    debug() {},
+  };
+  return { log, lines };
+}
+
+t.test("the start's check is not fooled by a statement on the listener's own connection: through PgBouncer that statement could run on the server connection holding the LISTEN and be handed the check's notification", async (t) => {
+  // A PgBouncer of its own with two server connections and no other client: the LISTEN runs on
+  // one, the statement asked for next on the same one (PgBouncer hands out the idle connection
+  // used last), and the check's NOTIFY on the other.
+  const own = await startPgBouncer(adminUrl, { poolSize: 2 });
+  t.teardown(() => own.stop());
+  const { log, lines } = recordingLog();
+  let asked: Promise<unknown> | undefined;
+  const listener: InvalidationListener = new InvalidationListener({
+    clientUrl: own.route(cluster.databaseUrl),
+    log,
+    connectTimeoutMs: 3000,
+    // As the listener comes up, something asks for its connection for a while (a session lock, a
+    // notice after a commit): the moment the check's notification is out.
+    onLiveChange: (live) => {
+      if (live) asked ??= listener.query('select pg_sleep(1)', []);
+    },
+  });
+  t.teardown(() => listener.close());
+  await listener.start();
+  t.match(lines.filter((l) => l.level === 'error').map((l) => l.msg), [/does not receive its own notifications.*DATABASE_DIRECT_URL/], 'found deaf, and said so once');
+  t.notOk(listener.fresh, 'its caches are bypassed');
+  t.equal(await asked, undefined, 'nothing session-bound ran on a connection found to be a pooler\'s');
+  t.equal(await listener.sync(500), false, 'a sync does not claim what it cannot know');
+});
+
+t.test('when the check cannot open its second connection, the listener behind PgBouncer is not taken for a direct one: caches stay bypassed until a check gets through, which then finds it deaf', async (t) => {
+  const bouncerUrl = new URL(bouncer.route(cluster.databaseUrl));
+  const proxy = await startTcpProxy({ host: bouncerUrl.hostname, port: Number(bouncerUrl.port) });
+  t.teardown(() => proxy.close());
+  proxy.refuse('agora-invalidations-check');
+  bouncerUrl.port = String(proxy.port);
+  const { log, lines } = recordingLog();
+  const listener = new InvalidationListener({ clientUrl: bouncerUrl.href, log, connectTimeoutMs: 2000 });
+  t.teardown(() => listener.close());
+  await listener.start();
+  t.ok(listener.live, 'the listening connection itself is up');
+  t.notOk(listener.fresh, 'its caches are bypassed');
+  t.same(lines.filter((l) => l.level === 'error'), [], 'nothing is claimed that was not checked');
+  t.match(lines.filter((l) => l.level === 'warn').map((l) => l.msg), [/could not check.*caches are bypassed/], 'it says it could not check');
+  t.equal(await listener.query('select 1 as one', []), undefined, 'no session-bound statement on an unchecked connection');
+  proxy.refuse(undefined);
+  // It tries again every 10 s: this one gets through, and finds what the pooler is.
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline && !lines.some((l) => l.level === 'error'); ) await new Promise((resolve) => setTimeout(resolve, 200));
+  t.match(lines.filter((l) => l.level === 'error').map((l) => l.msg), [/does not receive its own notifications/], 'the next check finds it deaf');
+  t.notOk(listener.fresh, 'and its caches stay bypassed');
 });
 
 t.test('DATABASE_DIRECT_URL is validated like DATABASE_URL, and needs it', async (t) => {

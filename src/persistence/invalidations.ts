@@ -21,11 +21,15 @@
 // All of it needs a session of its own: behind a pooler in transaction mode (PgBouncer), a LISTEN
 // is registered on whichever server connection ran it and never reaches this client, and a
 // session lock stays on a connection that other clients then use. So this connection goes to
-// DATABASE_DIRECT_URL when set. At start, a probe is sent from another connection: one that
-// never comes back to a listener that is up (the sign of such a pooler, where the LISTEN sits on
-// a server connection nobody reads) is logged as an error that names the setting, and the
-// listener is then deaf: caches are bypassed and no session-level lock is taken on it (it tries
-// that probe again every 10 s, and hears again if one comes back: the first may just have been slow).
+// DATABASE_DIRECT_URL when set. Each time it connects (start awaits the first), a probe is sent
+// from another connection while this one sends nothing (a statement of its own in flight could,
+// through the pooler, run on the server connection holding the LISTEN and be handed the probe's
+// notification). Until that probe is back the connection is not trusted: caches are bypassed,
+// no session-level lock or notice goes on it and its own probes are not sent (through a pooler
+// they come back on the server connection they ran on). A probe that never comes back (the sign
+// of such a pooler) is logged as an error that names the setting; a check that could not be
+// made (no second connection) as a warning. Either way it is tried again every 10 s, and the
+// connection is trusted once one comes back (the first may just have been slow).
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { silentLog, type Log } from '../log.ts';
@@ -58,6 +62,20 @@ const MIN_RETRY_MS = 250;
 const RECHECK_MS = 10_000;
 const MAX_RETRY_MS = 30_000;
 
+/** How a probe ended (see `#probe`). */
+type ProbeOutcome = 'back' | 'lost' | 'failed';
+/** How a check from another connection ended (see `#crossCheck`): 'unchecked' when it could not be made. */
+type CheckOutcome = 'echoed' | 'silent' | 'unchecked';
+
+/** `work`'s value, or `fallback` once `ms` have passed first. */
+function within<T>(work: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+}
+
 /** Satisfies the services' `InvalidationSource` (src/services/cache.ts). */
 export class InvalidationListener {
   readonly #options: ListenerOptions;
@@ -66,7 +84,7 @@ export class InvalidationListener {
   readonly #resets: (() => void)[] = [];
   readonly #watermark: Watermark;
   /** Probes sent and not yet back, by token: when each was sent, and what to tell when it is back. */
-  readonly #probes = new Map<string, { sentAt: number; settle: (echoed: boolean) => void }>();
+  readonly #probes = new Map<string, { sentAt: number; settle: (outcome: ProbeOutcome) => void }>();
   #probeTimer: NodeJS.Timeout | undefined;
   #clockOffsetMs: number | undefined;
   #client: pg.Client | undefined;
@@ -76,11 +94,18 @@ export class InvalidationListener {
   #retryTimer: NodeJS.Timeout | undefined;
   /** Counts the connections made: a session-level lock taken on one is gone with it. */
   #generation = 0;
-  /** The start's probe from another connection never came back: this is a pooler's connection. */
-  #deaf = false;
-  /** While deaf: when the probe from another connection was last tried (it is tried again, in case the first was only slow). */
-  #lastCrossCheck = 0;
-  #crossChecking = false;
+  /**
+   * Whether the listening connection hears notifications sent from other connections: undefined
+   * until the check made since it connected is back, false when that check's probe never came
+   * back or could not be sent. Only while true is the connection trusted (see the top).
+   */
+  #hears: boolean | undefined;
+  /** The connection a check is being made for, and when a check was last started. */
+  #checking: pg.Client | undefined;
+  #checked: Promise<void> = Promise.resolve();
+  #lastCheck = 0;
+  /** What was last logged about the checks, so that each state is logged once. */
+  #reported: CheckOutcome | undefined;
   /**
    * The last statement sent on the listening connection (see `#send`), and that connection: the
    * next waits for it.
@@ -105,7 +130,7 @@ export class InvalidationListener {
    * applied here: only then may a cache serve what it holds.
    */
   get fresh(): boolean {
-    return this.#live && !this.#deaf && this.#watermark.fresh;
+    return this.#live && this.#hears === true && this.#watermark.fresh;
   }
 
   /**
@@ -132,7 +157,7 @@ export class InvalidationListener {
     const client = this.#client;
     // Not on a pooler's connection: a session lock would stay behind on a server connection that
     // other clients share.
-    if (!client || !this.#live || this.#deaf) return undefined;
+    if (!client || !this.#live || this.#hears !== true) return undefined;
     const connection = this.#generation;
     const { rows } = await this.#send<T>(client, text, params);
     return { rows, connection };
@@ -177,23 +202,14 @@ export class InvalidationListener {
   }
 
   /**
-   * Connects and listens; resolves once listening and its first probe is back (so that caches
-   * serve from the first request), or once the first attempt failed (it then keeps retrying).
+   * Connects and listens; resolves once listening and the check's probe from another connection
+   * is back (so that caches serve from the first request), or once that check or the first
+   * attempt to connect failed (it then keeps trying).
    */
   async start(): Promise<void> {
     await this.#connect();
+    await this.#checked;
     if (this.#closed) return;
-    const echoed = await this.#crossCheck(this.#options.connectTimeoutMs ?? 5000);
-    if (this.#closed) return;
-    if (!echoed && this.#live) {
-      this.#deaf = true;
-      // Connected and listening, yet its own notification never came back: the LISTEN ran on a
-      // pooler's server connection (transaction mode), not on a session of this client's.
-      this.#log.error(
-        {},
-        'the cache invalidation listener does not receive its own notifications: its connection is probably a pooler in transaction mode (PgBouncer); set DATABASE_DIRECT_URL to a direct connection to PostgreSQL. Until it does, caches are bypassed, live streams are not woken across instances and their cap is counted per instance',
-      );
-    }
     const interval = Math.max(1, Math.floor(this.#watermark.maxStalenessMs / 4));
     this.#probeTimer = setInterval(() => this.#ping(), interval);
     this.#probeTimer.unref();
@@ -206,60 +222,79 @@ export class InvalidationListener {
    */
   async sync(timeoutMs = 2000): Promise<boolean> {
     const client = this.#client;
-    if (!client || !this.#live || this.#deaf) return false;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeoutMs);
+    if (!client || !this.#live || this.#hears !== true) return false;
+    return (await this.#probe(client, timeoutMs)) === 'back';
+  }
+
+  /**
+   * Checks that the listening connection hears a notification sent from another connection (see
+   * the top), unless a check for it is under way; `#checked` settles when it is done.
+   */
+  #check(): Promise<void> {
+    const listening = this.#client;
+    if (!listening || !this.#live || this.#checking === listening) return this.#checked;
+    this.#checking = listening;
+    this.#lastCheck = performance.now();
+    this.#checked = this.#crossCheck(listening, this.#options.connectTimeoutMs ?? 5000).then((outcome) => {
+      if (this.#checking === listening) this.#checking = undefined;
+      // A connection since replaced has its own check.
+      if (this.#closed || this.#client !== listening) return;
+      this.#settle(outcome);
     });
-    try {
-      return await Promise.race([this.#probe(client), timedOut]);
-    } finally {
-      clearTimeout(timer);
+    return this.#checked;
+  }
+
+  #settle(outcome: CheckOutcome): void {
+    const before = this.#reported;
+    this.#hears = outcome === 'echoed';
+    this.#reported = outcome === 'echoed' ? undefined : outcome === 'unchecked' && before === 'silent' ? before : outcome;
+    if (outcome === 'echoed') {
+      if (before) this.#log.info({}, 'the cache invalidation listener now receives notifications from other connections; caches are used again');
+      this.#ping();
+    } else if (outcome === 'silent' && before !== 'silent') {
+      // Connected and listening, yet a notification from another connection never came: the
+      // LISTEN ran on a pooler's server connection (transaction mode), not on a session of its own.
+      this.#log.error(
+        {},
+        'the cache invalidation listener does not receive its own notifications: its connection is probably a pooler in transaction mode (PgBouncer); set DATABASE_DIRECT_URL to a direct connection to PostgreSQL. Until it does, caches are bypassed, live streams are not woken across instances and their cap is counted per instance',
+      );
+    } else if (outcome === 'unchecked' && before === undefined) {
+      this.#log.warn(
+        {},
+        `the cache invalidation listener could not check that it receives notifications from other connections (no second connection to the database, or no answer, within ${this.#options.connectTimeoutMs ?? 5000} ms); caches are bypassed until a check succeeds (tried every ${RECHECK_MS / 1000} s)`,
+      );
     }
   }
 
   /**
-   * A probe sent from a connection of its own (a NOTIFY sent on the listener's own connection would
-   * come back to it even through a pooler, which tends to reuse one server connection): true once
-   * it is back. Then it also moves the watermark, as any probe. A probe that cannot be sent that way
-   * (no second connection) is sent as `sync` sends it.
+   * Sends a probe from a connection of its own and tells whether it came back to `listening`
+   * within `timeoutMs`. `listening` sends nothing meanwhile: statements asked of it wait for the
+   * check (`#send`), after the one already in flight, if any, is done.
    */
-  async #crossCheck(timeoutMs: number): Promise<boolean> {
-    const listening = this.#client;
-    if (!listening || !this.#live) return false;
-    // One deadline for the connection and the echo together.
+  async #crossCheck(listening: pg.Client, timeoutMs: number): Promise<CheckOutcome> {
+    // One deadline for the connection, the statement in flight and the echo together.
     const deadline = performance.now() + timeoutMs;
+    const left = () => Math.max(1, deadline - performance.now());
+    const inFlight = this.#tail?.client === listening ? this.#tail.done : undefined;
+    let release!: () => void;
+    this.#tail = { client: listening, done: new Promise<void>((resolve) => (release = resolve)) };
     const sender = new pg.Client({ connectionString: this.#options.clientUrl, connectionTimeoutMillis: timeoutMs, application_name: 'agora-invalidations-check' });
     sender.on('error', () => {});
     try {
-      await sender.connect();
-    } catch {
-      await sender.end().catch(() => {});
-      return this.sync(Math.max(1, deadline - performance.now()));
-    }
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const timedOut = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), Math.max(1, deadline - performance.now()));
-      });
-      return await Promise.race([this.#probe(sender), timedOut]);
+      const ready = Promise.all([sender.connect(), inFlight]).then(() => true, () => false);
+      if (!(await within(ready, left(), false))) return 'unchecked';
+      const probe = await this.#probe(sender, left());
+      return probe === 'back' ? 'echoed' : probe === 'failed' ? 'unchecked' : 'silent';
     } finally {
-      clearTimeout(timer);
+      release();
       await sender.end().catch(() => {});
     }
   }
 
+  /** While the connection is not trusted: the check again, every RECHECK_MS. */
   #recheck(): void {
-    const now = performance.now();
-    if (this.#crossChecking || !this.#live || now - this.#lastCrossCheck < RECHECK_MS) return;
-    this.#crossChecking = true;
-    this.#lastCrossCheck = now;
-    void this.#crossCheck(this.#options.connectTimeoutMs ?? 5000).then((echoed) => {
-      this.#crossChecking = false;
-      if (!echoed || this.#closed || !this.#deaf) return;
-      this.#deaf = false;
-      this.#log.info({}, 'the cache invalidation listener now receives notifications from other connections; caches are used again');
-    });
+    if (this.#checking || !this.#live || performance.now() - this.#lastCheck < RECHECK_MS) return;
+    void this.#check();
   }
 
   async close(): Promise<void> {
@@ -299,6 +334,7 @@ export class InvalidationListener {
       return;
     }
     this.#client = client;
+    this.#hears = undefined;
     this.#generation += 1;
     this.#retryMs = MIN_RETRY_MS;
     // Anything cached before this moment may have missed a notification.
@@ -306,7 +342,8 @@ export class InvalidationListener {
     this.#live = true;
     this.#options.onLiveChange?.(true);
     for (const { onReconnect } of this.#channels.values()) onReconnect();
-    this.#ping();
+    // Its probes start once the check is back (#settle).
+    void this.#check();
   }
 
   #lost(client: pg.Client, error: Error | undefined): void {
@@ -337,7 +374,7 @@ export class InvalidationListener {
   #reset(): void {
     // What the watermark said was about the connection now gone; probes sent on it never return.
     this.#watermark.reset();
-    for (const probe of this.#probes.values()) probe.settle(false);
+    for (const probe of this.#probes.values()) probe.settle('lost');
     this.#probes.clear();
     for (const listener of this.#resets) listener();
   }
@@ -345,23 +382,39 @@ export class InvalidationListener {
   /** The periodic probe that keeps the watermark moving, unless enough are in flight already. */
   #ping(): void {
     const client = this.#client;
-    // A deaf listener's own probes may come back through the pooler's reused server connection,
-    // while other instances' notifications do not: they would make its lag look fine. It tries the
-    // probe from another connection again now and then instead (a first one may have been slow).
-    if (this.#deaf) return this.#recheck();
+    // An untrusted listener's own probes may come back through a pooler's reused server
+    // connection, while other instances' notifications do not: they would make its lag look fine.
+    // It tries the probe from another connection again now and then instead.
+    if (this.#hears !== true) return this.#recheck();
     if (!client || !this.#live || this.#probes.size >= MAX_PROBES_IN_FLIGHT) return;
     void this.#probe(client);
   }
 
   /**
-   * Notifies this listener's own channel and resolves true once the echo is back (then everything
-   * committed before it was sent has been applied here), false if the connection went first.
+   * Notifies this listener's own channel: 'back' once the echo is here (then everything committed
+   * before it was sent has been applied here), 'lost' if the listening connection went first or
+   * `timeoutMs` passed, 'failed' if the statement itself failed on `sender`.
    */
-  #probe(sender: pg.Client): Promise<boolean> {
+  #probe(sender: pg.Client, timeoutMs?: number): Promise<ProbeOutcome> {
     const token = randomUUID();
     // Taken before the query is sent: the probe commits after it.
     const sentAt = this.#watermark.now();
-    const back = new Promise<boolean>((resolve) => this.#probes.set(token, { sentAt, settle: resolve }));
+    let timer: NodeJS.Timeout | undefined;
+    const back = new Promise<ProbeOutcome>((resolve) =>
+      this.#probes.set(token, {
+        sentAt,
+        settle: (outcome) => {
+          clearTimeout(timer);
+          resolve(outcome);
+        },
+      }),
+    );
+    const forget = (outcome: ProbeOutcome) => {
+      this.#probes.get(token)?.settle(outcome);
+      this.#probes.delete(token);
+    };
+    // Not left in the map once given up: probes in flight hold back the periodic ones.
+    if (timeoutMs !== undefined) timer = setTimeout(() => forget('lost'), timeoutMs);
     const params = [INVALIDATION_CHANNEL, `${PROBE_TOPIC}:${token}`];
     // Taken before the statement is passed to pg, so that the database's reading falls between
     // it and the answer; #send may queue the statement behind another, which the round-trip
@@ -376,10 +429,7 @@ export class InvalidationListener {
           this.#clockOffsetMs = databaseNow - (sentWall + receivedWall) / 2;
         }
       },
-      () => {
-        this.#probes.get(token)?.settle(false);
-        this.#probes.delete(token);
-      },
+      () => forget('failed'),
     );
     return back;
   }
@@ -407,7 +457,7 @@ export class InvalidationListener {
       if (!probe) return; // another instance's, or one sent on a connection since replaced
       this.#probes.delete(rest);
       this.#watermark.advance(probe.sentAt);
-      probe.settle(true);
+      probe.settle('back');
       return;
     }
     const ids = rest.split(',');

@@ -5,7 +5,8 @@
 // until `resume()` delivers what was held, in order. `freeze(marker)` stalls only the open
 // connections whose first bytes (PostgreSQL's start-up message, which names the
 // application_name) contain `marker`, as a congested link or a wedged peer would; `thaw()` lets
-// what they held through. The shared test PostgreSQL is never touched.
+// what they held through. `refuse(marker)` closes each new connection whose start-up bytes
+// contain `marker`. The shared test PostgreSQL is never touched.
 import { connect, createServer, type Socket } from 'node:net';
 
 export interface TcpProxy {
@@ -24,6 +25,8 @@ export interface TcpProxy {
   /** Stalls the open connections whose start-up bytes contain `marker`; returns how many are stalled. */
   freeze(marker: string): number;
   thaw(): void;
+  /** From now on, closes each new connection whose start-up bytes contain `marker` (undefined: none), as a server refusing it would. */
+  refuse(marker: string | undefined): void;
   close(): Promise<void>;
 }
 
@@ -32,6 +35,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   let stalled = false;
   const held: (() => void)[] = [];
   let trigger: { text: string; when: 'before' | 'after'; fire: () => void } | undefined;
+  let refused: string | undefined;
   const sockets = new Set<Socket>();
   /** Each forwarded connection: its first bytes from the server's side, and what it holds while frozen. */
   type Link = { opening: string; frozen: boolean; held: (() => void)[] };
@@ -43,7 +47,14 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   };
   const forward = (link: Link, from: Socket, to: Socket, watch: boolean) => {
     from.on('data', (chunk: Buffer) => {
-      if (watch && !link.opening) link.opening = chunk.toString('latin1');
+      if (watch && !link.opening) {
+        link.opening = chunk.toString('latin1');
+        if (refused !== undefined && link.opening.includes(refused)) {
+          from.destroy();
+          to.destroy();
+          return;
+        }
+      }
       const send = () => void (to.destroyed || to.write(chunk));
       if (link.frozen) {
         link.held.push(send);
@@ -118,6 +129,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         link.frozen = false;
         for (const deliver of link.held.splice(0)) deliver();
       }
+    },
+    refuse(marker) {
+      refused = marker;
     },
     close() {
       for (const socket of sockets) socket.destroy();
