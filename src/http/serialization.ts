@@ -71,14 +71,20 @@ export function textOf(schema: unknown): string | undefined {
   }
 }
 
+/** The serializers already given, by schema object: routes share their response schemas (`shareResponseSchemas`), so most are asked for again by the same object, whose text need not be written again. */
+const given = new WeakMap<object, Serializer>();
+
 /** The serializer of `schema`, as `nullableInsteadOfOneOf` reads it: one per distinct schema. */
 export function serializerFor(schema: unknown): Serializer {
+  const known = schema !== null && typeof schema === 'object' ? given.get(schema) : undefined;
+  if (known !== undefined) return known;
   const text = textOf(schema);
   let serializer = text === undefined ? undefined : compiled.get(text);
   if (serializer === undefined) {
     serializer = fastJsonStringify(nullableInsteadOfOneOf(schema) as Schema);
     if (text !== undefined) compiled.set(text, serializer);
   }
+  if (schema !== null && typeof schema === 'object') given.set(schema, serializer);
   return serializer;
 }
 
