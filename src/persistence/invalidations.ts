@@ -245,20 +245,25 @@ export class InvalidationListener {
   }
 
   #settle(outcome: CheckOutcome): void {
-    const before = this.#reported;
+    const reported = this.#reported;
     this.#hears = outcome === 'echoed';
-    this.#reported = outcome === 'echoed' ? undefined : outcome === 'unchecked' && before === 'silent' ? before : outcome;
     if (outcome === 'echoed') {
-      if (before) this.#log.info({}, 'the cache invalidation listener now receives notifications from other connections; caches are used again');
+      this.#reported = undefined;
+      if (reported) this.#log.info({}, 'the cache invalidation listener now receives notifications from other connections; caches are used again');
       this.#ping();
-    } else if (outcome === 'silent' && before !== 'silent') {
+      return;
+    }
+    // A probe that never came back is the finding; a later check that cannot be made does not take it back.
+    if (reported === 'silent' || reported === outcome) return;
+    this.#reported = outcome;
+    if (outcome === 'silent') {
       // Connected and listening, yet a notification from another connection never came: the
       // LISTEN ran on a pooler's server connection (transaction mode), not on a session of its own.
       this.#log.error(
         {},
         'the cache invalidation listener does not receive its own notifications: its connection is probably a pooler in transaction mode (PgBouncer); set DATABASE_DIRECT_URL to a direct connection to PostgreSQL. Until it does, caches are bypassed, live streams are not woken across instances and their cap is counted per instance',
       );
-    } else if (outcome === 'unchecked' && before === undefined) {
+    } else {
       this.#log.warn(
         {},
         `the cache invalidation listener could not check that it receives notifications from other connections (no second connection to the database, or no answer, within ${this.#options.connectTimeoutMs ?? 5000} ms); caches are bypassed until a check succeeds (tried every ${RECHECK_MS / 1000} s)`,
