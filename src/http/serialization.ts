@@ -11,6 +11,7 @@
 // against the contract); a value of the wrong type is written as the schema's type says.
 import fastJsonStringify from 'fast-json-stringify';
 import type { FastifySerializerCompiler } from 'fastify';
+import { textOf } from './schema-text.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -61,15 +62,6 @@ type Serializer = (data: unknown) => string;
  * its schema alone, so the same text gets the same function (bench/README.md).
  */
 const compiled = new Map<string, Serializer>();
-
-/** `schema` as JSON text, or undefined for one JSON cannot write (a cycle): such a schema is compiled on its own. */
-export function textOf(schema: unknown): string | undefined {
-  try {
-    return JSON.stringify(schema);
-  } catch {
-    return undefined;
-  }
-}
 
 /** The serializers already given, by schema object: routes share their response schemas (`shareResponseSchemas`), so most are asked for again by the same object, whose text need not be written again. */
 const given = new WeakMap<object, Serializer>();

@@ -5,7 +5,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 import type { FieldProblem } from '../handlers/index.ts';
-import { textOf } from './serialization.ts';
+import { textOf } from './schema-text.ts';
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
