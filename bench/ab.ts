@@ -442,11 +442,14 @@ try {
       console.log(
         `  ${server.name} (${server.dir}${env ? `, ${env}` : ''}): ${median(own.map((r) => r.requestsPerSec)).toFixed(0)} ${rate}, ` +
           `${median(own.map((r) => r.cpuPerRequest)).toFixed(0)} µs CPU/${unit} (V8's threads ${median(own.map((r) => r.v8PerRequest)).toFixed(0)}${worker})` +
-          (jobs ? '' : `, p99 ${median(own.map((r) => r.p99))} ms`),
+          (jobs ? '' : `, p99 ${median(own.map((r) => r.p99))} ms (${Math.min(...own.map((r) => r.p99))}–${Math.max(...own.map((r) => r.p99))})`),
       );
     }
     const ratio = (of: (r: Round) => number) => results[1]!.map((r, i) => of(r) / of(results[0]![i]!));
-    console.log(`  B/A: CPU/${unit} ${spread(ratio((r) => r.cpuPerRequest))}; ${rate} ${spread(ratio((r) => r.requestsPerSec))}`);
+    console.log(
+      `  B/A: CPU/${unit} ${spread(ratio((r) => r.cpuPerRequest))}; ${rate} ${spread(ratio((r) => r.requestsPerSec))}` +
+        (jobs ? '' : `; p99 ${spread(ratio((r) => Math.max(r.p99, 1)))}`),
+    );
     console.log(
       jobs
         ? `  peak RSS so far (VmHWM): A's worker ${peakRssMb(servers[0]!.worker!)} MB, B's worker ${peakRssMb(servers[1]!.worker!)} MB`

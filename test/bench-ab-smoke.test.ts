@@ -56,19 +56,23 @@ t.test('bench/ab.ts compares two Agoras in alternating rounds, and says why when
   for (const scenario of ['get-post', 'account-posts', 'feed', 'create-post']) {
     const section = output.slice(output.indexOf(`${scenario}, 2 alternating rounds`));
     t.ok(output.includes(`${scenario}, 2 alternating rounds of 0.3 s, 5 connections:`), `${scenario} is measured`);
-    t.match(section, /\n {2}A \([^)]*\): \d+ req\/s, \d+ µs CPU\/request \(V8's threads \d+\), p99 [\d.]+ ms\n/, `${scenario}: A's medians`);
+    t.match(section, /\n {2}A \([^)]*\): \d+ req\/s, \d+ µs CPU\/request \(V8's threads \d+\), p99 [\d.]+ ms \([\d.]+–[\d.]+\)\n/, `${scenario}: A's medians`);
     t.match(
       section,
-      /\n {2}B \([^)]*, LOG_LEVEL=warn --max-semi-space-size=9\): \d+ req\/s, \d+ µs CPU\/request \(V8's threads \d+\), p99 [\d.]+ ms\n/,
+      /\n {2}B \([^)]*, LOG_LEVEL=warn --max-semi-space-size=9\): \d+ req\/s, \d+ µs CPU\/request \(V8's threads \d+\), p99 [\d.]+ ms \([\d.]+–[\d.]+\)\n/,
       `${scenario}: B's medians, with its setting and Node flag`,
     );
+    for (const [, p99, low, high] of section.slice(0, section.indexOf('B/A')).matchAll(/p99 ([\d.]+) ms \(([\d.]+)–([\d.]+)\)/g)) {
+      t.ok(Number(low) <= Number(p99) && Number(p99) <= Number(high), `${scenario}: a side's median p99 (${p99} ms) within its rounds' range (${low}–${high})`);
+    }
     for (const [, all, v8] of section.slice(0, section.indexOf('B/A')).matchAll(/(\d+) µs CPU\/request \(V8's threads (\d+)\)/g)) {
       t.ok(Number(v8) <= Number(all), `${scenario}: V8's threads' share (${v8} µs) is part of the CPU per request (${all} µs)`);
     }
-    const ratios = /\n {2}B\/A: CPU\/request ([\d.]+) \(([\d.]+)–([\d.]+)\); req\/s ([\d.]+) \(([\d.]+)–([\d.]+)\)\n/.exec(section);
+    const ratios = /\n {2}B\/A: CPU\/request ([\d.]+) \(([\d.]+)–([\d.]+)\); req\/s ([\d.]+) \(([\d.]+)–([\d.]+)\); p99 ([\d.]+) \(([\d.]+)–([\d.]+)\)\n/.exec(section);
     t.ok(ratios, `${scenario}: B/A ratios`);
-    const [, cpu, cpuMin, cpuMax, rps, rpsMin, rpsMax] = (ratios ?? []).map(Number);
+    const [, cpu, cpuMin, cpuMax, rps, rpsMin, rpsMax, p99, p99Min, p99Max] = (ratios ?? []).map(Number);
     t.ok(cpuMin! <= cpu! && cpu! <= cpuMax! && rpsMin! <= rps! && rps! <= rpsMax! && rpsMin! > 0, `${scenario}: each median within its range`);
+    t.ok(p99Min! <= p99! && p99! <= p99Max! && p99Min! > 0, `${scenario}: the p99 ratio's median within its range, and above 0`);
   }
 
   // Each side's Node flags: its own checkout's npm start flags, then its extra ones.
@@ -107,13 +111,13 @@ t.test("bench/ab.ts --workers measures each side's worker with its server: the j
   t.equal(code, 0, output);
   t.ok(output.includes("send-message, 2 alternating rounds of 0.5 s, 5 connections; CPU: each server's and its worker's, until its requests' jobs have run:"), 'the scenario, measured with each side\'s worker');
   for (const side of ['A', 'B']) {
-    const line = new RegExp(`\\n {2}${side} \\([^)]*\\): \\d+ req/s, (\\d+) µs CPU/request \\(V8's threads \\d+; its worker's (\\d+)\\), p99 [\\d.]+ ms\\n`).exec(output);
+    const line = new RegExp(`\\n {2}${side} \\([^)]*\\): \\d+ req/s, (\\d+) µs CPU/request \\(V8's threads \\d+; its worker's (\\d+)\\), p99 [\\d.]+ ms \\([\\d.]+–[\\d.]+\\)\\n`).exec(output);
     t.ok(line, `${side}'s medians, with its worker's share`);
     const [, all, worker] = (line ?? []).map(Number);
     t.ok(worker! > 0, `${side}'s worker ran the notification jobs of its messages (${worker} µs a message)`);
     t.ok(worker! < all!, `and its share is part of the CPU per request (${all} µs)`);
   }
-  t.match(output, /\n {2}B\/A: CPU\/request [\d.]+ \([\d.]+–[\d.]+\); req\/s [\d.]+/);
+  t.match(output, /\n {2}B\/A: CPU\/request [\d.]+ \([\d.]+–[\d.]+\); req\/s [\d.]+ \([\d.]+–[\d.]+\); p99 [\d.]+ \([\d.]+–[\d.]+\)\n/);
 
   const jobs = output.slice(output.indexOf('message-jobs, 2 alternating rounds of 100 jobs'));
   t.ok(jobs.startsWith("message-jobs, 2 alternating rounds of 100 jobs; CPU: each side's worker's:"), 'message-jobs is measured');
