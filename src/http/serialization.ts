@@ -66,6 +66,9 @@ const compiled = new Map<string, Serializer>();
 /** The serializers already given, by schema object: routes share their response schemas (`shareResponseSchemas`), so most are asked for again by the same object, whose text need not be written again. */
 const given = new WeakMap<object, Serializer>();
 
+/** How many serializers were compiled (with fast-json-stringify) in this process. */
+let compilations = 0;
+
 /** The serializer of `schema`, as `nullableInsteadOfOneOf` reads it: one per distinct schema. */
 export function serializerFor(schema: unknown): Serializer {
   const known = schema !== null && typeof schema === 'object' ? given.get(schema) : undefined;
@@ -74,6 +77,7 @@ export function serializerFor(schema: unknown): Serializer {
   let serializer = text === undefined ? undefined : compiled.get(text);
   if (serializer === undefined) {
     serializer = fastJsonStringify(nullableInsteadOfOneOf(schema) as Schema);
+    compilations++;
     if (text !== undefined) compiled.set(text, serializer);
   }
   if (schema !== null && typeof schema === 'object') given.set(schema, serializer);
@@ -104,5 +108,19 @@ export function shareResponseSchemas(route: { schema?: unknown }): void {
   }
 }
 
+/** How many serializers Fastify has asked for (one per route, status code and media type). */
+let asked = 0;
+
 /** Fastify's serializer compiler (see `serializerFor`). */
-export const serializerCompiler: FastifySerializerCompiler<unknown> = ({ schema }) => serializerFor(schema);
+export const serializerCompiler: FastifySerializerCompiler<unknown> = ({ schema }) => {
+  asked++;
+  return serializerFor(schema);
+};
+
+/**
+ * The serializers Fastify asked for in this process and how many of them were compiled (one per
+ * distinct schema): what test/schemas-shared.test.ts checks of a whole server.
+ */
+export function serializerCounts(): { asked: number; compiled: number } {
+  return { asked, compiled: compilations };
+}

@@ -120,12 +120,26 @@ type Validate = ReturnType<FastifySchemaCompiler<object>>;
  */
 const validators = new Map<string, Validate>();
 
+/** How many validators Fastify has asked for (one per route and request part), and how many were compiled (with Ajv). */
+let asked = 0;
+let compilations = 0;
+
+/**
+ * The validators Fastify asked for in this process and how many of them were compiled (one per
+ * request part and distinct schema): what test/schemas-shared.test.ts checks of a whole server.
+ */
+export function validatorCounts(): { asked: number; compiled: number } {
+  return { asked, compiled: compilations };
+}
+
 export const validatorCompiler: FastifySchemaCompiler<object> = ({ schema, httpPart }) => {
+  asked++;
   const schemaText = textOf(schema);
   const text = schemaText === undefined ? undefined : `${httpPart ?? ''} ${schemaText}`;
   let validate = text === undefined ? undefined : validators.get(text);
   if (validate === undefined) {
     validate = compileValidator(schema, httpPart);
+    compilations++;
     if (text !== undefined) validators.set(text, validate);
   }
   return validate;
