@@ -3,15 +3,11 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { parse } from 'yaml';
-import { loadConfig } from '../src/config.ts';
-import { createHandlers } from '../src/domains/index.ts';
 import type { Handlers } from '../src/handlers/index.ts';
 import { buildApp } from '../src/http/app.ts';
-import { createMetrics } from '../src/observability/metrics.ts';
-import type { Orm } from '../src/persistence/orm.ts';
-import { appOptions, createServices } from '../src/server.ts';
 import { startAgora, uniqueHandle, type Agora, type RawResponse } from './helpers/agora.ts';
 import { spec } from './helpers/contract.ts';
+import { offlineAppOptions } from './helpers/offline-app.ts';
 
 /** A subtest, as `t.test` hands it to its callback. */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];
@@ -462,26 +458,16 @@ t.test('an unexpected error is a 500 that reveals nothing and is logged in full'
 });
 
 t.test('start-up refuses a spec operation without a handler', async (t) => {
-  const config = loadConfig({});
-  // Nothing touches the database while the app is built.
-  const services = createServices({} as Orm, config);
-  const options = (handlers: Handlers) =>
-    appOptions(services, config, {
-      handlers,
-      logger: false,
-      metrics: createMetrics().http,
-      readiness: { database: async () => true, migrations: async () => true },
-      databaseAvailable: () => true,
-      isUnavailable: () => false,
-    });
-
-  const complete = await buildApp(options(createHandlers(services).v1));
+  const complete = await buildApp(offlineAppOptions());
   t.ok(complete, 'every handler present: the app builds');
   await complete.close();
 
-  const handlers = createHandlers(services).v1 as Partial<Handlers>;
-  delete handlers.getAccount;
-  await t.rejects(buildApp(options(handlers as Handlers)), /getAccount/, 'the error names the missing operation');
+  const withoutGetAccount = (all: Handlers) => {
+    const handlers = { ...all } as Partial<Handlers>;
+    delete handlers.getAccount;
+    return handlers as Handlers;
+  };
+  await t.rejects(buildApp(offlineAppOptions(withoutGetAccount)), /getAccount/, 'the error names the missing operation');
 });
 
 t.test('URLs Fastify cannot route are problems, not framework errors', async (t) => {

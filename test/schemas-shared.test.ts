@@ -6,31 +6,15 @@
 // collection marks (bench/README.md). test/unit-serialization.test.ts checks the mechanism; this
 // checks that the server as built goes through it, for both versions of the contract.
 import t from 'tap';
-import { loadConfig } from '../src/config.ts';
-import { createHandlers } from '../src/domains/index.ts';
 import { buildApp } from '../src/http/app.ts';
 import { serializerCounts } from '../src/http/serialization.ts';
 import { validatorCounts } from '../src/http/validation.ts';
-import { createMetrics } from '../src/observability/metrics.ts';
-import type { Orm } from '../src/persistence/orm.ts';
-import { appOptions, createServices } from '../src/server.ts';
 import { spec, specV2 } from './helpers/contract.ts';
+import { offlineAppOptions } from './helpers/offline-app.ts';
 
 t.test("the server's routes share their serializers and validators", async (t) => {
   t.same(serializerCounts(), { asked: 0, compiled: 0 }, 'nothing compiled before the server is built');
-  const config = loadConfig({});
-  // Nothing touches the database while the app is built.
-  const services = createServices({} as Orm, config);
-  const app = await buildApp(
-    appOptions(services, config, {
-      handlers: createHandlers(services).v1,
-      logger: false,
-      metrics: createMetrics().http,
-      readiness: { database: async () => true, migrations: async () => true },
-      databaseAvailable: () => true,
-      isUnavailable: () => false,
-    }),
-  );
+  const app = await buildApp(offlineAppOptions());
   t.teardown(() => app.close());
   await app.ready();
 
