@@ -448,6 +448,7 @@ try {
     const ratio = (of: (r: Round) => number) => results[1]!.map((r, i) => of(r) / of(results[0]![i]!));
     console.log(
       `  B/A: CPU/${unit} ${spread(ratio((r) => r.cpuPerRequest))}; ${rate} ${spread(ratio((r) => r.requestsPerSec))}` +
+        // autocannon's percentiles are whole milliseconds: a p99 under 1 ms reads 0, counted as 1 so that a ratio stays finite.
         (jobs ? '' : `; p99 ${spread(ratio((r) => Math.max(r.p99, 1)))}`),
     );
     console.log(
